@@ -1,0 +1,139 @@
+//! Example tollgate policy: artifacts must come from an allowed registry, may not use a
+//! mutable tag such as `latest`, and (optionally) must be pinned by digest.
+
+use serde::Deserialize;
+use tollgate_sdk::{Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
+
+/// Configuration, as written under the policy's `config:` in tollgate.yaml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Image prefixes that may be deployed, e.g. `registry.example.com/shop/`.
+    pub allowed_registries: Vec<String>,
+    /// Deny artifacts without a `sha256:` digest.
+    #[serde(default)]
+    pub require_digest: bool,
+    /// Versions that are mutable tags and never allowed.
+    #[serde(default = "default_forbidden_versions")]
+    pub forbidden_versions: Vec<String>,
+}
+
+fn default_forbidden_versions() -> Vec<String> {
+    vec!["latest".to_string()]
+}
+
+/// The policy.
+pub struct ImagePolicy;
+
+impl Policy for ImagePolicy {
+    type Config = Config;
+
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "image-policy",
+            env!("CARGO_PKG_VERSION"),
+            "Artifacts come from an allowed registry, use an immutable version, and are pinned by digest when required",
+        )
+    }
+
+    fn validate(config: &Config) -> Result<()> {
+        if config.allowed_registries.is_empty() {
+            return Err(Error::new("config.allowed_registries: list at least one image prefix, e.g. registry.example.com/"));
+        }
+        Ok(())
+    }
+
+    fn evaluate(config: &Config, transition: &Transition) -> Result<Verdict> {
+        let artifact = &transition.artifact;
+        let mut findings = Vec::new();
+        if !config.allowed_registries.iter().any(|prefix| artifact.image.starts_with(prefix.as_str())) {
+            findings.push(Finding::new(format!(
+                "{} is not from an allowed registry (allowed: {})",
+                artifact.image,
+                config.allowed_registries.join(", ")
+            )));
+        }
+        if config.forbidden_versions.iter().any(|version| version == &artifact.version) {
+            findings.push(Finding::new(format!(
+                "version {} is a mutable tag; promote an immutable version",
+                artifact.version
+            )));
+        }
+        match &artifact.digest {
+            None if config.require_digest => findings.push(Finding::new(format!(
+                "{}:{} is not pinned by digest; {} requires a sha256 digest",
+                artifact.image, artifact.version, transition.to_env
+            ))),
+            Some(digest) if !is_sha256_digest(digest) => {
+                findings.push(Finding::new(format!("digest {digest:?} is not of the form sha256:<64 hex digits>")))
+            }
+            _ => {}
+        }
+        Ok(Verdict::deny_if_any(findings))
+    }
+}
+
+fn is_sha256_digest(digest: &str) -> bool {
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+}
+
+export_policy!(ImagePolicy);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_sdk::testing::{self, transition};
+
+    const CONFIG: &str = r#"{"allowed_registries": ["registry.example.com/"], "require_digest": true}"#;
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn allows_a_pinned_image_from_an_allowed_registry() {
+        let t = transition().image("registry.example.com/shop/api").version("1.4.2").digest(DIGEST).build();
+        assert_eq!(testing::evaluate::<ImagePolicy>(CONFIG, &t).unwrap(), Verdict::allow());
+    }
+
+    #[test]
+    fn denies_other_registries_and_names_the_allowed_ones() {
+        let t = transition().image("docker.io/evil/api").digest(DIGEST).build();
+        let verdict = testing::evaluate::<ImagePolicy>(CONFIG, &t).unwrap();
+        assert!(!verdict.is_allow());
+        assert_eq!(
+            verdict.findings[0].message,
+            "docker.io/evil/api is not from an allowed registry (allowed: registry.example.com/)"
+        );
+    }
+
+    #[test]
+    fn denies_missing_digest_and_mutable_tag_together() {
+        let t = transition().image("registry.example.com/api").version("latest").to_env("prod").build();
+        let verdict = testing::evaluate::<ImagePolicy>(CONFIG, &t).unwrap();
+        let messages: Vec<_> = verdict.findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "version latest is a mutable tag; promote an immutable version",
+                "registry.example.com/api:latest is not pinned by digest; prod requires a sha256 digest",
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_digests() {
+        let t = transition().image("registry.example.com/api").digest("sha256:XYZ").build();
+        let verdict = testing::evaluate::<ImagePolicy>(CONFIG, &t).unwrap();
+        assert!(verdict.findings[0].message.contains("not of the form sha256:<64 hex digits>"));
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let error = testing::validate::<ImagePolicy>(r#"{"allowed_registries": [], "require_digest": true}"#).unwrap_err();
+        assert!(error.message().starts_with("config.allowed_registries: "), "{error}");
+        let error = testing::validate::<ImagePolicy>(r#"{"allowed_registries": ["x/"], "require_digst": true}"#).unwrap_err();
+        assert!(error.message().contains("unknown field `require_digst`"), "{error}");
+        let error = testing::validate::<ImagePolicy>(r#"{"allowed_registries": "x/"}"#).unwrap_err();
+        assert!(error.message().starts_with("config.allowed_registries: invalid type"), "{error}");
+    }
+}

@@ -1,0 +1,82 @@
+//! Glue between the wit-bindgen types and the SDK's types, used by [`crate::export_policy!`].
+
+use crate::bindings::tollgate::policy::types as wit;
+use crate::policy::parse_config;
+use crate::{
+    Approval, Artifact, Capability, Decision, FileChange, Finding, Label, Policy, Transition,
+    TransitionKind, Verdict,
+};
+
+pub fn info<P: Policy>() -> wit::PluginInfo {
+    let info = P::info();
+    wit::PluginInfo {
+        name: info.name,
+        version: info.version,
+        description: info.description,
+        capabilities: info
+            .capabilities
+            .into_iter()
+            .map(|capability| match capability {
+                Capability::ReadFile => wit::Capability::ReadFile,
+                Capability::HttpGet => wit::Capability::HttpGet,
+            })
+            .collect(),
+    }
+}
+
+pub fn validate_config<P: Policy>(config: &str) -> Result<(), String> {
+    parse_config::<P>(config).map(drop).map_err(|error| error.to_string())
+}
+
+pub fn evaluate<P: Policy>(config: &str, transition: wit::Transition) -> Result<wit::Verdict, String> {
+    let config = parse_config::<P>(config).map_err(|error| error.to_string())?;
+    let verdict = P::evaluate(&config, &transition_from_wit(transition)).map_err(|error| error.to_string())?;
+    Ok(verdict_to_wit(verdict))
+}
+
+fn artifact_from_wit(artifact: wit::Artifact) -> Artifact {
+    Artifact { image: artifact.image, version: artifact.version, digest: artifact.digest }
+}
+
+fn transition_from_wit(t: wit::Transition) -> Transition {
+    Transition {
+        id: t.id,
+        kind: match t.kind {
+            wit::TransitionKind::Promote => TransitionKind::Promote,
+            wit::TransitionKind::Rollback => TransitionKind::Rollback,
+        },
+        application: t.application,
+        from_env: t.from_env,
+        to_env: t.to_env,
+        artifact: artifact_from_wit(t.artifact),
+        previous_artifact: t.previous_artifact.map(artifact_from_wit),
+        requested_by: t.requested_by,
+        requested_at: t.requested_at,
+        approvals: t
+            .approvals
+            .into_iter()
+            .map(|a| Approval { approver: a.approver, at: a.at, version: a.version, group: a.group })
+            .collect(),
+        changes: t
+            .changes
+            .into_iter()
+            .map(|c| FileChange { path: c.path, before: c.before, after: c.after })
+            .collect(),
+        labels: t.labels.into_iter().map(|l| Label { key: l.key, value: l.value }).collect(),
+        from_env_since: t.from_env_since,
+    }
+}
+
+fn verdict_to_wit(verdict: Verdict) -> wit::Verdict {
+    wit::Verdict {
+        decision: match verdict.decision {
+            Decision::Allow => wit::Decision::Allow,
+            Decision::Deny => wit::Decision::Deny,
+        },
+        findings: verdict
+            .findings
+            .into_iter()
+            .map(|Finding { message, path }| wit::Finding { message, path })
+            .collect(),
+    }
+}

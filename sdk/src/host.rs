@@ -1,0 +1,110 @@
+//! Functions the tollgate host offers a plugin.
+//!
+//! Inside the sandbox these call the host; compiled natively they use the test double in
+//! [`crate::testing`], so the same policy code runs in unit tests.
+
+use crate::{Error, Result};
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Detail for plugin authors.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something odd but not fatal.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// A response from [`http_get`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with a status and body (for tests).
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        HttpResponse { status, headers: Vec::new(), body: body.into() }
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> Result<&str> {
+        std::str::from_utf8(&self.body).map_err(|_| Error::new("response body is not UTF-8 text"))
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|error| Error::new(format!("response body is not the expected JSON: {error}")))
+    }
+}
+
+/// Write a line to the decision report.
+pub fn log(level: LogLevel, message: &str) {
+    imp::log(level, message)
+}
+
+/// Read a file of the proposed post-change repository tree. `Ok(None)` when it does not
+/// exist; `Err` when reading is not granted or the path is invalid.
+pub fn read_file(path: &str) -> Result<Option<String>> {
+    imp::read_file(path)
+}
+
+/// HTTP GET, limited by the host to granted origins, the evaluation deadline and a
+/// maximum body size. Any HTTP status is `Ok`; `Err` means no response was had.
+pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {
+    imp::http_get(url, headers)
+}
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use super::{HttpResponse, LogLevel};
+    use crate::bindings::tollgate::policy::host as wit;
+    use crate::{Error, Result};
+
+    pub fn log(level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Debug => wit::LogLevel::Debug,
+            LogLevel::Info => wit::LogLevel::Info,
+            LogLevel::Warn => wit::LogLevel::Warn,
+            LogLevel::Error => wit::LogLevel::Error,
+        };
+        wit::log(level, message);
+    }
+
+    pub fn read_file(path: &str) -> Result<Option<String>> {
+        wit::read_file(path).map_err(Error::new)
+    }
+
+    pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {
+        let headers: Vec<(String, String)> =
+            headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        let response = wit::http_get(url, &headers).map_err(Error::new)?;
+        Ok(HttpResponse { status: response.status, headers: response.headers, body: response.body })
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    pub use crate::testing::double::{http_get, log, read_file};
+}

@@ -1,0 +1,249 @@
+//! Native testing of policies: a test double for the host functions and a transition builder.
+//!
+//! ```ignore
+//! use tollgate_sdk::testing::{self, transition};
+//!
+//! #[test]
+//! fn denies_without_digest() {
+//!     testing::set_file("envs/prod/app.yaml", "image: x");
+//!     let t = transition().to_env("prod").version("1.2.3").build();
+//!     let verdict = testing::evaluate::<MyPolicy>(r#"{"require_digest": true}"#, &t).unwrap();
+//!     assert!(!verdict.is_allow());
+//! }
+//! ```
+//!
+//! The double is per thread, so tests running in parallel do not see each other's data.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::host::{HttpResponse, LogLevel};
+use crate::policy::parse_config;
+use crate::{Approval, Artifact, FileChange, Label, Policy, Result, Transition, TransitionKind, Verdict};
+
+#[derive(Default)]
+struct TestHost {
+    files: BTreeMap<String, String>,
+    http: BTreeMap<String, std::result::Result<HttpResponse, String>>,
+    logs: Vec<(LogLevel, String)>,
+    requests: Vec<String>,
+}
+
+thread_local! {
+    static HOST: RefCell<TestHost> = RefCell::new(TestHost::default());
+}
+
+/// Make `read_file(path)` return `content`.
+pub fn set_file(path: &str, content: &str) {
+    HOST.with(|host| host.borrow_mut().files.insert(path.to_string(), content.to_string()));
+}
+
+/// Make `http_get(url, ..)` return `response`.
+pub fn set_http_response(url: &str, response: HttpResponse) {
+    HOST.with(|host| host.borrow_mut().http.insert(url.to_string(), Ok(response)));
+}
+
+/// Make `http_get(url, ..)` fail as the host does when it gets no response (refused origin,
+/// timeout, connection error).
+pub fn set_http_error(url: &str, message: &str) {
+    HOST.with(|host| host.borrow_mut().http.insert(url.to_string(), Err(message.to_string())));
+}
+
+/// The lines logged so far on this thread.
+pub fn logs() -> Vec<(LogLevel, String)> {
+    HOST.with(|host| host.borrow().logs.clone())
+}
+
+/// The URLs requested so far on this thread.
+pub fn requested_urls() -> Vec<String> {
+    HOST.with(|host| host.borrow().requests.clone())
+}
+
+/// Forget all canned files, responses, logs and requests of this thread.
+pub fn reset() {
+    HOST.with(|host| *host.borrow_mut() = TestHost::default());
+}
+
+/// Run a policy the way the host does: parse and validate `config` (JSON text), then
+/// evaluate. A config error comes back as `Err`, like the host's `validate-config`.
+pub fn evaluate<P: Policy>(config: &str, transition: &Transition) -> Result<Verdict> {
+    let config = parse_config::<P>(config)?;
+    P::evaluate(&config, transition)
+}
+
+/// Only validate `config` (JSON text), as the host's `validate-config` call does.
+pub fn validate<P: Policy>(config: &str) -> Result<()> {
+    parse_config::<P>(config).map(drop)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod double {
+    use super::HOST;
+    use crate::host::{HttpResponse, LogLevel};
+    use crate::{Error, Result};
+
+    pub fn log(level: LogLevel, message: &str) {
+        HOST.with(|host| host.borrow_mut().logs.push((level, message.to_string())));
+    }
+
+    pub fn read_file(path: &str) -> Result<Option<String>> {
+        Ok(HOST.with(|host| host.borrow().files.get(path).cloned()))
+    }
+
+    pub fn http_get(url: &str, _headers: &[(&str, &str)]) -> Result<HttpResponse> {
+        HOST.with(|host| {
+            let mut host = host.borrow_mut();
+            host.requests.push(url.to_string());
+            match host.http.get(url) {
+                Some(Ok(response)) => Ok(response.clone()),
+                Some(Err(message)) => Err(Error::new(message.clone())),
+                None => Err(Error::new(format!("no canned response for {url} (use testing::set_http_response)"))),
+            }
+        })
+    }
+}
+
+/// Start building a test transition: a promotion of `app` 1.0.0 from `staging` to `prod`,
+/// requested by `alice` at 2026-01-05T10:00:00Z (a Monday), with no approvals.
+pub fn transition() -> TransitionBuilder {
+    TransitionBuilder {
+        transition: Transition {
+            id: "test-decision".to_string(),
+            kind: TransitionKind::Promote,
+            application: "app".to_string(),
+            from_env: Some("staging".to_string()),
+            to_env: "prod".to_string(),
+            artifact: Artifact {
+                image: "registry.example.com/app".to_string(),
+                version: "1.0.0".to_string(),
+                digest: None,
+            },
+            previous_artifact: None,
+            requested_by: "alice".to_string(),
+            requested_at: 1_767_607_200,
+            approvals: Vec::new(),
+            changes: Vec::new(),
+            labels: Vec::new(),
+            from_env_since: None,
+        },
+    }
+}
+
+/// Builder for [`Transition`]s in tests; see [`transition`].
+#[derive(Debug, Clone)]
+pub struct TransitionBuilder {
+    transition: Transition,
+}
+
+impl TransitionBuilder {
+    /// Make it a rollback.
+    pub fn rollback(mut self) -> Self {
+        self.transition.kind = TransitionKind::Rollback;
+        self
+    }
+
+    /// Set the application.
+    pub fn application(mut self, name: &str) -> Self {
+        self.transition.application = name.to_string();
+        self
+    }
+
+    /// Set the source environment (`None` for the first environment).
+    pub fn from_env(mut self, env: Option<&str>) -> Self {
+        self.transition.from_env = env.map(str::to_string);
+        self
+    }
+
+    /// Set the target environment.
+    pub fn to_env(mut self, env: &str) -> Self {
+        self.transition.to_env = env.to_string();
+        self
+    }
+
+    /// Set the artifact image.
+    pub fn image(mut self, image: &str) -> Self {
+        self.transition.artifact.image = image.to_string();
+        self
+    }
+
+    /// Set the artifact version.
+    pub fn version(mut self, version: &str) -> Self {
+        self.transition.artifact.version = version.to_string();
+        self
+    }
+
+    /// Set the artifact digest.
+    pub fn digest(mut self, digest: &str) -> Self {
+        self.transition.artifact.digest = Some(digest.to_string());
+        self
+    }
+
+    /// Set the artifact currently in the target environment.
+    pub fn previous(mut self, image: &str, version: &str) -> Self {
+        self.transition.previous_artifact =
+            Some(Artifact { image: image.to_string(), version: version.to_string(), digest: None });
+        self
+    }
+
+    /// Set the requester.
+    pub fn requested_by(mut self, who: &str) -> Self {
+        self.transition.requested_by = who.to_string();
+        self
+    }
+
+    /// Set the request time from RFC 3339 text, e.g. `2026-03-29T01:45:00+01:00`.
+    ///
+    /// # Panics
+    /// On text that is not RFC 3339 (a test bug).
+    pub fn at(mut self, rfc3339: &str) -> Self {
+        let timestamp: jiff::Timestamp = rfc3339.parse().unwrap_or_else(|error| panic!("bad time {rfc3339:?}: {error}"));
+        self.transition.requested_at = timestamp.as_second();
+        self
+    }
+
+    /// Set the request time in Unix seconds.
+    pub fn requested_at(mut self, unix_seconds: i64) -> Self {
+        self.transition.requested_at = unix_seconds;
+        self
+    }
+
+    /// Add an approval of `version` by `approver`, given at the request time.
+    pub fn approval(mut self, approver: &str, version: &str) -> Self {
+        let at = self.transition.requested_at;
+        self.transition.approvals.push(Approval { approver: approver.to_string(), at, version: version.to_string(), group: None });
+        self
+    }
+
+    /// Add a fully specified approval.
+    pub fn approval_full(mut self, approval: Approval) -> Self {
+        self.transition.approvals.push(approval);
+        self
+    }
+
+    /// Add a file change.
+    pub fn change(mut self, path: &str, before: Option<&str>, after: Option<&str>) -> Self {
+        self.transition.changes.push(FileChange {
+            path: path.to_string(),
+            before: before.map(str::to_string),
+            after: after.map(str::to_string),
+        });
+        self
+    }
+
+    /// Add a label.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.transition.labels.push(Label { key: key.to_string(), value: value.to_string() });
+        self
+    }
+
+    /// Set when the artifact landed in the source environment (Unix seconds).
+    pub fn from_env_since(mut self, unix_seconds: i64) -> Self {
+        self.transition.from_env_since = Some(unix_seconds);
+        self
+    }
+
+    /// The transition.
+    pub fn build(self) -> Transition {
+        self.transition
+    }
+}

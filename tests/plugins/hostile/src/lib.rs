@@ -1,0 +1,136 @@
+//! A policy plugin that misbehaves on request. The end-to-end tests load it as a real
+//! component to prove that the host contains every kind of misbehaviour and fails closed.
+
+use serde::Deserialize;
+use tollgate_sdk::host::{self, LogLevel};
+use tollgate_sdk::{Capability, Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Config {
+    behaviour: Behaviour,
+    /// For `read-file` and `http-get`: what to read.
+    #[serde(default)]
+    target: String,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum Behaviour {
+    /// Loop forever.
+    Spin,
+    /// Allocate until something stops it.
+    MemoryBomb,
+    /// Panic (with panic=abort this is a trap).
+    Panic,
+    /// Return an error string.
+    Error,
+    /// Look for env vars, files, network, clock and randomness; report what it saw.
+    ProbeSandbox,
+    /// Write far more to stdout/stderr than the host keeps.
+    FloodOutput,
+    /// Return a verdict with an absurd number of findings.
+    HugeVerdict,
+    /// Read `target` with host.read-file and report it.
+    ReadFile,
+    /// Fetch `target` with host.http-get and report it.
+    HttpGet,
+}
+
+struct Hostile;
+
+impl Policy for Hostile {
+    type Config = Config;
+
+    fn info() -> PluginInfo {
+        PluginInfo::new("hostile", env!("CARGO_PKG_VERSION"), "Misbehaves on request (test fixture)")
+            .with_capability(Capability::ReadFile)
+            .with_capability(Capability::HttpGet)
+    }
+
+    fn evaluate(config: &Config, transition: &Transition) -> Result<Verdict> {
+        match config.behaviour {
+            Behaviour::Spin => {
+                let mut counter: u64 = 0;
+                loop {
+                    counter = std::hint::black_box(counter.wrapping_add(1));
+                }
+            }
+            Behaviour::MemoryBomb => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            Behaviour::Panic => panic!("the hostile plugin panicked on purpose"),
+            Behaviour::Error => Err(Error::new("could not reach the approval service")),
+            Behaviour::ProbeSandbox => Ok(probe_sandbox(transition)),
+            Behaviour::FloodOutput => {
+                let line = "x".repeat(1023);
+                for _ in 0..10_000 {
+                    println!("{line}");
+                    eprintln!("{line}");
+                    host::log(LogLevel::Info, &line);
+                }
+                Ok(Verdict::allow())
+            }
+            Behaviour::HugeVerdict => Ok(Verdict::deny_if_any(
+                (0..100_000).map(|i| Finding::new(format!("finding number {i}"))).collect(),
+            )),
+            Behaviour::ReadFile => Ok(match host::read_file(&config.target)? {
+                Some(content) => Verdict::allow().with_finding(format!("read {}: {content}", config.target)),
+                None => Verdict::deny(format!("{} does not exist", config.target)),
+            }),
+            Behaviour::HttpGet => {
+                let response = host::http_get(&config.target, &[("accept", "application/json")])?;
+                Ok(Verdict::allow().with_finding(format!("status {}: {}", response.status, response.text()?)))
+            }
+        }
+    }
+}
+
+/// Everything the sandbox should hide, as findings: `env`, `files`, `network`, `clock`, `random`.
+fn probe_sandbox(transition: &Transition) -> Verdict {
+    println!("probe: hello from stdout");
+    eprintln!("probe: hello from stderr");
+    let env_count = std::env::vars_os().count();
+    let args_count = std::env::args_os().count();
+    let files = ["/", ".", "/etc/passwd", "/proc/self/environ"]
+        .iter()
+        .map(|path| match std::fs::read_dir(path) {
+            Ok(entries) => format!("{path}: listed {} entries", entries.count()),
+            Err(_) => match std::fs::read(path) {
+                Ok(bytes) => format!("{path}: read {} bytes", bytes.len()),
+                Err(error) => format!("{path}: denied ({})", error.kind()),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let network = match std::net::TcpStream::connect("127.0.0.1:80") {
+        Ok(_) => "connected".to_string(),
+        Err(error) => format!("denied ({})", error.kind()),
+    };
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(-1);
+    let mut random = [0u8; 16];
+    let random = match getrandom::fill(&mut random) {
+        Ok(()) => random.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
+        Err(error) => format!("error {error}"),
+    };
+    let hasher_seed = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(42);
+        hasher.finish()
+    };
+    Verdict::allow()
+        .with_finding(format!("env: {env_count} variables, {args_count} arguments"))
+        .with_finding(format!("files: {files}"))
+        .with_finding(format!("network: {network}"))
+        .with_finding(format!("clock: {clock} (requested-at {})", transition.requested_at))
+        .with_finding(format!("random: {random} hash {hasher_seed:016x}"))
+}
+
+export_policy!(Hostile);
