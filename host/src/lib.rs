@@ -1,0 +1,26 @@
+//! # tollgate: a policy gate for GitOps promotions
+//!
+//! The flow a promotion takes through this crate, one module per step:
+//!
+//! - [`transition`]: the proposed change a policy decides on;
+//! - [`runtime`]: loads policy plugins (WebAssembly components) and evaluates them in a
+//!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
+//! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
+//! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
+//! - [`report`]: text and JSON output for people and machines;
+//! - [`cli`]: the `tollgate` command line, a thin layer over the above.
+//!
+//! Exit codes for every command are in [`exit::ExitCode`].
+
+pub mod cli;
+pub mod decision;
+pub mod exit;
+pub mod fixtures;
+pub mod report;
+pub mod runtime;
+pub mod transition;
+
+/// The WIT package this host implements.
+pub const WIT_PACKAGE: &str = "tollgate:policy";
+/// The WIT package version this host implements; plugins built for any 0.1.x load.
+pub const WIT_VERSION: &str = "0.1.0";

@@ -1,1 +1,5 @@
-fn main(){}
+//! The `tollgate` binary: a thin shell over the library's command line.
+
+fn main() {
+    std::process::exit(tollgate::cli::main());
+}

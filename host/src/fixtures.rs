@@ -1,0 +1,275 @@
+//! `tollgate plugin test`: run a built plugin against the cases in a YAML fixture file.
+//!
+//! ```yaml
+//! config: { allowed_registries: [registry.example.com/] }   # the policy's config
+//! files: { envs/prod/app.yaml: "image: …" }                 # canned read-file content
+//! http:                                                     # canned http-get responses
+//!   https://erp.example.com/ready: { status: 200, body: '{"ready": true}' }
+//! http_origins: [https://erp.example.com]                   # origins granted to the plugin
+//! cases:
+//!   - name: allows a pinned image
+//!     transition: { artifact: { image: registry.example.com/app, version: 1.2.3 } }
+//!     expect: allow                # allow | deny | error
+//!     findings_contain: ["…"]      # optional, each a substring of some finding
+//!     error_contains: "…"          # optional, for expect: error
+//! ```
+//!
+//! Without `http:`, granted origins are fetched for real (for tests against a local server).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::PolicyOutcome;
+use crate::runtime::{CannedFetcher, Evaluation, FileSource, HostAccess, HttpFetcher, HttpResponse, Limits, NetworkFetcher, Plugin, origin_of};
+use crate::transition::Transition;
+
+/// A parsed cases file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasesFile {
+    /// The policy's configuration, shared by all cases unless a case gives its own.
+    #[serde(default)]
+    pub config: serde_yaml::Value,
+    /// Repository files `read-file` sees (path → content).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Canned `http-get` responses by exact URL. When absent, requests go to the network.
+    #[serde(default)]
+    pub http: Option<BTreeMap<String, CannedResponse>>,
+    /// Origins granted to the plugin for `http-get`.
+    #[serde(default)]
+    pub http_origins: Vec<String>,
+    /// Per-call timeout in milliseconds (default 2000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Memory cap in MiB (default 64).
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+/// A canned HTTP answer: a response, or an `error` the plugin gets instead.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedResponse {
+    /// Status code (default 200).
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// Response headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Response body.
+    #[serde(default)]
+    pub body: String,
+    /// Instead of a response, this error ("connection refused", "timed out after 2000 ms").
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+/// What a case expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expectation {
+    /// The policy allows.
+    Allow,
+    /// The policy denies.
+    Deny,
+    /// The policy fails to decide (fails closed).
+    Error,
+}
+
+/// One case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What the case shows, in a few words.
+    pub name: String,
+    /// The transition; unspecified fields take the defaults of [`Transition::default`].
+    #[serde(default)]
+    pub transition: Transition,
+    /// A config for this case only, replacing the file's.
+    #[serde(default)]
+    pub config: Option<serde_yaml::Value>,
+    /// The expected outcome.
+    pub expect: Expectation,
+    /// Substrings that must each appear in some finding message.
+    #[serde(default)]
+    pub findings_contain: Vec<String>,
+    /// For `expect: error`, a substring of the failure cause.
+    #[serde(default)]
+    pub error_contains: Option<String>,
+}
+
+/// Why a cases file could not be used (bad input, exit code 2).
+#[derive(Debug)]
+pub struct CasesError(pub String);
+
+impl std::fmt::Display for CasesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Result of one case.
+#[derive(Debug, Serialize)]
+pub struct CaseResult {
+    /// The cases file.
+    pub file: PathBuf,
+    /// The case name.
+    pub name: String,
+    /// What was expected.
+    pub expected: Expectation,
+    /// Whether the case passed.
+    pub passed: bool,
+    /// Why it did not, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// What the plugin did.
+    pub evaluation: Evaluation,
+}
+
+/// Read and check a cases file.
+pub fn read_cases_file(path: &Path) -> Result<CasesFile, CasesError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| CasesError(format!("{}: cannot read the cases file ({error})", path.display())))?;
+    let cases: CasesFile =
+        serde_yaml::from_str(&text).map_err(|error| CasesError(format!("{}: {}", path.display(), describe_yaml_error(&error))))?;
+    if cases.cases.is_empty() {
+        return Err(CasesError(format!("{}: `cases` is empty; add at least one case", path.display())));
+    }
+    for (index, case) in cases.cases.iter().enumerate() {
+        if case.error_contains.is_some() && case.expect != Expectation::Error {
+            return Err(CasesError(format!(
+                "{}: cases[{index}] ({}): error_contains only applies to `expect: error`",
+                path.display(),
+                case.name
+            )));
+        }
+    }
+    for origin in &cases.http_origins {
+        let normalised = origin_of(origin).map_err(|error| CasesError(format!("{}: http_origins: {error}", path.display())))?;
+        if normalised != origin.trim_end_matches('/') {
+            return Err(CasesError(format!(
+                "{}: http_origins: {origin:?} is not a bare origin; write it as {normalised:?}",
+                path.display()
+            )));
+        }
+    }
+    Ok(cases)
+}
+
+/// serde_yaml's message, with its position spelled out for people.
+pub fn describe_yaml_error(error: &serde_yaml::Error) -> String {
+    let message = error.to_string();
+    match error.location() {
+        Some(location) if !message.contains(" at line ") => {
+            format!("line {} column {}: {message}", location.line(), location.column())
+        }
+        _ => message,
+    }
+}
+
+fn json_config(value: &serde_yaml::Value, path: &Path) -> Result<String, CasesError> {
+    let value = if value.is_null() { &serde_yaml::Value::Mapping(Default::default()) } else { value };
+    serde_json::to_string(value)
+        .map_err(|error| CasesError(format!("{}: config cannot be turned into JSON ({error})", path.display())))
+}
+
+/// Run every case of a cases file against a plugin.
+pub fn run_cases(plugin: &Arc<Plugin>, path: &Path, cases: &CasesFile) -> Result<Vec<CaseResult>, CasesError> {
+    let mut limits = Limits::default();
+    if let Some(ms) = cases.timeout_ms {
+        limits.timeout = Duration::from_millis(ms);
+    }
+    if let Some(mib) = cases.memory_mib {
+        limits.memory_bytes = usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    }
+    let http: Arc<dyn HttpFetcher> = match &cases.http {
+        Some(canned) => Arc::new(CannedFetcher {
+            responses: canned
+                .iter()
+                .map(|(url, canned)| {
+                    let response = match &canned.error {
+                        Some(error) => Err(error.clone()),
+                        None => Ok(HttpResponse {
+                            status: canned.status,
+                            headers: canned.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
+                            body: canned.body.clone().into_bytes(),
+                        }),
+                    };
+                    (url.clone(), response)
+                })
+                .collect(),
+        }),
+        None => Arc::new(NetworkFetcher),
+    };
+    let files: Arc<dyn FileSource> = Arc::new(cases.files.clone());
+    let access = HostAccess {
+        files: Some(files),
+        http_origins: cases.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect(),
+        http,
+    };
+    let shared_config = json_config(&cases.config, path)?;
+
+    let mut results = Vec::with_capacity(cases.cases.len());
+    for case in &cases.cases {
+        let config = match &case.config {
+            Some(config) => json_config(config, path)?,
+            None => shared_config.clone(),
+        };
+        let evaluation = plugin.evaluate(&config, &case.transition, limits, access.clone());
+        let problem = check_case(case, &evaluation.outcome);
+        results.push(CaseResult {
+            file: path.to_path_buf(),
+            name: case.name.clone(),
+            expected: case.expect,
+            passed: problem.is_none(),
+            problem,
+            evaluation,
+        });
+    }
+    Ok(results)
+}
+
+/// `None` when the outcome meets the case's expectations, else what differs.
+fn check_case(case: &Case, outcome: &PolicyOutcome) -> Option<String> {
+    let actual = outcome.label();
+    let expected = match case.expect {
+        Expectation::Allow => "allow",
+        Expectation::Deny => "deny",
+        Expectation::Error => "error",
+    };
+    if actual != expected {
+        let detail = match outcome {
+            PolicyOutcome::Failed { cause } => format!(": {cause}"),
+            PolicyOutcome::Verdict(verdict) if !verdict.findings.is_empty() => {
+                let messages: Vec<&str> = verdict.findings.iter().map(|f| f.message.as_str()).collect();
+                format!(" (findings: {})", messages.join("; "))
+            }
+            PolicyOutcome::Verdict(_) => String::new(),
+        };
+        return Some(format!("expected {expected}, got {actual}{detail}"));
+    }
+    let findings = outcome.findings();
+    for wanted in &case.findings_contain {
+        if !findings.iter().any(|finding| finding.message.contains(wanted.as_str())) {
+            let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+            return Some(format!("no finding contains {wanted:?} (findings: {})", if messages.is_empty() { "none".into() } else { messages.join("; ") }));
+        }
+    }
+    if let (Some(wanted), PolicyOutcome::Failed { cause }) = (&case.error_contains, outcome) {
+        if !cause.contains(wanted.as_str()) {
+            return Some(format!("the error does not contain {wanted:?} (error: {cause})"));
+        }
+    }
+    None
+}

@@ -1,0 +1,71 @@
+//! On-disk cache of compiled plugins, so a second run skips Cranelift.
+//!
+//! Key: the plugin's sha256 plus a hash of `Engine::precompile_compatibility_hash` (which
+//! covers the wasmtime version and every code-generation setting). Entries are written to
+//! a temporary file and renamed into place, so a reader never sees half an entry; an entry
+//! that fails to load is deleted and rebuilt.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where compiled plugins live.
+pub struct CompileCache {
+    dir: PathBuf,
+}
+
+impl CompileCache {
+    /// A cache under `root`, in a sub-directory specific to this engine's configuration.
+    pub fn new(root: &Path, engine: &Engine) -> Self {
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        CompileCache { dir: root.join(format!("{:016x}", hasher.finish())) }
+    }
+
+    /// The default location: `$TOLLGATE_CACHE_DIR`, else `$XDG_CACHE_HOME/tollgate`,
+    /// else `~/.cache/tollgate`.
+    pub fn default_root() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("TOLLGATE_CACHE_DIR").filter(|dir| !dir.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+        if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
+            return Some(PathBuf::from(dir).join("tollgate"));
+        }
+        std::env::var_os("HOME").filter(|dir| !dir.is_empty()).map(|home| PathBuf::from(home).join(".cache").join("tollgate"))
+    }
+
+    fn entry(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}.cwasm"))
+    }
+
+    /// The cached compilation of the plugin with this digest, if there is a usable one.
+    pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
+        let path = self.entry(sha256);
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: entries are only ever written by `store` below from `Engine::precompile_component`
+        // output for the same compatibility hash; a truncated or foreign file fails validation
+        // in `deserialize_file` and is removed.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Some(component),
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Store a compilation. Failing to cache is not an error for the caller: the next run
+    /// just compiles again.
+    pub fn store(&self, sha256: &str, compiled: &[u8]) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
+        std::io::Write::write_all(&mut file, compiled)?;
+        let path = self.entry(sha256);
+        file.persist(&path).map_err(|error| error.error)?;
+        Ok(path)
+    }
+}

@@ -1,0 +1,260 @@
+//! Per-evaluation sandbox state: WASI with nothing in it, a memory cap, captured output,
+//! a deterministic clock and random source, and the `tollgate:policy/host` functions.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::{host_imports, wit};
+use super::http::{HttpFetcher, origin_of};
+use super::output::CapturedOutput;
+use super::{FileSource, LogLine, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
+
+/// What a policy may reach beyond its own memory, decided by the tollgate configuration.
+#[derive(Clone)]
+pub struct HostAccess {
+    /// The proposed post-change repository tree for `read-file`; `None` refuses reads.
+    pub files: Option<Arc<dyn FileSource>>,
+    /// Origins (`scheme://host[:port]`) `http-get` may reach; empty refuses every URL.
+    pub http_origins: Vec<String>,
+    /// Who performs granted requests.
+    pub http: Arc<dyn HttpFetcher>,
+}
+
+/// The store data of one evaluation.
+pub struct SandboxState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limiter: MemoryCap,
+    access: HostAccess,
+    deadline: Instant,
+    timeout: Duration,
+    pub(super) logs: Vec<LogLine>,
+    pub(super) dropped_log_lines: usize,
+    pub(super) stdout: CapturedOutput,
+    pub(super) stderr: CapturedOutput,
+}
+
+impl SandboxState {
+    /// A sandbox whose clock reads `requested_at` and whose randomness is derived from `seed`.
+    pub fn new(access: HostAccess, requested_at: i64, seed: &[u8], memory_bytes: usize, timeout: Duration) -> Self {
+        let stdout = CapturedOutput::new(MAX_OUTPUT_BYTES);
+        let stderr = CapturedOutput::new(MAX_OUTPUT_BYTES);
+        let random_bytes = expand_seed(seed, b"secure");
+        let insecure_bytes = expand_seed(seed, b"insecure");
+        let insecure_seed = u128::from_le_bytes(insecure_bytes[..16].try_into().expect("32-byte digest"));
+        // No args, env, preopened directories, sockets or name lookup: the builder's defaults.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(FrozenWallClock { unix_seconds: requested_at })
+            .monotonic_clock(FrozenMonotonicClock)
+            .secure_random(Deterministic::new(random_bytes))
+            .insecure_random(Deterministic::new(insecure_bytes))
+            .insecure_random_seed(insecure_seed)
+            .build();
+        SandboxState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap { limit: memory_bytes, exceeded: false },
+            access,
+            deadline: Instant::now() + timeout,
+            timeout,
+            logs: Vec::new(),
+            dropped_log_lines: 0,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// 4 KiB of deterministic bytes from a seed (the random sources cycle through them).
+fn expand_seed(seed: &[u8], purpose: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(4096);
+    let mut block = Sha256::new().chain_update(purpose).chain_update(seed).finalize();
+    while bytes.len() < 4096 {
+        bytes.extend_from_slice(&block);
+        block = Sha256::digest(block);
+    }
+    bytes
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// The memory cap. Growing past it is an error (a trap with a plain message), not a
+/// failed `memory.grow` that a guest might misreport.
+pub struct MemoryCap {
+    limit: usize,
+    pub(super) exceeded: bool,
+}
+
+impl MemoryCap {
+    /// The message for a plugin that hit the cap.
+    pub fn message(&self) -> String {
+        format!("exceeded memory limit of {}", describe_bytes(self.limit))
+    }
+}
+
+/// `64 MiB`, `512 KiB`, `100 bytes`.
+pub fn describe_bytes(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg(self.message()));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The wall clock a plugin sees: always the transition's `requested-at`.
+struct FrozenWallClock {
+    unix_seconds: i64,
+}
+
+impl HostWallClock for FrozenWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_secs(self.unix_seconds.max(0) as u64)
+    }
+}
+
+/// The monotonic clock a plugin sees: stopped, so timing can't leak into a verdict.
+struct FrozenMonotonicClock;
+
+impl HostMonotonicClock for FrozenMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl wit::Host for SandboxState {}
+
+impl host_imports::Host for SandboxState {
+    fn log(&mut self, level: host_imports::LogLevel, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            self.dropped_log_lines += 1;
+            return;
+        }
+        let level = match level {
+            host_imports::LogLevel::Debug => "debug",
+            host_imports::LogLevel::Info => "info",
+            host_imports::LogLevel::Warn => "warn",
+            host_imports::LogLevel::Error => "error",
+        };
+        let mut message = message;
+        truncate_at_char_boundary(&mut message, MAX_LOG_LINE_BYTES);
+        self.logs.push(LogLine { level, message });
+    }
+
+    fn read_file(&mut self, path: String) -> Result<Option<String>, String> {
+        let Some(files) = &self.access.files else {
+            return Err("reading repository files is not available to this policy".to_string());
+        };
+        check_repo_path(&path)?;
+        let content = files.read(&path)?;
+        match content {
+            Some(content) if content.len() > MAX_FILE_BYTES => Err(format!(
+                "{path} is {} bytes, over the {} limit for read-file",
+                content.len(),
+                describe_bytes(MAX_FILE_BYTES)
+            )),
+            other => Ok(other),
+        }
+    }
+
+    fn http_get(&mut self, url: String, headers: Vec<(String, String)>) -> Result<host_imports::HttpResponse, String> {
+        let origin = origin_of(&url)?;
+        if !self.access.http_origins.iter().any(|granted| granted == &origin) {
+            return Err(format!(
+                "{origin} is not granted to this policy; grant it in the policy's capabilities (http_origins) to allow it"
+            ));
+        }
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(format!("the {} ms deadline has passed", self.timeout.as_millis()));
+        }
+        let response = self.access.http.get(&url, &headers, remaining, MAX_HTTP_BODY_BYTES)?;
+        Ok(host_imports::HttpResponse { status: response.status, headers: response.headers, body: response.body })
+    }
+}
+
+/// Repository paths are relative, `/`-separated, and stay inside the repository.
+fn check_repo_path(path: &str) -> Result<(), String> {
+    let problem = if path.is_empty() {
+        Some("is empty")
+    } else if path.starts_with('/') {
+        Some("is absolute; use a path relative to the repository root")
+    } else if path.contains('\\') {
+        Some("contains a backslash; use / as the separator")
+    } else if path.split('/').any(|part| part == ".." || part == "." || part.is_empty()) {
+        Some("must not contain empty, `.` or `..` components")
+    } else if path.contains('\0') {
+        Some("contains a NUL byte")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(format!("invalid path {path:?}: it {problem}")),
+        None => Ok(()),
+    }
+}
+
+/// Cut `text` to at most `max` bytes without splitting a character.
+pub fn truncate_at_char_boundary(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_paths_must_stay_inside() {
+        assert!(check_repo_path("envs/prod/values.yaml").is_ok());
+        for bad in ["", "/etc/passwd", "../secrets", "envs/../../x", "a//b", "a\\b", "./a"] {
+            assert!(check_repo_path(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(describe_bytes(64 * 1024 * 1024), "64 MiB");
+        assert_eq!(describe_bytes(1536), "1536 bytes");
+        assert_eq!(describe_bytes(512 * 1024), "512 KiB");
+    }
+}

@@ -1,0 +1,190 @@
+//! The proposed change a policy decides on, as the host models it.
+//!
+//! This mirrors the `transition` record of `wit/policy.wit`, with serde support so it can be
+//! read from a cases file, recorded in a decision log, and replayed later. Times are Unix
+//! seconds; in YAML/JSON they may also be written as RFC 3339 text.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Promotion or rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransitionKind {
+    /// Move an artifact forward.
+    #[default]
+    Promote,
+    /// Put back an earlier artifact.
+    Rollback,
+}
+
+/// An immutable, deployable build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// Image repository without tag or digest.
+    pub image: String,
+    /// Version (usually the image tag).
+    pub version: String,
+    /// `sha256:…` digest, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+impl Default for Artifact {
+    fn default() -> Self {
+        Artifact { image: "registry.example.com/app".into(), version: "1.0.0".into(), digest: None }
+    }
+}
+
+/// One approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Who approved.
+    pub approver: String,
+    /// When, Unix seconds (RFC 3339 accepted on input). Defaults to the request time.
+    #[serde(default, with = "optional_timestamp", skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
+    /// The version approved.
+    pub version: String,
+    /// Role or group the approver acted in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// One file edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileChange {
+    /// Repository-relative path.
+    pub path: String,
+    /// Content before (`None`: new file).
+    #[serde(default)]
+    pub before: Option<String>,
+    /// Content after (`None`: deleted file).
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// The proposed change. Every field has a default so a test case only states what matters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Transition {
+    /// Unique decision id.
+    pub id: String,
+    /// Promotion or rollback.
+    pub kind: TransitionKind,
+    /// Application name.
+    pub application: String,
+    /// Source environment.
+    pub from_env: Option<String>,
+    /// Target environment.
+    pub to_env: String,
+    /// Artifact going into `to_env`.
+    pub artifact: Artifact,
+    /// Artifact in `to_env` before.
+    pub previous_artifact: Option<Artifact>,
+    /// Requester.
+    pub requested_by: String,
+    /// Request time, Unix seconds (RFC 3339 accepted on input).
+    #[serde(with = "timestamp")]
+    pub requested_at: i64,
+    /// Approvals.
+    pub approvals: Vec<Approval>,
+    /// File edits.
+    pub changes: Vec<FileChange>,
+    /// Labels (key → value).
+    pub labels: BTreeMap<String, String>,
+    /// When the artifact landed in `from_env`, Unix seconds (RFC 3339 accepted on input).
+    #[serde(with = "optional_timestamp", skip_serializing_if = "Option::is_none")]
+    pub from_env_since: Option<i64>,
+}
+
+impl Default for Transition {
+    /// A promotion of `app` 1.0.0 from `staging` to `prod` by `alice` at
+    /// 2026-01-05T10:00:00Z (a Monday), with no approvals: the same defaults as the SDK's
+    /// test builder.
+    fn default() -> Self {
+        Transition {
+            id: "test-decision".into(),
+            kind: TransitionKind::Promote,
+            application: "app".into(),
+            from_env: Some("staging".into()),
+            to_env: "prod".into(),
+            artifact: Artifact::default(),
+            previous_artifact: None,
+            requested_by: "alice".into(),
+            requested_at: 1_767_607_200,
+            approvals: Vec::new(),
+            changes: Vec::new(),
+            labels: BTreeMap::new(),
+            from_env_since: None,
+        }
+    }
+}
+
+/// Parse a time given as Unix seconds or RFC 3339 text.
+fn parse_time<E: serde::de::Error>(value: TimeInput) -> Result<i64, E> {
+    match value {
+        TimeInput::Seconds(seconds) => Ok(seconds),
+        TimeInput::Text(text) => text
+            .parse::<jiff::Timestamp>()
+            .map(|timestamp| timestamp.as_second())
+            .map_err(|error| E::custom(format!("{text:?} is not an RFC 3339 time such as 2026-01-05T10:00:00Z ({error})"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TimeInput {
+    Seconds(i64),
+    Text(String),
+}
+
+mod timestamp {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(seconds: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(*seconds)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        super::parse_time(super::TimeInput::deserialize(deserializer)?)
+    }
+}
+
+mod optional_timestamp {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(seconds: &Option<i64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match seconds {
+            Some(seconds) => serializer.serialize_some(seconds),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+        Option::<super::TimeInput>::deserialize(deserializer)?.map(super::parse_time).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_accept_rfc3339_and_seconds() {
+        let t: Transition = serde_yaml::from_str("requested_at: 2026-03-29T01:45:00+01:00\nfrom_env_since: 10").unwrap();
+        assert_eq!(t.requested_at, 1_774_745_100);
+        assert_eq!(t.from_env_since, Some(10));
+        assert_eq!(t.to_env, "prod", "unspecified fields keep their defaults");
+    }
+
+    #[test]
+    fn a_bad_time_says_what_is_expected() {
+        let error = serde_yaml::from_str::<Transition>("requested_at: friday").unwrap_err().to_string();
+        assert!(error.contains("\"friday\" is not an RFC 3339 time"), "{error}");
+    }
+}
