@@ -1,15 +1,18 @@
 //! The `tollgate` command line: argument parsing and exit codes over the library.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::decision::{Decision, PolicyOutcome, Verdict};
 use crate::exit::ExitCode;
-use crate::fixtures::{read_cases_file, run_cases};
+use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
 use crate::report::{self, OutputFormat};
-use crate::runtime::{CodeSource, CompileCache, Plugin, PluginRef, Runtime};
+use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, Runtime};
+use crate::transition::Transition;
 
 const EXIT_CODES: &str = "Exit codes: 0 allowed/success, 1 denied/failed, 2 bad input or usage, \
                           3 a policy failed to run (fail closed), 4 conflict.";
@@ -47,6 +50,30 @@ pub enum PluginCommand {
     Info {
         /// Path to the .wasm component, optionally pinned: PATH@sha256:HEX.
         plugin: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Evaluate a plugin on one transition: exit 0 allow, 1 deny, 3 failed to run.
+    #[command(after_help = "Example:\n  tollgate plugin eval policy.wasm --config '{allowed_registries: [registry.example.com/]}' \\\n      --transition transition.yaml")]
+    Eval {
+        /// Path to the .wasm component, optionally pinned: PATH@sha256:HEX.
+        plugin: String,
+        /// The policy's configuration, as YAML or JSON text.
+        #[arg(long, value_name = "YAML", conflicts_with = "config_file")]
+        config: Option<String>,
+        /// The policy's configuration, from a YAML or JSON file.
+        #[arg(long, value_name = "FILE")]
+        config_file: Option<PathBuf>,
+        /// The transition, from a YAML or JSON file; unspecified fields take test defaults.
+        #[arg(long, value_name = "FILE")]
+        transition: Option<PathBuf>,
+        /// Time limit for the call, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 2000)]
+        timeout_ms: u64,
+        /// Memory cap, in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        memory_mib: u64,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: OutputFormat,
@@ -105,6 +132,31 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::plugin_info(&plugin, &info, *output));
             Ok(ExitCode::Success)
         }
+        Command::Plugin(PluginCommand::Eval { plugin, config, config_file, transition, timeout_ms, memory_mib, output }) => {
+            let config = match (config, config_file) {
+                (Some(text), _) => yaml_to_json("--config", text)?,
+                (None, Some(path)) => yaml_to_json(&path.display().to_string(), &read_input(path)?)?,
+                (None, None) => "{}".to_string(),
+            };
+            let transition: Transition = match transition {
+                Some(path) => serde_yaml::from_str(&read_input(path)?)
+                    .map_err(|error| Failure::bad_input(format!("{}: {}", path.display(), describe_yaml_error(&error))))?,
+                None => Transition::default(),
+            };
+            let limits = Limits {
+                timeout: Duration::from_millis(*timeout_ms),
+                memory_bytes: usize::try_from(memory_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+            };
+            let plugin = load_plugin(cli, plugin)?;
+            let access = HostAccess { files: None, http_origins: Vec::new(), http: Arc::new(NetworkFetcher) };
+            let evaluation = plugin.evaluate(&config, &transition, limits, access);
+            print(&report::evaluation(&plugin, &evaluation, *output));
+            Ok(match &evaluation.outcome {
+                PolicyOutcome::Verdict(Verdict { decision: Decision::Allow, .. }) => ExitCode::Success,
+                PolicyOutcome::Verdict(Verdict { decision: Decision::Deny, .. }) => ExitCode::Denied,
+                PolicyOutcome::Failed { .. } => ExitCode::PolicyFailed,
+            })
+        }
         Command::Plugin(PluginCommand::Test { plugin, cases, output }) => {
             let plugin = load_plugin(cli, plugin)?;
             let mut results = Vec::new();
@@ -138,6 +190,18 @@ fn load_plugin(cli: &Cli, reference: &str) -> Result<Arc<Plugin>, Failure> {
         }
     }
     Ok(plugin)
+}
+
+fn read_input(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|error| Failure::bad_input(format!("{}: cannot read it ({error})", path.display())))
+}
+
+/// YAML (or JSON) text as JSON text, for a plugin's config.
+fn yaml_to_json(source: &str, text: &str) -> Result<String, Failure> {
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|error| Failure::bad_input(format!("{source}: {}", describe_yaml_error(&error))))?;
+    let value = if value.is_null() { serde_yaml::Value::Mapping(Default::default()) } else { value };
+    serde_json::to_string(&value).map_err(|error| Failure::bad_input(format!("{source}: cannot be turned into JSON ({error})")))
 }
 
 fn print(text: &str) {

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::decision::PolicyOutcome;
 use crate::fixtures::CaseResult;
-use crate::runtime::{Capability, Plugin, PluginInfo};
+use crate::runtime::{Capability, Evaluation, Plugin, PluginInfo};
 
 /// Version of the JSON documents tollgate prints.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
@@ -71,6 +72,59 @@ pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: OutputFormat) -> 
 }
 
 #[derive(Serialize)]
+struct EvaluationDocument<'a> {
+    schema_version: u32,
+    plugin: &'a str,
+    sha256: &'a str,
+    #[serde(flatten)]
+    evaluation: &'a Evaluation,
+}
+
+/// `tollgate plugin eval`: the outcome, findings indented under it, then logs and output.
+pub fn evaluation(plugin: &Plugin, evaluation: &Evaluation, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Json => to_json(&EvaluationDocument {
+            schema_version: JSON_SCHEMA_VERSION,
+            plugin: plugin.source(),
+            sha256: plugin.sha256(),
+            evaluation,
+        }),
+        OutputFormat::Text => {
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
+                "{}: {} ({:.1} ms)",
+                plugin.source(),
+                evaluation.outcome.label(),
+                evaluation.elapsed.as_secs_f64() * 1000.0
+            );
+            match &evaluation.outcome {
+                PolicyOutcome::Failed { cause } => {
+                    let _ = writeln!(out, "  {cause}");
+                }
+                PolicyOutcome::Verdict(verdict) => {
+                    for finding in &verdict.findings {
+                        match &finding.path {
+                            Some(path) => _ = writeln!(out, "  - {path}: {}", finding.message),
+                            None => _ = writeln!(out, "  - {}", finding.message),
+                        }
+                    }
+                }
+            }
+            for line in &evaluation.logs {
+                let _ = writeln!(out, "  log {}: {}", line.level, line.message);
+            }
+            for (stream, text) in [("stdout", &evaluation.stdout), ("stderr", &evaluation.stderr)] {
+                for line in text.lines().filter(|line| !line.is_empty()).take(20) {
+                    let _ = writeln!(out, "  {stream}: {}", shorten(line, 200));
+                }
+            }
+            out
+        }
+    }
+}
+
+#[derive(Serialize)]
 struct TestDocument<'a> {
     schema_version: u32,
     plugin: &'a str,
@@ -112,14 +166,22 @@ pub fn test_results(plugin: &Plugin, results: &[CaseResult], format: OutputForma
                 );
                 if let Some(problem) = &result.problem {
                     let _ = writeln!(out, "        {problem}");
-                    for line in result.evaluation.stderr.lines().take(10) {
-                        let _ = writeln!(out, "        stderr: {line}");
+                    for line in result.evaluation.stderr.lines().filter(|line| !line.is_empty()).take(10) {
+                        let _ = writeln!(out, "        stderr: {}", shorten(line, 200));
                     }
                 }
             }
             let _ = writeln!(out, "{passed} passed, {failed} failed");
             out
         }
+    }
+}
+
+/// At most `max` characters of `line`, marked when cut.
+fn shorten(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line.to_string(),
     }
 }
 

@@ -1,1 +1,6 @@
+//! End-to-end tests of the `tollgate` binary with real components built from `plugins/`
+//! and `tests/plugins/` by host/build.rs.
 
+mod sandbox;
+mod support;
+mod plugin_cli;

@@ -5,5 +5,5 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use tollgate::policy::host as host_imports;
-pub use tollgate::policy::types as wit;
+pub use self::tollgate::policy::host as host_imports;
+pub use self::tollgate::policy::types as wit;

@@ -19,6 +19,8 @@ struct Config {
 enum Behaviour {
     /// Loop forever.
     Spin,
+    /// Sleep for a minute (blocks inside a WASI host call, where the epoch can't interrupt).
+    Sleep,
     /// Allocate until something stops it.
     MemoryBomb,
     /// Panic (with panic=abort this is a trap).
@@ -56,6 +58,10 @@ impl Policy for Hostile {
                     counter = std::hint::black_box(counter.wrapping_add(1));
                 }
             }
+            Behaviour::Sleep => {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+                Ok(Verdict::allow())
+            }
             Behaviour::MemoryBomb => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -67,7 +73,7 @@ impl Policy for Hostile {
             Behaviour::ProbeSandbox => Ok(probe_sandbox(transition)),
             Behaviour::FloodOutput => {
                 let line = "x".repeat(1023);
-                for _ in 0..10_000 {
+                for _ in 0..2_000 {
                     println!("{line}");
                     eprintln!("{line}");
                     host::log(LogLevel::Info, &line);

@@ -1,0 +1,99 @@
+//! Helpers: run the binary, find the built plugins, write fixture files, serve HTTP.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// The built component of a plugin package (e.g. `image-policy`).
+pub fn plugin(package: &str) -> PathBuf {
+    PathBuf::from(env!("TOLLGATE_PLUGIN_DIR")).join(format!("{}.wasm", package.replace('-', "_")))
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A compile cache shared by all tests of this run (Cranelift in a debug build is slow).
+pub fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
+/// Finished run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().expect("tollgate exited normally"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+}
+
+/// Run `tollgate ARGS` with the shared compile cache.
+pub fn tollgate(args: &[&str]) -> Run {
+    tollgate_with_cache(&shared_cache(), args)
+}
+
+/// Run `tollgate ARGS` with a given compile cache directory.
+pub fn tollgate_with_cache(cache: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .current_dir(workspace())
+        .env_remove("TOLLGATE_CACHE_DIR")
+        .output()
+        .expect("run tollgate");
+    Run::from(output)
+}
+
+/// Write `content` to `name` in `dir` and return the path as a string.
+pub fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A cases file for the hostile plugin with one case.
+pub fn hostile_case(dir: &Path, behaviour: &str, extra: &str, expect: &str) -> String {
+    write(
+        dir,
+        &format!("{behaviour}.yaml"),
+        &format!("config: {{ behaviour: {behaviour} }}\n{extra}\ncases:\n  - name: {behaviour}\n    expect: {expect}\n"),
+    )
+}
+
+/// A one-shot-per-connection HTTP server on 127.0.0.1 that answers every request with
+/// `status` and `body` after `delay`. Returns its origin; it serves until the test ends.
+pub fn http_server(status: u16, body: &'static str, delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
+                    line.clear();
+                }
+                std::thread::sleep(delay);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    origin
+}
