@@ -9,10 +9,23 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Plugin packages to build: (package name, crate directory relative to the workspace root).
-const PLUGINS: &[(&str, &str)] = &[
-    ("image-policy", "plugins/examples/image-policy"),
-    ("hostile", "tests/plugins/hostile"),
+/// A plugin package to build.
+struct PluginPackage {
+    /// Cargo package name; also the `builtin:` name for standard plugins.
+    name: &'static str,
+    /// Crate directory relative to the workspace root.
+    dir: &'static str,
+    /// Embedded in the binary as `builtin:<name>`.
+    builtin: bool,
+}
+
+const PLUGINS: &[PluginPackage] = &[
+    PluginPackage { name: "change-window", dir: "plugins/change-window", builtin: true },
+    PluginPackage { name: "approval-count", dir: "plugins/approval-count", builtin: true },
+    PluginPackage { name: "secret-scope", dir: "plugins/secret-scope", builtin: true },
+    PluginPackage { name: "erp-readiness", dir: "plugins/erp-readiness", builtin: true },
+    PluginPackage { name: "image-policy", dir: "plugins/examples/image-policy", builtin: false },
+    PluginPackage { name: "hostile", dir: "tests/plugins/hostile", builtin: false },
 ];
 
 fn main() {
@@ -26,8 +39,8 @@ fn main() {
     for watched in ["sdk", "wit", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
-    for (_, dir) in PLUGINS {
-        println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
+    for plugin in PLUGINS {
+        println!("cargo:rerun-if-changed={}", workspace.join(plugin.dir).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
@@ -37,8 +50,8 @@ fn main() {
         .current_dir(&workspace)
         .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin", "--target-dir"])
         .arg(&target_dir);
-    for (package, _) in PLUGINS {
-        command.args(["--package", package]);
+    for plugin in PLUGINS {
+        command.args(["--package", plugin.name]);
     }
     // Flags meant for the host build must not leak into the wasm build.
     for variable in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_PRIMARY_PACKAGE"] {
@@ -53,10 +66,17 @@ fn main() {
     }
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("plugin");
-    for (package, _) in PLUGINS {
-        let wasm = wasm_file(&wasm_dir, package);
+    let mut builtins = String::from("/// Standard plugins embedded in the binary: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n");
+    for plugin in PLUGINS {
+        let wasm = wasm_file(&wasm_dir, plugin.name);
         assert!(wasm.is_file(), "{} was not produced", wasm.display());
+        if plugin.builtin {
+            builtins.push_str(&format!("    ({:?}, include_bytes!({:?})),\n", plugin.name, wasm.display().to_string()));
+        }
     }
+    builtins.push_str("];\n");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    std::fs::write(out_dir.join("builtins.rs"), builtins).expect("write builtins.rs");
     // Where the components are, for the end-to-end tests and the CLI's own tests.
     println!("cargo:rustc-env=TOLLGATE_PLUGIN_DIR={}", wasm_dir.display());
 }

@@ -13,9 +13,11 @@
 //! Exit codes for every command are in [`exit::ExitCode`].
 
 pub mod cli;
+pub mod config;
 pub mod decision;
 pub mod exit;
 pub mod fixtures;
+pub mod manifest;
 pub mod report;
 pub mod runtime;
 pub mod transition;

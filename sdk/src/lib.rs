@@ -100,5 +100,13 @@ macro_rules! export_policy {
 
             $crate::bindings::__export_tollgate_policy_bindings!(TollgatePolicyExport);
         };
+
+        // Natively only tests call the policy; this keeps the dead-code lint quiet about it.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = $crate::__private::info::<$policy>;
+            let _ = $crate::__private::validate_config::<$policy>;
+            let _ = $crate::__private::evaluate::<$policy>;
+        };
     };
 }

@@ -1,41 +1,59 @@
-//! Plugin references as users write them: `path/to/policy.wasm`, optionally pinned as
-//! `path/to/policy.wasm@sha256:<64 hex>`.
+//! Plugin references as users write them: `builtin:NAME` for a standard plugin embedded in
+//! the binary, or a path to a `.wasm` component; either optionally pinned to exact bytes
+//! with `@sha256:<64 hex>`.
 
 use std::fmt;
 use std::path::PathBuf;
 
+/// Where a plugin's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A standard plugin embedded in the binary (`builtin:change-window`).
+    Builtin(String),
+    /// A component file.
+    File(PathBuf),
+}
+
 /// Where a plugin comes from and, optionally, which exact bytes it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRef {
-    /// The component file.
-    pub path: PathBuf,
-    /// Required sha256 (lower-case hex) of the file, when pinned.
+    /// The bytes' origin.
+    pub source: PluginSource,
+    /// Required sha256 (lower-case hex) of the component, when pinned.
     pub sha256: Option<String>,
 }
 
 impl PluginRef {
-    /// Parse `PATH` or `PATH@sha256:HEX`.
+    /// Parse `builtin:NAME`, `PATH`, or either followed by `@sha256:HEX`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.is_empty() {
-            return Err("empty plugin reference; give a path to a .wasm component".to_string());
-        }
-        match text.rsplit_once("@sha256:") {
-            Some((path, hex)) => {
+        let (location, sha256) = match text.rsplit_once("@sha256:") {
+            Some((location, hex)) => {
                 if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(format!(
                         "plugin reference {text:?}: the pin after @sha256: must be 64 hex digits (see `tollgate plugin info` for a plugin's sha256)"
                     ));
                 }
-                Ok(PluginRef { path: PathBuf::from(path), sha256: Some(hex.to_ascii_lowercase()) })
+                (location, Some(hex.to_ascii_lowercase()))
             }
-            None => Ok(PluginRef { path: PathBuf::from(text), sha256: None }),
-        }
+            None => (text, None),
+        };
+        let source = match location.strip_prefix("builtin:") {
+            Some(name) => PluginSource::Builtin(name.to_string()),
+            None if location.is_empty() => {
+                return Err("empty plugin reference; give `builtin:NAME` or a path to a .wasm component".to_string());
+            }
+            None => PluginSource::File(PathBuf::from(location)),
+        };
+        Ok(PluginRef { source, sha256 })
     }
 }
 
 impl fmt::Display for PluginRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        match &self.source {
+            PluginSource::Builtin(name) => write!(f, "builtin:{name}")?,
+            PluginSource::File(path) => write!(f, "{}", path.display())?,
+        }
         if let Some(sha256) = &self.sha256 {
             write!(f, "@sha256:{sha256}")?;
         }
@@ -48,11 +66,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_plain_and_pinned_references() {
-        assert_eq!(PluginRef::parse("p.wasm").unwrap(), PluginRef { path: "p.wasm".into(), sha256: None });
+    fn parses_plain_pinned_and_builtin_references() {
+        assert_eq!(
+            PluginRef::parse("p.wasm").unwrap(),
+            PluginRef { source: PluginSource::File("p.wasm".into()), sha256: None }
+        );
         let hex = "AB".repeat(32);
         let pinned = PluginRef::parse(&format!("dir/p.wasm@sha256:{hex}")).unwrap();
         assert_eq!(pinned.sha256.as_deref(), Some("ab".repeat(32).as_str()));
         assert!(PluginRef::parse("p.wasm@sha256:abc").unwrap_err().contains("64 hex digits"));
+        let builtin = PluginRef::parse("builtin:change-window").unwrap();
+        assert_eq!(builtin.source, PluginSource::Builtin("change-window".into()));
+        assert_eq!(builtin.to_string(), "builtin:change-window");
     }
 }

@@ -1,0 +1,409 @@
+//! `tollgate.yaml`: environments, applications and where their versions live, and policies.
+//!
+//! ```yaml
+//! branch: main                       # branch holding desired state (default: main)
+//! environments: [dev, test, prod]    # promotion order
+//! allow_skip: [{ from: dev, to: prod }]   # pairs that may skip environments in between
+//! applications:
+//!   shop-api:
+//!     image: registry.example.com/shop/api
+//!     environments:
+//!       dev:  { file: envs/dev/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
+//!       prod: { file: envs/prod/shop-api/deployment.yaml, manifest: { container: api } }
+//!   shop-web:
+//!     image: registry.example.com/shop/web
+//!     environments:
+//!       dev: { file: envs/dev/shop-web/kustomization.yaml, kustomize: {} }
+//! policies:
+//!   - name: change-window
+//!     plugin: builtin:change-window       # or a path to a .wasm, optionally @sha256:<hex>
+//!     environments: [prod]                # target environments (default: all)
+//!     mode: enforce                       # enforce | monitor (monitor reports, never blocks)
+//!     timeout_ms: 2000
+//!     memory_mib: 64
+//!     http_origins: [https://erp.example.com]
+//!     config: { … }                       # the plugin's own configuration
+//! ```
+//!
+//! Every error names the file, line and column, the field, and what is allowed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::Layout;
+use crate::manifest::yaml::{Node, parse_documents};
+use crate::runtime::{Limits, PluginRef, origin_of};
+
+/// The default file name at the repository root.
+pub const CONFIG_FILE: &str = "tollgate.yaml";
+
+/// A whole `tollgate.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Branch that holds the desired state.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Environments in promotion order.
+    pub environments: Vec<String>,
+    /// Environment pairs that may be promoted directly, skipping those in between.
+    #[serde(default)]
+    pub allow_skip: Vec<SkipRule>,
+    /// Applications by name.
+    pub applications: BTreeMap<String, Application>,
+    /// Policies, run in this order.
+    #[serde(default)]
+    pub policies: Vec<PolicyConfig>,
+}
+
+fn default_branch() -> String {
+    "main".to_string()
+}
+
+/// A pair of environments that may be promoted directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRule {
+    /// Source environment.
+    pub from: String,
+    /// Target environment.
+    pub to: String,
+}
+
+/// An application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    /// Image repository, e.g. `registry.example.com/shop/api`.
+    pub image: String,
+    /// Where its version lives, per environment.
+    pub environments: BTreeMap<String, Location>,
+}
+
+/// Where an application's version lives in one environment: a file and exactly one layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    /// Repository-relative path of the file.
+    pub file: String,
+    /// A Helm values file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmLocation>,
+    /// A Kustomize `kustomization.yaml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<KustomizeLocation>,
+    /// A raw manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestLocation>,
+}
+
+/// Helm values layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmLocation {
+    /// YAML path of the tag, e.g. `image.tag`.
+    pub tag_path: String,
+    /// YAML path of the digest, e.g. `image.digest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_path: Option<String>,
+}
+
+/// Kustomize layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KustomizeLocation {
+    /// `name` of the `images:` entry (default: the application's image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// Raw manifest layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestLocation {
+    /// Container name.
+    pub container: String,
+}
+
+/// Whether a policy's deny blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A deny (or failure) blocks the transition.
+    #[default]
+    Enforce,
+    /// Reported, never blocks.
+    Monitor,
+}
+
+/// One policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Name in reports (default: the plugin's own name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `builtin:NAME`, or a path to a .wasm (relative to the repository root), optionally `@sha256:HEX`.
+    pub plugin: String,
+    /// Target environments it applies to (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
+    /// enforce or monitor.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Time limit per evaluation in milliseconds (default 2000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Memory cap in MiB (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Origins `http-get` may reach, e.g. `https://erp.example.com`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_origins: Vec<String>,
+    /// The plugin's configuration.
+    #[serde(default)]
+    pub config: serde_yaml::Value,
+}
+
+impl PolicyConfig {
+    /// Whether the policy runs for transitions into `env`.
+    pub fn applies_to(&self, env: &str) -> bool {
+        self.environments.as_ref().is_none_or(|envs| envs.iter().any(|e| e == env))
+    }
+
+    /// The time and memory bounds.
+    pub fn limits(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            timeout: self.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
+            memory_bytes: self
+                .memory_mib
+                .map_or(defaults.memory_bytes, |mib| usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
+        }
+    }
+
+    /// The plugin config as JSON text.
+    pub fn config_json(&self) -> String {
+        let value = if self.config.is_null() { serde_yaml::Value::Mapping(Default::default()) } else { self.config.clone() };
+        serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+impl Location {
+    /// The layout, once validated to be exactly one.
+    pub fn layout(&self, application_image: &str) -> Layout {
+        if let Some(helm) = &self.helm {
+            Layout::Helm { tag_path: helm.tag_path.clone(), digest_path: helm.digest_path.clone() }
+        } else if let Some(kustomize) = &self.kustomize {
+            Layout::Kustomize { image: kustomize.image.clone().unwrap_or_else(|| application_image.to_string()) }
+        } else if let Some(manifest) = &self.manifest {
+            Layout::Manifest { container: manifest.container.clone() }
+        } else {
+            unreachable!("Config::parse checks that every location has a layout")
+        }
+    }
+}
+
+/// A configuration error: where, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// Parse and check `text`, the content of `source` (a path for messages).
+    pub fn parse(source: &str, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = serde_yaml::from_str(text).map_err(|error| {
+            let message = error.to_string();
+            match error.location() {
+                Some(location) => ConfigError(format!(
+                    "{source}:{}:{}: {}",
+                    location.line(),
+                    location.column(),
+                    message.split(" at line ").next().unwrap_or(&message)
+                )),
+                None => ConfigError(format!("{source}: {message}")),
+            }
+        })?;
+        let tree = parse_documents(text).ok().and_then(|documents| documents.into_iter().next());
+        let at = |path: &[&str], message: String| {
+            let line = tree.as_ref().and_then(|tree| line_of(tree, path));
+            match line {
+                Some(line) => ConfigError(format!("{source}:{line}: {}: {message}", path.join("."))),
+                None => ConfigError(format!("{source}: {}: {message}", path.join("."))),
+            }
+        };
+        config.check(&at)?;
+        Ok(config)
+    }
+
+    fn check(&self, at: &dyn Fn(&[&str], String) -> ConfigError) -> Result<(), ConfigError> {
+        if self.environments.is_empty() {
+            return Err(at(&["environments"], "list the environments in promotion order, e.g. [dev, test, prod]".into()));
+        }
+        for (index, env) in self.environments.iter().enumerate() {
+            if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(at(&["environments"], format!("{env:?} is not a valid name (letters, digits, - and _)")));
+            }
+            if self.environments[..index].contains(env) {
+                return Err(at(&["environments"], format!("{env} is listed twice")));
+            }
+        }
+        let known = |env: &str| self.environments.iter().any(|e| e == env);
+        let allowed = || self.environments.join(", ");
+        for rule in &self.allow_skip {
+            for env in [&rule.from, &rule.to] {
+                if !known(env) {
+                    return Err(at(&["allow_skip"], format!("unknown environment {env}; environments are {}", allowed())));
+                }
+            }
+        }
+        if self.applications.is_empty() {
+            return Err(at(&["applications"], "configure at least one application".into()));
+        }
+        for (name, application) in &self.applications {
+            if application.image.is_empty() {
+                return Err(at(&["applications", name, "image"], "give the image repository, e.g. registry.example.com/shop/api".into()));
+            }
+            for (env, location) in &application.environments {
+                if !known(env) {
+                    return Err(at(
+                        &["applications", name, "environments", env],
+                        format!("unknown environment {env}; environments are {}", allowed()),
+                    ));
+                }
+                let layouts = [location.helm.is_some(), location.kustomize.is_some(), location.manifest.is_some()];
+                if layouts.iter().filter(|set| **set).count() != 1 {
+                    return Err(at(
+                        &["applications", name, "environments", env],
+                        "give exactly one of helm: {tag_path: …}, kustomize: {…} or manifest: {container: …}".into(),
+                    ));
+                }
+                if let Some(helm) = &location.helm {
+                    for path in std::iter::once(&helm.tag_path).chain(&helm.digest_path) {
+                        crate::manifest::yaml::parse_path(path)
+                            .map_err(|error| at(&["applications", name, "environments", env, "helm"], error))?;
+                    }
+                }
+                if location.file.is_empty() || location.file.starts_with('/') || location.file.split('/').any(|p| p == "..") {
+                    return Err(at(
+                        &["applications", name, "environments", env, "file"],
+                        format!("{:?} must be a path relative to the repository root", location.file),
+                    ));
+                }
+            }
+        }
+        for (index, policy) in self.policies.iter().enumerate() {
+            let index_text = index.to_string();
+            let path = ["policies", index_text.as_str()];
+            PluginRef::parse(&policy.plugin).map_err(|error| at(&[&path[..], &["plugin"]].concat(), error))?;
+            for env in policy.environments.iter().flatten() {
+                if !known(env) {
+                    return Err(at(
+                        &[&path[..], &["environments"]].concat(),
+                        format!("unknown environment {env}; environments are {}", allowed()),
+                    ));
+                }
+            }
+            for origin in &policy.http_origins {
+                let normalised = origin_of(origin).map_err(|error| at(&[&path[..], &["http_origins"]].concat(), error))?;
+                if normalised != origin.trim_end_matches('/') {
+                    return Err(at(
+                        &[&path[..], &["http_origins"]].concat(),
+                        format!("{origin:?} is not a bare origin; write it as {normalised:?}"),
+                    ));
+                }
+            }
+            if policy.timeout_ms == Some(0) || policy.memory_mib == Some(0) {
+                return Err(at(&path, "timeout_ms and memory_mib must be greater than 0".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The environment before `env` in promotion order.
+    pub fn previous_env(&self, env: &str) -> Option<&str> {
+        let index = self.environments.iter().position(|e| e == env)?;
+        index.checked_sub(1).map(|previous| self.environments[previous].as_str())
+    }
+
+    /// Whether promoting directly from `from` to `to` is allowed by `allow_skip`.
+    pub fn skip_allowed(&self, from: &str, to: &str) -> bool {
+        self.allow_skip.iter().any(|rule| rule.from == from && rule.to == to)
+    }
+}
+
+/// The line of the key at `path` (sequence items by index), for messages.
+fn line_of(tree: &Node, path: &[&str]) -> Option<usize> {
+    let mut node = tree;
+    let mut line = None;
+    for segment in path {
+        match node {
+            Node::Sequence(items) => {
+                node = items.get(segment.parse::<usize>().ok()?)?;
+                line = first_line(node).or(line);
+            }
+            _ => {
+                let (key, value) = node.entry(segment)?;
+                line = Some(key.line);
+                node = value;
+            }
+        }
+    }
+    line
+}
+
+fn first_line(node: &Node) -> Option<usize> {
+    match node {
+        Node::Scalar(scalar) => Some(scalar.line),
+        Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| first_line(key)),
+        Node::Sequence(items) => items.first().and_then(first_line),
+        Node::Alias => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod:\n        file: envs/prod/kustomization.yaml\n        kustomize: {}\npolicies:\n  - plugin: builtin:change-window\n    environments: [prod]\n    config: { default: {} }\n";
+
+    #[test]
+    fn a_good_config_parses_with_defaults() {
+        let config = Config::parse("tollgate.yaml", GOOD).unwrap();
+        assert_eq!(config.branch, "main");
+        assert_eq!(config.previous_env("prod"), Some("test"));
+        assert_eq!(config.previous_env("dev"), None);
+        let prod = &config.applications["shop-api"].environments["prod"];
+        assert_eq!(prod.layout("registry.example.com/shop/api"), Layout::Kustomize { image: "registry.example.com/shop/api".into() });
+        assert!(config.policies[0].applies_to("prod") && !config.policies[0].applies_to("dev"));
+        assert_eq!(config.policies[0].config_json(), r#"{"default":{}}"#);
+    }
+
+    #[test]
+    fn unknown_fields_name_line_column_and_what_is_allowed() {
+        let text = GOOD.replace("tag_path: image.tag", "tag_pth: image.tag");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:6:"), "{error}");
+        assert!(error.contains("unknown field `tag_pth`, expected `tag_path` or `digest_path`"), "{error}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_line_and_field() {
+        let text = GOOD.replace("      dev: {", "      qa: {");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert_eq!(error, "tollgate.yaml:6: applications.shop-api.environments.qa: unknown environment qa; environments are dev, test, prod");
+        let text = GOOD.replace("        kustomize: {}\n", "");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:7: applications.shop-api.environments.prod: give exactly one of"), "{error}");
+        let text = GOOD.replace("environments: [prod]", "environments: [production]");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:12: policies.0.environments: unknown environment production"), "{error}");
+    }
+}

@@ -1,0 +1,376 @@
+//! A YAML document tree that remembers where every scalar is in the source, so one scalar
+//! can be replaced while every other byte of the file (comments, ordering, quoting style,
+//! anchors, other documents) stays identical.
+
+use std::ops::Range;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// A scalar and its place in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar {
+    /// The decoded value.
+    pub value: String,
+    /// How it is written.
+    pub style: ScalarStyle,
+    /// Byte range of the written scalar (quotes included; anchor and tag excluded).
+    pub span: Range<usize>,
+    /// 1-based line of the scalar.
+    pub line: usize,
+}
+
+/// A YAML node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A scalar.
+    Scalar(Scalar),
+    /// A mapping, in source order.
+    Mapping {
+        /// Key/value pairs.
+        entries: Vec<(Node, Node)>,
+        /// Whether it is written `{…}`.
+        flow: bool,
+    },
+    /// A sequence.
+    Sequence(Vec<Node>),
+    /// An alias (`*name`); never edited through.
+    Alias,
+}
+
+impl Node {
+    /// The value under a string `key` of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, value)| value)
+    }
+
+    /// The key and value nodes under a string `key` of a mapping.
+    pub fn entry(&self, key: &str) -> Option<(&Scalar, &Node)> {
+        match self {
+            Node::Mapping { entries, .. } => entries.iter().find_map(|(k, v)| match k {
+                Node::Scalar(scalar) if scalar.value == key => Some((scalar, v)),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The node at a dotted path such as `image.tag` or `images[1].newTag`.
+    pub fn at_path(&self, path: &str) -> Option<&Node> {
+        let mut node = self;
+        for segment in parse_path(path).ok()? {
+            node = match segment {
+                PathSegment::Key(key) => node.get(&key)?,
+                PathSegment::Index(index) => match node {
+                    Node::Sequence(items) => items.get(index)?,
+                    _ => return None,
+                },
+            };
+        }
+        Some(node)
+    }
+
+    /// The scalar, if this is one.
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match self {
+            Node::Scalar(scalar) => Some(scalar),
+            _ => None,
+        }
+    }
+
+    /// The items, if this is a sequence.
+    pub fn as_sequence(&self) -> &[Node] {
+        match self {
+            Node::Sequence(items) => items,
+            _ => &[],
+        }
+    }
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSegment {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// Parse `a.b[2].c` into segments.
+pub fn parse_path(path: &str) -> Result<Vec<PathSegment>, String> {
+    let mut segments = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = match part.find('[') {
+            Some(index) => (&part[..index], &part[index..]),
+            None => (part, ""),
+        };
+        if key.is_empty() && (segments.is_empty() || rest.is_empty()) {
+            return Err(format!("{path:?} is not a path like image.tag or images[0].newTag"));
+        }
+        if !key.is_empty() {
+            segments.push(PathSegment::Key(key.to_string()));
+        }
+        while let Some(stripped) = rest.strip_prefix('[') {
+            let close = stripped.find(']').ok_or_else(|| format!("{path:?}: missing `]`"))?;
+            let index = stripped[..close].parse().map_err(|_| format!("{path:?}: `{}` is not an index", &stripped[..close]))?;
+            segments.push(PathSegment::Index(index));
+            rest = &stripped[close + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(format!("{path:?} is not a path like image.tag or images[0].newTag"));
+        }
+    }
+    Ok(segments)
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} column {}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Parse every document of a YAML stream.
+pub fn parse_documents(source: &str) -> Result<Vec<Node>, YamlError> {
+    let offsets = CharOffsets::new(source);
+    let mut parser = Parser::new_from_str(source);
+    let mut builder = TreeBuilder { source, offsets: &offsets, stack: Vec::new(), documents: Vec::new() };
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.map_err(|error| YamlError {
+            line: error.marker().line(),
+            column: error.marker().col() + 1,
+            message: error.info().to_string(),
+        })?;
+        builder.event(event, span);
+    }
+    Ok(builder.documents)
+}
+
+/// Char index → byte offset (saphyr's markers count characters).
+struct CharOffsets {
+    /// `None` for ASCII text, where the two are the same.
+    offsets: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl CharOffsets {
+    fn new(source: &str) -> Self {
+        let offsets = (!source.is_ascii()).then(|| source.char_indices().map(|(offset, _)| offset).collect());
+        CharOffsets { offsets, len: source.len() }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.offsets {
+            None => char_index.min(self.len),
+            Some(offsets) => offsets.get(char_index).copied().unwrap_or(self.len),
+        }
+    }
+}
+
+enum Open {
+    Mapping { entries: Vec<(Node, Node)>, pending_key: Option<Node>, flow: bool },
+    Sequence(Vec<Node>),
+}
+
+struct TreeBuilder<'a> {
+    source: &'a str,
+    offsets: &'a CharOffsets,
+    stack: Vec<Open>,
+    documents: Vec<Node>,
+}
+
+impl TreeBuilder<'_> {
+    fn event(&mut self, event: Event<'_>, span: Span) {
+        match event {
+            Event::Scalar(value, style, _, _) => {
+                let mut start = self.offsets.byte(span.start.index());
+                let end = self.offsets.byte(span.end.index());
+                start = skip_properties(self.source, start, end);
+                let scalar = Scalar { value: value.into_owned(), style, span: start..end, line: span.start.line() };
+                self.add(Node::Scalar(scalar));
+            }
+            Event::Alias(_) => self.add(Node::Alias),
+            Event::MappingStart(..) => {
+                let start = self.offsets.byte(span.start.index());
+                let flow = self.source[start..].starts_with('{');
+                self.stack.push(Open::Mapping { entries: Vec::new(), pending_key: None, flow });
+            }
+            Event::SequenceStart(..) => self.stack.push(Open::Sequence(Vec::new())),
+            Event::MappingEnd | Event::SequenceEnd => {
+                let node = match self.stack.pop() {
+                    Some(Open::Mapping { entries, flow, .. }) => Node::Mapping { entries, flow },
+                    Some(Open::Sequence(items)) => Node::Sequence(items),
+                    None => return,
+                };
+                self.add(node);
+            }
+            _ => {}
+        }
+    }
+
+    fn add(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => self.documents.push(node),
+            Some(Open::Sequence(items)) => items.push(node),
+            Some(Open::Mapping { entries, pending_key, .. }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => entries.push((key, node)),
+            },
+        }
+    }
+}
+
+/// Skip a scalar's anchor (`&a`) and tag (`!!str`) so the span covers the scalar alone.
+fn skip_properties(source: &str, mut start: usize, end: usize) -> usize {
+    let bytes = source.as_bytes();
+    while start < end && matches!(bytes[start], b'&' | b'!') {
+        while start < end && !bytes[start].is_ascii_whitespace() {
+            start += 1;
+        }
+        while start < end && bytes[start].is_ascii_whitespace() {
+            start += 1;
+        }
+    }
+    start
+}
+
+/// Why a scalar could not be rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditError(pub String);
+
+/// `source` with `scalar` replaced by `new_value`, written in the scalar's own style
+/// (a plain scalar that would no longer read as the same string is double-quoted).
+pub fn replace_scalar(source: &str, scalar: &Scalar, new_value: &str) -> Result<String, EditError> {
+    let written = render_like(scalar.style, new_value)?;
+    let mut edited = String::with_capacity(source.len() + written.len());
+    edited.push_str(&source[..scalar.span.start]);
+    edited.push_str(&written);
+    edited.push_str(&source[scalar.span.end..]);
+    Ok(edited)
+}
+
+/// `value` written as a scalar of `style`.
+pub fn render_like(style: ScalarStyle, value: &str) -> Result<String, EditError> {
+    Ok(match style {
+        ScalarStyle::Plain if is_plain_safe(value) => value.to_string(),
+        ScalarStyle::Plain | ScalarStyle::DoubleQuoted => double_quoted(value),
+        ScalarStyle::SingleQuoted => format!("'{}'", value.replace('\'', "''")),
+        ScalarStyle::Literal | ScalarStyle::Folded => {
+            return Err(EditError("the value is a block scalar (| or >); write it as a plain or quoted scalar".into()));
+        }
+    })
+}
+
+fn double_quoted(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `value` written plain reads back as the same string (and not as a number,
+/// boolean or null, which would change its type for the tools reading the file).
+pub fn is_plain_safe(value: &str) -> bool {
+    let Some(first) = value.chars().next() else { return false };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@' | '+');
+    if !value.chars().all(allowed) || matches!(first, '-' | ':' | '@') || value.ends_with(':') {
+        return false;
+    }
+    let lower = value.to_ascii_lowercase();
+    let reserved = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".inf", "-.inf", ".nan"];
+    if reserved.contains(&lower.as_str()) {
+        return false;
+    }
+    let numeric = value.parse::<f64>().is_ok()
+        || value.replace('_', "").parse::<i64>().is_ok()
+        || lower.starts_with("0x")
+        || lower.starts_with("0o")
+        || lower.starts_with("0b")
+        || value.contains(':') && value.split(':').all(|part| part.parse::<u64>().is_ok());
+    !numeric
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALUES: &str = "# chart values\nimage:\n  repository: registry.example.com/shop/api # the repo\n  tag: \"1.4.1\"\n  digest: 'sha256:aa'\nother: &anchor 1.0.0\nref: *anchor\nflow: {tag: 2.0.0}\n";
+
+    #[test]
+    fn finds_scalars_with_exact_spans() {
+        let docs = parse_documents(VALUES).unwrap();
+        let tag = docs[0].at_path("image.tag").unwrap().as_scalar().unwrap();
+        assert_eq!(tag.value, "1.4.1");
+        assert_eq!(&VALUES[tag.span.clone()], "\"1.4.1\"");
+        assert_eq!(tag.line, 4);
+        let anchored = docs[0].at_path("other").unwrap().as_scalar().unwrap();
+        assert_eq!(&VALUES[anchored.span.clone()], "1.0.0");
+        assert_eq!(docs[0].at_path("flow.tag").unwrap().as_scalar().unwrap().value, "2.0.0");
+        assert_eq!(docs[0].at_path("ref"), Some(&Node::Alias));
+    }
+
+    #[test]
+    fn replacing_keeps_style_and_every_other_byte() {
+        let docs = parse_documents(VALUES).unwrap();
+        let tag = docs[0].at_path("image.tag").unwrap().as_scalar().unwrap();
+        let edited = replace_scalar(VALUES, tag, "1.4.2").unwrap();
+        assert_eq!(edited, VALUES.replace("tag: \"1.4.1\"", "tag: \"1.4.2\""));
+        let digest = docs[0].at_path("image.digest").unwrap().as_scalar().unwrap();
+        assert_eq!(replace_scalar(VALUES, digest, "it's").unwrap(), VALUES.replace("'sha256:aa'", "'it''s'"));
+        let anchored = docs[0].at_path("other").unwrap().as_scalar().unwrap();
+        assert_eq!(replace_scalar(VALUES, anchored, "1.1.0").unwrap(), VALUES.replace("&anchor 1.0.0", "&anchor 1.1.0"));
+    }
+
+    #[test]
+    fn plain_values_that_would_change_type_are_quoted() {
+        assert!(is_plain_safe("1.4.2"));
+        assert!(is_plain_safe("v2"));
+        assert!(is_plain_safe("registry.example.com/app:1.4.2@sha256:ab"));
+        for unsafe_value in ["1.5", "10", "true", "no", "null", "", "0x1f", "-1", "1e3", "a b", "#x"] {
+            assert!(!is_plain_safe(unsafe_value), "{unsafe_value:?}");
+        }
+        assert_eq!(render_like(ScalarStyle::Plain, "1.5").unwrap(), "\"1.5\"");
+    }
+
+    #[test]
+    fn non_ascii_text_keeps_byte_offsets_right() {
+        let source = "# überall\nname: ünïcode\ntag: 1.0.0\n";
+        let docs = parse_documents(source).unwrap();
+        let tag = docs[0].get("tag").unwrap().as_scalar().unwrap();
+        assert_eq!(replace_scalar(source, tag, "2.0.0").unwrap(), source.replace("1.0.0", "2.0.0"));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let error = parse_documents("a: [1, 2\nb: c\n").unwrap_err();
+        assert!(error.line >= 1 && error.column >= 1, "{error}");
+    }
+
+    #[test]
+    fn paths_parse() {
+        assert_eq!(
+            parse_path("images[1].newTag").unwrap(),
+            vec![PathSegment::Key("images".into()), PathSegment::Index(1), PathSegment::Key("newTag".into())]
+        );
+        assert!(parse_path("a..b").is_err());
+        assert!(parse_path("a[x]").is_err());
+    }
+}

@@ -1,0 +1,431 @@
+//! # approval-count: enough of the right people approved this exact artifact
+//!
+//! A tollgate policy plugin. For the target environment of a transition it counts the
+//! approvals that are valid and denies when there are fewer than the configured number,
+//! or fewer than a group's minimum ("2 approvals, at least 1 from sre").
+//!
+//! An approval counts only when all of these hold (checked in this order; the first one
+//! that fails is the reason given for ignoring it):
+//!
+//! 1. it names an approver,
+//! 2. it is for the version being put into the environment (`artifact.version`),
+//! 3. the approver is not the requester, unless `allow_self_approval: true`,
+//! 4. the approver is in `allowed_approvers`, when that list is configured,
+//! 5. it is not dated after `requested_at`,
+//! 6. it is not older than `max_age` at `requested_at`, when that is configured,
+//! 7. its approver has not already been counted: each person counts once, and names are
+//!    compared case-insensitively (after trimming), so `Bob` and `bob` are one approver.
+//!
+//! Group membership comes only from the configured `groups` lists (also case-insensitive);
+//! the `group` an approval declares for itself is shown in findings but never trusted,
+//! because anyone can type any group name into an approval.
+//!
+//! Configuration is per target environment with an optional `default` for environments
+//! not listed; an environment entry replaces the default entirely (no field-by-field
+//! merge), so what applies to an environment is always written in one place. An
+//! environment with neither an entry nor a default is allowed with a finding saying the
+//! policy has no rules for it.
+//!
+//! Rollbacks follow the same rules unless the environment says `rollbacks: exempt`.
+//!
+//! `max_age` is parsed with [`jiff`]'s duration parser: the friendly format (`90m`, `24h`,
+//! `7d`, `1w`, `1h 30m`, `2 days`) or ISO 8601 (`PT24H`, `P7D`). Days are 24 hours and weeks
+//! 7 days; months and years are rejected because their length depends on the date.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{Span, SpanRound, SpanTotal, Timestamp, Unit};
+use serde::Deserialize;
+use tollgate_sdk::{
+    Decision, Error, Finding, PluginInfo, Policy, Result, Transition, TransitionKind, Verdict, export_policy,
+};
+
+/// Configuration, as written under the policy's `config:` in tollgate.yaml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Rules for environments that have no entry under `environments`.
+    #[serde(default)]
+    pub default: Option<Rules>,
+    /// Rules per target environment, by exact environment name.
+    #[serde(default)]
+    pub environments: BTreeMap<String, Rules>,
+}
+
+impl Config {
+    /// The rules for `env`: its own entry, else the default; `None` when the policy has no
+    /// rules for it.
+    fn rules_for(&self, env: &str) -> Option<&Rules> {
+        self.environments.get(env).or(self.default.as_ref())
+    }
+}
+
+/// What approvals one environment needs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// How many distinct people must approve (at least 1; default 1).
+    #[serde(default = "default_required")]
+    pub required: u32,
+    /// Whether the requester's own approval counts (default: it does not).
+    #[serde(default)]
+    pub allow_self_approval: bool,
+    /// When set, only approvals by these people count (case-insensitive).
+    #[serde(default)]
+    pub allowed_approvers: Option<Vec<String>>,
+    /// Named groups of approvers, e.g. `sre: [alice, bob]` (names case-insensitive).
+    /// The only source of group membership.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Minimum number of counted approvals from members of a configured group,
+    /// e.g. `sre: 1`. One person in two groups counts toward both.
+    #[serde(default)]
+    pub group_minimums: BTreeMap<String, u32>,
+    /// Oldest an approval may be at `requested_at`, e.g. `24h` or `7d`.
+    #[serde(default)]
+    pub max_age: Option<MaxAge>,
+    /// Whether rollbacks need the same approvals (`same`, the default) or none (`exempt`).
+    #[serde(default)]
+    pub rollbacks: Rollbacks,
+}
+
+fn default_required() -> u32 {
+    1
+}
+
+/// How rollbacks are treated.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rollbacks {
+    /// A rollback needs the same approvals as a promotion (of the version rolled back to).
+    #[default]
+    Same,
+    /// A rollback needs no approvals: getting back to a known-good version should not wait.
+    Exempt,
+}
+
+/// A maximum approval age: the text as configured (shown in findings) and its length.
+///
+/// Parsed while deserializing, so a bad value is reported with its field path.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct MaxAge {
+    /// The duration as written in the configuration, e.g. `24h`.
+    pub text: String,
+    /// The duration in seconds.
+    pub seconds: i64,
+}
+
+impl TryFrom<String> for MaxAge {
+    type Error = String;
+
+    fn try_from(text: String) -> std::result::Result<Self, String> {
+        let span: Span = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration; write it like 90m, 24h, 7d or 1w"))?;
+        // Days as 24 hours (and weeks as 7 days) is what people mean by "approved within 7d";
+        // months and years still fail here, which is what we want: their length varies.
+        let seconds = span
+            .total(SpanTotal::from(Unit::Second).days_are_24_hours())
+            .map_err(|_| format!("{text:?} uses months or years; use weeks (w), days (d), hours (h) or minutes (m)"))?;
+        if seconds <= 0.0 {
+            return Err(format!("{text:?} must be longer than zero"));
+        }
+        Ok(MaxAge { text, seconds: seconds.ceil() as i64 })
+    }
+}
+
+/// The policy.
+pub struct ApprovalCount;
+
+impl Policy for ApprovalCount {
+    type Config = Config;
+
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "approval-count",
+            env!("CARGO_PKG_VERSION"),
+            "Enough distinct, allowed people (and enough from each required group) approved the exact version being deployed, recently enough",
+        )
+    }
+
+    fn validate(config: &Config) -> Result<()> {
+        if config.default.is_none() && config.environments.is_empty() {
+            return Err(Error::new(
+                "config: no rules; add a `default` or at least one entry under `environments`, e.g. environments: { prod: { required: 2 } }",
+            ));
+        }
+        if let Some(rules) = &config.default {
+            validate_rules("default", rules)?;
+        }
+        for (env, rules) in &config.environments {
+            validate_rules(&format!("environments.{env}"), rules)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
+        let env = &t.to_env;
+        let version = &t.artifact.version;
+        let Some(rules) = config.rules_for(env) else {
+            return Ok(Verdict::allow().with_finding(format!(
+                "approval-count has no rules for {env} (no entry under environments and no default), so no approvals are required"
+            )));
+        };
+        if t.kind == TransitionKind::Rollback && rules.rollbacks == Rollbacks::Exempt {
+            return Ok(Verdict::allow().with_finding(format!(
+                "rollback of {env} to {version} needs no approvals (rollbacks: exempt)"
+            )));
+        }
+
+        let tally = Tally::of(rules, t);
+        let have = tally.describe_counted();
+        let mut violations = Vec::new();
+
+        let count = tally.counted.len() as u32;
+        if count < rules.required {
+            let have = if count == 0 { "have none".to_string() } else { format!("have {count}: {have}") };
+            violations.push(format!("{env} needs {} of {version}; {have}", approvals(rules.required)));
+        }
+        let mut group_notes = Vec::new();
+        for (group, &minimum) in &rules.group_minimums {
+            let from_group = tally.counted.iter().filter(|c| c.groups.contains(group)).count() as u32;
+            group_notes.push(format!("{from_group} of {minimum} from group {group}"));
+            if from_group < minimum {
+                let members = rules.groups.get(group).map(|m| m.join(", ")).unwrap_or_default();
+                let have = if have.is_empty() { "none" } else { have.as_str() };
+                violations.push(format!(
+                    "{env} needs {} more approval{} of {version} from group {group} ({members}); have: {have}",
+                    minimum - from_group,
+                    if minimum - from_group == 1 { "" } else { "s" },
+                ));
+            }
+        }
+
+        let decision = if violations.is_empty() { Decision::Allow } else { Decision::Deny };
+        let mut findings: Vec<Finding> = violations.into_iter().map(Finding::new).collect();
+        if decision == Decision::Allow {
+            let mut summary = format!("{version} is approved for {env} by {have}: {count} of {} required", rules.required);
+            for note in group_notes {
+                summary.push_str(", ");
+                summary.push_str(&note);
+            }
+            findings.push(Finding::new(summary));
+        }
+        findings.extend(tally.notes.into_iter().map(Finding::new));
+        Ok(Verdict { decision, findings })
+    }
+}
+
+export_policy!(ApprovalCount);
+
+/// Semantic checks of one environment's rules; `path` is `default` or `environments.<env>`.
+fn validate_rules(path: &str, rules: &Rules) -> Result<()> {
+    let fail = |field: &str, message: String| Err(Error::new(format!("config.{path}.{field}: {message}")));
+    if rules.required == 0 {
+        return fail(
+            "required",
+            "must be at least 1; an environment that needs no approvals should have no entry (and no default)".to_string(),
+        );
+    }
+    if let Some(allowed) = &rules.allowed_approvers {
+        if allowed.is_empty() {
+            return fail("allowed_approvers", "is empty, so no approval could ever count; list the approvers or remove the field".to_string());
+        }
+        let distinct: BTreeSet<String> = allowed.iter().map(|name| fold(name)).collect();
+        if rules.required as usize > distinct.len() {
+            return fail(
+                "required",
+                format!(
+                    "{} can never be met by the {} distinct allowed_approvers; lower it or allow more approvers",
+                    approvals(rules.required),
+                    distinct.len()
+                ),
+            );
+        }
+    }
+    for (group, members) in &rules.groups {
+        if members.is_empty() {
+            return fail(&format!("groups.{group}"), "has no members; list at least one approver or remove the group".to_string());
+        }
+        // A group member who may not approve at all would silently make the group minimum
+        // harder (or impossible) to meet; make the two lists agree instead.
+        if let Some(allowed) = &rules.allowed_approvers {
+            for (index, member) in members.iter().enumerate() {
+                if !allowed.iter().any(|a| same_person(a, member)) {
+                    return fail(
+                        &format!("groups.{group}[{index}]"),
+                        format!("{member} is not in allowed_approvers, so their approvals would be ignored; add them there or remove them from the group"),
+                    );
+                }
+            }
+        }
+    }
+    for (group, &minimum) in &rules.group_minimums {
+        let field = format!("group_minimums.{group}");
+        let Some(members) = rules.groups.get(group) else {
+            let configured: Vec<&str> = rules.groups.keys().map(String::as_str).collect();
+            let configured = if configured.is_empty() { "none".to_string() } else { configured.join(", ") };
+            return fail(
+                &field,
+                format!("no group {group} is configured; add its members under config.{path}.groups.{group} (configured groups: {configured})"),
+            );
+        };
+        if minimum == 0 {
+            return fail(&field, "must be at least 1; remove the entry if the group needs no approvals".to_string());
+        }
+        if minimum > rules.required {
+            return fail(
+                &field,
+                format!("{minimum} is more than required ({}); raise required to at least {minimum} or lower the minimum", rules.required),
+            );
+        }
+        let distinct: BTreeSet<String> = members.iter().map(|name| fold(name)).collect();
+        if minimum as usize > distinct.len() {
+            return fail(
+                &field,
+                format!("{minimum} can never be met: group {group} has {} distinct member(s)", distinct.len()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One approver whose approval counts.
+struct Counted {
+    /// The name as written in their (first counted) approval.
+    name: String,
+    /// Configured groups they are a member of (configuration spelling of the group name).
+    groups: Vec<String>,
+    /// The group their approval declared, shown only when no configured group applies.
+    declared: Option<String>,
+    /// Whether they are also the requester (only counted with `allow_self_approval`).
+    requester: bool,
+}
+
+/// The approvals of a transition sorted into those that count and notes on those that don't.
+struct Tally {
+    counted: Vec<Counted>,
+    notes: Vec<String>,
+}
+
+impl Tally {
+    fn of(rules: &Rules, t: &Transition) -> Tally {
+        let version = &t.artifact.version;
+        let action = match t.kind {
+            TransitionKind::Promote => "promotion",
+            TransitionKind::Rollback => "rollback",
+        };
+        let mut counted: Vec<Counted> = Vec::new();
+        let mut notes = Vec::new();
+        for approval in &t.approvals {
+            let who = approval.approver.as_str();
+            let ignored = if who.trim().is_empty() {
+                Some("an approval without an approver name".to_string())
+            } else if &approval.version != version {
+                Some(format!("{who} approved {}, not {version}", approval.version))
+            } else if !rules.allow_self_approval && same_person(who, &t.requested_by) {
+                Some(format!("{who} approved their own {action}"))
+            } else if rules.allowed_approvers.as_ref().is_some_and(|allowed| !allowed.iter().any(|a| same_person(a, who))) {
+                Some(format!("{who} is not an allowed approver for {}", t.to_env))
+            } else if approval.at > t.requested_at {
+                Some(format!(
+                    "{who}'s approval is dated {}, after the request at {}",
+                    timestamp(approval.at),
+                    timestamp(t.requested_at)
+                ))
+            } else if let Some(max_age) = rules.max_age.as_ref().filter(|m| t.requested_at.saturating_sub(approval.at) > m.seconds) {
+                Some(format!(
+                    "{who}'s approval is {} old (max {})",
+                    age(t.requested_at.saturating_sub(approval.at)),
+                    max_age.text
+                ))
+            } else {
+                counted.iter().find(|c| same_person(&c.name, who)).map(|first| {
+                    format!("another approval by {who} ({} is already counted; each person counts once)", first.name)
+                })
+            };
+            if let Some(reason) = ignored {
+                notes.push(format!("ignored: {reason}"));
+                continue;
+            }
+            let groups: Vec<String> = rules
+                .groups
+                .iter()
+                .filter(|(_, members)| members.iter().any(|m| same_person(m, who)))
+                .map(|(group, _)| group.clone())
+                .collect();
+            // The approval's own group is not trusted for a configured group: say so, since
+            // the approver probably believes it counts.
+            if let Some(declared) = &approval.group
+                && let Some(configured) = rules.groups.keys().find(|g| same_person(g, declared))
+                && !groups.contains(configured)
+            {
+                notes.push(format!(
+                    "{who}'s approval says group {declared}, but {who} is not listed in group {configured}, so it does not count toward {configured}"
+                ));
+            }
+            counted.push(Counted {
+                name: who.to_string(),
+                groups,
+                declared: approval.group.clone(),
+                requester: same_person(who, &t.requested_by),
+            });
+        }
+        Tally { counted, notes }
+    }
+
+    /// `bob (sre), carol (dev, self-declared), alice (requester)`.
+    fn describe_counted(&self) -> String {
+        let describe = |c: &Counted| {
+            let mut tags: Vec<String> = c.groups.clone();
+            if tags.is_empty()
+                && let Some(declared) = &c.declared
+            {
+                tags.push(format!("{declared}, self-declared"));
+            }
+            if c.requester {
+                tags.push("requester".to_string());
+            }
+            if tags.is_empty() { c.name.clone() } else { format!("{} ({})", c.name, tags.join(", ")) }
+        };
+        self.counted.iter().map(describe).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// People are the same when their names match ignoring case (approval systems and
+/// requesters spell user names inconsistently).
+fn same_person(a: &str, b: &str) -> bool {
+    fold(a) == fold(b)
+}
+
+fn fold(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// `1 approval`, `2 approvals`.
+fn approvals(n: u32) -> String {
+    if n == 1 { "1 approval".to_string() } else { format!("{n} approvals") }
+}
+
+/// An approval's age for people: `3d 2h`, `5h 30m`, `45s`.
+fn age(seconds: i64) -> String {
+    let smallest = match seconds {
+        ..60 => Unit::Second,
+        60..86_400 => Unit::Minute,
+        _ => Unit::Hour,
+    };
+    Span::new()
+        .try_seconds(seconds)
+        .and_then(|span| span.round(SpanRound::new().largest(Unit::Day).smallest(smallest).days_are_24_hours()))
+        .map(|span| format!("{span:#}"))
+        .unwrap_or_else(|_| format!("{seconds}s"))
+}
+
+/// RFC 3339 UTC, e.g. `2026-01-05T10:00:00Z`.
+fn timestamp(unix_seconds: i64) -> String {
+    Timestamp::from_second(unix_seconds).map(|t| t.to_string()).unwrap_or_else(|_| format!("unix time {unix_seconds}"))
+}
+
+#[cfg(test)]
+mod tests;

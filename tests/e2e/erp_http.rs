@@ -1,0 +1,111 @@
+//! The erp-readiness plugin against real HTTP servers on 127.0.0.1: the host's real client
+//! fetches the readiness endpoint, and every way the endpoint can fail is a deny with a
+//! finding (or, past the deadline, a failure), never an allow.
+
+use std::time::Duration;
+
+use crate::support::{http_server, plugin, tollgate, write};
+
+fn erp() -> String {
+    plugin("erp-readiness").to_str().unwrap().to_string()
+}
+
+/// One cases-file case: a promotion of shop-api (contract 2.4.0) to prod, whose readiness
+/// comes from `url`. `finding` is pinned with `findings_contain` when not empty.
+fn case(name: &str, url: &str, expect: &str, finding: &str) -> String {
+    let mut case = format!(
+        "  - name: {name}\n\
+         \x20   config: {{ environments: {{ prod: {{ endpoint: {{ url: '{url}' }} }} }} }}\n\
+         \x20   transition: {{ application: shop-api, labels: {{ erp-contract: 2.4.0 }} }}\n\
+         \x20   expect: {expect}\n"
+    );
+    if !finding.is_empty() {
+        case.push_str(&format!("    findings_contain: ['{finding}']\n"));
+    }
+    case
+}
+
+#[test]
+fn erp_readiness_reads_a_real_endpoint_and_fails_closed_on_bad_answers() {
+    let ready = http_server(200, r#"{"status": "ready", "supported_contract": ">=2.3, <3"}"#, Duration::ZERO);
+    let not_ready = http_server(200, r#"{"status": "degraded", "message": "invoice sync lagging"}"#, Duration::ZERO);
+    let malformed = http_server(200, r#"{"status": "ready","#, Duration::ZERO);
+    let broken = http_server(500, "internal error", Duration::ZERO);
+    let ungranted = http_server(200, r#"{"status": "ready"}"#, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    // No `http:` section: the granted origins are fetched over the network for real.
+    let cases = [
+        format!("http_origins: ['{ready}', '{not_ready}', '{malformed}', '{broken}']\ncases:\n"),
+        case("ready", &format!("{ready}/ready?env={{env}}&app={{app}}"), "allow", ""),
+        case(
+            "not ready",
+            &format!("{not_ready}/ready"),
+            "deny",
+            &format!("ERP integration for prod is not ready (status: degraded: invoice sync lagging); reported by {not_ready}/ready"),
+        ),
+        case(
+            "malformed body",
+            &format!("{malformed}/ready"),
+            "deny",
+            &format!(
+                "ERP readiness endpoint {malformed}/ready answered with a malformed readiness document: EOF while parsing a value at line 1 column 19"
+            ),
+        ),
+        case(
+            "HTTP 500",
+            &format!("{broken}/ready"),
+            "deny",
+            &format!("ERP readiness endpoint {broken}/ready could not be read: it answered HTTP 500: internal error"),
+        ),
+        case(
+            "ungranted origin",
+            &format!("{ungranted}/ready"),
+            "deny",
+            &format!("ERP readiness endpoint {ungranted}/ready could not be read: {ungranted} is not granted to this policy"),
+        ),
+    ]
+    .concat();
+    let cases = write(dir.path(), "erp.yaml", &cases);
+    let run = tollgate(&["plugin", "test", &erp(), &cases]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("PASS  ready (allow,"), "{}", run.stdout);
+    assert!(run.stdout.contains("PASS  HTTP 500 (deny,"), "{}", run.stdout);
+    assert_eq!(run.stdout.lines().last(), Some("5 passed, 0 failed"), "{}", run.stdout);
+}
+
+#[test]
+fn erp_readiness_endpoint_slower_than_the_deadline_is_never_an_allow() {
+    let slow = http_server(200, r#"{"status": "ready"}"#, Duration::from_secs(5));
+    let dir = tempfile::tempdir().unwrap();
+    let cases = format!(
+        "http_origins: ['{slow}']\ntimeout_ms: 500\ncases:\n{}",
+        case("slow endpoint", &format!("{slow}/ready"), "deny", "")
+    );
+    let cases = write(dir.path(), "slow.yaml", &cases);
+    let run = tollgate(&["plugin", "test", &erp(), &cases, "-o", "json"]);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}{}", run.stdout, run.stderr));
+    let evaluation = &document["cases"][0]["evaluation"];
+    // The host gives http-get what is left of the deadline. When it runs out there, the plugin
+    // gets the error and denies with a finding; if the deadline also passes before the plugin
+    // returns its verdict, the call itself times out. Both fail closed; an allow never happens.
+    match evaluation["outcome"].as_str() {
+        Some("verdict") => {
+            assert_eq!(evaluation["decision"], "deny", "{evaluation}");
+            let finding = evaluation["findings"][0]["message"].as_str().unwrap();
+            let expected = format!("ERP readiness endpoint {slow}/ready could not be read: ");
+            assert!(finding.starts_with(&expected), "{finding}");
+            // "timed out after 497 ms" (what was left of the deadline when the request
+            // started), or "the 500 ms deadline has passed" on a very slow machine.
+            let why = &finding[expected.len()..];
+            assert!(why.starts_with("timed out after ") || why == "the 500 ms deadline has passed", "{finding}");
+        }
+        Some("failed") => {
+            let cause = evaluation["cause"].as_str().unwrap();
+            assert!(cause.starts_with("timed out after 500 ms"), "{cause}");
+        }
+        other => panic!("unexpected outcome {other:?}: {evaluation}"),
+    }
+    // Bounded by the 500 ms deadline, not by the server's 5 s delay.
+    let elapsed = evaluation["elapsed_ms"].as_f64().unwrap();
+    assert!(elapsed < 3000.0, "took {elapsed} ms");
+}
