@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::decision::{Decision, PolicyOutcome, Verdict};
-use crate::exit::ExitCode;
+use crate::engine::{Decided, Workspace};
+use crate::gate::GateOutcome;
+use crate::plan::{PlanRequest, RollbackTarget};
+use crate::exit::{ExitCode, Failure};
 use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
 use crate::report::{self, OutputFormat};
-use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, Runtime};
-use crate::transition::Transition;
+use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, Runtime, origin_of};
+use crate::transition::{Approval, Transition};
 
 const EXIT_CODES: &str = "Exit codes: 0 allowed/success, 1 denied/failed, 2 bad input or usage, \
                           3 a policy failed to run (fail closed), 4 conflict.";
@@ -30,6 +33,12 @@ pub struct Cli {
     /// Compile plugins every time; do not read or write the compile cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// The GitOps repository (bare or not).
+    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// Configuration file on disk, instead of tollgate.yaml at the repository root (HEAD).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,9 +46,120 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// What version of every application is in every environment (read from Git alone).
+    #[command(after_help = "Example:\n  tollgate --repo gitops status -o json")]
+    Status {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Show what a promotion would do and what every policy says, without committing.
+    #[command(after_help = "Example:\n  tollgate plan shop-api --to prod --approval bob --approval carol --at 2026-01-09T17:00:00+01:00")]
+    Plan(PlanArgs),
+    /// Promote: commit the change when every enforce-mode policy allows it.
+    #[command(after_help = "Example:\n  tollgate promote shop-api --to prod --actor alice --approval bob --approval carol")]
+    Promote {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Commit on a new branch NAME (for a pull request) instead of the configured branch.
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+    },
+    /// Roll an application back in an environment, gated by the policies like a promotion.
+    #[command(after_help = "Example:\n  tollgate rollback shop-api --env prod --actor alice --approval bob")]
+    Rollback {
+        /// Application.
+        app: String,
+        /// Environment to roll back.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Version or promotion commit to go back to [default: the version before the current one].
+        #[arg(long, value_name = "VERSION|COMMIT")]
+        to: Option<String>,
+        #[command(flatten)]
+        request: RequestArgs,
+        /// Commit on a new branch NAME instead of the configured branch.
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+        /// Only plan: show the decision, commit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The promotion log, read from the commit trailers.
+    #[command(after_help = "Example:\n  tollgate history --app shop-api --env prod")]
+    History {
+        /// Only this application.
+        #[arg(long)]
+        app: Option<String>,
+        /// Only promotions into this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Re-run the policies recorded for a promotion commit and check the verdicts are identical.
+    #[command(after_help = "Example:\n  tollgate verify HEAD")]
+    Verify {
+        /// The promotion commit.
+        commit: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Create an example GitOps repository and walk through a gated promotion story.
+    #[command(after_help = "Example:\n  tollgate demo /tmp/shop-gitops")]
+    Demo {
+        /// Directory for the example repository (new or empty) [default: a temporary directory].
+        dir: Option<PathBuf>,
+    },
     /// Inspect and test policy plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+/// Arguments of `plan` and `promote`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Application.
+    pub app: String,
+    /// Target environment.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// Source environment, for pairs allowed to skip environments (allow_skip).
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+    /// Version to promote (first environment only; later ones take the previous environment's).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Digest of that version (first environment only).
+    #[arg(long)]
+    pub digest: Option<String>,
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// Who asks, approvals, labels and time: shared by plan, promote and rollback.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Who requests it: `name` or `Name <email>` [default: git config user.name, else $USER].
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// An approval: NAME, NAME@VERSION or NAME@VERSION:GROUP (repeatable).
+    #[arg(long = "approval", value_name = "NAME[@VERSION[:GROUP]]")]
+    pub approvals: Vec<String>,
+    /// Approvals from a YAML file: a list of {approver, version, at, group}.
+    #[arg(long, value_name = "FILE")]
+    pub approvals_file: Option<PathBuf>,
+    /// A label KEY=VALUE (repeatable), e.g. break-glass=INC-1234.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Decide as if at this time (RFC 3339) [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
 }
 
 /// `tollgate plugin …`
@@ -55,16 +175,16 @@ pub enum PluginCommand {
         output: OutputFormat,
     },
     /// Evaluate a plugin on one transition: exit 0 allow, 1 deny, 3 failed to run.
-    #[command(after_help = "Example:\n  tollgate plugin eval policy.wasm --config '{allowed_registries: [registry.example.com/]}' \\\n      --transition transition.yaml")]
+    #[command(after_help = "Example:\n  tollgate plugin eval policy.wasm --policy-config '{allowed_registries: [registry.example.com/]}' \\\n      --transition transition.yaml")]
     Eval {
         /// Path to the .wasm component, optionally pinned: PATH@sha256:HEX.
         plugin: String,
         /// The policy's configuration, as YAML or JSON text.
-        #[arg(long, value_name = "YAML", conflicts_with = "config_file")]
-        config: Option<String>,
+        #[arg(long, value_name = "YAML", conflicts_with = "policy_config_file")]
+        policy_config: Option<String>,
         /// The policy's configuration, from a YAML or JSON file.
         #[arg(long, value_name = "FILE")]
-        config_file: Option<PathBuf>,
+        policy_config_file: Option<PathBuf>,
         /// The transition, from a YAML or JSON file; unspecified fields take test defaults.
         #[arg(long, value_name = "FILE")]
         transition: Option<PathBuf>,
@@ -74,6 +194,9 @@ pub enum PluginCommand {
         /// Memory cap, in MiB.
         #[arg(long, value_name = "MIB", default_value_t = 64)]
         memory_mib: u64,
+        /// Grant http-get access to this origin (e.g. https://erp.example.com); repeatable.
+        #[arg(long = "http-origin", value_name = "ORIGIN")]
+        http_origins: Vec<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: OutputFormat,
@@ -90,18 +213,6 @@ pub enum PluginCommand {
         #[arg(short, long, value_enum, default_value = "text")]
         output: OutputFormat,
     },
-}
-
-/// Bad input or a failed step, with the exit code it means.
-struct Failure {
-    code: ExitCode,
-    message: String,
-}
-
-impl Failure {
-    fn bad_input(message: impl Into<String>) -> Self {
-        Failure { code: ExitCode::BadInput, message: message.into() }
-    }
 }
 
 /// Run the command line; returns the process exit code.
@@ -124,17 +235,74 @@ pub fn main() -> i32 {
 
 fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
+        Command::Status { output } => {
+            let workspace = open_workspace(cli)?;
+            let apps = workspace.status()?;
+            print(&report::status(&workspace.config.environments, &apps, *output));
+            Ok(ExitCode::Success)
+        }
+        Command::Plan(args) => {
+            let workspace = open_workspace(cli)?;
+            let request = plan_request(&workspace, args, &args.request, None)?;
+            let decided = workspace.decide(&request)?;
+            print(&report::decision::render(&decided, None, true, args.request.output));
+            Ok(decision_exit_code(&decided))
+        }
+        Command::Promote { plan, branch } => {
+            let workspace = open_workspace(cli)?;
+            let request = plan_request(&workspace, plan, &plan.request, None)?;
+            let promoted = workspace.promote(&request, branch.as_deref())?;
+            print(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, plan.request.output));
+            Ok(decision_exit_code(&promoted.decided))
+        }
+        Command::Rollback { app, env, to, request, branch, dry_run } => {
+            let workspace = open_workspace(cli)?;
+            let target = match to {
+                None => RollbackTarget::Previous,
+                Some(to) if to.len() >= 7 && to.chars().all(|c| c.is_ascii_hexdigit()) => RollbackTarget::Commit(to.clone()),
+                Some(to) => RollbackTarget::Version(to.clone()),
+            };
+            let args = PlanArgs { app: app.clone(), to: env.clone(), from: None, version: None, digest: None, request: RequestArgs::empty() };
+            let plan_request = plan_request(&workspace, &args, request, Some(target))?;
+            if *dry_run {
+                let decided = workspace.decide(&plan_request)?;
+                print(&report::decision::render(&decided, None, true, request.output));
+                return Ok(decision_exit_code(&decided));
+            }
+            let promoted = workspace.promote(&plan_request, branch.as_deref())?;
+            print(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, request.output));
+            Ok(decision_exit_code(&promoted.decided))
+        }
+        Command::History { app, env, output } => {
+            let workspace = open_workspace(cli)?;
+            let records: Vec<_> = workspace
+                .history()?
+                .into_iter()
+                .filter(|record| app.as_ref().is_none_or(|app| &record.app == app))
+                .filter(|record| env.as_ref().is_none_or(|env| &record.to == env))
+                .collect();
+            print(&report::history(&records, *output));
+            Ok(ExitCode::Success)
+        }
+        Command::Demo { dir } => {
+            crate::demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;
+            Ok(ExitCode::Success)
+        }
+        Command::Verify { commit, output } => {
+            let workspace = open_workspace(cli)?;
+            let verification = workspace.verify(commit)?;
+            print(&report::verification(&verification, *output));
+            Ok(if verification.reproduced { ExitCode::Success } else { ExitCode::Denied })
+        }
         Command::Plugin(PluginCommand::Info { plugin, output }) => {
             let plugin = load_plugin(cli, plugin)?;
-            let info = plugin
-                .info()
-                .map_err(|cause| Failure { code: ExitCode::PolicyFailed, message: format!("plugin {}: info failed: {cause}", plugin.source()) })?;
+            let info = plugin.info().map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;
             print(&report::plugin_info(&plugin, &info, *output));
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::Eval { plugin, config, config_file, transition, timeout_ms, memory_mib, output }) => {
-            let config = match (config, config_file) {
-                (Some(text), _) => yaml_to_json("--config", text)?,
+        Command::Plugin(PluginCommand::Eval { plugin, policy_config, policy_config_file, transition, timeout_ms, memory_mib, http_origins, output }) => {
+            let config = match (policy_config, policy_config_file) {
+                (Some(text), _) => yaml_to_json("--policy-config", text)?,
                 (None, Some(path)) => yaml_to_json(&path.display().to_string(), &read_input(path)?)?,
                 (None, None) => "{}".to_string(),
             };
@@ -148,7 +316,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 memory_bytes: usize::try_from(memory_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
             };
             let plugin = load_plugin(cli, plugin)?;
-            let access = HostAccess { files: None, http_origins: Vec::new(), http: Arc::new(NetworkFetcher) };
+            let http_origins = http_origins
+                .iter()
+                .map(|origin| origin_of(origin).map_err(|error| Failure::bad_input(format!("--http-origin: {error}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let access = HostAccess { files: None, http_origins, http: Arc::new(NetworkFetcher) };
             let evaluation = plugin.evaluate(&config, &transition, limits, access);
             print(&report::evaluation(&plugin, &evaluation, *output));
             Ok(match &evaluation.outcome {
@@ -170,11 +342,114 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     }
 }
 
+fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
+    let cache_root = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(CompileCache::default_root) };
+    Runtime::new(cache_root.as_deref())
+        .map_err(|error| Failure::policy_failed(format!("cannot start the WebAssembly runtime: {error:#}")))
+}
+
+fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
+    Workspace::open(&cli.repo, cli.config.as_deref(), runtime(cli)?)
+}
+
+fn decision_exit_code(decided: &Decided) -> ExitCode {
+    if decided.plan.no_op {
+        return ExitCode::Success;
+    }
+    match decided.gate.outcome {
+        GateOutcome::Allowed => ExitCode::Success,
+        GateOutcome::Denied => ExitCode::Denied,
+        GateOutcome::Failed => ExitCode::PolicyFailed,
+    }
+}
+
+impl RequestArgs {
+    fn empty() -> Self {
+        RequestArgs { actor: None, approvals: Vec::new(), approvals_file: None, labels: Vec::new(), at: None, output: OutputFormat::Text }
+    }
+}
+
+/// Turn command-line arguments into a plan request.
+fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, rollback: Option<RollbackTarget>) -> Result<PlanRequest, Failure> {
+    let at = match &request.at {
+        Some(text) => text
+            .parse::<jiff::Timestamp>()
+            .map_err(|error| Failure::bad_input(format!("--at {text:?}: not an RFC 3339 time such as 2026-01-09T17:00:00+01:00 ({error})")))?
+            .as_second(),
+        None => jiff::Timestamp::now().as_second(),
+    };
+    let mut approvals = Vec::new();
+    for text in &request.approvals {
+        let (approver, rest) = text.split_once('@').map_or((text.as_str(), None), |(name, rest)| (name, Some(rest)));
+        let (version, group) = match rest {
+            Some(rest) => rest.split_once(':').map_or((rest, None), |(version, group)| (version, Some(group.to_string()))),
+            None => ("", None),
+        };
+        if approver.is_empty() {
+            return Err(Failure::bad_input(format!("--approval {text:?}: give a name, e.g. --approval bob or --approval bob@1.4.2")));
+        }
+        approvals.push(Approval { approver: approver.to_string(), at: None, version: version.to_string(), group });
+    }
+    if let Some(path) = &request.approvals_file {
+        let text = read_input(path)?;
+        let from_file: Vec<ApprovalInput> = serde_yaml::from_str(&text)
+            .map_err(|error| Failure::bad_input(format!("{}: {}", path.display(), describe_yaml_error(&error))))?;
+        approvals.extend(from_file.into_iter().map(|input| Approval {
+            approver: input.approver,
+            at: input.at,
+            version: input.version.unwrap_or_default(),
+            group: input.group,
+        }));
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for text in &request.labels {
+        let (key, value) = text
+            .split_once('=')
+            .filter(|(key, _)| !key.is_empty())
+            .ok_or_else(|| Failure::bad_input(format!("--label {text:?}: write it as KEY=VALUE, e.g. break-glass=INC-1234")))?;
+        labels.insert(key.to_string(), value.to_string());
+    }
+    let actor = match &request.actor {
+        Some(actor) => actor.clone(),
+        None => workspace
+            .repo
+            .git()
+            .config()
+            .and_then(|config| config.get_string("user.name"))
+            .ok()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".to_string()),
+    };
+    Ok(PlanRequest {
+        app: args.app.clone(),
+        to_env: args.to.clone(),
+        from_env: args.from.clone(),
+        version: args.version.clone(),
+        digest: args.digest.clone(),
+        actor,
+        approvals,
+        labels,
+        at,
+        rollback,
+    })
+}
+
+/// One entry of an --approvals-file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalInput {
+    approver: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default, deserialize_with = "crate::transition::deserialize_optional_time")]
+    at: Option<i64>,
+    #[serde(default)]
+    group: Option<String>,
+}
+
 fn load_plugin(cli: &Cli, reference: &str) -> Result<Arc<Plugin>, Failure> {
     let reference = PluginRef::parse(reference).map_err(Failure::bad_input)?;
-    let cache_root = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(CompileCache::default_root) };
-    let runtime = Runtime::new(cache_root.as_deref())
-        .map_err(|error| Failure { code: ExitCode::PolicyFailed, message: format!("cannot start the WebAssembly runtime: {error:#}") })?;
+    let runtime = runtime(cli)?;
     let plugin = runtime.load(&reference).map_err(|error| Failure::bad_input(error.message))?;
     if cli.verbose {
         match plugin.code_source() {

@@ -13,11 +13,18 @@
 //! Exit codes for every command are in [`exit::ExitCode`].
 
 pub mod cli;
+pub mod commit;
 pub mod config;
 pub mod decision;
+pub mod demo;
+pub mod engine;
 pub mod exit;
 pub mod fixtures;
+pub mod gate;
+pub mod history;
 pub mod manifest;
+pub mod plan;
+pub mod repo;
 pub mod report;
 pub mod runtime;
 pub mod transition;

@@ -155,6 +155,11 @@ mod timestamp {
     }
 }
 
+/// Deserialize an optional time given as Unix seconds or RFC 3339 text.
+pub fn deserialize_optional_time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    optional_timestamp::deserialize(deserializer)
+}
+
 mod optional_timestamp {
     use serde::{Deserialize, Deserializer, Serializer};
 

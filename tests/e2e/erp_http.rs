@@ -85,26 +85,14 @@ fn erp_readiness_endpoint_slower_than_the_deadline_is_never_an_allow() {
     let run = tollgate(&["plugin", "test", &erp(), &cases, "-o", "json"]);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}{}", run.stdout, run.stderr));
     let evaluation = &document["cases"][0]["evaluation"];
-    // The host gives http-get what is left of the deadline. When it runs out there, the plugin
-    // gets the error and denies with a finding; if the deadline also passes before the plugin
-    // returns its verdict, the call itself times out. Both fail closed; an allow never happens.
-    match evaluation["outcome"].as_str() {
-        Some("verdict") => {
-            assert_eq!(evaluation["decision"], "deny", "{evaluation}");
-            let finding = evaluation["findings"][0]["message"].as_str().unwrap();
-            let expected = format!("ERP readiness endpoint {slow}/ready could not be read: ");
-            assert!(finding.starts_with(&expected), "{finding}");
-            // "timed out after 497 ms" (what was left of the deadline when the request
-            // started), or "the 500 ms deadline has passed" on a very slow machine.
-            let why = &finding[expected.len()..];
-            assert!(why.starts_with("timed out after ") || why == "the 500 ms deadline has passed", "{finding}");
-        }
-        Some("failed") => {
-            let cause = evaluation["cause"].as_str().unwrap();
-            assert!(cause.starts_with("timed out after 500 ms"), "{cause}");
-        }
-        other => panic!("unexpected outcome {other:?}: {evaluation}"),
-    }
+    // The host gives http-get the deadline minus a small margin, so the plugin itself
+    // turns the timeout into a deny with a finding (fail closed, never an allow).
+    assert_eq!(evaluation["outcome"], "verdict", "{evaluation}");
+    assert_eq!(evaluation["decision"], "deny", "{evaluation}");
+    assert_eq!(
+        evaluation["findings"][0]["message"].as_str().unwrap(),
+        format!("ERP readiness endpoint {slow}/ready could not be read: timed out: no complete response within the policy's 500 ms deadline")
+    );
     // Bounded by the 500 ms deadline, not by the server's 5 s delay.
     let elapsed = evaluation["elapsed_ms"].as_f64().unwrap();
     assert!(elapsed < 3000.0, "took {elapsed} ms");

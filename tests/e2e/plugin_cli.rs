@@ -141,15 +141,15 @@ fn eval_exit_codes_follow_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let transition = write(dir.path(), "t.yaml", "artifact: { image: docker.io/x, version: '1.0' }\n");
     let config = "{allowed_registries: [registry.example.com/]}";
-    let run = tollgate(&["plugin", "eval", wasm.to_str().unwrap(), "--config", config, "--transition", &transition]);
+    let run = tollgate(&["plugin", "eval", wasm.to_str().unwrap(), "--policy-config", config, "--transition", &transition]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(": deny ("), "{}", run.stdout);
     assert!(run.stdout.contains("  - docker.io/x is not from an allowed registry"), "{}", run.stdout);
 
-    let run = tollgate(&["plugin", "eval", wasm.to_str().unwrap(), "--config", config]);
+    let run = tollgate(&["plugin", "eval", wasm.to_str().unwrap(), "--policy-config", config]);
     assert_eq!(run.code, 0, "the default transition uses registry.example.com: {}", run.stdout);
 
-    let run = tollgate(&["plugin", "eval", wasm.to_str().unwrap(), "--config", "{allowed_registries: []}"]);
+    let run = tollgate(&["plugin", "eval", wasm.to_str().unwrap(), "--policy-config", "{allowed_registries: []}"]);
     assert_eq!(run.code, 3, "a rejected config fails closed: {}", run.stdout);
     assert!(run.stdout.contains("configuration rejected: config.allowed_registries"), "{}", run.stdout);
 }

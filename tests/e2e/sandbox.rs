@@ -11,7 +11,7 @@ fn hostile() -> String {
 /// `tollgate plugin eval` of the hostile plugin with a behaviour and extra flags.
 fn eval(behaviour: &str, extra: &[&str]) -> crate::support::Run {
     let config = format!("{{behaviour: {behaviour}}}");
-    let mut args = vec!["plugin", "eval", "--config", &config];
+    let mut args = vec!["plugin", "eval", "--policy-config", &config];
     let plugin = hostile();
     args.push(&plugin);
     args.extend_from_slice(extra);
@@ -152,7 +152,7 @@ fn http_get_reaches_only_granted_origins_within_the_deadline() {
             "http_origins: ['{ready}', '{slow}']\ntimeout_ms: 800\ncases:\n\
              \x20 - name: a granted origin answers\n    config: {{ behaviour: http-get, target: '{ready}/ready' }}\n    expect: allow\n    findings_contain: ['status 200: {{\"ready\": true}}']\n\
              \x20 - name: an ungranted origin is refused by the host\n    config: {{ behaviour: http-get, target: '{ungranted}/x' }}\n    expect: error\n    error_contains: 'is not granted to this policy'\n\
-             \x20 - name: a slow server runs into the deadline\n    config: {{ behaviour: http-get, target: '{slow}/ready' }}\n    expect: error\n    error_contains: 'timed out after'\n"
+             \x20 - name: a slow server runs into the deadline\n    config: {{ behaviour: http-get, target: '{slow}/ready' }}\n    expect: error\n    error_contains: \"timed out: no complete response within the policy's 800 ms deadline\"\n"
         ),
     );
     let run = tollgate(&["plugin", "test", &hostile(), &cases]);

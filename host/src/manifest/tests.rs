@@ -56,3 +56,119 @@ fn image_references_split_around_registry_ports() {
     );
     assert_eq!(ImageRef::parse("localhost:5000/app"), ImageRef { repository: "localhost:5000/app".into(), tag: None, digest: None });
 }
+
+/// Property tests: for every layout, with comments, flow and block style, anchors, every
+/// quoting style and multi-document files, editing changes exactly the target scalars.
+mod preservation {
+    use proptest::prelude::*;
+
+    use super::super::yaml::parse_documents;
+    use super::super::*;
+
+    fn version() -> impl Strategy<Value = String> {
+        "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}(-rc\\.[0-9])?"
+    }
+
+    fn comment() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), "[a-z :#'\"-]{0,20}".prop_map(|text| format!("  # {text}"))]
+    }
+
+    fn quoted(value: &str, style: u8) -> String {
+        match style % 3 {
+            0 => value.to_string(),
+            1 => format!("'{value}'"),
+            _ => format!("\"{value}\""),
+        }
+    }
+
+    fn other_documents() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (comment(), "[a-z]{1,8}").prop_map(|(comment, name)| format!("apiVersion: v1{comment}\nkind: Service\nmetadata: {{name: {name}}}\n---\n")),
+            0..3,
+        )
+        .prop_map(|documents| documents.concat())
+    }
+
+    /// The text outside the edited scalars is byte-identical.
+    fn assert_only_scalars_changed(original: &str, edited: &str, old_values: &[&str], new_values: &[&str]) {
+        let mut expected = original.to_string();
+        for (old, new) in old_values.iter().zip(new_values) {
+            expected = expected.replacen(old, new, 1);
+        }
+        assert_eq!(edited, expected);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn helm_values(prefix in other_documents(), old in version(), new in version(), style in 0u8..3,
+                       c1 in comment(), c2 in comment(), flow in any::<bool>(), anchor in any::<bool>()) {
+            let tag = quoted(&old, style);
+            let anchor_text = if anchor { "&tag " } else { "" };
+            let image = if flow {
+                format!("image: {{repository: registry.example.com/api, tag: {anchor_text}{tag}}}{c1}\n")
+            } else {
+                format!("image:{c1}\n  repository: registry.example.com/api\n  tag: {anchor_text}{tag}{c2}\n")
+            };
+            let text = format!("{prefix}# values{c2}\nreplicas: 2\n{image}alias: {}\nlist: [a, 'b', \"c\"]\n", if anchor { "*tag" } else { "x" });
+            let layout = Layout::Helm { tag_path: "image.tag".into(), digest_path: None };
+            prop_assert_eq!(read_deployed("v.yaml", &text, &layout).unwrap().version, old.clone());
+            let edited = write_deployed("v.yaml", &text, &layout, &new, None).unwrap();
+            prop_assert_eq!(read_deployed("v.yaml", &edited, &layout).unwrap().version, new.clone());
+            let needle = format!("tag: {anchor_text}{tag}");
+            let replacement = format!("tag: {anchor_text}{}", quoted(&new, style));
+            assert_only_scalars_changed(&text, &edited, &[&needle], &[&replacement]);
+            prop_assert_eq!(parse_documents(&edited).unwrap().len(), parse_documents(&text).unwrap().len());
+        }
+
+        #[test]
+        fn kustomize_images(prefix in other_documents(), old in version(), new in version(), style in 0u8..3,
+                            c1 in comment(), others in 0usize..3, flow in any::<bool>()) {
+            let mut images = String::new();
+            for index in 0..others {
+                images.push_str(&format!("  - name: registry.example.com/other{index}\n    newTag: 9.9.{index}{c1}\n"));
+            }
+            let tag = quoted(&old, style);
+            let digest = "sha256:aaaa";
+            if flow {
+                images.push_str(&format!("  - {{name: registry.example.com/web, newTag: {tag}, digest: {digest}}}{c1}\n"));
+            } else {
+                images.push_str(&format!("  - name: registry.example.com/web{c1}\n    newTag: {tag}\n    digest: {digest}\n"));
+            }
+            let text = format!("{prefix}kind: Kustomization\nresources: [deployment.yaml]{c1}\nimages:\n{images}");
+            let layout = Layout::Kustomize { image: "registry.example.com/web".into() };
+            prop_assert_eq!(read_deployed("k.yaml", &text, &layout).unwrap().version, old.clone());
+            let edited = write_deployed("k.yaml", &text, &layout, &new, Some("sha256:bbbb")).unwrap();
+            let deployed = read_deployed("k.yaml", &edited, &layout).unwrap();
+            prop_assert_eq!(deployed.version, new.clone());
+            prop_assert_eq!(deployed.digest.as_deref(), Some("sha256:bbbb"));
+            let new_tag = quoted(&new, style);
+            assert_only_scalars_changed(
+                &text,
+                &edited,
+                &[&format!("newTag: {tag}"), "digest: sha256:aaaa"],
+                &[&format!("newTag: {new_tag}"), "digest: sha256:bbbb"],
+            );
+        }
+
+        #[test]
+        fn raw_manifests(prefix in other_documents(), old in version(), new in version(), style in 0u8..3,
+                         c1 in comment(), with_digest in any::<bool>(), sidecar_first in any::<bool>()) {
+            let old_digest = if with_digest { "@sha256:cccc" } else { "" };
+            let image = quoted(&format!("registry.example.com:5000/shop/api:{old}{old_digest}"), style);
+            let sidecar = "        - name: sidecar\n          image: registry.example.com/proxy:1.0.0\n";
+            let api = format!("        - name: api{c1}\n          image: {image}\n          ports: [{{containerPort: 8080}}]\n");
+            let containers = if sidecar_first { format!("{sidecar}{api}") } else { format!("{api}{sidecar}") };
+            let text = format!("{prefix}apiVersion: apps/v1\nkind: Deployment{c1}\nspec:\n  template:\n    spec:\n      containers:\n{containers}");
+            let layout = Layout::Manifest { container: "api".into() };
+            prop_assert_eq!(read_deployed("d.yaml", &text, &layout).unwrap().version, old.clone());
+            let edited = write_deployed("d.yaml", &text, &layout, &new, Some("sha256:dddd")).unwrap();
+            let deployed = read_deployed("d.yaml", &edited, &layout).unwrap();
+            prop_assert_eq!(deployed.version, new.clone());
+            prop_assert_eq!(deployed.digest.as_deref(), Some("sha256:dddd"));
+            let new_image = quoted(&format!("registry.example.com:5000/shop/api:{new}@sha256:dddd"), style);
+            assert_only_scalars_changed(&text, &edited, &[&format!("image: {image}")], &[&format!("image: {new_image}")]);
+        }
+    }
+}

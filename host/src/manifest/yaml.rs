@@ -193,8 +193,13 @@ impl TreeBuilder<'_> {
         match event {
             Event::Scalar(value, style, _, _) => {
                 let mut start = self.offsets.byte(span.start.index());
-                let end = self.offsets.byte(span.end.index());
+                let mut end = self.offsets.byte(span.end.index());
                 start = skip_properties(self.source, start, end);
+                // saphyr's span of a quoted scalar runs on over trailing blanks and a comment;
+                // the scalar ends at its closing quote.
+                if matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) {
+                    end = closing_quote_end(self.source, start).unwrap_or(end);
+                }
                 let scalar = Scalar { value: value.into_owned(), style, span: start..end, line: span.start.line() };
                 self.add(Node::Scalar(scalar));
             }
@@ -227,6 +232,22 @@ impl TreeBuilder<'_> {
             },
         }
     }
+}
+
+/// The byte just past the closing quote of the quoted scalar starting at `start`.
+fn closing_quote_end(source: &str, start: usize) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let quote = *bytes.get(start)?;
+    let mut index = start + 1;
+    while index < bytes.len() {
+        match (quote, bytes[index]) {
+            (b'"', b'\\') => index += 2,
+            (b'\'', b'\'') if bytes.get(index + 1) == Some(&b'\'') => index += 2,
+            (_, byte) if byte == quote => return Some(index + 1),
+            _ => index += 1,
+        }
+    }
+    None
 }
 
 /// Skip a scalar's anchor (`&a`) and tag (`!!str`) so the span covers the scalar alone.
@@ -312,7 +333,7 @@ pub fn is_plain_safe(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    const VALUES: &str = "# chart values\nimage:\n  repository: registry.example.com/shop/api # the repo\n  tag: \"1.4.1\"\n  digest: 'sha256:aa'\nother: &anchor 1.0.0\nref: *anchor\nflow: {tag: 2.0.0}\n";
+    const VALUES: &str = "# chart values\nimage:\n  repository: registry.example.com/shop/api # the repo\n  tag: \"1.4.1\"   # set by CI\n  digest: 'sha256:aa'  # pinned\nother: &anchor 1.0.0\nref: *anchor\nflow: {tag: 2.0.0}\n";
 
     #[test]
     fn finds_scalars_with_exact_spans() {
@@ -332,7 +353,7 @@ mod tests {
         let docs = parse_documents(VALUES).unwrap();
         let tag = docs[0].at_path("image.tag").unwrap().as_scalar().unwrap();
         let edited = replace_scalar(VALUES, tag, "1.4.2").unwrap();
-        assert_eq!(edited, VALUES.replace("tag: \"1.4.1\"", "tag: \"1.4.2\""));
+        assert_eq!(edited, VALUES.replace("tag: \"1.4.1\"   # set by CI", "tag: \"1.4.2\"   # set by CI"));
         let digest = docs[0].at_path("image.digest").unwrap().as_scalar().unwrap();
         assert_eq!(replace_scalar(VALUES, digest, "it's").unwrap(), VALUES.replace("'sha256:aa'", "'it''s'"));
         let anchored = docs[0].at_path("other").unwrap().as_scalar().unwrap();

@@ -201,7 +201,16 @@ impl host_imports::Host for SandboxState {
         if remaining.is_zero() {
             return Err(format!("the {} ms deadline has passed", self.timeout.as_millis()));
         }
-        let response = self.access.http.get(&url, &headers, remaining, MAX_HTTP_BODY_BYTES)?;
+        // Leave the plugin a little time to turn a timeout into a verdict of its own.
+        let margin = (self.timeout / 10).min(Duration::from_millis(100));
+        let budget = remaining.saturating_sub(margin).max(Duration::from_millis(1));
+        let response = self.access.http.get(&url, &headers, budget, MAX_HTTP_BODY_BYTES).map_err(|error| {
+            if error.starts_with("timed out") {
+                format!("timed out: no complete response within the policy's {} ms deadline", self.timeout.as_millis())
+            } else {
+                error
+            }
+        })?;
         Ok(host_imports::HttpResponse { status: response.status, headers: response.headers, body: response.body })
     }
 }

@@ -247,7 +247,8 @@ fn check_status(env: &str, source: &Source, findings: &mut Vec<Finding>) {
         return;
     }
     let detail = match readiness.message.as_deref().map(str::trim) {
-        Some(message) if !message.is_empty() => format!("{}: {message}", readiness.status.as_str()),
+        // Cut: the host rejects findings over 4 KiB as malformed output.
+        Some(message) if !message.is_empty() => format!("{}: {}", readiness.status.as_str(), excerpt(message, 300)),
         _ => readiness.status.as_str().to_string(),
     };
     findings.push(source.finding(
@@ -262,7 +263,7 @@ fn check_windows(field: &str, what: &str, windows: &[Window], now: Timestamp, so
             continue;
         }
         let reason = match window.reason.as_deref().map(str::trim) {
-            Some(reason) if !reason.is_empty() => format!(" ({reason})"),
+            Some(reason) if !reason.is_empty() => format!(" ({})", excerpt(reason, 300)),
             _ => String::new(),
         };
         findings.push(source.finding(

@@ -265,6 +265,13 @@ fn a_non_2xx_answer_fails_closed_even_with_a_ready_body() {
 }
 
 #[test]
+fn a_long_status_message_is_cut() {
+    testing::set_file(FILE, &format!("status: degraded\nmessage: {}\n", "y".repeat(5000)));
+    let verdict = eval(FILE_CONFIG, &transition().build());
+    assert!(verdict.findings[0].message.contains(&format!("(status: degraded: {}…)", "y".repeat(300))));
+}
+
+#[test]
 fn a_long_error_body_is_cut() {
     let body = "x".repeat(1000);
     testing::set_http_response(URL, HttpResponse::new(502, body));

@@ -21,7 +21,12 @@ pub enum Target {
     /// A path relative to the kustomization's directory (a file or a directory).
     Path(String),
     /// YAML written inline (a `patch:` string), starting on the given file line.
-    Inline { text: String, first_line: usize },
+    Inline {
+        /// The YAML text.
+        text: String,
+        /// The file line its first line is on.
+        first_line: usize,
+    },
 }
 
 /// One entry of a kustomization that brings in more manifests.

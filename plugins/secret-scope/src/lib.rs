@@ -33,7 +33,7 @@
 //! ```
 //!
 //! An environment with neither an entry nor a `default` is allowed with a finding saying the
-//! policy has no rules for it; nothing is checked there.
+//! policy has no rules for it; nothing is checked there. `README.md` lists every finding and limit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -51,8 +51,12 @@ use scan::{Documents, Reference, Scanner, Seg};
 /// than 500, and nobody reads that many).
 pub const MAX_FINDINGS: usize = 100;
 
-/// Longest reference or path shown in a finding (the host refuses strings over 4 KiB).
+/// Longest reference shown in a finding, in bytes.
 const MAX_SHOWN: usize = 300;
+
+/// Longest finding message or path, in bytes: the host refuses strings over 4 KiB, and names taken
+/// from a file (env var names, keys, paths) have no length limit of their own.
+const MAX_FINDING_TEXT: usize = 1500;
 
 /// Configuration, as written under the policy's `config:` in tollgate.yaml.
 #[derive(Debug, Deserialize)]
@@ -175,7 +179,7 @@ impl Config {
     fn rules_for(&self, env: &str) -> Option<(&Rules, String)> {
         match self.environments.get(env) {
             Some(rules) => Some((rules, format!("environments.{env}"))),
-            None => self.default.as_ref().map(|rules| (rules, "default".to_string())),
+            None => self.default.as_ref().map(|rules| (rules, "the default rules".to_string())),
         }
     }
 
@@ -206,13 +210,15 @@ impl Policy for SecretScope {
                  or a `default`; without either nothing is checked",
             ));
         }
-        let all = config.default.iter().map(|rules| ("default".to_string(), rules));
-        let all = all.chain(config.environments.iter().map(|(env, rules)| (format!("environments.{env}"), rules)));
-        for (field, rules) in all {
+        let all = config.default.iter().map(|rules| ("default".to_string(), "k8s:*".to_string(), rules));
+        let all = all.chain(
+            config.environments.iter().map(|(env, rules)| (format!("environments.{env}"), format!("k8s:{env}-*"), rules)),
+        );
+        for (field, example, rules) in all {
             // An empty allow list denies every reference; say so explicitly rather than by omission.
             if rules.allow.is_empty() && !rules.deny.iter().any(|pattern| pattern.0.text == "*") {
                 return Err(Error::new(format!(
-                    "config.{field}.allow: list the references this environment may use (e.g. k8s:prod-*); \
+                    "config.{field}.allow: list the references this environment may use (e.g. {example}); \
                      to forbid every secret reference write deny: [\"*\"]"
                 )));
             }
@@ -261,7 +267,7 @@ impl Policy for SecretScope {
             }
             // Deleted files are skipped: no manifest is left to reach a secret.
             let Some(after) = &change.after else { continue };
-            if !is_yaml(&change.path) {
+            if !is_yaml(&change.path) && !kustomize::is_kustomization(&change.path) {
                 continue;
             }
             checked += 1;
@@ -284,21 +290,24 @@ fn is_yaml(path: &str) -> bool {
     lower.ends_with(".yaml") || lower.ends_with(".yml")
 }
 
-/// Cut text shown in a finding to [`MAX_SHOWN`] characters.
-fn clip(text: &str) -> String {
-    if text.chars().count() <= MAX_SHOWN {
-        text.to_string()
-    } else {
-        let head: String = text.chars().take(MAX_SHOWN).collect();
-        format!("{head}…")
+/// Cut text shown in a finding to at most `max` bytes (plus an ellipsis), on a character
+/// boundary.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
     }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// One decision's state: the rules in force, the files seen, the findings so far.
 struct Checker<'a> {
     config: &'a Config,
     rules: &'a Rules,
-    /// `environments.<env>` or `default`, for the sentences.
+    /// `environments.<env>` or `the default rules`, for the sentences.
     rules_name: String,
     env: &'a str,
     secret_keys: &'a [String],
@@ -325,8 +334,8 @@ impl Checker<'_> {
     }
 
     fn finding(&mut self, file: &str, yaml_path: &str, message: String) {
-        let path = if yaml_path.is_empty() { file.to_string() } else { format!("{file}#{}", clip(yaml_path)) };
-        self.findings.push(Finding::new(message).at(path));
+        let path = if yaml_path.is_empty() { file.to_string() } else { format!("{file}#{yaml_path}") };
+        self.findings.push(Finding::new(clip(&message, MAX_FINDING_TEXT)).at(clip(&path, MAX_FINDING_TEXT)));
     }
 
     /// Check one YAML file: `via` names the kustomization it was reached through.
@@ -359,7 +368,7 @@ impl Checker<'_> {
     }
 
     /// A file that was SOPS-encrypted before the change must still be after it.
-    fn check_sops_kept(&mut self, path: &str, after: &Documents, before: Option<&str>) {
+    fn check_sops_kept(&mut self, path: &str, after: &Documents<'_>, before: Option<&str>) {
         let Some(before) = before else { return };
         // Cheap test first: most files never mention sops.
         if !before.contains("sops") {
@@ -394,7 +403,7 @@ impl Checker<'_> {
         let id = reference.id();
         let env = self.env;
         if let Some(pattern) = self.rules.deny.iter().find(|pattern| pattern.matches(&id)) {
-            return Some(format!("{env} may not reference {} (matches denied pattern {pattern})", clip(&id)));
+            return Some(format!("{env} may not reference {} (matches denied pattern {pattern})", clip(&id, MAX_SHOWN)));
         }
         if self.rules.allow.iter().any(|pattern| pattern.matches(&id)) {
             return None;
@@ -406,7 +415,7 @@ impl Checker<'_> {
         let allowed = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
         Some(format!(
             "{env} may not reference {}: it matches no allowed pattern of {} ({allowed})",
-            clip(&id),
+            clip(&id, MAX_SHOWN),
             self.rules_name
         ))
     }
@@ -467,6 +476,9 @@ impl Checker<'_> {
                 return;
             }
         };
+        if self.config.ignore_files.iter().any(|glob| glob.matches(&resolved)) {
+            return;
+        }
         let name = resolved.rsplit('/').next().unwrap_or(&resolved);
         if is_yaml(&resolved) || kustomize::is_kustomization(&resolved) {
             if let Some((text, before)) = self.read(kustomization, &field, line, &resolved, true) {

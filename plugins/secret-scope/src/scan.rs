@@ -23,7 +23,7 @@ pub const SECRET_KEY_ENDINGS: &[&str] =
     &["password", "passwd", "passphrase", "token", "secret", "apikey", "secretkey", "accesskey", "privatekey"];
 
 /// A parsed YAML file: its documents (one per `---`).
-pub type Documents = Vec<MarkedYaml<'static>>;
+pub type Documents<'input> = Vec<MarkedYaml<'input>>;
 
 /// Why a YAML text could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct ParseError {
 /// The text is first streamed through the event parser to measure its nesting: building
 /// (and dropping) a tree thousands of levels deep (`- - - - ...` on one line) would overflow
 /// the sandbox's stack, so such a text is refused before any tree is built.
-pub fn parse(text: &str) -> Result<Documents, ParseError> {
+pub fn parse(text: &str) -> Result<Documents<'_>, ParseError> {
     let to_parse_error = |error: saphyr::ScanError| ParseError {
         line: error.marker().line(),
         column: error.marker().col() + 1,
@@ -181,6 +181,10 @@ pub fn inline_vault_paths(value: &str) -> Vec<String> {
     static FORMS: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^\s*vault:([^\s#]*/[^\s#]*)|<path:([^#>\s]+)[^>]*>|ref\+vault://([^#\s]+)").expect("valid regex")
     });
+    // Most strings mention none of the forms; skip the regex for them.
+    if !(value.contains("vault:") || value.contains("<path:") || value.contains("ref+vault://")) {
+        return Vec::new();
+    }
     FORMS
         .captures_iter(value)
         .filter_map(|captures| captures.get(1).or_else(|| captures.get(2)).or_else(|| captures.get(3)))
@@ -216,26 +220,35 @@ pub fn is_literal_secret(value: &str) -> bool {
 struct TokenShape {
     /// What it is, for the sentence.
     what: &'static str,
+    /// Fixed texts one of which every match contains: strings without any skip the regex.
+    markers: &'static [&'static str],
     /// How many leading characters may be shown (the shape's public prefix).
     shown: usize,
     pattern: Regex,
 }
 
 static TOKEN_SHAPES: LazyLock<Vec<TokenShape>> = LazyLock::new(|| {
-    let shape = |what, shown, pattern: &str| TokenShape { what, shown, pattern: Regex::new(pattern).expect("valid regex") };
+    let shape = |what, markers, shown, pattern: &str| TokenShape { what, markers, shown, pattern: Regex::new(pattern).expect("valid regex") };
     vec![
         // The header is not secret and says which kind of key it is; the body is never shown.
-        shape("a private key block", usize::MAX, r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
-        shape("an AWS access key id", 4, r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-        shape("a GitHub token", 4, r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}\b"),
-        shape("a GitHub token", 11, r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
+        shape("a private key block", &["PRIVATE KEY"], usize::MAX, r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
+        shape("an AWS access key id", &["AKIA", "ASIA"], 4, r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+        shape("a GitHub token", &["gh"], 4, r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}\b"),
+        shape("a GitHub token", &["github_pat_"], 11, r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
     ]
 });
 
 /// Describe the first well-known credential in `value`, masked, e.g.
 /// `a GitHub token (ghp_****, 40 chars)`.
 pub fn token_shape(value: &str) -> Option<String> {
+    // Credentials are at least 20 characters long; shorter strings need no regex.
+    if value.len() < 20 {
+        return None;
+    }
     TOKEN_SHAPES.iter().find_map(|shape| {
+        if !shape.markers.iter().any(|marker| value.contains(marker)) {
+            return None;
+        }
         let found = shape.pattern.find(value)?.as_str();
         Some(if shape.shown == usize::MAX {
             format!("{} ({found})", shape.what)

@@ -430,6 +430,9 @@ fn non_yaml_and_deleted_files_are_skipped() {
         .change("envs/dev/old.yaml", Some("secretName: prod-db\n"), None)
         .build();
     assert_eq!(testing::evaluate::<SecretScope>(CONFIG, &t).unwrap(), Verdict::allow());
+    // kustomize's extension-less `Kustomization` file name is still checked.
+    let verdict = evaluate("prod", &[("envs/prod/Kustomization", "secretGenerator: [{name: a, literals: [pw=abc]}]\n")]);
+    assert!(!verdict.is_allow());
 }
 
 #[test]
@@ -453,6 +456,8 @@ fn environments_without_rules_are_allowed_with_a_note_and_default_rules_apply_ot
     assert_eq!(messages(&verdict), ["qa may not reference k8s:prod-db (matches denied pattern *prod*); secretName at line 1"]);
     let verdict = evaluate_with(config, "qa", &[("envs/qa/a.yaml", "secretName: qa-db\n")]);
     assert!(verdict.is_allow());
+    let verdict = evaluate_with(config, "qa", &[("envs/qa/a.yaml", "remoteRef: {key: qa/db}\n")]);
+    assert!(messages(&verdict)[0].starts_with("qa may not reference external:qa/db: it matches no allowed pattern of the default rules (k8s:*)"));
     let verdict = evaluate_with(config, "prod", &[("envs/prod/a.yaml", "secretName: qa-db\n")]);
     assert!(messages(&verdict)[0].contains("matches no allowed pattern of environments.prod (k8s:prod-*)"));
 }
@@ -607,7 +612,7 @@ fn deeply_nested_yaml_is_a_finding_not_a_crash() {
         })
         .collect();
     let verdict = evaluate("prod", &[("aliases.yaml", &anchors)]);
-    assert!(messages(&verdict)[0].contains("YAML nested deeper than 128 levels at line 3 was not checked"), "{:?}", messages(&verdict));
+    assert!(messages(&verdict)[0].contains("YAML nested deeper than 128 levels at line "), "{:?}", messages(&verdict));
 }
 
 #[test]
@@ -646,4 +651,16 @@ fn extra_secret_keys_extend_the_built_in_names() {
     let verdict = evaluate_with(config, "prod", &[("a.yaml", "DATABASE_DSN: postgres://app:pw@db/app\n")]);
     assert!(messages(&verdict)[0].starts_with("DATABASE_DSN value is a plaintext secret"));
     assert!(evaluate("prod", &[("a.yaml", "DATABASE_DSN: postgres://app:pw@db/app\n")]).is_allow());
+}
+
+#[test]
+fn findings_stay_within_the_hosts_string_limit() {
+    let name = format!("{}_PASSWORD", "é".repeat(10_000));
+    let file = format!("env:\n  - name: {name}\n    value: {SECRET}\n  - name: a\n    valueFrom:\n      secretKeyRef: {{name: prod-{name}}}\n");
+    let verdict = evaluate("dev", &[("a.yaml", &file)]);
+    assert_eq!(verdict.findings.len(), 2);
+    for finding in &verdict.findings {
+        assert!(finding.message.len() < 4096 && finding.path.as_ref().unwrap().len() < 4096, "{}", finding.message.len());
+    }
+    assert_not_leaked(&verdict, SECRET);
 }

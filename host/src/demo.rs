@@ -1,0 +1,208 @@
+//! `tollgate demo`: build an example GitOps repository and walk through a promotion story
+//! with the real engine, policies and Git, printing what a user would see at each step.
+
+use std::path::{Path, PathBuf};
+
+use crate::engine::Workspace;
+use crate::exit::Failure;
+use crate::plan::{PlanRequest, RollbackTarget};
+use crate::report::{self, OutputFormat};
+use crate::runtime::Runtime;
+use crate::transition::Approval;
+
+const OLD_DIGEST: &str = "sha256:1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a7988";
+const NEW_DIGEST: &str = "sha256:9a8b7c6d5e4f30219a8b7c6d5e4f30219a8b7c6d5e4f30219a8b7c6d5e4f3021";
+
+/// The example repository's files.
+fn files() -> Vec<(String, String)> {
+    let mut files = vec![("tollgate.yaml".to_string(), CONFIG.to_string())];
+    for env in ["dev", "test", "prod"] {
+        files.push((format!("envs/{env}/shop-api/values.yaml"), values(env)));
+        files.push((format!("envs/{env}/shop-web/kustomization.yaml"), kustomization(env)));
+    }
+    files.push(("envs/prod/erp/readiness.yaml".to_string(), READINESS.to_string()));
+    files.push(("README.md".to_string(), "# shop GitOps (tollgate demo)\n\nDesired state per environment under envs/.\n".to_string()));
+    files
+}
+
+const CONFIG: &str = r#"# tollgate configuration of the shop GitOps repository
+branch: main
+environments: [dev, test, prod]
+applications:
+  shop-api:
+    image: registry.example.com/shop/api
+    environments:
+      dev:  { file: envs/dev/shop-api/values.yaml,  helm: { tag_path: image.tag, digest_path: image.digest } }
+      test: { file: envs/test/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
+      prod: { file: envs/prod/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
+  shop-web:
+    image: registry.example.com/shop/web
+    environments:
+      dev:  { file: envs/dev/shop-web/kustomization.yaml,  kustomize: {} }
+      test: { file: envs/test/shop-web/kustomization.yaml, kustomize: {} }
+      prod: { file: envs/prod/shop-web/kustomization.yaml, kustomize: {} }
+policies:
+  - plugin: builtin:approval-count
+    environments: [prod]
+    config:
+      environments:
+        prod:
+          required: 2
+          groups: { sre: [bob, dana] }
+          group_minimums: { sre: 1 }
+          max_age: 24h
+  - plugin: builtin:change-window
+    environments: [prod]
+    config:
+      environments:
+        prod:
+          timezone: Europe/Berlin
+          windows:
+            - { days: [mon, tue, wed, thu], start: "09:00", end: "16:00" }
+          freezes:
+            - { from: "2026-12-18 18:00", until: "2027-01-05 09:00", reason: year-end close }
+          rollbacks: outside-windows
+  - plugin: builtin:secret-scope
+    config: SECRET_SCOPE_CONFIG
+  - plugin: builtin:erp-readiness
+    environments: [prod]
+    config:
+      environments:
+        prod: { readiness_file: "envs/{env}/erp/readiness.yaml" }
+"#;
+
+const READINESS: &str = "# Maintained by the ERP team: is ERP ready for changes in prod?\nstatus: ready\nmaintenance:\n  - { start: 2026-01-10T20:00:00Z, end: 2026-01-11T02:00:00Z, reason: SAP kernel upgrade }\n";
+
+fn values(env: &str) -> String {
+    format!(
+        "# shop-api in {env} (Helm values)\nreplicaCount: {}\nimage:\n  repository: registry.example.com/shop/api\n  tag: \"1.4.1\"   # set by tollgate promotions\n  digest: {OLD_DIGEST}\nenv:\n  - name: DB_PASSWORD\n    valueFrom:\n      secretKeyRef: {{ name: {env}-db, key: password }}\n",
+        if env == "prod" { 3 } else { 1 }
+    )
+}
+
+fn kustomization(env: &str) -> String {
+    format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: shop-{env}\nresources:\n  - ../../../base/shop-web\nimages:\n  - name: registry.example.com/shop/web\n    newTag: 2.0.0\n"
+    )
+}
+
+/// Create the example repository in `dir` (which must not exist or be empty).
+pub fn create_repository(dir: &Path, secret_scope_config: &str) -> Result<(), Failure> {
+    if dir.exists() && std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()).unwrap_or(true) {
+        return Err(Failure::bad_input(format!("{} is not empty; give a new directory", dir.display())));
+    }
+    let fail = |error: &dyn std::fmt::Display| Failure::bad_input(format!("{}: {error}", dir.display()));
+    let mut options = git2::RepositoryInitOptions::new();
+    options.initial_head("main");
+    let repo = git2::Repository::init_opts(dir, &options).map_err(|error| fail(&error))?;
+    for (path, content) in files() {
+        let content = content.replace("SECRET_SCOPE_CONFIG", secret_scope_config);
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("files live in a directory")).map_err(|error| fail(&error))?;
+        std::fs::write(&path, content).map_err(|error| fail(&error))?;
+    }
+    let mut index = repo.index().map_err(|error| fail(&error))?;
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).map_err(|error| fail(&error))?;
+    index.write().map_err(|error| fail(&error))?;
+    let tree = repo.find_tree(index.write_tree().map_err(|error| fail(&error))?).map_err(|error| fail(&error))?;
+    let signature = git2::Signature::now("platform team", "platform@example.com").map_err(|error| fail(&error))?;
+    repo.commit(Some("HEAD"), &signature, &signature, "initial desired state: shop-api 1.4.1 and shop-web 2.0.0 everywhere", &tree, &[])
+        .map_err(|error| fail(&error))?;
+    let mut config = repo.config().map_err(|error| fail(&error))?;
+    config.set_str("user.name", "platform team").map_err(|error| fail(&error))?;
+    config.set_str("user.email", "platform@example.com").map_err(|error| fail(&error))?;
+    Ok(())
+}
+
+/// The secret-scope configuration the demo uses.
+pub const SECRET_SCOPE_CONFIG: &str = "{ environments: { dev: { allow: [\"k8s:dev-*\"] }, test: { allow: [\"k8s:test-*\"] }, prod: { allow: [\"k8s:prod-*\"] } } }";
+
+fn at(time: &str) -> i64 {
+    time.parse::<jiff::Timestamp>().expect("demo times are valid").as_second()
+}
+
+fn approval(name: &str) -> Approval {
+    Approval { approver: name.to_string(), at: None, version: String::new(), group: None }
+}
+
+/// Run the story in `dir` (a new temporary directory when `None`); returns the repository path.
+pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> Result<PathBuf, Failure> {
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let base = std::env::temp_dir().join(format!("tollgate-demo-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&base);
+            base
+        }
+    };
+    create_repository(&dir, SECRET_SCOPE_CONFIG)?;
+    let workspace = Workspace::open(&dir, None, runtime)?;
+    out(&format!("Created an example GitOps repository in {}\n(dev → test → prod; shop-api as Helm values, shop-web as Kustomize; four standard policies)\n\n", dir.display()));
+
+    step(out, "What is deployed where? (read from Git alone)", "tollgate status");
+    out(&report::status(&workspace.config.environments, &workspace.status()?, OutputFormat::Text));
+
+    let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), ..PlanRequest::default() };
+    let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
+        step(out, title, command);
+        let promoted = workspace.promote(&request, None)?;
+        out(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, OutputFormat::Text));
+        Ok(())
+    };
+    promote(
+        "A new build of shop-api enters dev",
+        "tollgate promote shop-api --to dev --version 1.4.2 --digest sha256:9a8b… --actor alice",
+        PlanRequest { to_env: "dev".into(), version: Some("1.4.2".into()), digest: Some(NEW_DIGEST.into()), at: at("2026-01-05T09:00:00Z"), ..base.clone() },
+        out,
+    )?;
+    promote(
+        "It is promoted to test (the artifact comes from dev, digest included)",
+        "tollgate promote shop-api --to test --actor alice",
+        PlanRequest { to_env: "test".into(), at: at("2026-01-05T11:00:00Z"), ..base.clone() },
+        out,
+    )?;
+    promote(
+        "Promotion to prod without approvals: denied, nothing is committed",
+        "tollgate promote shop-api --to prod --actor alice",
+        PlanRequest { to_env: "prod".into(), at: at("2026-01-06T09:30:00Z"), ..base.clone() },
+        out,
+    )?;
+    let approved = PlanRequest { to_env: "prod".into(), approvals: vec![approval("bob"), approval("carol")], ..base.clone() };
+    promote(
+        "With approvals, but on Friday evening: outside the change window",
+        "tollgate promote shop-api --to prod --actor alice --approval bob --approval carol --at 2026-01-09T17:30:00+01:00",
+        PlanRequest { at: at("2026-01-09T17:30:00+01:00"), ..approved.clone() },
+        out,
+    )?;
+    promote(
+        "With approvals, on Tuesday morning: allowed and committed",
+        "tollgate promote shop-api --to prod --actor alice --approval bob --approval carol --at 2026-01-06T10:30:00+01:00",
+        PlanRequest { at: at("2026-01-06T10:30:00+01:00"), ..approved.clone() },
+        out,
+    )?;
+    promote(
+        "Something is wrong in prod: roll back to the previous version (gated like a promotion)",
+        "tollgate rollback shop-api --env prod --actor dana --approval bob --approval carol --at 2026-01-06T11:00:00+01:00",
+        PlanRequest {
+            actor: "dana".into(),
+            rollback: Some(RollbackTarget::Previous),
+            at: at("2026-01-06T11:00:00+01:00"),
+            ..approved.clone()
+        },
+        out,
+    )?;
+
+    step(out, "What is in prod now?", "tollgate status");
+    out(&report::status(&workspace.config.environments, &workspace.status()?, OutputFormat::Text));
+    step(out, "The promotion log, from the commit trailers", "tollgate history");
+    out(&report::history(&workspace.history()?, OutputFormat::Text));
+    let head = workspace.tip()?.commit.to_string();
+    step(out, "Re-run the recorded policies of the last decision and compare", "tollgate verify HEAD");
+    out(&report::verification(&workspace.verify(&head)?, OutputFormat::Text));
+    out(&format!("\nThe repository is at {}\nInspect it with: git -C {} log --notes=tollgate\n", dir.display(), dir.display()));
+    Ok(dir)
+}
+
+fn step(out: &mut dyn FnMut(&str), title: &str, command: &str) {
+    out(&format!("\n== {title}\n$ {command}\n"));
+}

@@ -1,0 +1,118 @@
+//! The GitOps repository, read through git2 from a branch tip: no working copy needed,
+//! so it works the same in a bare repository.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use git2::{ObjectType, Oid, Repository};
+
+use crate::runtime::FileSource;
+
+/// A repository problem: bad input (exit 2) unless said otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoError(pub String);
+
+impl std::fmt::Display for RepoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<git2::Error> for RepoError {
+    fn from(error: git2::Error) -> Self {
+        RepoError(error.message().to_string())
+    }
+}
+
+/// An open repository.
+pub struct GitRepo {
+    repo: Repository,
+    path: PathBuf,
+}
+
+/// A commit at a branch tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    /// The commit.
+    pub commit: Oid,
+    /// Its tree.
+    pub tree: Oid,
+}
+
+impl GitRepo {
+    /// Open the repository at or above `path` (bare or not).
+    pub fn open(path: &Path) -> Result<GitRepo, RepoError> {
+        let repo = Repository::discover(path)
+            .map_err(|error| RepoError(format!("{}: not a Git repository ({}); use --repo DIR", path.display(), error.message())))?;
+        Ok(GitRepo { path: path.to_path_buf(), repo })
+    }
+
+    /// The underlying git2 repository.
+    pub fn git(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Where the repository was opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The working directory, for a non-bare repository.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.repo.workdir()
+    }
+
+    /// The tip of `branch`.
+    pub fn tip(&self, branch: &str) -> Result<Tip, RepoError> {
+        let reference = self.repo.find_reference(&format!("refs/heads/{branch}")).map_err(|_| {
+            RepoError(format!("branch {branch} does not exist in {}; set `branch:` in tollgate.yaml", self.path.display()))
+        })?;
+        let commit = reference.peel_to_commit()?;
+        Ok(Tip { commit: commit.id(), tree: commit.tree_id() })
+    }
+
+    /// The text of `path` in `tree`, `None` if there is no such file.
+    pub fn read_file(&self, tree: Oid, path: &str) -> Result<Option<String>, RepoError> {
+        read_text(&self.repo, tree, path)
+    }
+
+    /// A read-only view of `tree` with `overlay` applied (path → new content, `None` for
+    /// deleted): the proposed post-change tree policies see through `read-file`.
+    pub fn proposed_tree(&self, tree: Oid, overlay: BTreeMap<String, Option<String>>) -> Result<ProposedTree, RepoError> {
+        Ok(ProposedTree { repo: Mutex::new(Repository::open(self.repo.path())?), tree, overlay })
+    }
+}
+
+fn read_text(repo: &Repository, tree: Oid, path: &str) -> Result<Option<String>, RepoError> {
+    let tree = repo.find_tree(tree)?;
+    let entry = match tree.get_path(Path::new(path)) {
+        Ok(entry) => entry,
+        Err(error) if error.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    if entry.kind() != Some(ObjectType::Blob) {
+        return Ok(None);
+    }
+    let blob = repo.find_blob(entry.id())?;
+    String::from_utf8(blob.content().to_vec())
+        .map(Some)
+        .map_err(|_| RepoError(format!("{path} is not UTF-8 text")))
+}
+
+/// The proposed post-change tree, for `host.read-file`.
+pub struct ProposedTree {
+    repo: Mutex<Repository>,
+    tree: Oid,
+    overlay: BTreeMap<String, Option<String>>,
+}
+
+impl FileSource for ProposedTree {
+    fn read(&self, path: &str) -> Result<Option<String>, String> {
+        if let Some(content) = self.overlay.get(path) {
+            return Ok(content.clone());
+        }
+        let repo = self.repo.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        read_text(&repo, self.tree, path).map_err(|error| error.0)
+    }
+}
