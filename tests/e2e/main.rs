@@ -5,3 +5,4 @@ mod erp_http;
 mod sandbox;
 mod support;
 mod plugin_cli;
+mod promotion;

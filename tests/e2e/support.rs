@@ -97,3 +97,38 @@ pub fn http_server(status: u16, body: &'static str, delay: Duration) -> String {
     });
     origin
 }
+
+/// A fresh copy of the demo's GitOps repository (non-bare, branch main checked out):
+/// shop-api (Helm) and shop-web (Kustomize) at 1.4.1 / 2.0.0 in dev, test and prod.
+pub fn gitops_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    tollgate::demo::create_repository(&repo, tollgate::demo::SECRET_SCOPE_CONFIG).unwrap();
+    dir
+}
+
+/// The repository inside a [`gitops_repo`] directory.
+pub fn repo_path(dir: &tempfile::TempDir) -> String {
+    dir.path().join("repo").to_str().unwrap().to_string()
+}
+
+/// Run `git ARGS` in `repo` and return stdout.
+pub fn git(repo: &str, args: &[&str]) -> String {
+    let output = Command::new("git").arg("-C").arg(repo).args(args).output().expect("run git");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Run `tollgate --repo REPO ARGS`.
+pub fn tollgate_in(repo: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--repo", repo];
+    all.extend_from_slice(args);
+    tollgate(&all)
+}
+
+/// Everything that identifies a repository's state: refs (with notes) and the worktree status.
+pub fn snapshot(repo: &str) -> String {
+    let refs = git(repo, &["for-each-ref", "--format=%(refname) %(objectname)"]);
+    let status = if Path::new(repo).join(".git").exists() { git(repo, &["status", "--porcelain", "--ignored"]) } else { String::new() };
+    format!("{refs}\n{status}")
+}

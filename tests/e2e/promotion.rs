@@ -1,0 +1,301 @@
+//! The promotion engine on real Git repositories: status, plan, promote, rollback,
+//! history, verify, branches, bare repositories, conflicts and failures.
+
+use crate::support::{git, gitops_repo, plugin, repo_path, snapshot, tollgate, tollgate_in};
+
+const TUESDAY: &str = "2026-01-06T10:30:00+01:00";
+const FRIDAY_EVENING: &str = "2026-01-09T17:30:00+01:00";
+
+/// Promote shop-api 1.4.2 into dev and test, as every prod test needs.
+fn promote_to_test(repo: &str) {
+    let run = tollgate_in(repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", &format!("sha256:{}", "ab".repeat(32)), "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = tollgate_in(repo, &["promote", "shop-api", "--to", "test", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+fn prod_args(at: &str) -> Vec<&str> {
+    vec!["shop-api", "--to", "prod", "--actor", "alice", "--approval", "bob", "--approval", "carol", "--at", at]
+}
+
+#[test]
+fn status_reads_every_app_and_environment_from_git() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let run = tollgate_in(&repo, &["status", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(status["environments"], serde_json::json!(["dev", "test", "prod"]));
+    assert_eq!(status["applications"][0]["app"], "shop-api");
+    assert_eq!(status["applications"][0]["environments"]["prod"]["version"], "1.4.1");
+    assert_eq!(status["applications"][1]["environments"]["dev"]["version"], "2.0.0");
+
+    promote_to_test(&repo);
+    let run = tollgate_in(&repo, &["status"]);
+    assert!(run.stdout.contains("  test       1.4.2        sha256:abababab since "), "{}", run.stdout);
+    assert!(run.stdout.contains(" by alice\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("  prod       1.4.1 "), "{}", run.stdout);
+}
+
+#[test]
+fn a_denied_promotion_leaves_the_repository_byte_for_byte_unchanged() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    promote_to_test(&repo);
+    let before = snapshot(&repo);
+    let values_before = std::fs::read(dir.path().join("repo/envs/prod/shop-api/values.yaml")).unwrap();
+
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("prod needs 2 approvals of 1.4.2; have none"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("denied by approval-count; nothing committed\n"), "{}", run.stdout);
+
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--approval", "bob", "--approval", "carol", "--at", FRIDAY_EVENING]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("prod changes are allowed Mon–Thu 09:00–16:00 Europe/Berlin; it is Friday 2026-01-09 17:30 CET"), "{}", run.stdout);
+
+    assert_eq!(snapshot(&repo), before);
+    assert_eq!(std::fs::read(dir.path().join("repo/envs/prod/shop-api/values.yaml")).unwrap(), values_before);
+}
+
+#[test]
+fn plan_shows_verdicts_and_the_exact_diff_without_committing() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    promote_to_test(&repo);
+    let before = snapshot(&repo);
+    let mut args = vec!["plan"];
+    args.extend(prod_args(TUESDAY));
+    let run = tollgate_in(&repo, &args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("\n-  tag: \"1.4.1\"   # set by tollgate promotions\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("\n+  tag: \"1.4.2\"   # set by tollgate promotions\n"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("\n+  digest: sha256:{}\n", "ab".repeat(32))), "{}", run.stdout);
+    assert!(run.stdout.ends_with("allowed: would commit (dry run: plan only)\n"), "{}", run.stdout);
+    assert_eq!(snapshot(&repo), before);
+
+    let mut args = vec!["plan", "-o", "json"];
+    args.extend(prod_args(TUESDAY));
+    let document: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &args).stdout).unwrap();
+    assert_eq!(document["outcome"], "allowed");
+    assert_eq!(document["transition"]["from_env"], "test");
+    assert_eq!(document["transition"]["artifact"]["digest"], format!("sha256:{}", "ab".repeat(32)));
+    assert_eq!(document["policies"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn an_allowed_promotion_commits_with_trailers_a_note_and_a_clean_worktree() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    promote_to_test(&repo);
+    let mut args = vec!["promote"];
+    args.extend(prod_args(TUESDAY));
+    let run = tollgate_in(&repo, &args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("allowed: committed "), "{}", run.stdout);
+
+    let message = git(&repo, &["log", "-1", "--format=%B"]);
+    assert!(message.starts_with("promote shop-api 1.4.2 to prod (from test)\n\n"), "{message}");
+    for trailer in [
+        "Tollgate-App: shop-api",
+        "Tollgate-From: test",
+        "Tollgate-To: prod",
+        "Tollgate-Version: 1.4.2",
+        &format!("Tollgate-Digest: sha256:{}", "ab".repeat(32)),
+        "Tollgate-Requested-By: alice",
+        "Tollgate-Approved-By: bob",
+        "Tollgate-Approved-By: carol",
+    ] {
+        assert!(message.contains(&format!("{trailer}\n")), "missing {trailer:?} in {message}");
+    }
+    let policy_trailers: Vec<&str> = message.lines().filter(|line| line.starts_with("Tollgate-Policy: ")).collect();
+    assert_eq!(policy_trailers.len(), 4, "{message}");
+    assert!(policy_trailers[0].starts_with("Tollgate-Policy: approval-count@0.1.0 sha256:") && policy_trailers[0].ends_with(" allow"));
+    assert!(message.contains("Tollgate-Decision: tg-"), "{message}");
+    assert_eq!(git(&repo, &["log", "-1", "--format=%an"]), "alice\n");
+
+    let note: serde_json::Value = serde_json::from_str(&git(&repo, &["notes", "--ref=tollgate", "show", "HEAD"])).unwrap();
+    assert_eq!(note["transition"]["artifact"]["version"], "1.4.2");
+    assert_eq!(note["policies"][1]["name"], "change-window");
+    assert_eq!(note["policies"][1]["outcome"]["decision"], "allow");
+    assert_eq!(note["policies"][1]["sha256"].as_str().unwrap().len(), 64);
+    assert!(note["tollgate_version"].is_string());
+
+    // Only the two scalars changed, in the commit and in the checked-out file.
+    let diff = git(&repo, &["diff", "HEAD~1", "HEAD", "--unified=0", "--no-color"]);
+    let changed: Vec<&str> = diff.lines().filter(|line| line.starts_with('+') && !line.starts_with("+++")).collect();
+    assert_eq!(changed, ["+  tag: \"1.4.2\"   # set by tollgate promotions", &format!("+  digest: sha256:{}", "ab".repeat(32))]);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "", "the worktree and index follow the commit");
+}
+
+#[test]
+fn promoting_what_is_already_there_is_a_no_op() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let run = tollgate_in(&repo, &["promote", "shop-web", "--to", "test", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("shop-web already runs 2.0.0 in test; nothing to do"), "{}", run.stdout);
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head);
+}
+
+#[test]
+fn pipeline_order_is_enforced() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let run = tollgate_in(&repo, &["plan", "shop-api", "--to", "prod", "--from", "dev"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("promoting from dev to prod skips environments; allow it with allow_skip: [{from: dev, to: prod}] in tollgate.yaml"), "{}", run.stderr);
+    let run = tollgate_in(&repo, &["plan", "shop-api", "--to", "test", "--version", "9.9.9"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--version only applies to the first environment; test takes what is in dev (1.4.1), not 9.9.9"), "{}", run.stderr);
+    let run = tollgate_in(&repo, &["plan", "shop-api", "--to", "dev"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("dev is the first environment: give the version to promote with --version"), "{}", run.stderr);
+    let run = tollgate_in(&repo, &["plan", "shop-cart", "--to", "dev"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("unknown application shop-cart; tollgate.yaml configures shop-api, shop-web"), "{}", run.stderr);
+}
+
+#[test]
+fn rollback_goes_back_with_a_forward_commit_and_history_and_verify_read_it() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    promote_to_test(&repo);
+    let mut args = vec!["promote"];
+    args.extend(prod_args(TUESDAY));
+    assert_eq!(tollgate_in(&repo, &args).code, 0);
+    let promotion = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+
+    let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--actor", "dana", "--approval", "bob", "--approval", "carol", "--at", TUESDAY]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let message = git(&repo, &["log", "-1", "--format=%B"]);
+    assert!(message.starts_with("rollback shop-api in prod to 1.4.1 (was 1.4.2)\n"), "{message}");
+    assert!(message.contains(&format!("Tollgate-Rollback-Of: {promotion}\n")), "{message}");
+    assert_eq!(git(&repo, &["rev-parse", "HEAD~1"]).trim(), promotion, "a rollback is a new commit on top");
+
+    let history: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &["history", "--env", "prod", "-o", "json"]).stdout).unwrap();
+    let promotions = history["promotions"].as_array().unwrap();
+    assert_eq!(promotions.len(), 2);
+    assert_eq!(promotions[0]["kind"], "rollback");
+    assert_eq!(promotions[0]["version"], "1.4.1");
+    assert_eq!(promotions[1]["approved_by"], serde_json::json!(["bob", "carol"]));
+    let text = tollgate_in(&repo, &["history", "--app", "shop-api"]).stdout;
+    assert_eq!(text.lines().filter(|line| !line.starts_with(' ')).count(), 4, "{text}");
+
+    let run = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.ends_with("reproduced: every verdict is identical\n"), "{}", run.stdout);
+    let run = tollgate_in(&repo, &["verify", &promotion, "-o", "json"]);
+    assert_eq!(run.code, 0);
+
+    // A tampered record does not reproduce.
+    let note = git(&repo, &["notes", "--ref=tollgate", "show", &promotion]).replace("\"decision\": \"allow\"", "\"decision\": \"deny\"");
+    git(&repo, &["notes", "--ref=tollgate", "add", "-f", "-m", &note, &promotion]);
+    let run = tollgate_in(&repo, &["verify", &promotion]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("DIFFERS"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("not reproduced\n"), "{}", run.stdout);
+}
+
+#[test]
+fn a_bare_repository_works_without_a_working_copy() {
+    let dir = gitops_repo();
+    let source = repo_path(&dir);
+    let bare = dir.path().join("bare.git");
+    let bare = bare.to_str().unwrap();
+    git(&source, &["clone", "--bare", "--quiet", &source, bare]);
+    promote_to_test(bare);
+    let mut args = vec!["promote"];
+    args.extend(prod_args(TUESDAY));
+    let run = tollgate_in(bare, &args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(git(bare, &["show", "main:envs/prod/shop-api/values.yaml"]).lines().nth(4), Some("  tag: \"1.4.2\"   # set by tollgate promotions"));
+}
+
+#[test]
+fn branch_option_commits_for_review_and_leaves_main_alone() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    promote_to_test(&repo);
+    let main = git(&repo, &["rev-parse", "main"]);
+    let mut args = vec!["promote", "--branch", "promote/shop-api-1.4.2"];
+    args.extend(prod_args(TUESDAY));
+    let run = tollgate_in(&repo, &args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(git(&repo, &["rev-parse", "main"]), main);
+    assert_eq!(git(&repo, &["rev-parse", "promote/shop-api-1.4.2~1"]), main);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    let run = tollgate_in(&repo, &args);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("branch promote/shop-api-1.4.2 already exists"), "{}", run.stderr);
+}
+
+#[test]
+fn uncommitted_changes_to_the_touched_file_refuse_the_promotion() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let file = dir.path().join("repo/envs/dev/shop-api/values.yaml");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap() + "# local edit\n").unwrap();
+    let before = snapshot(&repo);
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("envs/dev/shop-api/values.yaml has uncommitted changes in the working tree; commit or stash them first"), "{}", run.stderr);
+    assert_eq!(snapshot(&repo), before);
+}
+
+#[test]
+fn a_failing_policy_fails_closed_and_monitor_mode_never_blocks() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let hostile = plugin("hostile");
+    let config = format!(
+        "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: {{ file: envs/dev/shop-api/values.yaml, helm: {{ tag_path: image.tag }} }}\npolicies:\n  - plugin: {}\n    timeout_ms: 300\n    config: {{ behaviour: spin }}\n",
+        hostile.display()
+    );
+    let config_path = dir.path().join("failing.yaml");
+    std::fs::write(&config_path, &config).unwrap();
+    let before = snapshot(&repo);
+    let run = tollgate_in(&repo, &["--config", config_path.to_str().unwrap(), "promote", "shop-api", "--to", "dev", "--version", "1.5.0"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("failed: timed out after 300 ms"), "{}", run.stdout);
+    assert!(run.stdout.contains("failed closed: hostile could not decide; nothing committed"), "{}", run.stdout);
+    assert_eq!(snapshot(&repo), before);
+
+    std::fs::write(&config_path, config.replace("    timeout_ms: 300\n", "    timeout_ms: 300\n    mode: monitor\n")).unwrap();
+    let run = tollgate_in(&repo, &["--config", config_path.to_str().unwrap(), "promote", "shop-api", "--to", "dev", "--version", "1.5.0"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(git(&repo, &["log", "-1", "--format=%B"]).contains(" monitor-error\n"));
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_field() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let config_path = dir.path().join("bad.yaml");
+    std::fs::write(&config_path, "environments: [dev]\napplications:\n  api:\n    image: x\n    environments:\n      dev: { file: a.yaml, helm: { tag_path: image.tag } }\npolicies:\n  - plugin: builtin:change-window\n    mode: enforcing\n").unwrap();
+    let run = tollgate_in(&repo, &["--config", config_path.to_str().unwrap(), "status"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("bad.yaml:9:11: policies[0].mode: unknown variant `enforcing`, expected `enforce` or `monitor`"), "{}", run.stderr);
+
+    let run = tollgate(&["--repo", dir.path().to_str().unwrap(), "status"]);
+    assert_eq!(run.code, 2, "a directory that is not a repository: {}", run.stderr);
+}
+
+#[test]
+fn the_demo_tells_the_whole_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("shop");
+    let run = tollgate(&["demo", target.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for expected in [
+        "denied by approval-count; nothing committed",
+        "denied by change-window; nothing committed",
+        "rollback shop-api in prod to 1.4.1",
+        "reproduced: every verdict is identical",
+        &format!("The repository is at {}", target.display()),
+    ] {
+        assert!(run.stdout.contains(expected), "missing {expected:?} in\n{}", run.stdout);
+    }
+    assert_eq!(run.stdout.matches("allowed: committed ").count(), 4, "{}", run.stdout);
+}
