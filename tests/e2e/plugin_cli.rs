@@ -189,3 +189,26 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn every_standard_plugin_is_builtin_and_passes_its_cases_file() {
+    for name in ["change-window", "approval-count", "secret-scope", "erp-readiness"] {
+        let reference = format!("builtin:{name}");
+        let info = tollgate(&["plugin", "info", &reference, "-o", "json"]);
+        assert_eq!(info.code, 0, "{name}: {}", info.stderr);
+        let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+        assert_eq!(info["name"], name);
+        assert_eq!(info["source"], reference);
+        assert!(info["size_bytes"].as_u64().unwrap() <= 1_536 * 1024, "{name} is {} bytes", info["size_bytes"]);
+
+        let cases = format!("plugins/{name}/cases.yaml");
+        let run = tollgate(&["plugin", "test", &reference, &cases]);
+        assert_eq!(run.code, 0, "{name}:\n{}{}", run.stdout, run.stderr);
+        let closing = run.stdout.lines().last().unwrap();
+        let passed: usize = closing.split(' ').next().unwrap().parse().unwrap();
+        assert!(passed >= 12 && closing.ends_with(" passed, 0 failed"), "{name}: {closing}");
+    }
+    let run = tollgate(&["plugin", "info", "builtin:no-such-policy"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("unknown builtin plugin `builtin:no-such-policy`; available: change-window, approval-count, secret-scope, erp-readiness"), "{}", run.stderr);
+}

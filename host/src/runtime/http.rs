@@ -15,11 +15,19 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-/// Performs a GET the host has already allowed. `Err` is a message for the plugin
-/// ("timed out after 2000 ms", "connection refused", …).
+/// Why a GET produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// No complete response within the time given.
+    TimedOut,
+    /// Anything else, as a message for the plugin ("connection refused", …).
+    Failed(String),
+}
+
+/// Performs a GET the host has already allowed.
 pub trait HttpFetcher: Send + Sync {
     /// Fetch `url`, giving up after `timeout` and refusing bodies over `max_body_bytes`.
-    fn get(&self, url: &str, headers: &[(String, String)], timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, String>;
+    fn get(&self, url: &str, headers: &[(String, String)], timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, FetchError>;
 }
 
 /// The real client (ureq): no redirects (a redirect could leave the granted origin),
@@ -27,7 +35,7 @@ pub trait HttpFetcher: Send + Sync {
 pub struct NetworkFetcher;
 
 impl HttpFetcher for NetworkFetcher {
-    fn get(&self, url: &str, headers: &[(String, String)], timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, String> {
+    fn get(&self, url: &str, headers: &[(String, String)], timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, FetchError> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .max_redirects(0)
@@ -43,8 +51,8 @@ impl HttpFetcher for NetworkFetcher {
             request = request.header(name, value);
         }
         let mut response = request.call().map_err(|error| match error {
-            ureq::Error::Timeout(_) => format!("timed out after {} ms", timeout.as_millis()),
-            other => other.to_string(),
+            ureq::Error::Timeout(_) => FetchError::TimedOut,
+            other => FetchError::Failed(other.to_string()),
         })?;
         let status = response.status().as_u16();
         let headers = response
@@ -55,11 +63,11 @@ impl HttpFetcher for NetworkFetcher {
         let mut body = Vec::new();
         let mut reader = response.body_mut().as_reader().take(max_body_bytes + 1);
         reader.read_to_end(&mut body).map_err(|error| match error.kind() {
-            std::io::ErrorKind::TimedOut => format!("timed out after {} ms reading the body", timeout.as_millis()),
-            _ => format!("reading the body failed: {error}"),
+            std::io::ErrorKind::TimedOut => FetchError::TimedOut,
+            _ => FetchError::Failed(format!("reading the body failed: {error}")),
         })?;
         if body.len() as u64 > max_body_bytes {
-            return Err(format!("response body exceeds the limit of {max_body_bytes} bytes"));
+            return Err(FetchError::Failed(format!("response body exceeds the limit of {max_body_bytes} bytes")));
         }
         Ok(HttpResponse { status, headers, body })
     }
@@ -73,13 +81,13 @@ pub struct CannedFetcher {
 }
 
 impl HttpFetcher for CannedFetcher {
-    fn get(&self, url: &str, _headers: &[(String, String)], _timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, String> {
+    fn get(&self, url: &str, _headers: &[(String, String)], _timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, FetchError> {
         match self.responses.get(url) {
             Some(Ok(response)) if response.body.len() as u64 > max_body_bytes => {
-                Err(format!("response body exceeds the limit of {max_body_bytes} bytes"))
+                Err(FetchError::Failed(format!("response body exceeds the limit of {max_body_bytes} bytes")))
             }
-            Some(result) => result.clone(),
-            None => Err(format!("no canned response for {url} in the cases file")),
+            Some(result) => result.clone().map_err(FetchError::Failed),
+            None => Err(FetchError::Failed(format!("no canned response for {url} in the cases file"))),
         }
     }
 }

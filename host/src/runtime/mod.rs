@@ -31,7 +31,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use cache::CompileCache;
-pub use http::{CannedFetcher, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
+pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
 pub use sandbox::{HostAccess, describe_bytes};
 

@@ -10,7 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{host_imports, wit};
-use super::http::{HttpFetcher, origin_of};
+use super::http::{FetchError, HttpFetcher, origin_of};
 use super::output::CapturedOutput;
 use super::{FileSource, LogLine, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
 
@@ -204,12 +204,11 @@ impl host_imports::Host for SandboxState {
         // Leave the plugin a little time to turn a timeout into a verdict of its own.
         let margin = (self.timeout / 10).min(Duration::from_millis(100));
         let budget = remaining.saturating_sub(margin).max(Duration::from_millis(1));
-        let response = self.access.http.get(&url, &headers, budget, MAX_HTTP_BODY_BYTES).map_err(|error| {
-            if error.starts_with("timed out") {
+        let response = self.access.http.get(&url, &headers, budget, MAX_HTTP_BODY_BYTES).map_err(|error| match error {
+            FetchError::TimedOut => {
                 format!("timed out: no complete response within the policy's {} ms deadline", self.timeout.as_millis())
-            } else {
-                error
             }
+            FetchError::Failed(message) => message,
         })?;
         Ok(host_imports::HttpResponse { status: response.status, headers: response.headers, body: response.body })
     }
