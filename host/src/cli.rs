@@ -64,6 +64,9 @@ pub enum Command {
         /// Commit on a new branch NAME (for a pull request) instead of the configured branch.
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
+        /// Push the branch and the decision notes to REMOTE [default: origin], re-planning if it moved.
+        #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+        push: Option<String>,
     },
     /// Roll an application back in an environment, gated by the policies like a promotion.
     #[command(after_help = "Example:\n  tollgate rollback shop-api --env prod --actor alice --approval bob")]
@@ -81,6 +84,9 @@ pub enum Command {
         /// Commit on a new branch NAME instead of the configured branch.
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
+        /// Push the branch and the decision notes to REMOTE [default: origin], re-planning if it moved.
+        #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+        push: Option<String>,
         /// Only plan: show the decision, commit nothing.
         #[arg(long)]
         dry_run: bool,
@@ -248,14 +254,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::decision::render(&decided, None, true, args.request.output));
             Ok(decision_exit_code(&decided))
         }
-        Command::Promote { plan, branch } => {
+        Command::Promote { plan, branch, push } => {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, plan, &plan.request, None)?;
-            let promoted = workspace.promote(&request, branch.as_deref())?;
+            let promoted = promote(&workspace, &request, branch.as_deref(), push.as_deref())?;
             print(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, plan.request.output));
             Ok(decision_exit_code(&promoted.decided))
         }
-        Command::Rollback { app, env, to, request, branch, dry_run } => {
+        Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             let workspace = open_workspace(cli)?;
             let target = match to {
                 None => RollbackTarget::Previous,
@@ -269,7 +275,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 print(&report::decision::render(&decided, None, true, request.output));
                 return Ok(decision_exit_code(&decided));
             }
-            let promoted = workspace.promote(&plan_request, branch.as_deref())?;
+            let promoted = promote(&workspace, &plan_request, branch.as_deref(), push.as_deref())?;
             print(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, request.output));
             Ok(decision_exit_code(&promoted.decided))
         }
@@ -350,6 +356,13 @@ fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
 
 fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
     Workspace::open(&cli.repo, cli.config.as_deref(), runtime(cli)?)
+}
+
+fn promote(workspace: &Workspace, request: &PlanRequest, branch: Option<&str>, remote: Option<&str>) -> Result<crate::engine::Promoted, Failure> {
+    match remote {
+        Some(remote) => workspace.promote_and_push(request, branch, remote),
+        None => workspace.promote(request, branch),
+    }
 }
 
 fn decision_exit_code(decided: &Decided) -> ExitCode {

@@ -245,7 +245,7 @@ pub fn commit_plan(
 }
 
 /// The branch HEAD points at in a non-bare repository.
-fn checked_out_branch(repo: &GitRepo) -> Option<String> {
+pub fn checked_out_branch(repo: &GitRepo) -> Option<String> {
     if repo.git().is_bare() {
         return None;
     }

@@ -21,6 +21,8 @@ fn files() -> Vec<(String, String)> {
         files.push((format!("envs/{env}/shop-web/kustomization.yaml"), kustomization(env)));
     }
     files.push(("envs/prod/erp/readiness.yaml".to_string(), READINESS.to_string()));
+    files.push(("base/shop-web/kustomization.yaml".to_string(), "resources:\n  - deployment.yaml\n".to_string()));
+    files.push(("base/shop-web/deployment.yaml".to_string(), WEB_DEPLOYMENT.to_string()));
     files.push(("README.md".to_string(), "# shop GitOps (tollgate demo)\n\nDesired state per environment under envs/.\n".to_string()));
     files
 }
@@ -70,6 +72,8 @@ policies:
       environments:
         prod: { readiness_file: "envs/{env}/erp/readiness.yaml" }
 "#;
+
+const WEB_DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop-web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: registry.example.com/shop/web:2.0.0\n          envFrom:\n            - configMapRef: { name: shop-web }\n";
 
 const READINESS: &str = "# Maintained by the ERP team: is ERP ready for changes in prod?\nstatus: ready\nmaintenance:\n  - { start: 2026-01-10T20:00:00Z, end: 2026-01-11T02:00:00Z, reason: SAP kernel upgrade }\n";
 

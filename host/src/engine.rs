@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::commit::{CommitError, DecisionRecord, commit_message, commit_plan, read_record, signature};
+use crate::commit::{CommitError, DecisionRecord, checked_out_branch, commit_message, commit_plan, read_record, signature};
+use crate::push::{MAX_PUSH_ATTEMPTS, PushOutcome, backoff, discard_local_commit, push, sync_from_remote};
 use crate::config::{CONFIG_FILE, Config};
 use crate::exit::Failure;
 use crate::gate::{GateOutcome, GateResult, run_policies};
@@ -141,6 +142,37 @@ impl Workspace {
         }
         Err(Failure::conflict(format!(
             "{last_conflict}; gave up after {MAX_ATTEMPTS} attempts (re-planned and re-ran the policies each time). Try again."
+        )))
+    }
+
+    /// [`Workspace::promote`] based on `remote`'s tip, then push the branch and the decision
+    /// notes. A push rejected because the branch moved discards the local commit, fetches,
+    /// re-plans, re-runs the policies and tries again (bounded, with jitter); exit 4 after.
+    pub fn promote_and_push(&self, request: &PlanRequest, new_branch: Option<&str>, remote: &str) -> Result<Promoted, Failure> {
+        let dir = self.repo.path();
+        let branch = new_branch.unwrap_or(&self.config.branch);
+        let checked_out = checked_out_branch(&self.repo).as_deref() == Some(self.config.branch.as_str());
+        let mut last_rejection = String::new();
+        for attempt in 1..=MAX_PUSH_ATTEMPTS {
+            sync_from_remote(dir, remote, &self.config.branch, checked_out)?;
+            let promoted = self.promote(request, new_branch)?;
+            let Some(commit) = &promoted.commit else { return Ok(promoted) };
+            match push(dir, remote, branch)? {
+                PushOutcome::Pushed => return Ok(promoted),
+                PushOutcome::Rejected(message) if new_branch.is_some() => {
+                    return Err(Failure::conflict(format!("{remote} refused the new branch {branch}: {message}")));
+                }
+                PushOutcome::Rejected(message) => {
+                    let base = promoted.decided.plan.base.commit.to_string();
+                    discard_local_commit(dir, branch, commit, &base, checked_out)?;
+                    last_rejection = message;
+                    std::thread::sleep(backoff(attempt));
+                }
+            }
+        }
+        Err(Failure::conflict(format!(
+            "{remote} rejected the push of {branch} {MAX_PUSH_ATTEMPTS} times (the branch keeps moving): {last_rejection}. \
+             Nothing was published; try again."
         )))
     }
 

@@ -24,6 +24,7 @@ pub mod gate;
 pub mod history;
 pub mod manifest;
 pub mod plan;
+pub mod push;
 pub mod repo;
 pub mod report;
 pub mod runtime;

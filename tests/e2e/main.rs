@@ -6,3 +6,4 @@ mod sandbox;
 mod support;
 mod plugin_cli;
 mod promotion;
+mod push;

@@ -299,3 +299,44 @@ fn the_demo_tells_the_whole_story() {
     }
     assert_eq!(run.stdout.matches("allowed: committed ").count(), 4, "{}", run.stdout);
 }
+
+#[test]
+fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update_kept() {
+    use tollgate::commit::{CommitError, DecisionRecord, commit_plan, signature};
+    use tollgate::engine::Workspace;
+    use tollgate::plan::PlanRequest;
+
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let runtime = tollgate::runtime::Runtime::new(Some(&crate::support::shared_cache())).unwrap();
+    let workspace = Workspace::open(std::path::Path::new(&repo), None, runtime).unwrap();
+    let request = PlanRequest {
+        app: "shop-api".into(),
+        to_env: "dev".into(),
+        version: Some("1.5.0".into()),
+        actor: "alice".into(),
+        at: 1_767_607_200,
+        ..PlanRequest::default()
+    };
+    let stale = workspace.decide(&request).unwrap();
+
+    // Someone else commits to main meanwhile.
+    std::fs::write(dir.path().join("repo/README.md"), "# shop GitOps\n\nEdited concurrently.\n").unwrap();
+    git(&repo, &["commit", "--quiet", "-am", "concurrent edit"]);
+    let other = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+
+    // The stale plan cannot be committed: the compare-and-swap on the old tip fails.
+    let author = signature(&workspace.repo, Some("alice")).unwrap();
+    let record = DecisionRecord::new(&stale.plan, &stale.gate, &workspace.config);
+    let error = commit_plan(&workspace.repo, "main", None, &stale.plan, "stale", &record, &author).unwrap_err();
+    assert!(matches!(&error, CommitError::Conflict(message) if message.contains("main moved")), "{error:?}");
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]).trim(), other, "nothing was lost or overwritten");
+
+    // promote re-plans on the new tip, re-runs the policies and lands on top of it.
+    let promoted = workspace.promote(&request, None).unwrap();
+    let commit = promoted.commit.expect("allowed and committed");
+    assert_eq!(promoted.decided.plan.base.commit.to_string(), other);
+    assert_eq!(git(&repo, &["rev-parse", &format!("{commit}~1")]).trim(), other);
+    assert_eq!(git(&repo, &["show", "HEAD:README.md"]), "# shop GitOps\n\nEdited concurrently.\n");
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+}

@@ -1,0 +1,298 @@
+//! Plugin runtime benchmark: for each standard plugin, side by side in one run,
+//!
+//! - (a) loading it with an empty compile cache (Cranelift compiles it, then it is stored),
+//! - (b) loading it from a warm compile cache (a fresh `Runtime` each time, pointed at the
+//!   same cache directory, so the in-memory map of loaded plugins cannot hide the disk cache),
+//! - (c) one evaluation (a fresh store and instance, as every decision gets) of a realistic
+//!   configuration and transition (the demo repository's policies).
+//!
+//! Prints medians and the ratio cold/cached. The machine this runs on is noisy: read the
+//! ratios, not the absolute figures.
+//!
+//! `cargo bench -p tollgate --bench runtime`; `TOLLGATE_BENCH_QUICK=1` for a smoke run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tollgate::decision::{Decision, PolicyOutcome};
+use tollgate::runtime::{CannedFetcher, CodeSource, FileSource, HostAccess, Limits, Plugin, Runtime, builtin_bytes};
+use tollgate::transition::{Approval, Artifact, FileChange, Transition};
+
+const PLUGINS: [&str; 4] = ["change-window", "approval-count", "secret-scope", "erp-readiness"];
+
+/// Iteration counts for one plugin.
+struct Counts {
+    compile: usize,
+    cached: usize,
+    evaluate: usize,
+}
+
+fn counts() -> Counts {
+    if quick() { Counts { compile: 1, cached: 3, evaluate: 3 } } else { Counts { compile: 5, cached: 25, evaluate: 40 } }
+}
+
+fn quick() -> bool {
+    std::env::var("TOLLGATE_BENCH_QUICK").is_ok_and(|value| !value.is_empty() && value != "0")
+}
+
+fn main() {
+    let counts = counts();
+    println!(
+        "tollgate runtime benchmark ({} mode: {} cold loads, {} cached loads, {} evaluations per plugin)\n",
+        if quick() { "quick" } else { "full" },
+        counts.compile,
+        counts.cached,
+        counts.evaluate
+    );
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for name in PLUGINS {
+        rows.push(bench_plugin(name, &counts));
+    }
+
+    println!(
+        "{:<15} {:>8} {:>12} {:>14} {:>13} {:>12} {:>13} {:>9}",
+        "plugin", "KiB", "cold ms", "(cranelift)", "cached ms", "cold/cached", "evaluate ms", "verdict"
+    );
+    for row in &rows {
+        println!(
+            "{:<15} {:>8} {:>12.1} {:>14.1} {:>13.2} {:>12.0} {:>13.2} {:>9}",
+            row.name,
+            row.size / 1024,
+            ms(row.cold),
+            ms(row.cranelift),
+            ms(row.cached),
+            ratio(row.cold, row.cached),
+            ms(row.evaluate),
+            row.verdict
+        );
+    }
+    println!(
+        "\ncold: Runtime::load_bytes with an empty cache directory (sha256, Cranelift, serialize + write the cache entry, link);"
+    );
+    println!("(cranelift): the compile time the runtime itself reports (CodeSource::Compiled); cached: load_bytes on a fresh");
+    println!("Runtime with a warm cache directory (CodeSource::Cache); evaluate: Plugin::evaluate (thread, store, instance,");
+    println!("validate-config, evaluate). Medians; Runtime::new is outside every timed region.");
+    println!("total bench time {:.1} s", started.elapsed().as_secs_f64());
+}
+
+struct Row {
+    name: &'static str,
+    size: usize,
+    cold: Duration,
+    cranelift: Duration,
+    cached: Duration,
+    evaluate: Duration,
+    verdict: &'static str,
+}
+
+fn bench_plugin(name: &'static str, counts: &Counts) -> Row {
+    let bytes = builtin_bytes(name).unwrap_or_else(|| fail(&format!("builtin:{name} is not embedded in this tollgate")));
+    let source = format!("builtin:{name}");
+    eprintln!("builtin:{name} ({} KiB) ...", bytes.len() / 1024);
+
+    // (a) Cold: a new, empty cache directory and a new runtime for every load.
+    let mut cold = Vec::new();
+    let mut cranelift = Vec::new();
+    for _ in 0..counts.compile {
+        let cache = tempdir();
+        let runtime = new_runtime(cache.path());
+        let started = Instant::now();
+        let plugin = load(&runtime, &source, bytes);
+        cold.push(started.elapsed());
+        match plugin.code_source() {
+            CodeSource::Compiled { compile_time, cached_at: Some(_) } => cranelift.push(*compile_time),
+            CodeSource::Compiled { cached_at: None, .. } => {
+                fail(&format!("{source}: compiled but not stored in the compile cache; the cached measurement would be wrong"))
+            }
+            CodeSource::Cache { .. } => fail(&format!("{source}: the cold load came from the cache although its directory was empty")),
+        }
+    }
+
+    // (b) Warm: fill one cache directory, then load from it with a fresh runtime each time.
+    let cache = tempdir();
+    {
+        let runtime = new_runtime(cache.path());
+        let plugin = load(&runtime, &source, bytes);
+        if !matches!(plugin.code_source(), CodeSource::Compiled { cached_at: Some(_), .. }) {
+            fail(&format!("{source}: filling the cache did not compile and store it ({:?})", plugin.code_source()));
+        }
+    }
+    let mut cached = Vec::new();
+    for _ in 0..counts.cached {
+        let runtime = new_runtime(cache.path());
+        let started = Instant::now();
+        let plugin = load(&runtime, &source, bytes);
+        cached.push(started.elapsed());
+        if !matches!(plugin.code_source(), CodeSource::Cache { .. }) {
+            fail(&format!("{source}: expected a load from the warm compile cache, got {:?}", plugin.code_source()));
+        }
+    }
+
+    // (c) Evaluate with a realistic config and transition; a fresh instance per call.
+    let runtime = new_runtime(cache.path());
+    let plugin = load(&runtime, &source, bytes);
+    let scenario = scenario(name);
+    let mut verdict = "";
+    for _ in 0..2 {
+        verdict = evaluate_checked(&plugin, &scenario, &source);
+    }
+    let mut evaluate = Vec::new();
+    for _ in 0..counts.evaluate {
+        let started = Instant::now();
+        let evaluation = plugin.evaluate(&scenario.config, &scenario.transition, Limits::default(), scenario.access());
+        evaluate.push(started.elapsed());
+        check_outcome(&evaluation.outcome, &scenario, &source);
+    }
+
+    Row {
+        name,
+        size: bytes.len(),
+        cold: median(cold),
+        cranelift: median(cranelift),
+        cached: median(cached),
+        evaluate: median(evaluate),
+        verdict,
+    }
+}
+
+fn new_runtime(cache: &std::path::Path) -> Runtime {
+    Runtime::new(Some(cache)).unwrap_or_else(|error| fail(&format!("cannot create a runtime: {error:#}")))
+}
+
+fn load(runtime: &Runtime, source: &str, bytes: &[u8]) -> Arc<Plugin> {
+    runtime.load_bytes(source, bytes, None).unwrap_or_else(|error| fail(&error.message))
+}
+
+fn evaluate_checked(plugin: &Arc<Plugin>, scenario: &Scenario, source: &str) -> &'static str {
+    let evaluation = plugin.evaluate(&scenario.config, &scenario.transition, Limits::default(), scenario.access());
+    check_outcome(&evaluation.outcome, scenario, source)
+}
+
+/// The evaluation must give the verdict the scenario expects, or the timing means nothing.
+fn check_outcome(outcome: &PolicyOutcome, scenario: &Scenario, source: &str) -> &'static str {
+    match outcome {
+        PolicyOutcome::Verdict(verdict) if verdict.decision == scenario.expect => outcome.label(),
+        PolicyOutcome::Verdict(verdict) => fail(&format!(
+            "{source}: expected {:?} but got {:?}: {:?}",
+            scenario.expect,
+            verdict.decision,
+            verdict.findings.iter().map(|finding| &finding.message).collect::<Vec<_>>()
+        )),
+        PolicyOutcome::Failed { cause } => fail(&format!("{source}: the evaluation failed: {cause}")),
+    }
+}
+
+/// A configuration, transition and repository view for one plugin.
+struct Scenario {
+    config: String,
+    transition: Transition,
+    files: BTreeMap<String, String>,
+    expect: Decision,
+}
+
+impl Scenario {
+    fn access(&self) -> HostAccess {
+        let files: Arc<dyn FileSource> = Arc::new(self.files.clone());
+        HostAccess { files: Some(files), http_origins: Vec::new(), http: Arc::new(CannedFetcher::default()) }
+    }
+}
+
+const OLD_DIGEST: &str = "sha256:1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c5b6a7988";
+const NEW_DIGEST: &str = "sha256:9a8b7c6d5e4f30219a8b7c6d5e4f30219a8b7c6d5e4f30219a8b7c6d5e4f3021";
+/// Tuesday 2026-01-06 10:30 in Berlin: inside the demo's prod change window.
+const TUESDAY_MORNING: i64 = 1_767_691_800;
+const READINESS: &str = "# Maintained by the ERP team: is ERP ready for changes in prod?\nstatus: ready\nmaintenance:\n  - { start: 2026-01-10T20:00:00Z, end: 2026-01-11T02:00:00Z, reason: SAP kernel upgrade }\n";
+
+/// The Helm values of shop-api in `env` at `version` (as in `tollgate demo`).
+fn values(env: &str, version: &str, digest: &str) -> String {
+    format!(
+        "# shop-api in {env} (Helm values)\nreplicaCount: 3\nimage:\n  repository: registry.example.com/shop/api\n  tag: \"{version}\"   # set by tollgate promotions\n  digest: {digest}\nenv:\n  - name: DB_PASSWORD\n    valueFrom:\n      secretKeyRef: {{ name: {env}-db, key: password }}\n"
+    )
+}
+
+/// The transition of the demo's allowed prod promotion of shop-api 1.4.1 → 1.4.2.
+fn prod_promotion() -> Transition {
+    let file = "envs/prod/shop-api/values.yaml".to_string();
+    Transition {
+        id: "tg-bench0000000001".into(),
+        application: "shop-api".into(),
+        from_env: Some("test".into()),
+        to_env: "prod".into(),
+        artifact: Artifact { image: "registry.example.com/shop/api".into(), version: "1.4.2".into(), digest: Some(NEW_DIGEST.into()) },
+        previous_artifact: Some(Artifact {
+            image: "registry.example.com/shop/api".into(),
+            version: "1.4.1".into(),
+            digest: Some(OLD_DIGEST.into()),
+        }),
+        requested_by: "alice".into(),
+        requested_at: TUESDAY_MORNING,
+        approvals: ["bob", "carol"]
+            .iter()
+            .map(|name| Approval { approver: name.to_string(), at: None, version: "1.4.2".into(), group: None })
+            .collect(),
+        changes: vec![FileChange {
+            path: file,
+            before: Some(values("prod", "1.4.1", OLD_DIGEST)),
+            after: Some(values("prod", "1.4.2", NEW_DIGEST)),
+        }],
+        from_env_since: Some(TUESDAY_MORNING - 86_400),
+        ..Transition::default()
+    }
+}
+
+/// The demo repository's configuration of each standard plugin (as JSON), on the demo's
+/// allowed prod promotion; every scenario is expected to allow.
+fn scenario(name: &str) -> Scenario {
+    let transition = prod_promotion();
+    let mut files = BTreeMap::new();
+    let config = match name {
+        "change-window" => r#"{"environments": {"prod": {"timezone": "Europe/Berlin",
+            "windows": [{"days": ["mon", "tue", "wed", "thu"], "start": "09:00", "end": "16:00"}],
+            "freezes": [{"from": "2026-12-18 18:00", "until": "2027-01-05 09:00", "reason": "year-end close"}],
+            "rollbacks": "outside-windows"}}}"#,
+        "approval-count" => r#"{"environments": {"prod": {"required": 2, "groups": {"sre": ["bob", "dana"]},
+            "group_minimums": {"sre": 1}, "max_age": "24h"}}}"#,
+        "secret-scope" => r#"{"environments": {"dev": {"allow": ["k8s:dev-*"]}, "test": {"allow": ["k8s:test-*"]},
+            "prod": {"allow": ["k8s:prod-*"]}}}"#,
+        "erp-readiness" => {
+            files.insert("envs/prod/erp/readiness.yaml".to_string(), READINESS.to_string());
+            r#"{"environments": {"prod": {"readiness_file": "envs/{env}/erp/readiness.yaml"}}}"#
+        }
+        other => fail(&format!("no scenario for builtin:{other}")),
+    };
+    for change in &transition.changes {
+        if let Some(after) = &change.after {
+            files.insert(change.path.clone(), after.clone());
+        }
+    }
+    Scenario { config: config.to_string(), transition, files, expect: Decision::Allow }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("tollgate-bench-runtime-")
+        .tempdir()
+        .unwrap_or_else(|error| fail(&format!("cannot create a temporary directory: {error}")))
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    assert!(!samples.is_empty(), "no samples");
+    samples.sort();
+    let middle = samples.len() / 2;
+    if samples.len() % 2 == 1 { samples[middle] } else { (samples[middle - 1] + samples[middle]) / 2 }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("benchmark aborted: {message}");
+    std::process::exit(1);
+}
