@@ -13,7 +13,7 @@ use crate::gate::GateOutcome;
 use crate::plan::{PlanRequest, RollbackTarget};
 use crate::exit::{ExitCode, Failure};
 use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
-use crate::report::{self, OutputFormat};
+use crate::report::{self, BasicFormat, OutputFormat, TestFormat, VerifyFormat};
 use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, Runtime, origin_of};
 use crate::transition::{Approval, Transition};
 
@@ -39,8 +39,25 @@ pub struct Cli {
     /// Configuration file on disk, instead of tollgate.yaml at the repository root (HEAD).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Colour text output: auto (when stdout is a terminal and NO_COLOR is unset), always or never.
+    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Append one JSON line per decision (plan, promote, rollback) to FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub decision_log: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Top-level commands.
@@ -51,7 +68,7 @@ pub enum Command {
     Status {
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        output: BasicFormat,
     },
     /// Show what a promotion would do and what every policy says, without committing.
     #[command(after_help = "Example:\n  tollgate plan shop-api --to prod --approval bob --approval carol --at 2026-01-09T17:00:00+01:00")]
@@ -102,7 +119,7 @@ pub enum Command {
         env: Option<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        output: BasicFormat,
     },
     /// Re-run the policies recorded for a promotion commit and check the verdicts are identical.
     #[command(after_help = "Example:\n  tollgate verify HEAD")]
@@ -111,13 +128,41 @@ pub enum Command {
         commit: String,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        output: VerifyFormat,
     },
     /// Create an example GitOps repository and walk through a gated promotion story.
     #[command(after_help = "Example:\n  tollgate demo /tmp/shop-gitops")]
     Demo {
         /// Directory for the example repository (new or empty) [default: a temporary directory].
         dir: Option<PathBuf>,
+    },
+    /// Validate the configuration without planning anything.
+    ///
+    /// Checks the fields and references of tollgate.yaml, that each application's file on the
+    /// branch tip holds a version where the layout says, that every plugin loads and accepts
+    /// its config (validate-config), and capabilities granted against requested (warnings).
+    /// Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD: MESSAGE.
+    #[command(after_help = "Exit codes: 0 valid (warnings allowed), 2 invalid.\n\n\
+                            Examples:\n  tollgate --repo gitops check-config\n  \
+                            tollgate check-config --config tollgate.yaml -o json")]
+    CheckConfig {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: crate::check::CheckFormat,
+    },
+    /// Print the JSON Schema of tollgate.yaml, for editors and linters.
+    #[command(after_help = "Example:\n  tollgate schema > tollgate.schema.json\n  \
+                            # then, as the first line of tollgate.yaml:\n  \
+                            # yaml-language-server: $schema=./tollgate.schema.json")]
+    Schema,
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  tollgate completions bash > ~/.local/share/bash-completion/completions/tollgate\n  \
+                            tollgate completions zsh > ~/.zfunc/_tollgate    # with fpath+=(~/.zfunc) before compinit\n  \
+                            tollgate completions fish > ~/.config/fish/completions/tollgate.fish")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Inspect and test policy plugins.
     #[command(subcommand)]
@@ -178,7 +223,7 @@ pub enum PluginCommand {
         plugin: String,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        output: BasicFormat,
     },
     /// Evaluate a plugin on one transition: exit 0 allow, 1 deny, 3 failed to run.
     #[command(after_help = "Example:\n  tollgate plugin eval policy.wasm --policy-config '{allowed_registries: [registry.example.com/]}' \\\n      --transition transition.yaml")]
@@ -205,7 +250,7 @@ pub enum PluginCommand {
         http_origins: Vec<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        output: BasicFormat,
     },
     /// Run a plugin against cases files; exit 0 when every case passes, 1 otherwise.
     #[command(after_help = "Example:\n  tollgate plugin test target/plugins/wasm32-wasip2/plugin/image_policy.wasm \\\n      plugins/examples/image-policy/cases.yaml")]
@@ -217,7 +262,24 @@ pub enum PluginCommand {
         cases: Vec<PathBuf>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        output: TestFormat,
+    },
+    /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
+    /// builds for wasm32-wasip2 and passes its cases right away.
+    #[command(after_help = "The crate depends on tollgate-sdk by path, because the SDK is not published: by default on \
+                            the sdk/ directory of the tollgate checkout this binary was built from, else on --sdk-path.\n\n\
+                            Example:\n  tollgate plugin new require-ticket --dir plugins/require-ticket\n  \
+                            cd plugins/require-ticket && cargo test && cargo build --target wasm32-wasip2 --release\n  \
+                            tollgate plugin test target/wasm32-wasip2/release/require_ticket.wasm cases.yaml")]
+    New {
+        /// Plugin (and crate) name: lowercase letters, digits and `-`, starting with a letter.
+        name: String,
+        /// Directory to create the crate in (new or empty) [default: ./NAME].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The tollgate-sdk crate to depend on, by path [default: the sdk/ directory of the tollgate checkout this binary was built from].
+        #[arg(long, value_name = "PATH")]
+        sdk_path: Option<PathBuf>,
     },
 }
 
@@ -230,6 +292,14 @@ pub fn main() -> i32 {
             return if error.use_stderr() { ExitCode::BadInput.code() } else { ExitCode::Success.code() };
         }
     };
+    let colour = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+        }
+    };
+    report::set_colour(colour);
     match run(&cli) {
         Ok(code) => code.code(),
         Err(failure) => {
@@ -251,15 +321,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, args, &args.request, None)?;
             let decided = workspace.decide(&request)?;
-            print(&report::decision::render(&decided, None, true, args.request.output));
-            Ok(decision_exit_code(&decided))
+            report_decision(cli, &decided, None, true, args.request.output)
         }
         Command::Promote { plan, branch, push } => {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, plan, &plan.request, None)?;
             let promoted = promote(&workspace, &request, branch.as_deref(), push.as_deref())?;
-            print(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, plan.request.output));
-            Ok(decision_exit_code(&promoted.decided))
+            report_decision(cli, &promoted.decided, promoted.commit.as_deref(), false, plan.request.output)
         }
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             let workspace = open_workspace(cli)?;
@@ -272,12 +340,10 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let plan_request = plan_request(&workspace, &args, request, Some(target))?;
             if *dry_run {
                 let decided = workspace.decide(&plan_request)?;
-                print(&report::decision::render(&decided, None, true, request.output));
-                return Ok(decision_exit_code(&decided));
+                return report_decision(cli, &decided, None, true, request.output);
             }
             let promoted = promote(&workspace, &plan_request, branch.as_deref(), push.as_deref())?;
-            print(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, request.output));
-            Ok(decision_exit_code(&promoted.decided))
+            report_decision(cli, &promoted.decided, promoted.commit.as_deref(), false, request.output)
         }
         Command::History { app, env, output } => {
             let workspace = open_workspace(cli)?;
@@ -292,6 +358,22 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::Demo { dir } => {
             crate::demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;
+            Ok(ExitCode::Success)
+        }
+        Command::CheckConfig { output } => {
+            let report = crate::check::check_repository(&cli.repo, cli.config.as_deref(), runtime(cli)?);
+            print(&crate::check::render(&report, *output));
+            Ok(if report.valid() { ExitCode::Success } else { ExitCode::BadInput })
+        }
+        Command::Schema => {
+            let schema = serde_json::to_string_pretty(&crate::config::json_schema()).expect("the schema is JSON");
+            print(&format!("{schema}\n"));
+            Ok(ExitCode::Success)
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "tollgate", &mut script);
+            print(&String::from_utf8_lossy(&script));
             Ok(ExitCode::Success)
         }
         Command::Verify { commit, output } => {
@@ -345,6 +427,25 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::test_results(&plugin, &results, *output));
             Ok(if results.iter().all(|result| result.passed) { ExitCode::Success } else { ExitCode::Denied })
         }
+        Command::Plugin(PluginCommand::New { name, dir, sdk_path }) => {
+            crate::scaffold::validate_name(name)?;
+            let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
+            let sdk = crate::scaffold::SdkSource::resolve(sdk_path.as_deref())?;
+            let crate::scaffold::SdkSource::Path(sdk_dir) = &sdk;
+            let mut text = format!("Created plugin {name} in {} (tollgate-sdk from {}):\n", dir.display(), sdk_dir.display());
+            for file in crate::scaffold::create(name, &dir, sdk.clone())? {
+                text.push_str(&format!("  {}\n", file.strip_prefix(&dir).unwrap_or(&file).display()));
+            }
+            text.push_str(&format!(
+                "\nNext:\n  cd {}\n  cargo test                                    # the unit tests in src/lib.rs, natively\n  \
+                 cargo build --target wasm32-wasip2 --release  # the component\n  \
+                 tollgate plugin test target/wasm32-wasip2/release/{}.wasm cases.yaml\n",
+                dir.display(),
+                crate::scaffold::crate_name(name)
+            ));
+            print(&text);
+            Ok(ExitCode::Success)
+        }
     }
 }
 
@@ -363,6 +464,31 @@ fn promote(workspace: &Workspace, request: &PlanRequest, branch: Option<&str>, r
         Some(remote) => workspace.promote_and_push(request, branch, remote),
         None => workspace.promote(request, branch),
     }
+}
+
+/// Print a decision, add it to the GitHub step summary and the decision log, and map it to
+/// the exit code.
+fn report_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
+    print(&report::decision::render(decided, committed, dry_run, format));
+    if format == OutputFormat::Github {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
+            append(Path::new(&path), &report::github::summary_markdown(decided))?;
+        }
+    }
+    if let Some(path) = &cli.decision_log {
+        append(path, &report::decision::log_line(decided, committed, dry_run))?;
+    }
+    Ok(decision_exit_code(decided))
+}
+
+/// Append `text` to the file at `path`, creating it if needed.
+fn append(path: &Path, text: &str) -> Result<(), Failure> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|error| Failure::bad_input(format!("{}: cannot append to it ({error})", path.display())))?;
+    file.write_all(text.as_bytes()).map_err(|error| Failure::bad_input(format!("{}: cannot write to it ({error})", path.display())))
 }
 
 fn decision_exit_code(decided: &Decided) -> ExitCode {

@@ -30,23 +30,26 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::Layout;
-use crate::manifest::yaml::{Node, parse_documents};
+use crate::manifest::yaml::{Node, Scalar, parse_documents};
 use crate::runtime::{Limits, PluginRef, origin_of};
 
 /// The default file name at the repository root.
 pub const CONFIG_FILE: &str = "tollgate.yaml";
 
 /// A whole `tollgate.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "tollgate.yaml")]
 pub struct Config {
     /// Branch that holds the desired state.
     #[serde(default = "default_branch")]
     pub branch: String,
     /// Environments in promotion order.
+    #[schemars(length(min = 1), inner(regex(pattern = r"^[A-Za-z0-9_-]+$")))]
     pub environments: Vec<String>,
     /// Environment pairs that may be promoted directly, skipping those in between.
     #[serde(default)]
@@ -63,7 +66,7 @@ fn default_branch() -> String {
 }
 
 /// A pair of environments that may be promoted directly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkipRule {
     /// Source environment.
@@ -73,18 +76,24 @@ pub struct SkipRule {
 }
 
 /// An application.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
     /// Image repository, e.g. `registry.example.com/shop/api`.
+    #[schemars(length(min = 1))]
     pub image: String,
     /// Where its version lives, per environment.
     pub environments: BTreeMap<String, Location>,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    { "required": ["helm"], "properties": { "helm": { "type": "object" } } },
+    { "required": ["kustomize"], "properties": { "kustomize": { "type": "object" } } },
+    { "required": ["manifest"], "properties": { "manifest": { "type": "object" } } },
+]))]
 pub struct Location {
     /// Repository-relative path of the file.
     pub file: String,
@@ -100,7 +109,7 @@ pub struct Location {
 }
 
 /// Helm values layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HelmLocation {
     /// YAML path of the tag, e.g. `image.tag`.
@@ -111,7 +120,7 @@ pub struct HelmLocation {
 }
 
 /// Kustomize layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KustomizeLocation {
     /// `name` of the `images:` entry (default: the application's image).
@@ -120,7 +129,7 @@ pub struct KustomizeLocation {
 }
 
 /// Raw manifest layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestLocation {
     /// Container name.
@@ -128,7 +137,7 @@ pub struct ManifestLocation {
 }
 
 /// Whether a policy's deny blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A deny (or failure) blocks the transition.
@@ -139,7 +148,7 @@ pub enum Mode {
 }
 
 /// One policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Name in reports (default: the plugin's own name).
@@ -155,15 +164,18 @@ pub struct PolicyConfig {
     pub mode: Mode,
     /// Time limit per evaluation in milliseconds (default 2000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub timeout_ms: Option<u64>,
     /// Memory cap in MiB (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub memory_mib: Option<u64>,
     /// Origins `http-get` may reach, e.g. `https://erp.example.com`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_origins: Vec<String>,
-    /// The plugin's configuration.
+    /// The plugin's own configuration (free-form; the plugin's `validate-config` checks it).
     #[serde(default)]
+    #[schemars(with = "serde_json::Value")]
     pub config: serde_yaml::Value,
 }
 
@@ -216,34 +228,119 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+impl From<ConfigProblem> for ConfigError {
+    fn from(problem: ConfigProblem) -> Self {
+        ConfigError(problem.to_string())
+    }
+}
+
+/// A problem at a place in a configuration file, as data: `file:line:column: field: message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigProblem {
+    /// The file: the `--config` path, or `tollgate.yaml` when read from the repository.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// The field as a dotted path such as `policies.0.config`, when known.
+    pub field: Option<String>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Finds where fields are written in a configuration's text, for messages.
+pub struct ConfigLocator<'a> {
+    source: &'a str,
+    text: &'a str,
+    tree: Option<Node>,
+}
+
+impl<'a> ConfigLocator<'a> {
+    /// A locator for `text`, the content of `source` (a path for messages).
+    pub fn new(source: &'a str, text: &'a str) -> Self {
+        let tree = parse_documents(text).ok().and_then(|documents| documents.into_iter().next());
+        ConfigLocator { source, text, tree }
+    }
+
+    /// 1-based line and column of the key at `path` (sequence items by index, e.g.
+    /// `["policies", "0", "config"]`); `None` when it is not written in the file.
+    pub fn position(&self, path: &[&str]) -> Option<(usize, usize)> {
+        let scalar = scalar_at(self.tree.as_ref()?, path)?;
+        Some((scalar.line, self.column_of(scalar)))
+    }
+
+    /// A problem with the field at `path`. When the field is not written (a default), the
+    /// place is that of the nearest enclosing field that is.
+    pub fn problem(&self, path: &[&str], message: impl Into<String>) -> ConfigProblem {
+        let position = (0..=path.len()).rev().find_map(|len| self.position(&path[..len]));
+        ConfigProblem {
+            file: self.source.to_string(),
+            line: position.map(|(line, _)| line),
+            column: position.map(|(_, column)| column),
+            field: (!path.is_empty()).then(|| path.join(".")),
+            message: message.into(),
+        }
+    }
+
+    fn column_of(&self, scalar: &Scalar) -> usize {
+        let before = &self.text[..scalar.span.start.min(self.text.len())];
+        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+        before[line_start..].chars().count() + 1
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of `tollgate.yaml`, generated from [`Config`] and the
+/// types it holds: doc comments are the descriptions, unknown fields are not allowed
+/// (`additionalProperties: false`), and each policy's `config` is free-form.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Config)).expect("a JSON Schema serialises to JSON")
+}
+
 impl Config {
     /// Parse and check `text`, the content of `source` (a path for messages).
     pub fn parse(source: &str, text: &str) -> Result<Config, ConfigError> {
+        Config::parse_located(source, text).map_err(ConfigError::from)
+    }
+
+    /// [`Config::parse`], with the place of the problem as data.
+    pub fn parse_located(source: &str, text: &str) -> Result<Config, ConfigProblem> {
         let config: Config = serde_yaml::from_str(text).map_err(|error| {
             let message = error.to_string();
-            match error.location() {
-                Some(location) => ConfigError(format!(
-                    "{source}:{}:{}: {}",
-                    location.line(),
-                    location.column(),
-                    message.split(" at line ").next().unwrap_or(&message)
-                )),
-                None => ConfigError(format!("{source}: {message}")),
+            let location = error.location();
+            ConfigProblem {
+                file: source.to_string(),
+                line: location.as_ref().map(|location| location.line()),
+                column: location.as_ref().map(|location| location.column()),
+                field: None,
+                message: match location {
+                    Some(_) => message.split(" at line ").next().unwrap_or(&message).to_string(),
+                    None => message,
+                },
             }
         })?;
-        let tree = parse_documents(text).ok().and_then(|documents| documents.into_iter().next());
-        let at = |path: &[&str], message: String| {
-            let line = tree.as_ref().and_then(|tree| line_of(tree, path));
-            match line {
-                Some(line) => ConfigError(format!("{source}:{line}: {}: {message}", path.join("."))),
-                None => ConfigError(format!("{source}: {}: {message}", path.join("."))),
-            }
-        };
-        config.check(&at)?;
+        let locator = ConfigLocator::new(source, text);
+        config.check(&|path, message| locator.problem(path, message))?;
         Ok(config)
     }
 
-    fn check(&self, at: &dyn Fn(&[&str], String) -> ConfigError) -> Result<(), ConfigError> {
+    fn check(&self, at: &dyn Fn(&[&str], String) -> ConfigProblem) -> Result<(), ConfigProblem> {
         if self.environments.is_empty() {
             return Err(at(&["environments"], "list the environments in promotion order, e.g. [dev, test, prod]".into()));
         }
@@ -339,31 +436,31 @@ impl Config {
     }
 }
 
-/// The line of the key at `path` (sequence items by index), for messages.
-fn line_of(tree: &Node, path: &[&str]) -> Option<usize> {
+/// The key at `path` (for a sequence item: its first scalar), for messages.
+fn scalar_at<'t>(tree: &'t Node, path: &[&str]) -> Option<&'t Scalar> {
     let mut node = tree;
-    let mut line = None;
+    let mut found = None;
     for segment in path {
         match node {
             Node::Sequence(items) => {
                 node = items.get(segment.parse::<usize>().ok()?)?;
-                line = first_line(node).or(line);
+                found = first_scalar(node).or(found);
             }
             _ => {
                 let (key, value) = node.entry(segment)?;
-                line = Some(key.line);
+                found = Some(key);
                 node = value;
             }
         }
     }
-    line
+    found
 }
 
-fn first_line(node: &Node) -> Option<usize> {
+fn first_scalar(node: &Node) -> Option<&Scalar> {
     match node {
-        Node::Scalar(scalar) => Some(scalar.line),
-        Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| first_line(key)),
-        Node::Sequence(items) => items.first().and_then(first_line),
+        Node::Scalar(scalar) => Some(scalar),
+        Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| first_scalar(key)),
+        Node::Sequence(items) => items.first().and_then(first_scalar),
         Node::Alias => None,
     }
 }
@@ -398,12 +495,46 @@ mod tests {
     fn semantic_errors_name_the_line_and_field() {
         let text = GOOD.replace("      dev: {", "      qa: {");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
-        assert_eq!(error, "tollgate.yaml:6: applications.shop-api.environments.qa: unknown environment qa; environments are dev, test, prod");
+        assert_eq!(error, "tollgate.yaml:6:7: applications.shop-api.environments.qa: unknown environment qa; environments are dev, test, prod");
         let text = GOOD.replace("        kustomize: {}\n", "");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
-        assert!(error.starts_with("tollgate.yaml:7: applications.shop-api.environments.prod: give exactly one of"), "{error}");
+        assert!(error.starts_with("tollgate.yaml:7:7: applications.shop-api.environments.prod: give exactly one of"), "{error}");
         let text = GOOD.replace("environments: [prod]", "environments: [production]");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
-        assert!(error.starts_with("tollgate.yaml:12: policies.0.environments: unknown environment production"), "{error}");
+        assert!(error.starts_with("tollgate.yaml:12:5: policies.0.environments: unknown environment production"), "{error}");
+    }
+
+    #[test]
+    fn problems_carry_their_place_as_data() {
+        let text = GOOD.replace("environments: [prod]", "environments: [production]");
+        let problem = Config::parse_located("tollgate.yaml", &text).unwrap_err();
+        assert_eq!((problem.line, problem.column, problem.field.as_deref()), (Some(12), Some(5), Some("policies.0.environments")));
+        let locator = ConfigLocator::new("tollgate.yaml", GOOD);
+        assert_eq!(locator.position(&["policies", "0", "config"]), Some((13, 5)));
+        assert_eq!(locator.position(&["policies", "0"]), Some((11, 5)));
+        // Not written: the nearest enclosing field that is.
+        let problem = locator.problem(&["policies", "0", "http_origins"], "grant nothing");
+        assert_eq!(problem.to_string(), "tollgate.yaml:11:5: policies.0.http_origins: grant nothing");
+        // Columns count characters, not bytes.
+        let text = "# ä\nenvironments: [dev]\napplications:\n  \"é\": { image: x, environments: {} }\n";
+        assert_eq!(ConfigLocator::new("t", text).position(&["applications", "é"]), Some((4, 3)));
+    }
+
+    #[test]
+    fn the_json_schema_comes_from_the_types() {
+        let schema = json_schema();
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(schema["title"], "tollgate.yaml");
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["required"], serde_json::json!(["environments", "applications"]));
+        assert_eq!(schema["properties"]["branch"]["default"], "main");
+        assert_eq!(schema["properties"]["environments"]["description"], "Environments in promotion order.");
+        let policy = &schema["$defs"]["PolicyConfig"];
+        assert_eq!(policy["additionalProperties"], false);
+        // The plugin's config is free-form: no type, only a description.
+        let config = policy["properties"]["config"].as_object().unwrap();
+        assert!(config.keys().all(|key| key == "description" || key == "default"), "{config:?}");
+        assert_eq!(schema["$defs"]["HelmLocation"]["additionalProperties"], false);
+        assert_eq!(schema["$defs"]["Location"]["oneOf"].as_array().unwrap().len(), 3);
     }
 }

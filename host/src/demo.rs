@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::engine::Workspace;
 use crate::exit::Failure;
 use crate::plan::{PlanRequest, RollbackTarget};
-use crate::report::{self, OutputFormat};
+use crate::report::{self, BasicFormat, OutputFormat, VerifyFormat};
 use crate::runtime::Runtime;
 use crate::transition::Approval;
 
@@ -144,7 +144,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     out(&format!("Created an example GitOps repository in {}\n(dev → test → prod; shop-api as Helm values, shop-web as Kustomize; four standard policies)\n\n", dir.display()));
 
     step(out, "What is deployed where? (read from Git alone)", "tollgate status");
-    out(&report::status(&workspace.config.environments, &workspace.status()?, OutputFormat::Text));
+    out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
 
     let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), ..PlanRequest::default() };
     let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
@@ -197,12 +197,12 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     )?;
 
     step(out, "What is in prod now?", "tollgate status");
-    out(&report::status(&workspace.config.environments, &workspace.status()?, OutputFormat::Text));
+    out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
     step(out, "The promotion log, from the commit trailers", "tollgate history");
-    out(&report::history(&workspace.history()?, OutputFormat::Text));
+    out(&report::history(&workspace.history()?, BasicFormat::Text));
     let head = workspace.tip()?.commit.to_string();
     step(out, "Re-run the recorded policies of the last decision and compare", "tollgate verify HEAD");
-    out(&report::verification(&workspace.verify(&head)?, OutputFormat::Text));
+    out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
     out(&format!("\nThe repository is at {}\nInspect it with: git -C {} log --notes=tollgate\n", dir.display(), dir.display()));
     Ok(dir)
 }

@@ -11,12 +11,12 @@ use crate::commit::{CommitError, DecisionRecord, checked_out_branch, commit_mess
 use crate::push::{MAX_PUSH_ATTEMPTS, PushOutcome, backoff, discard_local_commit, push, sync_from_remote};
 use crate::config::{CONFIG_FILE, Config};
 use crate::exit::Failure;
-use crate::gate::{GateOutcome, GateResult, run_policies};
+use crate::gate::{GateOutcome, GateResult, resolve_plugin, run_policies};
 use crate::history::{PromotionRecord, last_arrival, read_history};
 use crate::manifest::read_deployed;
 use crate::plan::{Plan, PlanRequest, plan};
 use crate::repo::{GitRepo, Tip};
-use crate::runtime::{HostAccess, NetworkFetcher, PluginRef, PluginSource, Runtime};
+use crate::runtime::{HostAccess, NetworkFetcher, Runtime};
 
 /// How many times a promotion re-plans when the branch moves under it.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -38,28 +38,16 @@ impl Workspace {
     /// branch HEAD points to (or `config_path` on disk).
     pub fn open(repo_path: &Path, config_path: Option<&Path>, runtime: Runtime) -> Result<Workspace, Failure> {
         let repo = GitRepo::open(repo_path).map_err(|error| Failure::bad_input(error.0))?;
-        let (source, text) = match config_path {
-            Some(path) => (
-                path.display().to_string(),
-                std::fs::read_to_string(path)
-                    .map_err(|error| Failure::bad_input(format!("{}: cannot read it ({error})", path.display())))?,
-            ),
-            None => {
-                let head = repo.git().head().and_then(|head| head.peel_to_tree()).map_err(|_| {
-                    Failure::bad_input(format!("{}: HEAD has no commit to read {CONFIG_FILE} from; use --config", repo_path.display()))
-                })?;
-                let text = repo.read_file(head.id(), CONFIG_FILE).map_err(|error| Failure::bad_input(error.0))?.ok_or_else(|| {
-                    Failure::bad_input(format!(
-                        "{CONFIG_FILE} not found at the root of {} (HEAD); add one or pass --config",
-                        repo_path.display()
-                    ))
-                })?;
-                (CONFIG_FILE.to_string(), text)
-            }
-        };
+        let (source, text) = read_config(&repo, config_path)?;
         let config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
+        Ok(Workspace::new(repo, config, runtime))
+    }
+
+    /// A workspace over an open repository and an already parsed configuration; relative
+    /// plugin paths resolve against the working directory (the current one for a bare repository).
+    pub fn new(repo: GitRepo, config: Config, runtime: Runtime) -> Workspace {
         let base_dir = repo.workdir().map(Path::to_path_buf).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        Ok(Workspace { repo, config, base_dir, runtime })
+        Workspace { repo, config, base_dir, runtime }
     }
 
     /// The branch tip.
@@ -197,12 +185,8 @@ impl Workspace {
             Arc::new(self.repo.proposed_tree(base_tree, overlay).map_err(|error| Failure::bad_input(error.0))?);
         let mut policies = Vec::new();
         for recorded in &record.policies {
-            let mut reference = PluginRef::parse(&recorded.plugin).map_err(Failure::bad_input)?;
-            if let PluginSource::File(path) = &reference.source {
-                if path.is_relative() {
-                    reference.source = PluginSource::File(self.base_dir.join(path));
-                }
-            }
+            let mut reference = resolve_plugin(&recorded.plugin, &self.base_dir).map_err(Failure::bad_input)?;
+            // Load whatever is there now; a changed digest is reported below, not refused.
             reference.sha256 = None;
             let plugin = match self.runtime.load(&reference) {
                 Ok(plugin) => plugin,
@@ -236,6 +220,26 @@ impl Workspace {
         }
         let reproduced = policies.iter().all(|policy| policy.reproduced);
         Ok(Verification { commit: object.id().to_string(), decision: record.transition.id.clone(), reproduced, policies })
+    }
+}
+
+/// The configuration's name for messages and its text: `config_path` on disk, else
+/// `tollgate.yaml` at the root of the commit HEAD points to.
+pub fn read_config(repo: &GitRepo, config_path: Option<&Path>) -> Result<(String, String), Failure> {
+    match config_path {
+        Some(path) => Ok((
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|error| Failure::bad_input(format!("{}: cannot read it ({error})", path.display())))?,
+        )),
+        None => {
+            let head = repo.git().head().and_then(|head| head.peel_to_tree()).map_err(|_| {
+                Failure::bad_input(format!("{}: HEAD has no commit to read {CONFIG_FILE} from; use --config", repo.path().display()))
+            })?;
+            let text = repo.read_file(head.id(), CONFIG_FILE).map_err(|error| Failure::bad_input(error.0))?.ok_or_else(|| {
+                Failure::bad_input(format!("{CONFIG_FILE} not found at the root of {} (HEAD); add one or pass --config", repo.path().display()))
+            })?;
+            Ok((CONFIG_FILE.to_string(), text))
+        }
     }
 }
 

@@ -68,7 +68,12 @@ pub struct GateResult {
 
 /// Resolve a policy's plugin reference: relative paths are relative to `base_dir`.
 pub fn resolve_reference(policy: &PolicyConfig, base_dir: &Path) -> Result<PluginRef, String> {
-    let mut reference = PluginRef::parse(&policy.plugin)?;
+    resolve_plugin(&policy.plugin, base_dir)
+}
+
+/// Parse a plugin reference as configured; relative paths are relative to `base_dir`.
+pub fn resolve_plugin(text: &str, base_dir: &Path) -> Result<PluginRef, String> {
+    let mut reference = PluginRef::parse(text)?;
     if let PluginSource::File(path) = &reference.source {
         if path.is_relative() {
             reference.source = PluginSource::File(base_dir.join(path));

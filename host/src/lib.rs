@@ -7,11 +7,14 @@
 //!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
+//! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
+//! - [`check`]: `tollgate check-config`, validating a configuration without planning;
 //! - [`report`]: text and JSON output for people and machines;
 //! - [`cli`]: the `tollgate` command line, a thin layer over the above.
 //!
 //! Exit codes for every command are in [`exit::ExitCode`].
 
+pub mod check;
 pub mod cli;
 pub mod commit;
 pub mod config;
@@ -28,6 +31,7 @@ pub mod push;
 pub mod repo;
 pub mod report;
 pub mod runtime;
+pub mod scaffold;
 pub mod transition;
 
 /// The WIT package this host implements.

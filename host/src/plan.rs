@@ -60,6 +60,8 @@ pub struct Plan {
     pub before: String,
     /// Its content after.
     pub after: String,
+    /// 1-based line of the version in the file.
+    pub line: usize,
     /// The artifact is already there: nothing to do.
     pub no_op: bool,
     /// For rollbacks: the commit that brought the current version.
@@ -150,7 +152,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         labels: request.labels.clone(),
         from_env_since,
     };
-    Ok(Plan { base, transition, file: target.file.clone(), before, after, no_op, rollback_of })
+    Ok(Plan { base, transition, file: target.file.clone(), line: current.line, before, after, no_op, rollback_of })
 }
 
 /// Where a promotion's artifact comes from: the previous environment (or an allowed

@@ -45,15 +45,56 @@ pub fn tollgate(args: &[&str]) -> Run {
 
 /// Run `tollgate ARGS` with a given compile cache directory.
 pub fn tollgate_with_cache(cache: &Path, args: &[&str]) -> Run {
+    tollgate_env(cache, args, &[])
+}
+
+/// Run `tollgate ARGS` with a compile cache directory and extra environment variables.
+pub fn tollgate_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("--cache-dir")
         .arg(cache)
         .args(args)
         .current_dir(workspace())
         .env_remove("TOLLGATE_CACHE_DIR")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
         .output()
         .expect("run tollgate");
     Run::from(output)
+}
+
+/// The published SARIF 2.1.0 JSON Schema (OASIS), as shipped in the `serde-sarif` crate on
+/// crates.io: fetched with cargo into a scratch project, not copied into this repository.
+pub fn published_sarif_schema() -> serde_json::Value {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("published-sarif-schema");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"sarif-schema-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nserde-sarif = \"=0.8.0\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("run cargo metadata");
+    assert!(output.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&output.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let manifest = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|package| package["name"] == "serde-sarif")
+        .and_then(|package| package["manifest_path"].as_str())
+        .expect("serde-sarif in the metadata")
+        .to_string();
+    let schema = Path::new(&manifest).parent().unwrap().join("src/schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&schema).unwrap()).unwrap();
+    assert_eq!(schema["title"], "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema");
+    schema
 }
 
 /// Write `content` to `name` in `dir` and return the path as a string.

@@ -69,6 +69,16 @@ impl Node {
         Some(node)
     }
 
+    /// The line where the node starts (for a mapping, its first key).
+    pub fn first_line(&self) -> Option<usize> {
+        match self {
+            Node::Scalar(scalar) => Some(scalar.line),
+            Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| key.first_line()),
+            Node::Sequence(items) => items.first().and_then(Node::first_line),
+            Node::Alias => None,
+        }
+    }
+
     /// The scalar, if this is one.
     pub fn as_scalar(&self) -> Option<&Scalar> {
         match self {

@@ -59,8 +59,9 @@ pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
 
 /// How often the engine's epoch advances; the resolution of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
-/// How long past its timeout the watchdog waits for a call that is stuck in a host call.
-const WATCHDOG_GRACE: Duration = Duration::from_millis(250);
+/// How long past its timeout the watchdog waits for a call that the epoch deadline did not
+/// stop (one blocked in a host call, or a thread starved of CPU on a loaded machine).
+const WATCHDOG_GRACE: Duration = Duration::from_millis(500);
 
 /// Time and memory bounds for one policy call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,8 +485,9 @@ impl Plugin {
         }
         match receiver.recv_timeout(limits.timeout + WATCHDOG_GRACE) {
             Ok(record) => record,
-            // The thread is stuck in a host call; it is abandoned and its result ignored.
-            Err(_) => failed_record(format!("timed out after {} ms (blocked in a host call)", limits.timeout.as_millis()), started),
+            // The thread did not stop (e.g. it is blocked in a host call); it is abandoned and
+            // its result ignored. The message is the same as for an interrupted guest.
+            Err(_) => failed_record(format!("timed out after {} ms", limits.timeout.as_millis()), started),
         }
     }
 }

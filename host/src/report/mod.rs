@@ -10,17 +10,112 @@ use crate::decision::PolicyOutcome;
 use crate::fixtures::CaseResult;
 use crate::runtime::{Capability, Evaluation, Plugin, PluginInfo};
 
+pub mod decision;
+pub mod github;
+mod junit;
+mod sarif;
+
+static COLOUR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Colour text output (set once by the CLI from `--color`, the terminal and `NO_COLOR`).
+pub fn set_colour(enabled: bool) {
+    COLOUR.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `text` coloured by what it reports: red when it blocks, yellow for monitor-mode
+/// problems, green otherwise (only when colour is on).
+pub(crate) fn paint_verdict(text: &str, blocks: bool, label: &str) -> String {
+    if !COLOUR.load(std::sync::atomic::Ordering::Relaxed) {
+        return text.to_string();
+    }
+    let colour = if blocks {
+        anstyle::AnsiColor::Red
+    } else if label.starts_with("monitor-") {
+        anstyle::AnsiColor::Yellow
+    } else {
+        anstyle::AnsiColor::Green
+    };
+    let style = colour.on_default().bold();
+    format!("{style}{text}{style:#}")
+}
+
 /// Version of the JSON documents tollgate prints.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
-/// Output formats.
+/// Output formats of `plan`, `promote` and `rollback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
+    /// For people: aligned, coloured on a terminal.
+    Text,
+    /// One JSON document with a schema_version.
+    Json,
+    /// JUnit XML: one test case per policy (per case for `plugin test`).
+    Junit,
+    /// GitHub Actions workflow commands (::error/::warning) and a step summary.
+    Github,
+    /// SARIF 2.1.0, one rule per policy.
+    Sarif,
+}
+
+/// Output formats of `status`, `history`, `plugin info` and `plugin eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BasicFormat {
+    /// For people.
+    Text,
+    /// One JSON document with a schema_version.
+    Json,
+}
+
+/// Output formats of `plugin test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestFormat {
+    /// For people, with the closing `N passed, M failed` line.
+    Text,
+    /// One JSON document with a schema_version.
+    Json,
+    /// JUnit XML, one test case per case.
+    Junit,
+    /// GitHub Actions error annotations for failed cases.
+    Github,
+}
+
+/// Output formats of `verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyFormat {
     /// For people.
     Text,
     /// One JSON document.
     Json,
+    /// JUnit XML, one test case per policy.
+    Junit,
 }
+
+/// Where a finding points: a file of the repository and, when known, a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Repository-relative path.
+    pub file: String,
+    /// 1-based line.
+    pub line: Option<usize>,
+}
+
+/// The location of a finding of a planned transition: its `file#yaml.path` resolved in the
+/// proposed content of the changed file, or the changed version line when it has no path.
+pub fn finding_location(path: Option<&str>, plan: &crate::plan::Plan) -> Location {
+    let Some(path) = path else {
+        return Location { file: plan.file.clone(), line: Some(plan.line) };
+    };
+    let (file, yaml_path) = path.split_once('#').map_or((path, None), |(file, yaml_path)| (file, Some(yaml_path)));
+    let line = match yaml_path {
+        _ if file != plan.file => None,
+        None => None,
+        Some(yaml_path) => crate::manifest::yaml::parse_documents(&plan.after)
+            .ok()
+            .and_then(|documents| documents.iter().find_map(|document| document.at_path(yaml_path).and_then(|node| node.first_line()))),
+    };
+    Location { file: file.to_string(), line }
+}
+
 
 #[derive(Serialize)]
 struct PluginInfoDocument<'a> {
@@ -34,9 +129,9 @@ struct PluginInfoDocument<'a> {
 }
 
 /// `tollgate plugin info`.
-pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: OutputFormat) -> String {
+pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: BasicFormat) -> String {
     match format {
-        OutputFormat::Json => to_json(&PluginInfoDocument {
+        BasicFormat::Json => to_json(&PluginInfoDocument {
             schema_version: JSON_SCHEMA_VERSION,
             source: plugin.source(),
             info,
@@ -44,7 +139,7 @@ pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: OutputFormat) -> 
             sha256: plugin.sha256(),
             size_bytes: plugin.size(),
         }),
-        OutputFormat::Text => {
+        BasicFormat::Text => {
             let capabilities = if info.capabilities.is_empty() {
                 "none".to_string()
             } else {
@@ -81,15 +176,15 @@ struct EvaluationDocument<'a> {
 }
 
 /// `tollgate plugin eval`: the outcome, findings indented under it, then logs and output.
-pub fn evaluation(plugin: &Plugin, evaluation: &Evaluation, format: OutputFormat) -> String {
+pub fn evaluation(plugin: &Plugin, evaluation: &Evaluation, format: BasicFormat) -> String {
     match format {
-        OutputFormat::Json => to_json(&EvaluationDocument {
+        BasicFormat::Json => to_json(&EvaluationDocument {
             schema_version: JSON_SCHEMA_VERSION,
             plugin: plugin.source(),
             sha256: plugin.sha256(),
             evaluation,
         }),
-        OutputFormat::Text => {
+        BasicFormat::Text => {
             let mut out = String::new();
             let _ = writeln!(
                 out,
@@ -136,11 +231,13 @@ struct TestDocument<'a> {
 
 /// `tollgate plugin test`: a line per case, details under failures, and the closing
 /// `N passed, M failed` line.
-pub fn test_results(plugin: &Plugin, results: &[CaseResult], format: OutputFormat) -> String {
+pub fn test_results(plugin: &Plugin, results: &[CaseResult], format: TestFormat) -> String {
     let passed = results.iter().filter(|result| result.passed).count();
     let failed = results.len() - passed;
     match format {
-        OutputFormat::Json => to_json(&TestDocument {
+        TestFormat::Junit => junit::test_results(plugin.source(), results),
+        TestFormat::Github => github::test_results(results),
+        TestFormat::Json => to_json(&TestDocument {
             schema_version: JSON_SCHEMA_VERSION,
             plugin: plugin.source(),
             sha256: plugin.sha256(),
@@ -148,7 +245,7 @@ pub fn test_results(plugin: &Plugin, results: &[CaseResult], format: OutputForma
             failed,
             cases: results,
         }),
-        OutputFormat::Text => {
+        TestFormat::Text => {
             let mut out = String::new();
             let mut current_file = None;
             for result in results {
@@ -178,131 +275,17 @@ pub fn test_results(plugin: &Plugin, results: &[CaseResult], format: OutputForma
 }
 
 /// At most `max` characters of `line`, marked when cut.
-fn shorten(line: &str, max: usize) -> String {
+pub(crate) fn shorten(line: &str, max: usize) -> String {
     match line.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &line[..end]),
         None => line.to_string(),
     }
 }
 
-fn to_json<T: Serialize>(document: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(document: &T) -> String {
     let mut text = serde_json::to_string_pretty(document).expect("report documents serialize");
     text.push('\n');
     text
-}
-
-/// Text and JSON for `plan`, `promote` and `rollback`.
-pub mod decision {
-    use std::fmt::Write as _;
-
-    use serde::Serialize;
-
-    use super::{JSON_SCHEMA_VERSION, OutputFormat, to_json};
-    use crate::decision::PolicyOutcome;
-    use crate::engine::Decided;
-    use crate::gate::{GateOutcome, PolicyRun};
-    use crate::plan::unified_diff;
-    use crate::transition::{Transition, TransitionKind};
-
-    #[derive(Serialize)]
-    struct DecisionDocument<'a> {
-        schema_version: u32,
-        decision: &'a str,
-        outcome: &'a str,
-        no_op: bool,
-        committed: Option<&'a str>,
-        transition: &'a Transition,
-        policies: &'a [PolicyRun],
-        file: &'a str,
-        diff: String,
-    }
-
-    /// The outcome word: `allowed`, `denied`, `failed` or `no-op`.
-    pub fn outcome_word(decided: &Decided) -> &'static str {
-        if decided.plan.no_op {
-            return "no-op";
-        }
-        match decided.gate.outcome {
-            GateOutcome::Allowed => "allowed",
-            GateOutcome::Denied => "denied",
-            GateOutcome::Failed => "failed",
-        }
-    }
-
-    /// Render a decision; `committed` is the new commit when one was made, `dry_run` says
-    /// the command only plans.
-    pub fn render(decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> String {
-        let plan = &decided.plan;
-        let t = &plan.transition;
-        match format {
-            OutputFormat::Json => to_json(&DecisionDocument {
-                schema_version: JSON_SCHEMA_VERSION,
-                decision: &t.id,
-                outcome: outcome_word(decided),
-                no_op: plan.no_op,
-                committed,
-                transition: t,
-                policies: &decided.gate.policies,
-                file: &plan.file,
-                diff: unified_diff(plan),
-            }),
-            OutputFormat::Text => {
-                let mut out = String::new();
-                let what = match (t.kind, &t.from_env) {
-                    (TransitionKind::Rollback, _) => format!("rollback {} in {} to {}", t.application, t.to_env, t.artifact.version),
-                    (TransitionKind::Promote, Some(from)) => format!("promote {} {} from {from} to {}", t.application, t.artifact.version, t.to_env),
-                    (TransitionKind::Promote, None) => format!("promote {} {} to {}", t.application, t.artifact.version, t.to_env),
-                };
-                let _ = writeln!(out, "{what} (decision {})", t.id);
-                if plan.no_op {
-                    let _ = writeln!(out, "{} already runs {} in {}; nothing to do", t.application, t.artifact.version, t.to_env);
-                    return out;
-                }
-                if let Some(previous) = &t.previous_artifact {
-                    let _ = writeln!(out, "  {} now runs {}", t.to_env, previous.version);
-                }
-                let width = decided.gate.policies.iter().map(|run| run.name.len() + run.version.len() + 1).max().unwrap_or(0);
-                for run in &decided.gate.policies {
-                    let label = format!("{}@{}", run.name, run.version);
-                    let _ = writeln!(out, "  {:<13} {label:<width$} ({:.0} ms)", run.verdict_label(), run.evaluation.elapsed.as_secs_f64() * 1000.0);
-                    match &run.evaluation.outcome {
-                        PolicyOutcome::Failed { cause } => _ = writeln!(out, "      failed: {cause}"),
-                        PolicyOutcome::Verdict(verdict) => {
-                            for finding in &verdict.findings {
-                                match &finding.path {
-                                    Some(path) => _ = writeln!(out, "      {path}: {}", finding.message),
-                                    None => _ = writeln!(out, "      {}", finding.message),
-                                }
-                            }
-                        }
-                    }
-                }
-                if decided.gate.policies.is_empty() {
-                    let _ = writeln!(out, "  (no policies apply to {})", t.to_env);
-                }
-                let diff = unified_diff(plan);
-                if !diff.is_empty() {
-                    let _ = writeln!(out);
-                    out.push_str(&diff);
-                    if !diff.ends_with('\n') {
-                        out.push('\n');
-                    }
-                    let _ = writeln!(out);
-                }
-                let blocking: Vec<&str> =
-                    decided.gate.policies.iter().filter(|run| run.blocks()).map(|run| run.name.as_str()).collect();
-                let summary = match (decided.gate.outcome, committed, dry_run) {
-                    (GateOutcome::Allowed, Some(commit), _) => format!("allowed: committed {}", &commit[..12.min(commit.len())]),
-                    (GateOutcome::Allowed, None, true) => "allowed: would commit (dry run: plan only)".to_string(),
-                    (GateOutcome::Allowed, None, false) => "allowed".to_string(),
-                    (GateOutcome::Denied, ..) => format!("denied by {}; nothing committed", blocking.join(", ")),
-                    (GateOutcome::Failed, ..) => format!("failed closed: {} could not decide; nothing committed", blocking.join(", ")),
-                };
-                let _ = writeln!(out, "{summary}");
-                out
-            }
-        }
-    }
 }
 
 /// When, for people: `2026-01-05 10:00 UTC`.
@@ -318,10 +301,10 @@ struct StatusDocument<'a> {
 }
 
 /// `tollgate status`: an application × environment matrix.
-pub fn status(environments: &[String], apps: &[crate::engine::AppStatus], format: OutputFormat) -> String {
+pub fn status(environments: &[String], apps: &[crate::engine::AppStatus], format: BasicFormat) -> String {
     match format {
-        OutputFormat::Json => to_json(&StatusDocument { schema_version: JSON_SCHEMA_VERSION, environments, applications: apps }),
-        OutputFormat::Text => {
+        BasicFormat::Json => to_json(&StatusDocument { schema_version: JSON_SCHEMA_VERSION, environments, applications: apps }),
+        BasicFormat::Text => {
             let mut out = String::new();
             for app in apps {
                 let _ = writeln!(out, "{}", app.app);
@@ -362,10 +345,10 @@ struct HistoryDocument<'a> {
 }
 
 /// `tollgate history`.
-pub fn history(records: &[crate::history::PromotionRecord], format: OutputFormat) -> String {
+pub fn history(records: &[crate::history::PromotionRecord], format: BasicFormat) -> String {
     match format {
-        OutputFormat::Json => to_json(&HistoryDocument { schema_version: JSON_SCHEMA_VERSION, promotions: records }),
-        OutputFormat::Text => {
+        BasicFormat::Json => to_json(&HistoryDocument { schema_version: JSON_SCHEMA_VERSION, promotions: records }),
+        BasicFormat::Text => {
             let mut out = String::new();
             if records.is_empty() {
                 let _ = writeln!(out, "no promotions yet");
@@ -399,10 +382,11 @@ pub fn history(records: &[crate::history::PromotionRecord], format: OutputFormat
 }
 
 /// `tollgate verify`.
-pub fn verification(verification: &crate::engine::Verification, format: OutputFormat) -> String {
+pub fn verification(verification: &crate::engine::Verification, format: VerifyFormat) -> String {
     match format {
-        OutputFormat::Json => to_json(verification),
-        OutputFormat::Text => {
+        VerifyFormat::Junit => junit::verification(verification),
+        VerifyFormat::Json => to_json(verification),
+        VerifyFormat::Text => {
             let mut out = String::new();
             let _ = writeln!(out, "verify {} (decision {})", &verification.commit[..12], verification.decision);
             for policy in &verification.policies {

@@ -1,0 +1,217 @@
+//! `plan`, `promote` and `rollback` reports in every format.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{JSON_SCHEMA_VERSION, OutputFormat, to_json};
+use crate::decision::PolicyOutcome;
+use crate::engine::Decided;
+use crate::gate::{GateOutcome, PolicyRun};
+use crate::plan::unified_diff;
+use crate::transition::{Transition, TransitionKind};
+
+#[derive(Serialize)]
+struct DecisionDocument<'a> {
+    schema_version: u32,
+    decision: &'a str,
+    outcome: &'a str,
+    no_op: bool,
+    committed: Option<&'a str>,
+    transition: &'a Transition,
+    policies: &'a [PolicyRun],
+    file: &'a str,
+    diff: String,
+}
+
+/// The outcome word: `allowed`, `denied`, `failed` or `no-op`.
+pub fn outcome_word(decided: &Decided) -> &'static str {
+    if decided.plan.no_op {
+        return "no-op";
+    }
+    match decided.gate.outcome {
+        GateOutcome::Allowed => "allowed",
+        GateOutcome::Denied => "denied",
+        GateOutcome::Failed => "failed",
+    }
+}
+
+/// `promote`, or `rollback`.
+pub fn verb(t: &Transition) -> &'static str {
+    match t.kind {
+        TransitionKind::Promote => "promote",
+        TransitionKind::Rollback => "rollback",
+    }
+}
+
+/// The closing line: what happened and why.
+pub fn summary(decided: &Decided, committed: Option<&str>, dry_run: bool) -> String {
+    let t = &decided.plan.transition;
+    if decided.plan.no_op {
+        return format!("no-op: {} already runs {} in {}", t.application, t.artifact.version, t.to_env);
+    }
+    let names = |failed: bool| -> String {
+        decided
+            .gate
+            .policies
+            .iter()
+            .filter(|run| run.blocks() && matches!(run.evaluation.outcome, PolicyOutcome::Failed { .. }) == failed)
+            .map(|run| run.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (decided.gate.outcome, committed, dry_run) {
+        (GateOutcome::Allowed, Some(commit), _) => format!("allowed: committed {}", &commit[..12.min(commit.len())]),
+        (GateOutcome::Allowed, None, true) => "allowed: would commit (dry run: plan only)".to_string(),
+        (GateOutcome::Allowed, None, false) => "allowed".to_string(),
+        (GateOutcome::Denied, ..) => format!("denied by {}; nothing committed", names(false)),
+        (GateOutcome::Failed, ..) => format!("failed closed: {} could not decide; nothing committed", names(true)),
+    }
+}
+
+/// Render a decision; `committed` is the new commit when one was made, `dry_run` says
+/// the command only plans.
+pub fn render(decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> String {
+    let plan = &decided.plan;
+    let t = &plan.transition;
+    match format {
+        OutputFormat::Junit => super::junit::decision(decided),
+        OutputFormat::Github => super::github::decision(decided),
+        OutputFormat::Sarif => super::sarif::decision(decided),
+        OutputFormat::Json => to_json(&DecisionDocument {
+            schema_version: JSON_SCHEMA_VERSION,
+            decision: &t.id,
+            outcome: outcome_word(decided),
+            no_op: plan.no_op,
+            committed,
+            transition: t,
+            policies: &decided.gate.policies,
+            file: &plan.file,
+            diff: unified_diff(plan),
+        }),
+        OutputFormat::Text => {
+            let mut out = String::new();
+            let what = match (t.kind, &t.from_env) {
+                (TransitionKind::Rollback, _) => format!("rollback {} in {} to {}", t.application, t.to_env, t.artifact.version),
+                (TransitionKind::Promote, Some(from)) => format!("promote {} {} from {from} to {}", t.application, t.artifact.version, t.to_env),
+                (TransitionKind::Promote, None) => format!("promote {} {} to {}", t.application, t.artifact.version, t.to_env),
+            };
+            let _ = writeln!(out, "{what} (decision {})", t.id);
+            if plan.no_op {
+                let _ = writeln!(out, "{} already runs {} in {}; nothing to do", t.application, t.artifact.version, t.to_env);
+                return out;
+            }
+            if let Some(previous) = &t.previous_artifact {
+                let _ = writeln!(out, "  {} now runs {}", t.to_env, previous.version);
+            }
+            let width = decided.gate.policies.iter().map(|run| run.name.len() + run.version.len() + 1).max().unwrap_or(0);
+            for run in &decided.gate.policies {
+                let label = format!("{}@{}", run.name, run.version);
+                let verdict = super::paint_verdict(&format!("{:<13}", run.verdict_label()), run.blocks(), &run.verdict_label());
+                let _ = writeln!(out, "  {verdict} {label:<width$} ({:.0} ms)", run.evaluation.elapsed.as_secs_f64() * 1000.0);
+                match &run.evaluation.outcome {
+                    PolicyOutcome::Failed { cause } => _ = writeln!(out, "      failed: {cause}"),
+                    PolicyOutcome::Verdict(verdict) => {
+                        for finding in &verdict.findings {
+                            match &finding.path {
+                                Some(path) => _ = writeln!(out, "      {path}: {}", finding.message),
+                                None => _ = writeln!(out, "      {}", finding.message),
+                            }
+                        }
+                    }
+                }
+            }
+            if decided.gate.policies.is_empty() {
+                let _ = writeln!(out, "  (no policies apply to {})", t.to_env);
+            }
+            let diff = unified_diff(plan);
+            if !diff.is_empty() {
+                let _ = writeln!(out);
+                out.push_str(&diff);
+                if !diff.ends_with('\n') {
+                    out.push('\n');
+                }
+                let _ = writeln!(out);
+            }
+            let summary = summary(decided, committed, dry_run);
+            let _ = writeln!(out, "{}", super::paint_verdict(&summary, decided.gate.outcome != GateOutcome::Allowed, ""));
+            out
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LogPolicy<'a> {
+    name: &'a str,
+    version: &'a str,
+    sha256: &'a str,
+    mode: crate::config::Mode,
+    verdict: String,
+    findings: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct LogLine<'a> {
+    schema_version: u32,
+    time: String,
+    decision: &'a str,
+    kind: &'static str,
+    dry_run: bool,
+    application: &'a str,
+    from_env: Option<&'a str>,
+    to_env: &'a str,
+    version: &'a str,
+    digest: Option<&'a str>,
+    requested_by: &'a str,
+    requested_at: i64,
+    approvals: Vec<&'a str>,
+    outcome: &'static str,
+    committed: Option<&'a str>,
+    base_commit: String,
+    policies: Vec<LogPolicy<'a>>,
+}
+
+/// One JSON line for `--decision-log` (like OPA's decision logs), newline included.
+pub fn log_line(decided: &Decided, committed: Option<&str>, dry_run: bool) -> String {
+    let t = &decided.plan.transition;
+    let line = LogLine {
+        schema_version: JSON_SCHEMA_VERSION,
+        time: jiff::Timestamp::now().to_string(),
+        decision: &t.id,
+        kind: verb(t),
+        dry_run,
+        application: &t.application,
+        from_env: t.from_env.as_deref(),
+        to_env: &t.to_env,
+        version: &t.artifact.version,
+        digest: t.artifact.digest.as_deref(),
+        requested_by: &t.requested_by,
+        requested_at: t.requested_at,
+        approvals: t.approvals.iter().map(|approval| approval.approver.as_str()).collect(),
+        outcome: outcome_word(decided),
+        committed,
+        base_commit: decided.plan.base.commit.to_string(),
+        policies: decided
+            .gate
+            .policies
+            .iter()
+            .map(|run| LogPolicy {
+                name: &run.name,
+                version: &run.version,
+                sha256: &run.sha256,
+                mode: run.mode,
+                verdict: run.verdict_label(),
+                findings: run.evaluation.outcome.findings().iter().map(|finding| finding.message.as_str()).collect(),
+                cause: match &run.evaluation.outcome {
+                    PolicyOutcome::Failed { cause } => Some(cause),
+                    PolicyOutcome::Verdict(_) => None,
+                },
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string(&line).expect("decision log lines serialize");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,178 @@
+//! JUnit XML, which CI systems show natively: deny as a failure, a policy that failed to
+//! run as an error.
+
+use std::fmt::Write as _;
+
+use crate::decision::PolicyOutcome;
+use crate::engine::{Decided, Verification};
+use crate::fixtures::CaseResult;
+use crate::gate::PolicyRun;
+
+/// Text escaped for XML content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One test case.
+struct Case {
+    classname: String,
+    name: String,
+    seconds: f64,
+    /// `(element, type, message, body)` for failure/error; `None` when it passed.
+    problem: Option<(&'static str, String, String, String)>,
+    output: String,
+}
+
+fn document(suite: &str, cases: &[Case]) -> String {
+    let failures = cases.iter().filter(|case| matches!(&case.problem, Some(("failure", ..)))).count();
+    let errors = cases.iter().filter(|case| matches!(&case.problem, Some(("error", ..)))).count();
+    let seconds: f64 = cases.iter().map(|case| case.seconds).sum();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"tollgate\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{seconds:.3}\">",
+        cases.len()
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{seconds:.3}\">",
+        escape(suite),
+        cases.len()
+    );
+    for case in cases {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            escape(&case.classname),
+            escape(&case.name),
+            case.seconds
+        );
+        if case.problem.is_none() && case.output.is_empty() {
+            out.push_str("/>\n");
+            continue;
+        }
+        out.push_str(">\n");
+        if let Some((element, kind, message, body)) = &case.problem {
+            let _ = writeln!(out, "      <{element} type=\"{}\" message=\"{}\">{}</{element}>", escape(kind), escape(message), escape(body));
+        }
+        if !case.output.is_empty() {
+            let _ = writeln!(out, "      <system-out>{}</system-out>", escape(&case.output));
+        }
+        out.push_str("    </testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn findings_text(outcome: &PolicyOutcome) -> String {
+    outcome
+        .findings()
+        .iter()
+        .map(|finding| match &finding.path {
+            Some(path) => format!("{path}: {}", finding.message),
+            None => finding.message.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn policy_case(run: &PolicyRun, env: &str) -> Case {
+    let findings = findings_text(&run.evaluation.outcome);
+    let blocks = run.blocks();
+    let problem = match (&run.evaluation.outcome, blocks) {
+        (PolicyOutcome::Failed { cause }, true) => Some(("error", "failed".to_string(), cause.clone(), cause.clone())),
+        (PolicyOutcome::Verdict(_), true) => {
+            let first = run.evaluation.outcome.findings().first().map_or("denied".to_string(), |finding| finding.message.clone());
+            Some(("failure", "deny".to_string(), first, findings.clone()))
+        }
+        _ => None,
+    };
+    let output = match (&run.evaluation.outcome, blocks) {
+        (_, true) => String::new(),
+        (PolicyOutcome::Failed { cause }, false) => format!("{}: {cause}", run.verdict_label()),
+        (PolicyOutcome::Verdict(_), false) if findings.is_empty() => String::new(),
+        (PolicyOutcome::Verdict(_), false) => format!("{}:\n{findings}", run.verdict_label()),
+    };
+    Case {
+        classname: format!("tollgate.{env}"),
+        name: format!("{}@{}", run.name, run.version),
+        seconds: run.evaluation.elapsed.as_secs_f64(),
+        problem,
+        output,
+    }
+}
+
+/// A decision: one test case per policy.
+pub fn decision(decided: &Decided) -> String {
+    let t = &decided.plan.transition;
+    let suite = format!("{} {} {} to {}", super::decision::verb(t), t.application, t.artifact.version, t.to_env);
+    let cases: Vec<Case> = decided.gate.policies.iter().map(|run| policy_case(run, &t.to_env)).collect();
+    document(&suite, &cases)
+}
+
+/// `plugin test`: one test case per case.
+pub fn test_results(plugin: &str, results: &[CaseResult]) -> String {
+    let cases: Vec<Case> = results
+        .iter()
+        .map(|result| {
+            let problem = result.problem.as_ref().map(|problem| {
+                // A plugin that failed where a verdict was expected is an error, not a failure.
+                let element = match (&result.evaluation.outcome, result.expected) {
+                    (PolicyOutcome::Failed { .. }, expected) if expected != crate::fixtures::Expectation::Error => "error",
+                    _ => "failure",
+                };
+                (element, result.evaluation.outcome.label().to_string(), problem.clone(), problem.clone())
+            });
+            Case {
+                classname: result.file.display().to_string(),
+                name: result.name.clone(),
+                seconds: result.evaluation.elapsed.as_secs_f64(),
+                problem,
+                output: String::new(),
+            }
+        })
+        .collect();
+    document(&format!("plugin test {plugin}"), &cases)
+}
+
+/// `verify`: one test case per policy; a verdict that did not reproduce is a failure.
+pub fn verification(verification: &Verification) -> String {
+    let cases: Vec<Case> = verification
+        .policies
+        .iter()
+        .map(|policy| Case {
+            classname: "tollgate.verify".to_string(),
+            name: policy.name.clone(),
+            seconds: 0.0,
+            problem: policy.problem.as_ref().map(|problem| {
+                let body = format!("recorded: {}\nnow: {}", policy.recorded, policy.now.as_ref().map_or("-".to_string(), ToString::to_string));
+                ("failure", "not-reproduced".to_string(), problem.clone(), body)
+            }),
+            output: String::new(),
+        })
+        .collect();
+    document(&format!("verify {} ({})", verification.commit, verification.decision), &cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(escape("a<b & \"c\" 'd'>\u{1b}"), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\u{FFFD}");
+    }
+}

@@ -1,0 +1,93 @@
+//! SARIF 2.1.0: one rule per policy, one result per finding (and per failure), with
+//! locations in the repository where the finding has them.
+
+use serde_json::{Value, json};
+
+use super::finding_location;
+use crate::decision::{Decision, PolicyOutcome};
+use crate::engine::Decided;
+use crate::gate::PolicyRun;
+
+fn level(run: &PolicyRun, outcome: &PolicyOutcome) -> &'static str {
+    match outcome {
+        PolicyOutcome::Verdict(verdict) if verdict.decision == Decision::Allow => "note",
+        _ if run.blocks() => "error",
+        _ => "warning",
+    }
+}
+
+fn location(file: &str, line: Option<usize>) -> Value {
+    let mut physical = json!({ "artifactLocation": { "uri": file, "uriBaseId": "%SRCROOT%" } });
+    if let Some(line) = line {
+        physical["region"] = json!({ "startLine": line });
+    }
+    json!({ "physicalLocation": physical })
+}
+
+/// The SARIF log of a decision.
+pub fn decision(decided: &Decided) -> String {
+    let plan = &decided.plan;
+    let rules: Vec<Value> = decided
+        .gate
+        .policies
+        .iter()
+        .map(|run| {
+            json!({
+                "id": run.name,
+                "name": run.name,
+                "shortDescription": { "text": format!("tollgate policy {}", run.name) },
+                "properties": { "plugin": run.plugin, "sha256": run.sha256, "version": run.version, "mode": run.mode },
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for (index, run) in decided.gate.policies.iter().enumerate() {
+        let outcome = &run.evaluation.outcome;
+        match outcome {
+            PolicyOutcome::Failed { cause } => {
+                let at = finding_location(None, plan);
+                results.push(json!({
+                    "ruleId": run.name,
+                    "ruleIndex": index,
+                    "level": level(run, outcome),
+                    "kind": "fail",
+                    "message": { "text": format!("{} failed to run: {cause}", run.name) },
+                    "locations": [location(&at.file, at.line)],
+                }));
+            }
+            PolicyOutcome::Verdict(verdict) => {
+                for finding in &verdict.findings {
+                    let at = finding_location(finding.path.as_deref(), plan);
+                    results.push(json!({
+                        "ruleId": run.name,
+                        "ruleIndex": index,
+                        "level": level(run, outcome),
+                        "kind": if verdict.decision == Decision::Allow { "pass" } else { "fail" },
+                        "message": { "text": finding.message },
+                        "locations": [location(&at.file, at.line)],
+                    }));
+                }
+            }
+        }
+    }
+    let t = &plan.transition;
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "tollgate",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://example.invalid/tollgate",
+                "rules": rules,
+            }},
+            "automationDetails": { "id": format!("tollgate/{}/{}/{}", t.application, t.to_env, t.id) },
+            "invocations": [{
+                "executionSuccessful": true,
+                "properties": { "outcome": super::decision::outcome_word(decided), "decision": t.id },
+            }],
+            "results": results,
+        }],
+    });
+    super::to_json(&log)
+}
