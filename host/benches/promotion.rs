@@ -92,8 +92,7 @@ struct Subject {
 }
 
 fn main() {
-    if std::env::var("PROBE").is_ok() { probe(); return; }
-    let rounds = if quick() { 3 } else { 25 };
+    let rounds = if quick() { 3 } else { 40 };
     println!(
         "tollgate promotion benchmark ({} mode: {rounds} rounds; repositories with {} extra files)\n",
         if quick() { "quick" } else { "full" },
@@ -382,50 +381,4 @@ fn ms(duration: Duration) -> f64 {
 fn fail(message: &str) -> ! {
     eprintln!("benchmark aborted: {message}");
     std::process::exit(1);
-}
-
-#[allow(dead_code)]
-fn probe() {
-    let base = tempfile::tempdir().unwrap();
-    for size in SIZES {
-        let dir = base.path().join(format!("r{size}"));
-        build_repository(&dir, size);
-        let bare = base.path().join(format!("r{size}.git"));
-        git(base.path(), &["clone", "--quiet", "--bare", path_str(&dir), path_str(&bare)]);
-        for (label, path) in [("work", &dir), ("bare", &bare)] {
-            let repo = git2::Repository::open(path).unwrap();
-            let sig = git2::Signature::now("b", "b@x").unwrap();
-            let mut t: Vec<(&str, Vec<Duration>)> = ["status_file", "trees", "blob", "create_updated", "commit", "ref", "note", "checkout"].iter().map(|n| (*n, vec![])).collect();
-            for i in 0..8 {
-                let mut lap = Instant::now();
-                let mut mark = |k: usize, t: &mut Vec<(&str, Vec<Duration>)>| { t[k].1.push(lap.elapsed()); lap = Instant::now(); };
-                if label == "work" { let _ = repo.status_file(Path::new(DEV_FILE)); }
-                mark(0, &mut t);
-                let head = repo.find_reference("refs/heads/main").unwrap().peel_to_commit().unwrap();
-                let tree = head.tree().unwrap();
-                let _ = tree.get_path(Path::new(DEV_FILE)).unwrap();
-                mark(1, &mut t);
-                let blob = repo.blob(format!("tag: {size}-{i}\n").as_bytes()).unwrap();
-                mark(2, &mut t);
-                let mut up = git2::build::TreeUpdateBuilder::new();
-                up.upsert(DEV_FILE, blob, git2::FileMode::Blob);
-                let new_tree = repo.find_tree(up.create_updated(&repo, &tree).unwrap()).unwrap();
-                mark(3, &mut t);
-                let c = repo.commit(None, &sig, &sig, "m", &new_tree, &[&head]).unwrap();
-                mark(4, &mut t);
-                repo.reference_matching("refs/heads/main", c, true, head.id(), "x").unwrap();
-                mark(5, &mut t);
-                repo.note(&sig, &sig, Some("refs/notes/tollgate"), c, "{}", true).unwrap();
-                mark(6, &mut t);
-                if label == "work" {
-                    let mut co = git2::build::CheckoutBuilder::new();
-                    co.force().path(DEV_FILE);
-                    repo.checkout_tree(new_tree.as_object(), Some(&mut co)).unwrap();
-                }
-                mark(7, &mut t);
-            }
-            let line: Vec<String> = t.into_iter().map(|(n, v)| format!("{n} {:.2}", ms(median(v)))).collect();
-            println!("{size} {label}: {}", line.join(", "));
-        }
-    }
 }

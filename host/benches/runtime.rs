@@ -46,115 +46,140 @@ fn main() {
         counts.evaluate
     );
     let started = Instant::now();
-    let mut rows = Vec::new();
-    for name in PLUGINS {
-        rows.push(bench_plugin(name, &counts));
-    }
+    let rows = bench_plugins(&counts);
 
     println!(
-        "{:<15} {:>8} {:>12} {:>14} {:>13} {:>12} {:>13} {:>9}",
-        "plugin", "KiB", "cold ms", "(cranelift)", "cached ms", "cold/cached", "evaluate ms", "verdict"
+        "{:<15} {:>5} {:>9} {:>12} {:>10} {:>12} {:>12} {:>9} {:>8}",
+        "plugin", "KiB", "cold ms", "(cranelift)", "cached ms", "cold/cached", "evaluate ms", "(fastest)", "verdict"
     );
     for row in &rows {
         println!(
-            "{:<15} {:>8} {:>12.1} {:>14.1} {:>13.2} {:>12.0} {:>13.2} {:>9}",
+            "{:<15} {:>5} {:>9.1} {:>12.1} {:>10.2} {:>12.0} {:>12.2} {:>9.2} {:>8}",
             row.name,
             row.size / 1024,
-            ms(row.cold),
-            ms(row.cranelift),
-            ms(row.cached),
-            ratio(row.cold, row.cached),
-            ms(row.evaluate),
+            ms(median(row.cold.clone())),
+            ms(median(row.cranelift.clone())),
+            ms(median(row.cached.clone())),
+            ratio(median(row.cold.clone()), median(row.cached.clone())),
+            ms(median(row.evaluate.clone())),
+            ms(*row.evaluate.iter().min().expect("samples")),
             row.verdict
         );
     }
-    println!(
-        "\ncold: Runtime::load_bytes with an empty cache directory (sha256, Cranelift, serialize + write the cache entry, link);"
-    );
-    println!("(cranelift): the compile time the runtime itself reports (CodeSource::Compiled); cached: load_bytes on a fresh");
-    println!("Runtime with a warm cache directory (CodeSource::Cache); evaluate: Plugin::evaluate (thread, store, instance,");
-    println!("validate-config, evaluate). Medians; Runtime::new is outside every timed region.");
+    println!("\ncold: Runtime::load_bytes with an empty cache directory (sha256, Cranelift, serialize + write the cache entry,");
+    println!("link); (cranelift): the compile time the runtime reports itself (CodeSource::Compiled); cached: load_bytes on a");
+    println!("fresh Runtime pointed at a warm cache directory (CodeSource::Cache); evaluate: Plugin::evaluate (thread, store,");
+    println!("instance, validate-config, evaluate), median and fastest. Medians unless said otherwise; the plugins are");
+    println!("measured round by round, interleaved; Runtime::new is outside every timed region.");
     println!("total bench time {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// One plugin under test and its samples.
 struct Row {
     name: &'static str,
+    source: String,
+    bytes: &'static [u8],
     size: usize,
-    cold: Duration,
-    cranelift: Duration,
-    cached: Duration,
-    evaluate: Duration,
+    /// A compile cache directory filled with this plugin.
+    cache: tempfile::TempDir,
+    cold: Vec<Duration>,
+    cranelift: Vec<Duration>,
+    cached: Vec<Duration>,
+    evaluate: Vec<Duration>,
     verdict: &'static str,
 }
 
-fn bench_plugin(name: &'static str, counts: &Counts) -> Row {
-    let bytes = builtin_bytes(name).unwrap_or_else(|| fail(&format!("builtin:{name} is not embedded in this tollgate")));
-    let source = format!("builtin:{name}");
-    eprintln!("builtin:{name} ({} KiB) ...", bytes.len() / 1024);
+fn bench_plugins(counts: &Counts) -> Vec<Row> {
+    let mut rows: Vec<Row> = PLUGINS
+        .iter()
+        .map(|&name| {
+            let bytes = builtin_bytes(name).unwrap_or_else(|| fail(&format!("builtin:{name} is not embedded in this tollgate")));
+            let source = format!("builtin:{name}");
+            // Fill a cache directory for (b) and (c), checking that the load compiled and stored it.
+            let cache = tempdir();
+            let runtime = new_runtime(cache.path());
+            let plugin = load(&runtime, &source, bytes);
+            if !matches!(plugin.code_source(), CodeSource::Compiled { cached_at: Some(_), .. }) {
+                fail(&format!("{source}: filling the cache did not compile and store it ({:?})", plugin.code_source()));
+            }
+            Row {
+                name,
+                source,
+                bytes,
+                size: bytes.len(),
+                cache,
+                cold: Vec::new(),
+                cranelift: Vec::new(),
+                cached: Vec::new(),
+                evaluate: Vec::new(),
+                verdict: "",
+            }
+        })
+        .collect();
 
     // (a) Cold: a new, empty cache directory and a new runtime for every load.
-    let mut cold = Vec::new();
-    let mut cranelift = Vec::new();
+    eprintln!("cold loads ...");
     for _ in 0..counts.compile {
-        let cache = tempdir();
-        let runtime = new_runtime(cache.path());
-        let started = Instant::now();
-        let plugin = load(&runtime, &source, bytes);
-        cold.push(started.elapsed());
-        match plugin.code_source() {
-            CodeSource::Compiled { compile_time, cached_at: Some(_) } => cranelift.push(*compile_time),
-            CodeSource::Compiled { cached_at: None, .. } => {
-                fail(&format!("{source}: compiled but not stored in the compile cache; the cached measurement would be wrong"))
+        for row in &mut rows {
+            let cache = tempdir();
+            let runtime = new_runtime(cache.path());
+            let started = Instant::now();
+            let plugin = load(&runtime, &row.source, row.bytes);
+            row.cold.push(started.elapsed());
+            match plugin.code_source() {
+                CodeSource::Compiled { compile_time, cached_at: Some(_) } => row.cranelift.push(*compile_time),
+                CodeSource::Compiled { cached_at: None, .. } => fail(&format!(
+                    "{}: compiled but not stored in the compile cache; the cached measurement would be wrong",
+                    row.source
+                )),
+                CodeSource::Cache { .. } => {
+                    fail(&format!("{}: the cold load came from the cache although its directory was empty", row.source))
+                }
             }
-            CodeSource::Cache { .. } => fail(&format!("{source}: the cold load came from the cache although its directory was empty")),
         }
     }
 
-    // (b) Warm: fill one cache directory, then load from it with a fresh runtime each time.
-    let cache = tempdir();
-    {
-        let runtime = new_runtime(cache.path());
-        let plugin = load(&runtime, &source, bytes);
-        if !matches!(plugin.code_source(), CodeSource::Compiled { cached_at: Some(_), .. }) {
-            fail(&format!("{source}: filling the cache did not compile and store it ({:?})", plugin.code_source()));
-        }
-    }
-    let mut cached = Vec::new();
+    // (b) Warm: load from the filled cache directory with a fresh runtime each time, so
+    // the runtime's in-memory map of loaded plugins cannot answer.
+    eprintln!("cached loads ...");
     for _ in 0..counts.cached {
-        let runtime = new_runtime(cache.path());
-        let started = Instant::now();
-        let plugin = load(&runtime, &source, bytes);
-        cached.push(started.elapsed());
-        if !matches!(plugin.code_source(), CodeSource::Cache { .. }) {
-            fail(&format!("{source}: expected a load from the warm compile cache, got {:?}", plugin.code_source()));
+        for row in &mut rows {
+            let runtime = new_runtime(row.cache.path());
+            let started = Instant::now();
+            let plugin = load(&runtime, &row.source, row.bytes);
+            row.cached.push(started.elapsed());
+            if !matches!(plugin.code_source(), CodeSource::Cache { .. }) {
+                fail(&format!("{}: expected a load from the warm compile cache, got {:?}", row.source, plugin.code_source()));
+            }
         }
     }
 
-    // (c) Evaluate with a realistic config and transition; a fresh instance per call.
-    let runtime = new_runtime(cache.path());
-    let plugin = load(&runtime, &source, bytes);
-    let scenario = scenario(name);
-    let mut verdict = "";
-    for _ in 0..2 {
-        verdict = evaluate_checked(&plugin, &scenario, &source);
+    // (c) Evaluate a realistic config and transition; a fresh store and instance per call.
+    eprintln!("evaluations ...");
+    let runtime = new_runtime(rows[0].cache.path());
+    let prepared: Vec<(Arc<Plugin>, Scenario)> = rows
+        .iter()
+        .map(|row| {
+            let plugin = runtime.load_bytes(&row.source, row.bytes, None).unwrap_or_else(|error| fail(&error.message));
+            (plugin, scenario(row.name))
+        })
+        .collect();
+    for (row, (plugin, scenario)) in rows.iter_mut().zip(&prepared) {
+        for _ in 0..2 {
+            row.verdict = evaluate_checked(plugin, scenario, &row.source);
+        }
     }
-    let mut evaluate = Vec::new();
     for _ in 0..counts.evaluate {
-        let started = Instant::now();
-        let evaluation = plugin.evaluate(&scenario.config, &scenario.transition, Limits::default(), scenario.access());
-        evaluate.push(started.elapsed());
-        check_outcome(&evaluation.outcome, &scenario, &source);
+        for (row, (plugin, scenario)) in rows.iter_mut().zip(&prepared) {
+            let access = scenario.access();
+            let started = Instant::now();
+            let evaluation = plugin.evaluate(&scenario.config, &scenario.transition, Limits::default(), access);
+            row.evaluate.push(started.elapsed());
+            check_outcome(&evaluation.outcome, scenario, &row.source);
+        }
     }
-
-    Row {
-        name,
-        size: bytes.len(),
-        cold: median(cold),
-        cranelift: median(cranelift),
-        cached: median(cached),
-        evaluate: median(evaluate),
-        verdict,
-    }
+    for row in &rows { let mut v = row.evaluate.clone(); v.sort(); eprintln!("{} {:?}", row.name, v.iter().map(|d| (ms(*d)*10.0).round()/10.0).collect::<Vec<_>>()); }
+    rows
 }
 
 fn new_runtime(cache: &std::path::Path) -> Runtime {

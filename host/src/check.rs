@@ -239,7 +239,7 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
                 continue;
             }
         };
-        let info = match plugin.info() {
+        let info = match plugin.info(policy.limits()) {
             Ok(info) => info,
             Err(cause) => {
                 report.error(locator.problem(&at("plugin"), format!("plugin {}: its info() failed: {cause}", plugin.source())));

@@ -384,7 +384,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::Plugin(PluginCommand::Info { plugin, output }) => {
             let plugin = load_plugin(cli, plugin)?;
-            let info = plugin.info().map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;
+            let info = plugin.info(Limits::default()).map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;
             print(&report::plugin_info(&plugin, &info, *output));
             Ok(ExitCode::Success)
         }

@@ -98,7 +98,7 @@ pub fn run_policies(
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
         let reference = resolve_reference(policy, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
-        let info = plugin.info().map_err(|cause| describe(format!("its info() failed: {cause}")))?;
+        let info = plugin.info(policy.limits()).map_err(|cause| describe(format!("its info() failed: {cause}")))?;
         prepared.push((policy, plugin, info));
     }
     let policies = std::thread::scope(|scope| {

@@ -402,11 +402,11 @@ impl Plugin {
         &self.code_source
     }
 
-    /// The plugin's self-description (asked once, then remembered).
-    pub fn info(self: &Arc<Self>) -> Result<PluginInfo, String> {
+    /// The plugin's self-description (asked once, within `limits`, then remembered).
+    pub fn info(self: &Arc<Self>, limits: Limits) -> Result<PluginInfo, String> {
         self.info
             .get_or_init(|| {
-                let record = self.call(Limits::default(), no_access(), 0, b"info", |store, policy| {
+                let record = self.call(limits, no_access(), 0, b"info", |store, policy| {
                     policy.tollgate_policy_plugin().call_info(store)
                 });
                 record.result.and_then(info_from_wit)
