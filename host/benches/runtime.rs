@@ -178,7 +178,6 @@ fn bench_plugins(counts: &Counts) -> Vec<Row> {
             check_outcome(&evaluation.outcome, scenario, &row.source);
         }
     }
-    for row in &rows { let mut v = row.evaluate.clone(); v.sort(); eprintln!("{} {:?}", row.name, v.iter().map(|d| (ms(*d)*10.0).round()/10.0).collect::<Vec<_>>()); }
     rows
 }
 

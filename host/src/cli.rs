@@ -324,18 +324,16 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             report_decision(cli, &decided, None, true, args.request.output)
         }
         Command::Promote { plan, branch, push } => {
+            check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, plan, &plan.request, None)?;
             let promoted = promote(&workspace, &request, branch.as_deref(), push.as_deref())?;
             report_decision(cli, &promoted.decided, promoted.commit.as_deref(), false, plan.request.output)
         }
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
+            check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
-            let target = match to {
-                None => RollbackTarget::Previous,
-                Some(to) if to.len() >= 7 && to.chars().all(|c| c.is_ascii_hexdigit()) => RollbackTarget::Commit(to.clone()),
-                Some(to) => RollbackTarget::Version(to.clone()),
-            };
+            let target = to.clone().map_or(RollbackTarget::Previous, RollbackTarget::To);
             let args = PlanArgs { app: app.clone(), to: env.clone(), from: None, version: None, digest: None, request: RequestArgs::empty() };
             let plan_request = plan_request(&workspace, &args, request, Some(target))?;
             if *dry_run {
@@ -470,18 +468,24 @@ fn promote(workspace: &Workspace, request: &PlanRequest, branch: Option<&str>, r
 /// the exit code.
 fn report_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
     print(&report::decision::render(decided, committed, dry_run, format));
+    // The decision stands (and may be committed): a log that cannot be written is a warning.
     if format == OutputFormat::Github {
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
-            append(Path::new(&path), &report::github::summary_markdown(decided))?;
+            if let Err(failure) = append(Path::new(&path), &report::github::summary_markdown(decided)) {
+                eprintln!("tollgate: warning: GITHUB_STEP_SUMMARY: {}", failure.message);
+            }
         }
     }
     if let Some(path) = &cli.decision_log {
-        append(path, &report::decision::log_line(decided, committed, dry_run))?;
+        if let Err(failure) = append(path, &report::decision::log_line(decided, committed, dry_run)) {
+            eprintln!("tollgate: warning: --decision-log: {}", failure.message);
+        }
     }
     Ok(decision_exit_code(decided))
 }
 
-/// Append `text` to the file at `path`, creating it if needed.
+/// Append `text` to the file at `path`, creating it if needed. Checked before deciding, so a
+/// path that cannot be written is bad input before anything is committed.
 fn append(path: &Path, text: &str) -> Result<(), Failure> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -489,6 +493,14 @@ fn append(path: &Path, text: &str) -> Result<(), Failure> {
         .open(path)
         .map_err(|error| Failure::bad_input(format!("{}: cannot append to it ({error})", path.display())))?;
     file.write_all(text.as_bytes()).map_err(|error| Failure::bad_input(format!("{}: cannot write to it ({error})", path.display())))
+}
+
+/// Refuse a `--decision-log` that cannot be appended to before deciding anything.
+fn check_decision_log(cli: &Cli) -> Result<(), Failure> {
+    match &cli.decision_log {
+        Some(path) => append(path, ""),
+        None => Ok(()),
+    }
 }
 
 fn decision_exit_code(decided: &Decided) -> ExitCode {
@@ -560,6 +572,7 @@ fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, r
             .unwrap_or_else(|| "unknown".to_string()),
     };
     Ok(PlanRequest {
+        actor_given: request.actor.is_some(),
         app: args.app.clone(),
         to_env: args.to.clone(),
         from_env: args.from.clone(),

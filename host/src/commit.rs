@@ -46,6 +46,8 @@ pub struct RecordedPolicy {
     pub mode: crate::config::Mode,
     /// Config it ran with.
     pub config: serde_json::Value,
+    /// The exact config text the plugin was given.
+    pub config_json: String,
     /// Time limit in ms.
     pub timeout_ms: u64,
     /// Memory cap in bytes.
@@ -73,28 +75,22 @@ pub struct DecisionRecord {
 
 impl DecisionRecord {
     /// The record of `plan` decided by `gate`.
-    pub fn new(plan: &Plan, gate: &GateResult, config: &crate::config::Config) -> Self {
+    pub fn new(plan: &Plan, gate: &GateResult) -> Self {
         let policies = gate
             .policies
             .iter()
-            .map(|run| {
-                let policy = config
-                    .policies
-                    .iter()
-                    .find(|policy| policy.plugin == run.plugin && policy.applies_to(&plan.transition.to_env));
-                let limits = policy.map(|policy| policy.limits()).unwrap_or_default();
-                RecordedPolicy {
-                    name: run.name.clone(),
-                    plugin: run.plugin.clone(),
-                    sha256: run.sha256.clone(),
-                    version: run.version.clone(),
-                    mode: run.mode,
-                    config: run.config.clone(),
-                    timeout_ms: limits.timeout.as_millis() as u64,
-                    memory_bytes: limits.memory_bytes,
-                    http_origins: policy.map(|policy| policy.http_origins.clone()).unwrap_or_default(),
-                    outcome: serde_json::to_value(&run.evaluation.outcome).unwrap_or_default(),
-                }
+            .map(|run| RecordedPolicy {
+                name: run.name.clone(),
+                plugin: run.plugin.clone(),
+                sha256: run.sha256.clone(),
+                version: run.version.clone(),
+                mode: run.mode,
+                config: run.config.clone(),
+                config_json: run.config_json.clone(),
+                timeout_ms: run.limits.timeout.as_millis() as u64,
+                memory_bytes: run.limits.memory_bytes,
+                http_origins: run.http_origins.clone(),
+                outcome: serde_json::to_value(&run.evaluation.outcome).unwrap_or_default(),
             })
             .collect();
         DecisionRecord {
@@ -152,7 +148,7 @@ pub fn commit_message(plan: &Plan, gate: &GateResult) -> String {
         trailers.push((trailer::APPROVED_BY, approver.to_string()));
     }
     for run in &gate.policies {
-        trailers.push((trailer::POLICY, format!("{}@{} sha256:{} {}", run.name, run.version, &run.sha256[..12], run.verdict_label())));
+        trailers.push((trailer::POLICY, format!("{}@{} sha256:{} {}", run.name, run.version, crate::engine::short_hash(&run.sha256), run.verdict_label())));
     }
     if let Some(commit) = &plan.rollback_of {
         trailers.push((trailer::ROLLBACK_OF, commit.clone()));
@@ -214,27 +210,28 @@ pub fn commit_plan(
     let tree = git.find_tree(update.create_updated(git, &base_tree)?)?;
     let commit = git.commit(None, author, author, message, &tree, &[&base_commit])?;
 
+    // The record goes on first, so the branch never shows a promotion without its record;
+    // if the branch cannot be moved, the record of the orphaned commit is removed again.
+    let record_json = serde_json::to_string_pretty(record).expect("decision records serialize");
+    write_note(git, author, commit, &record_json)?;
     let reference = format!("refs/heads/{target_branch}");
     let log = format!("tollgate: {}", message.lines().next().unwrap_or_default());
-    match new_branch {
-        Some(name) => {
-            git.reference(&reference, commit, false, &log).map_err(|error| match error.code() {
-                ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
-                _ => error.into(),
-            })?;
-        }
-        None => {
-            git.reference_matching(&reference, commit, true, plan.base.commit, &log).map_err(|error| match error.code() {
-                ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => CommitError::Conflict(format!(
-                    "{branch} moved while the transition was being decided ({})",
-                    error.message()
-                )),
-                _ => error.into(),
-            })?;
-        }
+    let moved = match new_branch {
+        Some(name) => git.reference(&reference, commit, false, &log).map(drop).map_err(|error| match error.code() {
+            ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
+            _ => error.into(),
+        }),
+        None => git.reference_matching(&reference, commit, true, plan.base.commit, &log).map(drop).map_err(|error| match error.code() {
+            ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => {
+                CommitError::Conflict(format!("{branch} moved while the transition was being decided ({})", error.message()))
+            }
+            _ => error.into(),
+        }),
+    };
+    if let Err(error) = moved {
+        let _ = git.note_delete(commit, Some(NOTES_REF), author, author);
+        return Err(error);
     }
-    let record_json = serde_json::to_string_pretty(record).expect("decision records serialize");
-    git.note(author, author, Some(NOTES_REF), commit, &record_json, true)?;
 
     if checked_out {
         let mut checkout = git2::build::CheckoutBuilder::new();
@@ -242,6 +239,21 @@ pub fn commit_plan(
         git.checkout_tree(tree.as_object(), Some(&mut checkout))?;
     }
     Ok(commit)
+}
+
+/// Attach the decision record, retrying when another writer moved the notes ref meanwhile.
+fn write_note(git: &git2::Repository, author: &Signature<'_>, commit: Oid, record: &str) -> Result<(), CommitError> {
+    let mut attempts = 0;
+    loop {
+        match git.note(author, author, Some(NOTES_REF), commit, record, true) {
+            Ok(_) => return Ok(()),
+            Err(error) if attempts < 5 && matches!(error.code(), ErrorCode::Modified | ErrorCode::Locked) => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
+            }
+            Err(error) => return Err(CommitError::State(format!("cannot write the decision record ({NOTES_REF}): {}", error.message()))),
+        }
+    }
 }
 
 /// The branch HEAD points at in a non-bare repository.

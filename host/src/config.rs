@@ -199,7 +199,7 @@ impl PolicyConfig {
     /// The plugin config as JSON text.
     pub fn config_json(&self) -> String {
         let value = if self.config.is_null() { serde_yaml::Value::Mapping(Default::default()) } else { self.config.clone() };
-        serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_string())
+        serde_json::to_string(&value).expect("Config::parse checked that the plugin config converts to JSON")
     }
 }
 
@@ -416,6 +416,9 @@ impl Config {
                         format!("{origin:?} is not a bare origin; write it as {normalised:?}"),
                     ));
                 }
+            }
+            if let Err(error) = serde_json::to_string(&policy.config) {
+                return Err(at(&[&path[..], &["config"]].concat(), format!("cannot be turned into JSON for the plugin ({error}); use string keys")));
             }
             if policy.timeout_ms == Some(0) || policy.memory_mib == Some(0) {
                 return Err(at(&path, "timeout_ms and memory_mib must be greater than 0".into()));

@@ -146,7 +146,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     step(out, "What is deployed where? (read from Git alone)", "tollgate status");
     out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
 
-    let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), ..PlanRequest::default() };
+    let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), actor_given: true, ..PlanRequest::default() };
     let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
         step(out, title, command);
         let promoted = workspace.promote(&request, None)?;

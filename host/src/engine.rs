@@ -16,7 +16,7 @@ use crate::history::{PromotionRecord, last_arrival, read_history};
 use crate::manifest::read_deployed;
 use crate::plan::{Plan, PlanRequest, plan};
 use crate::repo::{GitRepo, Tip};
-use crate::runtime::{HostAccess, NetworkFetcher, Runtime};
+use crate::runtime::{Capability, HostAccess, NetworkFetcher, Runtime};
 
 /// How many times a promotion re-plans when the branch moves under it.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -112,7 +112,7 @@ impl Workspace {
     /// Decide and, when allowed, commit; re-plan on the new tip if the branch moved
     /// (at most [`MAX_ATTEMPTS`] times).
     pub fn promote(&self, request: &PlanRequest, new_branch: Option<&str>) -> Result<Promoted, Failure> {
-        let author = signature(&self.repo, Some(&request.actor).filter(|actor| !actor.is_empty()).map(String::as_str))
+        let author = signature(&self.repo, Some(&request.actor).filter(|actor| request.actor_given && !actor.is_empty()).map(String::as_str))
             .map_err(commit_failure)?;
         let mut last_conflict = String::new();
         for _ in 0..MAX_ATTEMPTS {
@@ -121,7 +121,7 @@ impl Workspace {
                 return Ok(Promoted { decided, commit: None });
             }
             let message = commit_message(&decided.plan, &decided.gate);
-            let record = DecisionRecord::new(&decided.plan, &decided.gate, &self.config);
+            let record = DecisionRecord::new(&decided.plan, &decided.gate);
             match commit_plan(&self.repo, &self.config.branch, new_branch, &decided.plan, &message, &record, &author) {
                 Ok(commit) => return Ok(Promoted { decided, commit: Some(commit.to_string()) }),
                 Err(CommitError::Conflict(message)) => last_conflict = message,
@@ -198,7 +198,7 @@ impl Workspace {
             if plugin.sha256() != recorded.sha256 {
                 policies.push(VerifiedPolicy::problem(
                     recorded,
-                    format!("the plugin's digest changed: recorded sha256:{}, now sha256:{}", &recorded.sha256[..12], &plugin.sha256()[..12]),
+                    format!("the plugin's digest changed: recorded sha256:{}, now sha256:{}", short_hash(&recorded.sha256), short_hash(plugin.sha256())),
                 ));
                 continue;
             }
@@ -206,8 +206,13 @@ impl Workspace {
                 timeout: std::time::Duration::from_millis(recorded.timeout_ms),
                 memory_bytes: recorded.memory_bytes,
             };
-            let access = HostAccess { files: Some(files.clone()), http_origins: recorded.http_origins.clone(), http: Arc::new(NetworkFetcher) };
-            let evaluation = plugin.evaluate(&recorded.config.to_string(), &record.transition, limits, access);
+            let asks_for_files = plugin.info(limits).is_ok_and(|info| info.capabilities.contains(&Capability::ReadFile));
+            let access = HostAccess {
+                files: asks_for_files.then(|| files.clone()),
+                http_origins: recorded.http_origins.clone(),
+                http: Arc::new(NetworkFetcher),
+            };
+            let evaluation = plugin.evaluate(&recorded.config_json, &record.transition, limits, access);
             let now = serde_json::to_value(&evaluation.outcome).unwrap_or_default();
             let reproduced = now == recorded.outcome;
             policies.push(VerifiedPolicy {
@@ -332,4 +337,9 @@ impl VerifiedPolicy {
     fn problem(recorded: &crate::commit::RecordedPolicy, problem: String) -> Self {
         VerifiedPolicy { name: recorded.name.clone(), recorded: recorded.outcome.clone(), now: None, reproduced: false, problem: Some(problem) }
     }
+}
+
+/// The first 12 characters of a hash, for messages and trailers (never panics on short input).
+pub fn short_hash(hash: &str) -> String {
+    hash.chars().take(12).collect()
 }

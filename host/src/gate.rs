@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Mode, PolicyConfig};
 use crate::decision::{Decision, PolicyOutcome};
-use crate::runtime::{Evaluation, FileSource, HostAccess, NetworkFetcher, PluginRef, PluginSource, Runtime};
+use crate::runtime::{Capability, Evaluation, FileSource, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, PluginSource, Runtime};
 use crate::transition::Transition;
 
 /// What one policy said.
@@ -25,6 +25,14 @@ pub struct PolicyRun {
     pub mode: Mode,
     /// The configuration it ran with.
     pub config: serde_json::Value,
+    /// The exact configuration text the plugin was given (what `verify` replays).
+    #[serde(skip)]
+    pub config_json: String,
+    /// The time and memory bounds it ran with.
+    #[serde(skip)]
+    pub limits: Limits,
+    /// The origins its http-get could reach.
+    pub http_origins: Vec<String>,
     /// Its outcome, logs and output.
     pub evaluation: Evaluation,
 }
@@ -66,6 +74,42 @@ pub struct GateResult {
     pub policies: Vec<PolicyRun>,
 }
 
+/// Ask a loaded plugin for its info, then evaluate it with what its configuration grants.
+/// A plugin whose info() fails is a failed run (fail closed in enforce mode).
+fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transition, files: Arc<dyn FileSource>) -> PolicyRun {
+    let limits = policy.limits();
+    let config_json = policy.config_json();
+    let http_origins: Vec<String> = policy.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect();
+    let mut run = PolicyRun {
+        name: policy.name.clone().unwrap_or_else(|| policy.plugin.clone()),
+        plugin: policy.plugin.clone(),
+        sha256: plugin.sha256().to_string(),
+        version: "unknown".to_string(),
+        mode: policy.mode,
+        config: serde_json::from_str(&config_json).unwrap_or_default(),
+        config_json: config_json.clone(),
+        limits,
+        http_origins: http_origins.clone(),
+        evaluation: Evaluation::failed(String::new()),
+    };
+    let info = match plugin.info(limits) {
+        Ok(info) => info,
+        Err(cause) => {
+            run.evaluation = Evaluation::failed(format!("its info() failed: {cause}"));
+            return run;
+        }
+    };
+    if policy.name.is_none() {
+        run.name = info.name.clone();
+    }
+    run.version = info.version.clone();
+    // read-file only for plugins that ask for it.
+    let files = info.capabilities.contains(&Capability::ReadFile).then_some(files);
+    let access = HostAccess { files, http_origins, http: Arc::new(NetworkFetcher) };
+    run.evaluation = plugin.evaluate(&config_json, transition, limits, access);
+    run
+}
+
 /// Resolve a policy's plugin reference: relative paths are relative to `base_dir`.
 pub fn resolve_reference(policy: &PolicyConfig, base_dir: &Path) -> Result<PluginRef, String> {
     resolve_plugin(&policy.plugin, base_dir)
@@ -93,36 +137,20 @@ pub fn run_policies(
 ) -> Result<GateResult, String> {
     let applicable: Vec<(usize, &PolicyConfig)> =
         config.policies.iter().enumerate().filter(|(_, policy)| policy.applies_to(&transition.to_env)).collect();
+    // Load every plugin first: one that cannot be loaded is a configuration error (exit 2).
     let mut prepared = Vec::with_capacity(applicable.len());
     for (index, policy) in &applicable {
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
         let reference = resolve_reference(policy, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
-        let info = plugin.info(policy.limits()).map_err(|cause| describe(format!("its info() failed: {cause}")))?;
-        prepared.push((policy, plugin, info));
+        prepared.push((*policy, plugin));
     }
     let policies = std::thread::scope(|scope| {
         let handles: Vec<_> = prepared
             .iter()
-            .map(|(policy, plugin, info)| {
-                let access = HostAccess {
-                    files: Some(files.clone()),
-                    http_origins: policy.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect(),
-                    http: Arc::new(NetworkFetcher),
-                };
-                scope.spawn(move || {
-                    let config_json = policy.config_json();
-                    let evaluation = plugin.evaluate(&config_json, transition, policy.limits(), access);
-                    PolicyRun {
-                        name: policy.name.clone().unwrap_or_else(|| info.name.clone()),
-                        plugin: policy.plugin.clone(),
-                        sha256: plugin.sha256().to_string(),
-                        version: info.version.clone(),
-                        mode: policy.mode,
-                        config: serde_json::from_str(&config_json).unwrap_or_default(),
-                        evaluation,
-                    }
-                })
+            .map(|(policy, plugin)| {
+                let files = files.clone();
+                scope.spawn(move || run_policy(policy, plugin, transition, files))
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().expect("policy evaluation threads do not panic")).collect::<Vec<_>>()

@@ -112,12 +112,12 @@ pub fn parse_record(commit: &str, time: i64, message: &str) -> Option<PromotionR
     (!record.app.is_empty() && !record.to.is_empty() && !record.version.is_empty()).then_some(record)
 }
 
-/// The promotion log reachable from `tip` along first parents, newest first.
+/// The promotion log reachable from `tip` (promotions merged from review branches
+/// included), newest first.
 pub fn read_history(repo: &Repository, tip: Oid) -> Result<Vec<PromotionRecord>, git2::Error> {
     let mut walk = repo.revwalk()?;
     walk.push(tip)?;
-    walk.simplify_first_parent()?;
-    walk.set_sorting(Sort::TOPOLOGICAL)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
     let mut records = Vec::new();
     for oid in walk {
         let commit = repo.find_commit(oid?)?;

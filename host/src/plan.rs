@@ -24,8 +24,11 @@ pub struct PlanRequest {
     pub version: Option<String>,
     /// Digest, only with `version`.
     pub digest: Option<String>,
-    /// Who asks.
+    /// Who asks (the requester recorded in the transition).
     pub actor: String,
+    /// Whether `actor` was given explicitly (`--actor`); otherwise the commit author is the
+    /// Git identity.
+    pub actor_given: bool,
     /// Approvals collected.
     pub approvals: Vec<Approval>,
     /// Labels.
@@ -41,10 +44,9 @@ pub struct PlanRequest {
 pub enum RollbackTarget {
     /// The version that was in the environment before the current one.
     Previous,
-    /// A version that was in the environment.
-    Version(String),
-    /// The artifact a given promotion commit put there.
-    Commit(String),
+    /// A version that ran in the environment, or (a prefix of) the promotion commit that put
+    /// an artifact there.
+    To(String),
 }
 
 /// A planned transition.
@@ -236,13 +238,35 @@ fn rollback_artifact(
                 )
             })?
         }
-        RollbackTarget::Version(version) => match in_env().find(|record| &record.version == version) {
-            Some(record) => record,
-            None => return Ok(Artifact { image: image.to_string(), version: version.clone(), digest: None }),
-        },
-        RollbackTarget::Commit(commit) => in_env().find(|record| record.commit.starts_with(commit.as_str())).ok_or_else(|| {
-            format!("no promotion of {} to {} at commit {commit} in the history", request.app, request.to_env)
-        })?,
+        RollbackTarget::To(target) => {
+            // A version that ran here: one tollgate put there, or one a promotion replaced.
+            let by_version = in_env().find_map(|record| {
+                if &record.version == target {
+                    Some((record.version.clone(), record.digest.clone()))
+                } else if record.previous_version.as_ref() == Some(target) {
+                    Some((target.clone(), record.previous_digest.clone()))
+                } else {
+                    None
+                }
+            });
+            if let Some((version, digest)) = by_version {
+                return Ok(Artifact { image: image.to_string(), version, digest });
+            }
+            let by_commit = (target.len() >= 7).then(|| in_env().find(|record| record.commit.starts_with(target.as_str()))).flatten();
+            by_commit.ok_or_else(|| {
+                let mut known: Vec<&str> = in_env()
+                    .flat_map(|record| std::iter::once(record.version.as_str()).chain(record.previous_version.as_deref()))
+                    .collect();
+                known.sort_unstable();
+                known.dedup();
+                format!(
+                    "{target} never ran in {} according to the promotion history (known versions: {}); a rollback goes back \
+                     to an artifact that ran there. Promote other versions through the pipeline instead",
+                    request.to_env,
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )
+            })?
+        }
     };
     Ok(Artifact { image: image.to_string(), version: record.version.clone(), digest: record.digest.clone() })
 }

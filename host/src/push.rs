@@ -84,38 +84,46 @@ fn merge_remote_notes(dir: &Path, remote: &str) -> Result<(), Failure> {
         .map_err(|error| Failure::bad_input(format!("cannot merge the decision notes of {remote}: {error}")))
 }
 
-/// What git says when the remote branch is not where our push expected it.
-const REJECTIONS: &[&str] = &["rejected", "non-fast-forward", "fetch first", "cannot lock ref", "failed to update ref"];
-
 /// The result of one push.
 pub enum PushOutcome {
     /// Published.
     Pushed,
-    /// The branch on the remote moved: re-plan.
+    /// The branch (or the notes) on the remote moved: re-plan.
     Rejected(String),
 }
 
-/// Push `branch` and the notes. A rejected branch update is [`PushOutcome::Rejected`];
-/// anything else that fails (authentication, network) is an error.
+/// Push `branch` and the decision notes atomically: both are published or neither is. A
+/// remote that moved is [`PushOutcome::Rejected`]; any other refusal (a hook, branch
+/// protection, authentication, the network) is an error.
 pub fn push(dir: &Path, remote: &str, branch: &str) -> Result<PushOutcome, Failure> {
-    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    match git(dir, &["push", "--porcelain", "--quiet", remote, &refspec]) {
-        Ok(_) => {}
-        Err(error) if REJECTIONS.iter().any(|sign| error.contains(sign)) => return Ok(PushOutcome::Rejected(error)),
-        Err(error) => return Err(Failure::bad_input(format!("git push {remote} {branch} failed: {error}"))),
+    let refspecs = [format!("refs/heads/{branch}:refs/heads/{branch}"), format!("{NOTES_REF}:{NOTES_REF}")];
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["push", "--porcelain", "--atomic", remote])
+        .args(&refspecs)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        // Porcelain status words are stable; keep git's messages in English for the reasons.
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|error| Failure::bad_input(format!("cannot run git ({error}); install git to use --push")))?;
+    if output.status.success() {
+        return Ok(PushOutcome::Pushed);
     }
-    // Notes: if someone else pushed notes meanwhile, merge theirs and push again.
-    let notes = format!("{NOTES_REF}:{NOTES_REF}");
-    for _ in 0..MAX_PUSH_ATTEMPTS {
-        match git(dir, &["push", "--quiet", remote, &notes]) {
-            Ok(_) => return Ok(PushOutcome::Pushed),
-            Err(_) => {
-                let _ = git(dir, &["fetch", "--quiet", remote, &format!("+{NOTES_REF}:{}", remote_notes_ref(remote))]);
-                merge_remote_notes(dir, remote)?;
-            }
-        }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Porcelain lines: `!<TAB>from:to<TAB>[rejected] (fetch first)` and the like.
+    let refused: Vec<&str> = stdout.lines().filter(|line| line.starts_with('!')).collect();
+    let moved = |line: &&str| {
+        ["(fetch first)", "(non-fast-forward)", "(atomic push failed)", "(atomic transaction failed)", "cannot lock ref", "failed to update ref", "(stale info)"]
+            .iter()
+            .any(|sign| line.contains(sign))
+    };
+    if !refused.is_empty() && refused.iter().all(moved) {
+        return Ok(PushOutcome::Rejected(refused.join("; ")));
     }
-    Err(Failure::conflict(format!("pushed {branch}, but the decision notes ({NOTES_REF}) were rejected after {MAX_PUSH_ATTEMPTS} attempts")))
+    let reason = if refused.is_empty() { stderr.trim().to_string() } else { refused.join("; ") };
+    Err(Failure::bad_input(format!("git push {remote} {branch} failed: {reason}")))
 }
 
 /// Undo an unpublished local promotion commit so the next attempt starts from the

@@ -183,6 +183,15 @@ fn rollback_goes_back_with_a_forward_commit_and_history_and_verify_read_it() {
     let text = tollgate_in(&repo, &["history", "--app", "shop-api"]).stdout;
     assert_eq!(text.lines().filter(|line| !line.starts_with(' ')).count(), 4, "{text}");
 
+    // A rollback only goes back to what ran there; anything else goes through the pipeline.
+    let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "9.9.9", "--dry-run"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("9.9.9 never ran in prod according to the promotion history (known versions: 1.4.1, 1.4.2)"), "{}", run.stderr);
+    let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "1.4.2", "--dry-run", "-o", "json"]);
+    assert_eq!(run.code, 1, "back to 1.4.2 needs approvals: {}{}", run.stdout, run.stderr);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(document["transition"]["artifact"]["digest"], format!("sha256:{}", "ab".repeat(32)), "the digest comes from the history");
+
     let run = tollgate_in(&repo, &["verify", "HEAD"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.ends_with("reproduced: every verdict is identical\n"), "{}", run.stdout);
@@ -327,7 +336,7 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
 
     // The stale plan cannot be committed: the compare-and-swap on the old tip fails.
     let author = signature(&workspace.repo, Some("alice")).unwrap();
-    let record = DecisionRecord::new(&stale.plan, &stale.gate, &workspace.config);
+    let record = DecisionRecord::new(&stale.plan, &stale.gate);
     let error = commit_plan(&workspace.repo, "main", None, &stale.plan, "stale", &record, &author).unwrap_err();
     assert!(matches!(&error, CommitError::Conflict(message) if message.contains("main moved")), "{error:?}");
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]).trim(), other, "nothing was lost or overwritten");

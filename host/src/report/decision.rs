@@ -76,7 +76,7 @@ pub fn render(decided: &Decided, committed: Option<&str>, dry_run: bool, format:
     let t = &plan.transition;
     match format {
         OutputFormat::Junit => super::junit::decision(decided),
-        OutputFormat::Github => super::github::decision(decided),
+        OutputFormat::Github => super::github::decision(decided, committed, dry_run),
         OutputFormat::Sarif => super::sarif::decision(decided),
         OutputFormat::Json => to_json(&DecisionDocument {
             schema_version: JSON_SCHEMA_VERSION,

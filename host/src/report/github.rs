@@ -40,7 +40,7 @@ fn level(run: &PolicyRun) -> &'static str {
 }
 
 /// Annotations for every finding and failure, then the summary line.
-pub fn decision(decided: &Decided) -> String {
+pub fn decision(decided: &Decided, committed: Option<&str>, dry_run: bool) -> String {
     let plan = &decided.plan;
     let mut out = String::new();
     for run in &decided.gate.policies {
@@ -58,7 +58,8 @@ pub fn decision(decided: &Decided) -> String {
             }
         }
     }
-    let _ = writeln!(out, "{}", super::decision::summary(decided, None, true));
+    // Escaped like a message, so no plugin-chosen name can start a workflow command.
+    let _ = writeln!(out, "{}", escape_data(&super::decision::summary(decided, committed, dry_run)));
     out
 }
 
@@ -79,12 +80,18 @@ pub fn summary_markdown(decided: &Decided) -> String {
         out.push_str("| policy | verdict | findings |\n| --- | --- | --- |\n");
         for run in &decided.gate.policies {
             let details = match &run.evaluation.outcome {
-                PolicyOutcome::Failed { cause } => format!("failed: {cause}"),
+                PolicyOutcome::Failed { cause } => markdown_text(&format!("failed: {cause}")),
                 PolicyOutcome::Verdict(verdict) => {
-                    verdict.findings.iter().map(|finding| finding.message.clone()).collect::<Vec<_>>().join("<br>")
+                    verdict.findings.iter().map(|finding| markdown_text(&finding.message)).collect::<Vec<_>>().join("<br>")
                 }
             };
-            let _ = writeln!(out, "| {}@{} | {} | {} |", run.name, run.version, run.verdict_label(), details.replace('|', "\\|"));
+            let _ = writeln!(
+                out,
+                "| {}@{} | {} | {details} |",
+                markdown_text(&run.name),
+                markdown_text(&run.version),
+                run.verdict_label()
+            );
         }
     }
     let diff = crate::plan::unified_diff(&decided.plan);
@@ -93,6 +100,11 @@ pub fn summary_markdown(decided: &Decided) -> String {
     }
     out.push('\n');
     out
+}
+
+/// Plugin-supplied text for a Markdown table cell: no HTML, no cell breaks, one line.
+fn markdown_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// `plugin test`: an error annotation per failed case, on its cases file.

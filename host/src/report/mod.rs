@@ -330,10 +330,10 @@ pub fn status(environments: &[String], apps: &[crate::engine::AppStatus], format
     }
 }
 
-/// `sha256:3f1c2a9b…` → `sha256:3f1c2a9b` (12 characters of hex).
+/// `sha256:3f1c2a9b…` → `sha256:3f1c2a9b` (8 characters of the hash).
 pub fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
-        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(8)]),
+        Some((algorithm, hex)) => format!("{algorithm}:{}", hex.chars().take(8).collect::<String>()),
         None => digest.chars().take(12).collect(),
     }
 }

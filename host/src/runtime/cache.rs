@@ -6,6 +6,7 @@
 //! that fails to load is deleted and rebuilt.
 
 use std::hash::{Hash, Hasher};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
@@ -43,12 +44,14 @@ impl CompileCache {
     /// The cached compilation of the plugin with this digest, if there is a usable one.
     pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let path = self.entry(sha256);
-        if !path.is_file() {
+        if !path.is_file() || !private_directory(&self.dir) {
             return None;
         }
-        // SAFETY: entries are only ever written by `store` below from `Engine::precompile_component`
-        // output for the same compatibility hash; a truncated or foreign file fails validation
-        // in `deserialize_file` and is removed.
+        // SAFETY: compiled code is trusted native code. Entries are only written by `store`
+        // below (from `Component::serialize`), into a directory only this user can write
+        // (created 0700, refused otherwise); a truncated or foreign-version file fails
+        // validation in `deserialize_file` and is removed. Whoever can write this directory
+        // can run code as this user, so it must not be shared with less trusted parties.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => Some(component),
             Err(_) => {
@@ -61,11 +64,26 @@ impl CompileCache {
     /// Store a compilation. Failing to cache is not an error for the caller: the next run
     /// just compiles again.
     pub fn store(&self, sha256: &str, compiled: &[u8]) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(&self.dir)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
+        if !private_directory(&self.dir) {
+            return Err(std::io::Error::other(format!("{} is writable by others; not caching there", self.dir.display())));
+        }
         let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
         std::io::Write::write_all(&mut file, compiled)?;
         let path = self.entry(sha256);
         file.persist(&path).map_err(|error| error.error)?;
         Ok(path)
     }
+}
+
+/// Whether `dir` belongs to this user and no one else can write it.
+fn private_directory(dir: &Path) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc_geteuid() };
+    std::fs::metadata(dir).is_ok_and(|meta| meta.uid() == uid && meta.permissions().mode() & 0o022 == 0)
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
 }

@@ -38,7 +38,7 @@ pub use sandbox::{HostAccess, describe_bytes};
 use crate::decision::{Decision, Finding, PolicyOutcome, Verdict};
 use crate::transition::{Transition, TransitionKind};
 use bindings::{Policy, PolicyPre, wit};
-use sandbox::{SandboxState, truncate_at_char_boundary};
+use sandbox::{SandboxState, printable, truncate_at_char_boundary};
 
 /// Captured stdout and stderr are each cut at this size.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
@@ -64,7 +64,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 const WATCHDOG_GRACE: Duration = Duration::from_millis(500);
 
 /// Time and memory bounds for one policy call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
     /// Wall-clock budget for instantiation plus the call, host calls included.
     pub timeout: Duration,
@@ -116,6 +116,13 @@ pub struct Evaluation {
     /// Wall-clock time of the call, instantiation included.
     #[serde(serialize_with = "serialize_millis", rename = "elapsed_ms")]
     pub elapsed: Duration,
+}
+
+impl Evaluation {
+    /// A failure that happened before the plugin ran (e.g. its info() failed).
+    pub fn failed(cause: String) -> Self {
+        Evaluation { outcome: PolicyOutcome::failed(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: Duration::ZERO }
+    }
 }
 
 fn serialize_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -542,7 +549,8 @@ fn panic_message(stderr: &str) -> Option<String> {
     lines.next().map(|line| line.trim().to_string()).filter(|line| !line.is_empty())
 }
 
-fn bounded(mut message: String) -> String {
+fn bounded(message: String) -> String {
+    let mut message = printable(&message);
     truncate_at_char_boundary(&mut message, MAX_TEXT_BYTES);
     message
 }
@@ -551,7 +559,7 @@ fn checked_text(what: &str, text: String) -> Result<String, String> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(format!("returned malformed output: {what} is {} bytes (limit {MAX_TEXT_BYTES})", text.len()));
     }
-    Ok(text)
+    Ok(printable(&text))
 }
 
 fn verdict_from_wit(verdict: wit::Verdict) -> Result<Verdict, String> {

@@ -42,7 +42,7 @@ impl CapturedOutput {
     /// What was captured, as text, with a note when output was dropped.
     pub fn text(&self) -> String {
         let captured = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut text = String::from_utf8_lossy(&captured.bytes).into_owned();
+        let mut text = super::sandbox::printable(&String::from_utf8_lossy(&captured.bytes));
         if captured.dropped > 0 {
             text.push_str(&format!("\n[… {} more bytes dropped]", captured.dropped));
         }

@@ -169,7 +169,7 @@ impl host_imports::Host for SandboxState {
             host_imports::LogLevel::Warn => "warn",
             host_imports::LogLevel::Error => "error",
         };
-        let mut message = message;
+        let mut message = printable(&message);
         truncate_at_char_boundary(&mut message, MAX_LOG_LINE_BYTES);
         self.logs.push(LogLine { level, message });
     }
@@ -233,6 +233,12 @@ fn check_repo_path(path: &str) -> Result<(), String> {
         Some(problem) => Err(format!("invalid path {path:?}: it {problem}")),
         None => Ok(()),
     }
+}
+
+/// Plugin-supplied text made safe to print: control characters other than newline and tab
+/// (terminal escape sequences among them) become U+FFFD, so a plugin cannot repaint a report.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{FFFD}' } else { c }).collect()
 }
 
 /// Cut `text` to at most `max` bytes without splitting a character.
