@@ -34,12 +34,24 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Open the repository at `repo_path` and read `tollgate.yaml` from the tip of the
-    /// branch HEAD points to (or `config_path` on disk).
+    /// Open the repository at `repo_path` and read `tollgate.yaml`: from HEAD to learn the
+    /// branch holding desired state, then from that branch's tip, which wins (or from
+    /// `config_path` on disk).
     pub fn open(repo_path: &Path, config_path: Option<&Path>, runtime: Runtime) -> Result<Workspace, Failure> {
         let repo = GitRepo::open(repo_path).map_err(|error| Failure::bad_input(error.0))?;
         let (source, text) = read_config(&repo, config_path)?;
-        let config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
+        let mut config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
+        if config_path.is_none() {
+            // The branch holding desired state is authoritative for its own rules: a checkout
+            // of a pull request must not bring a looser tollgate.yaml to judge itself.
+            let tip = repo.tip(&config.branch).map_err(|error| Failure::bad_input(error.0))?;
+            if let Some(protected) = repo.read_file(tip.tree, CONFIG_FILE).map_err(|error| Failure::bad_input(error.0))? {
+                if protected != text {
+                    let source = format!("{CONFIG_FILE} (branch {})", config.branch);
+                    config = Config::parse(&source, &protected).map_err(|error| Failure::bad_input(error.0))?;
+                }
+            }
+        }
         Ok(Workspace::new(repo, config, runtime))
     }
 
