@@ -399,7 +399,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             };
             let limits = Limits {
                 timeout: Duration::from_millis(*timeout_ms),
-                memory_bytes: usize::try_from(memory_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+                memory_bytes: crate::runtime::mib_to_bytes(*memory_mib),
             };
             let plugin = load_plugin(cli, plugin)?;
             let http_origins = http_origins

@@ -192,7 +192,7 @@ impl PolicyConfig {
             timeout: self.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
             memory_bytes: self
                 .memory_mib
-                .map_or(defaults.memory_bytes, |mib| usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
+                .map_or(defaults.memory_bytes, crate::runtime::mib_to_bytes),
         }
     }
 

@@ -191,7 +191,7 @@ pub fn run_cases(plugin: &Arc<Plugin>, path: &Path, cases: &CasesFile) -> Result
         limits.timeout = Duration::from_millis(ms);
     }
     if let Some(mib) = cases.memory_mib {
-        limits.memory_bytes = usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        limits.memory_bytes = crate::runtime::mib_to_bytes(mib);
     }
     let http: Arc<dyn HttpFetcher> = match &cases.http {
         Some(canned) => Arc::new(CannedFetcher {

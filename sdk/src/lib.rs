@@ -38,6 +38,8 @@
 //! host inside the sandbox. Compiled natively (plain `cargo test`), they go to the test
 //! double in [`testing`], so a policy's unit tests need no WebAssembly at all.
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod host;
 mod policy;

@@ -72,6 +72,11 @@ pub struct Limits {
     pub memory_bytes: usize,
 }
 
+/// `mib` mebibytes in bytes (saturating), for memory caps given in MiB.
+pub fn mib_to_bytes(mib: u64) -> usize {
+    usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+}
+
 impl Default for Limits {
     /// 2 s and 64 MiB.
     fn default() -> Self {
