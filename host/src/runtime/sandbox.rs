@@ -60,7 +60,7 @@ impl SandboxState {
         SandboxState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryCap { limit: memory_bytes, exceeded: false },
+            limiter: MemoryCap { limit: memory_bytes, used: 0, exceeded: false },
             access,
             deadline: Instant::now() + timeout,
             timeout,
@@ -89,10 +89,13 @@ impl WasiView for SandboxState {
     }
 }
 
-/// The memory cap. Growing past it is an error (a trap with a plain message), not a
-/// failed `memory.grow` that a guest might misreport.
+/// The memory cap, over all linear memories of the instance together (a component may hold
+/// several). Growing past it is an error (a trap with a plain message), not a failed
+/// `memory.grow` that a guest might misreport.
 pub struct MemoryCap {
     limit: usize,
+    /// Bytes of linear memory in use across all memories.
+    used: usize,
     pub(super) exceeded: bool,
 }
 
@@ -116,11 +119,13 @@ pub fn describe_bytes(bytes: usize) -> String {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.exceeded = true;
             return Err(wasmtime::Error::msg(self.message()));
         }
+        self.used = total;
         Ok(true)
     }
 
