@@ -321,19 +321,7 @@ pub fn render(report: &CheckReport, format: CheckFormat) -> String {
                 );
             }
             for policy in &report.policies {
-                let capabilities = if policy.capabilities.is_empty() {
-                    "none".to_string()
-                } else {
-                    policy
-                        .capabilities
-                        .iter()
-                        .map(|capability| match capability {
-                            Capability::ReadFile => "read-file",
-                            Capability::HttpGet => "http-get",
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
+                let capabilities = crate::report::capability_list(&policy.capabilities);
                 let _ = writeln!(
                     out,
                     "  {:<11} {} {} (sha256:{}), capabilities: {capabilities}, config {}",

@@ -39,6 +39,21 @@ pub(crate) fn paint_verdict(text: &str, blocks: bool, label: &str) -> String {
     format!("{style}{text}{style:#}")
 }
 
+/// `read-file, http-get`, or `none`.
+pub(crate) fn capability_list(capabilities: &[Capability]) -> String {
+    if capabilities.is_empty() {
+        return "none".to_string();
+    }
+    let names: Vec<&str> = capabilities
+        .iter()
+        .map(|capability| match capability {
+            Capability::ReadFile => "read-file",
+            Capability::HttpGet => "http-get",
+        })
+        .collect();
+    names.join(", ")
+}
+
 /// Version of the JSON documents tollgate prints.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
@@ -140,18 +155,7 @@ pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: BasicFormat) -> S
             size_bytes: plugin.size(),
         }),
         BasicFormat::Text => {
-            let capabilities = if info.capabilities.is_empty() {
-                "none".to_string()
-            } else {
-                info.capabilities
-                    .iter()
-                    .map(|capability| match capability {
-                        Capability::ReadFile => "read-file",
-                        Capability::HttpGet => "http-get",
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let capabilities = capability_list(&info.capabilities);
             let mut out = String::new();
             let _ = writeln!(out, "name:         {}", info.name);
             let _ = writeln!(out, "version:      {}", info.version);
