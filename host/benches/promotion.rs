@@ -16,6 +16,9 @@
 //!
 //! `cargo bench -p tollgate --bench promotion`; `TOLLGATE_BENCH_QUICK=1` for a smoke run.
 
+mod measure;
+
+use measure::{fail, median, ms, quick, ratio};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -35,10 +38,6 @@ const ENV: &str = "dev";
 const DEV_FILE: &str = "envs/dev/shop-api/values.yaml";
 /// 2026-01-05T09:00:00Z, the demo's first promotion.
 const REQUESTED_AT: i64 = 1_767_603_600;
-
-fn quick() -> bool {
-    std::env::var("TOLLGATE_BENCH_QUICK").is_ok_and(|value| !value.is_empty() && value != "0")
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
@@ -174,7 +173,7 @@ fn main() {
                 variant.label(),
                 ms(small),
                 ms(large),
-                large.as_secs_f64() / small.as_secs_f64().max(1e-9)
+                ratio(large, small)
             );
         }
     }
@@ -367,18 +366,3 @@ fn path_str(path: &Path) -> &str {
     path.to_str().unwrap_or_else(|| fail(&format!("{} is not UTF-8", path.display())))
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    assert!(!samples.is_empty(), "no samples");
-    samples.sort();
-    let middle = samples.len() / 2;
-    if samples.len() % 2 == 1 { samples[middle] } else { (samples[middle - 1] + samples[middle]) / 2 }
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("benchmark aborted: {message}");
-    std::process::exit(1);
-}

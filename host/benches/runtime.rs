@@ -11,6 +11,9 @@
 //!
 //! `cargo bench -p tollgate --bench runtime`; `TOLLGATE_BENCH_QUICK=1` for a smoke run.
 
+mod measure;
+
+use measure::{fail, median, ms, quick, ratio};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,10 +33,6 @@ struct Counts {
 
 fn counts() -> Counts {
     if quick() { Counts { compile: 1, cached: 3, evaluate: 3 } } else { Counts { compile: 7, cached: 30, evaluate: 50 } }
-}
-
-fn quick() -> bool {
-    std::env::var("TOLLGATE_BENCH_QUICK").is_ok_and(|value| !value.is_empty() && value != "0")
 }
 
 fn main() {
@@ -301,22 +300,3 @@ fn tempdir() -> tempfile::TempDir {
         .unwrap_or_else(|error| fail(&format!("cannot create a temporary directory: {error}")))
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    assert!(!samples.is_empty(), "no samples");
-    samples.sort();
-    let middle = samples.len() / 2;
-    if samples.len() % 2 == 1 { samples[middle] } else { (samples[middle - 1] + samples[middle]) / 2 }
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("benchmark aborted: {message}");
-    std::process::exit(1);
-}

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::config::{Config, ConfigLocator, ConfigProblem};
 use crate::engine::{Workspace, read_config};
-use crate::gate::resolve_reference;
+use crate::gate::resolve_plugin;
 use crate::manifest::read_deployed;
 use crate::repo::GitRepo;
 use crate::report::JSON_SCHEMA_VERSION;
@@ -225,7 +225,7 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
     for (index, policy) in config.policies.iter().enumerate() {
         let index = index.to_string();
         let at = |leaf: &'static str| ["policies", index.as_str(), leaf];
-        let reference = match resolve_reference(policy, &workspace.base_dir) {
+        let reference = match resolve_plugin(&policy.plugin, &workspace.base_dir) {
             Ok(reference) => reference,
             Err(error) => {
                 report.error(locator.problem(&at("plugin"), error));

@@ -110,11 +110,6 @@ fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transiti
     run
 }
 
-/// Resolve a policy's plugin reference: relative paths are relative to `base_dir`.
-pub fn resolve_reference(policy: &PolicyConfig, base_dir: &Path) -> Result<PluginRef, String> {
-    resolve_plugin(&policy.plugin, base_dir)
-}
-
 /// Parse a plugin reference as configured; relative paths are relative to `base_dir`.
 pub fn resolve_plugin(text: &str, base_dir: &Path) -> Result<PluginRef, String> {
     let mut reference = PluginRef::parse(text)?;
@@ -141,7 +136,7 @@ pub fn run_policies(
     let mut prepared = Vec::with_capacity(applicable.len());
     for (index, policy) in &applicable {
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
-        let reference = resolve_reference(policy, base_dir).map_err(describe)?;
+        let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
         prepared.push((*policy, plugin));
     }

@@ -333,8 +333,8 @@ fn check_component_header(bytes: &[u8]) -> Result<(), String> {
 /// The name of the plugin's `tollgate:policy/plugin` export, or why it has none we accept.
 fn policy_export_name(component: &Component, engine: &Engine) -> Result<String, String> {
     let exports: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
-    let prefix = "tollgate:policy/plugin@";
-    let Some(export) = exports.iter().find(|name| name.starts_with(prefix)) else {
+    let prefix = format!("{}/plugin@", crate::WIT_PACKAGE);
+    let Some(export) = exports.iter().find(|name| name.starts_with(&prefix)) else {
         let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
         return Err(format!(
             "it does not implement the tollgate:policy/policy@{} world: it lacks the export `{prefix}{}` (it exports {found}). \
