@@ -25,10 +25,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tollgate::decision::{Decision, PolicyOutcome};
-use tollgate::engine::Workspace;
-use tollgate::gate::GateOutcome;
+use tollgate::promotion::engine::Workspace;
+use tollgate::promotion::gate::GateOutcome;
 use tollgate::manifest::read_deployed;
-use tollgate::plan::PlanRequest;
+use tollgate::promotion::plan::PlanRequest;
 use tollgate::runtime::Runtime;
 
 const SIZES: [usize; 2] = [1_000, 100_000];
@@ -233,7 +233,7 @@ fn run_once(subject: &mut Subject, serial: &mut usize, record: bool) {
     }
 }
 
-fn check_gate(what: &str, gate: &tollgate::gate::GateResult, variant: Variant) {
+fn check_gate(what: &str, gate: &tollgate::promotion::gate::GateResult, variant: Variant) {
     if gate.outcome != GateOutcome::Allowed {
         fail(&format!("{what}: the gate did not allow: {:?}", gate.policies.iter().map(|p| &p.evaluation.outcome).collect::<Vec<_>>()));
     }

@@ -21,8 +21,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::{Config, ConfigLocator, ConfigProblem};
-use crate::engine::{Workspace, read_config};
-use crate::gate::resolve_plugin;
+use crate::promotion::engine::{Workspace, read_config};
+use crate::promotion::gate::resolve_plugin;
 use crate::manifest::read_deployed;
 use crate::repo::GitRepo;
 use crate::report::JSON_SCHEMA_VERSION;
@@ -153,7 +153,7 @@ pub fn check_repository(repo_path: &Path, config_path: Option<&Path>, runtime: R
             return report;
         }
     };
-    let (source, text) = match read_config(&repo, config_path) {
+    let (source, text) = match read_config(&repo, config_path, None) {
         Ok(config) => config,
         Err(failure) => {
             report.error(unplaced(failure.message));

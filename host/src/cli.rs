@@ -8,13 +8,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::decision::{Decision, PolicyOutcome, Verdict};
-use crate::engine::{Decided, Workspace};
-use crate::gate::GateOutcome;
-use crate::plan::{PlanRequest, RollbackTarget};
+use crate::promotion::engine::{Decided, Workspace};
+use crate::promotion::gate::GateOutcome;
+use crate::promotion::plan::{PlanRequest, RollbackTarget};
 use crate::exit::{ExitCode, Failure};
 use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
 use crate::report::{self, BasicFormat, OutputFormat, TestFormat, VerifyFormat};
 use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, Runtime, origin_of};
+use crate::input::Actor;
 use crate::transition::{Approval, Transition};
 
 const EXIT_CODES: &str = "Exit codes: 0 allowed/success, 1 denied/failed, 2 bad input or usage, \
@@ -36,9 +37,14 @@ pub struct Cli {
     /// The GitOps repository (bare or not).
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
-    /// Configuration file on disk, instead of tollgate.yaml at the repository root (HEAD).
+    /// Configuration file on disk, instead of tollgate.yaml on the protected branch.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The branch whose tollgate.yaml judges promotions [default: $TOLLGATE_PROTECTED_BRANCH,
+    /// a bare repository's HEAD, origin's default branch, main, master]. Never the checked-out
+    /// branch: a pull request must not bring the rules that judge it.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub protected_branch: Option<String>,
     /// Colour text output: auto (when stdout is a terminal and NO_COLOR is unset), always or never.
     #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorChoice,
@@ -81,7 +87,7 @@ pub enum Command {
         /// Commit on a new branch NAME (for a pull request) instead of the configured branch.
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
-        /// Push the branch and the decision notes to REMOTE [default: origin], re-planning if it moved.
+        /// Push the branch (with the decision record in its commit) to REMOTE [default: origin], re-planning if it moved.
         #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
         push: Option<String>,
     },
@@ -93,22 +99,22 @@ pub enum Command {
         /// Environment to roll back.
         #[arg(long, value_name = "ENV")]
         env: String,
-        /// Version or promotion commit to go back to [default: the version before the current one].
-        #[arg(long, value_name = "VERSION|COMMIT")]
+        /// Version, or any revision of the promotion commit, to go back to [default: the version that ran before the current one, skipping versions already rolled back from].
+        #[arg(long, value_name = "VERSION|REVISION")]
         to: Option<String>,
         #[command(flatten)]
         request: RequestArgs,
         /// Commit on a new branch NAME instead of the configured branch.
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
-        /// Push the branch and the decision notes to REMOTE [default: origin], re-planning if it moved.
+        /// Push the branch (with the decision record in its commit) to REMOTE [default: origin], re-planning if it moved.
         #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
         push: Option<String>,
         /// Only plan: show the decision, commit nothing.
         #[arg(long)]
         dry_run: bool,
     },
-    /// The promotion log, read from the commit trailers.
+    /// The promotion log: verified promotions, and commits that claim to be one but do not check out.
     #[command(after_help = "Example:\n  tollgate history --app shop-api --env prod")]
     History {
         /// Only this application.
@@ -121,10 +127,10 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
     },
-    /// Re-run the policies recorded for a promotion commit and check the verdicts are identical.
+    /// Check a promotion commit and its decision record, and re-run the policies its base commit configures.
     #[command(after_help = "Example:\n  tollgate verify HEAD")]
     Verify {
-        /// The promotion commit.
+        /// The promotion commit (any revision, e.g. HEAD~1).
         commit: String,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
@@ -183,9 +189,12 @@ pub struct PlanArgs {
     /// Version to promote (first environment only; later ones take the previous environment's).
     #[arg(long)]
     pub version: Option<String>,
-    /// Digest of that version (first environment only).
+    /// Digest of that version, sha256:<64 hex> (first environment only).
     #[arg(long)]
     pub digest: Option<String>,
+    /// Promote into the first environment without a digest, clearing the one the file has.
+    #[arg(long, conflicts_with = "digest")]
+    pub no_digest: bool,
     #[command(flatten)]
     pub request: RequestArgs,
 }
@@ -193,7 +202,7 @@ pub struct PlanArgs {
 /// Who asks, approvals, labels and time: shared by plan, promote and rollback.
 #[derive(Debug, Args)]
 pub struct RequestArgs {
-    /// Who requests it: `name` or `Name <email>` [default: git config user.name, else $USER].
+    /// Who requests it: a login, or `Name <email>`; recorded as requested-by: the e-mail when given, else the login [default: git config user.name and user.email, else $USER].
     #[arg(long)]
     pub actor: Option<String>,
     /// An approval: NAME, NAME@VERSION or NAME@VERSION:GROUP (repeatable).
@@ -205,7 +214,8 @@ pub struct RequestArgs {
     /// A label KEY=VALUE (repeatable), e.g. break-glass=INC-1234.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// Decide as if at this time (RFC 3339) [default: now].
+    /// Decide as if at this time (RFC 3339) [default: now]. plan takes any time; promote and
+    /// rollback only within 5 minutes of now unless tollgate.yaml sets allow_requested_at.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
     /// Output format.
@@ -328,20 +338,20 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, plan, &plan.request, None)?;
             let promoted = promote(&workspace, &request, branch.as_deref(), push.as_deref())?;
-            report_decision(cli, &promoted.decided, promoted.commit.as_deref(), false, plan.request.output)
+            report_promoted(cli, &promoted, plan.request.output)
         }
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
             let target = to.clone().map_or(RollbackTarget::Previous, RollbackTarget::To);
-            let args = PlanArgs { app: app.clone(), to: env.clone(), from: None, version: None, digest: None, request: RequestArgs::empty() };
+            let args = PlanArgs { app: app.clone(), to: env.clone(), from: None, version: None, digest: None, no_digest: false, request: RequestArgs::empty() };
             let plan_request = plan_request(&workspace, &args, request, Some(target))?;
             if *dry_run {
                 let decided = workspace.decide(&plan_request)?;
                 return report_decision(cli, &decided, None, true, request.output);
             }
             let promoted = promote(&workspace, &plan_request, branch.as_deref(), push.as_deref())?;
-            report_decision(cli, &promoted.decided, promoted.commit.as_deref(), false, request.output)
+            report_promoted(cli, &promoted, request.output)
         }
         Command::History { app, env, output } => {
             let workspace = open_workspace(cli)?;
@@ -454,20 +464,37 @@ fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
 }
 
 fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
-    Workspace::open(&cli.repo, cli.config.as_deref(), runtime(cli)?)
+    Workspace::open(&cli.repo, cli.config.as_deref(), protected_branch(cli).as_deref(), runtime(cli)?)
 }
 
-fn promote(workspace: &Workspace, request: &PlanRequest, branch: Option<&str>, remote: Option<&str>) -> Result<crate::engine::Promoted, Failure> {
+/// `--protected-branch`, else `$TOLLGATE_PROTECTED_BRANCH`.
+fn protected_branch(cli: &Cli) -> Option<String> {
+    cli.protected_branch.clone().or_else(|| std::env::var("TOLLGATE_PROTECTED_BRANCH").ok().filter(|branch| !branch.is_empty()))
+}
+
+fn promote(workspace: &Workspace, request: &PlanRequest, branch: Option<&str>, remote: Option<&str>) -> Result<crate::promotion::engine::Promoted, Failure> {
     match remote {
         Some(remote) => workspace.promote_and_push(request, branch, remote),
         None => workspace.promote(request, branch),
     }
 }
 
+/// [`report_decision`] for `promote` and `rollback`, saying where the commit was pushed.
+fn report_promoted(cli: &Cli, promoted: &crate::promotion::engine::Promoted, format: OutputFormat) -> Result<ExitCode, Failure> {
+    let commit = promoted.commit.as_deref();
+    print(&report::decision::render_pushed(&promoted.decided, commit, promoted.pushed.as_ref(), false, format));
+    record_decision(cli, &promoted.decided, commit, false, format)
+}
+
 /// Print a decision, add it to the GitHub step summary and the decision log, and map it to
 /// the exit code.
 fn report_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
     print(&report::decision::render(decided, committed, dry_run, format));
+    record_decision(cli, decided, committed, dry_run, format)
+}
+
+/// Add a decision to the GitHub step summary and the decision log; its exit code.
+fn record_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
     // The decision stands (and may be committed): a log that cannot be written is a warning.
     if format == OutputFormat::Github {
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
@@ -520,8 +547,10 @@ impl RequestArgs {
     }
 }
 
-/// Turn command-line arguments into a plan request.
+/// Turn command-line arguments into a plan request. Every string is validated where it
+/// enters (see [`PlanRequest::validate`]).
 fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, rollback: Option<RollbackTarget>) -> Result<PlanRequest, Failure> {
+    let bad = |error: crate::input::InputError| Failure::bad_input(error.to_string());
     let at = match &request.at {
         Some(text) => text
             .parse::<jiff::Timestamp>()
@@ -531,6 +560,7 @@ fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, r
     };
     let mut approvals = Vec::new();
     for text in &request.approvals {
+        crate::input::text("--approval", text, 300).map_err(bad)?;
         let (approver, rest) = text.split_once('@').map_or((text.as_str(), None), |(name, rest)| (name, Some(rest)));
         let (version, group) = match rest {
             Some(rest) => rest.split_once(':').map_or((rest, None), |(version, group)| (version, Some(group.to_string()))),
@@ -561,29 +591,31 @@ fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, r
         labels.insert(key.to_string(), value.to_string());
     }
     let actor = match &request.actor {
-        Some(actor) => actor.clone(),
-        None => workspace
-            .repo
-            .git()
-            .config()
-            .and_then(|config| config.get_string("user.name"))
-            .ok()
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "unknown".to_string()),
+        Some(actor) => Actor::parse("--actor", actor).map_err(bad)?,
+        None => {
+            let config = workspace.repo.git().config().ok();
+            let get = |key: &str| config.as_ref().and_then(|config| config.get_string(key).ok()).filter(|value| !value.is_empty());
+            let name = get("user.name").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string());
+            Actor { name, email: get("user.email") }
+        }
     };
-    Ok(PlanRequest {
+    let plan_request = PlanRequest {
         actor_given: request.actor.is_some(),
         app: args.app.clone(),
         to_env: args.to.clone(),
         from_env: args.from.clone(),
         version: args.version.clone(),
         digest: args.digest.clone(),
+        no_digest: args.no_digest,
         actor,
         approvals,
         labels,
         at,
+        at_given: request.at.is_some(),
         rollback,
-    })
+    };
+    plan_request.validate().map_err(bad)?;
+    Ok(plan_request)
 }
 
 /// One entry of an --approvals-file.

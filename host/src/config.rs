@@ -59,6 +59,12 @@ pub struct Config {
     /// Policies, run in this order.
     #[serde(default)]
     pub policies: Vec<PolicyConfig>,
+    /// Let `promote` and `rollback` take `--at`, a decision time the requester chooses, more
+    /// than five minutes from now (off by default: a requester could pick a time inside a
+    /// change window). `plan` always takes `--at`. A chosen time is recorded and shown as
+    /// `Tollgate-Requested-At` either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_requested_at: bool,
 }
 
 fn default_branch() -> String {
@@ -361,12 +367,18 @@ impl Config {
                 }
             }
         }
+        crate::input::branch("branch", &self.branch).map_err(|error| at(&["branch"], error.message))?;
         if self.applications.is_empty() {
             return Err(at(&["applications"], "configure at least one application".into()));
         }
         for (name, application) in &self.applications {
-            if application.image.is_empty() {
-                return Err(at(&["applications", name, "image"], "give the image repository, e.g. registry.example.com/shop/api".into()));
+            crate::input::identifier("applications", name).map_err(|error| at(&["applications", name], error.message))?;
+            let image_valid = application.image.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | ':' | '-'));
+            if application.image.is_empty() || !image_valid {
+                return Err(at(
+                    &["applications", name, "image"],
+                    "give the image repository without tag or digest, e.g. registry.example.com/shop/api".into(),
+                ));
             }
             for (env, location) in &application.environments {
                 if !known(env) {
@@ -400,6 +412,9 @@ impl Config {
             let index_text = index.to_string();
             let path = ["policies", index_text.as_str()];
             PluginRef::parse(&policy.plugin).map_err(|error| at(&[&path[..], &["plugin"]].concat(), error))?;
+            if let Some(name) = &policy.name {
+                crate::input::name("name", name, 100).map_err(|error| at(&[&path[..], &["name"]].concat(), error.message))?;
+            }
             for env in policy.environments.iter().flatten() {
                 if !known(env) {
                     return Err(at(

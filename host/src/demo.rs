@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::Workspace;
+use crate::promotion::engine::Workspace;
 use crate::exit::Failure;
-use crate::plan::{PlanRequest, RollbackTarget};
+use crate::promotion::plan::{PlanRequest, RollbackTarget};
 use crate::report::{self, BasicFormat, OutputFormat, VerifyFormat};
 use crate::runtime::Runtime;
 use crate::transition::Approval;
@@ -29,6 +29,9 @@ fn files() -> Vec<(String, String)> {
 
 const CONFIG: &str = r#"# tollgate configuration of the shop GitOps repository
 branch: main
+# The demo replays a week of promotions, so promote takes --at; a real repository leaves
+# this off and promotions decide as of now.
+allow_requested_at: true
 environments: [dev, test, prod]
 applications:
   shop-api:
@@ -140,13 +143,13 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
         }
     };
     create_repository(&dir, SECRET_SCOPE_CONFIG)?;
-    let workspace = Workspace::open(&dir, None, runtime)?;
+    let workspace = Workspace::open(&dir, None, None, runtime)?;
     out(&format!("Created an example GitOps repository in {}\n(dev → test → prod; shop-api as Helm values, shop-web as Kustomize; four standard policies)\n\n", dir.display()));
 
     step(out, "What is deployed where? (read from Git alone)", "tollgate status");
     out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
 
-    let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), actor_given: true, ..PlanRequest::default() };
+    let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), actor_given: true, at_given: true, ..PlanRequest::default() };
     let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
         step(out, title, command);
         let promoted = workspace.promote(&request, None)?;
@@ -198,12 +201,12 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
 
     step(out, "What is in prod now?", "tollgate status");
     out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
-    step(out, "The promotion log, from the commit trailers", "tollgate history");
+    step(out, "The promotion log, from the decision records in the commits", "tollgate history");
     out(&report::history(&workspace.history()?, BasicFormat::Text));
     let head = workspace.tip()?.commit.to_string();
-    step(out, "Re-run the recorded policies of the last decision and compare", "tollgate verify HEAD");
+    step(out, "Check the last promotion commit and re-run its policies as its base configured them", "tollgate verify HEAD");
     out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
-    out(&format!("\nThe repository is at {}\nInspect it with: git -C {} log --notes=tollgate\n", dir.display(), dir.display()));
+    out(&format!("\nThe repository is at {}\nInspect it with: git -C {} log --stat (each promotion commit holds its decision record under .tollgate/decisions/)\n", dir.display(), dir.display()));
     Ok(dir)
 }
 

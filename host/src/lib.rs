@@ -2,10 +2,16 @@
 //!
 //! The flow a promotion takes through this crate, one module per step:
 //!
+//! - [`config`]: `tollgate.yaml`, read from the protected branch;
+//! - [`input`]: validation of every string a requester or configuration brings in;
+//! - [`repo`]: the GitOps repository, read through git2;
+//! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits;
 //! - [`transition`]: the proposed change a policy decides on;
 //! - [`runtime`]: loads policy plugins (WebAssembly components) and evaluates them in a
 //!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
+//! - [`promotion`]: plan, gate, commit with its decision record, push, history, verify;
+//! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
@@ -16,18 +22,14 @@
 
 pub mod check;
 pub mod cli;
-pub mod commit;
 pub mod config;
 pub mod decision;
 pub mod demo;
-pub mod engine;
 pub mod exit;
 pub mod fixtures;
-pub mod gate;
-pub mod history;
+pub mod input;
 pub mod manifest;
-pub mod plan;
-pub mod push;
+pub mod promotion;
 pub mod repo;
 pub mod report;
 pub mod runtime;

@@ -311,9 +311,9 @@ fn the_demo_tells_the_whole_story() {
 
 #[test]
 fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update_kept() {
-    use tollgate::commit::{CommitError, DecisionRecord, commit_plan, signature};
-    use tollgate::engine::Workspace;
-    use tollgate::plan::PlanRequest;
+    use tollgate::promotion::commit::{CommitError, DecisionRecord, commit_plan, signature};
+    use tollgate::promotion::engine::Workspace;
+    use tollgate::promotion::plan::PlanRequest;
 
     let dir = gitops_repo();
     let repo = repo_path(&dir);

@@ -48,6 +48,12 @@ pub struct Deployed {
     pub digest: Option<String>,
     /// 1-based line of the version in the file.
     pub line: usize,
+    /// The image repository the file names beside the version (Helm's sibling `repository`,
+    /// with `registry` when there is one; Kustomize's `newName`; a raw manifest's image),
+    /// when it names one.
+    pub image: Option<String>,
+    /// Whether the file has a place for a digest.
+    pub has_digest_field: bool,
 }
 
 /// A file that does not hold the version where the configuration says.
@@ -68,6 +74,8 @@ struct Target {
     digest: Option<Scalar>,
     /// For raw manifests: the image string is `repo:tag[@digest]` in one scalar.
     whole_image: bool,
+    /// The image repository written beside the version, if any.
+    image: Option<String>,
 }
 
 /// Read what `text` (the content of `file`) says is deployed.
@@ -78,18 +86,40 @@ pub fn read_deployed(file: &str, text: &str, layout: &Layout) -> Result<Deployed
         let version = reference.tag.ok_or_else(|| {
             ManifestError(format!("{file}:{}: image {:?} has no tag", target.version.line, target.version.value))
         })?;
-        return Ok(Deployed { version, digest: reference.digest, line: target.version.line });
+        return Ok(Deployed {
+            version,
+            digest: reference.digest,
+            line: target.version.line,
+            image: Some(reference.repository),
+            has_digest_field: true,
+        });
     }
     Ok(Deployed {
         version: target.version.value.clone(),
+        has_digest_field: target.digest.is_some(),
         digest: target.digest.map(|digest| digest.value).filter(|digest| !digest.is_empty()),
         line: target.version.line,
+        image: target.image,
     })
 }
 
 /// `text` with the version (and digest, where the file has a place for it) replaced.
 /// Only the bytes of those scalars change.
 pub fn write_deployed(file: &str, text: &str, layout: &Layout, version: &str, digest: Option<&str>) -> Result<String, ManifestError> {
+    let edited = edit_target(file, text, layout, version, digest)?;
+    // The edit must read back as exactly what was asked, or it is not written.
+    match read_deployed(file, &edited, layout) {
+        Ok(deployed) if deployed.version == version && deployed.digest.as_deref() == digest => Ok(edited),
+        Ok(deployed) => Err(ManifestError(format!(
+            "{file}: after the edit the file would say {}{}, not {version}; nothing was written",
+            deployed.version,
+            deployed.digest.map(|digest| format!("@{digest}")).unwrap_or_default()
+        ))),
+        Err(error) => Err(ManifestError(format!("{error} (after the edit); nothing was written"))),
+    }
+}
+
+fn edit_target(file: &str, text: &str, layout: &Layout, version: &str, digest: Option<&str>) -> Result<String, ManifestError> {
     let target = find_target(file, text, layout)?;
     let fail = |scalar: &Scalar, error: yaml::EditError| ManifestError(format!("{file}:{}: {}", scalar.line, error.0));
     if target.whole_image {
@@ -106,6 +136,11 @@ pub fn write_deployed(file: &str, text: &str, layout: &Layout, version: &str, di
     match (&target.digest, digest) {
         (Some(scalar), Some(digest)) => edits.push((scalar, digest)),
         (Some(scalar), None) if !scalar.value.is_empty() => edits.push((scalar, "")),
+        (None, Some(_)) => {
+            return Err(ManifestError(format!(
+                "{file}: has no place for a digest; add one (Helm: a digest value and digest_path; Kustomize: `digest:` in the images entry) or promote without one"
+            )));
+        }
         _ => {}
     }
     edits.sort_by_key(|(scalar, _)| std::cmp::Reverse(scalar.span.start));
@@ -119,6 +154,14 @@ pub fn write_deployed(file: &str, text: &str, layout: &Layout, version: &str, di
 fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, ManifestError> {
     let documents =
         parse_documents(text).map_err(|error| ManifestError(format!("{file}: not valid YAML: {error}")))?;
+    for document in &documents {
+        if let Some((key, first, second)) = document.duplicate_key() {
+            return Err(ManifestError(format!(
+                "{file}:{second}: the key `{key}` is written twice in one mapping (lines {first} and {second}); \
+                 YAML readers such as Helm take the last one, so tollgate will not guess: remove one"
+            )));
+        }
+    }
     let scalar_at = |node: &Node, what: &str| -> Result<Scalar, ManifestError> {
         node.as_scalar().cloned().ok_or_else(|| ManifestError(format!("{file}: {what} is not a plain value")))
     };
@@ -137,7 +180,7 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
                 )?),
                 None => None,
             };
-            Ok(Target { version, digest, whole_image: false })
+            Ok(Target { version, digest, whole_image: false, image: helm_image(document, tag_path) })
         }
         Layout::Kustomize { image } => {
             for document in &documents {
@@ -148,7 +191,8 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
                         })?;
                         let version = scalar_at(version, "newTag")?;
                         let digest = entry.get("digest").map(|node| scalar_at(node, "digest")).transpose()?;
-                        return Ok(Target { version, digest, whole_image: false });
+                        let new_name = entry.get("newName").and_then(Node::as_scalar).map(|name| name.value.clone());
+                        return Ok(Target { version, digest, whole_image: false, image: new_name });
                     }
                 }
             }
@@ -161,12 +205,26 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
             }
             match found.len() {
                 0 => Err(ManifestError(format!("{file}: no container named {container} with an image"))),
-                1 => Ok(Target { version: found.remove(0), digest: None, whole_image: true }),
+                1 => Ok(Target { version: found.remove(0), digest: None, whole_image: true, image: None }),
                 count => Err(ManifestError(format!(
                     "{file}: {count} containers are named {container}; tollgate cannot tell which one to change"
                 ))),
             }
         }
+    }
+}
+
+/// Helm's image repository beside the tag at `tag_path`: the sibling `repository`, prefixed
+/// with a sibling `registry` when there is one.
+fn helm_image(document: &Node, tag_path: &str) -> Option<String> {
+    let parent = match tag_path.rsplit_once('.') {
+        Some((parent, _)) => document.at_path(parent)?,
+        None => document,
+    };
+    let repository = parent.get("repository")?.as_scalar()?.value.clone();
+    match parent.get("registry").and_then(Node::as_scalar) {
+        Some(registry) if !registry.value.is_empty() => Some(format!("{}/{repository}", registry.value.trim_end_matches('/'))),
+        _ => Some(repository),
     }
 }
 

@@ -79,6 +79,25 @@ impl Node {
         }
     }
 
+    /// The first key written twice in one mapping anywhere in this node, with the lines of
+    /// both (YAML readers such as Helm take the last one, so editing either is wrong).
+    pub fn duplicate_key(&self) -> Option<(String, usize, usize)> {
+        match self {
+            Node::Mapping { entries, .. } => {
+                for (index, (key, _)) in entries.iter().enumerate() {
+                    let Some(key) = key.as_scalar() else { continue };
+                    let twin = entries[..index].iter().filter_map(|(earlier, _)| earlier.as_scalar()).find(|earlier| earlier.value == key.value);
+                    if let Some(earlier) = twin {
+                        return Some((key.value.clone(), earlier.line, key.line));
+                    }
+                }
+                entries.iter().find_map(|(_, value)| value.duplicate_key())
+            }
+            Node::Sequence(items) => items.iter().find_map(Node::duplicate_key),
+            Node::Scalar(_) | Node::Alias => None,
+        }
+    }
+
     /// The scalar, if this is one.
     pub fn as_scalar(&self) -> Option<&Scalar> {
         match self {

@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::{JSON_SCHEMA_VERSION, OutputFormat, to_json};
 use crate::decision::PolicyOutcome;
-use crate::engine::Decided;
-use crate::gate::{GateOutcome, PolicyRun};
-use crate::plan::unified_diff;
+use crate::promotion::engine::{Decided, Pushed};
+use crate::promotion::gate::{GateOutcome, PolicyRun};
+use crate::promotion::plan::unified_diff;
 use crate::transition::{Transition, TransitionKind};
 
 #[derive(Serialize)]
@@ -18,6 +18,8 @@ struct DecisionDocument<'a> {
     outcome: &'a str,
     no_op: bool,
     committed: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pushed: Option<&'a Pushed>,
     transition: &'a Transition,
     policies: &'a [PolicyRun],
     file: &'a str,
@@ -72,6 +74,12 @@ pub fn summary(decided: &Decided, committed: Option<&str>, dry_run: bool) -> Str
 /// Render a decision; `committed` is the new commit when one was made, `dry_run` says
 /// the command only plans.
 pub fn render(decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> String {
+    render_pushed(decided, committed, None, dry_run, format)
+}
+
+/// [`render`] for a promotion that may have been published with `--push`: the text report
+/// ends with `pushed to REMOTE`, the JSON document names the remote, branch and commit.
+pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<&Pushed>, dry_run: bool, format: OutputFormat) -> String {
     let plan = &decided.plan;
     let t = &plan.transition;
     match format {
@@ -84,6 +92,7 @@ pub fn render(decided: &Decided, committed: Option<&str>, dry_run: bool, format:
             outcome: outcome_word(decided),
             no_op: plan.no_op,
             committed,
+            pushed,
             transition: t,
             policies: &decided.gate.policies,
             file: &plan.file,
@@ -135,6 +144,9 @@ pub fn render(decided: &Decided, committed: Option<&str>, dry_run: bool, format:
             }
             let summary = summary(decided, committed, dry_run);
             let _ = writeln!(out, "{}", super::paint_verdict(&summary, decided.gate.outcome != GateOutcome::Allowed, ""));
+            if let Some(pushed) = pushed {
+                let _ = writeln!(out, "pushed to {} ({} at {})", pushed.remote, pushed.branch, &pushed.commit[..12.min(pushed.commit.len())]);
+            }
             out
         }
     }

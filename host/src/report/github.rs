@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use super::{Location, finding_location};
 use crate::decision::PolicyOutcome;
-use crate::engine::Decided;
+use crate::promotion::engine::Decided;
 use crate::fixtures::CaseResult;
-use crate::gate::PolicyRun;
+use crate::promotion::gate::PolicyRun;
 
 /// A workflow command's message, escaped as the runner expects.
 fn escape_data(text: &str) -> String {
@@ -94,7 +94,7 @@ pub fn summary_markdown(decided: &Decided) -> String {
             );
         }
     }
-    let diff = crate::plan::unified_diff(&decided.plan);
+    let diff = crate::promotion::plan::unified_diff(&decided.plan);
     if !diff.is_empty() {
         let _ = writeln!(out, "\n<details><summary>{}</summary>\n\n```diff\n{}```\n</details>", decided.plan.file, diff);
     }

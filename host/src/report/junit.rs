@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 
 use crate::decision::PolicyOutcome;
-use crate::engine::{Decided, Verification};
+use crate::promotion::engine::Decided;
+use crate::promotion::verify::Verification;
 use crate::fixtures::CaseResult;
-use crate::gate::PolicyRun;
+use crate::promotion::gate::PolicyRun;
 
 /// Text escaped for XML content and attribute values.
 fn escape(text: &str) -> String {
@@ -150,10 +151,16 @@ pub fn test_results(plugin: &str, results: &[CaseResult]) -> String {
 
 /// `verify`: one test case per policy; a verdict that did not reproduce is a failure.
 pub fn verification(verification: &Verification) -> String {
-    let cases: Vec<Case> = verification
-        .policies
-        .iter()
-        .map(|policy| Case {
+    let integrity = Case {
+        classname: "tollgate.verify".to_string(),
+        name: "commit and decision record".to_string(),
+        seconds: 0.0,
+        problem: (!verification.problems.is_empty())
+            .then(|| ("failure", "does-not-check-out".to_string(), verification.problems.join("; "), verification.problems.join("\n"))),
+        output: String::new(),
+    };
+    let cases: Vec<Case> = std::iter::once(integrity)
+        .chain(verification.policies.iter().map(|policy| Case {
             classname: "tollgate.verify".to_string(),
             name: policy.name.clone(),
             seconds: 0.0,
@@ -162,7 +169,7 @@ pub fn verification(verification: &Verification) -> String {
                 ("failure", "not-reproduced".to_string(), problem.clone(), body)
             }),
             output: String::new(),
-        })
+        }))
         .collect();
     document(&format!("verify {} ({})", verification.commit, verification.decision), &cases)
 }

@@ -116,7 +116,7 @@ pub struct Location {
 
 /// The location of a finding of a planned transition: its `file#yaml.path` resolved in the
 /// proposed content of the changed file, or the changed version line when it has no path.
-pub fn finding_location(path: Option<&str>, plan: &crate::plan::Plan) -> Location {
+pub fn finding_location(path: Option<&str>, plan: &crate::promotion::plan::Plan) -> Location {
     let Some(path) = path else {
         return Location { file: plan.file.clone(), line: Some(plan.line) };
     };
@@ -301,11 +301,11 @@ pub fn format_time(unix_seconds: i64) -> String {
 struct StatusDocument<'a> {
     schema_version: u32,
     environments: &'a [String],
-    applications: &'a [crate::engine::AppStatus],
+    applications: &'a [crate::promotion::engine::AppStatus],
 }
 
 /// `tollgate status`: an application × environment matrix.
-pub fn status(environments: &[String], apps: &[crate::engine::AppStatus], format: BasicFormat) -> String {
+pub fn status(environments: &[String], apps: &[crate::promotion::engine::AppStatus], format: BasicFormat) -> String {
     match format {
         BasicFormat::Json => to_json(&StatusDocument { schema_version: JSON_SCHEMA_VERSION, environments, applications: apps }),
         BasicFormat::Text => {
@@ -322,10 +322,12 @@ pub fn status(environments: &[String], apps: &[crate::engine::AppStatus], format
                         continue;
                     }
                     let digest = cell.digest.as_deref().map(short_digest).unwrap_or_else(|| "-".to_string());
-                    let when = match (cell.since, &cell.by) {
+                    let mut when = match (cell.since, &cell.by) {
                         (Some(since), Some(by)) => format!("since {} by {by}", format_time(since)),
+                        _ if cell.unrecorded_change => "UNRECORDED CHANGE: not a verified tollgate promotion (see tollgate history)".to_string(),
                         _ => "(not promoted by tollgate)".to_string(),
                     };
+                    when.push_str(&bypass_marks(cell.requested_at, &cell.labels));
                     let _ = writeln!(out, "  {env:<10} {:<12} {digest:<14} {when}", cell.version.as_deref().unwrap_or("-"));
                 }
             }
@@ -345,11 +347,11 @@ pub fn short_digest(digest: &str) -> String {
 #[derive(Serialize)]
 struct HistoryDocument<'a> {
     schema_version: u32,
-    promotions: &'a [crate::history::PromotionRecord],
+    promotions: &'a [crate::promotion::history::PromotionRecord],
 }
 
 /// `tollgate history`.
-pub fn history(records: &[crate::history::PromotionRecord], format: BasicFormat) -> String {
+pub fn history(records: &[crate::promotion::history::PromotionRecord], format: BasicFormat) -> String {
     match format {
         BasicFormat::Json => to_json(&HistoryDocument { schema_version: JSON_SCHEMA_VERSION, promotions: records }),
         BasicFormat::Text => {
@@ -365,14 +367,18 @@ pub fn history(records: &[crate::history::PromotionRecord], format: BasicFormat)
                 };
                 let _ = writeln!(
                     out,
-                    "{}  {}  {:<12} {:<22} {:<10} by {}",
+                    "{}  {}  {:<12} {:<22} {:<10} by {}{}",
                     &record.commit[..12],
                     format_time(record.time),
                     record.app,
                     route,
                     record.version,
-                    record.requested_by
+                    record.requested_by,
+                    bypass_marks(record.requested_at, &record.labels)
                 );
+                if !record.verified {
+                    let _ = writeln!(out, "    UNRECORDED CHANGE: not a verified tollgate promotion: {}", record.problems.join("; "));
+                }
                 if !record.approved_by.is_empty() {
                     let _ = writeln!(out, "    approved by {}", record.approved_by.join(", "));
                 }
@@ -385,14 +391,30 @@ pub fn history(records: &[crate::history::PromotionRecord], format: BasicFormat)
     }
 }
 
+/// What bypassed the ordinary path, for status and history lines: labels (such as a
+/// break-glass label) and a decision time the requester chose.
+fn bypass_marks(requested_at: Option<i64>, labels: &std::collections::BTreeMap<String, String>) -> String {
+    let mut marks = String::new();
+    for (key, value) in labels {
+        let _ = write!(marks, " [label {key}={value}]");
+    }
+    if let Some(at) = requested_at {
+        let _ = write!(marks, " [decided as of {} (--at)]", format_time(at));
+    }
+    marks
+}
+
 /// `tollgate verify`.
-pub fn verification(verification: &crate::engine::Verification, format: VerifyFormat) -> String {
+pub fn verification(verification: &crate::promotion::verify::Verification, format: VerifyFormat) -> String {
     match format {
         VerifyFormat::Junit => junit::verification(verification),
         VerifyFormat::Json => to_json(verification),
         VerifyFormat::Text => {
             let mut out = String::new();
             let _ = writeln!(out, "verify {} (decision {})", &verification.commit[..12], verification.decision);
+            for problem in &verification.problems {
+                let _ = writeln!(out, "  PROBLEM  {problem}");
+            }
             for policy in &verification.policies {
                 let mark = if policy.reproduced { "same" } else { "DIFFERS" };
                 let _ = writeln!(out, "  {mark:<8} {}", policy.name);
@@ -407,7 +429,7 @@ pub fn verification(verification: &crate::engine::Verification, format: VerifyFo
             let _ = writeln!(
                 out,
                 "{}",
-                if verification.reproduced { "reproduced: every verdict is identical" } else { "not reproduced" }
+                if verification.reproduced { "reproduced: the commit checks out and every verdict is identical" } else { "not reproduced" }
             );
             out
         }

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::finding_location;
 use crate::decision::{Decision, PolicyOutcome};
-use crate::engine::Decided;
-use crate::gate::PolicyRun;
+use crate::promotion::engine::Decided;
+use crate::promotion::gate::PolicyRun;
 
 fn level(run: &PolicyRun, outcome: &PolicyOutcome) -> &'static str {
     match outcome {

@@ -40,16 +40,21 @@ pub struct PolicyRun {
 impl PolicyRun {
     /// `allow`, `deny`, `error`, or `monitor-deny` / `monitor-error` for monitor-mode policies.
     pub fn verdict_label(&self) -> String {
-        let label = self.evaluation.outcome.label();
-        match (self.mode, label) {
-            (Mode::Monitor, "deny" | "error") => format!("monitor-{label}"),
-            _ => label.to_string(),
-        }
+        mode_label(self.mode, self.evaluation.outcome.label())
     }
 
     /// Whether this run blocks the transition.
     pub fn blocks(&self) -> bool {
         self.mode == Mode::Enforce && !matches!(&self.evaluation.outcome, PolicyOutcome::Verdict(v) if v.decision == Decision::Allow)
+    }
+}
+
+/// `label` (`allow`, `deny` or `error`) as reported for a policy in `mode`: prefixed
+/// `monitor-` when a monitor-mode policy did not allow.
+pub fn mode_label(mode: Mode, label: &str) -> String {
+    match (mode, label) {
+        (Mode::Monitor, "deny" | "error") => format!("monitor-{label}"),
+        _ => label.to_string(),
     }
 }
 
@@ -76,7 +81,7 @@ pub struct GateResult {
 
 /// Ask a loaded plugin for its info, then evaluate it with what its configuration grants.
 /// A plugin whose info() fails is a failed run (fail closed in enforce mode).
-fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transition, files: Arc<dyn FileSource>) -> PolicyRun {
+pub fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transition, files: Arc<dyn FileSource>) -> PolicyRun {
     let limits = policy.limits();
     let config_json = policy.config_json();
     let http_origins: Vec<String> = policy.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect();
@@ -99,10 +104,11 @@ fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transiti
             return run;
         }
     };
+    // Plugin output: escaped before it reaches a commit message, record or report.
     if policy.name.is_none() {
-        run.name = info.name.clone();
+        run.name = crate::input::escape_untrusted(&info.name, 100);
     }
-    run.version = info.version.clone();
+    run.version = crate::input::escape_untrusted(&info.version, 100);
     // read-file only for plugins that ask for it.
     let files = info.capabilities.contains(&Capability::ReadFile).then_some(files);
     let access = HostAccess { files, http_origins, http: Arc::new(NetworkFetcher) };
@@ -121,6 +127,44 @@ pub fn resolve_plugin(text: &str, base_dir: &Path) -> Result<PluginRef, String> 
     Ok(reference)
 }
 
+/// The policies of `config` that apply to transitions into `env`, each with its plugin
+/// loaded. `Err` is a plugin that cannot be loaded: a configuration error (exit 2).
+pub fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str) -> Result<Vec<(&'c PolicyConfig, Arc<Plugin>)>, String> {
+    let mut prepared = Vec::new();
+    for (index, policy) in config.policies.iter().enumerate().filter(|(_, policy)| policy.applies_to(env)) {
+        let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
+        let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
+        let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
+        prepared.push((policy, plugin));
+    }
+    Ok(prepared)
+}
+
+/// Run prepared policies on `transition`, in parallel, in configuration order.
+pub fn run_prepared(prepared: &[(&PolicyConfig, Arc<Plugin>)], transition: &Transition, files: Arc<dyn FileSource>) -> Vec<PolicyRun> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = prepared
+            .iter()
+            .map(|(policy, plugin)| {
+                let files = files.clone();
+                scope.spawn(move || run_policy(policy, plugin, transition, files))
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().expect("policy evaluation threads do not panic")).collect()
+    })
+}
+
+/// The gate's answer for these runs: a failed enforce-mode policy wins over a deny.
+pub fn outcome(policies: &[PolicyRun]) -> GateOutcome {
+    if policies.iter().any(|run| run.mode == Mode::Enforce && matches!(run.evaluation.outcome, PolicyOutcome::Failed { .. })) {
+        GateOutcome::Failed
+    } else if policies.iter().any(PolicyRun::blocks) {
+        GateOutcome::Denied
+    } else {
+        GateOutcome::Allowed
+    }
+}
+
 /// Run the policies of `config` that apply to `transition.to_env`, in parallel.
 /// `Err` is a policy that could not be loaded (bad input).
 pub fn run_policies(
@@ -130,32 +174,7 @@ pub fn run_policies(
     transition: &Transition,
     files: Arc<dyn FileSource>,
 ) -> Result<GateResult, String> {
-    let applicable: Vec<(usize, &PolicyConfig)> =
-        config.policies.iter().enumerate().filter(|(_, policy)| policy.applies_to(&transition.to_env)).collect();
-    // Load every plugin first: one that cannot be loaded is a configuration error (exit 2).
-    let mut prepared = Vec::with_capacity(applicable.len());
-    for (index, policy) in &applicable {
-        let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
-        let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
-        let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
-        prepared.push((*policy, plugin));
-    }
-    let policies = std::thread::scope(|scope| {
-        let handles: Vec<_> = prepared
-            .iter()
-            .map(|(policy, plugin)| {
-                let files = files.clone();
-                scope.spawn(move || run_policy(policy, plugin, transition, files))
-            })
-            .collect();
-        handles.into_iter().map(|handle| handle.join().expect("policy evaluation threads do not panic")).collect::<Vec<_>>()
-    });
-    let outcome = if policies.iter().any(|run| run.mode == Mode::Enforce && matches!(run.evaluation.outcome, PolicyOutcome::Failed { .. })) {
-        GateOutcome::Failed
-    } else if policies.iter().any(PolicyRun::blocks) {
-        GateOutcome::Denied
-    } else {
-        GateOutcome::Allowed
-    };
-    Ok(GateResult { outcome, policies })
+    let prepared = prepare(runtime, config, base_dir, &transition.to_env)?;
+    let policies = run_prepared(&prepared, transition, files);
+    Ok(GateResult { outcome: outcome(&policies), policies })
 }

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use super::history::{PromotionRecord, last_arrival, verified_in};
 use crate::config::Config;
-use crate::history::{PromotionRecord, last_arrival};
-use crate::manifest::{read_deployed, write_deployed};
+use crate::input::{self, Actor, InputError};
+use crate::manifest::{Deployed, read_deployed, write_deployed};
 use crate::repo::{GitRepo, Tip};
 use crate::transition::{Approval, Artifact, FileChange, Transition, TransitionKind};
 
@@ -24,8 +25,10 @@ pub struct PlanRequest {
     pub version: Option<String>,
     /// Digest, only with `version`.
     pub digest: Option<String>,
-    /// Who asks (the requester recorded in the transition).
-    pub actor: String,
+    /// Promote into the first environment without a digest, clearing the one it has.
+    pub no_digest: bool,
+    /// Who asks; `requested-by` is its [`Actor::identity`].
+    pub actor: Actor,
     /// Whether `actor` was given explicitly (`--actor`); otherwise the commit author is the
     /// Git identity.
     pub actor_given: bool,
@@ -35,8 +38,46 @@ pub struct PlanRequest {
     pub labels: BTreeMap<String, String>,
     /// Request time, Unix seconds.
     pub at: i64,
+    /// Whether the requester chose `at` (`--at`) instead of "now"; recorded and shown.
+    pub at_given: bool,
     /// For a rollback: what to roll back to (`None`: a promotion).
     pub rollback: Option<RollbackTarget>,
+}
+
+impl PlanRequest {
+    /// Check every string the request would bring into a commit, record or manifest;
+    /// the error names the flag.
+    pub fn validate(&self) -> Result<(), InputError> {
+        input::identifier("application", &self.app)?;
+        input::identifier("--to", &self.to_env)?;
+        if let Some(from) = &self.from_env {
+            input::identifier("--from", from)?;
+        }
+        if let Some(version) = &self.version {
+            input::version("--version", version)?;
+        }
+        if let Some(digest) = &self.digest {
+            input::digest("--digest", digest)?;
+        }
+        input::name("--actor", &self.actor.name, 200)?;
+        if let Some(email) = &self.actor.email {
+            input::name("--actor", email, 200)?;
+        }
+        for approval in &self.approvals {
+            input::name("--approval", &approval.approver, 200)?;
+            if !approval.version.is_empty() {
+                input::version("--approval", &approval.version)?;
+            }
+            if let Some(group) = &approval.group {
+                input::identifier("--approval group", group)?;
+            }
+        }
+        for (key, value) in &self.labels {
+            input::identifier("--label", key)?;
+            input::text("--label", value, 200)?;
+        }
+        Ok(())
+    }
 }
 
 /// What a rollback goes back to.
@@ -68,10 +109,13 @@ pub struct Plan {
     pub no_op: bool,
     /// For rollbacks: the commit that brought the current version.
     pub rollback_of: Option<String>,
+    /// Whether the requester chose the decision time.
+    pub time_overridden: bool,
 }
 
 /// Plan `request` on the tip of the configured branch.
 pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[PromotionRecord]) -> Result<Plan, String> {
+    request.validate().map_err(|error| error.to_string())?;
     let base = repo.tip(&config.branch).map_err(|error| error.0)?;
     let application = config.applications.get(&request.app).ok_or_else(|| {
         format!(
@@ -86,13 +130,19 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
     let target = application.environments.get(&request.to_env).ok_or_else(|| {
         format!("{} has no location configured for {}; add applications.{}.environments.{}", request.app, request.to_env, request.app, request.to_env)
     })?;
-    let read = |env: &str| -> Result<(String, crate::manifest::Deployed), String> {
+    let read = |env: &str| -> Result<(String, Deployed), String> {
         let location = &application.environments[env];
         let text = repo
             .read_file(base.tree, &location.file)
             .map_err(|error| error.0)?
             .ok_or_else(|| format!("{} does not exist on {}; create it or fix applications.{}.environments.{env}.file", location.file, config.branch, request.app))?;
         let deployed = read_deployed(&location.file, &text, &location.layout(&application.image)).map_err(|error| error.0)?;
+        if let Some(image) = deployed.image.as_ref().filter(|image| **image != application.image) {
+            return Err(format!(
+                "{}:{}: the image repository in the file is {image}, but tollgate.yaml configures {} for {}; fix one of them",
+                location.file, deployed.line, application.image, request.app
+            ));
+        }
         Ok((text, deployed))
     };
     let (before, current) = read(&request.to_env)?;
@@ -100,23 +150,28 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         Artifact { image: application.image.clone(), version: current.version.clone(), digest: current.digest.clone() };
 
     let mut rollback_of = None;
-    let (kind, from_env, artifact) = match &request.rollback {
+    let (kind, from_env, mut artifact) = match &request.rollback {
         None => {
-            let (from_env, artifact) = promotion_source(config, application, request, &read)?;
+            let (from_env, artifact) = promotion_source(config, application, request, &current, &read)?;
             (TransitionKind::Promote, from_env, artifact)
         }
         Some(target) => {
-            if request.version.is_some() || request.from_env.is_some() {
-                return Err("a rollback takes --to VERSION|COMMIT, not --version or --from".into());
+            if request.version.is_some() || request.from_env.is_some() || request.digest.is_some() {
+                return Err("a rollback takes --to VERSION|REVISION, not --version, --digest or --from".into());
             }
             let current_record = last_arrival(history, &request.app, &request.to_env, Some(&current.version));
             rollback_of = current_record.map(|record| record.commit.clone());
-            let artifact = rollback_artifact(history, request, target, &current.version, &application.image)?;
+            let artifact = rollback_artifact(repo, history, request, target, &current.version, &application.image)?;
             (TransitionKind::Rollback, None, artifact)
         }
     };
+    // The transition states what the file will hold: a digest the target has no place for
+    // is not claimed.
+    if !current.has_digest_field {
+        artifact.digest = None;
+    }
 
-    let no_op = artifact.version == current.version && (artifact.digest.is_none() || artifact.digest == current.digest);
+    let no_op = artifact.version == current.version && artifact.digest == current.digest;
     let after = if no_op {
         before.clone()
     } else {
@@ -147,14 +202,24 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         to_env: request.to_env.clone(),
         artifact,
         previous_artifact: Some(previous_artifact),
-        requested_by: request.actor.clone(),
+        requested_by: request.actor.identity().to_string(),
         requested_at: request.at,
         approvals,
         changes: vec![FileChange { path: target.file.clone(), before: Some(before.clone()), after: Some(after.clone()) }],
         labels: request.labels.clone(),
         from_env_since,
     };
-    Ok(Plan { base, transition, file: target.file.clone(), line: current.line, before, after, no_op, rollback_of })
+    Ok(Plan {
+        base,
+        transition,
+        file: target.file.clone(),
+        line: current.line,
+        before,
+        after,
+        no_op,
+        rollback_of,
+        time_overridden: request.at_given,
+    })
 }
 
 /// Where a promotion's artifact comes from: the previous environment (or an allowed
@@ -163,7 +228,8 @@ fn promotion_source(
     config: &Config,
     application: &crate::config::Application,
     request: &PlanRequest,
-    read: &dyn Fn(&str) -> Result<(String, crate::manifest::Deployed), String>,
+    current: &Deployed,
+    read: &dyn Fn(&str) -> Result<(String, Deployed), String>,
 ) -> Result<(Option<String>, Artifact), String> {
     let previous = config.previous_env(&request.to_env);
     let from_env = match (&request.from_env, previous) {
@@ -188,7 +254,27 @@ fn promotion_source(
             let version = request.version.clone().ok_or_else(|| {
                 format!("{} is the first environment: give the version to promote with --version (and --digest)", request.to_env)
             })?;
-            Ok((None, Artifact { image: application.image.clone(), version, digest: request.digest.clone() }))
+            let digest = match (&request.digest, request.no_digest) {
+                (Some(_), true) => return Err("give --digest or --no-digest, not both".into()),
+                (Some(_), false) if !current.has_digest_field => {
+                    return Err(format!(
+                        "--digest: the file of {} in {} has no place for a digest; add one (Helm: digest_path; Kustomize: a digest in the images entry) or promote without --digest",
+                        request.app, request.to_env
+                    ));
+                }
+                (Some(digest), false) => Some(digest.clone()),
+                (None, false) if current.digest.is_some() => {
+                    return Err(format!(
+                        "{} in {} has the digest {} for {}; give --digest for {version}, or --no-digest to clear it",
+                        request.app,
+                        request.to_env,
+                        current.digest.as_deref().unwrap_or_default(),
+                        current.version
+                    ));
+                }
+                (None, _) => None,
+            };
+            Ok((None, Artifact { image: application.image.clone(), version, digest }))
         }
         Some(from) => {
             if !application.environments.contains_key(&from) {
@@ -206,69 +292,87 @@ fn promotion_source(
                     ));
                 }
             }
-            if request.digest.is_some() {
-                return Err(format!("--digest only applies to the first environment; {} takes the digest in {from}", request.to_env));
+            if request.digest.is_some() || request.no_digest {
+                return Err(format!("--digest and --no-digest only apply to the first environment; {} takes the digest in {from}", request.to_env));
             }
             Ok((Some(from), Artifact { image: application.image.clone(), version: deployed.version, digest: deployed.digest }))
         }
     }
 }
 
+/// What a rollback goes back to: for [`RollbackTarget::Previous`], the newest version that
+/// ran in the environment before the current one first arrived, skipping versions already
+/// rolled back from (so successive rollbacks walk further back); for
+/// [`RollbackTarget::To`], a version that ran there, or any revision Git resolves to a
+/// verified promotion into the environment.
 fn rollback_artifact(
+    repo: &GitRepo,
     history: &[PromotionRecord],
     request: &PlanRequest,
     target: &RollbackTarget,
     current_version: &str,
     image: &str,
 ) -> Result<Artifact, String> {
-    let in_env = || history.iter().filter(|record| record.app == request.app && record.to == request.to_env);
-    let record = match target {
+    let artifact = |version: &str, digest: &Option<String>| Artifact { image: image.to_string(), version: version.to_string(), digest: digest.clone() };
+    // Oldest first: what arrived, and what each arrival replaced.
+    let mut arrivals: Vec<&PromotionRecord> = verified_in(history, &request.app, &request.to_env).collect();
+    arrivals.reverse();
+    let mut ran: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(first) = arrivals.first() {
+        if let Some(version) = &first.previous_version {
+            ran.push((version.clone(), first.previous_digest.clone()));
+        }
+    }
+    ran.extend(arrivals.iter().map(|record| (record.version.clone(), record.digest.clone())));
+    match target {
         RollbackTarget::Previous => {
-            // The promotion that brought the current version recorded what it replaced.
-            if let Some(previous) = in_env()
-                .find(|record| record.version == current_version)
-                .and_then(|record| record.previous_version.as_ref().map(|version| (version, &record.previous_digest)))
-            {
-                return Ok(Artifact { image: image.to_string(), version: previous.0.clone(), digest: previous.1.clone() });
-            }
-            in_env().find(|record| record.version != current_version).ok_or_else(|| {
-                format!(
-                    "no earlier version of {} in {} in the promotion history; give one with --to VERSION",
-                    request.app, request.to_env
-                )
-            })?
+            let rolled_back_from: Vec<&str> = arrivals
+                .iter()
+                .filter(|record| record.kind == TransitionKind::Rollback)
+                .filter_map(|record| record.previous_version.as_deref())
+                .collect();
+            // Where the current version first ran, counted in `ran` (offset by the initial version).
+            let offset = ran.len() - arrivals.len();
+            let anchor = arrivals
+                .iter()
+                .rposition(|record| record.version == current_version && record.kind == TransitionKind::Promote)
+                .map_or(ran.len(), |index| index + offset);
+            ran[..anchor]
+                .iter()
+                .rev()
+                .find(|(version, _)| version != current_version && !rolled_back_from.contains(&version.as_str()))
+                .map(|(version, digest)| artifact(version, digest))
+                .ok_or_else(|| {
+                    format!(
+                        "no earlier version of {} in {} in the verified promotion history; give one with --to VERSION",
+                        request.app, request.to_env
+                    )
+                })
         }
         RollbackTarget::To(target) => {
-            // A version that ran here: one tollgate put there, or one a promotion replaced.
-            let by_version = in_env().find_map(|record| {
-                if &record.version == target {
-                    Some((record.version.clone(), record.digest.clone()))
-                } else if record.previous_version.as_ref() == Some(target) {
-                    Some((target.clone(), record.previous_digest.clone()))
-                } else {
-                    None
-                }
-            });
-            if let Some((version, digest)) = by_version {
-                return Ok(Artifact { image: image.to_string(), version, digest });
+            if let Some((version, digest)) = ran.iter().rev().find(|(version, _)| version == target) {
+                return Ok(artifact(version, digest));
             }
-            let by_commit = (target.len() >= 7).then(|| in_env().find(|record| record.commit.starts_with(target.as_str()))).flatten();
-            by_commit.ok_or_else(|| {
-                let mut known: Vec<&str> = in_env()
-                    .flat_map(|record| std::iter::once(record.version.as_str()).chain(record.previous_version.as_deref()))
-                    .collect();
-                known.sort_unstable();
-                known.dedup();
-                format!(
-                    "{target} never ran in {} according to the promotion history (known versions: {}); a rollback goes back \
-                     to an artifact that ran there. Promote other versions through the pipeline instead",
-                    request.to_env,
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                )
-            })?
+            let by_revision = repo
+                .git()
+                .revparse_single(target)
+                .and_then(|object| object.peel_to_commit())
+                .ok()
+                .and_then(|commit| arrivals.iter().find(|record| record.commit == commit.id().to_string()).copied());
+            if let Some(record) = by_revision {
+                return Ok(artifact(&record.version, &record.digest));
+            }
+            let mut known: Vec<&str> = ran.iter().map(|(version, _)| version.as_str()).collect();
+            known.sort_unstable();
+            known.dedup();
+            Err(format!(
+                "{target} never ran in {} according to the verified promotion history (known versions: {}); a rollback goes back \
+                 to an artifact that ran there, named by its version or by any revision of its promotion commit. Promote other versions through the pipeline instead",
+                request.to_env,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ))
         }
-    };
-    Ok(Artifact { image: image.to_string(), version: record.version.clone(), digest: record.digest.clone() })
+    }
 }
 
 /// A fresh decision id: `tg-` and 16 hex digits.

@@ -1,0 +1,219 @@
+//! Writing an allowed transition: one commit holding the manifest edit and its decision
+//! record, built in the object database and checked like any promotion before the branch
+//! moves by compare-and-swap; then the working tree and index, where the branch is checked
+//! out. Any failure after the branch moved puts the branch back, so no error path leaves a
+//! ref, the index or the working tree half-changed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use git2::build::{CheckoutBuilder, TreeUpdateBuilder};
+use git2::{ErrorCode, FileMode, Oid, Repository, Signature, Status};
+
+use super::plan::Plan;
+use super::record::{DecisionRecord, check_commit};
+use super::trailers::commit_message;
+use crate::input::Actor;
+use crate::repo::GitRepo;
+
+/// Why a commit was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    /// The branch moved since planning (compare-and-swap failed): re-plan.
+    Conflict(String),
+    /// The repository is not in a state to commit (bad input).
+    State(String),
+}
+
+impl From<git2::Error> for CommitError {
+    fn from(error: git2::Error) -> Self {
+        CommitError::State(error.message().to_string())
+    }
+}
+
+/// The author/committer: the requester given with `--actor` (a login gets the address
+/// `LOGIN@tollgate.local`), else Git's configured identity.
+pub fn signature(repo: &GitRepo, actor: Option<&Actor>) -> Result<Signature<'static>, CommitError> {
+    let signature = match actor {
+        Some(actor) => {
+            let email = actor.email.clone().unwrap_or_else(|| format!("{}@tollgate.local", actor.name.replace(' ', "-")));
+            Signature::now(&actor.name, &email)
+        }
+        None => repo.git().signature().or_else(|_| Signature::now("tollgate", "tollgate@tollgate.local")),
+    };
+    Ok(signature?.to_owned())
+}
+
+/// Commit `plan` and its `record` onto `branch` (or a new branch `new_branch` at the same
+/// base). Returns the new commit.
+pub fn commit_plan(
+    repo: &GitRepo,
+    branch: &str,
+    new_branch: Option<&str>,
+    plan: &Plan,
+    record: &DecisionRecord,
+    author: &Signature<'_>,
+) -> Result<Oid, CommitError> {
+    let git = repo.git();
+    let target_branch = new_branch.unwrap_or(branch);
+    let checked_out = checked_out_branch(repo).as_deref() == Some(target_branch);
+    let record_path = record.path();
+    let paths = [plan.file.as_str(), record_path.as_str()];
+    // Promotions in one working tree take turns: the index and files are shared.
+    let _lock = if checked_out { Some(WorktreeLock::acquire(git)?) } else { None };
+    if checked_out {
+        if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(plan.base.commit) {
+            return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
+        }
+        for path in paths {
+            let status = git.status_file(Path::new(path)).unwrap_or(Status::CURRENT);
+            if !(status.is_empty() || status == Status::CURRENT || status == Status::IGNORED) {
+                return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
+            }
+        }
+    }
+
+    let commit = build_commit(git, plan, record, author)?;
+    let reference = format!("refs/heads/{target_branch}");
+    let log = format!("tollgate: {}", commit_message(record).lines().next().unwrap_or_default());
+    match new_branch {
+        Some(name) => git.reference(&reference, commit, false, &log).map(drop).map_err(|error| match error.code() {
+            ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
+            _ => error.into(),
+        })?,
+        None => git.reference_matching(&reference, commit, true, plan.base.commit, &log).map(drop).map_err(|error| match error.code() {
+            ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => {
+                CommitError::Conflict(format!("{branch} moved while the transition was being decided ({})", error.message()))
+            }
+            _ => error.into(),
+        })?,
+    }
+
+    if checked_out {
+        if let Err(error) = update_worktree(git, commit, &paths) {
+            // Put everything back: the branch to its base, the files to the base's content.
+            let restored = git
+                .reference_matching(&reference, plan.base.commit, true, commit, "tollgate: undo a promotion the working tree could not take")
+                .map(drop)
+                .and_then(|()| update_worktree(git, plan.base.commit, &paths));
+            return Err(CommitError::State(match restored {
+                Ok(()) => format!("cannot update the working tree ({}); nothing was committed", error.message()),
+                Err(undo) => format!(
+                    "cannot update the working tree ({}), and undoing the commit failed too ({}): {target_branch} is at {commit}; \
+                     run `git reset --keep {}` to go back",
+                    error.message(),
+                    undo.message(),
+                    plan.base.commit
+                ),
+            }));
+        }
+    }
+    Ok(commit)
+}
+
+/// Build the promotion commit object (nothing references it yet) and check it as history
+/// will: a commit that would not count as a promotion is never published.
+fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: &Signature<'_>) -> Result<Oid, CommitError> {
+    let base_commit = git.find_commit(plan.base.commit)?;
+    let base_tree = base_commit.tree()?;
+    // Keep an executable file executable.
+    let mode = match base_tree.get_path(Path::new(&plan.file)).map(|entry| entry.filemode()) {
+        Ok(0o100755) => FileMode::BlobExecutable,
+        _ => FileMode::Blob,
+    };
+    let mut update = TreeUpdateBuilder::new();
+    update.upsert(plan.file.as_str(), git.blob(plan.after.as_bytes())?, mode);
+    update.upsert(record.path(), git.blob(record.to_text().as_bytes())?, FileMode::Blob);
+    let tree = git.find_tree(update.create_updated(git, &base_tree)?)?;
+    let message = commit_message(record);
+    let commit = git.commit(None, author, author, &message, &tree, &[&base_commit])?;
+
+    let built = git.find_commit(commit)?;
+    let identity_kept = built.author().name_bytes() == author.name_bytes()
+        && built.author().email_bytes() == author.email_bytes()
+        && built.message_bytes() == message.as_bytes();
+    let checked = check_commit(git, &built)?;
+    match checked {
+        Some(checked) if checked.checks_out() && identity_kept => Ok(commit),
+        Some(checked) => Err(CommitError::State(format!(
+            "the promotion commit did not pass its own checks ({}); nothing was committed",
+            if identity_kept { checked.problems.join("; ") } else { "its author or message did not read back as written".into() }
+        ))),
+        None => Err(CommitError::State("the promotion commit did not read back as a promotion; nothing was committed".into())),
+    }
+}
+
+/// Make the working tree and index hold `commit`'s version of `paths` (a path absent from
+/// it is removed).
+fn update_worktree(git: &Repository, commit: Oid, paths: &[&str]) -> Result<(), git2::Error> {
+    let tree = git.find_commit(commit)?.tree()?;
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force();
+    for path in paths {
+        checkout.path(path);
+    }
+    git.checkout_tree(tree.as_object(), Some(&mut checkout))
+}
+
+/// The branch HEAD points at in a non-bare repository.
+pub fn checked_out_branch(repo: &GitRepo) -> Option<String> {
+    if repo.git().is_bare() {
+        return None;
+    }
+    let head = repo.git().find_reference("HEAD").ok()?;
+    let target = head.symbolic_target().ok()??;
+    target.strip_prefix("refs/heads/").map(str::to_string)
+}
+
+/// How long a promotion waits for another one in the same working tree.
+const LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// `.git/tollgate.lock`, held while a promotion changes a checked-out branch, its index and
+/// files. It holds the process id, so a lock left by a killed process is taken over.
+struct WorktreeLock(PathBuf);
+
+impl WorktreeLock {
+    fn acquire(git: &Repository) -> Result<WorktreeLock, CommitError> {
+        let path = git.path().join("tollgate.lock");
+        let started = Instant::now();
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    let _ = write!(file, "{}", std::process::id());
+                    return Ok(WorktreeLock(path));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if holder_is_gone(&path) {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if started.elapsed() > LOCK_WAIT {
+                        return Err(CommitError::Conflict(format!(
+                            "another tollgate process is promoting in this working tree ({} exists); if none is running, remove that file",
+                            path.display()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(error) => return Err(CommitError::State(format!("cannot create {}: {error}", path.display()))),
+            }
+        }
+    }
+}
+
+/// Whether the process named in a lock file no longer runs (Linux: no `/proc/PID`).
+fn holder_is_gone(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    match text.trim().parse::<u32>() {
+        Ok(pid) => cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists(),
+        // Being written right now, or not ours: wait for it.
+        Err(_) => false,
+    }
+}
+
+impl Drop for WorktreeLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,155 @@
+//! The promotion log, read back from the decision records in the branch's commits. Only
+//! commits that check out ([`super::record::check_commit`]) count as promotions; a commit
+//! that claims to be one (with `Tollgate-*` trailers) but does not check out is listed as
+//! an unrecorded change with the reason, and never counts for status or rollback.
+
+use std::collections::BTreeMap;
+
+use git2::{Oid, Repository, Sort};
+use serde::Serialize;
+
+use super::record::{DecisionRecord, check_commit};
+use super::trailers::{Trailers, verdict_label, short_hash};
+use crate::transition::TransitionKind;
+
+/// One promotion or rollback commit (or a commit claiming to be one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromotionRecord {
+    /// Commit id.
+    pub commit: String,
+    /// Commit time, Unix seconds.
+    pub time: i64,
+    /// Whether the commit checks out as a tollgate promotion; `false` for an unrecorded
+    /// change (see `problems`).
+    pub verified: bool,
+    /// Why it does not count, when it does not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// Promotion or rollback.
+    pub kind: TransitionKind,
+    /// Application.
+    pub app: String,
+    /// Source environment, if any.
+    pub from: Option<String>,
+    /// Target environment.
+    pub to: String,
+    /// Version promoted.
+    pub version: String,
+    /// Digest promoted.
+    pub digest: Option<String>,
+    /// Requester.
+    pub requested_by: String,
+    /// The decision time, when the requester chose it (`--at`), Unix seconds.
+    pub requested_at: Option<i64>,
+    /// Approvers.
+    pub approved_by: Vec<String>,
+    /// Labels (a break-glass label shows here).
+    pub labels: BTreeMap<String, String>,
+    /// `name@version sha256:… verdict` per policy.
+    pub policies: Vec<String>,
+    /// Decision id.
+    pub decision: String,
+    /// For rollbacks: the commit being rolled back.
+    pub rollback_of: Option<String>,
+    /// The version that was in `to` before.
+    pub previous_version: Option<String>,
+    /// The digest that was in `to` before.
+    pub previous_digest: Option<String>,
+}
+
+impl PromotionRecord {
+    /// The entry of a verified decision record.
+    fn from_record(commit: String, time: i64, record: &DecisionRecord) -> Self {
+        let t = &record.transition;
+        PromotionRecord {
+            commit,
+            time,
+            verified: true,
+            problems: Vec::new(),
+            kind: t.kind,
+            app: t.application.clone(),
+            from: t.from_env.clone(),
+            to: t.to_env.clone(),
+            version: t.artifact.version.clone(),
+            digest: t.artifact.digest.clone(),
+            requested_by: t.requested_by.clone(),
+            requested_at: record.time_overridden.then_some(t.requested_at),
+            approved_by: t.approvals.iter().map(|approval| approval.approver.clone()).collect(),
+            labels: t.labels.clone(),
+            policies: record
+                .policies
+                .iter()
+                .map(|policy| format!("{}@{} sha256:{} {}", policy.name, policy.version, short_hash(&policy.sha256), verdict_label(policy.mode, &policy.outcome)))
+                .collect(),
+            decision: t.id.clone(),
+            rollback_of: record.rollback_of.clone(),
+            previous_version: t.previous_artifact.as_ref().map(|previous| previous.version.clone()),
+            previous_digest: t.previous_artifact.as_ref().and_then(|previous| previous.digest.clone()),
+        }
+    }
+
+    /// The entry of a commit that claims to be a promotion but does not check out: what its
+    /// trailers claim (or its first record), marked unverified with the reasons.
+    fn unrecorded(commit: String, time: i64, trailers: Option<&Trailers>, record: Option<&DecisionRecord>, problems: Vec<String>) -> Self {
+        let mut entry = match record {
+            Some(record) => PromotionRecord::from_record(commit, time, record),
+            None => {
+                let t = trailers.cloned().unwrap_or_default();
+                PromotionRecord {
+                    commit,
+                    time,
+                    verified: false,
+                    problems: Vec::new(),
+                    kind: if t.rollback_of.is_some() { TransitionKind::Rollback } else { TransitionKind::Promote },
+                    app: t.app.unwrap_or_default(),
+                    from: t.from,
+                    to: t.to.unwrap_or_default(),
+                    version: t.version.unwrap_or_default(),
+                    digest: t.digest,
+                    requested_by: t.requested_by.unwrap_or_default(),
+                    requested_at: None,
+                    approved_by: t.approved_by,
+                    labels: BTreeMap::new(),
+                    policies: t.policies,
+                    decision: t.decision.unwrap_or_default(),
+                    rollback_of: t.rollback_of,
+                    previous_version: t.previous_version,
+                    previous_digest: t.previous_digest,
+                }
+            }
+        };
+        entry.verified = false;
+        entry.problems = problems;
+        entry
+    }
+}
+
+/// The promotion log reachable from `tip` (promotions merged from review branches
+/// included), newest first: verified promotions and unrecorded changes alike.
+pub fn read_history(repo: &Repository, tip: Oid) -> Result<Vec<PromotionRecord>, git2::Error> {
+    let mut walk = repo.revwalk()?;
+    walk.push(tip)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+    let mut entries = Vec::new();
+    for oid in walk {
+        let commit = repo.find_commit(oid?)?;
+        let Some(checked) = check_commit(repo, &commit)? else { continue };
+        let (id, time) = (commit.id().to_string(), commit.time().seconds());
+        if checked.checks_out() {
+            entries.extend(checked.records.iter().map(|record| PromotionRecord::from_record(id.clone(), time, record)));
+        } else {
+            entries.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems));
+        }
+    }
+    Ok(entries)
+}
+
+/// The newest verified record of `app` arriving in `env` (optionally with that exact version).
+pub fn last_arrival<'a>(history: &'a [PromotionRecord], app: &'a str, env: &'a str, version: Option<&str>) -> Option<&'a PromotionRecord> {
+    verified_in(history, app, env).find(|record| version.is_none_or(|version| record.version == version))
+}
+
+/// The verified records of `app` arriving in `env`, newest first.
+pub fn verified_in<'a>(history: &'a [PromotionRecord], app: &'a str, env: &'a str) -> impl Iterator<Item = &'a PromotionRecord> + 'a {
+    history.iter().filter(move |record| record.verified && record.app == app && record.to == env)
+}

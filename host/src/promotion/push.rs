@@ -1,0 +1,160 @@
+//! Publishing a promotion: push the branch to a remote with the user's own `git` (so https
+//! and ssh credentials, helpers and agents work as they do for them). The decision record is
+//! inside the commit, so the branch is all there is to push. A push refused because the
+//! remote moved is retried by the engine after re-planning; any refusal leaves nothing
+//! behind locally.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::exit::Failure;
+
+/// How many times a rejected push is retried.
+pub const MAX_PUSH_ATTEMPTS: usize = 4;
+
+/// Run `git` in `dir`; `Err` carries git's stderr.
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let output = git_command(dir)
+        .args(args)
+        .output()
+        .map_err(|error| format!("cannot run git ({error}); install git to use --push"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+    }
+}
+
+fn git_command(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command
+        .arg("-C")
+        .arg(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        // Porcelain status words are stable; keep git's messages in English for the reasons.
+        .env("LC_ALL", "C");
+    command
+}
+
+/// The remote-tracking ref of `branch`.
+fn tracking_ref(remote: &str, branch: &str) -> String {
+    format!("refs/remotes/{remote}/{branch}")
+}
+
+/// Fetch `branch` from `remote`, then bring the local branch up to the remote tip when it is
+/// behind. A local branch that has diverged is a conflict.
+pub fn sync_from_remote(dir: &Path, remote: &str, branch: &str, checked_out: bool) -> Result<(), Failure> {
+    let tracking = tracking_ref(remote, branch);
+    git(dir, &["fetch", "--quiet", remote, &format!("+refs/heads/{branch}:{tracking}")])
+        .map_err(|error| Failure::bad_input(format!("git fetch {remote} {branch} failed: {error}")))?;
+    let local = git(dir, &["rev-parse", &format!("refs/heads/{branch}")]).map_err(Failure::bad_input)?;
+    let upstream = git(dir, &["rev-parse", &tracking]).map_err(Failure::bad_input)?;
+    let (local, upstream) = (local.trim(), upstream.trim());
+    if local == upstream || git(dir, &["merge-base", "--is-ancestor", upstream, local]).is_ok() {
+        return Ok(());
+    }
+    if git(dir, &["merge-base", "--is-ancestor", local, upstream]).is_err() {
+        return Err(Failure::conflict(format!(
+            "local {branch} and {remote}/{branch} have diverged; reconcile them (e.g. git pull --rebase) and try again"
+        )));
+    }
+    if checked_out {
+        git(dir, &["merge", "--ff-only", "--quiet", &tracking])
+            .map_err(|error| Failure::bad_input(format!("cannot fast-forward {branch} to {remote}/{branch}: {error}")))?;
+    } else {
+        git(dir, &["update-ref", &format!("refs/heads/{branch}"), upstream, local]).map_err(Failure::conflict)?;
+    }
+    Ok(())
+}
+
+/// The result of one push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Published.
+    Pushed,
+    /// The branch on the remote moved: re-plan and try again.
+    Moved(String),
+    /// Refused for another reason (a hook, branch protection, authentication, the network):
+    /// git's reason and the remote's own `remote:` lines.
+    Refused(String),
+}
+
+/// Push `branch` (and with it the decision record in its tip commit).
+pub fn push(dir: &Path, remote: &str, branch: &str) -> Result<PushOutcome, Failure> {
+    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    let output = git_command(dir)
+        .args(["push", "--porcelain", remote, &refspec])
+        .output()
+        .map_err(|error| Failure::bad_input(format!("cannot run git ({error}); install git to use --push")))?;
+    if output.status.success() {
+        return Ok(PushOutcome::Pushed);
+    }
+    Ok(classify_refusal(&String::from_utf8_lossy(&output.stdout), &String::from_utf8_lossy(&output.stderr)))
+}
+
+/// Tell a remote that moved from one that refused, from `git push --porcelain`'s output.
+fn classify_refusal(stdout: &str, stderr: &str) -> PushOutcome {
+    // Porcelain lines: `!<TAB>from:to<TAB>[rejected] (fetch first)` and the like.
+    let refused: Vec<&str> = stdout.lines().filter(|line| line.starts_with('!')).collect();
+    let moved = |line: &&str| {
+        ["(fetch first)", "(non-fast-forward)", "cannot lock ref", "failed to update ref", "(stale info)"].iter().any(|sign| line.contains(sign))
+    };
+    if !refused.is_empty() && refused.iter().all(moved) {
+        return PushOutcome::Moved(refused.join("; "));
+    }
+    let remote_lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("remote:")).collect();
+    let mut reason = if refused.is_empty() {
+        stderr.lines().filter(|line| !line.starts_with("remote:")).collect::<Vec<_>>().join("; ").trim().to_string()
+    } else {
+        refused.join("; ")
+    };
+    if !remote_lines.is_empty() {
+        reason.push_str(&format!("\n{}", remote_lines.join("\n")));
+    }
+    PushOutcome::Refused(reason)
+}
+
+/// Undo an unpublished local promotion commit: the branch goes back to `base` (a new branch
+/// is deleted), and where it is checked out, the index and working tree follow.
+pub fn discard_local_commit(dir: &Path, branch: &str, commit: &str, base: &str, new_branch: bool, checked_out: bool) -> Result<(), Failure> {
+    let reference = format!("refs/heads/{branch}");
+    let undone = if new_branch {
+        git(dir, &["update-ref", "-d", &reference, commit])
+    } else if checked_out {
+        git(dir, &["reset", "--keep", "--quiet", base])
+    } else {
+        git(dir, &["update-ref", &reference, base, commit])
+    };
+    undone.map(drop).map_err(|error| {
+        Failure::bad_input(format!("cannot discard the unpublished commit {commit} on {branch} ({error}); run `git reset --keep {base}`"))
+    })
+}
+
+/// A short random-ish pause before retrying, growing with the attempt.
+pub fn backoff(attempt: usize) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let jitter = u64::from(nanos % 200);
+    Duration::from_millis(100 * attempt as u64 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moved_remote_is_told_from_a_refusal() {
+        let moved = classify_refusal("To ../remote\n!\trefs/heads/main:refs/heads/main\t[rejected] (fetch first)\nDone\n", "error: failed to push");
+        assert!(matches!(moved, PushOutcome::Moved(reason) if reason.contains("(fetch first)")));
+        let hook = classify_refusal(
+            "To ../remote\n!\trefs/heads/main:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nDone\n",
+            "remote: prod is frozen until Monday\nTo ../remote\nerror: failed to push some refs",
+        );
+        assert_eq!(
+            hook,
+            PushOutcome::Refused("!\trefs/heads/main:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nremote: prod is frozen until Monday".into())
+        );
+        let network = classify_refusal("", "fatal: unable to access 'https://x/': Could not resolve host: x");
+        assert!(matches!(network, PushOutcome::Refused(reason) if reason.contains("Could not resolve host")));
+    }
+}

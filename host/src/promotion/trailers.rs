@@ -1,0 +1,244 @@
+//! The promotion commit's message: a subject, a short body and `Tollgate-*` trailers, the
+//! human-readable index of the decision record. Both are written from the record alone, so
+//! [`Trailers::disagreements`] can tell a commit whose trailers were edited or forged.
+//!
+//! Every value written here was validated where it entered (no control, line-breaking or
+//! bidirectional characters; see [`crate::input`]), so no value can start a line of its own.
+
+use super::record::{DecisionRecord, RecordedPolicy};
+use crate::transition::TransitionKind;
+
+/// Trailer keys tollgate writes.
+pub mod key {
+    /// Application.
+    pub const APP: &str = "Tollgate-App";
+    /// Source environment.
+    pub const FROM: &str = "Tollgate-From";
+    /// Target environment.
+    pub const TO: &str = "Tollgate-To";
+    /// Version.
+    pub const VERSION: &str = "Tollgate-Version";
+    /// Digest.
+    pub const DIGEST: &str = "Tollgate-Digest";
+    /// The version that was in the target environment before.
+    pub const PREVIOUS_VERSION: &str = "Tollgate-Previous-Version";
+    /// The digest that was in the target environment before.
+    pub const PREVIOUS_DIGEST: &str = "Tollgate-Previous-Digest";
+    /// Requester.
+    pub const REQUESTED_BY: &str = "Tollgate-Requested-By";
+    /// The decision time, when the requester chose it (`--at`).
+    pub const REQUESTED_AT: &str = "Tollgate-Requested-At";
+    /// One per approver.
+    pub const APPROVED_BY: &str = "Tollgate-Approved-By";
+    /// One per label, `key=value` (a break-glass label shows here).
+    pub const LABEL: &str = "Tollgate-Label";
+    /// One per policy.
+    pub const POLICY: &str = "Tollgate-Policy";
+    /// The commit a rollback undoes.
+    pub const ROLLBACK_OF: &str = "Tollgate-Rollback-Of";
+    /// Decision id.
+    pub const DECISION: &str = "Tollgate-Decision";
+}
+
+/// The `Tollgate-*` trailers of a commit message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trailers {
+    /// Application.
+    pub app: Option<String>,
+    /// Source environment.
+    pub from: Option<String>,
+    /// Target environment.
+    pub to: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Digest.
+    pub digest: Option<String>,
+    /// Version before.
+    pub previous_version: Option<String>,
+    /// Digest before.
+    pub previous_digest: Option<String>,
+    /// Requester.
+    pub requested_by: Option<String>,
+    /// Decision time chosen by the requester (RFC 3339).
+    pub requested_at: Option<String>,
+    /// Approvers.
+    pub approved_by: Vec<String>,
+    /// Labels, `key=value`.
+    pub labels: Vec<String>,
+    /// `name@version sha256:… verdict` per policy.
+    pub policies: Vec<String>,
+    /// The commit a rollback undoes.
+    pub rollback_of: Option<String>,
+    /// Decision id.
+    pub decision: Option<String>,
+}
+
+impl Trailers {
+    /// The trailers of `record`, as [`commit_message`] writes them.
+    pub fn of(record: &DecisionRecord) -> Trailers {
+        let t = &record.transition;
+        Trailers {
+            app: Some(t.application.clone()),
+            from: t.from_env.clone(),
+            to: Some(t.to_env.clone()),
+            version: Some(t.artifact.version.clone()),
+            digest: t.artifact.digest.clone(),
+            previous_version: t.previous_artifact.as_ref().map(|previous| previous.version.clone()),
+            previous_digest: t.previous_artifact.as_ref().and_then(|previous| previous.digest.clone()),
+            requested_by: Some(t.requested_by.clone()),
+            requested_at: record.time_overridden.then(|| rfc3339(t.requested_at)),
+            approved_by: t.approvals.iter().map(|approval| approval.approver.clone()).collect(),
+            labels: t.labels.iter().map(|(key, value)| format!("{key}={value}")).collect(),
+            policies: record.policies.iter().map(policy_summary).collect(),
+            rollback_of: record.rollback_of.clone(),
+            decision: Some(t.id.clone()),
+        }
+    }
+
+    /// The `Tollgate-*` trailers of `message`; `None` when it has none.
+    pub fn parse(message: &str) -> Option<Trailers> {
+        let parsed = git2::message_trailers_strs(message).ok()?;
+        let mut trailers = Trailers::default();
+        let mut any = false;
+        for (name, value) in parsed.iter() {
+            let value = value.to_string();
+            let slot = match name {
+                key::APP => &mut trailers.app,
+                key::FROM => &mut trailers.from,
+                key::TO => &mut trailers.to,
+                key::VERSION => &mut trailers.version,
+                key::DIGEST => &mut trailers.digest,
+                key::PREVIOUS_VERSION => &mut trailers.previous_version,
+                key::PREVIOUS_DIGEST => &mut trailers.previous_digest,
+                key::REQUESTED_BY => &mut trailers.requested_by,
+                key::REQUESTED_AT => &mut trailers.requested_at,
+                key::ROLLBACK_OF => &mut trailers.rollback_of,
+                key::DECISION => &mut trailers.decision,
+                key::APPROVED_BY => {
+                    trailers.approved_by.push(value);
+                    any = true;
+                    continue;
+                }
+                key::LABEL => {
+                    trailers.labels.push(value);
+                    any = true;
+                    continue;
+                }
+                key::POLICY => {
+                    trailers.policies.push(value);
+                    any = true;
+                    continue;
+                }
+                other if other.starts_with("Tollgate-") => {
+                    any = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            any = true;
+            *slot = Some(value);
+        }
+        any.then_some(trailers)
+    }
+
+    /// How these trailers differ from what `record` says, one sentence each.
+    pub fn disagreements(&self, record: &DecisionRecord) -> Vec<String> {
+        let expected = Trailers::of(record);
+        let mut problems = Vec::new();
+        let mut compare = |key: &str, ours: String, theirs: String| {
+            if ours != theirs {
+                problems.push(format!("its {key} trailer says {ours}, the decision record says {theirs}"));
+            }
+        };
+        let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "nothing".into());
+        let list = |values: &[String]| if values.is_empty() { "nothing".to_string() } else { values.join(", ") };
+        compare(key::APP, show(&self.app), show(&expected.app));
+        compare(key::FROM, show(&self.from), show(&expected.from));
+        compare(key::TO, show(&self.to), show(&expected.to));
+        compare(key::VERSION, show(&self.version), show(&expected.version));
+        compare(key::DIGEST, show(&self.digest), show(&expected.digest));
+        compare(key::PREVIOUS_VERSION, show(&self.previous_version), show(&expected.previous_version));
+        compare(key::PREVIOUS_DIGEST, show(&self.previous_digest), show(&expected.previous_digest));
+        compare(key::REQUESTED_BY, show(&self.requested_by), show(&expected.requested_by));
+        compare(key::REQUESTED_AT, show(&self.requested_at), show(&expected.requested_at));
+        compare(key::APPROVED_BY, list(&self.approved_by), list(&expected.approved_by));
+        compare(key::LABEL, list(&self.labels), list(&expected.labels));
+        compare(key::POLICY, list(&self.policies), list(&expected.policies));
+        compare(key::ROLLBACK_OF, show(&self.rollback_of), show(&expected.rollback_of));
+        problems
+    }
+}
+
+/// `allow`, `deny` or `error`, prefixed `monitor-` for a monitor-mode policy that did not allow.
+pub fn verdict_label(mode: crate::config::Mode, outcome: &serde_json::Value) -> String {
+    let label = match (outcome.get("outcome").and_then(|v| v.as_str()), outcome.get("decision").and_then(|v| v.as_str())) {
+        (Some("verdict"), Some("allow")) => "allow",
+        (Some("verdict"), _) => "deny",
+        _ => "error",
+    };
+    super::gate::mode_label(mode, label)
+}
+
+fn policy_summary(policy: &RecordedPolicy) -> String {
+    format!("{}@{} sha256:{} {}", policy.name, policy.version, short_hash(&policy.sha256), verdict_label(policy.mode, &policy.outcome))
+}
+
+/// The first 12 characters of a hash, for messages and trailers (never panics on short input).
+pub fn short_hash(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}
+
+fn rfc3339(unix_seconds: i64) -> String {
+    jiff::Timestamp::from_second(unix_seconds).map_or_else(|_| unix_seconds.to_string(), |time| time.to_string())
+}
+
+/// The commit message of `record`: subject, a short body, and the trailers.
+pub fn commit_message(record: &DecisionRecord) -> String {
+    let t = &record.transition;
+    let subject = match (t.kind, &t.from_env) {
+        (TransitionKind::Rollback, _) => format!(
+            "rollback {} in {} to {} (was {})",
+            t.application,
+            t.to_env,
+            t.artifact.version,
+            t.previous_artifact.as_ref().map_or("unknown", |previous| previous.version.as_str())
+        ),
+        (TransitionKind::Promote, Some(from)) => format!("promote {} {} to {} (from {from})", t.application, t.artifact.version, t.to_env),
+        (TransitionKind::Promote, None) => format!("promote {} {} to {}", t.application, t.artifact.version, t.to_env),
+    };
+    let trailers = Trailers::of(record);
+    let mut message = format!("{subject}\n\nRequested by {}", t.requested_by);
+    if !trailers.approved_by.is_empty() {
+        message.push_str(&format!("; approved by {}", trailers.approved_by.join(", ")));
+    }
+    let files: Vec<&str> = t.changes.iter().map(|change| change.path.as_str()).collect();
+    message.push_str(&format!(".\nChanged {}.\n", files.join(", ")));
+    if record.time_overridden {
+        message.push_str("Decided as of a time the requester chose (--at).\n");
+    }
+    if !record.policies.is_empty() {
+        let verdicts: Vec<String> =
+            record.policies.iter().map(|policy| format!("{} {}", policy.name, verdict_label(policy.mode, &policy.outcome))).collect();
+        message.push_str(&format!("Policies: {}.\n", verdicts.join(", ")));
+    }
+    message.push_str(&format!("Decision record: {}\n\n", record.path()));
+
+    let mut lines: Vec<(&str, String)> = vec![(key::APP, t.application.clone())];
+    lines.extend(trailers.from.map(|from| (key::FROM, from)));
+    lines.push((key::TO, t.to_env.clone()));
+    lines.push((key::VERSION, t.artifact.version.clone()));
+    lines.extend(trailers.digest.map(|digest| (key::DIGEST, digest)));
+    lines.extend(trailers.previous_version.map(|version| (key::PREVIOUS_VERSION, version)));
+    lines.extend(trailers.previous_digest.map(|digest| (key::PREVIOUS_DIGEST, digest)));
+    lines.push((key::REQUESTED_BY, t.requested_by.clone()));
+    lines.extend(trailers.requested_at.map(|at| (key::REQUESTED_AT, at)));
+    lines.extend(trailers.approved_by.into_iter().map(|approver| (key::APPROVED_BY, approver)));
+    lines.extend(trailers.labels.into_iter().map(|label| (key::LABEL, label)));
+    lines.extend(trailers.policies.into_iter().map(|policy| (key::POLICY, policy)));
+    lines.extend(trailers.rollback_of.map(|commit| (key::ROLLBACK_OF, commit)));
+    lines.push((key::DECISION, t.id.clone()));
+    for (key, value) in lines {
+        message.push_str(&format!("{key}: {value}\n"));
+    }
+    message
+}

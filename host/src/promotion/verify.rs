@@ -1,0 +1,187 @@
+//! `tollgate verify`: check a promotion commit and re-run its decision. verify checks, it
+//! does not obey: the commit must check out as a promotion (see
+//! [`super::record::check_commit`]), and the policies re-run are those the `tollgate.yaml`
+//! of the record's base commit configures, with that configuration's plugins, limits and
+//! HTTP origins; whatever the record names is only compared, never loaded or granted.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::engine::Workspace;
+use super::gate::{PolicyRun, prepare, run_prepared};
+use super::record::{DecisionRecord, RecordedPolicy, check_commit};
+use super::trailers::short_hash;
+use crate::config::{CONFIG_FILE, Config};
+use crate::exit::Failure;
+use crate::runtime::FileSource;
+
+/// The result of `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// The commit verified.
+    pub commit: String,
+    /// Its decision id.
+    pub decision: String,
+    /// Whether the commit checks out and every policy reproduced its verdict.
+    pub reproduced: bool,
+    /// What does not check out about the commit, its record or the configuration it names.
+    pub problems: Vec<String>,
+    /// Per policy.
+    pub policies: Vec<VerifiedPolicy>,
+}
+
+/// One policy's re-run.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedPolicy {
+    /// Policy name.
+    pub name: String,
+    /// Recorded outcome.
+    pub recorded: serde_json::Value,
+    /// Outcome now.
+    pub now: Option<serde_json::Value>,
+    /// Identical?
+    pub reproduced: bool,
+    /// What went wrong.
+    pub problem: Option<String>,
+}
+
+impl Workspace {
+    /// Check the promotion commit at `revision` (any revision Git accepts) and re-run its
+    /// decision with the configuration of its base commit.
+    pub fn verify(&self, revision: &str) -> Result<Verification, Failure> {
+        let git = self.repo.git();
+        let commit = git
+            .revparse_single(revision)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(|_| Failure::bad_input(format!("{revision} is not a commit in {}", self.repo.path().display())))?;
+        let checked = check_commit(git, &commit).map_err(|error| Failure::bad_input(error.message().to_string()))?.ok_or_else(|| {
+            Failure::bad_input(format!(
+                "commit {} is not a tollgate promotion: it adds no decision record under {}",
+                commit.id(),
+                super::record::RECORD_DIR
+            ))
+        })?;
+        let mut verification = Verification {
+            commit: commit.id().to_string(),
+            decision: checked.records.iter().map(|record| record.transition.id.clone()).collect::<Vec<_>>().join(", "),
+            reproduced: false,
+            problems: checked.problems.clone(),
+            policies: Vec::new(),
+        };
+        for record in &checked.records {
+            self.rerun(record, &mut verification);
+        }
+        verification.reproduced = verification.problems.is_empty() && verification.policies.iter().all(|policy| policy.reproduced);
+        Ok(verification)
+    }
+
+    /// Re-run `record`'s decision with the configuration of its base commit.
+    fn rerun(&self, record: &DecisionRecord, verification: &mut Verification) {
+        let git = self.repo.git();
+        let id = &record.transition.id;
+        let base = match record.base_commit.parse().ok().and_then(|oid| git.find_commit(oid).ok()) {
+            Some(base) => base,
+            None => {
+                verification.problems.push(format!("decision {id}: its base commit {} is not in this repository; nothing was re-run", record.base_commit));
+                return;
+            }
+        };
+        let config = match self.repo.read_file(base.tree_id(), CONFIG_FILE) {
+            Ok(Some(text)) => Config::parse(&format!("{CONFIG_FILE} (commit {})", short_hash(&record.base_commit)), &text),
+            Ok(None) => Err(crate::config::ConfigError(format!("the base commit has no {CONFIG_FILE}"))),
+            Err(error) => Err(crate::config::ConfigError(error.0)),
+        };
+        let config = match config {
+            Ok(config) => config,
+            Err(error) => {
+                verification.problems.push(format!("decision {id}: {error}; nothing was re-run"));
+                return;
+            }
+        };
+        let prepared = match prepare(&self.runtime, &config, &self.base_dir, &record.transition.to_env) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                verification.problems.push(format!("decision {id}: a plugin the configuration at the base commit names cannot be loaded: {error}"));
+                return;
+            }
+        };
+        let overlay = record.transition.changes.iter().map(|change| (change.path.clone(), change.after.clone())).collect();
+        let files: Arc<dyn FileSource> = match self.repo.proposed_tree(base.tree_id(), overlay) {
+            Ok(files) => Arc::new(files),
+            Err(error) => {
+                verification.problems.push(format!("decision {id}: {error}"));
+                return;
+            }
+        };
+        let runs = run_prepared(&prepared, &record.transition, files);
+        for (index, run) in runs.iter().enumerate() {
+            verification.policies.push(compare(run, record.policies.get(index)));
+        }
+        for extra in record.policies.iter().skip(runs.len()) {
+            verification.policies.push(VerifiedPolicy {
+                name: extra.name.clone(),
+                recorded: extra.outcome.clone(),
+                now: None,
+                reproduced: false,
+                problem: Some(format!(
+                    "the record names {} ({}), which the configuration at the base commit does not run for {}; not run",
+                    extra.name, extra.plugin, record.transition.to_env
+                )),
+            });
+        }
+    }
+}
+
+/// A re-run compared with what the record says ran at the same place.
+fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy {
+    let now = serde_json::to_value(&run.evaluation.outcome).unwrap_or_default();
+    let Some(recorded) = recorded else {
+        return VerifiedPolicy {
+            name: run.name.clone(),
+            recorded: serde_json::Value::Null,
+            now: Some(now),
+            reproduced: false,
+            problem: Some(format!("the configuration at the base commit runs {} ({}), which the record lacks", run.name, run.plugin)),
+        };
+    };
+    let mut differences = Vec::new();
+    if recorded.plugin != run.plugin {
+        differences.push(format!("the record names the plugin {}, the configuration {}", recorded.plugin, run.plugin));
+    }
+    if recorded.sha256 != run.sha256 {
+        differences.push(format!("the plugin's digest changed: recorded sha256:{}, now sha256:{}", short_hash(&recorded.sha256), short_hash(&run.sha256)));
+    }
+    if recorded.config_json != run.config_json {
+        differences.push("the record's plugin configuration differs from the configuration's".to_string());
+    }
+    if recorded.timeout_ms != run.limits.timeout.as_millis() as u64 || recorded.memory_bytes != run.limits.memory_bytes {
+        differences.push(format!(
+            "the record's limits ({} ms, {} bytes) differ from the configuration's ({} ms, {} bytes)",
+            recorded.timeout_ms,
+            recorded.memory_bytes,
+            run.limits.timeout.as_millis(),
+            run.limits.memory_bytes
+        ));
+    }
+    if recorded.http_origins != run.http_origins {
+        differences.push(format!(
+            "the record's HTTP origins [{}] differ from the configuration's [{}]",
+            recorded.http_origins.join(", "),
+            run.http_origins.join(", ")
+        ));
+    }
+    if recorded.mode != run.mode {
+        differences.push("the record's mode differs from the configuration's".to_string());
+    }
+    if recorded.outcome != now {
+        differences.push("the verdict differs from the recorded one".to_string());
+    }
+    VerifiedPolicy {
+        name: run.name.clone(),
+        recorded: recorded.outcome.clone(),
+        now: Some(now),
+        reproduced: differences.is_empty(),
+        problem: (!differences.is_empty()).then(|| differences.join("; ")),
+    }
+}
