@@ -8,6 +8,7 @@ mod outputs;
 mod plugin_cli;
 mod promotion;
 mod push;
+mod record;
 mod python_plugin;
 mod sandbox;
 mod scaffold;

@@ -1,7 +1,7 @@
 //! The promotion engine on real Git repositories: status, plan, promote, rollback,
 //! history, verify, branches, bare repositories, conflicts and failures.
 
-use crate::support::{git, gitops_repo, plugin, repo_path, snapshot, tollgate, tollgate_in};
+use crate::support::{git, gitops_repo, plugin, record_at, repo_path, snapshot, tollgate, tollgate_in};
 
 const TUESDAY: &str = "2026-01-06T10:30:00+01:00";
 const FRIDAY_EVENING: &str = "2026-01-09T17:30:00+01:00";
@@ -84,7 +84,7 @@ fn plan_shows_verdicts_and_the_exact_diff_without_committing() {
 }
 
 #[test]
-fn an_allowed_promotion_commits_with_trailers_a_note_and_a_clean_worktree() {
+fn an_allowed_promotion_commits_with_trailers_its_record_and_a_clean_worktree() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
     promote_to_test(&repo);
@@ -114,7 +114,7 @@ fn an_allowed_promotion_commits_with_trailers_a_note_and_a_clean_worktree() {
     assert!(message.contains("Tollgate-Decision: tg-"), "{message}");
     assert_eq!(git(&repo, &["log", "-1", "--format=%an"]), "alice\n");
 
-    let note: serde_json::Value = serde_json::from_str(&git(&repo, &["notes", "--ref=tollgate", "show", "HEAD"])).unwrap();
+    let note = record_at(&repo, "HEAD");
     assert_eq!(note["transition"]["artifact"]["version"], "1.4.2");
     assert_eq!(note["policies"][1]["name"], "change-window");
     assert_eq!(note["policies"][1]["outcome"]["decision"], "allow");
@@ -122,7 +122,7 @@ fn an_allowed_promotion_commits_with_trailers_a_note_and_a_clean_worktree() {
     assert!(note["tollgate_version"].is_string());
 
     // Only the two scalars changed, in the commit and in the checked-out file.
-    let diff = git(&repo, &["diff", "HEAD~1", "HEAD", "--unified=0", "--no-color"]);
+    let diff = git(&repo, &["diff", "HEAD~1", "HEAD", "--unified=0", "--no-color", "--", "envs"]);
     let changed: Vec<&str> = diff.lines().filter(|line| line.starts_with('+') && !line.starts_with("+++")).collect();
     assert_eq!(changed, ["+  tag: \"1.4.2\"   # set by tollgate promotions", &format!("+  digest: sha256:{}", "ab".repeat(32))]);
     assert_eq!(git(&repo, &["status", "--porcelain"]), "", "the worktree and index follow the commit");
@@ -186,7 +186,7 @@ fn rollback_goes_back_with_a_forward_commit_and_history_and_verify_read_it() {
     // A rollback only goes back to what ran there; anything else goes through the pipeline.
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "9.9.9", "--dry-run"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("9.9.9 never ran in prod according to the promotion history (known versions: 1.4.1, 1.4.2)"), "{}", run.stderr);
+    assert!(run.stderr.contains("9.9.9 never ran in prod according to the verified promotion history (known versions: 1.4.1, 1.4.2)"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "1.4.2", "--dry-run", "-o", "json"]);
     assert_eq!(run.code, 1, "back to 1.4.2 needs approvals: {}{}", run.stdout, run.stderr);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -194,16 +194,19 @@ fn rollback_goes_back_with_a_forward_commit_and_history_and_verify_read_it() {
 
     let run = tollgate_in(&repo, &["verify", "HEAD"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.ends_with("reproduced: every verdict is identical\n"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("reproduced: the commit checks out and every verdict is identical\n"), "{}", run.stdout);
     let run = tollgate_in(&repo, &["verify", &promotion, "-o", "json"]);
     assert_eq!(run.code, 0);
 
-    // A tampered record does not reproduce.
-    let note = git(&repo, &["notes", "--ref=tollgate", "show", &promotion]).replace("\"decision\": \"allow\"", "\"decision\": \"deny\"");
-    git(&repo, &["notes", "--ref=tollgate", "add", "-f", "-m", &note, &promotion]);
-    let run = tollgate_in(&repo, &["verify", &promotion]);
+    // A tampered record does not reproduce (and no longer counts as a promotion).
+    let files = git(&repo, &["show", "--name-only", "--format=", "HEAD"]);
+    let record = dir.path().join("repo").join(files.lines().find(|line| line.ends_with(".decision")).unwrap());
+    std::fs::write(&record, std::fs::read_to_string(&record).unwrap().replacen("\"decision\": \"allow\"", "\"decision\": \"deny\"", 1)).unwrap();
+    git(&repo, &["commit", "--quiet", "--amend", "-a", "--no-edit"]);
+    let run = tollgate_in(&repo, &["verify", "HEAD"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("DIFFERS"), "{}", run.stdout);
+    assert!(run.stdout.contains("records an enforce-mode policy that did not allow it"), "{}", run.stdout);
     assert!(run.stdout.ends_with("not reproduced\n"), "{}", run.stdout);
 }
 
@@ -247,7 +250,7 @@ fn uncommitted_changes_to_the_touched_file_refuse_the_promotion() {
     let file = dir.path().join("repo/envs/dev/shop-api/values.yaml");
     std::fs::write(&file, std::fs::read_to_string(&file).unwrap() + "# local edit\n").unwrap();
     let before = snapshot(&repo);
-    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0"]);
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("envs/dev/shop-api/values.yaml has uncommitted changes in the working tree; commit or stash them first"), "{}", run.stderr);
     assert_eq!(snapshot(&repo), before);
@@ -301,7 +304,7 @@ fn the_demo_tells_the_whole_story() {
         "denied by approval-count; nothing committed",
         "denied by change-window; nothing committed",
         "rollback shop-api in prod to 1.4.1",
-        "reproduced: every verdict is identical",
+        "reproduced: the commit checks out and every verdict is identical",
         &format!("The repository is at {}", target.display()),
     ] {
         assert!(run.stdout.contains(expected), "missing {expected:?} in\n{}", run.stdout);
@@ -311,18 +314,20 @@ fn the_demo_tells_the_whole_story() {
 
 #[test]
 fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update_kept() {
-    use tollgate::promotion::commit::{CommitError, DecisionRecord, commit_plan, signature};
+    use tollgate::promotion::commit::{CommitError, commit_plan, signature};
+    use tollgate::promotion::record::DecisionRecord;
     use tollgate::promotion::engine::Workspace;
     use tollgate::promotion::plan::PlanRequest;
 
     let dir = gitops_repo();
     let repo = repo_path(&dir);
     let runtime = tollgate::runtime::Runtime::new(Some(&crate::support::shared_cache())).unwrap();
-    let workspace = Workspace::open(std::path::Path::new(&repo), None, runtime).unwrap();
+    let workspace = Workspace::open(std::path::Path::new(&repo), None, None, runtime).unwrap();
     let request = PlanRequest {
         app: "shop-api".into(),
         to_env: "dev".into(),
         version: Some("1.5.0".into()),
+        no_digest: true,
         actor: "alice".into(),
         at: 1_767_607_200,
         ..PlanRequest::default()
@@ -335,9 +340,9 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
     let other = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
 
     // The stale plan cannot be committed: the compare-and-swap on the old tip fails.
-    let author = signature(&workspace.repo, Some("alice")).unwrap();
+    let author = signature(&workspace.repo, Some(&"alice".into())).unwrap();
     let record = DecisionRecord::new(&stale.plan, &stale.gate);
-    let error = commit_plan(&workspace.repo, "main", None, &stale.plan, "stale", &record, &author).unwrap_err();
+    let error = commit_plan(&workspace.repo, "main", None, &stale.plan, &record, &author).unwrap_err();
     assert!(matches!(&error, CommitError::Conflict(message) if message.contains("main moved")), "{error:?}");
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]).trim(), other, "nothing was lost or overwritten");
 

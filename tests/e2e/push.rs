@@ -39,31 +39,38 @@ fn install_racing_hook(clone: &str, other: &str, times: usize) {
     let hook = Path::new(clone).join(".git/hooks/pre-push");
     let limit = if times == 0 { String::new() } else { format!("[ \"$(cat {0} 2>/dev/null | wc -l)\" -ge {times} ] && exit 0\n", marker.display()) };
     let script = format!(
-        "#!/bin/sh\n# Only race the branch push, not the notes push.\ngrep -q refs/heads/ || exit 0\n{limit}echo x >> {marker}\nunset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE\ngit -C {other} commit --quiet --allow-empty -m \"someone else's change $(date +%s%N)\"\ngit -C {other} push --quiet origin main\n",
+        "#!/bin/sh\n{limit}echo x >> {marker}\nunset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE\ngit -C {other} commit --quiet --allow-empty -m \"someone else's change $(date +%s%N)\"\ngit -C {other} push --quiet origin main\n",
         marker = marker.display()
     );
     std::fs::write(&hook, script).unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// How many decision records the branch main of `repo` holds.
+fn records_on(repo: &str) -> usize {
+    git(repo, &["ls-tree", "-r", "--name-only", "main"]).lines().filter(|path| path.ends_with(".decision")).count()
+}
+
 const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
 
 #[test]
-fn push_publishes_the_commit_and_the_decision_notes() {
+fn push_publishes_the_commit_with_its_decision_record() {
     let setup = remote_with_two_clones();
     let run = tollgate_in(&setup.a, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", DIGEST, "--actor", "alice", "--push"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let pushed = git(&setup.a, &["rev-parse", "HEAD"]);
     assert_eq!(git(&setup.remote, &["rev-parse", "main"]), pushed);
-    let note = git(&setup.remote, &["notes", "--ref=tollgate", "show", "main"]);
-    assert!(note.contains("\"version\": \"1.4.2\""), "{note}");
+    let record = crate::support::record_at(&setup.remote, "main");
+    assert_eq!(record["transition"]["artifact"]["version"], "1.4.2");
 
     // b is behind: it catches up first, then promotes on top and pushes.
     let run = tollgate_in(&setup.b, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0", "--actor", "bob", "--push", "origin"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(git(&setup.remote, &["rev-parse", "main~1"]), pushed);
     assert!(git(&setup.remote, &["log", "-1", "--format=%s", "main"]).starts_with("promote shop-web 2.1.0 to dev"));
-    assert_eq!(git(&setup.remote, &["notes", "--ref=tollgate", "list"]).lines().count(), 2, "both decision records are on the remote");
+    assert_eq!(records_on(&setup.remote), 2, "both decision records are on the remote");
+    let run = tollgate_in(&setup.remote, &["verify", "main~1"]);
+    assert_eq!(run.code, 0, "the remote verifies without any extra fetch: {}{}", run.stdout, run.stderr);
     assert_eq!(git(&setup.b, &["status", "--porcelain"]), "");
 }
 
@@ -77,7 +84,7 @@ fn a_push_rejected_because_the_remote_moved_is_replanned_and_lands_without_losin
     let subjects: Vec<&str> = log.lines().collect();
     assert!(subjects[0].starts_with("promote shop-api 1.4.2 to dev"), "{log}");
     assert!(subjects[1].starts_with("someone else's change"), "the other update is kept underneath: {log}");
-    assert_eq!(git(&setup.remote, &["notes", "--ref=tollgate", "list"]).lines().count(), 1, "only the published decision has a record");
+    assert_eq!(records_on(&setup.remote), 1, "only the published decision has a record");
     assert_eq!(git(&setup.b, &["status", "--porcelain"]), "");
 }
 
@@ -85,10 +92,11 @@ fn a_push_rejected_because_the_remote_moved_is_replanned_and_lands_without_losin
 fn a_remote_that_keeps_moving_ends_in_exit_4_with_nothing_published() {
     let setup = remote_with_two_clones();
     install_racing_hook(&setup.b, &setup.a, 0);
-    let run = tollgate_in(&setup.b, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--actor", "bob", "--push"]);
+    let run = tollgate_in(&setup.b, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", DIGEST, "--actor", "bob", "--push"]);
     assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert_ne!(git(&setup.b, &["log", "-1", "--format=%s", "main"]).split_whitespace().next(), Some("promote"), "no unpublished promotion is left locally");
     assert!(run.stderr.contains("rejected the push of main 4 times (the branch keeps moving)"), "{}", run.stderr);
     let log = git(&setup.remote, &["log", "--format=%s", "main"]);
     assert!(!log.contains("promote shop-api"), "{log}");
-    assert_eq!(git(&setup.remote, &["for-each-ref", "refs/notes"]), "", "no decision record was published");
+    assert_eq!(records_on(&setup.remote), 0, "no decision record was published");
 }

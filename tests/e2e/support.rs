@@ -173,3 +173,10 @@ pub fn snapshot(repo: &str) -> String {
     let status = if Path::new(repo).join(".git").exists() { git(repo, &["status", "--porcelain", "--ignored"]) } else { String::new() };
     format!("{refs}\n{status}")
 }
+
+/// The decision record that commit `rev` of `repo` adds, parsed.
+pub fn record_at(repo: &str, rev: &str) -> serde_json::Value {
+    let files = git(repo, &["show", "--name-only", "--format=", rev]);
+    let path = files.lines().find(|line| line.starts_with(".tollgate/decisions/") && line.ends_with(".decision")).unwrap_or_else(|| panic!("{rev} adds no record: {files}"));
+    serde_json::from_str(&git(repo, &["show", &format!("{rev}:{path}")])).unwrap()
+}

@@ -7,7 +7,10 @@ fn helm_values_read_and_write_tag_and_digest() {
     let text = "replicas: 2\nimage:\n  repository: registry.example.com/shop/api\n  tag: 1.4.1 # promoted by tollgate\n  digest: \"\"\n";
     let layout = Layout::Helm { tag_path: "image.tag".into(), digest_path: Some("image.digest".into()) };
     let deployed = read_deployed("values.yaml", text, &layout).unwrap();
-    assert_eq!(deployed, Deployed { version: "1.4.1".into(), digest: None, line: 4 });
+    assert_eq!(
+        deployed,
+        Deployed { version: "1.4.1".into(), digest: None, line: 4, image: Some("registry.example.com/shop/api".into()), has_digest_field: true }
+    );
     let edited = write_deployed("values.yaml", text, &layout, "1.4.2", Some(DIGEST)).unwrap();
     assert_eq!(edited, text.replace("1.4.1", "1.4.2").replace("digest: \"\"", &format!("digest: \"{DIGEST}\"")));
     assert_eq!(read_deployed("values.yaml", &edited, &layout).unwrap().digest.as_deref(), Some(DIGEST));

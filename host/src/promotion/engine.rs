@@ -240,7 +240,7 @@ pub fn read_config(repo: &GitRepo, config_path: Option<&Path>, protected_branch:
     let text = repo.read_file(tree.id(), CONFIG_FILE).map_err(|error| Failure::bad_input(error.0))?.ok_or_else(|| {
         Failure::bad_input(format!("{CONFIG_FILE} not found at the root of branch {branch} in {}; add one or pass --config", repo.path().display()))
     })?;
-    Ok((format!("{CONFIG_FILE} (branch {branch})"), text))
+    Ok((CONFIG_FILE.to_string(), text))
 }
 
 fn commit_failure(error: CommitError) -> Failure {

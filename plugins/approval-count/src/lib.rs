@@ -13,8 +13,22 @@
 //! 4. the approver is in `allowed_approvers`, when that list is configured,
 //! 5. it is not dated after `requested_at`,
 //! 6. it is not older than `max_age` at `requested_at`, when that is configured,
-//! 7. its approver has not already been counted: each person counts once, and names are
-//!    compared case-insensitively (after trimming), so `Bob` and `bob` are one approver.
+//! 7. its approver has not already been counted: each person counts once.
+//!
+//! ## Who is the same person
+//!
+//! Requesters and approvers arrive as a login (`bob`), an e-mail address (`bob@example.com`)
+//! or a Git identity (`Bob <bob@example.com>`). Each is reduced to an identity: a Git
+//! identity to its e-mail address, everything lower-cased, then mapped through the
+//! environment's `identities` (`bob: [bob@example.com, bob@users.noreply.github.com]`
+//! makes all three one person, `bob`).
+//!
+//! - Where treating two people as one can only refuse more (self-approval, counting each
+//!   person once), an identity also matches an e-mail address whose local part equals it,
+//!   on any domain: `bob` and `bob@users.noreply.github.com` are one person, so a requester
+//!   cannot approve their own promotion under another spelling of their name.
+//! - Where a match grants something (`allowed_approvers`, `groups`), identities must be
+//!   equal: `bob@evil.example` is not the `bob` of a group unless `identities` says so.
 //!
 //! Group membership comes only from the configured `groups` lists (also case-insensitive);
 //! the `group` an approval declares for itself is shown in findings but never trusted,
@@ -87,6 +101,9 @@ pub struct Rules {
     /// Whether rollbacks need the same approvals (`same`, the default) or none (`exempt`).
     #[serde(default)]
     pub rollbacks: Rollbacks,
+    /// Other spellings of the same person: `bob: [bob@example.com, Bob <bob@corp.example>]`.
+    #[serde(default)]
+    pub identities: BTreeMap<String, Vec<String>>,
 }
 
 fn default_required() -> u32 {
@@ -232,7 +249,7 @@ fn validate_rules(path: &str, rules: &Rules) -> Result<()> {
         if allowed.is_empty() {
             return fail("allowed_approvers", "is empty, so no approval could ever count; list the approvers or remove the field".to_string());
         }
-        let distinct: BTreeSet<String> = allowed.iter().map(|name| fold(name)).collect();
+        let distinct: BTreeSet<String> = allowed.iter().map(|name| rules.identity(name)).collect();
         if rules.required as usize > distinct.len() {
             return fail(
                 "required",
@@ -252,7 +269,7 @@ fn validate_rules(path: &str, rules: &Rules) -> Result<()> {
         // harder (or impossible) to meet; make the two lists agree instead.
         if let Some(allowed) = &rules.allowed_approvers {
             for (index, member) in members.iter().enumerate() {
-                if !allowed.iter().any(|a| same_person(a, member)) {
+                if !allowed.iter().any(|a| rules.same_person(a, member)) {
                     return fail(
                         &format!("groups.{group}[{index}]"),
                         format!("{member} is not in allowed_approvers, so their approvals would be ignored; add them there or remove them from the group"),
@@ -280,7 +297,7 @@ fn validate_rules(path: &str, rules: &Rules) -> Result<()> {
                 format!("{minimum} is more than required ({}); raise required to at least {minimum} or lower the minimum", rules.required),
             );
         }
-        let distinct: BTreeSet<String> = members.iter().map(|name| fold(name)).collect();
+        let distinct: BTreeSet<String> = members.iter().map(|name| rules.identity(name)).collect();
         if minimum as usize > distinct.len() {
             return fail(
                 &field,
@@ -324,9 +341,9 @@ impl Tally {
                 Some("an approval without an approver name".to_string())
             } else if &approval.version != version {
                 Some(format!("{who} approved {}, not {version}", approval.version))
-            } else if !rules.allow_self_approval && same_person(who, &t.requested_by) {
+            } else if !rules.allow_self_approval && rules.maybe_same_person(who, &t.requested_by) {
                 Some(format!("{who} approved their own {action}"))
-            } else if rules.allowed_approvers.as_ref().is_some_and(|allowed| !allowed.iter().any(|a| same_person(a, who))) {
+            } else if rules.allowed_approvers.as_ref().is_some_and(|allowed| !allowed.iter().any(|a| rules.same_person(a, who))) {
                 Some(format!("{who} is not an allowed approver for {}", t.to_env))
             } else if approval.at > t.requested_at {
                 Some(format!(
@@ -341,7 +358,7 @@ impl Tally {
                     max_age.text
                 ))
             } else {
-                counted.iter().find(|c| same_person(&c.name, who)).map(|first| {
+                counted.iter().find(|c| rules.maybe_same_person(&c.name, who)).map(|first| {
                     format!("another approval by {who} ({} is already counted; each person counts once)", first.name)
                 })
             };
@@ -352,13 +369,13 @@ impl Tally {
             let groups: Vec<String> = rules
                 .groups
                 .iter()
-                .filter(|(_, members)| members.iter().any(|m| same_person(m, who)))
+                .filter(|(_, members)| members.iter().any(|m| rules.same_person(m, who)))
                 .map(|(group, _)| group.clone())
                 .collect();
             // The approval's own group is not trusted for a configured group: say so, since
             // the approver probably believes it counts.
             if let Some(declared) = &approval.group
-                && let Some(configured) = rules.groups.keys().find(|g| same_person(g, declared))
+                && let Some(configured) = rules.groups.keys().find(|g| identity_key(g) == identity_key(declared))
                 && !groups.contains(configured)
             {
                 notes.push(format!(
@@ -369,7 +386,7 @@ impl Tally {
                 name: who.to_string(),
                 groups,
                 declared: approval.group.clone(),
-                requester: same_person(who, &t.requested_by),
+                requester: rules.maybe_same_person(who, &t.requested_by),
             });
         }
         Tally { counted, notes }
@@ -393,14 +410,36 @@ impl Tally {
     }
 }
 
-/// People are the same when their names match ignoring case (approval systems and
-/// requesters spell user names inconsistently).
-fn same_person(a: &str, b: &str) -> bool {
-    fold(a) == fold(b)
+impl Rules {
+    /// The identity `name` stands for: a Git identity's e-mail address, lower-cased, mapped
+    /// through `identities` to the person's configured name.
+    fn identity(&self, name: &str) -> String {
+        let key = identity_key(name);
+        self.identities
+            .iter()
+            .find(|(person, aliases)| identity_key(person) == key || aliases.iter().any(|alias| identity_key(alias) == key))
+            .map_or(key, |(person, _)| identity_key(person))
+    }
+
+    /// Strictly the same person: equal identities (for what a match grants).
+    fn same_person(&self, a: &str, b: &str) -> bool {
+        self.identity(a) == self.identity(b)
+    }
+
+    /// Possibly the same person: equal identities, or equal up to an e-mail domain (for
+    /// what a match refuses: self-approval, counting a person twice).
+    fn maybe_same_person(&self, a: &str, b: &str) -> bool {
+        let (a, b) = (self.identity(a), self.identity(b));
+        let local = |identity: &str| identity.split_once('@').map_or(identity.to_string(), |(local, _)| local.to_string());
+        a == b || local(&a) == local(&b)
+    }
 }
 
-fn fold(name: &str) -> String {
-    name.trim().to_lowercase()
+/// `Name <email>` → `email`; trimmed and lower-cased.
+fn identity_key(name: &str) -> String {
+    let name = name.trim();
+    let email = name.rsplit_once('<').and_then(|(_, rest)| rest.strip_suffix('>'));
+    email.unwrap_or(name).trim().to_lowercase()
 }
 
 /// `1 approval`, `2 approvals`.

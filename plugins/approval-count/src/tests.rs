@@ -309,3 +309,35 @@ fn a_sensible_full_config_validates() {
     }"#;
     testing::validate::<ApprovalCount>(config).unwrap();
 }
+
+/// Regression (issue 8, item 13): the shipped GitHub example passed the requester as
+/// `login <login@users.noreply.github.com>`, and `--approval login` then counted for the
+/// requester's own promotion.
+#[test]
+fn self_approval_through_identity_format_is_refused() {
+    for requester in ["bob <bob@users.noreply.github.com>", "bob@users.noreply.github.com", "Bob", "Bob Builder <BOB@example.com>"] {
+        let t = transition().version("1.4.2").requested_by(requester).approval("bob", "1.4.2").approval("carol", "1.4.2").build();
+        let verdict = eval(PROD_TWO, &t);
+        assert!(!verdict.is_allow(), "{requester}: {:?}", messages(&verdict));
+        assert!(messages(&verdict).contains(&"ignored: bob approved their own promotion"), "{requester}: {:?}", messages(&verdict));
+    }
+}
+
+#[test]
+fn spellings_of_one_person_count_once() {
+    let t = transition().version("1.4.2").approval("bob", "1.4.2").approval("Bob <bob@example.com>", "1.4.2").build();
+    let verdict = eval(PROD_TWO, &t);
+    assert!(!verdict.is_allow(), "{:?}", messages(&verdict));
+}
+
+#[test]
+fn configured_identities_grant_group_membership_and_other_domains_do_not() {
+    let config = r#"{"environments": {"prod": {"required": 1, "groups": {"sre": ["bob"]}, "group_minimums": {"sre": 1},
+        "identities": {"bob": ["robert@corp.example"]}}}}"#;
+    let t = transition().version("1.4.2").approval("Robert <robert@corp.example>", "1.4.2").build();
+    assert!(eval(config, &t).is_allow(), "{:?}", messages(&eval(config, &t)));
+    // The same local part on another domain is not the sre member bob.
+    let t = transition().version("1.4.2").approval("bob@evil.example", "1.4.2").build();
+    let verdict = eval(config, &t);
+    assert!(!verdict.is_allow(), "{:?}", messages(&verdict));
+}
