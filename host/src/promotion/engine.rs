@@ -80,7 +80,17 @@ impl Workspace {
                 let cell = match text {
                     None => EnvStatus::error(format!("{} does not exist", location.file)),
                     Some(text) => match read_deployed(&location.file, &text, &location.layout(&application.image)) {
-                        Ok(deployed) => EnvStatus::of(&history, name, env, deployed.version, deployed.digest),
+                        Ok(deployed) => {
+                            let newest = verified_in(&history, name, env).next();
+                            // The file is as the newest verified promotion left it, or it was changed
+                            // another way since (or only ever by commits that do not check out).
+                            let tip_blob = self.blob_at(&tip.commit.to_string(), &location.file);
+                            let attributed = newest.filter(|record| self.blob_at(&record.commit, &location.file) == tip_blob);
+                            let unrecorded = attributed.is_none()
+                                && (newest.is_some()
+                                    || history.iter().any(|record| !record.verified && self.touches(&record.commit, &location.file)));
+                            EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest)
+                        }
                         Err(error) => EnvStatus::error(error.0),
                     },
                 };
@@ -89,6 +99,18 @@ impl Workspace {
             apps.push(AppStatus { app: name.clone(), environments });
         }
         Ok(apps)
+    }
+
+    /// The blob of `path` in `commit`, if any.
+    fn blob_at(&self, commit: &str, path: &str) -> Option<git2::Oid> {
+        let commit = self.repo.git().find_commit(commit.parse().ok()?).ok()?;
+        commit.tree().ok()?.get_path(Path::new(path)).ok().map(|entry| entry.id())
+    }
+
+    /// Whether `commit` changed `path` relative to its first parent.
+    fn touches(&self, commit: &str, path: &str) -> bool {
+        let parent = commit.parse().ok().and_then(|oid| self.repo.git().find_commit(oid).ok()).and_then(|commit| commit.parent_id(0).ok());
+        parent.is_some_and(|parent| self.blob_at(commit, path) != self.blob_at(&parent.to_string(), path))
     }
 
     /// Plan a transition and run the policies on it.
@@ -322,18 +344,16 @@ impl EnvStatus {
         EnvStatus { error: Some(message), ..EnvStatus::default() }
     }
 
-    /// The cell for `version` in `env`: attributed to the newest verified promotion into the
-    /// environment when that promotion brought this very artifact.
-    fn of(history: &[PromotionRecord], app: &str, env: &str, version: String, digest: Option<String>) -> Self {
-        let newest = verified_in(history, app, env).next().filter(|record| record.version == version && record.digest == digest);
-        let claimed = history.iter().any(|record| record.app == app && record.to == env);
+    /// The cell for `version`: attributed to the verified promotion that left the file as it
+    /// is, or marked as an unrecorded change.
+    fn of(attributed: Option<&PromotionRecord>, unrecorded_change: bool, version: String, digest: Option<String>) -> Self {
         EnvStatus {
-            since: newest.map(|record| record.time),
-            by: newest.map(|record| record.requested_by.clone()),
-            commit: newest.map(|record| record.commit.clone()),
-            requested_at: newest.and_then(|record| record.requested_at),
-            labels: newest.map(|record| record.labels.clone()).unwrap_or_default(),
-            unrecorded_change: newest.is_none() && claimed,
+            since: attributed.map(|record| record.time),
+            by: attributed.map(|record| record.requested_by.clone()),
+            commit: attributed.map(|record| record.commit.clone()),
+            requested_at: attributed.and_then(|record| record.requested_at),
+            labels: attributed.map(|record| record.labels.clone()).unwrap_or_default(),
+            unrecorded_change,
             version: Some(version),
             digest,
             error: None,
