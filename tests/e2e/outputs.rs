@@ -228,7 +228,10 @@ fn plugin_test_and_verify_speak_junit_too() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let xml = roxmltree::Document::parse(&run.stdout).unwrap();
     assert_eq!(xml.root_element().attribute("failures"), Some("0"));
-    assert_eq!(xml.root_element().attribute("tests"), Some("1"));
+    // One case for the commit and its record, one per policy.
+    assert_eq!(xml.root_element().attribute("tests"), Some("2"));
+    let names: Vec<&str> = xml.descendants().filter(|node| node.has_tag_name("testcase")).filter_map(|node| node.attribute("name")).collect();
+    assert_eq!(names[0], "commit and decision record");
 }
 
 /// Escape the stray `]` in the published schema's language patterns; returns how many.

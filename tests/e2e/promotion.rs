@@ -1,7 +1,7 @@
 //! The promotion engine on real Git repositories: status, plan, promote, rollback,
 //! history, verify, branches, bare repositories, conflicts and failures.
 
-use crate::support::{git, gitops_repo, plugin, record_at, repo_path, snapshot, tollgate, tollgate_in};
+use crate::support::{git, gitops_repo, plugin, record_at, repo_path, snapshot, tollgate, tollgate_in, write};
 
 const TUESDAY: &str = "2026-01-06T10:30:00+01:00";
 const FRIDAY_EVENING: &str = "2026-01-09T17:30:00+01:00";
@@ -352,5 +352,67 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
     assert_eq!(promoted.decided.plan.base.commit.to_string(), other);
     assert_eq!(git(&repo, &["rev-parse", &format!("{commit}~1")]).trim(), other);
     assert_eq!(git(&repo, &["show", "HEAD:README.md"]), "# shop GitOps\n\nEdited concurrently.\n");
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+}
+
+/// A readiness endpoint on 127.0.0.1 that, while the gate waits for its answer, lets someone
+/// else commit to `repo`'s main (the first `moves` requests; every request when `None`).
+fn endpoint_that_moves_main(repo: &str, moves: Option<usize>) -> String {
+    use std::io::{BufRead, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let repo = repo.to_string();
+    std::thread::spawn(move || {
+        for (index, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
+                line.clear();
+            }
+            if moves.is_none_or(|moves| index < moves) {
+                git(&repo, &["commit", "--quiet", "--allow-empty", "-m", &format!("someone else's change {index}")]);
+            }
+            let body = r#"{"status": "ready"}"#;
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    origin
+}
+
+fn repo_gated_by(origin_of: impl FnOnce(&str) -> String) -> (tempfile::TempDir, String) {
+    let (dir, repo) = crate::record::plain_repo();
+    let origin = origin_of(&repo);
+    let config = format!(
+        "{}policies:\n  - plugin: builtin:erp-readiness\n    http_origins: ['{origin}']\n    config: {{ default: {{ endpoint: {{ url: '{origin}/ready' }} }} }}\n",
+        crate::record::PLAIN_CONFIG
+    );
+    write(std::path::Path::new(&repo), "tollgate.yaml", &config);
+    git(&repo, &["commit", "--quiet", "-am", "gate on ERP readiness"]);
+    (dir, repo)
+}
+
+/// Regression for issue 14, item 1: the branch really moves while the policies decide, so
+/// the engine's own retry loop runs.
+#[test]
+fn a_branch_that_moves_during_the_decision_is_replanned_by_the_engine() {
+    let (_dir, repo) = repo_gated_by(|repo| endpoint_that_moves_main(repo, Some(1)));
+    let run = tollgate_in(&repo, &["promote", "api", "--to", "dev", "--version", "1.1.0", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let log = git(&repo, &["log", "--format=%s", "-3"]);
+    let subjects: Vec<&str> = log.lines().collect();
+    assert_eq!(subjects[0], "promote api 1.1.0 to dev", "{log}");
+    assert_eq!(subjects[1], "someone else's change 0", "the other change is kept under the re-planned promotion: {log}");
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn a_branch_that_moves_during_every_decision_gives_up_with_exit_4() {
+    let (_dir, repo) = repo_gated_by(|repo| endpoint_that_moves_main(repo, None));
+    let run = tollgate_in(&repo, &["promote", "api", "--to", "dev", "--version", "1.1.0", "--actor", "alice"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("gave up after 3 attempts (re-planned and re-ran the policies each time)"), "{}", run.stderr);
+    assert_eq!(git(&repo, &["log", "--format=%s", "-1"]).trim(), "someone else's change 2");
+    assert!(!git(&repo, &["log", "--format=%s"]).contains("promote api"));
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
 }

@@ -100,3 +100,32 @@ fn a_remote_that_keeps_moving_ends_in_exit_4_with_nothing_published() {
     assert!(!log.contains("promote shop-api"), "{log}");
     assert_eq!(records_on(&setup.remote), 0, "no decision record was published");
 }
+
+#[test]
+fn a_local_branch_that_diverged_from_the_remote_is_a_conflict_and_nothing_is_pushed() {
+    let setup = remote_with_two_clones();
+    // b has a local commit the remote does not, and the remote moved on without it.
+    git(&setup.b, &["commit", "--quiet", "--allow-empty", "-m", "local only"]);
+    git(&setup.a, &["commit", "--quiet", "--allow-empty", "-m", "remote only"]);
+    git(&setup.a, &["push", "--quiet", "origin", "main"]);
+    let remote_before = git(&setup.remote, &["rev-parse", "main"]);
+    let local_before = git(&setup.b, &["rev-parse", "main"]);
+    let run = tollgate_in(&setup.b, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", DIGEST, "--actor", "bob", "--push"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("local main and origin/main have diverged"), "{}", run.stderr);
+    assert_eq!(git(&setup.remote, &["rev-parse", "main"]), remote_before);
+    assert_eq!(git(&setup.b, &["rev-parse", "main"]), local_before);
+}
+
+#[test]
+fn a_bare_clone_fetches_promotes_and_pushes() {
+    let setup = remote_with_two_clones();
+    let bare = format!("{}-bare", setup.b);
+    git(&setup.a, &["clone", "--quiet", "--bare", &setup.remote, &bare]);
+    git(&setup.a, &["push", "--quiet", "origin", "HEAD:main"]);
+    let run = tollgate_in(&bare, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0", "--actor", "ci", "--push"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("pushed to origin (main at "), "{}", run.stdout);
+    assert_eq!(git(&setup.remote, &["rev-parse", "main"]), git(&bare, &["rev-parse", "main"]));
+    assert_eq!(records_on(&setup.remote), 1);
+}

@@ -242,3 +242,86 @@ pub fn commit_message(record: &DecisionRecord) -> String {
     }
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record with every field the message carries set.
+    fn full_record() -> DecisionRecord {
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 2,
+            "tollgate_version": "0.1.0",
+            "base_commit": "1111111111111111111111111111111111111111",
+            "time_overridden": true,
+            "rollback_of": "2222222222222222222222222222222222222222",
+            "transition": {
+                "id": "tg-0123456789abcdef",
+                "kind": "rollback",
+                "application": "shop-api",
+                "from_env": "test",
+                "to_env": "prod",
+                "artifact": { "image": "r/shop/api", "version": "1.4.1", "digest": format!("sha256:{}", "ab".repeat(32)) },
+                "previous_artifact": { "image": "r/shop/api", "version": "1.4.2", "digest": format!("sha256:{}", "cd".repeat(32)) },
+                "requested_by": "alice@example.com",
+                "requested_at": 1767607200,
+                "approvals": [ { "approver": "bob", "version": "1.4.1" }, { "approver": "Carol <carol@example.com>", "version": "1.4.1" } ],
+                "changes": [ { "path": "envs/prod/values.yaml", "before": "a", "after": "b" } ],
+                "labels": { "break-glass": "INC-1234", "ticket": "CHG-9" }
+            },
+            "policies": [
+                { "name": "change-window", "plugin": "builtin:change-window", "sha256": "0123456789abcdef0123", "version": "0.1.0", "mode": "enforce",
+                  "config": {}, "config_json": "{}", "timeout_ms": 2000, "memory_bytes": 1, "http_origins": [],
+                  "outcome": { "outcome": "verdict", "decision": "allow", "findings": [] } },
+                { "name": "erp", "plugin": "builtin:erp-readiness", "sha256": "fedcba9876543210fedc", "version": "0.2.0", "mode": "monitor",
+                  "config": {}, "config_json": "{}", "timeout_ms": 2000, "memory_bytes": 1, "http_origins": [],
+                  "outcome": { "outcome": "failed", "cause": "timed out" } }
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_real_message_writer_round_trips_every_field() {
+        let record = full_record();
+        let message = commit_message(&record);
+        assert!(message.starts_with("rollback shop-api in prod to 1.4.1 (was 1.4.2)\n\n"), "{message}");
+        let trailers = Trailers::parse(&message).expect("the message has trailers");
+        assert_eq!(trailers, Trailers::of(&record));
+        assert_eq!(trailers.app.as_deref(), Some("shop-api"));
+        assert_eq!(trailers.from.as_deref(), Some("test"));
+        assert_eq!(trailers.to.as_deref(), Some("prod"));
+        assert_eq!(trailers.version.as_deref(), Some("1.4.1"));
+        assert_eq!(trailers.digest, Some(format!("sha256:{}", "ab".repeat(32))));
+        assert_eq!(trailers.previous_version.as_deref(), Some("1.4.2"));
+        assert_eq!(trailers.previous_digest, Some(format!("sha256:{}", "cd".repeat(32))));
+        assert_eq!(trailers.requested_by.as_deref(), Some("alice@example.com"));
+        assert_eq!(trailers.requested_at.as_deref(), Some("2026-01-05T10:00:00Z"));
+        assert_eq!(trailers.approved_by, ["bob", "Carol <carol@example.com>"]);
+        assert_eq!(trailers.labels, ["break-glass=INC-1234", "ticket=CHG-9"]);
+        assert_eq!(trailers.policies, ["change-window@0.1.0 sha256:0123456789ab allow", "erp@0.2.0 sha256:fedcba987654 monitor-error"]);
+        assert_eq!(trailers.rollback_of.as_deref(), Some("2222222222222222222222222222222222222222"));
+        assert_eq!(trailers.decision.as_deref(), Some("tg-0123456789abcdef"));
+        assert!(trailers.disagreements(&record).is_empty());
+    }
+
+    #[test]
+    fn every_edited_trailer_is_a_disagreement() {
+        let record = full_record();
+        let message = commit_message(&record);
+        for (from, to) in [
+            ("Tollgate-Version: 1.4.1", "Tollgate-Version: 6.6.6"),
+            ("Tollgate-To: prod", "Tollgate-To: dev"),
+            ("Tollgate-Approved-By: bob\n", "Tollgate-Approved-By: root\n"),
+            ("Tollgate-Label: break-glass=INC-1234\n", ""),
+            ("Tollgate-Requested-At: 2026-01-05T10:00:00Z\n", ""),
+            ("Tollgate-Requested-By: alice@example.com", "Tollgate-Requested-By: mallory"),
+        ] {
+            let edited = message.replace(from, to);
+            assert_ne!(edited, message);
+            let problems = Trailers::parse(&edited).unwrap().disagreements(&record);
+            assert_eq!(problems.len(), 1, "{from:?}: {problems:?}");
+        }
+        assert!(Trailers::parse("fix a typo\n\nSigned-off-by: a <a@b>\n").is_none());
+    }
+}
