@@ -142,7 +142,7 @@ impl CheckReport {
 /// Open the repository at `repo_path`, read its configuration (`config_path` on disk, else
 /// `tollgate.yaml` at HEAD) and [`check_config`] it. Problems opening the repository or
 /// reading and parsing the configuration are reported like any other.
-pub fn check_repository(repo_path: &Path, config_path: Option<&Path>, runtime: Runtime) -> CheckReport {
+pub fn check_repository(repo_path: &Path, config_path: Option<&Path>, protected_branch: Option<&str>, runtime: Runtime) -> CheckReport {
     let name = config_path.map_or_else(|| crate::config::CONFIG_FILE.to_string(), |path| path.display().to_string());
     let unplaced = |message: String| ConfigProblem { file: name.clone(), line: None, column: None, field: None, message };
     let mut report = CheckReport::new(&name);
@@ -153,7 +153,7 @@ pub fn check_repository(repo_path: &Path, config_path: Option<&Path>, runtime: R
             return report;
         }
     };
-    let (source, text) = match read_config(&repo, config_path, None) {
+    let (source, text) = match read_config(&repo, config_path, protected_branch) {
         Ok(config) => config,
         Err(failure) => {
             report.error(unplaced(failure.message));
@@ -410,7 +410,7 @@ mod tests {
     fn a_good_configuration_is_valid_and_lists_what_it_checked() {
         let config = "environments: [dev, prod]\napplications:\n  api:\n    image: r/api\n    environments:\n      dev: { file: dev.yaml, helm: { tag_path: image.tag } }\n      prod: { file: prod.yaml, helm: { tag_path: image.tag } }\npolicies:\n  - plugin: builtin:approval-count\n    config: { environments: { prod: { required: 2 } } }\n";
         let dir = repository(&[("tollgate.yaml", config), ("dev.yaml", VALUES), ("prod.yaml", VALUES)]);
-        let report = check_repository(dir.path(), None, runtime());
+        let report = check_repository(dir.path(), None, None, runtime());
         assert!(report.valid(), "{report:?}");
         assert_eq!(report.problems, []);
         assert_eq!(report.locations.len(), 2);
@@ -429,7 +429,7 @@ mod tests {
     fn every_problem_names_file_line_column_and_field() {
         let config = "environments: [dev, prod]\napplications:\n  api:\n    image: r/api\n    environments:\n      dev: { file: dev.yaml, helm: { tag_path: image.tag } }\n      prod: { file: missing.yaml, helm: { tag_path: image.tag } }\n  web:\n    image: r/web\n    environments:\n      dev: { file: dev.yaml, kustomize: {} }\npolicies:\n  - plugin: builtin:approval-count\n    config: { environments: { prod: { required: lots } } }\n  - plugin: builtin:change-window\n    http_origins: [https://erp.example.com]\n  - plugin: builtin:erp-readiness\n  - plugin: policies/nowhere.wasm\n";
         let dir = repository(&[("tollgate.yaml", config), ("dev.yaml", VALUES)]);
-        let report = check_repository(dir.path(), None, runtime());
+        let report = check_repository(dir.path(), None, None, runtime());
         assert!(!report.valid());
         let lines: Vec<String> = report.problems.iter().map(describe).collect();
         let expect = [
@@ -463,7 +463,7 @@ mod tests {
     fn a_configuration_that_does_not_parse_is_one_error() {
         let config = "environments: [dev]\napplications:\n  api:\n    image: r/api\n    environments:\n      dev: { file: dev.yaml, helm: { tag_pth: image.tag } }\n";
         let dir = repository(&[("tollgate.yaml", config), ("dev.yaml", VALUES)]);
-        let report = check_repository(dir.path(), None, runtime());
+        let report = check_repository(dir.path(), None, None, runtime());
         assert_eq!(report.problems.len(), 1);
         assert_eq!(report.branch, None);
         let text = render(&report, CheckFormat::Text);
@@ -476,7 +476,7 @@ mod tests {
     fn a_missing_branch_is_reported_on_the_branch_field() {
         let config = "branch: live\nenvironments: [dev]\napplications:\n  api:\n    image: r/api\n    environments:\n      dev: { file: dev.yaml, helm: { tag_path: image.tag } }\n";
         let dir = repository(&[("tollgate.yaml", config), ("dev.yaml", VALUES)]);
-        let report = check_repository(dir.path(), None, runtime());
+        let report = check_repository(dir.path(), None, None, runtime());
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(describe(&report.problems[0]).starts_with("tollgate.yaml:1:1: error: branch: branch live does not exist"), "{:?}", report.problems);
     }

@@ -369,7 +369,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::Success)
         }
         Command::CheckConfig { output } => {
-            let report = crate::check::check_repository(&cli.repo, cli.config.as_deref(), runtime(cli)?);
+            let report = crate::check::check_repository(&cli.repo, cli.config.as_deref(), protected_branch(cli).as_deref(), runtime(cli)?);
             print(&crate::check::render(&report, *output));
             Ok(if report.valid() { ExitCode::Success } else { ExitCode::BadInput })
         }
