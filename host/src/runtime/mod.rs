@@ -11,6 +11,7 @@ mod bindings;
 mod cache;
 mod http;
 mod output;
+mod plugin_file;
 mod reference;
 mod sandbox;
 
@@ -33,17 +34,20 @@ use wasmtime::{Config, Engine, Store, Trap};
 pub use cache::CompileCache;
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
-pub use sandbox::{HostAccess, describe_bytes};
+pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
 
 use crate::decision::{Decision, Finding, PolicyOutcome, Verdict};
 use crate::transition::{Transition, TransitionKind};
 use bindings::{Policy, PolicyPre, wit};
-use sandbox::{SandboxState, printable, truncate_at_char_boundary};
+use sandbox::{SandboxState, bounded_copy, printable, truncate_at_char_boundary};
 
 /// Captured stdout and stderr are each cut at this size.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// At most this many `log` lines are kept per evaluation.
 pub const MAX_LOG_LINES: usize = 200;
+/// At most this many bytes of `log` text are kept per evaluation (lines after it are dropped
+/// and counted).
+pub const MAX_LOG_BYTES: usize = 256 * 1024;
 /// A `log` line is cut at this size.
 pub const MAX_LOG_LINE_BYTES: usize = 4096;
 /// `read-file` refuses files over this size.
@@ -54,6 +58,8 @@ pub const MAX_HTTP_BODY_BYTES: u64 = 1024 * 1024;
 pub const MAX_FINDINGS: usize = 500;
 /// A finding message, path or plugin-info string longer than this is malformed output.
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// A plugin asking for more capabilities than this (with repeats) returned malformed output.
+pub const MAX_CAPABILITIES: usize = 16;
 /// Plugin files over this size are refused before compiling.
 pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
 
@@ -228,14 +234,8 @@ impl Runtime {
             }
             PluginSource::File(path) => path,
         };
-        let fail = |message: String| LoadError { message: format!("plugin {}: {message}", path.display()) };
-        let size = std::fs::metadata(path)
-            .map_err(|error| fail(format!("cannot read it ({error}); check the path")))?
-            .len();
-        if size > MAX_PLUGIN_BYTES as u64 {
-            return Err(fail(format!("it is {size} bytes, over the {} limit", describe_bytes(MAX_PLUGIN_BYTES))));
-        }
-        let bytes = std::fs::read(path).map_err(|error| fail(format!("cannot read it ({error})")))?;
+        let bytes = plugin_file::read_bounded(path, MAX_PLUGIN_BYTES)
+            .map_err(|message| LoadError { message: format!("plugin {}: {message}", path.display()) })?;
         self.load_bytes(&path.display().to_string(), &bytes, reference.sha256.as_deref())
     }
 
@@ -277,17 +277,18 @@ impl Runtime {
 
     fn compile(&self, bytes: &[u8], sha256: &str) -> Result<(Component, CodeSource), String> {
         let started = Instant::now();
+        let mut store_in_cache = self.cache.as_ref();
         if let Some(cache) = &self.cache {
-            if let Some(component) = cache.load(&self.engine, sha256) {
-                return Ok((component, CodeSource::Cache { load_time: started.elapsed() }));
+            match cache.load(&self.engine, sha256) {
+                cache::Lookup::Hit(component) => return Ok((component, CodeSource::Cache { load_time: started.elapsed() })),
+                cache::Lookup::Miss => {}
+                cache::Lookup::Untrusted => store_in_cache = None,
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(|error| format!("it is not a valid component: {error:#}"))?;
         let compile_time = started.elapsed();
-        let cached_at = self
-            .cache
-            .as_ref()
-            .and_then(|cache| component.serialize().ok().and_then(|compiled| cache.store(sha256, &compiled).ok()));
+        let cached_at =
+            store_in_cache.and_then(|cache| component.serialize().ok().and_then(|compiled| cache.store(sha256, &compiled).ok()));
         Ok((component, CodeSource::Compiled { compile_time, cached_at }))
     }
 }
@@ -526,8 +527,15 @@ fn collect_logs(state: &SandboxState) -> Vec<LogLine> {
 
 /// The cause of a failed call, in plain words.
 fn describe_failure(error: &wasmtime::Error, state: &SandboxState, limits: Limits) -> String {
-    if state.limiter.exceeded {
-        return state.limiter.message();
+    if let Some(message) = &state.limiter.exceeded {
+        return message.clone();
+    }
+    let text = format!("{error:#}");
+    if text.contains("resource limit exceeded") {
+        return format!(
+            "exceeded the sandbox's limits of {MAX_INSTANCES} core instances, {MAX_TABLES} tables and {MAX_MEMORIES} memories ({})",
+            text.rsplit(": ").next().unwrap_or(&text)
+        );
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("timed out after {} ms", limits.timeout.as_millis()),
@@ -555,9 +563,7 @@ fn panic_message(stderr: &str) -> Option<String> {
 }
 
 fn bounded(message: String) -> String {
-    let mut message = printable(&message);
-    truncate_at_char_boundary(&mut message, MAX_TEXT_BYTES);
-    message
+    bounded_copy(&message, MAX_TEXT_BYTES)
 }
 
 fn checked_text(what: &str, text: String) -> Result<String, String> {
@@ -596,15 +602,27 @@ fn info_from_wit(info: wit::PluginInfo) -> Result<PluginInfo, String> {
         name: checked_text("the plugin name", info.name)?,
         version: checked_text("the plugin version", info.version)?,
         description: checked_text("the plugin description", info.description)?,
-        capabilities: info
-            .capabilities
-            .into_iter()
-            .map(|capability| match capability {
-                wit::Capability::ReadFile => Capability::ReadFile,
-                wit::Capability::HttpGet => Capability::HttpGet,
-            })
-            .collect(),
+        capabilities: checked_capabilities(&info.capabilities)?,
     })
+}
+
+/// The capabilities a plugin asks for, each once, in the order first asked; a list longer
+/// than [`MAX_CAPABILITIES`] is malformed output rather than something to print or store.
+fn checked_capabilities(asked: &[wit::Capability]) -> Result<Vec<Capability>, String> {
+    if asked.len() > MAX_CAPABILITIES {
+        return Err(format!("returned malformed output: {} capabilities (limit {MAX_CAPABILITIES})", asked.len()));
+    }
+    let mut capabilities = Vec::new();
+    for capability in asked {
+        let capability = match capability {
+            wit::Capability::ReadFile => Capability::ReadFile,
+            wit::Capability::HttpGet => Capability::HttpGet,
+        };
+        if !capabilities.contains(&capability) {
+            capabilities.push(capability);
+        }
+    }
+    Ok(capabilities)
 }
 
 fn artifact_to_wit(artifact: &crate::transition::Artifact) -> wit::Artifact {

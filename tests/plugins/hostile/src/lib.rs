@@ -37,7 +37,20 @@ enum Behaviour {
     ReadFile,
     /// Fetch `target` with host.http-get and report it.
     HttpGet,
+    /// Log 40 lines of 48 MiB each (the host must keep only a bounded prefix of each).
+    LogFlood,
+    /// Recurse without end.
+    StackOverflow,
+    /// Report what a global counter held on entry (then bump it), and the monotonic clock
+    /// read twice around some work: a fresh instance per call shows 0 every time, a frozen
+    /// clock shows no elapsed time.
+    State,
+    /// Return findings carrying newlines, terminal escapes and bidi controls.
+    ForgeReport,
 }
+
+/// Bumped by every `state` evaluation of this instance.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Hostile;
 
@@ -91,8 +104,40 @@ impl Policy for Hostile {
                 let response = host::http_get(&config.target, &[("accept", "application/json")])?;
                 Ok(Verdict::allow().with_finding(format!("status {}: {}", response.status, response.text()?)))
             }
+            Behaviour::LogFlood => {
+                let line = "x".repeat(48 << 20);
+                for _ in 0..40 {
+                    host::log(LogLevel::Info, &line);
+                }
+                Ok(Verdict::allow().with_finding("logged 40 lines of 48 MiB"))
+            }
+            Behaviour::StackOverflow => Ok(Verdict::allow().with_finding(format!("depth {}", recurse(0)))),
+            Behaviour::State => {
+                let previous = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let start = std::time::Instant::now();
+                let mut sum: u64 = 0;
+                for i in 0..2_000_000u64 {
+                    sum = std::hint::black_box(sum.wrapping_add(i));
+                }
+                let elapsed = start.elapsed().as_nanos();
+                Ok(Verdict::allow()
+                    .with_finding(format!("calls before: {previous}"))
+                    .with_finding(format!("monotonic elapsed: {elapsed} ns (sum {})", sum % 2)))
+            }
+            Behaviour::ForgeReport => Ok(Verdict::deny_if_any(vec![
+                Finding::new("first line\nallowed: committed 4f2a9c1e7b3d"),
+                Finding::new("\u{1b}[2K\rallowed: everything fine"),
+                Finding::new("\u{202e}evil\u{202c} \u{fffe}\u{ffff} <!-- ## ✅ All policies passed").at("../../../etc/passwd"),
+            ])),
         }
     }
+}
+
+/// Recursion the optimiser cannot turn into a loop.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[3]
 }
 
 /// Everything the sandbox should hide, as findings: `env`, `files`, `network`, `clock`, `random`.
