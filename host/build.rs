@@ -27,6 +27,7 @@ const PLUGINS: &[PluginPackage] = &[
     PluginPackage { name: "image-policy", dir: "plugins/examples/image-policy", builtin: false },
     PluginPackage { name: "hostile", dir: "tests/plugins/hostile", builtin: false },
     PluginPackage { name: "hostile-info", dir: "tests/plugins/hostile-info", builtin: false },
+    PluginPackage { name: "undeclared", dir: "tests/plugins/undeclared", builtin: false },
 ];
 
 fn main() {

@@ -62,9 +62,6 @@ pub fn tollgate_peak_rss(args: &[&str]) -> (Run, u64) {
 /// in sections added to the end of the real component (after its exports, so the policy
 /// still works; wasmtime instantiates every core instance a component declares).
 fn inflated_hostile(dir: &Path, tables: u32, elements: u32, instances: u32) -> String {
-    let component = std::fs::read(plugin("hostile")).unwrap();
-    let module_index = count_top_level_modules(&component);
-
     let mut table_section = leb(tables);
     for _ in 0..tables {
         table_section.extend([0x70, 0x00]); // funcref, min only
@@ -74,11 +71,35 @@ fn inflated_hostile(dir: &Path, tables: u32, elements: u32, instances: u32) -> S
     module.push(4); // table section
     module.extend(leb(table_section.len() as u32));
     module.extend(table_section);
+    let inflated = append_instances(std::fs::read(plugin("hostile")).unwrap(), &module, instances);
 
+    let path = dir.join(format!("hostile-{tables}x{elements}x{instances}.wasm"));
+    std::fs::write(&path, inflated).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The hostile component with `instances` extra core instances of a module that defines one
+/// linear memory of `pages` 64 KiB pages.
+pub fn inflated_with_memories(dir: &Path, pages: u32, instances: u32) -> String {
+    let mut memory_section = leb(1);
+    memory_section.push(0x00); // min only
+    memory_section.extend(leb(pages));
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.push(5); // memory section
+    module.extend(leb(memory_section.len() as u32));
+    module.extend(memory_section);
+    let path = dir.join(format!("hostile-memories-{pages}x{instances}.wasm"));
+    std::fs::write(&path, append_instances(std::fs::read(plugin("hostile")).unwrap(), &module, instances)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `component` with `module` appended and instantiated `instances` times.
+fn append_instances(component: Vec<u8>, module: &[u8], instances: u32) -> Vec<u8> {
+    let module_index = count_top_level_modules(&component);
     let mut inflated = component;
     inflated.push(1); // core module section
     inflated.extend(leb(module.len() as u32));
-    inflated.extend(&module);
+    inflated.extend(module);
     let mut instance_section = leb(instances);
     for _ in 0..instances {
         instance_section.push(0x00); // instantiate
@@ -88,10 +109,7 @@ fn inflated_hostile(dir: &Path, tables: u32, elements: u32, instances: u32) -> S
     inflated.push(2); // core instance section
     inflated.extend(leb(instance_section.len() as u32));
     inflated.extend(instance_section);
-
-    let path = dir.join(format!("hostile-{tables}x{elements}x{instances}.wasm"));
-    std::fs::write(&path, inflated).unwrap();
-    path.to_str().unwrap().to_string()
+    inflated
 }
 
 /// Core modules defined at the top level of a component (each core module section holds one).

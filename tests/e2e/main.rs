@@ -1,7 +1,7 @@
 //! End-to-end tests of the `tollgate` binary with real components built from `plugins/`
 //! and `tests/plugins/` by host/build.rs, on real Git repositories.
 
-mod budget;
+pub mod budget;
 mod config_tools;
 mod erp_http;
 mod examples;

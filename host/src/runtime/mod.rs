@@ -9,6 +9,7 @@
 
 mod bindings;
 mod cache;
+mod convert;
 mod http;
 mod output;
 mod plugin_file;
@@ -36,10 +37,11 @@ pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetc
 pub use reference::{PluginRef, PluginSource};
 pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
 
-use crate::decision::{Decision, Finding, PolicyOutcome, Verdict};
-use crate::transition::{Transition, TransitionKind};
-use bindings::{Policy, PolicyPre, wit};
-use sandbox::{SandboxState, bounded_copy, printable, truncate_at_char_boundary};
+use crate::decision::PolicyOutcome;
+use crate::transition::Transition;
+use bindings::{Policy, PolicyPre};
+use convert::{bounded, info_from_wit, transition_to_wit, verdict_from_wit};
+use sandbox::{SandboxState, truncate_at_char_boundary};
 
 /// Captured stdout and stderr are each cut at this size.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
@@ -499,8 +501,15 @@ impl Plugin {
         match receiver.recv_timeout(limits.timeout + WATCHDOG_GRACE) {
             Ok(record) => record,
             // The thread did not stop (e.g. it is blocked in a host call); it is abandoned and
-            // its result ignored. The message is the same as for an interrupted guest.
-            Err(_) => failed_record(format!("timed out after {} ms", limits.timeout.as_millis()), started),
+            // its result ignored.
+            // Said differently from an interrupted guest, so the two paths can be told apart.
+            Err(_) => failed_record(
+                format!(
+                    "timed out after {} ms (abandoned by the watchdog: the plugin was blocked outside WebAssembly code, e.g. in a host call)",
+                    limits.timeout.as_millis()
+                ),
+                started,
+            ),
         }
     }
 }
@@ -560,105 +569,4 @@ fn panic_message(stderr: &str) -> Option<String> {
     let mut lines = stderr.lines();
     lines.find(|line| line.contains("panicked at"))?;
     lines.next().map(|line| line.trim().to_string()).filter(|line| !line.is_empty())
-}
-
-fn bounded(message: String) -> String {
-    bounded_copy(&message, MAX_TEXT_BYTES)
-}
-
-fn checked_text(what: &str, text: String) -> Result<String, String> {
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(format!("returned malformed output: {what} is {} bytes (limit {MAX_TEXT_BYTES})", text.len()));
-    }
-    Ok(printable(&text))
-}
-
-fn verdict_from_wit(verdict: wit::Verdict) -> Result<Verdict, String> {
-    if verdict.findings.len() > MAX_FINDINGS {
-        return Err(format!(
-            "returned malformed output: {} findings (limit {MAX_FINDINGS})",
-            verdict.findings.len()
-        ));
-    }
-    let findings = verdict
-        .findings
-        .into_iter()
-        .map(|finding| {
-            Ok(Finding {
-                message: checked_text("a finding message", finding.message)?,
-                path: finding.path.map(|path| checked_text("a finding path", path)).transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let decision = match verdict.decision {
-        wit::Decision::Allow => Decision::Allow,
-        wit::Decision::Deny => Decision::Deny,
-    };
-    Ok(Verdict { decision, findings })
-}
-
-fn info_from_wit(info: wit::PluginInfo) -> Result<PluginInfo, String> {
-    Ok(PluginInfo {
-        name: checked_text("the plugin name", info.name)?,
-        version: checked_text("the plugin version", info.version)?,
-        description: checked_text("the plugin description", info.description)?,
-        capabilities: checked_capabilities(&info.capabilities)?,
-    })
-}
-
-/// The capabilities a plugin asks for, each once, in the order first asked; a list longer
-/// than [`MAX_CAPABILITIES`] is malformed output rather than something to print or store.
-fn checked_capabilities(asked: &[wit::Capability]) -> Result<Vec<Capability>, String> {
-    if asked.len() > MAX_CAPABILITIES {
-        return Err(format!("returned malformed output: {} capabilities (limit {MAX_CAPABILITIES})", asked.len()));
-    }
-    let mut capabilities = Vec::new();
-    for capability in asked {
-        let capability = match capability {
-            wit::Capability::ReadFile => Capability::ReadFile,
-            wit::Capability::HttpGet => Capability::HttpGet,
-        };
-        if !capabilities.contains(&capability) {
-            capabilities.push(capability);
-        }
-    }
-    Ok(capabilities)
-}
-
-fn artifact_to_wit(artifact: &crate::transition::Artifact) -> wit::Artifact {
-    wit::Artifact { image: artifact.image.clone(), version: artifact.version.clone(), digest: artifact.digest.clone() }
-}
-
-fn transition_to_wit(t: &Transition) -> wit::Transition {
-    wit::Transition {
-        id: t.id.clone(),
-        kind: match t.kind {
-            TransitionKind::Promote => wit::TransitionKind::Promote,
-            TransitionKind::Rollback => wit::TransitionKind::Rollback,
-        },
-        application: t.application.clone(),
-        from_env: t.from_env.clone(),
-        to_env: t.to_env.clone(),
-        artifact: artifact_to_wit(&t.artifact),
-        previous_artifact: t.previous_artifact.as_ref().map(artifact_to_wit),
-        requested_by: t.requested_by.clone(),
-        requested_at: t.requested_at,
-        approvals: t
-            .approvals
-            .iter()
-            .map(|approval| wit::Approval {
-                approver: approval.approver.clone(),
-                at: approval.at.unwrap_or(t.requested_at),
-                version: approval.version.clone(),
-                group: approval.group.clone(),
-            })
-            .collect(),
-        changes: t
-            .changes
-            .iter()
-            .map(|change| wit::FileChange { path: change.path.clone(), before: change.before.clone(), after: change.after.clone() })
-            .collect(),
-        labels: t.labels.iter().map(|(key, value)| wit::Label { key: key.clone(), value: value.clone() }).collect(),
-        from_env_since: t.from_env_since,
-    }
 }
