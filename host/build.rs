@@ -26,6 +26,8 @@ const PLUGINS: &[PluginPackage] = &[
     PluginPackage { name: "erp-readiness", dir: "plugins/erp-readiness", builtin: true },
     PluginPackage { name: "image-policy", dir: "plugins/examples/image-policy", builtin: false },
     PluginPackage { name: "hostile", dir: "tests/plugins/hostile", builtin: false },
+    PluginPackage { name: "hostile-info", dir: "tests/plugins/hostile-info", builtin: false },
+    PluginPackage { name: "undeclared", dir: "tests/plugins/undeclared", builtin: false },
 ];
 
 fn main() {

@@ -74,7 +74,7 @@ impl GitRepo {
 
     /// The text of `path` in `tree`, `None` if there is no such file.
     pub fn read_file(&self, tree: Oid, path: &str) -> Result<Option<String>, RepoError> {
-        read_text(&self.repo, tree, path)
+        read_text(&self.repo, tree, path, None)
     }
 
     /// A read-only view of `tree` with `overlay` applied (path → new content, `None` for
@@ -84,7 +84,9 @@ impl GitRepo {
     }
 }
 
-fn read_text(repo: &Repository, tree: Oid, path: &str) -> Result<Option<String>, RepoError> {
+/// The text of the blob at `path` in `tree`; with `limit`, a blob over it is refused from its
+/// object header, before any of it is read.
+fn read_text(repo: &Repository, tree: Oid, path: &str, limit: Option<usize>) -> Result<Option<String>, RepoError> {
     let tree = repo.find_tree(tree)?;
     let entry = match tree.get_path(Path::new(path)) {
         Ok(entry) => entry,
@@ -93,6 +95,15 @@ fn read_text(repo: &Repository, tree: Oid, path: &str) -> Result<Option<String>,
     };
     if entry.kind() != Some(ObjectType::Blob) {
         return Ok(None);
+    }
+    if let Some(limit) = limit {
+        let (size, _) = repo.odb()?.read_header(entry.id())?;
+        if size > limit {
+            return Err(RepoError(format!(
+                "{path} is {size} bytes, over the {} limit for read-file",
+                crate::runtime::describe_bytes(limit)
+            )));
+        }
     }
     let blob = repo.find_blob(entry.id())?;
     String::from_utf8(blob.content().to_vec())
@@ -113,6 +124,39 @@ impl FileSource for ProposedTree {
             return Ok(content.clone());
         }
         let repo = self.repo.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        read_text(&repo, self.tree, path).map_err(|error| error.0)
+        read_text(&repo, self.tree, path, Some(crate::runtime::MAX_FILE_BYTES)).map_err(|error| error.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository whose one commit holds `files`; returns it and the commit's tree.
+    fn repo_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, GitRepo, Oid) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let tree = {
+            let mut builder = repo.treebuilder(None).unwrap();
+            for (name, content) in files {
+                let blob = repo.blob(content).unwrap();
+                builder.insert(name, blob, 0o100644).unwrap();
+            }
+            builder.write().unwrap()
+        };
+        drop(repo);
+        let repo = GitRepo::open(dir.path()).unwrap();
+        (dir, repo, tree)
+    }
+
+    #[test]
+    fn read_file_refuses_a_blob_over_the_limit_from_its_header() {
+        let big = vec![b'x'; crate::runtime::MAX_FILE_BYTES + 1];
+        let (_dir, repo, tree) = repo_with(&[("big.yaml", &big), ("small.yaml", b"a: 1\n")]);
+        let view = repo.proposed_tree(tree, BTreeMap::new()).unwrap();
+        assert_eq!(view.read("small.yaml"), Ok(Some("a: 1\n".to_string())));
+        assert_eq!(view.read("big.yaml"), Err(format!("big.yaml is {} bytes, over the 4 MiB limit for read-file", big.len())));
+        // The configuration's own reads are not capped by the plugin limit.
+        assert_eq!(repo.read_file(tree, "big.yaml").unwrap().map(|text| text.len()), Some(big.len()));
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde_yaml::Value;
 
-use crate::support::{git, gitops_repo, repo_path, tollgate, tollgate_in, workspace};
+use crate::support::{gitops_repo, repo_path, tollgate, tollgate_in, workspace};
 
 fn examples() -> PathBuf {
     workspace().join("examples")

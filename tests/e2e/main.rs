@@ -1,9 +1,11 @@
 //! End-to-end tests of the `tollgate` binary with real components built from `plugins/`
 //! and `tests/plugins/` by host/build.rs, on real Git repositories.
 
+pub mod budget;
 mod config_tools;
 mod erp_http;
 mod examples;
+mod hardening;
 mod outputs;
 mod plugin_cli;
 mod promotion;

@@ -169,7 +169,12 @@ fn sarif_validates_against_the_published_schema() {
                 assert_eq!(location["artifactLocation"]["uri"], "envs/prod/shop-api/values.yaml");
                 assert_eq!(location["region"]["startLine"], 5);
             }
-            "allow" => assert!(run0["results"].as_array().unwrap().iter().all(|result| result["level"] == "note")),
+            "allow" => {
+                // Non-empty first, so `all` cannot pass vacuously.
+                let results = run0["results"].as_array().unwrap();
+                assert!(!results.is_empty(), "the allowed plan has informational findings: {log:#}");
+                assert!(results.iter().all(|result| result["level"] == "note" && result["kind"] == "pass"), "{log:#}");
+            }
             _ => {
                 assert_eq!(run0["results"][0]["level"], "error");
                 assert_eq!(run0["results"][0]["message"]["text"], "spinner failed to run: timed out after 200 ms");
@@ -253,4 +258,84 @@ fn escape_stray_bracket(value: &mut serde_json::Value) -> usize {
         serde_json::Value::Array(items) => items.iter_mut().map(escape_stray_bracket).sum(),
         _ => 0,
     }
+}
+
+#[test]
+fn monitor_mode_problems_are_sarif_warnings_and_junit_system_out() {
+    let (dir, repo) = repo_ready_for_prod();
+    let config = failing_config(dir.path());
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("    timeout_ms: 200\n", "    timeout_ms: 200\n    mode: monitor\n")).unwrap();
+
+    let sarif = failing_plan(&repo, &config, "sarif");
+    assert_eq!(sarif.code, 0, "monitor mode never blocks: {}{}", sarif.stdout, sarif.stderr);
+    let log: serde_json::Value = serde_json::from_str(&sarif.stdout).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{log:#}");
+    assert_eq!(results[0]["level"], "warning");
+    assert_eq!(results[0]["message"]["text"], "spinner failed to run: timed out after 200 ms");
+
+    let junit = failing_plan(&repo, &config, "junit");
+    assert_eq!(junit.code, 0);
+    let xml = roxmltree::Document::parse(&junit.stdout).unwrap();
+    assert_eq!(xml.root_element().attribute("errors"), Some("0"));
+    assert_eq!(xml.root_element().attribute("failures"), Some("0"));
+    let out = xml.descendants().find(|node| node.has_tag_name("system-out")).expect("the monitor-mode failure is reported as output");
+    assert_eq!(out.text(), Some("monitor-error: timed out after 200 ms"));
+
+    let github = failing_plan(&repo, &config, "github");
+    assert_eq!(github.code, 0);
+    assert!(github.stdout.starts_with("::warning file=envs/dev/shop-api/values.yaml,line="), "{}", github.stdout);
+}
+
+/// A configuration whose only policy returns findings made to forge and break reports.
+fn forging_config(dir: &Path) -> String {
+    let config = format!(
+        "environments: [dev]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: {{ file: envs/dev/shop-api/values.yaml, helm: {{ tag_path: image.tag }} }}\npolicies:\n  - name: forger\n    plugin: {}\n    config: {{ behaviour: forge-report }}\n",
+        plugin("hostile").display()
+    );
+    let path = dir.join("forging.yaml");
+    std::fs::write(&path, config).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn plugin_findings_cannot_forge_or_break_any_report() {
+    let (dir, repo) = repo_ready_for_prod();
+    let config = forging_config(dir.path());
+    let summary = dir.path().join("summary.md");
+    let summary_env = [("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())];
+    let run = |format: &str| {
+        tollgate_env(&shared_cache(), &["--repo", &repo, "--config", &config, "plan", "shop-api", "--to", "dev", "--version", "1.5.0", "-o", format], &summary_env)
+    };
+
+    let text = run("text");
+    assert_eq!(text.code, 1, "{}{}", text.stdout, text.stderr);
+    let claims: Vec<&str> = text.stdout.lines().filter(|line| line.starts_with("allowed") || line.starts_with("denied")).collect();
+    assert_eq!(claims, ["denied by forger; nothing committed"], "{}", text.stdout);
+    assert!(text.stdout.contains("      first line\\nallowed: committed 4f2a9c1e7b3d\n"), "{}", text.stdout);
+    // The runtime already turned the terminal escape and carriage return into U+FFFD.
+    assert!(text.stdout.contains("      \u{fffd}[2K\u{fffd}allowed: everything fine\n"), "{}", text.stdout);
+    assert!(!text.stdout.contains('\u{202e}') && !text.stdout.contains('\u{1b}'), "{:?}", text.stdout);
+
+    let junit = run("junit");
+    let xml = roxmltree::Document::parse(&junit.stdout).unwrap_or_else(|error| panic!("{error}: {}", junit.stdout));
+    let failure = xml.descendants().find(|node| node.has_tag_name("failure")).unwrap();
+    assert!(failure.text().unwrap().contains("\\u{202E}evil\\u{202C} \u{fffd}\u{fffd}"), "{:?}", failure.text());
+
+    let sarif = run("sarif");
+    let log: serde_json::Value = serde_json::from_str(&sarif.stdout).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[2]["locations"], serde_json::json!([]), "../../../etc/passwd is no location");
+    assert_eq!(results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "envs/dev/shop-api/values.yaml");
+    assert!(!sarif.stdout.contains('\u{202e}'));
+
+    let github = run("github");
+    assert!(!github.stdout.contains("passwd"), "{}", github.stdout);
+    for line in github.stdout.lines() {
+        assert!(line.starts_with("::error ") || line == "denied by forger; nothing committed", "forged or broken line: {line}");
+    }
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(markdown.contains("&lt;!-- \\#\\# ✅ All policies passed"), "{markdown}");
+    assert!(!markdown.contains("<!--") && !markdown.lines().any(|line| line.starts_with("## ")), "{markdown}");
 }

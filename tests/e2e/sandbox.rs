@@ -1,6 +1,8 @@
 //! The sandbox contains misbehaving plugins and fails closed, with the cause in plain words.
 
-use std::time::Duration;
+use std::io::Read;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
 
 use crate::support::{hostile_case, http_server, plugin, tollgate, write};
 
@@ -18,21 +20,43 @@ fn eval(behaviour: &str, extra: &[&str]) -> crate::support::Run {
     tollgate(&args)
 }
 
+/// The elapsed milliseconds `plugin eval` reports (`PLUGIN: error (123.4 ms)`).
+fn reported_ms(run: &crate::support::Run) -> f64 {
+    run.stdout.split(": error (").nth(1).and_then(|rest| rest.split(' ').next()).unwrap().parse().unwrap()
+}
+
 #[test]
 fn an_infinite_loop_stops_at_the_configured_timeout_with_exit_3() {
+    let started = Instant::now();
     let run = eval("spin", &["--timeout-ms", "300"]);
+    let wall = started.elapsed();
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(": error ("), "{}", run.stdout);
+    // Stopped by the epoch deadline inside WebAssembly, not abandoned by the watchdog (whose
+    // message differs): with epoch interruption broken this line changes.
     assert!(run.stdout.contains("  timed out after 300 ms\n"), "{}", run.stdout);
+    assert!(!run.stdout.contains("watchdog"), "{}", run.stdout);
+    let elapsed = reported_ms(&run);
+    assert!(elapsed >= 300.0, "not before the timeout: {elapsed} ms");
+    // Generous (a loaded machine): the process as a whole ends long before a spinning guest
+    // would (it never would) and well within a minute.
+    assert!(wall < Duration::from_secs(60), "tollgate itself took {wall:?}");
 }
 
 #[test]
 fn a_plugin_blocked_in_a_host_call_is_abandoned_at_the_timeout() {
+    let started = Instant::now();
     let run = eval("sleep", &["--timeout-ms", "300"]);
+    let wall = started.elapsed();
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("  timed out after 300 ms\n"), "{}", run.stdout);
-    let elapsed: f64 = run.stdout.split(": error (").nth(1).and_then(|rest| rest.split(' ').next()).unwrap().parse().unwrap();
-    assert!(elapsed < 30_000.0, "abandoned at the deadline, not after the plugin's 60 s sleep: {elapsed} ms");
+    assert!(
+        run.stdout.contains("  timed out after 300 ms (abandoned by the watchdog: the plugin was blocked outside WebAssembly code, e.g. in a host call)\n"),
+        "{}",
+        run.stdout
+    );
+    let elapsed = reported_ms(&run);
+    assert!(elapsed >= 300.0, "not before the timeout: {elapsed} ms");
+    assert!(wall < Duration::from_secs(30), "abandoned at the deadline, not after the plugin's 60 s sleep: {wall:?}");
 }
 
 #[test]
@@ -85,6 +109,24 @@ fn a_plugin_finds_no_environment_files_or_network() {
     // Output is captured for the report, not passed through.
     assert_eq!(document["stdout"], "probe: hello from stdout\n");
     assert_eq!(document["stderr"], "probe: hello from stderr\n");
+}
+
+#[test]
+fn a_listening_loopback_port_is_unreachable_from_the_sandbox() {
+    // Something really listens, so "denied" cannot be a refused connection in disguise.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    listener.set_nonblocking(true).unwrap();
+    let config = format!("{{behaviour: probe-sandbox, target: '{address}'}}");
+    let run = tollgate(&["plugin", "eval", "--policy-config", &config, &hostile(), "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let network = document["findings"][2]["message"].as_str().unwrap();
+    assert!(network.starts_with("network: denied ("), "{network}");
+    match listener.accept() {
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the guest reached {address}: {other:?}"),
+    }
 }
 
 #[test]
@@ -174,4 +216,159 @@ fn canned_http_responses_and_errors_come_from_the_cases_file() {
     std::fs::write(&cases, cases_text + "    findings_contain: ['status 503: maintenance']\n").unwrap();
     let run = tollgate(&["plugin", "test", &hostile(), &cases]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+/// A loopback server that records each request's head and answers with `respond(head)`.
+fn recording_server(respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let respond = std::sync::Arc::new(respond);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).map_or(false, |read| read == 1) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            seen.lock().unwrap().push(head.clone());
+            let _ = std::io::Write::write_all(&mut stream, &respond(&head));
+        }
+    });
+    (origin, requests)
+}
+
+fn response(status: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut bytes = format!("HTTP/1.1 {status}\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn http_eval(origin: &str, target: &str, headers: &str) -> crate::support::Run {
+    let config = format!("{{behaviour: http-get, target: '{target}'{headers}}}");
+    tollgate(&["plugin", "eval", "--policy-config", &config, &hostile(), "--http-origin", origin, "-o", "json"])
+}
+
+fn findings(run: &crate::support::Run) -> Vec<String> {
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}{}", run.stdout, run.stderr));
+    document["findings"].as_array().map_or_else(Vec::new, |findings| findings.iter().map(|f| f["message"].as_str().unwrap().to_string()).collect())
+}
+
+#[test]
+fn http_get_forwards_the_plugins_headers_but_never_its_host() {
+    let (origin, requests) = recording_server(|_| response("200 OK", "", b"fine"));
+    let run = http_eval(&origin, &format!("{origin}/ready"), ", headers: [[x-probe, forwarded], [Host, evil.example], [accept, text/plain]]");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(findings(&run)[0], "status 200: fine");
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    let head = requests[0].to_ascii_lowercase();
+    assert!(head.starts_with("get /ready http/1.1\r\n"), "{head}");
+    assert!(head.contains("\r\nx-probe: forwarded\r\n"), "{head}");
+    assert!(head.contains("\r\naccept: text/plain\r\n"), "{head}");
+    let host = origin.trim_start_matches("http://");
+    assert!(head.contains(&format!("\r\nhost: {host}\r\n")), "the Host of the granted URL: {head}");
+    assert!(!head.contains("evil.example"), "the plugin's Host header is dropped: {head}");
+}
+
+#[test]
+fn http_get_returns_redirects_instead_of_following_them() {
+    let (elsewhere, elsewhere_requests) = recording_server(|_| response("200 OK", "", b"secret"));
+    let location = format!("location: {elsewhere}/secret\r\n");
+    let (origin, requests) = recording_server(move |_| response("302 Found", &location, b""));
+    let run = http_eval(&origin, &format!("{origin}/ready"), "");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let findings = findings(&run);
+    assert_eq!(findings[0], "status 302: ");
+    assert_eq!(findings[2], format!("location: {elsewhere}/secret"));
+    assert_eq!(requests.lock().unwrap().len(), 1);
+    assert!(elsewhere_requests.lock().unwrap().is_empty(), "the redirect target was never contacted");
+}
+
+#[test]
+fn http_get_bodies_are_capped_at_one_mib() {
+    let (origin, _) = recording_server(|head| {
+        let size = if head.starts_with("GET /over") { 1024 * 1024 + 1 } else { 1024 * 1024 };
+        response("200 OK", "", &vec![b'x'; size])
+    });
+    let at_limit = http_eval(&origin, &format!("{origin}/exact"), "");
+    assert_eq!(at_limit.code, 0, "{}{}", at_limit.stdout, at_limit.stderr);
+    assert_eq!(findings(&at_limit)[1], "body bytes: 1048576");
+    let over = http_eval(&origin, &format!("{origin}/over"), "");
+    assert_eq!(over.code, 3, "{}{}", over.stdout, over.stderr);
+    let document: serde_json::Value = serde_json::from_str(&over.stdout).unwrap();
+    assert_eq!(document["cause"], "the plugin returned an error: response body exceeds the limit of 1048576 bytes", "{}", over.stdout);
+}
+
+#[test]
+fn a_stack_overflow_fails_closed() {
+    let run = eval("stack-overflow", &[]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("  overflowed its stack\n"), "{}", run.stdout);
+}
+
+#[test]
+fn every_call_gets_a_fresh_instance_and_a_stopped_monotonic_clock() {
+    // `plugin test` evaluates each case in the same process with the same loaded plugin; the
+    // global counter a case bumps must be back at 0 in the next one.
+    let dir = tempfile::tempdir().unwrap();
+    let cases = write(
+        dir.path(),
+        "state.yaml",
+        "config: { behaviour: state }\ncases:\n\
+         \x20 - name: first\n    expect: allow\n    findings_contain: ['calls before: 0', 'monotonic elapsed: 0 ns']\n\
+         \x20 - name: second\n    expect: allow\n    findings_contain: ['calls before: 0', 'monotonic elapsed: 0 ns']\n\
+         \x20 - name: third\n    expect: allow\n    findings_contain: ['calls before: 0']\n",
+    );
+    let run = tollgate(&["plugin", "test", &hostile(), &cases]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.lines().last(), Some("3 passed, 0 failed"));
+}
+
+#[test]
+fn the_memory_cap_counts_all_memories_together() {
+    // Two extra instances of a core module with a 6 MiB memory each, on top of the plugin's
+    // own: 12 MiB that no single memory exceeds, over an 8 MiB cap only together.
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = crate::budget::inflated_with_memories(dir.path(), 96, 2);
+    let config = "{behaviour: probe-sandbox}";
+    let run = tollgate(&["plugin", "eval", "--policy-config", config, &wasm, "--memory-mib", "8"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("  exceeded memory limit of 8 MiB\n"), "{}", run.stdout);
+    let run = tollgate(&["plugin", "eval", "--policy-config", config, &wasm, "--memory-mib", "64"]);
+    assert_eq!(run.code, 0, "the same plugin fits a larger cap: {}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn control_characters_in_plugin_output_are_neutralised() {
+    let run = eval("forge-report", &["-o", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let findings = findings(&run);
+    // The runtime replaces terminal escapes and carriage returns as they leave the sandbox.
+    assert_eq!(findings[1], "\u{fffd}[2K\u{fffd}allowed: everything fine");
+    let text = eval("forge-report", &[]);
+    assert!(!text.stdout.contains('\u{1b}') && !text.stdout.contains('\r'), "{:?}", text.stdout);
+    assert!(text.stdout.contains("  - first line\\nallowed: committed 4f2a9c1e7b3d\n"), "{}", text.stdout);
+}
+
+#[test]
+fn read_file_is_withheld_from_a_plugin_that_does_not_declare_it() {
+    // A real promotion (where access follows the plugin's declared capabilities), not
+    // `plugin test` (which always grants files).
+    let dir = crate::support::gitops_repo();
+    let repo = crate::support::repo_path(&dir);
+    let config = format!(
+        "environments: [dev]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: {{ file: envs/dev/shop-api/values.yaml, helm: {{ tag_path: image.tag }} }}\npolicies:\n  - plugin: {}\n    config: {{ path: envs/dev/shop-api/values.yaml }}\n",
+        plugin("undeclared").display()
+    );
+    let config_path = dir.path().join("undeclared.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let before = crate::support::snapshot(&repo);
+    let run = crate::support::tollgate_in(&repo, &["--config", config_path.to_str().unwrap(), "promote", "shop-api", "--to", "dev", "--version", "1.5.0"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("read-file refused: reading repository files is not available to this policy"), "{}", run.stdout);
+    assert_eq!(crate::support::snapshot(&repo), before);
 }

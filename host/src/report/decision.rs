@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::escape::line;
 use super::{JSON_SCHEMA_VERSION, OutputFormat, to_json};
 use crate::decision::PolicyOutcome;
 use crate::promotion::engine::{Decided, Pushed};
@@ -50,7 +51,7 @@ pub fn verb(t: &Transition) -> &'static str {
 pub fn summary(decided: &Decided, committed: Option<&str>, dry_run: bool) -> String {
     let t = &decided.plan.transition;
     if decided.plan.no_op {
-        return format!("no-op: {} already runs {} in {}", t.application, t.artifact.version, t.to_env);
+        return format!("no-op: {} already runs {} in {}", line(&t.application), line(&t.artifact.version), line(&t.to_env));
     }
     let names = |failed: bool| -> String {
         decided
@@ -58,7 +59,7 @@ pub fn summary(decided: &Decided, committed: Option<&str>, dry_run: bool) -> Str
             .policies
             .iter()
             .filter(|run| run.blocks() && matches!(run.evaluation.outcome, PolicyOutcome::Failed { .. }) == failed)
-            .map(|run| run.name.as_str())
+            .map(|run| line(&run.name))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -100,45 +101,48 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
         }),
         OutputFormat::Text => {
             let mut out = String::new();
+            let (app, version, to_env) = (line(&t.application), line(&t.artifact.version), line(&t.to_env));
             let what = match (t.kind, &t.from_env) {
-                (TransitionKind::Rollback, _) => format!("rollback {} in {} to {}", t.application, t.to_env, t.artifact.version),
-                (TransitionKind::Promote, Some(from)) => format!("promote {} {} from {from} to {}", t.application, t.artifact.version, t.to_env),
-                (TransitionKind::Promote, None) => format!("promote {} {} to {}", t.application, t.artifact.version, t.to_env),
+                (TransitionKind::Rollback, _) => format!("rollback {app} in {to_env} to {version}"),
+                (TransitionKind::Promote, Some(from)) => format!("promote {app} {version} from {} to {to_env}", line(from)),
+                (TransitionKind::Promote, None) => format!("promote {app} {version} to {to_env}"),
             };
-            let _ = writeln!(out, "{what} (decision {})", t.id);
+            let _ = writeln!(out, "{what} (decision {})", line(&t.id));
             if plan.no_op {
-                let _ = writeln!(out, "{} already runs {} in {}; nothing to do", t.application, t.artifact.version, t.to_env);
+                let _ = writeln!(out, "{app} already runs {version} in {to_env}; nothing to do");
                 return out;
             }
             if let Some(previous) = &t.previous_artifact {
-                let _ = writeln!(out, "  {} now runs {}", t.to_env, previous.version);
+                let _ = writeln!(out, "  {to_env} now runs {}", line(&previous.version));
             }
-            let width = decided.gate.policies.iter().map(|run| run.name.len() + run.version.len() + 1).max().unwrap_or(0);
+            let label = |run: &PolicyRun| format!("{}@{}", line(&run.name), line(&run.version));
+            let width = decided.gate.policies.iter().map(|run| label(run).len()).max().unwrap_or(0);
             for run in &decided.gate.policies {
-                let label = format!("{}@{}", run.name, run.version);
+                let label = label(run);
                 let verdict = super::paint_verdict(&format!("{:<13}", run.verdict_label()), run.blocks(), &run.verdict_label());
                 let _ = writeln!(out, "  {verdict} {label:<width$} ({:.0} ms)", run.evaluation.elapsed.as_secs_f64() * 1000.0);
                 match &run.evaluation.outcome {
-                    PolicyOutcome::Failed { cause } => _ = writeln!(out, "      failed: {cause}"),
+                    PolicyOutcome::Failed { cause } => _ = writeln!(out, "      failed: {}", line(cause)),
                     PolicyOutcome::Verdict(verdict) => {
                         for finding in &verdict.findings {
                             match &finding.path {
-                                Some(path) => _ = writeln!(out, "      {path}: {}", finding.message),
-                                None => _ = writeln!(out, "      {}", finding.message),
+                                Some(path) => _ = writeln!(out, "      {}: {}", line(path), line(&finding.message)),
+                                None => _ = writeln!(out, "      {}", line(&finding.message)),
                             }
                         }
                     }
                 }
             }
             if decided.gate.policies.is_empty() {
-                let _ = writeln!(out, "  (no policies apply to {})", t.to_env);
+                let _ = writeln!(out, "  (no policies apply to {to_env})");
             }
             let diff = unified_diff(plan);
             if !diff.is_empty() {
                 let _ = writeln!(out);
-                out.push_str(&diff);
-                if !diff.ends_with('\n') {
-                    out.push('\n');
+                // Line by line: the repository's content may carry carriage returns or
+                // terminal escapes of its own.
+                for diff_line in diff.lines() {
+                    let _ = writeln!(out, "{}", line(diff_line));
                 }
                 let _ = writeln!(out);
             }

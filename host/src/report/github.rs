@@ -20,6 +20,7 @@ fn escape_property(text: &str) -> String {
 }
 
 fn command(level: &str, location: Option<&Location>, title: &str, message: &str) -> String {
+    let (title, message) = (super::escape::bidi(title), super::escape::bidi(message));
     let mut properties = Vec::new();
     if let Some(location) = location {
         properties.push(format!("file={}", escape_property(&location.file)));
@@ -27,8 +28,8 @@ fn command(level: &str, location: Option<&Location>, title: &str, message: &str)
             properties.push(format!("line={line}"));
         }
     }
-    properties.push(format!("title={}", escape_property(title)));
-    format!("::{level} {}::{}\n", properties.join(","), escape_data(message))
+    properties.push(format!("title={}", escape_property(&title)));
+    format!("::{level} {}::{}\n", properties.join(","), escape_data(&message))
 }
 
 fn level(run: &PolicyRun) -> &'static str {
@@ -48,12 +49,12 @@ pub fn decision(decided: &Decided, committed: Option<&str>, dry_run: bool) -> St
         match &run.evaluation.outcome {
             PolicyOutcome::Failed { cause } => {
                 let location = finding_location(None, plan);
-                out.push_str(&command(level(run), Some(&location), &title, &format!("{} failed to run: {cause}", run.name)));
+                out.push_str(&command(level(run), location.as_ref(), &title, &format!("{} failed to run: {cause}", run.name)));
             }
             PolicyOutcome::Verdict(verdict) => {
                 for finding in &verdict.findings {
                     let location = finding_location(finding.path.as_deref(), plan);
-                    out.push_str(&command(level(run), Some(&location), &title, &finding.message));
+                    out.push_str(&command(level(run), location.as_ref(), &title, &finding.message));
                 }
             }
         }
@@ -71,9 +72,9 @@ pub fn summary_markdown(decided: &Decided) -> String {
         out,
         "### tollgate: {} {} {} to {} — {}\n",
         super::decision::verb(t),
-        t.application,
-        t.artifact.version,
-        t.to_env,
+        markdown_text(&t.application),
+        markdown_text(&t.artifact.version),
+        markdown_text(&t.to_env),
         super::decision::outcome_word(decided)
     );
     if !decided.gate.policies.is_empty() {
@@ -96,15 +97,24 @@ pub fn summary_markdown(decided: &Decided) -> String {
     }
     let diff = crate::promotion::plan::unified_diff(&decided.plan);
     if !diff.is_empty() {
-        let _ = writeln!(out, "\n<details><summary>{}</summary>\n\n```diff\n{}```\n</details>", decided.plan.file, diff);
+        // A fence longer than any run of backticks in the diff, so its content cannot close it.
+        let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        let diff: String = diff.lines().map(|diff_line| format!("{}\n", super::escape::bidi(&super::escape::line(diff_line)))).collect();
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{}</summary>\n\n{fence}diff\n{diff}{fence}\n</details>",
+            markdown_text(&decided.plan.file)
+        );
     }
     out.push('\n');
     out
 }
 
-/// Plugin-supplied text for a Markdown table cell: no HTML, no cell breaks, one line.
+/// Untrusted text for the summary (a heading, a table cell): no HTML, no Markdown syntax,
+/// no cell breaks, one line.
 fn markdown_text(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
+    super::escape::markdown(text)
 }
 
 /// `plugin test`: an error annotation per failed case, on its cases file.

@@ -19,8 +19,9 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('\u{FFFD}'),
+            // Characters XML 1.0 cannot carry at all (C0 controls, U+FFFE, U+FFFF).
+            c if !super::escape::xml_allows(c) => out.push('\u{FFFD}'),
+            c if super::escape::is_bidi_control(c) => out.push_str(&format!("\\u{{{:04X}}}", c as u32)),
             c => out.push(c),
         }
     }

@@ -11,9 +11,12 @@ use crate::fixtures::CaseResult;
 use crate::runtime::{Capability, Evaluation, Plugin, PluginInfo};
 
 pub mod decision;
+pub mod escape;
 pub mod github;
 mod junit;
 mod sarif;
+
+use escape::line;
 
 static COLOUR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -116,21 +119,36 @@ pub struct Location {
 
 /// The location of a finding of a planned transition: its `file#yaml.path` resolved in the
 /// proposed content of the changed file, or the changed version line when it has no path.
-pub fn finding_location(path: Option<&str>, plan: &crate::promotion::plan::Plan) -> Location {
+/// Only the file the transition changes can be a location: a path a plugin names elsewhere
+/// (`../../etc/passwd`, another file) gives the finding no location at all.
+pub fn finding_location(path: Option<&str>, plan: &crate::promotion::plan::Plan) -> Option<Location> {
     let Some(path) = path else {
-        return Location { file: plan.file.clone(), line: Some(plan.line) };
+        return Some(Location { file: plan.file.clone(), line: Some(plan.line) });
     };
     let (file, yaml_path) = path.split_once('#').map_or((path, None), |(file, yaml_path)| (file, Some(yaml_path)));
-    let line = match yaml_path {
-        _ if file != plan.file => None,
-        None => None,
-        Some(yaml_path) => crate::manifest::yaml::parse_documents(&plan.after)
+    if normalised_repo_path(file)? != plan.file {
+        return None;
+    }
+    let line = yaml_path.and_then(|yaml_path| {
+        crate::manifest::yaml::parse_documents(&plan.after)
             .ok()
-            .and_then(|documents| documents.iter().find_map(|document| document.at_path(yaml_path).and_then(|node| node.first_line()))),
-    };
-    Location { file: file.to_string(), line }
+            .and_then(|documents| documents.iter().find_map(|document| document.at_path(yaml_path).and_then(|node| node.first_line())))
+    });
+    Some(Location { file: plan.file.clone(), line })
 }
 
+/// `envs/./dev/x.yaml` → `envs/dev/x.yaml`; `None` for anything that is not a plain
+/// repository-relative path (absolute, `..`, backslashes, control characters, empty).
+fn normalised_repo_path(path: &str) -> Option<String> {
+    if path.starts_with('/') || path.contains('\\') || path.chars().any(|c| c.is_control() || escape::is_bidi_control(c)) {
+        return None;
+    }
+    let parts: Vec<&str> = path.split('/').filter(|part| !part.is_empty() && *part != ".").collect();
+    if parts.is_empty() || parts.contains(&"..") {
+        return None;
+    }
+    Some(parts.join("/"))
+}
 
 #[derive(Serialize)]
 struct PluginInfoDocument<'a> {
@@ -157,14 +175,14 @@ pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: BasicFormat) -> S
         BasicFormat::Text => {
             let capabilities = capability_list(&info.capabilities);
             let mut out = String::new();
-            let _ = writeln!(out, "name:         {}", info.name);
-            let _ = writeln!(out, "version:      {}", info.version);
-            let _ = writeln!(out, "description:  {}", info.description);
+            let _ = writeln!(out, "name:         {}", line(&info.name));
+            let _ = writeln!(out, "version:      {}", line(&info.version));
+            let _ = writeln!(out, "description:  {}", line(&info.description));
             let _ = writeln!(out, "capabilities: {capabilities}");
             let _ = writeln!(out, "world:        {}", plugin.world());
             let _ = writeln!(out, "sha256:       {}", plugin.sha256());
             let _ = writeln!(out, "size:         {} bytes", plugin.size());
-            let _ = writeln!(out, "source:       {}", plugin.source());
+            let _ = writeln!(out, "source:       {}", line(plugin.source()));
             out
         }
     }
@@ -193,29 +211,29 @@ pub fn evaluation(plugin: &Plugin, evaluation: &Evaluation, format: BasicFormat)
             let _ = writeln!(
                 out,
                 "{}: {} ({:.1} ms)",
-                plugin.source(),
+                line(plugin.source()),
                 evaluation.outcome.label(),
                 evaluation.elapsed.as_secs_f64() * 1000.0
             );
             match &evaluation.outcome {
                 PolicyOutcome::Failed { cause } => {
-                    let _ = writeln!(out, "  {cause}");
+                    let _ = writeln!(out, "  {}", line(cause));
                 }
                 PolicyOutcome::Verdict(verdict) => {
                     for finding in &verdict.findings {
                         match &finding.path {
-                            Some(path) => _ = writeln!(out, "  - {path}: {}", finding.message),
-                            None => _ = writeln!(out, "  - {}", finding.message),
+                            Some(path) => _ = writeln!(out, "  - {}: {}", line(path), line(&finding.message)),
+                            None => _ = writeln!(out, "  - {}", line(&finding.message)),
                         }
                     }
                 }
             }
-            for line in &evaluation.logs {
-                let _ = writeln!(out, "  log {}: {}", line.level, line.message);
+            for log in &evaluation.logs {
+                let _ = writeln!(out, "  log {}: {}", log.level, line(&log.message));
             }
             for (stream, text) in [("stdout", &evaluation.stdout), ("stderr", &evaluation.stderr)] {
-                for line in text.lines().filter(|line| !line.is_empty()).take(20) {
-                    let _ = writeln!(out, "  {stream}: {}", shorten(line, 200));
+                for output in text.lines().filter(|output| !output.is_empty()).take(20) {
+                    let _ = writeln!(out, "  {stream}: {}", line(&shorten(output, 200)));
                 }
             }
             out
@@ -254,21 +272,21 @@ pub fn test_results(plugin: &Plugin, results: &[CaseResult], format: TestFormat)
             let mut current_file = None;
             for result in results {
                 if current_file != Some(&result.file) {
-                    let _ = writeln!(out, "{}", result.file.display());
+                    let _ = writeln!(out, "{}", line(&result.file.display().to_string()));
                     current_file = Some(&result.file);
                 }
                 let status = if result.passed { "PASS" } else { "FAIL" };
                 let _ = writeln!(
                     out,
                     "  {status}  {} ({}, {:.1} ms)",
-                    result.name,
+                    line(&result.name),
                     result.evaluation.outcome.label(),
                     result.evaluation.elapsed.as_secs_f64() * 1000.0
                 );
                 if let Some(problem) = &result.problem {
-                    let _ = writeln!(out, "        {problem}");
-                    for line in result.evaluation.stderr.lines().filter(|line| !line.is_empty()).take(10) {
-                        let _ = writeln!(out, "        stderr: {}", shorten(line, 200));
+                    let _ = writeln!(out, "        {}", line(problem));
+                    for output in result.evaluation.stderr.lines().filter(|output| !output.is_empty()).take(10) {
+                        let _ = writeln!(out, "        stderr: {}", line(&shorten(output, 200)));
                     }
                 }
             }
@@ -287,7 +305,7 @@ pub(crate) fn shorten(line: &str, max: usize) -> String {
 }
 
 pub(crate) fn to_json<T: Serialize>(document: &T) -> String {
-    let mut text = serde_json::to_string_pretty(document).expect("report documents serialize");
+    let mut text = escape::json_document(serde_json::to_string_pretty(document).expect("report documents serialize"));
     text.push('\n');
     text
 }
@@ -318,7 +336,7 @@ pub fn status(environments: &[String], apps: &[crate::promotion::engine::AppStat
                         continue;
                     };
                     if let Some(error) = &cell.error {
-                        let _ = writeln!(out, "  {env:<10} error: {error}");
+                        let _ = writeln!(out, "  {env:<10} error: {}", line(error));
                         continue;
                     }
                     let digest = cell.digest.as_deref().map(short_digest).unwrap_or_else(|| "-".to_string());
@@ -328,7 +346,8 @@ pub fn status(environments: &[String], apps: &[crate::promotion::engine::AppStat
                         _ => "(not promoted by tollgate)".to_string(),
                     };
                     when.push_str(&bypass_marks(cell.requested_at, &cell.labels));
-                    let _ = writeln!(out, "  {env:<10} {:<12} {digest:<14} {when}", cell.version.as_deref().unwrap_or("-"));
+                    let text = format!("  {env:<10} {:<12} {digest:<14} {when}", cell.version.as_deref().unwrap_or("-"));
+                    let _ = writeln!(out, "{}", line(&text));
                 }
             }
             out
@@ -365,8 +384,9 @@ pub fn history(records: &[crate::promotion::history::PromotionRecord], format: B
                     (Some(from), _) => format!("{from} → {}", record.to),
                     (None, _) => format!("→ {}", record.to),
                 };
-                let _ = writeln!(
-                    out,
+                // Everything here comes from commits, which anyone who can push may write:
+                // each line is escaped so none can be forged.
+                let mut lines = vec![format!(
                     "{}  {}  {:<12} {:<22} {:<10} by {}{}",
                     &record.commit[..12],
                     format_time(record.time),
@@ -375,15 +395,16 @@ pub fn history(records: &[crate::promotion::history::PromotionRecord], format: B
                     record.version,
                     record.requested_by,
                     bypass_marks(record.requested_at, &record.labels)
-                );
+                )];
                 if !record.verified {
-                    let _ = writeln!(out, "    UNRECORDED CHANGE: not a verified tollgate promotion: {}", record.problems.join("; "));
+                    lines.push(format!("    UNRECORDED CHANGE: not a verified tollgate promotion: {}", record.problems.join("; ")));
                 }
                 if !record.approved_by.is_empty() {
-                    let _ = writeln!(out, "    approved by {}", record.approved_by.join(", "));
+                    lines.push(format!("    approved by {}", record.approved_by.join(", ")));
                 }
-                for policy in &record.policies {
-                    let _ = writeln!(out, "    policy {policy}");
+                lines.extend(record.policies.iter().map(|policy| format!("    policy {policy}")));
+                for text in lines {
+                    let _ = writeln!(out, "{}", line(&text));
                 }
             }
             out
@@ -413,16 +434,16 @@ pub fn verification(verification: &crate::promotion::verify::Verification, forma
             let mut out = String::new();
             let _ = writeln!(out, "verify {} (decision {})", &verification.commit[..12], verification.decision);
             for problem in &verification.problems {
-                let _ = writeln!(out, "  PROBLEM  {problem}");
+                let _ = writeln!(out, "  PROBLEM  {}", line(problem));
             }
             for policy in &verification.policies {
                 let mark = if policy.reproduced { "same" } else { "DIFFERS" };
-                let _ = writeln!(out, "  {mark:<8} {}", policy.name);
+                let _ = writeln!(out, "  {mark:<8} {}", line(&policy.name));
                 if let Some(problem) = &policy.problem {
-                    let _ = writeln!(out, "      {problem}");
-                    let _ = writeln!(out, "      recorded: {}", policy.recorded);
+                    let _ = writeln!(out, "      {}", line(problem));
+                    let _ = writeln!(out, "      recorded: {}", line(&policy.recorded.to_string()));
                     if let Some(now) = &policy.now {
-                        let _ = writeln!(out, "      now:      {now}");
+                        let _ = writeln!(out, "      now:      {}", line(&now.to_string()));
                     }
                 }
             }
@@ -435,3 +456,6 @@ pub fn verification(verification: &crate::promotion::verify::Verification, forma
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

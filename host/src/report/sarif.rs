@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::escape::bidi;
 use super::finding_location;
 use crate::decision::{Decision, PolicyOutcome};
 use crate::promotion::engine::Decided;
@@ -16,12 +17,16 @@ fn level(run: &PolicyRun, outcome: &PolicyOutcome) -> &'static str {
     }
 }
 
-fn location(file: &str, line: Option<usize>) -> Value {
-    let mut physical = json!({ "artifactLocation": { "uri": file, "uriBaseId": "%SRCROOT%" } });
-    if let Some(line) = line {
+/// `[location]`, or `[]` for a finding that names no file of the change.
+fn locations(at: Option<super::Location>) -> Value {
+    let Some(at) = at else {
+        return json!([]);
+    };
+    let mut physical = json!({ "artifactLocation": { "uri": at.file, "uriBaseId": "%SRCROOT%" } });
+    if let Some(line) = at.line {
         physical["region"] = json!({ "startLine": line });
     }
-    json!({ "physicalLocation": physical })
+    json!([{ "physicalLocation": physical }])
 }
 
 /// The SARIF log of a decision.
@@ -33,9 +38,9 @@ pub fn decision(decided: &Decided) -> String {
         .iter()
         .map(|run| {
             json!({
-                "id": run.name,
-                "name": run.name,
-                "shortDescription": { "text": format!("tollgate policy {}", run.name) },
+                "id": bidi(&run.name),
+                "name": bidi(&run.name),
+                "shortDescription": { "text": format!("tollgate policy {}", bidi(&run.name)) },
                 "properties": { "plugin": run.plugin, "sha256": run.sha256, "version": run.version, "mode": run.mode },
             })
         })
@@ -47,24 +52,24 @@ pub fn decision(decided: &Decided) -> String {
             PolicyOutcome::Failed { cause } => {
                 let at = finding_location(None, plan);
                 results.push(json!({
-                    "ruleId": run.name,
+                    "ruleId": bidi(&run.name),
                     "ruleIndex": index,
                     "level": level(run, outcome),
                     "kind": "fail",
-                    "message": { "text": format!("{} failed to run: {cause}", run.name) },
-                    "locations": [location(&at.file, at.line)],
+                    "message": { "text": bidi(&format!("{} failed to run: {cause}", run.name)) },
+                    "locations": locations(at),
                 }));
             }
             PolicyOutcome::Verdict(verdict) => {
                 for finding in &verdict.findings {
                     let at = finding_location(finding.path.as_deref(), plan);
                     results.push(json!({
-                        "ruleId": run.name,
+                        "ruleId": bidi(&run.name),
                         "ruleIndex": index,
                         "level": level(run, outcome),
                         "kind": if verdict.decision == Decision::Allow { "pass" } else { "fail" },
-                        "message": { "text": finding.message },
-                        "locations": [location(&at.file, at.line)],
+                        "message": { "text": bidi(&finding.message) },
+                        "locations": locations(at),
                     }));
                 }
             }

@@ -9,8 +9,10 @@
 
 mod bindings;
 mod cache;
+mod convert;
 mod http;
 mod output;
+mod plugin_file;
 mod reference;
 mod sandbox;
 
@@ -33,17 +35,21 @@ use wasmtime::{Config, Engine, Store, Trap};
 pub use cache::CompileCache;
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
-pub use sandbox::{HostAccess, describe_bytes};
+pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
 
-use crate::decision::{Decision, Finding, PolicyOutcome, Verdict};
-use crate::transition::{Transition, TransitionKind};
-use bindings::{Policy, PolicyPre, wit};
-use sandbox::{SandboxState, printable, truncate_at_char_boundary};
+use crate::decision::PolicyOutcome;
+use crate::transition::Transition;
+use bindings::{Policy, PolicyPre};
+use convert::{bounded, info_from_wit, transition_to_wit, verdict_from_wit};
+use sandbox::{SandboxState, truncate_at_char_boundary};
 
 /// Captured stdout and stderr are each cut at this size.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// At most this many `log` lines are kept per evaluation.
 pub const MAX_LOG_LINES: usize = 200;
+/// At most this many bytes of `log` text are kept per evaluation (lines after it are dropped
+/// and counted).
+pub const MAX_LOG_BYTES: usize = 256 * 1024;
 /// A `log` line is cut at this size.
 pub const MAX_LOG_LINE_BYTES: usize = 4096;
 /// `read-file` refuses files over this size.
@@ -54,6 +60,8 @@ pub const MAX_HTTP_BODY_BYTES: u64 = 1024 * 1024;
 pub const MAX_FINDINGS: usize = 500;
 /// A finding message, path or plugin-info string longer than this is malformed output.
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// A plugin asking for more capabilities than this (with repeats) returned malformed output.
+pub const MAX_CAPABILITIES: usize = 16;
 /// Plugin files over this size are refused before compiling.
 pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
 
@@ -228,14 +236,8 @@ impl Runtime {
             }
             PluginSource::File(path) => path,
         };
-        let fail = |message: String| LoadError { message: format!("plugin {}: {message}", path.display()) };
-        let size = std::fs::metadata(path)
-            .map_err(|error| fail(format!("cannot read it ({error}); check the path")))?
-            .len();
-        if size > MAX_PLUGIN_BYTES as u64 {
-            return Err(fail(format!("it is {size} bytes, over the {} limit", describe_bytes(MAX_PLUGIN_BYTES))));
-        }
-        let bytes = std::fs::read(path).map_err(|error| fail(format!("cannot read it ({error})")))?;
+        let bytes = plugin_file::read_bounded(path, MAX_PLUGIN_BYTES)
+            .map_err(|message| LoadError { message: format!("plugin {}: {message}", path.display()) })?;
         self.load_bytes(&path.display().to_string(), &bytes, reference.sha256.as_deref())
     }
 
@@ -277,17 +279,18 @@ impl Runtime {
 
     fn compile(&self, bytes: &[u8], sha256: &str) -> Result<(Component, CodeSource), String> {
         let started = Instant::now();
+        let mut store_in_cache = self.cache.as_ref();
         if let Some(cache) = &self.cache {
-            if let Some(component) = cache.load(&self.engine, sha256) {
-                return Ok((component, CodeSource::Cache { load_time: started.elapsed() }));
+            match cache.load(&self.engine, sha256) {
+                cache::Lookup::Hit(component) => return Ok((component, CodeSource::Cache { load_time: started.elapsed() })),
+                cache::Lookup::Miss => {}
+                cache::Lookup::Untrusted => store_in_cache = None,
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(|error| format!("it is not a valid component: {error:#}"))?;
         let compile_time = started.elapsed();
-        let cached_at = self
-            .cache
-            .as_ref()
-            .and_then(|cache| component.serialize().ok().and_then(|compiled| cache.store(sha256, &compiled).ok()));
+        let cached_at =
+            store_in_cache.and_then(|cache| component.serialize().ok().and_then(|compiled| cache.store(sha256, &compiled).ok()));
         Ok((component, CodeSource::Compiled { compile_time, cached_at }))
     }
 }
@@ -498,8 +501,15 @@ impl Plugin {
         match receiver.recv_timeout(limits.timeout + WATCHDOG_GRACE) {
             Ok(record) => record,
             // The thread did not stop (e.g. it is blocked in a host call); it is abandoned and
-            // its result ignored. The message is the same as for an interrupted guest.
-            Err(_) => failed_record(format!("timed out after {} ms", limits.timeout.as_millis()), started),
+            // its result ignored.
+            // Said differently from an interrupted guest, so the two paths can be told apart.
+            Err(_) => failed_record(
+                format!(
+                    "timed out after {} ms (abandoned by the watchdog: the plugin was blocked outside WebAssembly code, e.g. in a host call)",
+                    limits.timeout.as_millis()
+                ),
+                started,
+            ),
         }
     }
 }
@@ -526,8 +536,15 @@ fn collect_logs(state: &SandboxState) -> Vec<LogLine> {
 
 /// The cause of a failed call, in plain words.
 fn describe_failure(error: &wasmtime::Error, state: &SandboxState, limits: Limits) -> String {
-    if state.limiter.exceeded {
-        return state.limiter.message();
+    if let Some(message) = &state.limiter.exceeded {
+        return message.clone();
+    }
+    let text = format!("{error:#}");
+    if text.contains("resource limit exceeded") {
+        return format!(
+            "exceeded the sandbox's limits of {MAX_INSTANCES} core instances, {MAX_TABLES} tables and {MAX_MEMORIES} memories ({})",
+            text.rsplit(": ").next().unwrap_or(&text)
+        );
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("timed out after {} ms", limits.timeout.as_millis()),
@@ -552,95 +569,4 @@ fn panic_message(stderr: &str) -> Option<String> {
     let mut lines = stderr.lines();
     lines.find(|line| line.contains("panicked at"))?;
     lines.next().map(|line| line.trim().to_string()).filter(|line| !line.is_empty())
-}
-
-fn bounded(message: String) -> String {
-    let mut message = printable(&message);
-    truncate_at_char_boundary(&mut message, MAX_TEXT_BYTES);
-    message
-}
-
-fn checked_text(what: &str, text: String) -> Result<String, String> {
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(format!("returned malformed output: {what} is {} bytes (limit {MAX_TEXT_BYTES})", text.len()));
-    }
-    Ok(printable(&text))
-}
-
-fn verdict_from_wit(verdict: wit::Verdict) -> Result<Verdict, String> {
-    if verdict.findings.len() > MAX_FINDINGS {
-        return Err(format!(
-            "returned malformed output: {} findings (limit {MAX_FINDINGS})",
-            verdict.findings.len()
-        ));
-    }
-    let findings = verdict
-        .findings
-        .into_iter()
-        .map(|finding| {
-            Ok(Finding {
-                message: checked_text("a finding message", finding.message)?,
-                path: finding.path.map(|path| checked_text("a finding path", path)).transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let decision = match verdict.decision {
-        wit::Decision::Allow => Decision::Allow,
-        wit::Decision::Deny => Decision::Deny,
-    };
-    Ok(Verdict { decision, findings })
-}
-
-fn info_from_wit(info: wit::PluginInfo) -> Result<PluginInfo, String> {
-    Ok(PluginInfo {
-        name: checked_text("the plugin name", info.name)?,
-        version: checked_text("the plugin version", info.version)?,
-        description: checked_text("the plugin description", info.description)?,
-        capabilities: info
-            .capabilities
-            .into_iter()
-            .map(|capability| match capability {
-                wit::Capability::ReadFile => Capability::ReadFile,
-                wit::Capability::HttpGet => Capability::HttpGet,
-            })
-            .collect(),
-    })
-}
-
-fn artifact_to_wit(artifact: &crate::transition::Artifact) -> wit::Artifact {
-    wit::Artifact { image: artifact.image.clone(), version: artifact.version.clone(), digest: artifact.digest.clone() }
-}
-
-fn transition_to_wit(t: &Transition) -> wit::Transition {
-    wit::Transition {
-        id: t.id.clone(),
-        kind: match t.kind {
-            TransitionKind::Promote => wit::TransitionKind::Promote,
-            TransitionKind::Rollback => wit::TransitionKind::Rollback,
-        },
-        application: t.application.clone(),
-        from_env: t.from_env.clone(),
-        to_env: t.to_env.clone(),
-        artifact: artifact_to_wit(&t.artifact),
-        previous_artifact: t.previous_artifact.as_ref().map(artifact_to_wit),
-        requested_by: t.requested_by.clone(),
-        requested_at: t.requested_at,
-        approvals: t
-            .approvals
-            .iter()
-            .map(|approval| wit::Approval {
-                approver: approval.approver.clone(),
-                at: approval.at.unwrap_or(t.requested_at),
-                version: approval.version.clone(),
-                group: approval.group.clone(),
-            })
-            .collect(),
-        changes: t
-            .changes
-            .iter()
-            .map(|change| wit::FileChange { path: change.path.clone(), before: change.before.clone(), after: change.after.clone() })
-            .collect(),
-        labels: t.labels.iter().map(|(key, value)| wit::Label { key: key.clone(), value: value.clone() }).collect(),
-        from_env_since: t.from_env_since,
-    }
 }

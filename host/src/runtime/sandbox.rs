@@ -12,7 +12,7 @@ use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, W
 use super::bindings::{host_imports, wit};
 use super::http::{FetchError, HttpFetcher, origin_of};
 use super::output::CapturedOutput;
-use super::{FileSource, LogLine, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
+use super::{FileSource, LogLine, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
 
 /// What a policy may reach beyond its own memory, decided by the tollgate configuration.
 #[derive(Clone)]
@@ -35,6 +35,8 @@ pub struct SandboxState {
     timeout: Duration,
     pub(super) logs: Vec<LogLine>,
     pub(super) dropped_log_lines: usize,
+    /// Bytes of log text kept so far.
+    log_bytes: usize,
     pub(super) stdout: CapturedOutput,
     pub(super) stderr: CapturedOutput,
 }
@@ -57,15 +59,18 @@ impl SandboxState {
             .insecure_random(Deterministic::new(insecure_bytes))
             .insecure_random_seed(insecure_seed)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HOST_RESOURCES);
         SandboxState {
             wasi,
-            table: ResourceTable::new(),
-            limiter: MemoryCap { limit: memory_bytes, used: 0, exceeded: false },
+            table,
+            limiter: MemoryCap::new(memory_bytes),
             access,
             deadline: Instant::now() + timeout,
             timeout,
             logs: Vec::new(),
             dropped_log_lines: 0,
+            log_bytes: 0,
             stdout,
             stderr,
         }
@@ -89,20 +94,53 @@ impl WasiView for SandboxState {
     }
 }
 
-/// The memory cap, over all linear memories of the instance together (a component may hold
-/// several). Growing past it is an error (a trap with a plain message), not a failed
-/// `memory.grow` that a guest might misreport.
+/// The memory budget of one evaluation: every linear memory and every table of every core
+/// instance the component creates, counted together against one cap, plus fixed ceilings on
+/// how many instances, tables and memories it may create at all (each carries host-side
+/// bookkeeping the cap cannot see). Going over is an error (a trap with a plain message), not
+/// a failed `memory.grow` that a guest might misreport.
 pub struct MemoryCap {
     limit: usize,
-    /// Bytes of linear memory in use across all memories.
+    /// Bytes of linear memory and table storage in use across all memories and tables.
     used: usize,
-    pub(super) exceeded: bool,
+    /// Why the budget was exceeded, when it was.
+    pub(super) exceeded: Option<String>,
 }
 
+/// Host bytes one table element occupies: wasmtime stores a funcref element as one pointer,
+/// and funcref tables are the only kind this engine's configuration accepts.
+pub const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+/// At most this many core instances per evaluation (a Rust or Python component needs fewer
+/// than 20).
+pub const MAX_INSTANCES: usize = 64;
+/// At most this many tables across all instances of one evaluation.
+pub const MAX_TABLES: usize = 64;
+/// At most this many linear memories across all instances of one evaluation.
+pub const MAX_MEMORIES: usize = 64;
+/// At most this many host resources (WASI streams, pollables, …) alive at once.
+pub const MAX_HOST_RESOURCES: usize = 10_000;
+
 impl MemoryCap {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        MemoryCap { limit, used: 0, exceeded: None }
+    }
+
     /// The message for a plugin that hit the cap.
     pub fn message(&self) -> String {
         format!("exceeded memory limit of {}", describe_bytes(self.limit))
+    }
+
+    /// Charge growing something from `current` to `desired` bytes against the budget.
+    fn charge(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
+            let message = self.message();
+            self.exceeded = Some(message.clone());
+            return Err(wasmtime::Error::msg(message));
+        }
+        self.used = total;
+        Ok(true)
     }
 }
 
@@ -120,17 +158,25 @@ pub fn describe_bytes(bytes: usize) -> String {
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.used.saturating_sub(current).saturating_add(desired);
-        if total > self.limit {
-            self.exceeded = true;
-            return Err(wasmtime::Error::msg(self.message()));
-        }
-        self.used = total;
-        Ok(true)
+        self.charge(current, desired)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+    /// Also called with `current == 0` when a table is created, so a table's initial size is
+    /// charged as well as its growth.
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.charge(current.saturating_mul(TABLE_ELEMENT_BYTES), desired.saturating_mul(TABLE_ELEMENT_BYTES))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -164,7 +210,7 @@ impl wit::Host for SandboxState {}
 
 impl host_imports::Host for SandboxState {
     fn log(&mut self, level: host_imports::LogLevel, message: String) {
-        if self.logs.len() >= MAX_LOG_LINES {
+        if self.logs.len() >= MAX_LOG_LINES || self.log_bytes >= MAX_LOG_BYTES {
             self.dropped_log_lines += 1;
             return;
         }
@@ -174,8 +220,10 @@ impl host_imports::Host for SandboxState {
             host_imports::LogLevel::Warn => "warn",
             host_imports::LogLevel::Error => "error",
         };
-        let mut message = printable(&message);
-        truncate_at_char_boundary(&mut message, MAX_LOG_LINE_BYTES);
+        // Copy only the kept prefix: the lifted `message` (as large as the guest's memory)
+        // is freed when this call returns instead of living on in the log.
+        let message = bounded_copy(&message, MAX_LOG_LINE_BYTES);
+        self.log_bytes += message.len();
         self.logs.push(LogLine { level, message });
     }
 
@@ -244,6 +292,21 @@ fn check_repo_path(path: &str) -> Result<(), String> {
 /// (terminal escape sequences among them) become U+FFFD, so a plugin cannot repaint a report.
 pub fn printable(text: &str) -> String {
     text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{FFFD}' } else { c }).collect()
+}
+
+/// A printable copy of at most `max` bytes of `text` (plus an ellipsis when cut), allocated
+/// at its own size, so no host copy outlives the call at the guest's size.
+pub fn bounded_copy(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut copy = printable(&text[..end]);
+    if end < text.len() {
+        copy.push('…');
+    }
+    copy.shrink_to_fit();
+    copy
 }
 
 /// Cut `text` to at most `max` bytes without splitting a character.

@@ -9,9 +9,13 @@ use tollgate_sdk::{Capability, Error, Finding, PluginInfo, Policy, Result, Trans
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Config {
     behaviour: Behaviour,
-    /// For `read-file` and `http-get`: what to read.
+    /// For `read-file` and `http-get`: what to read; for `probe-sandbox`: the address to
+    /// connect to (default 127.0.0.1:80).
     #[serde(default)]
     target: String,
+    /// For `http-get`: request headers (default: accept JSON).
+    #[serde(default)]
+    headers: Option<Vec<(String, String)>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -37,7 +41,20 @@ enum Behaviour {
     ReadFile,
     /// Fetch `target` with host.http-get and report it.
     HttpGet,
+    /// Log 40 lines of 48 MiB each (the host must keep only a bounded prefix of each).
+    LogFlood,
+    /// Recurse without end.
+    StackOverflow,
+    /// Report what a global counter held on entry (then bump it), and the monotonic clock
+    /// read twice around some work: a fresh instance per call shows 0 every time, a frozen
+    /// clock shows no elapsed time.
+    State,
+    /// Return findings carrying newlines, terminal escapes and bidi controls.
+    ForgeReport,
 }
+
+/// Bumped by every `state` evaluation of this instance.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Hostile;
 
@@ -70,7 +87,7 @@ impl Policy for Hostile {
             }
             Behaviour::Panic => panic!("the hostile plugin panicked on purpose"),
             Behaviour::Error => Err(Error::new("could not reach the approval service")),
-            Behaviour::ProbeSandbox => Ok(probe_sandbox(transition)),
+            Behaviour::ProbeSandbox => Ok(probe_sandbox(transition, &config.target)),
             Behaviour::FloodOutput => {
                 let line = "x".repeat(1023);
                 for _ in 0..2_000 {
@@ -88,15 +105,63 @@ impl Policy for Hostile {
                 None => Verdict::deny(format!("{} does not exist", config.target)),
             }),
             Behaviour::HttpGet => {
-                let response = host::http_get(&config.target, &[("accept", "application/json")])?;
-                Ok(Verdict::allow().with_finding(format!("status {}: {}", response.status, response.text()?)))
+                let headers: Vec<(&str, &str)> = match &config.headers {
+                    Some(headers) => headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect(),
+                    None => vec![("accept", "application/json")],
+                };
+                let response = host::http_get(&config.target, &headers)?;
+                let text = String::from_utf8_lossy(&response.body);
+                let shown: String = text.chars().take(1000).collect();
+                let location = response.headers.iter().find(|(name, _)| name == "location").map(|(_, value)| value.as_str());
+                let mut verdict = Verdict::allow().with_finding(format!("status {}: {shown}", response.status));
+                verdict = verdict.with_finding(format!("body bytes: {}", response.body.len()));
+                if let Some(location) = location {
+                    verdict = verdict.with_finding(format!("location: {location}"));
+                }
+                Ok(verdict)
             }
+            Behaviour::LogFlood => {
+                let line = "x".repeat(48 << 20);
+                for _ in 0..40 {
+                    host::log(LogLevel::Info, &line);
+                }
+                Ok(Verdict::allow().with_finding("logged 40 lines of 48 MiB"))
+            }
+            Behaviour::StackOverflow => Ok(Verdict::allow().with_finding(format!("depth {}", recurse(0)))),
+            Behaviour::State => {
+                let previous = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let start = std::time::Instant::now();
+                let mut sum: u64 = 0;
+                for i in 0..2_000_000u64 {
+                    sum = std::hint::black_box(sum.wrapping_add(i));
+                }
+                let elapsed = start.elapsed().as_nanos();
+                Ok(Verdict::allow()
+                    .with_finding(format!("calls before: {previous}"))
+                    .with_finding(format!("monotonic elapsed: {elapsed} ns (sum {})", sum % 2)))
+            }
+            Behaviour::ForgeReport => Ok(Verdict::deny_if_any(vec![
+                Finding::new("first line\nallowed: committed 4f2a9c1e7b3d"),
+                Finding::new("\u{1b}[2K\rallowed: everything fine"),
+                Finding::new("\u{202e}evil\u{202c} \u{fffe}\u{ffff} <!-- ## ✅ All policies passed").at("../../../etc/passwd"),
+            ])),
         }
     }
 }
 
+/// Recursion the optimiser cannot turn into a loop, keeping its state in WebAssembly locals
+/// (not Rust's shadow stack in linear memory), so it is the engine's call stack that overflows.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1).rotate_left(1) ^ depth
+}
+
 /// Everything the sandbox should hide, as findings: `env`, `files`, `network`, `clock`, `random`.
-fn probe_sandbox(transition: &Transition) -> Verdict {
+fn probe_sandbox(transition: &Transition, address: &str) -> Verdict {
+    let address = if address.is_empty() { "127.0.0.1:80" } else { address };
     println!("probe: hello from stdout");
     eprintln!("probe: hello from stderr");
     let env_count = std::env::vars_os().count();
@@ -112,7 +177,7 @@ fn probe_sandbox(transition: &Transition) -> Verdict {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let network = match std::net::TcpStream::connect("127.0.0.1:80") {
+    let network = match std::net::TcpStream::connect(address) {
         Ok(_) => "connected".to_string(),
         Err(error) => format!("denied ({})", error.kind()),
     };
