@@ -34,6 +34,9 @@
 //! export_policy!(RequireDigest);
 //! ```
 //!
+//! Most policies configure rules per environment (`default` plus `environments`): use
+//! [`PerEnvironment`] for that shape rather than writing it again.
+//!
 //! Host functions ([`host::log`], [`host::read_file`], [`host::http_get`]) call the tollgate
 //! host inside the sandbox. Compiled natively (plain `cargo test`), they go to the test
 //! double in [`testing`], so a policy's unit tests need no WebAssembly at all.
@@ -42,11 +45,13 @@
 
 mod error;
 pub mod host;
+mod per_environment;
 mod policy;
 pub mod testing;
 mod types;
 
 pub use error::{Error, Result};
+pub use per_environment::{PerEnvironment, Scope};
 pub use policy::Policy;
 pub use types::{
     Approval, Artifact, Capability, Decision, FileChange, Finding, Label, PluginInfo, Transition,

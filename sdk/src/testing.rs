@@ -26,7 +26,7 @@ struct TestHost {
     files: BTreeMap<String, String>,
     http: BTreeMap<String, std::result::Result<HttpResponse, String>>,
     logs: Vec<(LogLevel, String)>,
-    requests: Vec<String>,
+    requests: Vec<(String, Vec<(String, String)>)>,
 }
 
 thread_local! {
@@ -56,6 +56,11 @@ pub fn logs() -> Vec<(LogLevel, String)> {
 
 /// The URLs requested so far on this thread.
 pub fn requested_urls() -> Vec<String> {
+    HOST.with(|host| host.borrow().requests.iter().map(|(url, _)| url.clone()).collect())
+}
+
+/// The requests made so far on this thread: each URL with the headers the policy sent.
+pub fn requests() -> Vec<(String, Vec<(String, String)>)> {
     HOST.with(|host| host.borrow().requests.clone())
 }
 
@@ -90,10 +95,11 @@ pub(crate) mod double {
         Ok(HOST.with(|host| host.borrow().files.get(path).cloned()))
     }
 
-    pub fn http_get(url: &str, _headers: &[(&str, &str)]) -> Result<HttpResponse> {
+    pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {
         HOST.with(|host| {
             let mut host = host.borrow_mut();
-            host.requests.push(url.to_string());
+            let headers = headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+            host.requests.push((url.to_string(), headers));
             match host.http.get(url) {
                 Some(Ok(response)) => Ok(response.clone()),
                 Some(Err(message)) => Err(Error::new(message.clone())),

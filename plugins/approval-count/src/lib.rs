@@ -51,28 +51,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::{Span, SpanRound, SpanTotal, Timestamp, Unit};
 use serde::Deserialize;
 use tollgate_sdk::{
-    Decision, Error, Finding, PluginInfo, Policy, Result, Transition, TransitionKind, Verdict, export_policy,
+    Decision, Error, Finding, PerEnvironment, PluginInfo, Policy, Result, Transition, TransitionKind, Verdict,
+    export_policy,
 };
 
-/// Configuration, as written under the policy's `config:` in tollgate.yaml.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Rules for environments that have no entry under `environments`.
-    #[serde(default)]
-    pub default: Option<Rules>,
-    /// Rules per target environment, by exact environment name.
-    #[serde(default)]
-    pub environments: BTreeMap<String, Rules>,
-}
-
-impl Config {
-    /// The rules for `env`: its own entry, else the default; `None` when the policy has no
-    /// rules for it.
-    fn rules_for(&self, env: &str) -> Option<&Rules> {
-        self.environments.get(env).or(self.default.as_ref())
-    }
-}
+/// Configuration, as written under the policy's `config:` in tollgate.yaml: [`Rules`] per
+/// target environment, with a `default` for environments not listed.
+pub type Config = PerEnvironment<Rules>;
 
 /// What approvals one environment needs.
 #[derive(Debug, Deserialize)]
@@ -167,24 +152,16 @@ impl Policy for ApprovalCount {
     }
 
     fn validate(config: &Config) -> Result<()> {
-        if config.default.is_none() && config.environments.is_empty() {
-            return Err(Error::new(
-                "config: no rules; add a `default` or at least one entry under `environments`, e.g. environments: { prod: { required: 2 } }",
-            ));
-        }
-        if let Some(rules) = &config.default {
-            validate_rules("default", rules)?;
-        }
-        for (env, rules) in &config.environments {
-            validate_rules(&format!("environments.{env}"), rules)?;
-        }
-        Ok(())
+        config.require_rules(
+            "config: no rules; add a `default` or at least one entry under `environments`, e.g. environments: { prod: { required: 2 } }",
+        )?;
+        config.validate_each(validate_rules)
     }
 
     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
         let env = &t.to_env;
         let version = &t.artifact.version;
-        let Some(rules) = config.rules_for(env) else {
+        let Some(rules) = config.for_env(env) else {
             return Ok(Verdict::allow().with_finding(format!(
                 "approval-count has no rules for {env} (no entry under environments and no default), so no approvals are required"
             )));

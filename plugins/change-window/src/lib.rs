@@ -46,7 +46,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use tollgate_sdk::host::{self, LogLevel};
 use tollgate_sdk::{
-    Decision, Error, Finding, PluginInfo, Policy, Result, Transition, TransitionKind, Verdict, export_policy,
+    Decision, Error, Finding, PerEnvironment, PluginInfo, Policy, Result, Transition, TransitionKind, Verdict,
+    export_policy,
 };
 
 /// Configuration, as written under the policy's `config:` in tollgate.yaml.
@@ -331,10 +332,7 @@ fn describe_days(days: &[Day]) -> String {
 impl Config {
     /// The rules for `env` and where they come from (`environments.<env>` or `default`).
     fn rules_for(&self, env: &str) -> Option<(&Rules, String)> {
-        match self.environments.get(env) {
-            Some(rules) => Some((rules, format!("environments.{env}"))),
-            None => self.default.as_ref().map(|rules| (rules, "default".to_string())),
-        }
+        PerEnvironment::lookup(self.default.as_ref(), &self.environments, env).map(|(scope, rules)| (rules, scope.to_string()))
     }
 }
 

@@ -27,21 +27,15 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use semver::Version;
 use serde::Deserialize;
 use tollgate_sdk::host::{self, LogLevel};
-use tollgate_sdk::{Capability, Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
+use tollgate_sdk::{
+    Capability, Error, Finding, PerEnvironment, PluginInfo, Policy, Result, Transition, Verdict, export_policy,
+};
 
 use document::{ContractRange, Readiness, Window};
 
-/// Configuration, as written under the policy's `config:` in tollgate.yaml.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Rules for target environments not listed under `environments`.
-    #[serde(default)]
-    pub default: Option<EnvRules>,
-    /// Rules per target environment name (e.g. `prod`).
-    #[serde(default)]
-    pub environments: BTreeMap<String, EnvRules>,
-}
+/// Configuration, as written under the policy's `config:` in tollgate.yaml: [`EnvRules`] per
+/// target environment name (e.g. `prod`), with a `default` for environments not listed.
+pub type Config = PerEnvironment<EnvRules>;
 
 /// Where to read ERP readiness for one environment, and how to find the artifact's contract.
 #[derive(Debug, Deserialize)]
@@ -83,13 +77,6 @@ fn default_contract_label() -> String {
     "erp-contract".to_string()
 }
 
-impl Config {
-    /// The rules that apply to `env`: its own entry, else the default.
-    pub fn rules_for(&self, env: &str) -> Option<&EnvRules> {
-        self.environments.get(env).or(self.default.as_ref())
-    }
-}
-
 /// The policy.
 pub struct ErpReadiness;
 
@@ -108,23 +95,13 @@ impl Policy for ErpReadiness {
     }
 
     fn validate(config: &Config) -> Result<()> {
-        if config.default.is_none() && config.environments.is_empty() {
-            return Err(Error::new(
-                "config: no rules; add an entry under environments (e.g. prod) or a default",
-            ));
-        }
-        if let Some(rules) = &config.default {
-            validate_rules("config.default", rules)?;
-        }
-        for (env, rules) in &config.environments {
-            validate_rules(&format!("config.environments.{env}"), rules)?;
-        }
-        Ok(())
+        config.require_rules("config: no rules; add an entry under environments (e.g. prod) or a default")?;
+        config.validate_each(|path, rules| validate_rules(&format!("config.{path}"), rules))
     }
 
     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
         let env = t.to_env.as_str();
-        let Some(rules) = config.rules_for(env) else {
+        let Some(rules) = config.for_env(env) else {
             return Ok(Verdict::allow().with_finding(format!(
                 "erp-readiness has no rules for {env} (it is not under environments and there is no default), \
                  so ERP readiness was not checked"

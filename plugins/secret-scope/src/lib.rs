@@ -40,7 +40,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 use tollgate_sdk::host::{self, LogLevel};
-use tollgate_sdk::{Capability, Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
+use tollgate_sdk::{
+    Capability, Error, Finding, PerEnvironment, PluginInfo, Policy, Result, Scope, Transition, Verdict, export_policy,
+};
 
 pub mod kustomize;
 pub mod scan;
@@ -177,10 +179,10 @@ impl<'de> Deserialize<'de> for RefPattern {
 impl Config {
     /// The rules for `env` and where they come from, or `None` when there are none.
     fn rules_for(&self, env: &str) -> Option<(&Rules, String)> {
-        match self.environments.get(env) {
-            Some(rules) => Some((rules, format!("environments.{env}"))),
-            None => self.default.as_ref().map(|rules| (rules, "the default rules".to_string())),
-        }
+        PerEnvironment::lookup(self.default.as_ref(), &self.environments, env).map(|(scope, rules)| match scope {
+            Scope::Default => (rules, "the default rules".to_string()),
+            Scope::Environment(_) => (rules, scope.to_string()),
+        })
     }
 
     fn normalised_secret_keys(&self) -> Vec<String> {
