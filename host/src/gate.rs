@@ -19,6 +19,9 @@ pub struct PolicyRun {
     pub plugin: String,
     /// sha256 of the component that ran.
     pub sha256: String,
+    /// For an `oci://` plugin, the digest of the artifact manifest it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
     /// The plugin's own version.
     pub version: String,
     /// enforce or monitor.
@@ -76,7 +79,13 @@ pub struct GateResult {
 
 /// Ask a loaded plugin for its info, then evaluate it with what its configuration grants.
 /// A plugin whose info() fails is a failed run (fail closed in enforce mode).
-fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transition, files: Arc<dyn FileSource>) -> PolicyRun {
+fn run_policy(
+    policy: &PolicyConfig,
+    plugin: &Arc<Plugin>,
+    manifest_digest: Option<String>,
+    transition: &Transition,
+    files: Arc<dyn FileSource>,
+) -> PolicyRun {
     let limits = policy.limits();
     let config_json = policy.config_json();
     let http_origins: Vec<String> = policy.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect();
@@ -84,6 +93,7 @@ fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transiti
         name: policy.name.clone().unwrap_or_else(|| policy.plugin.clone()),
         plugin: policy.plugin.clone(),
         sha256: plugin.sha256().to_string(),
+        manifest_digest,
         version: "unknown".to_string(),
         mode: policy.mode,
         config: serde_json::from_str(&config_json).unwrap_or_default(),
@@ -138,14 +148,18 @@ pub fn run_policies(
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
         let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
-        prepared.push((*policy, plugin));
+        let manifest_digest = match &reference.source {
+            PluginSource::Oci(oci) => runtime.registry().resolution(oci).map(|resolution| resolution.manifest_digest),
+            _ => None,
+        };
+        prepared.push((*policy, plugin, manifest_digest));
     }
     let policies = std::thread::scope(|scope| {
         let handles: Vec<_> = prepared
             .iter()
-            .map(|(policy, plugin)| {
+            .map(|(policy, plugin, manifest_digest)| {
                 let files = files.clone();
-                scope.spawn(move || run_policy(policy, plugin, transition, files))
+                scope.spawn(move || run_policy(policy, plugin, manifest_digest.clone(), transition, files))
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().expect("policy evaluation threads do not panic")).collect::<Vec<_>>()

@@ -6,6 +6,8 @@
 //! - [`runtime`]: loads policy plugins (WebAssembly components) and evaluates them in a
 //!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
+//! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
+//!   the local store and `tollgate.lock`);
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
@@ -28,6 +30,7 @@ pub mod history;
 pub mod manifest;
 pub mod plan;
 pub mod push;
+pub mod registry;
 pub mod repo;
 pub mod report;
 pub mod runtime;

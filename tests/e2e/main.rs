@@ -9,6 +9,8 @@ mod plugin_cli;
 mod promotion;
 mod push;
 mod python_plugin;
+mod registry;
+mod registry_support;
 mod sandbox;
 mod scaffold;
 mod support;

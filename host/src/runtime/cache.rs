@@ -78,9 +78,13 @@ impl CompileCache {
 
 /// Whether `dir` belongs to this user and no one else can write it.
 fn private_directory(dir: &Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|meta| meta.uid() == effective_uid() && meta.permissions().mode() & 0o022 == 0)
+}
+
+/// The user this process acts as (owner checks of the caches).
+pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc_geteuid() };
-    std::fs::metadata(dir).is_ok_and(|meta| meta.uid() == uid && meta.permissions().mode() & 0o022 == 0)
+    unsafe { libc_geteuid() }
 }
 
 unsafe extern "C" {
