@@ -298,3 +298,38 @@ fn registry_locked_fails_without_a_lockfile_and_check_config_uses_the_lock() {
     assert_eq!(checked.code, 0, "{}{}", checked.stdout, checked.stderr);
     assert!(!checked.stderr.contains("warning"), "{}", checked.stderr);
 }
+
+#[test]
+fn registry_refusing_access_names_the_credentials_tried() {
+    let registry = Registry::start_refusing();
+    let cache = tempfile::tempdir().unwrap();
+    let reference = registry.reference("policies/image-policy:1.0.0");
+
+    let anonymous = run(cache.path(), &["plugin", "pull", &reference]);
+    assert_eq!(anonymous.code, 2, "{}", anonymous.stderr);
+    assert!(anonymous.stderr.contains(&reference) && anonymous.stderr.contains("refused access (401 Unauthorized) with anonymous"), "{}", anonymous.stderr);
+
+    // An auths entry, as `docker login` writes it.
+    let docker = cache.path().join("docker-config");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(docker.join("config.json"), format!(r#"{{"auths": {{"{}": {{"auth": "Y2k6c2VjcmV0"}}}}}}"#, registry.host)).unwrap();
+    let basic = run(cache.path(), &["plugin", "pull", &reference]);
+    assert_eq!(basic.code, 2, "{}", basic.stderr);
+    assert!(basic.stderr.contains(&format!("with user \"ci\" from {}", docker.join("config.json").display())), "{}", basic.stderr);
+
+    // A credential helper configured for the host wins over auths.
+    let bin = cache.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-tollgate-test");
+    std::fs::write(&helper, "#!/bin/sh\nread host\necho '{\"ServerURL\":\"'$host'\",\"Username\":\"helper-user\",\"Secret\":\"s\"}'\n").unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths": {{"{0}": {{"auth": "Y2k6c2VjcmV0"}}}}, "credHelpers": {{"{0}": "tollgate-test"}}}}"#, registry.host),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let helped = tollgate_env(cache.path(), &["plugin", "pull", &reference], &[("DOCKER_CONFIG", docker.to_str().unwrap()), ("PATH", &path)]);
+    assert_eq!(helped.code, 2, "{}", helped.stderr);
+    assert!(helped.stderr.contains("with user \"helper-user\" from credential helper docker-credential-tollgate-test"), "{}", helped.stderr);
+}

@@ -22,6 +22,16 @@ pub struct Registry {
 impl Registry {
     /// Start a registry and wait until it answers `GET /v2/`.
     pub fn start() -> Registry {
+        Registry::start_with(false)
+    }
+
+    /// A registry that requires a bearer token from a realm that never grants one
+    /// (distribution's `silly` access controller): every request is refused with 401.
+    pub fn start_refusing() -> Registry {
+        Registry::start_with(true)
+    }
+
+    fn start_with(refusing: bool) -> Registry {
         assert!(
             Path::new(REGISTRY_BINARY).is_file(),
             "{REGISTRY_BINARY} is missing: install Debian's docker-registry package (.ci/run does)"
@@ -36,8 +46,9 @@ impl Registry {
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-                 delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
-                storage.display()
+                 delete:\n    enabled: true\nhttp:\n  addr: {host}\n{}",
+                storage.display(),
+                if refusing { format!("auth:\n  silly:\n    realm: http://{host}/no-tokens-here\n    service: registry\n") } else { String::new() }
             ),
         )
         .unwrap();
@@ -65,7 +76,7 @@ impl Registry {
                 let _ = write!(stream, "GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.host);
                 let mut answer = String::new();
                 let _ = stream.read_to_string(&mut answer);
-                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 401") || answer.starts_with("HTTP/1.0 401") {
                     return;
                 }
             }
