@@ -259,6 +259,19 @@ fn registry_refusals_exit_2_with_nothing_committed() {
     let (_dir, repo) = promotion(&reference);
     refused(&repo, &reference, "over the 64 MiB plugin size limit; refusing it without downloading");
 
+    // A manifest over the 64 KiB bound (a huge annotation), refused before reading it.
+    let component_config = br#"{"architecture":"wasm","os":"wasip2","layerDigests":[]}"#;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": sha256(component_config), "size": component_config.len()},
+        "layers": [{"mediaType": "application/wasm", "digest": sha256(&component), "size": component.len()}],
+        "annotations": {"org.opencontainers.image.description": "x".repeat(100 * 1024)},
+    });
+    registry.push_raw("policies/tampered", "bloated", &[component_config], manifest.to_string().as_bytes());
+    let reference = registry.reference("policies/tampered:bloated");
+    let (_dir, repo) = promotion(&reference);
+    refused(&repo, &reference, "over the 64 KiB limit for a plugin artifact");
+
     // A tag that does not exist.
     let reference = registry.reference("policies/tampered:2");
     let (_dir, repo) = promotion(&reference);

@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
+use std::io::Read;
+
+use base64::Engine as _;
 use futures_util::StreamExt;
+use oci_client::secrets::RegistryAuth;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
@@ -36,6 +40,7 @@ pub struct Pulled {
 /// A client for one registry.
 pub struct RegistryClient {
     client: Client,
+    plain_http: bool,
     credentials: Credentials,
     tokio: tokio::runtime::Runtime,
 }
@@ -61,38 +66,109 @@ impl RegistryClient {
             .enable_all()
             .build()
             .map_err(|error| format!("{reference}: cannot start the network runtime ({error})"))?;
-        Ok(RegistryClient { client: Client::new(config), credentials, tokio })
+        Ok(RegistryClient { client: Client::new(config), plain_http, credentials, tokio })
     }
 
-    /// Fetch the manifest `reference` names (by digest when pinned, else by tag), check its
-    /// digest and that it is a Wasm component artifact; returns (digest, bytes, layer).
+    /// Fetch the manifest `reference` names (by digest when pinned, else by tag), reading at
+    /// most [`MAX_MANIFEST_BYTES`], check its digest and that it is a Wasm component
+    /// artifact; returns (digest, bytes, layer).
     pub fn manifest(&self, reference: &OciReference) -> Result<(String, Vec<u8>, Descriptor), String> {
-        let image = reference.client_reference();
-        let (bytes, digest) = self
-            .tokio
-            .block_on(async {
-                self.client.auth(&image, &self.credentials.auth, RegistryOperation::Pull).await?;
-                self.client.pull_manifest_raw(&image, &self.credentials.auth, ACCEPTED_MANIFEST_TYPES).await
-            })
-            .map_err(|error| self.describe(reference, "fetch the manifest of", error))?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(format!(
-                "{reference}: the manifest is {} bytes, over the {} limit for a plugin artifact; refusing it",
-                bytes.len(),
-                describe_bytes(MAX_MANIFEST_BYTES)
-            ));
-        }
+        let (bytes, digest) = self.bounded_manifest(reference)?;
         let actual = sha256_digest(&bytes);
         if let Some(pinned) = &reference.digest {
             if &actual != pinned {
                 return Err(format!("{reference}: digest mismatch: the registry sent a manifest with digest {actual}; refusing it"));
             }
         }
-        if digest != actual {
-            return Err(format!("{reference}: digest mismatch: the registry says {digest} but the manifest it sent is {actual}"));
+        if digest.as_ref().is_some_and(|digest| digest != &actual) {
+            return Err(format!(
+                "{reference}: digest mismatch: the registry says {} but the manifest it sent is {actual}",
+                digest.unwrap_or_default()
+            ));
         }
         let layer = layout::component_layer(&bytes).map_err(|error| format!("{reference}: {error}"))?;
-        Ok((actual, bytes.to_vec(), layer))
+        Ok((actual, bytes, layer))
+    }
+
+    /// GET the manifest, reading at most [`MAX_MANIFEST_BYTES`] of it. oci-client reads a
+    /// manifest whole, so this one request goes through ureq with the token oci-client's
+    /// auth flow obtained. Returns the bytes and the registry's Docker-Content-Digest.
+    fn bounded_manifest(&self, reference: &OciReference) -> Result<(Vec<u8>, Option<String>), String> {
+        let image = reference.client_reference();
+        let token = self
+            .tokio
+            .block_on(self.client.auth(&image, &self.credentials.auth, RegistryOperation::Pull))
+            .map_err(|error| self.describe(reference, "fetch the manifest of", error))?;
+        let authorization = match (token.as_ref(), &self.credentials.auth) {
+            (Some(token), _) | (None, RegistryAuth::Bearer(token)) => Some(format!("Bearer {}", token.trim())),
+            (None, RegistryAuth::Basic(username, password)) => {
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
+            }
+            (None, RegistryAuth::Anonymous) => None,
+        };
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let target = reference.digest.as_deref().or(reference.tag.as_deref()).unwrap_or_default();
+        let url = format!("{scheme}://{}/v2/{}/manifests/{target}", reference.registry, reference.repository);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(READ_TIMEOUT))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let mut request = agent.get(&url).header("Accept", ACCEPTED_MANIFEST_TYPES.join(", "));
+        if let Some(authorization) = &authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request.call().map_err(|error| match error {
+            ureq::Error::Timeout(_) | ureq::Error::Io(_) | ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => format!(
+                "{reference}: cannot reach the registry {} ({error}); check the address and the network, \
+                 or use the locked plugins already in the local store",
+                reference.registry
+            ),
+            other => format!("{reference}: cannot fetch the manifest: {other}"),
+        })?;
+        match response.status().as_u16() {
+            200 => {}
+            401 => return Err(self.refused(reference, "401 Unauthorized")),
+            403 => return Err(self.refused(reference, "403 Forbidden")),
+            404 => return Err(not_found(reference)),
+            status => return Err(format!("{reference}: the registry answered HTTP {status} for the manifest")),
+        }
+        let header = |name: &str| response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_string);
+        let too_big = |size: String| {
+            format!(
+                "{reference}: the manifest is {size} bytes, over the {} limit for a plugin artifact; refusing it",
+                describe_bytes(MAX_MANIFEST_BYTES)
+            )
+        };
+        if let Some(length) = header("content-length").and_then(|length| length.parse::<u64>().ok()) {
+            if length > MAX_MANIFEST_BYTES as u64 {
+                return Err(too_big(length.to_string()));
+            }
+        }
+        let digest = header("docker-content-digest");
+        let mut bytes = Vec::new();
+        response
+            .body_mut()
+            .as_reader()
+            .take(MAX_MANIFEST_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| format!("{reference}: the manifest download broke off ({error})"))?;
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(too_big(format!("more than {MAX_MANIFEST_BYTES}")));
+        }
+        Ok((bytes, digest))
+    }
+
+    fn refused(&self, reference: &OciReference, status: &str) -> String {
+        let registry = &reference.registry;
+        format!(
+            "{reference}: registry {registry} refused access ({status}) with {}; log in with `docker login {registry}` \
+             or fix the credentials in $DOCKER_CONFIG/config.json (~/.docker/config.json)",
+            self.credentials.described
+        )
     }
 
     /// Pull `reference`: its manifest, then its one layer, refusing a layer the manifest says
@@ -187,18 +263,8 @@ impl RegistryClient {
     /// An error a person can act on, naming the reference.
     fn describe(&self, reference: &OciReference, doing: &str, error: OciDistributionError) -> String {
         let registry = &reference.registry;
-        let refused = |status: &str| {
-            format!(
-                "{reference}: registry {registry} refused access ({status}) with {}; log in with `docker login {registry}` \
-                 or fix the credentials in $DOCKER_CONFIG/config.json (~/.docker/config.json)",
-                self.credentials.described
-            )
-        };
-        let not_found = || match (&reference.tag, &reference.digest) {
-            (_, Some(digest)) => format!("{reference}: manifest {digest} not found in {registry}/{}", reference.repository),
-            (Some(tag), None) => format!("{reference}: tag {tag:?} not found in {registry}/{}", reference.repository),
-            (None, None) => format!("{reference}: not found"),
-        };
+        let refused = |status: &str| self.refused(reference, status);
+        let not_found = || not_found(reference);
         match &error {
             OciDistributionError::AuthenticationFailure(_) | OciDistributionError::UnauthorizedError { .. } => refused("401 Unauthorized"),
             OciDistributionError::ImageManifestNotFoundError(_) => not_found(),
@@ -230,6 +296,16 @@ impl RegistryClient {
             ),
             _ => format!("{reference}: cannot {doing} it: {}", chain(&error)),
         }
+    }
+}
+
+/// The reference's tag or digest is not in the registry.
+fn not_found(reference: &OciReference) -> String {
+    let registry = &reference.registry;
+    match (&reference.tag, &reference.digest) {
+        (_, Some(digest)) => format!("{reference}: manifest {digest} not found in {registry}/{}", reference.repository),
+        (Some(tag), None) => format!("{reference}: tag {tag:?} not found in {registry}/{}", reference.repository),
+        (None, None) => format!("{reference}: not found"),
     }
 }
 
