@@ -126,6 +126,7 @@ fn the_github_plan_workflow_plans_pull_requests_and_wires_every_report() {
         );
     }
     assert!(commands.iter().any(|command| command.contains("--decision-log ")), "{commands:#?}");
+    assert_locked(&commands);
     assert!(lines.iter().any(|line| line.contains("> tollgate-plan.xml")) && lines.iter().any(|line| line.contains("> tollgate-plan.sarif")));
 
     let uses = github_job_uses(&workflow, "plan");
@@ -157,6 +158,7 @@ fn the_github_promote_workflow_pushes_after_an_environment_approval() {
     let promote: Vec<_> = commands.iter().filter(|command| command.starts_with("tollgate promote ")).collect();
     assert_eq!(promote.len(), 1, "{commands:#?}");
     assert!(promote[0].contains(" --push") && promote[0].contains(" -o github") && promote[0].contains(" --decision-log "), "{}", promote[0]);
+    assert_locked(&commands);
     for command in commands {
         assert_parses("tollgate-promote.yml", &command);
     }
@@ -184,11 +186,24 @@ fn the_gitlab_pipeline_plans_merge_requests_and_promotes_by_hand() {
     let rules = pipeline["promote"]["rules"].as_sequence().unwrap();
     assert!(!rules.is_empty() && rules.iter().all(|rule| rule["when"] == "manual"), "promote is a manual job: {rules:?}");
 
+    assert_locked(&plan);
+    assert_locked(&promote);
     let check = tollgate_commands(&gitlab_job_lines(&pipeline, "check-config"));
     assert!(check.iter().any(|command| command.starts_with("tollgate check-config")), "{check:#?}");
 
     for command in [plan, promote, check].concat() {
         assert_parses(".gitlab-ci.yml", &command);
+    }
+}
+
+/// Registry plugins are pulled at the digests in tollgate.lock: every plan and promote in CI
+/// runs with --locked.
+fn assert_locked(commands: &[String]) {
+    let gated: Vec<&String> =
+        commands.iter().filter(|command| command.starts_with("tollgate plan ") || command.starts_with("tollgate promote ")).collect();
+    assert!(!gated.is_empty(), "{commands:#?}");
+    for command in gated {
+        assert!(command.contains(" --locked"), "runs without --locked: {command}");
     }
 }
 
