@@ -200,6 +200,10 @@ impl Workspace {
             let mut reference = resolve_plugin(&recorded.plugin, &self.base_dir).map_err(Failure::bad_input)?;
             // Load whatever is there now; a changed digest is reported below, not refused.
             reference.sha256 = None;
+            // A registry plugin is replayed from the manifest it ran from, not where its tag points now.
+            if let (crate::runtime::PluginSource::Oci(oci), Some(digest)) = (&reference.source, &recorded.manifest_digest) {
+                reference.source = crate::runtime::PluginSource::Oci(oci.pinned(digest));
+            }
             let plugin = match self.runtime.load(&reference) {
                 Ok(plugin) => plugin,
                 Err(error) => {

@@ -107,6 +107,10 @@ fn registry_push_pull_lock_promote_moved_tag_and_offline() {
     assert_eq!(record["policies"][0]["manifest_digest"], manifest_digest.as_str());
     assert_eq!(format!("sha256:{}", record["policies"][0]["sha256"].as_str().unwrap()), sha256(&component));
 
+    let promotion_commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let verified = run(cache.path(), &["--repo", &repo, "verify", &promotion_commit]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+
     // Move the tag to another build: plan keeps the locked digest; --locked fails until `plugin lock`.
     let rebuild = std::env::temp_dir().join(format!("tollgate-rebuilt-{}.wasm", std::process::id()));
     std::fs::write(&rebuild, rebuilt(&component)).unwrap();
@@ -131,6 +135,9 @@ fn registry_push_pull_lock_promote_moved_tag_and_offline() {
     assert_eq!(planned.code, 0, "{}{}", planned.stdout, planned.stderr);
     assert_eq!(json(&planned)["policies"][0]["manifest_digest"], moved_digest.as_str());
     std::fs::remove_file(&rebuild).unwrap();
+    // The earlier decision still verifies: it is replayed from the manifest it recorded.
+    let verified = run(cache.path(), &["--repo", &repo, "verify", &promotion_commit]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
 
     // Offline: the registry is gone, the locked plugin comes from the local store.
     registry.stop();
