@@ -75,10 +75,10 @@ impl RegistryClient {
     pub fn manifest(&self, reference: &OciReference) -> Result<(String, Vec<u8>, Descriptor), String> {
         let (bytes, digest) = self.bounded_manifest(reference)?;
         let actual = sha256_digest(&bytes);
-        if let Some(pinned) = &reference.digest {
-            if &actual != pinned {
-                return Err(format!("{reference}: digest mismatch: the registry sent a manifest with digest {actual}; refusing it"));
-            }
+        if let Some(pinned) = &reference.digest
+            && &actual != pinned
+        {
+            return Err(format!("{reference}: digest mismatch: the registry sent a manifest with digest {actual}; refusing it"));
         }
         if digest.as_ref().is_some_and(|digest| digest != &actual) {
             return Err(format!(
@@ -143,10 +143,10 @@ impl RegistryClient {
                 describe_bytes(MAX_MANIFEST_BYTES)
             )
         };
-        if let Some(length) = header("content-length").and_then(|length| length.parse::<u64>().ok()) {
-            if length > MAX_MANIFEST_BYTES as u64 {
-                return Err(too_big(length.to_string()));
-            }
+        if let Some(length) = header("content-length").and_then(|length| length.parse::<u64>().ok())
+            && length > MAX_MANIFEST_BYTES as u64
+        {
+            return Err(too_big(length.to_string()));
         }
         let digest = header("docker-content-digest");
         let mut bytes = Vec::new();

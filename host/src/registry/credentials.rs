@@ -78,10 +78,10 @@ pub fn for_registry(registry: &str) -> Result<Credentials, String> {
     let config: DockerConfig =
         serde_json::from_str(&text).map_err(|error| format!("{}: not a Docker config file ({error})", path.display()))?;
     let helper = config.cred_helpers.iter().find(|(key, _)| server_host(key) == registry).map(|(_, helper)| helper).or(config.creds_store.as_ref());
-    if let Some(helper) = helper {
-        if let Some(credentials) = from_helper(helper, registry)? {
-            return Ok(credentials);
-        }
+    if let Some(helper) = helper
+        && let Some(credentials) = from_helper(helper, registry)?
+    {
+        return Ok(credentials);
     }
     let entry = config.auths.iter().find(|(key, _)| server_host(key) == registry).map(|(_, entry)| entry);
     match entry {

@@ -1,13 +1,13 @@
 //! Plugins shared through OCI registries: `oci://` references, `tollgate plugin push/pull/lock`,
 //! the local store that makes later runs work offline, and `tollgate.lock`.
 //!
-//! - [`reference`]: parsing `oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]`;
-//! - [`credentials`]: Docker config files and credential helpers;
-//! - [`layout`]: the CNCF Wasm OCI artifact layout (manifest, config, one `application/wasm` layer);
-//! - [`client`]: blocking pull and push over `oci-client`, with size limits and digest checks;
-//! - [`store`]: the content-addressed local store in the user's cache directory;
-//! - [`lockfile`]: `tollgate.lock`;
-//! - [`commands`]: `tollgate plugin push`, `pull` and `lock`.
+//! - [`reference`], parsing `oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]`;
+//! - [`credentials`], Docker config files and credential helpers;
+//! - [`layout`], the CNCF Wasm OCI artifact layout (manifest, config, one `application/wasm` layer);
+//! - [`client`], blocking pull and push over `oci-client`, with size limits and digest checks;
+//! - [`store`], the content-addressed local store in the user's cache directory;
+//! - [`lockfile`], `tollgate.lock`;
+//! - [`commands`], `tollgate plugin push`, `pull` and `lock`.
 //!
 //! Signatures: a signature of an artifact travels as its own artifact under the tag
 //! [`OciReference::signature_tag`] (`sha256-<manifest hex>.sig`, the convention cosign and
@@ -108,29 +108,26 @@ impl Resolver {
             }
             _ => None,
         };
-        if let (Some(entry), Some(pinned)) = (&entry, &reference.digest) {
-            if &entry.manifest != pinned {
+        if let (Some(entry), Some(pinned)) = (&entry, &reference.digest)
+            && &entry.manifest != pinned
+        {
+            return Err(format!("{key}: {LOCK_FILE} locks manifest {} but the reference pins {pinned}; run `tollgate plugin lock`", entry.manifest));
+        }
+        if self.locked
+            && let (Some(entry), None) = (&entry, &reference.digest)
+        {
+            let (now, _, _) = self.client(reference)?.manifest(reference)?;
+            if now != entry.manifest {
                 return Err(format!(
-                    "{key}: {LOCK_FILE} locks manifest {} but the reference pins {pinned}; run `tollgate plugin lock`",
+                    "{key}: {LOCK_FILE} is out of date: the tag now points at {now}, locked {}; run `tollgate plugin lock` \
+                     (and review the new plugin) to move to it",
                     entry.manifest
                 ));
             }
         }
-        if self.locked {
-            if let (Some(entry), None) = (&entry, &reference.digest) {
-                let (now, _, _) = self.client(reference)?.manifest(reference)?;
-                if now != entry.manifest {
-                    return Err(format!(
-                        "{key}: {LOCK_FILE} is out of date: the tag now points at {now}, locked {}; run `tollgate plugin lock` \
-                         (and review the new plugin) to move to it",
-                        entry.manifest
-                    ));
-                }
-            }
-        }
         let target = reference.digest.clone().or_else(|| entry.as_ref().map(|entry| entry.manifest.clone()));
         let fetched = match &target {
-            Some(digest) => match self.from_store(digest) {
+            Some(digest) => match self.stored(digest) {
                 Some(fetched) => fetched,
                 None => self.pull(&reference.pinned(digest))?,
             },
@@ -144,13 +141,13 @@ impl Resolver {
                 fetched
             }
         };
-        if let Some(entry) = &entry {
-            if entry.component != fetched.resolution.component_digest {
-                return Err(format!(
-                    "{key}: digest mismatch: {LOCK_FILE} locks component {} but manifest {} names {}; refusing it",
-                    entry.component, fetched.resolution.manifest_digest, fetched.resolution.component_digest
-                ));
-            }
+        if let Some(entry) = &entry
+            && entry.component != fetched.resolution.component_digest
+        {
+            return Err(format!(
+                "{key}: digest mismatch: {LOCK_FILE} locks component {} but manifest {} names {}; refusing it",
+                entry.component, fetched.resolution.manifest_digest, fetched.resolution.component_digest
+            ));
         }
         self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, fetched.resolution.clone());
         Ok(fetched)
@@ -179,7 +176,7 @@ impl Resolver {
     }
 
     /// The artifact with manifest `digest`, from the local store (checked again on read).
-    fn from_store(&self, digest: &str) -> Option<Fetched> {
+    fn stored(&self, digest: &str) -> Option<Fetched> {
         let store = self.store.as_ref()?;
         let manifest = store.get(digest, MAX_MANIFEST_BYTES as u64)?;
         let layer = layout::component_layer(&manifest).ok()?;

@@ -46,10 +46,10 @@ impl OciReference {
                 "{repository:?} is not a repository path (lower-case letters, digits and . _ - separated by /)"
             )));
         }
-        if let Some(tag) = tag {
-            if !valid_tag(tag) {
-                return Err(fail(&format!("{tag:?} is not a tag (letters, digits, . _ -, at most 128, not starting with . or -)")));
-            }
+        if let Some(tag) = tag
+            && !valid_tag(tag)
+        {
+            return Err(fail(&format!("{tag:?} is not a tag (letters, digits, . _ -, at most 128, not starting with . or -)")));
         }
         if tag.is_none() && digest.is_none() {
             return Err(fail("it has neither a tag nor a digest"));
