@@ -197,6 +197,11 @@ fn registry_pushed_manifest_follows_the_wasm_oci_artifact_layout() {
     assert!(config["component"]["imports"].as_array().unwrap().iter().any(|import| import.as_str().unwrap().starts_with("tollgate:policy/")), "{config:#}");
     let layer = registry.get(&format!("/v2/policies/image-policy/blobs/{}", sha256(&component)), "*/*");
     assert_eq!(layer, component);
+
+    // The other plugin commands take a registry reference too.
+    let remote = json(&run(cache.path(), &["plugin", "info", &reference, "-o", "json"]));
+    assert_eq!(remote["name"], "image-policy");
+    assert_eq!(remote["sha256"], info["sha256"]);
 }
 
 /// A repository whose one policy is `reference`, and the args of a promotion into dev.

@@ -51,7 +51,7 @@ impl RegistryClient {
     pub fn new(reference: &OciReference, insecure: &[String]) -> Result<Self, String> {
         // reqwest is built without a bundled crypto provider; use ring, as ureq does.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let plain_http = reference.is_loopback() || insecure.iter().any(|registry| registry == &reference.registry);
+        let plain_http = uses_plain_http(reference, insecure);
         let config = ClientConfig {
             protocol: if plain_http { ClientProtocol::Http } else { ClientProtocol::Https },
             // An index (multi-platform image) is not a plugin: refuse it rather than pick one.
@@ -299,6 +299,11 @@ impl RegistryClient {
     }
 }
 
+/// Plain HTTP only for a loopback registry or one named with `--insecure-registry`.
+pub fn uses_plain_http(reference: &OciReference, insecure: &[String]) -> bool {
+    reference.is_loopback() || insecure.iter().any(|registry| registry == &reference.registry)
+}
+
 /// The reference's tag or digest is not in the registry.
 fn not_found(reference: &OciReference) -> String {
     let registry = &reference.registry;
@@ -321,4 +326,22 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_or_named_registries() {
+        let parse = |text: &str| OciReference::parse(text).unwrap();
+        assert!(uses_plain_http(&parse("oci://127.0.0.1:5000/p:1"), &[]));
+        assert!(uses_plain_http(&parse("oci://localhost:5000/p:1"), &[]));
+        assert!(uses_plain_http(&parse("oci://[::1]:5000/p:1"), &[]));
+        assert!(!uses_plain_http(&parse("oci://registry.example.com/p:1"), &[]));
+        assert!(!uses_plain_http(&parse("oci://10.0.0.1:5000/p:1"), &[]), "private is not loopback");
+        let insecure = vec!["registry.lan:5000".to_string()];
+        assert!(uses_plain_http(&parse("oci://registry.lan:5000/p:1"), &insecure));
+        assert!(!uses_plain_http(&parse("oci://registry.lan/p:1"), &insecure), "the port is part of the name");
+    }
 }
