@@ -167,6 +167,14 @@ pub fn check_repository(repo_path: &Path, config_path: Option<&Path>, protected_
             return report;
         }
     };
+    // The lockfile that goes with this configuration pins its oci:// plugins.
+    match crate::registry::Lockfile::at_head(&repo, config_path) {
+        Ok(lock) => runtime.registry().set_lockfile(lock),
+        Err(message) => {
+            report.error(unplaced(message));
+            return report;
+        }
+    }
     check_config(&Workspace::new(repo, config, runtime), &source, &text)
 }
 

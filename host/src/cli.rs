@@ -51,6 +51,14 @@ pub struct Cli {
     /// Append one JSON line per decision (plan, promote, rollback) to FILE.
     #[arg(long, global = true, value_name = "FILE")]
     pub decision_log: Option<PathBuf>,
+    /// For CI: fail when tollgate.lock is missing, lacks an oci:// plugin of the configuration,
+    /// or a locked tag now points elsewhere (checked with the registry).
+    #[arg(long, global = true)]
+    pub locked: bool,
+    /// Talk plain HTTP to this registry (HOST[:PORT]; repeatable). Loopback registries
+    /// (127.0.0.1, [::1], localhost) always use plain HTTP.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -274,6 +282,38 @@ pub enum PluginCommand {
         #[arg(short, long, value_enum, default_value = "text")]
         output: TestFormat,
     },
+    /// Push a plugin to an OCI registry as a Wasm component artifact; prints the manifest digest.
+    #[command(after_help = "The artifact follows the CNCF Wasm OCI artifact layout (config application/vnd.wasm.config.v0+json, \
+                            one application/wasm layer), annotated with org.opencontainers.image.title, version and description \
+                            from the plugin's info(). Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.\n\n\
+                            Example:\n  tollgate plugin push target/plugins/wasm32-wasip2/plugin/image_policy.wasm \\\n      \
+                            oci://registry.example.com/policies/image-policy:1.0.0 --source https://git.example.com/policies")]
+    Push {
+        /// Path to the .wasm component.
+        plugin: PathBuf,
+        /// Where to push it: oci://REGISTRY/REPOSITORY:TAG.
+        reference: String,
+        /// The plugin's source repository (org.opencontainers.image.source).
+        #[arg(long, value_name = "URL")]
+        source: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: BasicFormat,
+    },
+    /// Pull a plugin from an OCI registry into the local store (checking every digest).
+    #[command(after_help = "Example:\n  tollgate plugin pull oci://registry.example.com/policies/image-policy:1.0.0")]
+    Pull {
+        /// oci://REGISTRY/REPOSITORY:TAG or …@sha256:DIGEST.
+        reference: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: BasicFormat,
+    },
+    /// Write tollgate.lock: the manifest and component digests of every oci:// plugin in
+    /// tollgate.yaml (the work tree's, or --config), pulled into the local store.
+    #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
+                            --locked fails when it is missing or out of date.\n\nExample:\n  tollgate --repo gitops plugin lock")]
+    Lock,
     /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
     /// builds for wasm32-wasip2 and passes its cases right away.
     #[command(after_help = "The crate depends on tollgate-sdk by path, because the SDK is not published: by default on \
@@ -435,6 +475,23 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::test_results(&plugin, &results, *output));
             Ok(if results.iter().all(|result| result.passed) { ExitCode::Success } else { ExitCode::Denied })
         }
+        Command::Plugin(PluginCommand::Push { plugin, reference, source, output }) => {
+            let reference = crate::registry::commands::parse_reference(reference)?;
+            let report = crate::registry::commands::push(&runtime(cli)?, plugin, &reference, source.as_deref())?;
+            print(&report.render("Pushed", *output));
+            Ok(ExitCode::Success)
+        }
+        Command::Plugin(PluginCommand::Pull { reference, output }) => {
+            let reference = crate::registry::commands::parse_reference(reference)?;
+            let report = crate::registry::commands::pull(&runtime(cli)?, &reference)?;
+            print(&report.render("Pulled", *output));
+            Ok(ExitCode::Success)
+        }
+        Command::Plugin(PluginCommand::Lock) => {
+            let (_, summary) = crate::registry::commands::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref())?;
+            print(&summary);
+            Ok(ExitCode::Success)
+        }
         Command::Plugin(PluginCommand::New { name, dir, sdk_path }) => {
             crate::scaffold::validate_name(name)?;
             let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
@@ -458,13 +515,26 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
 }
 
 fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
-    let cache_root = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(CompileCache::default_root) };
-    Runtime::new(cache_root.as_deref())
-        .map_err(|error| Failure::policy_failed(format!("cannot start the WebAssembly runtime: {error:#}")))
+    let store_root = cli.cache_dir.clone().or_else(CompileCache::default_root);
+    let cache_root = if cli.no_cache { None } else { store_root.clone() };
+    let mut runtime = Runtime::new(cache_root.as_deref())
+        .map_err(|error| Failure::policy_failed(format!("cannot start the WebAssembly runtime: {error:#}")))?;
+    // Pulled plugins stay in the store even with --no-cache: it holds verified bytes, not compiled code.
+    runtime.set_registry(crate::registry::Resolver::new(store_root, cli.insecure_registries.clone(), cli.locked));
+    Ok(runtime)
 }
 
 fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
-    Workspace::open(&cli.repo, cli.config.as_deref(), protected_branch(cli).as_deref(), runtime(cli)?)
+    let protected = protected_branch(cli);
+    let workspace = Workspace::open(&cli.repo, cli.config.as_deref(), protected.as_deref(), runtime(cli)?)?;
+    // tollgate.lock sits beside the tollgate.yaml that was read: on the protected branch.
+    let lock_branch = match protected {
+        Some(branch) => branch,
+        None => crate::promotion::engine::default_protected_branch(&workspace.repo).unwrap_or_else(|_| workspace.config.branch.clone()),
+    };
+    let lock = crate::registry::Lockfile::for_configuration(&workspace.repo, &lock_branch, cli.config.as_deref()).map_err(Failure::bad_input)?;
+    workspace.runtime.registry().set_lockfile(lock);
+    Ok(workspace)
 }
 
 /// `--protected-branch`, else `$TOLLGATE_PROTECTED_BRANCH`.

@@ -10,6 +10,8 @@
 //! - [`runtime`]: loads policy plugins (WebAssembly components) and evaluates them in a
 //!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
+//! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
+//!   the local store and `tollgate.lock`);
 //! - [`promotion`]: plan, gate, commit with its decision record, push, history, verify;
 //! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
@@ -30,6 +32,7 @@ pub mod fixtures;
 pub mod input;
 pub mod manifest;
 pub mod promotion;
+pub mod registry;
 pub mod repo;
 pub mod report;
 pub mod runtime;

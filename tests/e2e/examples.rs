@@ -149,6 +149,7 @@ fn the_github_plan_workflow_plans_pull_requests_and_wires_every_report() {
         );
     }
     assert!(commands.iter().any(|command| command.contains("--decision-log ")), "{commands:#?}");
+    assert_locked(&commands);
     assert!(lines.iter().any(|line| line.contains("> tollgate-plan.xml")) && lines.iter().any(|line| line.contains("> tollgate-plan.sarif")));
 
     let uses = github_job_uses(&workflow, "plan");
@@ -196,6 +197,7 @@ fn the_github_promote_workflow_pushes_after_an_environment_approval() {
     assert_eq!(promote.len(), 1, "{commands:#?}");
     assert!(promote[0].contains(" --push") && promote[0].contains(" -o github") && promote[0].contains(" --decision-log "), "{}", promote[0]);
     assert!(lines.iter().any(|line| line.contains("needs.plan.outputs") || line.contains("actions/runs/$GITHUB_RUN_ID/approvals")));
+    assert_locked(&[plan.clone(), commands.clone()].concat());
     for command in [plan, commands].concat() {
         assert_parses("tollgate-promote.yml", &command);
     }
@@ -246,6 +248,8 @@ fn the_gitlab_pipeline_plans_merge_requests_and_promotes_by_hand() {
     let rules = pipeline["promote"]["rules"].as_sequence().unwrap();
     assert!(!rules.is_empty() && rules.iter().all(|rule| rule["when"] == "manual"), "promote is a manual job: {rules:?}");
 
+    assert_locked(&plan);
+    assert_locked(&promote);
     let check = tollgate_commands(&gitlab_job_lines(&pipeline, "check-config"));
     assert!(check.iter().any(|command| command.starts_with("tollgate check-config --config tollgate.yaml")), "the merge request's own tollgate.yaml: {check:#?}");
 
@@ -386,6 +390,17 @@ fn the_examples_approvals_files_bind_the_planned_version_and_the_review_time() {
     let (verdict, findings) = approval_count(&stale);
     assert_eq!(verdict, r#""deny""#, "approvals older than max_age: {findings:#?}");
     assert!(findings.iter().any(|finding| finding.contains("24h")), "{findings:#?}");
+}
+
+/// Registry plugins are pulled at the digests in tollgate.lock: every plan and promote in CI
+/// runs with --locked.
+fn assert_locked(commands: &[String]) {
+    let gated: Vec<&String> =
+        commands.iter().filter(|command| command.starts_with("tollgate plan ") || command.starts_with("tollgate promote ")).collect();
+    assert!(!gated.is_empty(), "{commands:#?}");
+    for command in gated {
+        assert!(command.contains(" --locked"), "runs without --locked: {command}");
+    }
 }
 
 /// `tollgate schema`, compiled.

@@ -12,6 +12,8 @@ mod promotion;
 mod push;
 mod record;
 mod python_plugin;
+mod registry;
+mod registry_support;
 mod sandbox;
 mod scaffold;
 mod support;

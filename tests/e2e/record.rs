@@ -148,6 +148,7 @@ fn item_02_a_plugin_name_cannot_write_a_line_of_the_commit_message() {
         name: name.clone(),
         plugin: "builtin:x".into(),
         sha256: "00".repeat(32),
+        manifest_digest: None,
         version: "1".into(),
         mode: tollgate::config::Mode::Enforce,
         config: serde_json::json!({}),

@@ -19,6 +19,9 @@ pub struct PolicyRun {
     pub plugin: String,
     /// sha256 of the component that ran.
     pub sha256: String,
+    /// For an `oci://` plugin, the digest of the artifact manifest it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
     /// The plugin's own version.
     pub version: String,
     /// enforce or monitor.
@@ -81,7 +84,13 @@ pub struct GateResult {
 
 /// Ask a loaded plugin for its info, then evaluate it with what its configuration grants.
 /// A plugin whose info() fails is a failed run (fail closed in enforce mode).
-pub fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Transition, files: Arc<dyn FileSource>) -> PolicyRun {
+pub fn run_policy(
+    policy: &PolicyConfig,
+    plugin: &Arc<Plugin>,
+    manifest_digest: Option<String>,
+    transition: &Transition,
+    files: Arc<dyn FileSource>,
+) -> PolicyRun {
     let limits = policy.limits();
     let config_json = policy.config_json();
     let http_origins: Vec<String> = policy.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect();
@@ -89,6 +98,7 @@ pub fn run_policy(policy: &PolicyConfig, plugin: &Arc<Plugin>, transition: &Tran
         name: policy.name.clone().unwrap_or_else(|| policy.plugin.clone()),
         plugin: policy.plugin.clone(),
         sha256: plugin.sha256().to_string(),
+        manifest_digest,
         version: "unknown".to_string(),
         mode: policy.mode,
         config: serde_json::from_str(&config_json).unwrap_or_default(),
@@ -129,25 +139,39 @@ pub fn resolve_plugin(text: &str, base_dir: &Path) -> Result<PluginRef, String> 
 
 /// The policies of `config` that apply to transitions into `env`, each with its plugin
 /// loaded. `Err` is a plugin that cannot be loaded: a configuration error (exit 2).
-pub fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str) -> Result<Vec<(&'c PolicyConfig, Arc<Plugin>)>, String> {
+pub fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str) -> Result<Vec<Prepared<'c>>, String> {
     let mut prepared = Vec::new();
     for (index, policy) in config.policies.iter().enumerate().filter(|(_, policy)| policy.applies_to(env)) {
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
         let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
-        prepared.push((policy, plugin));
+        let manifest_digest = match &reference.source {
+            PluginSource::Oci(oci) => runtime.registry().resolution(oci).map(|resolution| resolution.manifest_digest),
+            _ => None,
+        };
+        prepared.push(Prepared { policy, plugin, manifest_digest });
     }
     Ok(prepared)
 }
 
+/// A policy with its plugin loaded.
+pub struct Prepared<'c> {
+    /// The policy as configured.
+    pub policy: &'c PolicyConfig,
+    /// Its plugin.
+    pub plugin: Arc<Plugin>,
+    /// For an `oci://` plugin, the digest of the artifact manifest it came from.
+    pub manifest_digest: Option<String>,
+}
+
 /// Run prepared policies on `transition`, in parallel, in configuration order.
-pub fn run_prepared(prepared: &[(&PolicyConfig, Arc<Plugin>)], transition: &Transition, files: Arc<dyn FileSource>) -> Vec<PolicyRun> {
+pub fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>) -> Vec<PolicyRun> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = prepared
             .iter()
-            .map(|(policy, plugin)| {
+            .map(|prepared| {
                 let files = files.clone();
-                scope.spawn(move || run_policy(policy, plugin, transition, files))
+                scope.spawn(move || run_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files))
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().expect("policy evaluation threads do not panic")).collect()

@@ -42,6 +42,9 @@ pub struct RecordedPolicy {
     pub plugin: String,
     /// sha256 of the component that ran.
     pub sha256: String,
+    /// For an `oci://` plugin, the digest of the artifact manifest it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
     /// Plugin version.
     pub version: String,
     /// `enforce` or `monitor`.
@@ -92,6 +95,7 @@ impl DecisionRecord {
                 name: run.name.clone(),
                 plugin: run.plugin.clone(),
                 sha256: run.sha256.clone(),
+                manifest_digest: run.manifest_digest.clone(),
                 version: run.version.clone(),
                 mode: run.mode,
                 config: run.config.clone(),

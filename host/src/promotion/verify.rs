@@ -152,6 +152,13 @@ fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy
     if recorded.sha256 != run.sha256 {
         differences.push(format!("the plugin's digest changed: recorded sha256:{}, now sha256:{}", short_hash(&recorded.sha256), short_hash(&run.sha256)));
     }
+    if recorded.manifest_digest != run.manifest_digest {
+        differences.push(format!(
+            "the registry plugin's manifest changed: recorded {}, now {}",
+            recorded.manifest_digest.as_deref().unwrap_or("none"),
+            run.manifest_digest.as_deref().unwrap_or("none")
+        ));
+    }
     if recorded.config_json != run.config_json {
         differences.push("the record's plugin configuration differs from the configuration's".to_string());
     }

@@ -73,6 +73,7 @@ fn decided(kind: Kind, mode: Mode, texts: &[String], finding_path: Option<String
         name: texts[6].clone(),
         plugin: "builtin:change-window".into(),
         sha256: "0".repeat(64),
+        manifest_digest: None,
         version: texts[7].clone(),
         mode,
         config: serde_json::Value::Null,

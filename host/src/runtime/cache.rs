@@ -131,7 +131,7 @@ impl CompileCache {
 
     /// Check (creating what is missing) the root, its ancestors and the engine directory.
     fn trusted_dir(&self) -> Result<(), String> {
-        let uid = current_uid();
+        let uid = effective_uid();
         if !self.root.exists() {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -166,8 +166,8 @@ impl CompileCache {
     }
 }
 
-/// The id of the user running tollgate.
-fn current_uid() -> u32 {
+/// The user this process acts as (owner checks of the compile cache and the plugin store).
+pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
@@ -210,7 +210,7 @@ fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, String> {
     if !meta.is_file() {
         return Err(format!("{} is not a regular file", path.display()));
     }
-    check_owner(path, &file, current_uid(), 0o077, false)?;
+    check_owner(path, &file, effective_uid(), 0o077, false)?;
     let mut bytes = Vec::new();
     file.take(MAX_ENTRY_BYTES).read_to_end(&mut bytes).map_err(|error| format!("cannot read {} ({error})", path.display()))?;
     Ok(Some(bytes))

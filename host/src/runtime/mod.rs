@@ -33,6 +33,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use cache::CompileCache;
+pub(crate) use cache::effective_uid;
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
 pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
@@ -203,6 +204,7 @@ pub struct Runtime {
     linker: Linker<SandboxState>,
     cache: Option<CompileCache>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    registry: crate::registry::Resolver,
 }
 
 impl Runtime {
@@ -221,7 +223,19 @@ impl Runtime {
             engine,
             linker,
             loaded: Mutex::new(HashMap::new()),
+            registry: crate::registry::Resolver::default(),
         })
+    }
+
+    /// Resolve `oci://` plugins with `registry` (store, lockfile, flags); by default there
+    /// is no local store and no lockfile.
+    pub fn set_registry(&mut self, registry: crate::registry::Resolver) {
+        self.registry = registry;
+    }
+
+    /// The resolver of `oci://` plugins.
+    pub fn registry(&self) -> &crate::registry::Resolver {
+        &self.registry
     }
 
     /// Load a plugin: read it, check its pin, compile it (or load it from the cache),
@@ -235,6 +249,11 @@ impl Runtime {
                 return self.load_bytes(&reference.to_string(), bytes, reference.sha256.as_deref());
             }
             PluginSource::File(path) => path,
+            PluginSource::Oci(oci) => {
+                let fetched = self.registry.fetch(oci).map_err(|message| LoadError { message })?;
+                let sha256 = fetched.resolution.component_digest.trim_start_matches("sha256:");
+                return self.load_bytes(&oci.to_string(), &fetched.component, Some(sha256));
+            }
         };
         let bytes = plugin_file::read_bounded(path, MAX_PLUGIN_BYTES)
             .map_err(|message| LoadError { message: format!("plugin {}: {message}", path.display()) })?;
@@ -260,6 +279,9 @@ impl Runtime {
 
         let (component, code_source) = self.compile(bytes, &sha256).map_err(fail)?;
         let world = policy_export_name(&component, &self.engine).map_err(fail)?;
+        let component_type = component.component_type();
+        let imports = component_type.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let exports = component_type.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|error| fail(describe_link_error(&error)))?;
         let pre = PolicyPre::new(instance_pre)
             .map_err(|error| fail(format!("its exports do not match tollgate:policy/policy@{}: {error:#}", crate::WIT_VERSION)))?;
@@ -268,6 +290,8 @@ impl Runtime {
             sha256: sha256.clone(),
             size: bytes.len(),
             world,
+            imports,
+            exports,
             code_source,
             pre,
             engine: self.engine.clone(),
@@ -376,6 +400,8 @@ pub struct Plugin {
     sha256: String,
     size: usize,
     world: String,
+    imports: Vec<String>,
+    exports: Vec<String>,
     code_source: CodeSource,
     pre: PolicyPre<SandboxState>,
     engine: Engine,
@@ -410,6 +436,11 @@ impl Plugin {
     /// The WIT world and version it implements, e.g. `tollgate:policy/policy@0.1.0`.
     pub fn world(&self) -> &str {
         &self.world
+    }
+
+    /// The component's imported and exported interface names (for artifact metadata).
+    pub fn interfaces(&self) -> (&[String], &[String]) {
+        (&self.imports, &self.exports)
     }
 
     /// Whether the code came from the compile cache or was compiled now.

@@ -1,9 +1,12 @@
 //! Plugin references as users write them: `builtin:NAME` for a standard plugin embedded in
 //! the binary, or a path to a `.wasm` component; either optionally pinned to exact bytes
-//! with `@sha256:<64 hex>`.
+//! with `@sha256:<64 hex>`. Or `oci://…`, a plugin in an OCI registry (see
+//! [`crate::registry`]), where `@sha256:` pins the artifact's manifest.
 
 use std::fmt;
 use std::path::PathBuf;
+
+use crate::registry::OciReference;
 
 /// Where a plugin's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +15,8 @@ pub enum PluginSource {
     Builtin(String),
     /// A component file.
     File(PathBuf),
+    /// A Wasm component artifact in an OCI registry.
+    Oci(OciReference),
 }
 
 /// Where a plugin comes from and, optionally, which exact bytes it must be.
@@ -26,6 +31,9 @@ pub struct PluginRef {
 impl PluginRef {
     /// Parse `builtin:NAME`, `PATH`, or either followed by `@sha256:HEX`.
     pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with(crate::registry::reference::SCHEME) {
+            return Ok(PluginRef { source: PluginSource::Oci(OciReference::parse(text)?), sha256: None });
+        }
         let (location, sha256) = match text.rsplit_once("@sha256:") {
             Some((location, hex)) => {
                 if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -53,6 +61,7 @@ impl fmt::Display for PluginRef {
         match &self.source {
             PluginSource::Builtin(name) => write!(f, "builtin:{name}")?,
             PluginSource::File(path) => write!(f, "{}", path.display())?,
+            PluginSource::Oci(reference) => write!(f, "{reference}")?,
         }
         if let Some(sha256) = &self.sha256 {
             write!(f, "@sha256:{sha256}")?;
@@ -78,5 +87,8 @@ mod tests {
         let builtin = PluginRef::parse("builtin:change-window").unwrap();
         assert_eq!(builtin.source, PluginSource::Builtin("change-window".into()));
         assert_eq!(builtin.to_string(), "builtin:change-window");
+        let oci = PluginRef::parse(&format!("oci://registry.example.com/freeze:1@sha256:{hex}")).unwrap();
+        assert!(matches!(&oci.source, PluginSource::Oci(reference) if reference.tag.as_deref() == Some("1")));
+        assert_eq!(oci.sha256, None, "an oci:// pin is the manifest's, not the component's");
     }
 }

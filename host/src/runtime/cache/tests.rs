@@ -121,11 +121,11 @@ fn directories_and_entries_of_another_user_are_refused() {
     let temp = tempfile::tempdir().unwrap();
     let cache = cache_at(temp.path());
     let entry = cache.store("abc", b"code").unwrap();
-    let other = current_uid() + 4242;
+    let other = effective_uid() + 4242;
     let file = File::open(&entry).unwrap();
     let error = check_owner(&entry, &file, other, 0o077, false).unwrap_err();
     assert!(error.contains(&format!("not to this user (uid {other})")), "{error}");
-    if current_uid() == 0 {
+    if effective_uid() == 0 {
         // Running as root (as CI does) the real thing can be staged: chown to a stranger.
         let stranger = 4242;
         std::os::unix::fs::chown(&cache.dir, Some(stranger), None).unwrap();

@@ -1,0 +1,167 @@
+//! `tollgate plugin push`, `plugin pull` and `plugin lock`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::layout::{self, ComponentInfo};
+use super::{LOCK_FILE, LockedPlugin, Lockfile, OciReference};
+use crate::config::{CONFIG_FILE, Config};
+use crate::exit::Failure;
+use crate::report::BasicFormat;
+use crate::runtime::{Limits, PluginRef, PluginSource, Runtime};
+
+/// What `push` and `pull` report.
+#[derive(Debug, Serialize)]
+pub struct ArtifactReport {
+    /// The reference pushed or pulled.
+    pub reference: String,
+    /// The manifest digest.
+    pub manifest_digest: String,
+    /// `sha256:HEX` of the component.
+    pub component_digest: String,
+    /// The reference pinned to the manifest, for tollgate.yaml.
+    pub pinned: String,
+    /// Where the local store keeps it (pull only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_in: Option<PathBuf>,
+}
+
+impl ArtifactReport {
+    /// Text or JSON.
+    pub fn render(&self, verb: &str, format: BasicFormat) -> String {
+        match format {
+            BasicFormat::Json => format!("{}\n", serde_json::to_string_pretty(self).expect("the report serialises")),
+            BasicFormat::Text => {
+                let mut text = format!(
+                    "{verb} {}\n  manifest   {}\n  component  {}\n",
+                    self.reference, self.manifest_digest, self.component_digest
+                );
+                if let Some(dir) = &self.stored_in {
+                    text.push_str(&format!("  stored in  {}\n", dir.display()));
+                }
+                text.push_str(&format!("Pin it in {CONFIG_FILE}:\n  plugin: {}\n", self.pinned));
+                text
+            }
+        }
+    }
+}
+
+/// Parse an `oci://` command-line argument.
+pub fn parse_reference(text: &str) -> Result<OciReference, Failure> {
+    OciReference::parse(text).map_err(Failure::bad_input)
+}
+
+/// Push the component at `file` to `reference` (which needs a tag) in the Wasm OCI artifact
+/// layout, annotated from the plugin's info() and `source`.
+pub fn push(runtime: &Runtime, file: &Path, reference: &OciReference, source: Option<&str>) -> Result<ArtifactReport, Failure> {
+    if reference.tag.is_none() || reference.digest.is_some() {
+        return Err(Failure::bad_input(format!("{reference}: push to a tag, e.g. oci://{}/{}:1.0.0", reference.registry, reference.repository)));
+    }
+    let plugin_ref = PluginRef { source: PluginSource::File(file.to_path_buf()), sha256: None };
+    let plugin = runtime.load(&plugin_ref).map_err(|error| Failure::bad_input(error.message))?;
+    let info = plugin
+        .info(Limits::default())
+        .map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", file.display())))?;
+    let component = std::fs::read(file).map_err(|error| Failure::bad_input(format!("{}: cannot read it ({error})", file.display())))?;
+    let mut annotations = BTreeMap::new();
+    let mut annotate = |key: &str, value: &str| {
+        // Plugin output: keep it printable before it goes into a registry manifest.
+        let value: String = value.chars().filter(|c| !c.is_control()).collect();
+        if !value.is_empty() {
+            annotations.insert(format!("org.opencontainers.image.{key}"), value);
+        }
+    };
+    annotate("title", &info.name);
+    annotate("version", &info.version);
+    annotate("description", &info.description);
+    annotate("created", &jiff::Timestamp::now().to_string());
+    if let Some(source) = source {
+        annotate("source", source);
+    }
+    let (imports, exports) = plugin.interfaces();
+    let artifact = layout::artifact(&component, ComponentInfo { exports: exports.to_vec(), imports: imports.to_vec() }, annotations);
+    let client = runtime.registry().client(reference).map_err(Failure::bad_input)?;
+    let manifest_digest = client.push(reference, &component, &artifact).map_err(Failure::bad_input)?;
+    // Extension point: a signature from `tollgate plugin sign` goes to the tag
+    // OciReference::signature_tag(&manifest_digest) of this repository.
+    Ok(ArtifactReport {
+        pinned: reference.pinned(&manifest_digest).to_string(),
+        reference: reference.to_string(),
+        manifest_digest,
+        component_digest: layout::sha256_digest(&component),
+        stored_in: None,
+    })
+}
+
+/// Pull `reference` into the local store.
+pub fn pull(runtime: &Runtime, reference: &OciReference) -> Result<ArtifactReport, Failure> {
+    let fetched = runtime.registry().pull(reference).map_err(Failure::bad_input)?;
+    let resolution = fetched.resolution;
+    Ok(ArtifactReport {
+        reference: reference.to_string(),
+        pinned: reference.pinned(&resolution.manifest_digest).to_string(),
+        stored_in: runtime.registry().store().map(|store| store.dir().to_path_buf()),
+        manifest_digest: resolution.manifest_digest,
+        component_digest: resolution.component_digest,
+    })
+}
+
+/// Resolve every `oci://` plugin of the configuration file on disk (`config_path`, else
+/// tollgate.yaml in the work tree of `repo`) and write tollgate.lock next to it. Returns the
+/// lockfile's path and a summary.
+pub fn lock(runtime: &Runtime, repo: &Path, config_path: Option<&Path>) -> Result<(PathBuf, String), Failure> {
+    let config_path = match config_path {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let git = crate::repo::GitRepo::open(repo).map_err(|error| Failure::bad_input(error.0))?;
+            let workdir = git.workdir().ok_or_else(|| {
+                Failure::bad_input(format!("{} is a bare repository: pass --config with the tollgate.yaml to lock", repo.display()))
+            })?;
+            workdir.join(CONFIG_FILE)
+        }
+    };
+    let source = config_path.display().to_string();
+    let text = std::fs::read_to_string(&config_path).map_err(|error| Failure::bad_input(format!("{source}: cannot read it ({error})")))?;
+    let config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
+    let mut lock = Lockfile { version: 1, plugins: Vec::new() };
+    let mut summary = String::new();
+    for (index, policy) in config.policies.iter().enumerate() {
+        let reference = PluginRef::parse(&policy.plugin).map_err(|error| Failure::bad_input(format!("{source}: policies[{index}].plugin: {error}")))?;
+        let PluginSource::Oci(oci) = reference.source else { continue };
+        if lock.entry(&oci.to_string()).is_some() {
+            continue;
+        }
+        let fetched = runtime.registry().pull(&oci).map_err(|error| Failure::bad_input(format!("{source}: policies[{index}].plugin: {error}")))?;
+        summary.push_str(&format!("  {oci}\n    manifest   {}\n    component  {}\n", fetched.resolution.manifest_digest, fetched.resolution.component_digest));
+        lock.upsert(LockedPlugin {
+            reference: oci.to_string(),
+            manifest: fetched.resolution.manifest_digest,
+            component: fetched.resolution.component_digest,
+        });
+    }
+    let lock_path = config_path.parent().unwrap_or(Path::new(".")).join(LOCK_FILE);
+    let previous = std::fs::read_to_string(&lock_path).ok();
+    let rendered = lock.render();
+    if previous.as_deref() != Some(rendered.as_str()) {
+        write_atomically(&lock_path, &rendered)?;
+    }
+    let header = match (previous.as_deref() == Some(rendered.as_str()), lock.plugins.len()) {
+        (_, 0) => format!("{source} has no oci:// plugins; {} lists none\n", lock_path.display()),
+        (true, count) => format!("{} is up to date ({count} plugin(s)):\n", lock_path.display()),
+        (false, count) => format!("Wrote {} ({count} plugin(s)); commit it next to {CONFIG_FILE}:\n", lock_path.display()),
+    };
+    Ok((lock_path, format!("{header}{summary}")))
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
+    let fail = |error: std::io::Error| Failure::bad_input(format!("{}: cannot write it ({error})", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(fail)?;
+    // A file to commit, not a secret: the usual permissions rather than the temp file's 0600.
+    std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(fail)?;
+    file.persist(path).map_err(|error| fail(error.error))?;
+    Ok(())
+}

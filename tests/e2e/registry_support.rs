@@ -1,0 +1,151 @@
+//! A real OCI registry for the tests: Debian's `docker-registry` (the CNCF distribution
+//! registry), started on a free 127.0.0.1 port with a temporary storage directory and
+//! config, stopped when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The registry binary the Debian package installs.
+const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+
+/// A running registry.
+pub struct Registry {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Start a registry and wait until it answers `GET /v2/`.
+    pub fn start() -> Registry {
+        Registry::start_with(false)
+    }
+
+    /// A registry that requires a bearer token from a realm that never grants one
+    /// (distribution's `silly` access controller): every request is refused with 401.
+    pub fn start_refusing() -> Registry {
+        Registry::start_with(true)
+    }
+
+    fn start_with(refusing: bool) -> Registry {
+        assert!(
+            Path::new(REGISTRY_BINARY).is_file(),
+            "{REGISTRY_BINARY} is missing: install Debian's docker-registry package (.ci/run does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let host = format!("127.0.0.1:{port}");
+        let storage = dir.path().join("storage");
+        std::fs::create_dir(&storage).unwrap();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+                 delete:\n    enabled: true\nhttp:\n  addr: {host}\n{}",
+                storage.display(),
+                if refusing { format!("auth:\n  silly:\n    realm: http://{host}/no-tokens-here\n    service: registry\n") } else { String::new() }
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new(REGISTRY_BINARY)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let mut registry = Registry { child: Some(child), host, dir };
+        registry.wait_until_ready();
+        registry
+    }
+
+    fn wait_until_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|child| child.try_wait().unwrap()) {
+                panic!("docker-registry exited with {status}: {}", self.log());
+            }
+            if let Ok(mut stream) = TcpStream::connect(&self.host) {
+                let _ = write!(stream, "GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.host);
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 401") || answer.starts_with("HTTP/1.0 401") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry did not answer on {} within 20 s: {}", self.host, self.log());
+    }
+
+    /// The registry's own log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// `oci://127.0.0.1:PORT/REPOSITORY:TAG`.
+    pub fn reference(&self, repository_and_tag: &str) -> String {
+        format!("oci://{}/{repository_and_tag}", self.host)
+    }
+
+    /// Where the registry keeps the blob with `digest` (`sha256:HEX`).
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir.path().join("storage/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+
+    /// GET `path` (e.g. `/v2/NAME/manifests/TAG`) with an Accept header; returns the body.
+    pub fn get(&self, path: &str, accept: &str) -> Vec<u8> {
+        let mut response = ureq::get(&format!("http://{}{path}", self.host)).header("Accept", accept).call().unwrap();
+        response.body_mut().with_config().limit(1 << 20).read_to_vec().unwrap()
+    }
+
+    /// Push a blob and a raw manifest under `repository:tag` with the OCI client (for
+    /// artifacts `tollgate plugin push` would never make).
+    pub fn push_raw(&self, repository: &str, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = oci_client::Client::new(oci_client::client::ClientConfig {
+            protocol: oci_client::client::ClientProtocol::Http,
+            ..Default::default()
+        });
+        let image = oci_client::Reference::with_tag(self.host.clone(), repository.to_string(), tag.to_string());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            client.auth(&image, &oci_client::secrets::RegistryAuth::Anonymous, oci_client::RegistryOperation::Push).await.unwrap();
+            for blob in blobs {
+                client.push_blob(&image, blob.to_vec(), &sha256(blob)).await.unwrap();
+            }
+            client
+                .push_manifest_raw(&image, manifest.to_vec(), http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"))
+                .await
+                .unwrap();
+        });
+    }
+
+    /// Stop answering (the process is killed; its port closes).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `sha256:HEX` of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
