@@ -283,32 +283,11 @@ pub enum PluginCommand {
         output: TestFormat,
     },
     /// Push a plugin to an OCI registry as a Wasm component artifact; prints the manifest digest.
-    #[command(after_help = "The artifact follows the CNCF Wasm OCI artifact layout (config application/vnd.wasm.config.v0+json, \
-                            one application/wasm layer), annotated with org.opencontainers.image.title, version and description \
-                            from the plugin's info(). Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.\n\n\
-                            Example:\n  tollgate plugin push target/plugins/wasm32-wasip2/plugin/image_policy.wasm \\\n      \
-                            oci://registry.example.com/policies/image-policy:1.0.0 --source https://git.example.com/policies")]
-    Push {
-        /// Path to the .wasm component.
-        plugin: PathBuf,
-        /// Where to push it: oci://REGISTRY/REPOSITORY:TAG.
-        reference: String,
-        /// The plugin's source repository (org.opencontainers.image.source).
-        #[arg(long, value_name = "URL")]
-        source: Option<String>,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value = "text")]
-        output: BasicFormat,
-    },
+    #[command(after_help = crate::registry::commands::PUSH_HELP)]
+    Push(crate::registry::commands::PushArgs),
     /// Pull a plugin from an OCI registry into the local store (checking every digest).
     #[command(after_help = "Example:\n  tollgate plugin pull oci://registry.example.com/policies/image-policy:1.0.0")]
-    Pull {
-        /// oci://REGISTRY/REPOSITORY:TAG or …@sha256:DIGEST.
-        reference: String,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value = "text")]
-        output: BasicFormat,
-    },
+    Pull(crate::registry::commands::PullArgs),
     /// Write tollgate.lock: the manifest and component digests of every oci:// plugin in
     /// tollgate.yaml (the work tree's, or --config), pulled into the local store.
     #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
@@ -475,16 +454,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::test_results(&plugin, &results, *output));
             Ok(if results.iter().all(|result| result.passed) { ExitCode::Success } else { ExitCode::Denied })
         }
-        Command::Plugin(PluginCommand::Push { plugin, reference, source, output }) => {
-            let reference = crate::registry::commands::parse_reference(reference)?;
-            let report = crate::registry::commands::push(&runtime(cli)?, plugin, &reference, source.as_deref())?;
-            print(&report.render("Pushed", *output));
+        Command::Plugin(PluginCommand::Push(args)) => {
+            print(&crate::registry::commands::push_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::Pull { reference, output }) => {
-            let reference = crate::registry::commands::parse_reference(reference)?;
-            let report = crate::registry::commands::pull(&runtime(cli)?, &reference)?;
-            print(&report.render("Pulled", *output));
+        Command::Plugin(PluginCommand::Pull(args)) => {
+            print(&crate::registry::commands::pull_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Lock) => {

@@ -358,3 +358,43 @@ fn registry_refusing_access_names_the_credentials_tried() {
     assert_eq!(helped.code, 2, "{}", helped.stderr);
     assert!(helped.stderr.contains("with user \"helper-user\" from credential helper docker-credential-tollgate-test"), "{}", helped.stderr);
 }
+
+#[test]
+fn registry_lock_and_local_store_are_checked_not_trusted() {
+    let registry = Registry::start();
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = plugin("image-policy");
+    let component = std::fs::read(&wasm).unwrap();
+    let reference = registry.reference("policies/image-policy:1.0.0");
+    let pushed = run(cache.path(), &["plugin", "push", wasm.to_str().unwrap(), &reference]);
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    let (_dir, repo) = promotion(&reference);
+    let locked = run(cache.path(), &["--repo", &repo, "plugin", "lock"]);
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    let lock_path = Path::new(&repo).join("tollgate.lock");
+    let good_lock = std::fs::read_to_string(&lock_path).unwrap();
+
+    // A lock edited to name another component: refused, nothing committed.
+    let other = format!("sha256:{}", "0".repeat(64));
+    std::fs::write(&lock_path, good_lock.replace(&sha256(&component), &other)).unwrap();
+    commit_lock(&repo);
+    let before = snapshot(&repo);
+    let mut args = vec!["--repo", repo.as_str(), "promote"];
+    args.extend(DEV);
+    args.push("alice");
+    let refused = run(cache.path(), &args);
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains(&format!("tollgate.lock locks component {other}")), "{}", refused.stderr);
+    assert_eq!(snapshot(&repo), before);
+
+    // A damaged entry in the local store is not used: it is pulled again.
+    std::fs::write(&lock_path, &good_lock).unwrap();
+    commit_lock(&repo);
+    let stored = cache.path().join("oci/sha256").join(sha256(&component).trim_start_matches("sha256:"));
+    let mut damaged = component.clone();
+    damaged[100] ^= 0xff;
+    std::fs::write(&stored, damaged).unwrap();
+    let promoted = run(cache.path(), &args);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    assert_eq!(std::fs::read(&stored).unwrap(), component, "pulled again into the store");
+}

@@ -12,6 +12,50 @@ use crate::exit::Failure;
 use crate::report::BasicFormat;
 use crate::runtime::{Limits, PluginRef, PluginSource, Runtime};
 
+/// `tollgate plugin push`'s closing help.
+pub const PUSH_HELP: &str = "The artifact follows the CNCF Wasm OCI artifact layout (config application/vnd.wasm.config.v0+json, \
+                             one application/wasm layer), annotated with org.opencontainers.image.title, version and description \
+                             from the plugin's info(). Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.\n\n\
+                             Example:\n  tollgate plugin push target/plugins/wasm32-wasip2/plugin/image_policy.wasm \\\n      \
+                             oci://registry.example.com/policies/image-policy:1.0.0 --source https://git.example.com/policies";
+
+/// Arguments of `tollgate plugin push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// Path to the .wasm component.
+    pub plugin: PathBuf,
+    /// Where to push it: oci://REGISTRY/REPOSITORY:TAG.
+    pub reference: String,
+    /// The plugin's source repository (org.opencontainers.image.source).
+    #[arg(long, value_name = "URL")]
+    pub source: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: BasicFormat,
+}
+
+/// Arguments of `tollgate plugin pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// oci://REGISTRY/REPOSITORY:TAG or …@sha256:DIGEST.
+    pub reference: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: BasicFormat,
+}
+
+/// `tollgate plugin push`: what to print.
+pub fn push_command(runtime: &Runtime, args: &PushArgs) -> Result<String, Failure> {
+    let reference = parse_reference(&args.reference)?;
+    Ok(push(runtime, &args.plugin, &reference, args.source.as_deref())?.render("Pushed", args.output))
+}
+
+/// `tollgate plugin pull`: what to print.
+pub fn pull_command(runtime: &Runtime, args: &PullArgs) -> Result<String, Failure> {
+    let reference = parse_reference(&args.reference)?;
+    Ok(pull(runtime, &reference)?.render("Pulled", args.output))
+}
+
 /// What `push` and `pull` report.
 #[derive(Debug, Serialize)]
 pub struct ArtifactReport {

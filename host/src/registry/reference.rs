@@ -199,6 +199,40 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text either parses or is refused with a message naming it; never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "oci://[ -~]{0,80}") {
+            match OciReference::parse(&text) {
+                Ok(reference) => proptest::prop_assert!(reference.tag.is_some() || reference.digest.is_some()),
+                Err(message) => {
+                    let quoted = format!("{:?}", text);
+                    proptest::prop_assert!(message.contains(&quoted), "{}", message);
+                }
+            }
+        }
+
+        /// Well-formed references read back exactly as written.
+        #[test]
+        fn well_formed_references_round_trip(
+            host in "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9]{0,5}){0,2}",
+            port in proptest::option::of(1u16..),
+            repository in "[a-z0-9]{1,6}([._-][a-z0-9]{1,4})?(/[a-z0-9]{1,6}){0,2}",
+            tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9._-]{0,20}"),
+            digest in proptest::option::of("[0-9a-f]{64}"),
+        ) {
+            proptest::prop_assume!(tag.is_some() || digest.is_some());
+            let registry = match port { Some(port) => format!("{host}:{port}"), None => host.clone() };
+            let mut text = format!("oci://{registry}/{repository}");
+            if let Some(tag) = &tag { text.push_str(&format!(":{tag}")); }
+            if let Some(digest) = &digest { text.push_str(&format!("@sha256:{digest}")); }
+            let reference = OciReference::parse(&text).unwrap();
+            proptest::prop_assert_eq!(&reference.registry, &registry);
+            proptest::prop_assert_eq!(&reference.repository, &repository);
+            proptest::prop_assert_eq!(reference.to_string(), text);
+        }
+    }
+
     #[test]
     fn signature_tags_follow_the_sig_convention() {
         let digest = format!("sha256:{}", "0".repeat(64));
