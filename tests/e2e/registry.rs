@@ -102,7 +102,7 @@ fn registry_push_pull_lock_promote_moved_tag_and_offline() {
     assert_eq!(policy["plugin"], reference.as_str(), "{decision:#}");
     assert_eq!(policy["manifest_digest"], manifest_digest.as_str(), "{decision:#}");
     assert_eq!(format!("sha256:{}", policy["sha256"].as_str().unwrap()), sha256(&component));
-    let record: serde_json::Value = serde_json::from_str(&git(&repo, &["notes", "--ref", "tollgate", "show", "HEAD"])).unwrap();
+    let record = crate::support::record_at(&repo, "HEAD");
     assert_eq!(record["policies"][0]["plugin"], reference.as_str());
     assert_eq!(record["policies"][0]["manifest_digest"], manifest_digest.as_str());
     assert_eq!(format!("sha256:{}", record["policies"][0]["sha256"].as_str().unwrap()), sha256(&component));
