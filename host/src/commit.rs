@@ -208,7 +208,8 @@ pub fn commit_plan(
     let mut update = TreeUpdateBuilder::new();
     update.upsert(plan.file.as_str(), blob, mode);
     let tree = git.find_tree(update.create_updated(git, &base_tree)?)?;
-    let commit = git.commit(None, author, author, message, &tree, &[&base_commit])?;
+    // Signed in Git's format when Git is set up to sign commits with an SSH key.
+    let commit = crate::trust::commit_signature::create_commit(git, author, message, &tree, &[&base_commit]).map_err(CommitError::State)?;
 
     // The record goes on first, so the branch never shows a promotion without its record;
     // if the branch cannot be moved, the record of the orphaned commit is removed again.

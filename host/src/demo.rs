@@ -126,7 +126,7 @@ fn at(time: &str) -> i64 {
 }
 
 fn approval(name: &str) -> Approval {
-    Approval { approver: name.to_string(), at: None, version: String::new(), group: None }
+    Approval { approver: name.to_string(), at: None, version: String::new(), group: None, signed: None }
 }
 
 /// Run the story in `dir` (a new temporary directory when `None`); returns the repository path.

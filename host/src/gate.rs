@@ -138,6 +138,9 @@ pub fn run_policies(
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
         let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
+        if !policy.signers.is_empty() {
+            crate::trust::plugin_signature::check_policy(config, &*files, &reference, &plugin, &policy.signers).map_err(describe)?;
+        }
         prepared.push((*policy, plugin));
     }
     let policies = std::thread::scope(|scope| {

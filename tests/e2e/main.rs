@@ -12,3 +12,4 @@ mod python_plugin;
 mod sandbox;
 mod scaffold;
 mod support;
+mod trust;
