@@ -173,7 +173,7 @@ fn signatures_are_refused_with_what_and_why() {
     let tampered = SignedApproval { text: text.replace("image: registry", "image: registrx"), signature };
     let later = Target { artifact: Artifact { image: "registrx.example.com/shop/api".into(), ..target().artifact }, ..target() };
     let error = check(&signers(&keys), "t".into(), tampered, Some(&later), TUESDAY_SECONDS).problem.unwrap();
-    assert!(error.contains("does not match the signed bytes: they were changed after signing"), "{error}");
+    assert!(error.contains("does not match the signed bytes") && error.contains("changed after signing"), "{error}");
 
     // Replayed for a later version: bob's approval of 1.4.2 never approves 1.4.3.
     let text = statement("bob").to_text();
@@ -295,7 +295,7 @@ fn self_approval_through_a_second_key_of_the_requester_does_not_count() {
     assert!(run.stdout.contains("as alice"), "{}", run.stdout);
     let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("alice") && run.stdout.contains("requester"), "{}", run.stdout);
+    assert!(run.stdout.contains("have 1: bob (sre)") && run.stdout.contains("ignored: alice approved their own promotion"), "{}", run.stdout);
 }
 
 #[test]
@@ -386,7 +386,7 @@ fn a_signed_plugin_loads_only_with_its_exact_bytes_and_plugin_info_shows_the_sig
     std::fs::copy(plugin("hostile"), &wasm).unwrap();
     let run = tollgate_in(&repo, &plan);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("does not match the signed bytes: they were changed after signing"), "{}", run.stderr);
+    assert!(run.stderr.contains("does not match the signed bytes") && run.stderr.contains("changed after signing"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["plugin", "info", wasm.to_str().unwrap(), "--allowed-signers", keys.allowed_file.to_str().unwrap()]);
     assert!(run.stdout.contains("signed by:    INVALID:"), "{}", run.stdout);
     let run = tollgate_in(&repo, &["check-config"]);
