@@ -388,7 +388,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 .filter(|record| app.as_ref().is_none_or(|app| &record.app == app))
                 .filter(|record| env.as_ref().is_none_or(|env| &record.to == env))
                 .collect();
-            print(&report::history(&records, *output));
+            let text = report::history(&records, *output);
+            print(&crate::trust::commit_signature::mark_history(&workspace.repo, &workspace.config, &records, text, *output == BasicFormat::Json));
             Ok(ExitCode::Success)
         }
         Command::Demo { dir } => {

@@ -109,7 +109,11 @@ impl Workspace {
 
     /// Plan a transition and run the policies on it.
     pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
-        let history = self.history()?;
+        let mut history = self.history()?;
+        if request.rollback.is_some() {
+            // A promotion whose required commit signature is missing or invalid is no rollback target.
+            crate::trust::commit_signature::drop_untrusted(&self.repo, &self.config, &mut history);
+        }
         let plan = plan(&self.repo, &self.config, request, &history).map_err(Failure::bad_input)?;
         if plan.no_op {
             return Ok(Decided { plan, gate: GateResult { outcome: GateOutcome::Allowed, policies: Vec::new() } });

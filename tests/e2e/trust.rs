@@ -346,13 +346,25 @@ fn a_signed_promotion_commit_passes_git_verify_commit_and_unsigned_ones_are_refu
     let values = dir.path().join("repo/envs/prod/shop-api/values.yaml");
     let head = git(&repo, &["rev-parse", "HEAD"]);
     let note = git(&repo, &["notes", "--ref", "tollgate", "show", head.trim()]);
+    let message = git(&repo, &["log", "-1", "--format=%B", "HEAD"]);
     std::fs::write(&values, std::fs::read_to_string(&values).unwrap().replace("1.4.2", "1.4.2 ")).unwrap();
-    git(&repo, &["-c", "commit.gpgsign=false", "commit", "-q", "-am", "unsigned"]);
+    git(&repo, &["-c", "commit.gpgsign=false", "commit", "-q", "-a", "-m", &message]);
     let unsigned = git(&repo, &["rev-parse", "HEAD"]);
     git(&repo, &["notes", "--ref", "tollgate", "add", "-m", &note, unsigned.trim()]);
     let run = tollgate_in(&repo, &["verify", "HEAD"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("promotions into prod require a signed commit (trust.environments.prod.signed_commits); this one is not signed"), "{}", run.stdout);
+
+    // history marks it; it is never a rollback target.
+    let run = tollgate_in(&repo, &["history", "--env", "prod"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let marked = format!("{}  ", &unsigned.trim()[..12]);
+    let after = run.stdout.split(&marked).nth(1).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(after.contains("    UNTRUSTED: prod requires signed commits; not signed\n"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("UNTRUSTED").count(), 1, "{}", run.stdout);
+    let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", &unsigned.trim()[..12], "--actor", "alice", "--dry-run", "--at", TUESDAY]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("never ran in prod according to the promotion history"), "{}", run.stderr);
 }
 
 #[test]

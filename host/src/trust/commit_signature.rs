@@ -123,3 +123,71 @@ pub fn require_signing(repo: &crate::repo::GitRepo, config: &crate::config::Conf
     }
     Ok(())
 }
+
+/// The promotions among `records` into environments that require signed commits whose
+/// commit is not signed by an allowed signer, with why (commit id → reason).
+pub fn untrusted_promotions(
+    repo: &crate::repo::GitRepo,
+    config: &crate::config::Config,
+    records: &[crate::history::PromotionRecord],
+) -> std::collections::BTreeMap<String, String> {
+    let mut untrusted = std::collections::BTreeMap::new();
+    let required: Vec<&crate::history::PromotionRecord> = records.iter().filter(|record| super::required(config, &record.to).signed_commits).collect();
+    if required.is_empty() {
+        return untrusted;
+    }
+    let signers = super::load_allowed_signers(repo, config);
+    for record in required {
+        let reason = match (&signers, record.commit.parse::<Oid>()) {
+            (Ok(Some(signers)), Ok(oid)) => match verify_commit(repo.git(), signers, oid) {
+                CommitSignature::Good { .. } => continue,
+                other => other.describe(),
+            },
+            (Ok(None), _) => "no allowed signers to check it against".to_string(),
+            (Err(error), _) => error.clone(),
+            (_, Err(_)) => "not a commit id".to_string(),
+        };
+        untrusted.insert(record.commit.clone(), format!("{} requires signed commits; {reason}", record.to));
+    }
+    untrusted
+}
+
+/// Drop the promotions whose commit signature is missing or invalid where one is required,
+/// so that such a commit is never a rollback target.
+pub fn drop_untrusted(repo: &crate::repo::GitRepo, config: &crate::config::Config, records: &mut Vec<crate::history::PromotionRecord>) {
+    let untrusted = untrusted_promotions(repo, config, records);
+    records.retain(|record| !untrusted.contains_key(&record.commit));
+}
+
+/// Mark untrusted promotions in `history` output (text or JSON) for `records`.
+pub fn mark_history(
+    repo: &crate::repo::GitRepo,
+    config: &crate::config::Config,
+    records: &[crate::history::PromotionRecord],
+    text: String,
+    json: bool,
+) -> String {
+    let untrusted = untrusted_promotions(repo, config, records);
+    if untrusted.is_empty() {
+        return text;
+    }
+    if json {
+        let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
+        if let Some(promotions) = document["promotions"].as_array_mut() {
+            for promotion in promotions {
+                if let Some(reason) = promotion["commit"].as_str().and_then(|commit| untrusted.get(commit)) {
+                    promotion["signature_problem"] = serde_json::Value::String(reason.clone());
+                }
+            }
+        }
+        return format!("{}\n", serde_json::to_string_pretty(&document).unwrap_or_default());
+    }
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        out.push_str(line);
+        if let Some((_, reason)) = untrusted.iter().find(|(commit, _)| line.starts_with(&commit[..12.min(commit.len())])) {
+            out.push_str(&format!("    UNTRUSTED: {reason}\n"));
+        }
+    }
+    out
+}

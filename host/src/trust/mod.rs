@@ -120,3 +120,45 @@ pub fn load_allowed_signers(repo: &crate::repo::GitRepo, config: &crate::config:
 pub fn required(config: &crate::config::Config, env: &str) -> EnvironmentTrust {
     config.trust.as_ref().map(|trust| trust.environment(env)).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const BASE: &str = "environments: [dev, prod]\napplications:\n  a:\n    image: r/a\n    environments:\n      dev: { file: d.yaml, helm: { tag_path: t } }\n";
+
+    #[test]
+    fn the_trust_section_is_off_by_default_and_checked() {
+        let config = Config::parse("tollgate.yaml", BASE).unwrap();
+        assert!(!super::required(&config, "prod").signed_approvals);
+        let text = format!("{BASE}trust:\n  allowed_signers: .tollgate/allowed_signers\n  environments:\n    prod: {{ signed_approvals: true }}\n");
+        let config = Config::parse("tollgate.yaml", &text).unwrap();
+        assert!(super::required(&config, "prod").signed_approvals && !super::required(&config, "prod").signed_commits);
+        assert!(!super::required(&config, "dev").signed_approvals);
+
+        let error = Config::parse("tollgate.yaml", &text.replace("    prod:", "    qa:")).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:10:5: trust.environments.qa: unknown environment qa"), "{error}");
+        let error = Config::parse("tollgate.yaml", &text.replace("  allowed_signers: .tollgate/allowed_signers\n", "")).unwrap_err().0;
+        assert!(error.contains("trust.environments.prod: requires signatures, so name the allowed-signers file"), "{error}");
+        let error = Config::parse("tollgate.yaml", &text.replace(".tollgate/allowed_signers", "../signers")).unwrap_err().0;
+        assert!(error.contains("trust.allowed_signers: \"../signers\" must be a path relative to the repository root"), "{error}");
+        let error = Config::parse("tollgate.yaml", &text.replace("signed_approvals", "signed_aprovals")).unwrap_err().0;
+        assert!(error.contains("unknown field `signed_aprovals`"), "{error}");
+    }
+
+    #[test]
+    fn policy_signers_need_a_file_plugin_allowed_signers_and_literal_principals() {
+        let policy = |plugin: &str, signers: &str| format!("{BASE}policies:\n  - plugin: {plugin}\n    signers: [{signers}]\n");
+        let error = Config::parse("tollgate.yaml", &policy("p.wasm", "bob")).unwrap_err().0;
+        assert!(error.contains("policies.0.signers: name the allowed-signers file"), "{error}");
+        let trust = "trust: { allowed_signers: s }\n";
+        let error = Config::parse("tollgate.yaml", &format!("{}{trust}", policy("builtin:change-window", "bob"))).unwrap_err().0;
+        assert!(error.contains("builtin plugins are part of the tollgate binary"), "{error}");
+        let error = Config::parse("tollgate.yaml", &format!("{}{trust}", policy("p.wasm", "\"*@example.com\""))).unwrap_err().0;
+        assert!(error.contains("principal \"*@example.com\" contains '*'"), "{error}");
+        assert!(Config::parse("tollgate.yaml", &format!("{}{trust}", policy("p.wasm", "bob@example.com"))).is_ok());
+        let schema = crate::config::json_schema();
+        assert_eq!(schema["$defs"]["EnvironmentTrust"]["additionalProperties"], false);
+        assert!(schema["properties"]["trust"].is_object());
+    }
+}
