@@ -341,7 +341,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Status { output } => {
             let workspace = open_workspace(cli)?;
             let apps = workspace.status()?;
-            print(&report::status(&workspace.config.environments, &apps, *output));
+            let text = report::status(&workspace.config.environments, &apps, *output);
+            let history = workspace.history()?;
+            print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output == BasicFormat::Json));
             Ok(ExitCode::Success)
         }
         Command::Plan(args) => {

@@ -347,7 +347,7 @@ fn a_signed_promotion_commit_passes_git_verify_commit_and_unsigned_ones_are_refu
     let head = git(&repo, &["rev-parse", "HEAD"]);
     let note = git(&repo, &["notes", "--ref", "tollgate", "show", head.trim()]);
     let message = git(&repo, &["log", "-1", "--format=%B", "HEAD"]);
-    std::fs::write(&values, std::fs::read_to_string(&values).unwrap().replace("1.4.2", "1.4.2 ")).unwrap();
+    std::fs::write(&values, std::fs::read_to_string(&values).unwrap() + "# touched outside tollgate\n").unwrap();
     git(&repo, &["-c", "commit.gpgsign=false", "commit", "-q", "-a", "-m", &message]);
     let unsigned = git(&repo, &["rev-parse", "HEAD"]);
     git(&repo, &["notes", "--ref", "tollgate", "add", "-m", &note, unsigned.trim()]);
@@ -362,6 +362,8 @@ fn a_signed_promotion_commit_passes_git_verify_commit_and_unsigned_ones_are_refu
     let after = run.stdout.split(&marked).nth(1).unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(after.contains("    UNTRUSTED: prod requires signed commits; not signed\n"), "{}", run.stdout);
     assert_eq!(run.stdout.matches("UNTRUSTED").count(), 1, "{}", run.stdout);
+    let run = tollgate_in(&repo, &["status"]);
+    assert!(run.stdout.contains(&format!("UNTRUSTED: shop-api in prod arrived by {}: prod requires signed commits; not signed\n", &unsigned.trim()[..12])), "{}", run.stdout);
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", &unsigned.trim()[..12], "--actor", "alice", "--dry-run", "--at", TUESDAY]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("never ran in prod according to the promotion history"), "{}", run.stderr);
@@ -404,4 +406,35 @@ fn a_signed_plugin_loads_only_with_its_exact_bytes_and_plugin_info_shows_the_sig
     let run = tollgate_in(&repo, &["check-config"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("policies.0.signers: ") && run.stdout.contains("changed after signing"), "{}", run.stdout);
+}
+
+#[test]
+fn approvals_pushed_from_two_clones_are_merged_on_the_remote() {
+    let keys = keys();
+    let (dir, repo) = trusted_repo(&keys, "  environments:\n    prod: { signed_approvals: true }\n");
+    let remote = dir.path().join("remote.git");
+    let status = Command::new("git").args(["clone", "-q", "--bare", &repo]).arg(&remote).status().unwrap();
+    assert!(status.success());
+    let clone = |name: &str| {
+        let path = dir.path().join(name);
+        assert!(Command::new("git").args(["clone", "-q"]).arg(&remote).arg(&path).status().unwrap().success());
+        let path = path.to_str().unwrap().to_string();
+        git(&path, &["config", "user.name", name]);
+        git(&path, &["config", "user.email", &format!("{name}@example.com")]);
+        path
+    };
+    let (bob, carol) = (clone("bob"), clone("carol"));
+    let run = approve(&bob, &keys.bob, &["--push"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("pushed refs/tollgate/approvals to origin"), "{}", run.stdout);
+    // carol's clone never fetched bob's approval: her push is rejected, merged, pushed again.
+    let run = approve(&carol, &keys.carol, &["--push"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    let requester = clone("alice");
+    git(&requester, &["fetch", "-q", "origin", "refs/tollgate/approvals:refs/tollgate/approvals"]);
+    let run = tollgate_in(&requester, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY]);
+    assert!(run.stdout.ends_with("2 of 2 count\n"), "{}{}", run.stdout, run.stderr);
+    let run = tollgate_in(&requester, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY, "--push"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }

@@ -191,3 +191,40 @@ pub fn mark_history(
     }
     out
 }
+
+/// Mark, in `status` output, environments whose current version arrived by a promotion whose
+/// required commit signature is missing or invalid.
+pub fn mark_status(
+    repo: &crate::repo::GitRepo,
+    config: &crate::config::Config,
+    apps: &[crate::engine::AppStatus],
+    records: &[crate::history::PromotionRecord],
+    text: String,
+    json: bool,
+) -> String {
+    let untrusted = untrusted_promotions(repo, config, records);
+    let mut found = Vec::new();
+    for app in apps {
+        for (env, cell) in &app.environments {
+            if let Some(reason) = cell.commit.as_ref().and_then(|commit| untrusted.get(commit)) {
+                found.push((app.app.clone(), env.clone(), cell.commit.clone().unwrap_or_default(), reason.clone()));
+            }
+        }
+    }
+    if found.is_empty() {
+        return text;
+    }
+    if json {
+        let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
+        document["untrusted"] = found
+            .iter()
+            .map(|(app, env, commit, reason)| serde_json::json!({ "app": app, "environment": env, "commit": commit, "reason": reason }))
+            .collect();
+        return format!("{}\n", serde_json::to_string_pretty(&document).unwrap_or_default());
+    }
+    let mut out = text;
+    for (app, env, commit, reason) in found {
+        out.push_str(&format!("UNTRUSTED: {app} in {env} arrived by {}: {reason}\n", &commit[..12.min(commit.len())]));
+    }
+    out
+}
