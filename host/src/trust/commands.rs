@@ -329,7 +329,8 @@ impl TrustVerification {
     pub fn describe(&self) -> String {
         let mut out = String::new();
         if let Some(signature) = &self.commit_signature {
-            out.push_str(&format!("commit signature: {}\n", signature.describe()));
+            let optional = if self.signed_commit_required { "" } else { " (not required here)" };
+            out.push_str(&format!("commit signature: {}{optional}\n", signature.describe()));
         }
         if self.approvals_verified > 0 {
             out.push_str(&format!("signed approvals: {} re-verified\n", self.approvals_verified));
