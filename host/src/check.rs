@@ -225,10 +225,10 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
     }
 
     // The allowed signers exist on the branch and parse (principals well-formed, options known).
-    if config.trust.as_ref().is_some_and(|trust| trust.allowed_signers.is_some()) {
-        if let Err(error) = crate::trust::load_allowed_signers(&workspace.repo, config) {
-            report.error(locator.problem(&["trust", "allowed_signers"], error));
-        }
+    if config.trust.as_ref().is_some_and(|trust| trust.allowed_signers.is_some())
+        && let Err(error) = crate::trust::load_allowed_signers(&workspace.repo, config)
+    {
+        report.error(locator.problem(&["trust", "allowed_signers"], error));
     }
 
     for (index, policy) in config.policies.iter().enumerate() {
@@ -252,7 +252,7 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
             let signature = workspace
                 .tip()
                 .map_err(|failure| failure.message)
-                .and_then(|tip| Ok(workspace.repo.proposed_tree(tip.tree, Default::default()).map_err(|error| error.0)?))
+                .and_then(|tip| workspace.repo.proposed_tree(tip.tree, Default::default()).map_err(|error| error.0))
                 .and_then(|files| crate::trust::plugin_signature::check_policy(config, &files, &reference, &plugin, &policy.signers));
             if let Err(error) = signature {
                 report.error(locator.problem(&at("signers"), error));

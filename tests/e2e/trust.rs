@@ -338,6 +338,8 @@ fn a_signed_promotion_commit_passes_git_verify_commit_and_unsigned_ones_are_refu
     let output = Command::new("git").args(["-C", &repo, "-c", &allowed, "verify-commit", "HEAD"]).output().unwrap();
     assert!(output.status.success(), "git verify-commit: {}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("Good \"git\" signature for alice"), "{}", String::from_utf8_lossy(&output.stderr));
+    let log = git(&repo, &["-c", &allowed, "log", "--show-signature", "-1"]);
+    assert!(log.contains("Good \"git\" signature for alice with ED25519 key SHA256:"), "{log}");
     let run = tollgate_in(&repo, &["verify", "HEAD"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("commit signature: good signature by alice (key SHA256:"), "{}", run.stdout);

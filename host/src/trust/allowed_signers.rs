@@ -106,15 +106,11 @@ impl AllowedSigners {
         }
         let mut reasons = Vec::new();
         for entry in for_principal {
-            if let Some(namespaces) = &entry.namespaces {
-                if !matches_list(namespace, namespaces) {
-                    reasons.push(format!(
-                        "line {} allows key {print} only for namespaces {} , not {namespace}",
-                        entry.line,
-                        namespaces.join(",")
-                    ));
-                    continue;
-                }
+            if let Some(namespaces) = &entry.namespaces
+                && !matches_list(namespace, namespaces)
+            {
+                reasons.push(format!("line {} allows key {print} only for namespaces {}, not {namespace}", entry.line, namespaces.join(",")));
+                continue;
             }
             let outside = times.iter().find_map(|&time| {
                 if entry.valid_after.is_some_and(|after| time < after) {

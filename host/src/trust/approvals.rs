@@ -113,10 +113,14 @@ fn show(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }
 
+/// A signed approval found somewhere (`refs/tollgate/approvals:NAME` or `FILE#N`), or why
+/// what was found there is not one.
+pub type Found = (String, Result<SignedApproval, String>);
+
 /// Every signed approval available: those stored in `refs/tollgate/approvals` and those in
 /// `files`, each with where it came from.
-pub fn collect(repo: &GitRepo, files: &[PathBuf]) -> Result<Vec<(String, Result<SignedApproval, String>)>, String> {
-    let mut found: Vec<(String, Result<SignedApproval, String>)> = store::read_all(repo.git())?
+pub fn collect(repo: &GitRepo, files: &[PathBuf]) -> Result<Vec<Found>, String> {
+    let mut found: Vec<Found> = store::read_all(repo.git())?
         .into_iter()
         .map(|stored| (format!("{}:{}", store::APPROVALS_REF, stored.name), stored.content))
         .collect();
@@ -153,6 +157,8 @@ pub fn check_all(
         }
         checked.push(one);
     }
+    // Oldest first, then by approver: the storage's order (blob names) means nothing.
+    checked.sort_by_key(|one| one.statement.as_ref().map(|statement| (statement.time, statement.approver.clone())));
     Ok(checked)
 }
 

@@ -119,10 +119,10 @@ fn merge_from(git: &Repository, other_ref: &str, who: &Signature<'_>) -> Result<
     let ours = git.find_reference(APPROVALS_REF).and_then(|r| r.peel_to_commit()).map_err(error)?;
     let mut builder = git.treebuilder(Some(&ours.tree().map_err(error)?)).map_err(error)?;
     for entry in theirs.tree().map_err(error)?.iter() {
-        if let Ok(name) = entry.name() {
-            if builder.get(name).map_err(error)?.is_none() {
-                builder.insert(name, entry.id(), entry.filemode()).map_err(error)?;
-            }
+        if let Ok(name) = entry.name()
+            && builder.get(name).map_err(error)?.is_none()
+        {
+            builder.insert(name, entry.id(), entry.filemode()).map_err(error)?;
         }
     }
     let tree = git.find_tree(builder.write().map_err(error)?).map_err(error)?;
