@@ -130,7 +130,7 @@ impl Workspace {
     pub fn promote(&self, request: &PlanRequest, new_branch: Option<&str>) -> Result<Promoted, Failure> {
         let author = signature(&self.repo, Some(&request.actor).filter(|actor| request.actor_given && !actor.is_empty()).map(String::as_str))
             .map_err(commit_failure)?;
-        crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env).map_err(Failure::bad_input)?;
+        crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env, &request.actor).map_err(Failure::bad_input)?;
         let mut last_conflict = String::new();
         for _ in 0..MAX_ATTEMPTS {
             let decided = self.decide(request)?;

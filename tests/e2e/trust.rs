@@ -331,6 +331,10 @@ fn a_signed_promotion_commit_passes_git_verify_commit_and_unsigned_ones_are_refu
     git(&repo, &["config", "gpg.format", "ssh"]);
     git(&repo, &["config", "user.signingKey", keys.alice.to_str().unwrap()]);
     git(&repo, &["config", "commit.gpgsign", "true"]);
+    // The signature makes the requester known: alice's key cannot promote as someone else.
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "mallory", "--at", TUESDAY]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("the requester is the signer: your key signs as alice, but the requester is \"mallory\"; pass --actor alice"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 

@@ -367,13 +367,23 @@ pub fn verify_trust(workspace: &Workspace, commit: &str) -> Result<TrustVerifica
         }
     };
     let signature = super::commit_signature::verify_commit(workspace.repo.git(), &signers, oid);
-    if required.signed_commits && !matches!(signature, super::commit_signature::CommitSignature::Good { .. }) {
-        result.problems.push(format!(
+    match &signature {
+        super::commit_signature::CommitSignature::Good { principal, .. }
+            if required.signed_commits && !super::commit_signature::same_principal(principal, &transition.requested_by) =>
+        {
+            result.problems.push(format!(
+                "the commit is signed by {principal}, but the recorded requester is {}; in {} the requester must be the signer",
+                transition.requested_by, transition.to_env
+            ));
+        }
+        super::commit_signature::CommitSignature::Good { .. } => {}
+        other if required.signed_commits => result.problems.push(format!(
             "promotions into {} require a signed commit (trust.environments.{}.signed_commits); this one is {}",
             transition.to_env,
             transition.to_env,
-            signature.describe()
-        ));
+            other.describe()
+        )),
+        _ => {}
     }
     result.commit_signature = Some(signature);
     let target = Target { application: transition.application.clone(), environment: transition.to_env.clone(), artifact: transition.artifact.clone() };

@@ -107,8 +107,10 @@ pub fn verify_commit(git: &Repository, signers: &AllowedSigners, commit: Oid) ->
 }
 
 /// Before promoting into `env`: when the trust configuration requires signed commits there,
-/// Git must be set up to sign with an SSH key the allowed signers list.
-pub fn require_signing(repo: &crate::repo::GitRepo, config: &crate::config::Config, env: &str) -> Result<(), String> {
+/// Git must be set up to sign with an SSH key the allowed signers list (namespace `git`), and
+/// the requester `actor` must be that key's principal — the signature is what makes the
+/// requester known, so approval-count's "no self-approval" cannot be dodged with `--actor`.
+pub fn require_signing(repo: &crate::repo::GitRepo, config: &crate::config::Config, env: &str, actor: &str) -> Result<(), String> {
     if !super::required(config, env).signed_commits {
         return Ok(());
     }
@@ -117,9 +119,18 @@ pub fn require_signing(repo: &crate::repo::GitRepo, config: &crate::config::Conf
     let key = git_signing_key(repo.git())?
         .ok_or_else(|| format!("promotions into {env} must be signed commits (trust.environments.{env}.signed_commits); {how}"))?;
     if let (Some(public), Some(signers)) = (key.public_key(), super::load_allowed_signers(repo, config)?) {
-        signers
+        let principals = signers
             .find_principals(&public, NAMESPACE_GIT, jiff::Timestamp::now().as_second())
             .map_err(|error| format!("promotions into {env} must be signed by an allowed signer, but your signing key cannot sign: {error}"))?;
+        if !principals.iter().any(|signer| same_principal(&signer.principal, actor)) {
+            let names: Vec<&str> = principals.iter().map(|signer| signer.principal.as_str()).collect();
+            return Err(format!(
+                "promotions into {env} are signed commits, so the requester is the signer: your key signs as {}, \
+                 but the requester is {actor:?}; pass --actor {}",
+                names.join(" or "),
+                names[0]
+            ));
+        }
     }
     Ok(())
 }
@@ -227,4 +238,10 @@ pub fn mark_status(
         out.push_str(&format!("UNTRUSTED: {app} in {env} arrived by {}: {reason}\n", &commit[..12.min(commit.len())]));
     }
     out
+}
+
+/// Principals are compared as approval-count compares people: ignoring case and surrounding
+/// space.
+pub fn same_principal(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
 }
