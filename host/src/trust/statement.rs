@@ -222,6 +222,27 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("contains ' '"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_valid_statement_round_trips(
+            application in "[a-z][a-z0-9-]{0,20}",
+            version in "[0-9A-Za-z][0-9A-Za-z.+_-]{0,20}",
+            digest in proptest::option::of("sha256:[0-9a-f]{64}"),
+            approver in "[a-z]{1,10}@[a-z]{1,10}\\.com",
+            time in 0i64..4_000_000_000,
+        ) {
+            let statement = Statement { application, environment: "prod".into(), image: "r/a".into(), version, digest, approver, time };
+            proptest::prop_assert_eq!(Statement::parse(&statement.to_text()), Ok(statement));
+        }
+
+        #[test]
+        fn only_canonical_text_parses(text in "(tollgate approval v1\n)?([a-z]{1,12}: [ -~]{0,20}\n){0,9}") {
+            if let Ok(statement) = Statement::parse(&text) {
+                proptest::prop_assert_eq!(statement.to_text(), text);
+            }
+        }
+    }
+
     #[test]
     fn signed_approvals_concatenate() {
         let one = SignedApproval { text: statement().to_text(), signature: format!("{BEGIN}\nAAAA\n{END}\n") };
