@@ -444,3 +444,23 @@ fn approvals_pushed_from_two_clones_are_merged_on_the_remote() {
     let run = tollgate_in(&requester, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY, "--push"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn check_config_names_a_missing_or_broken_allowed_signers_file() {
+    let keys = keys();
+    let (dir, repo) = trusted_repo(&keys, "  environments:\n    prod: { signed_approvals: true }\n");
+    let signers = dir.path().join("repo/.tollgate/allowed_signers");
+    std::fs::write(&signers, format!("{}*@example.com cert-authority {}\n", keys.allowed_signers, keys.allowed_signers.lines().nth(1).unwrap().split_once(' ').unwrap().1)).unwrap();
+    git(&repo, &["commit", "-q", "-am", "a CA line"]);
+    let run = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("trust.allowed_signers: .tollgate/allowed_signers (branch main):8: cert-authority (SSH certificates) is not supported"), "{}", run.stdout);
+
+    git(&repo, &["rm", "-q", ".tollgate/allowed_signers"]);
+    git(&repo, &["commit", "-q", "-m", "no signers"]);
+    let run = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("trust.allowed_signers: .tollgate/allowed_signers (trust.allowed_signers) does not exist on branch main; commit it there"), "{}", run.stdout);
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY]);
+    assert_eq!(run.code, 2, "a promotion that needs signatures fails closed: {}{}", run.stdout, run.stderr);
+}
