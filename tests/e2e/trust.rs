@@ -464,3 +464,46 @@ fn check_config_names_a_missing_or_broken_allowed_signers_file() {
     let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY]);
     assert_eq!(run.code, 2, "a promotion that needs signatures fails closed: {}{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn approve_signs_through_ssh_agent_with_gits_signing_key() {
+    let keys = keys();
+    let (dir, repo) = trusted_repo(&keys, "  environments:\n    prod: { signed_approvals: true }\n");
+    let socket = dir.path().join("agent.sock");
+    /// Stops the agent this test started, whatever happens.
+    struct Agent(std::process::Child);
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let agent = Agent(Command::new("ssh-agent").arg("-D").arg("-a").arg(&socket).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let added = Command::new("ssh-add").arg("-q").arg(&keys.bob).env("SSH_AUTH_SOCK", &socket).status().unwrap();
+    assert!(added.success());
+    // Only the agent holds the private key now; Git names the key literally, as with 1Password or a token.
+    let public = std::fs::read_to_string(keys.bob.with_file_name("id_bob.pub")).unwrap();
+    std::fs::remove_file(&keys.bob).unwrap();
+    git(&repo, &["config", "user.signingKey", &format!("key::{}", public.trim())]);
+    let socket_text = socket.to_str().unwrap().to_string();
+    let run = crate::support::tollgate_env(
+        &crate::support::shared_cache(),
+        &["--repo", &repo, "approve", "shop-api", "--to", "prod", "--at", EARLIER],
+        &[("SSH_AUTH_SOCK", &socket_text)],
+    );
+    drop(agent);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("into prod as bob (key SHA256:"), "{}", run.stdout);
+
+    let run = tollgate_in(&repo, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY, "-o", "json"]);
+    let listing: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(listing["counted"], 1);
+    assert_eq!(listing["approvals"][0]["signer"]["principal"], "bob");
+    assert_eq!(listing["approvals"][0]["statement"]["version"], "1.4.2");
+}
