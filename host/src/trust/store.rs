@@ -96,11 +96,13 @@ fn summary(text: &str) -> Option<String> {
 /// approvals this repository lacks, fetch them, merge the two trees (union) and push again.
 pub fn push(dir: &Path, git: &Repository, remote: &str, who: &Signature<'_>) -> Result<(), String> {
     let remote_tracking = "refs/tollgate/approvals-remote";
+    let mut last = String::new();
     for _ in 0..3 {
         let pushed = run_git(dir, &["push", "--porcelain", remote, &format!("{APPROVALS_REF}:{APPROVALS_REF}")])?;
         if pushed.0 {
             return Ok(());
         }
+        last = pushed.1.clone();
         // Rejected: fetch theirs and merge.
         let fetched = run_git(dir, &["fetch", "--no-tags", remote, &format!("+{APPROVALS_REF}:{remote_tracking}")])?;
         if !fetched.0 {
@@ -109,7 +111,7 @@ pub fn push(dir: &Path, git: &Repository, remote: &str, who: &Signature<'_>) -> 
         merge_from(git, remote_tracking, who)?;
         let _ = git.find_reference(remote_tracking).and_then(|mut reference| reference.delete());
     }
-    Err(format!("{remote} kept rejecting {APPROVALS_REF}; try again"))
+    Err(format!("{remote} kept rejecting {APPROVALS_REF} (last answer: {last}); the approval is stored locally, push it again later"))
 }
 
 /// Merge the approvals under `other_ref` into [`APPROVALS_REF`] (union of the blobs).
