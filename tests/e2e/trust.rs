@@ -274,6 +274,22 @@ fn prod_requiring_signed_approvals_refuses_typed_names_and_allows_two_signed_app
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("signed approvals: 2 re-verified"), "{}", run.stdout);
 
+    // A rollback into prod needs signed approvals of the version it goes back to.
+    let rollback = ["rollback", "shop-api", "--env", "prod", "--actor", "alice", "--at", TUESDAY, "--dry-run"];
+    let run = tollgate_in(&repo, &rollback);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("prod needs 2 approvals of 1.4.1; have none"), "{}", run.stdout);
+    for key in [&keys.bob, &keys.carol] {
+        let run = approve(&repo, key, &["--version", "1.4.1"]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("approved shop-api 1.4.1 (sha256:1f2e3d4c"), "{}", run.stdout);
+    }
+    let run = tollgate_in(&repo, &rollback);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = approve(&repo, &keys.bob, &["--version", "9.9.9"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("nor is 9.9.9 a version to roll back to"), "{}", run.stderr);
+
     // A fresh clone re-checks the recorded signatures offline.
     let clone = dir.path().join("clone");
     let status = Command::new("git").args(["clone", "-q", &repo]).arg(&clone).status().unwrap();

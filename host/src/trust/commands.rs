@@ -27,7 +27,8 @@ pub struct ApproveArgs {
     /// Source environment, for pairs allowed to skip environments (allow_skip).
     #[arg(long, value_name = "ENV")]
     pub from: Option<String>,
-    /// Version to approve [default: what a promotion would take].
+    /// Version to approve [default: what a promotion would take]; in a later environment, a
+    /// version that ran there (to approve a rollback).
     #[arg(long)]
     pub version: Option<String>,
     /// Digest to approve [default: what a promotion would take].
@@ -118,8 +119,11 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
     let signers = load_allowed_signers(&workspace.repo, &workspace.config)
         .map_err(Failure::bad_input)?
         .ok_or_else(|| Failure::bad_input("tollgate.yaml names no allowed-signers file; add trust: { allowed_signers: .tollgate/allowed_signers }"))?;
-    // The first environment takes --version/--digest as given; later ones what the previous holds.
-    let target = match (&args.version, promotion_target(workspace, &target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at))) {
+    // What a promotion would take; with --version in a later environment, a rollback to a
+    // version that ran there (its digest from the history); in the first environment,
+    // --version/--digest as given.
+    let request = target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at);
+    let target = match (&args.version, promotion_target(workspace, &request)) {
         (_, Ok(target)) => target,
         (Some(version), Err(_)) if workspace.config.previous_env(&args.to).is_none() => {
             let image = workspace.config.applications.get(&args.app).map(|application| application.image.clone()).unwrap_or_default();
@@ -129,7 +133,28 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
                 artifact: crate::transition::Artifact { image, version: version.clone(), digest: args.digest.clone() },
             }
         }
-        (_, Err(failure)) => return Err(failure),
+        (Some(version), Err(failure)) => {
+            let rollback = PlanRequest {
+                version: None,
+                digest: None,
+                from_env: None,
+                rollback: Some(crate::plan::RollbackTarget::To(version.clone())),
+                ..request.clone()
+            };
+            let target = promotion_target(workspace, &rollback).map_err(|rollback_failure| {
+                Failure::bad_input(format!("{}; nor is {version} a version to roll back to: {}", failure.message, rollback_failure.message))
+            })?;
+            if args.digest.is_some() && args.digest != target.artifact.digest {
+                return Err(Failure::bad_input(format!(
+                    "--digest {} is not the digest of {version} in {} ({})",
+                    args.digest.as_deref().unwrap_or_default(),
+                    args.to,
+                    target.artifact.digest.as_deref().unwrap_or("none")
+                )));
+            }
+            target
+        }
+        (None, Err(failure)) => return Err(failure),
     };
     let key = SigningKey::resolve(args.key.as_deref(), Some(git)).map_err(Failure::bad_input)?;
     let principal = match &args.principal {
