@@ -33,7 +33,8 @@ pub fn read_all(git: &Repository) -> Result<Vec<StoredApproval>, String> {
     let tree = commit.tree().map_err(|error| error.message().to_string())?;
     let mut found = Vec::new();
     for entry in tree.iter() {
-        let name = entry.name().unwrap_or("?").to_string();
+        // Names come from unprotected storage: keep control characters out of terminals.
+        let name = String::from_utf8_lossy(entry.name_bytes()).escape_debug().to_string();
         let content = entry
             .to_object(git)
             .ok()
