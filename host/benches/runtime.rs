@@ -253,7 +253,7 @@ fn prod_promotion() -> Transition {
         requested_at: TUESDAY_MORNING,
         approvals: ["bob", "carol"]
             .iter()
-            .map(|name| Approval { approver: name.to_string(), at: None, version: "1.4.2".into(), group: None })
+            .map(|name| Approval { approver: name.to_string(), at: None, version: "1.4.2".into(), group: None, signed: None })
             .collect(),
         changes: vec![FileChange {
             path: file,

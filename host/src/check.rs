@@ -10,7 +10,9 @@
 //! 3. every policy's plugin loads (reference, pin, component, WIT world) and describes itself;
 //! 4. every plugin accepts its configuration (`validate-config`);
 //! 5. capabilities granted match those requested: origins granted to a plugin that does not
-//!    ask for `http-get`, or a plugin asking for `http-get` with no origin granted, are warnings.
+//!    ask for `http-get`, or a plugin asking for `http-get` with no origin granted, are warnings;
+//! 6. the trust configuration: the allowed-signers file exists on the branch and parses, and
+//!    every plugin whose policy names `signers:` carries a valid signature by one of them.
 //!
 //! Each problem names the file, line and column of the field where it is written (or of the
 //! nearest enclosing field when the field is a default), the field, and what to do.
@@ -230,6 +232,13 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
         }
     }
 
+    // The allowed signers exist on the branch and parse (principals well-formed, options known).
+    if config.trust.as_ref().is_some_and(|trust| trust.allowed_signers.is_some())
+        && let Err(error) = crate::trust::load_allowed_signers(&workspace.repo, config)
+    {
+        report.error(locator.problem(&["trust", "allowed_signers"], error));
+    }
+
     for (index, policy) in config.policies.iter().enumerate() {
         let index = index.to_string();
         let at = |leaf: &'static str| ["policies", index.as_str(), leaf];
@@ -247,6 +256,16 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
                 continue;
             }
         };
+        if !policy.signers.is_empty() {
+            let signature = workspace
+                .tip()
+                .map_err(|failure| failure.message)
+                .and_then(|tip| workspace.repo.proposed_tree(tip.tree, Default::default()).map_err(|error| error.0))
+                .and_then(|files| crate::trust::plugin_signature::check_policy(config, &files, &reference, &plugin, &policy.signers));
+            if let Err(error) = signature {
+                report.error(locator.problem(&at("signers"), error));
+            }
+        }
         let info = match plugin.info(policy.limits()) {
             Ok(info) => info,
             Err(cause) => {

@@ -122,6 +122,15 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Sign an approval of what a promotion would take (SSH key, namespace tollgate-approval)
+    /// and store it in refs/tollgate/approvals.
+    #[command(after_help = "Examples:\n  tollgate approve shop-api --to prod --key ~/.ssh/id_ed25519 --push\n  \
+                            tollgate approve shop-api --to prod --approval-file bob.approval")]
+    Approve(crate::trust::commands::ApproveArgs),
+    /// List the signed approvals of an application into an environment and whether each counts.
+    #[command(after_help = "Example:\n  git fetch origin refs/tollgate/approvals:refs/tollgate/approvals\n  \
+                            tollgate approvals shop-api --to prod")]
+    Approvals(crate::trust::commands::ApprovalsArgs),
     /// The promotion log: verified promotions, and commits that claim to be one but do not check out.
     #[command(after_help = "Example:\n  tollgate history --app shop-api --env prod")]
     History {
@@ -219,6 +228,10 @@ pub struct RequestArgs {
     /// Approvals from a YAML file: a list of {approver, version, at, group}.
     #[arg(long, value_name = "FILE")]
     pub approvals_file: Option<PathBuf>,
+    /// Signed approvals from FILE (made by `tollgate approve --approval-file`), in addition to
+    /// those in refs/tollgate/approvals (repeatable).
+    #[arg(long = "signed-approvals", value_name = "FILE")]
+    pub signed_approvals: Vec<PathBuf>,
     /// A label KEY=VALUE (repeatable), e.g. break-glass=INC-1234.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
@@ -239,9 +252,23 @@ pub enum PluginCommand {
     Info {
         /// Path to the .wasm component, optionally pinned: PATH@sha256:HEX.
         plugin: String,
+        /// Check the plugin's signature (FILE.wasm.sig) against this allowed-signers file
+        /// [default: the repository's trust.allowed_signers].
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
+    },
+    /// Sign a plugin: write FILE.wasm.sig (SSH signature, namespace tollgate-plugin) over its exact bytes.
+    #[command(after_help = "Example:\n  tollgate plugin sign plugins/image_policy.wasm --key ~/.ssh/id_ed25519")]
+    Sign {
+        /// Path to the .wasm component.
+        plugin: PathBuf,
+        /// SSH key: a private key file, a public key whose private half is in ssh-agent, or
+        /// `key::ssh-ed25519 AAAA…` [default: git config user.signingKey].
+        #[arg(long, value_name = "FILE")]
+        key: Option<String>,
     },
     /// Evaluate a plugin on one transition: exit 0 allow, 1 deny, 3 failed to run.
     #[command(after_help = "Example:\n  tollgate plugin eval policy.wasm --policy-config '{allowed_registries: [registry.example.com/]}' \\\n      --transition transition.yaml")]
@@ -343,7 +370,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Status { output } => {
             let workspace = open_workspace(cli)?;
             let apps = workspace.status()?;
-            print(&report::status(&workspace.config.environments, &apps, *output));
+            let text = report::status(&workspace.config.environments, &apps, *output);
+            let history = workspace.history()?;
+            print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output == BasicFormat::Json));
             Ok(ExitCode::Success)
         }
         Command::Plan(args) => {
@@ -372,6 +401,16 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let promoted = promote(&workspace, &plan_request, branch.as_deref(), push.as_deref())?;
             report_promoted(cli, &promoted, request.output)
         }
+        Command::Approve(args) => {
+            let workspace = open_workspace(cli)?;
+            print(&crate::trust::commands::approve(&workspace, args)?);
+            Ok(ExitCode::Success)
+        }
+        Command::Approvals(args) => {
+            let workspace = open_workspace(cli)?;
+            print(&crate::trust::commands::approvals(&workspace, args)?);
+            Ok(ExitCode::Success)
+        }
         Command::History { app, env, output } => {
             let workspace = open_workspace(cli)?;
             let records: Vec<_> = workspace
@@ -380,7 +419,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 .filter(|record| app.as_ref().is_none_or(|app| &record.app == app))
                 .filter(|record| env.as_ref().is_none_or(|env| &record.to == env))
                 .collect();
-            print(&report::history(&records, *output));
+            let text = report::history(&records, *output);
+            print(&crate::trust::commit_signature::mark_history(&workspace.repo, &workspace.config, &records, text, *output == BasicFormat::Json));
             Ok(ExitCode::Success)
         }
         Command::Demo { dir } => {
@@ -406,13 +446,41 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Verify { commit, output } => {
             let workspace = open_workspace(cli)?;
             let verification = workspace.verify(commit)?;
-            print(&report::verification(&verification, *output));
-            Ok(if verification.reproduced { ExitCode::Success } else { ExitCode::Denied })
+            let trust = crate::trust::commands::verify_trust(&workspace, &verification.commit)?;
+            let mut text = report::verification(&verification, *output);
+            match output {
+                VerifyFormat::Text => text.push_str(&trust.describe()),
+                VerifyFormat::Json => {
+                    let mut document: serde_json::Value = serde_json::from_str(&text).expect("verification JSON");
+                    document["trust"] = serde_json::to_value(&trust).expect("JSON");
+                    text = format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"));
+                }
+                VerifyFormat::Junit => {}
+            }
+            print(&text);
+            Ok(if verification.reproduced && trust.problems.is_empty() { ExitCode::Success } else { ExitCode::Denied })
         }
-        Command::Plugin(PluginCommand::Info { plugin, output }) => {
-            let plugin = load_plugin(cli, plugin)?;
+        Command::Plugin(PluginCommand::Info { plugin: reference, allowed_signers, output }) => {
+            let plugin = load_plugin(cli, reference)?;
             let info = plugin.info(Limits::default()).map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;
-            print(&report::plugin_info(&plugin, &info, *output));
+            let mut text = report::plugin_info(&plugin, &info, *output);
+            if let Ok(PluginRef { source: crate::runtime::PluginSource::File(path), .. }) = PluginRef::parse(reference) {
+                let workspace = if allowed_signers.is_none() { open_workspace(cli).ok() } else { None };
+                let status = crate::trust::commands::plugin_signature_status(&path, plugin.sha256(), allowed_signers.as_deref(), workspace.as_ref());
+                text = match output {
+                    BasicFormat::Text => text + &crate::trust::commands::describe_plugin_signature(&status),
+                    BasicFormat::Json => {
+                        let mut document: serde_json::Value = serde_json::from_str(&text).expect("plugin info JSON");
+                        document["signature"] = status;
+                        format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"))
+                    }
+                };
+            }
+            print(&text);
+            Ok(ExitCode::Success)
+        }
+        Command::Plugin(PluginCommand::Sign { plugin, key }) => {
+            print(&crate::trust::commands::plugin_sign(&cli.repo, plugin, key.as_deref())?);
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Eval { plugin, policy_config, policy_config_file, transition, timeout_ms, memory_mib, http_origins, output }) => {
@@ -588,7 +656,15 @@ fn decision_exit_code(decided: &Decided) -> ExitCode {
 
 impl RequestArgs {
     fn empty() -> Self {
-        RequestArgs { actor: None, approvals: Vec::new(), approvals_file: None, labels: Vec::new(), at: None, output: OutputFormat::Text }
+        RequestArgs {
+            actor: None,
+            approvals: Vec::new(),
+            approvals_file: None,
+            signed_approvals: Vec::new(),
+            labels: Vec::new(),
+            at: None,
+            output: OutputFormat::Text,
+        }
     }
 }
 
@@ -614,7 +690,7 @@ fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, r
         if approver.is_empty() {
             return Err(Failure::bad_input(format!("--approval {text:?}: give a name, e.g. --approval bob or --approval bob@1.4.2")));
         }
-        approvals.push(Approval { approver: approver.to_string(), at: None, version: version.to_string(), group });
+        approvals.push(Approval { approver: approver.to_string(), at: None, version: version.to_string(), group, signed: None });
     }
     if let Some(path) = &request.approvals_file {
         let text = read_input(path)?;
@@ -625,6 +701,7 @@ fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, r
             at: input.at,
             version: input.version.unwrap_or_default(),
             group: input.group,
+            signed: None,
         }));
     }
     let mut labels = std::collections::BTreeMap::new();
@@ -644,7 +721,7 @@ fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, r
             Actor { name, email: get("user.email") }
         }
     };
-    let plan_request = PlanRequest {
+    let mut plan_request = PlanRequest {
         actor_given: request.actor.is_some(),
         app: args.app.clone(),
         to_env: args.to.clone(),
@@ -659,6 +736,7 @@ fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, r
         at_given: request.at.is_some(),
         rollback,
     };
+    plan_request.approvals = crate::trust::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
     plan_request.validate().map_err(bad)?;
     Ok(plan_request)
 }

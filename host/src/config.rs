@@ -23,6 +23,11 @@
 //!     memory_mib: 64
 //!     http_origins: [https://erp.example.com]
 //!     config: { … }                       # the plugin's own configuration
+//!     signers: [secteam@example.com]      # optional: the .wasm must carry a valid .wasm.sig by one of them
+//! trust:                                  # optional, see crate::trust
+//!   allowed_signers: .tollgate/allowed_signers
+//!   environments:
+//!     prod: { signed_approvals: true, signed_commits: true }
 //! ```
 //!
 //! Every error names the file, line and column, the field, and what is allowed.
@@ -65,6 +70,9 @@ pub struct Config {
     /// `Tollgate-Requested-At` either way.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_requested_at: bool,
+    /// Signatures required per environment, and the allowed signers that check them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<crate::trust::TrustConfig>,
 }
 
 fn default_branch() -> String {
@@ -179,6 +187,10 @@ pub struct PolicyConfig {
     /// Origins `http-get` may reach, e.g. `https://erp.example.com`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_origins: Vec<String>,
+    /// Principals (from the allowed signers) one of whom must have signed the plugin file
+    /// (`FILE.wasm.sig`, made by `tollgate plugin sign`); empty: no signature required.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signers: Vec<String>,
     /// The plugin's own configuration (free-form; the plugin's `validate-config` checks it).
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
@@ -438,6 +450,21 @@ impl Config {
             if policy.timeout_ms == Some(0) || policy.memory_mib == Some(0) {
                 return Err(at(&path, "timeout_ms and memory_mib must be greater than 0".into()));
             }
+            if !policy.signers.is_empty() {
+                let signers_path = [&path[..], &["signers"]].concat();
+                if policy.plugin.starts_with("builtin:") {
+                    return Err(at(&signers_path, "builtin plugins are part of the tollgate binary; signers: applies to .wasm files".into()));
+                }
+                if self.trust.as_ref().and_then(|trust| trust.allowed_signers.as_ref()).is_none() {
+                    return Err(at(&signers_path, "name the allowed-signers file that lists them: trust: { allowed_signers: .tollgate/allowed_signers }".into()));
+                }
+                for principal in &policy.signers {
+                    crate::trust::allowed_signers::check_literal_principal(principal).map_err(|error| at(&signers_path, error))?;
+                }
+            }
+        }
+        if let Some(trust) = &self.trust {
+            trust.check(&self.environments, at)?;
         }
         Ok(())
     }

@@ -129,7 +129,7 @@ fn at(time: &str) -> i64 {
 }
 
 fn approval(name: &str) -> Approval {
-    Approval { approver: name.to_string(), at: None, version: String::new(), group: None }
+    Approval { approver: name.to_string(), at: None, version: String::new(), group: None, signed: None }
 }
 
 /// Run the story in `dir` (a new temporary directory when `None`); returns the repository path.
@@ -206,8 +206,97 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     let head = workspace.tip()?.commit.to_string();
     step(out, "Check the last promotion commit and re-run its policies as its base configured them", "tollgate verify HEAD");
     out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
+    signed_approvals(workspace, &dir, out)?;
     out(&format!("\nThe repository is at {}\nInspect it with: git -C {} log --stat (each promotion commit holds its decision record under .tollgate/decisions/)\n", dir.display(), dir.display()));
     Ok(dir)
+}
+
+/// The last part of the story: prod starts requiring signed approvals; bob and carol approve
+/// with SSH keys made for the demo (skipped when ssh-keygen is not installed).
+fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str)) -> Result<(), Failure> {
+    use crate::trust::commands::{ApproveArgs, approve};
+    let fail = |error: &dyn std::fmt::Display| Failure::bad_input(format!("demo: {error}"));
+    let keys = tempfile::tempdir().map_err(|error| fail(&error))?;
+    let mut allowed = String::from("# who may sign approvals (ssh-keygen(1) ALLOWED SIGNERS)\n");
+    for name in ["bob", "carol"] {
+        let key = keys.path().join(name);
+        let made = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&key).output();
+        if !made.is_ok_and(|output| output.status.success()) {
+            out("\n== Signed approvals: skipped (ssh-keygen not found; install openssh-client)\n");
+            return Ok(());
+        }
+        let public = std::fs::read_to_string(key.with_extension("pub")).map_err(|error| fail(&error))?;
+        allowed.push_str(&format!("{name} namespaces=\"tollgate-approval\" {}\n", public.trim()));
+    }
+    step(out, "prod now requires signed approvals: keys in .tollgate/allowed_signers, trust: in tollgate.yaml", "git commit -m \"require signed approvals in prod\"");
+    let config_text = format!(
+        "{}trust:\n  allowed_signers: .tollgate/allowed_signers\n  environments:\n    prod: {{ signed_approvals: true }}\n",
+        CONFIG.replace("SECRET_SCOPE_CONFIG", SECRET_SCOPE_CONFIG)
+    );
+    commit_files(dir, &[(".tollgate/allowed_signers", &allowed), ("tollgate.yaml", &config_text)], "require signed approvals in prod").map_err(|error| fail(&error))?;
+    out(&allowed);
+    let Workspace { runtime, .. } = workspace;
+    let workspace = Workspace::open(dir, None, None, runtime)?;
+    let when = "2026-01-07T10:00:00+01:00";
+    let request = PlanRequest {
+        app: "shop-api".into(),
+        to_env: "prod".into(),
+        actor: "alice".into(),
+        actor_given: true,
+        at: at(when),
+        ..PlanRequest::default()
+    };
+    step(out, "Typed approvals no longer count in prod", "tollgate promote shop-api --to prod --actor alice --approval bob --approval carol");
+    let typed = PlanRequest { approvals: vec![approval("bob"), approval("carol")], ..request.clone() };
+    if let Err(refused) = crate::trust::approvals::request_approvals(&workspace, &typed, &[]) {
+        out(&format!("tollgate: {}\n", refused.message));
+    }
+    for name in ["bob", "carol"] {
+        let key = keys.path().join(name);
+        step(out, &format!("{name} approves with their SSH key"), &format!("tollgate approve shop-api --to prod --key ~/.ssh/{name}"));
+        let args = ApproveArgs {
+            app: "shop-api".into(),
+            to: "prod".into(),
+            from: None,
+            version: None,
+            digest: None,
+            key: Some(key.display().to_string()),
+            principal: None,
+            approval_file: None,
+            push: None,
+            at: Some("2026-01-07T08:30:00Z".into()),
+        };
+        out(&approve(&workspace, &args)?);
+    }
+    step(out, "With two verified signed approvals: allowed and committed", &format!("tollgate promote shop-api --to prod --actor alice --at {when}"));
+    let signed = PlanRequest { approvals: crate::trust::approvals::request_approvals(&workspace, &request, &[])?, ..request };
+    let promoted = workspace.promote(&signed, None)?;
+    out(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, OutputFormat::Text));
+    let head = workspace.tip()?.commit.to_string();
+    step(out, "verify re-checks the recorded signatures offline", "tollgate verify HEAD");
+    out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
+    out(&crate::trust::commands::verify_trust(&workspace, &head)?.describe());
+    Ok(())
+}
+
+/// Commit `files` on the checked-out branch of the demo repository.
+fn commit_files(dir: &Path, files: &[(&str, &str)], message: &str) -> Result<(), git2::Error> {
+    let repo = git2::Repository::open(dir)?;
+    for (path, content) in files {
+        let full = dir.join(path);
+        std::fs::create_dir_all(full.parent().expect("a file in the repository")).map_err(|error| git2::Error::from_str(&error.to_string()))?;
+        std::fs::write(&full, content).map_err(|error| git2::Error::from_str(&error.to_string()))?;
+    }
+    let mut index = repo.index()?;
+    for (path, _) in files {
+        index.add_path(Path::new(path))?;
+    }
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let parent = repo.head()?.peel_to_commit()?;
+    let signature = repo.signature()?;
+    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &[&parent])?;
+    Ok(())
 }
 
 fn step(out: &mut dyn FnMut(&str), title: &str, command: &str) {

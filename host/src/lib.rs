@@ -17,6 +17,8 @@
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
+//! - [`trust`]: SSH signatures checked against Git's allowed_signers: signed approvals,
+//!   signed promotion commits and signed plugins;
 //! - [`report`]: text and JSON output for people and machines;
 //! - [`cli`]: the `tollgate` command line, a thin layer over the above.
 //!
@@ -38,6 +40,7 @@ pub mod report;
 pub mod runtime;
 pub mod scaffold;
 pub mod transition;
+pub mod trust;
 
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "tollgate:policy";

@@ -52,6 +52,22 @@ pub struct Approval {
     /// Role or group the approver acted in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// For a signed approval: the statement and signature it was verified from (recorded so
+    /// `verify` can re-check it offline). Never given to plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<ApprovalEvidence>,
+}
+
+/// The evidence behind a signed approval (see `trust::statement`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalEvidence {
+    /// The canonical statement text that was signed.
+    pub statement: String,
+    /// The armored SSHSIG signature.
+    pub signature: String,
+    /// `SHA256:…` fingerprint of the key that verified.
+    pub key: String,
 }
 
 /// One file edit.

@@ -17,3 +17,4 @@ mod registry_support;
 mod sandbox;
 mod scaffold;
 mod support;
+mod trust;

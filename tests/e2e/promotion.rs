@@ -305,11 +305,16 @@ fn the_demo_tells_the_whole_story() {
         "denied by change-window; nothing committed",
         "rollback shop-api in prod to 1.4.1",
         "reproduced: the commit checks out and every verdict is identical",
+        "prod requires signed approvals (trust.environments.prod.signed_approvals)",
+        "approved shop-api 1.4.2 (sha256:9a8b",
+        "into prod as carol (key SHA256:",
+        "signed approvals: 2 re-verified",
         &format!("The repository is at {}", target.display()),
     ] {
         assert!(run.stdout.contains(expected), "missing {expected:?} in\n{}", run.stdout);
     }
-    assert_eq!(run.stdout.matches("allowed: committed ").count(), 4, "{}", run.stdout);
+    // dev, test, prod, the rollback, and prod again with signed approvals.
+    assert_eq!(run.stdout.matches("allowed: committed ").count(), 5, "{}", run.stdout);
 }
 
 #[test]

@@ -127,7 +127,8 @@ fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: 
     update.upsert(record.path(), git.blob(record.to_text().as_bytes())?, FileMode::Blob);
     let tree = git.find_tree(update.create_updated(git, &base_tree)?)?;
     let message = commit_message(record);
-    let commit = git.commit(None, author, author, &message, &tree, &[&base_commit])?;
+    // Signed in Git's format when Git is set up to sign commits with an SSH key.
+    let commit = crate::trust::commit_signature::create_commit(git, author, &message, &tree, &[&base_commit]).map_err(CommitError::State)?;
 
     let built = git.find_commit(commit)?;
     let identity_kept = built.author().name_bytes() == author.name_bytes()

@@ -115,7 +115,11 @@ impl Workspace {
 
     /// Plan a transition and run the policies on it.
     pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
-        let history = self.history()?;
+        let mut history = self.history()?;
+        if request.rollback.is_some() {
+            // A promotion whose required commit signature is missing or invalid is no rollback target.
+            crate::trust::commit_signature::drop_untrusted(&self.repo, &self.config, &mut history);
+        }
         let plan = plan(&self.repo, &self.config, request, &history).map_err(Failure::bad_input)?;
         if plan.no_op {
             return Ok(Decided { plan, gate: GateResult { outcome: GateOutcome::Allowed, policies: Vec::new() } });
@@ -149,6 +153,7 @@ impl Workspace {
         }
         request.validate().map_err(|error| Failure::bad_input(error.to_string()))?;
         let author = signature(&self.repo, request.actor_given.then_some(&request.actor)).map_err(commit_failure)?;
+        crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env, request.actor.identity()).map_err(Failure::bad_input)?;
         let mut last_conflict = String::new();
         for _ in 0..MAX_ATTEMPTS {
             let decided = self.decide(request)?;

@@ -139,12 +139,17 @@ pub fn resolve_plugin(text: &str, base_dir: &Path) -> Result<PluginRef, String> 
 
 /// The policies of `config` that apply to transitions into `env`, each with its plugin
 /// loaded. `Err` is a plugin that cannot be loaded: a configuration error (exit 2).
-pub fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str) -> Result<Vec<Prepared<'c>>, String> {
+/// A policy that names `signers` must come with a valid signature by one of them (the
+/// allowed signers are read from `files`, the proposed tree).
+pub fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str, files: &dyn FileSource) -> Result<Vec<Prepared<'c>>, String> {
     let mut prepared = Vec::new();
     for (index, policy) in config.policies.iter().enumerate().filter(|(_, policy)| policy.applies_to(env)) {
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
         let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
+        if !policy.signers.is_empty() {
+            crate::trust::plugin_signature::check_policy(config, files, &reference, &plugin, &policy.signers).map_err(describe)?;
+        }
         let manifest_digest = match &reference.source {
             PluginSource::Oci(oci) => runtime.registry().resolution(oci).map(|resolution| resolution.manifest_digest),
             _ => None,
@@ -198,7 +203,7 @@ pub fn run_policies(
     transition: &Transition,
     files: Arc<dyn FileSource>,
 ) -> Result<GateResult, String> {
-    let prepared = prepare(runtime, config, base_dir, &transition.to_env)?;
+    let prepared = prepare(runtime, config, base_dir, &transition.to_env, &*files)?;
     let policies = run_prepared(&prepared, transition, files);
     Ok(GateResult { outcome: outcome(&policies), policies })
 }

@@ -299,3 +299,12 @@ fn read_blob_text(repo: &Repository, tree: &Tree<'_>, path: &str) -> Result<Stri
     }
     read_optional_text(repo, tree, path)?.ok_or_else(|| "the record is not a file".to_string())
 }
+
+/// The first decision record `commit` adds, whether or not the commit checks out (`verify`
+/// reports that separately); `None` when it adds none.
+pub fn read_record(repo: &crate::repo::GitRepo, commit: Oid) -> Result<Option<DecisionRecord>, String> {
+    let git = repo.git();
+    let commit = git.find_commit(commit).map_err(|error| error.message().to_string())?;
+    let checked = check_commit(git, &commit).map_err(|error| error.message().to_string())?;
+    Ok(checked.and_then(|checked| checked.records.into_iter().next()))
+}

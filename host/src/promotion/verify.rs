@@ -99,18 +99,18 @@ impl Workspace {
                 return;
             }
         };
-        let prepared = match prepare(&self.runtime, &config, &self.base_dir, &record.transition.to_env) {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                verification.problems.push(format!("decision {id}: a plugin the configuration at the base commit names cannot be loaded: {error}"));
-                return;
-            }
-        };
         let overlay = record.transition.changes.iter().map(|change| (change.path.clone(), change.after.clone())).collect();
         let files: Arc<dyn FileSource> = match self.repo.proposed_tree(base.tree_id(), overlay) {
             Ok(files) => Arc::new(files),
             Err(error) => {
                 verification.problems.push(format!("decision {id}: {error}"));
+                return;
+            }
+        };
+        let prepared = match prepare(&self.runtime, &config, &self.base_dir, &record.transition.to_env, &*files) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                verification.problems.push(format!("decision {id}: a plugin the configuration at the base commit names cannot be loaded: {error}"));
                 return;
             }
         };

@@ -1,0 +1,424 @@
+//! The trust commands of the command line: `approve`, `approvals`, `plugin sign`, and the
+//! signature lines of `plugin info` and `verify`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::allowed_signers::{AllowedSigners, check_literal_principal, fingerprint};
+use super::approvals::{CheckedApproval, Target, check_all};
+use super::sshsig::{self, SigningKey};
+use super::statement::{SignedApproval, Statement};
+use super::{NAMESPACE_APPROVAL, load_allowed_signers, store};
+use crate::promotion::engine::Workspace;
+use crate::exit::Failure;
+use crate::promotion::plan::PlanRequest;
+use crate::report::BasicFormat;
+
+/// Arguments of `tollgate approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Application.
+    pub app: String,
+    /// Target environment.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// Source environment, for pairs allowed to skip environments (allow_skip).
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+    /// Version to approve [default: what a promotion would take]; in a later environment, a
+    /// version that ran there (to approve a rollback).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Digest to approve [default: what a promotion would take].
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// SSH key to sign with: a private key file, a public key whose private half is in
+    /// ssh-agent, or `key::ssh-ed25519 AAAA…` [default: git config user.signingKey].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<String>,
+    /// Principal to approve as [default: the one the allowed signers list for the key, else
+    /// git config user.email].
+    #[arg(long, value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+    /// Also append the signed approval to FILE (give it to `promote --signed-approvals FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub approval_file: Option<PathBuf>,
+    /// Publish refs/tollgate/approvals to REMOTE [default: origin].
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push: Option<String>,
+    /// Date the approval at this time (RFC 3339) [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// Arguments of `tollgate approvals`.
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// Application.
+    pub app: String,
+    /// Target environment.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// Source environment, for pairs allowed to skip environments (allow_skip).
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+    /// Version a promotion would take (first environment only).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Digest of that version (first environment only).
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// Signed approvals from FILE too (repeatable).
+    #[arg(long = "signed-approvals", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Check as if deciding at this time (RFC 3339) [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: BasicFormat,
+}
+
+/// `--at` as Unix seconds, or now.
+pub fn parse_at(at: Option<&str>) -> Result<i64, Failure> {
+    match at {
+        Some(text) => text
+            .parse::<jiff::Timestamp>()
+            .map(|timestamp| timestamp.as_second())
+            .map_err(|error| Failure::bad_input(format!("--at {text:?}: not an RFC 3339 time such as 2026-01-09T17:00:00+01:00 ({error})"))),
+        None => Ok(jiff::Timestamp::now().as_second()),
+    }
+}
+
+/// What a promotion of `app` into `env` would take, planned like `tollgate plan`.
+pub fn promotion_target(workspace: &Workspace, request: &PlanRequest) -> Result<Target, Failure> {
+    let history = workspace.history()?;
+    let plan = crate::promotion::plan::plan(&workspace.repo, &workspace.config, request, &history).map_err(Failure::bad_input)?;
+    Ok(Target { application: request.app.clone(), environment: request.to_env.clone(), artifact: plan.transition.artifact })
+}
+
+fn target_request(app: &str, to: &str, from: &Option<String>, version: &Option<String>, digest: &Option<String>, at: i64) -> PlanRequest {
+    PlanRequest {
+        app: app.to_string(),
+        to_env: to.to_string(),
+        from_env: from.clone(),
+        version: version.clone(),
+        digest: digest.clone(),
+        at,
+        ..PlanRequest::default()
+    }
+}
+
+/// `tollgate approve`: sign a statement approving what a promotion would take, check that it
+/// would count, and store it.
+pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Failure> {
+    let at = parse_at(args.at.as_deref())?;
+    let git = workspace.repo.git();
+    let signers = load_allowed_signers(&workspace.repo, &workspace.config)
+        .map_err(Failure::bad_input)?
+        .ok_or_else(|| Failure::bad_input("tollgate.yaml names no allowed-signers file; add trust: { allowed_signers: .tollgate/allowed_signers }"))?;
+    // What a promotion would take; with --version in a later environment, a rollback to a
+    // version that ran there (its digest from the history); in the first environment,
+    // --version/--digest as given.
+    let request = target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at);
+    let target = match (&args.version, promotion_target(workspace, &request)) {
+        (_, Ok(target)) => target,
+        (Some(version), Err(_)) if workspace.config.previous_env(&args.to).is_none() => {
+            let image = workspace.config.applications.get(&args.app).map(|application| application.image.clone()).unwrap_or_default();
+            Target {
+                application: args.app.clone(),
+                environment: args.to.clone(),
+                artifact: crate::transition::Artifact { image, version: version.clone(), digest: args.digest.clone() },
+            }
+        }
+        (Some(version), Err(failure)) => {
+            let rollback = PlanRequest {
+                version: None,
+                digest: None,
+                from_env: None,
+                rollback: Some(crate::promotion::plan::RollbackTarget::To(version.clone())),
+                ..request.clone()
+            };
+            let target = promotion_target(workspace, &rollback).map_err(|rollback_failure| {
+                Failure::bad_input(format!("{}; nor is {version} a version to roll back to: {}", failure.message, rollback_failure.message))
+            })?;
+            if args.digest.is_some() && args.digest != target.artifact.digest {
+                return Err(Failure::bad_input(format!(
+                    "--digest {} is not the digest of {version} in {} ({})",
+                    args.digest.as_deref().unwrap_or_default(),
+                    args.to,
+                    target.artifact.digest.as_deref().unwrap_or("none")
+                )));
+            }
+            target
+        }
+        (None, Err(failure)) => return Err(failure),
+    };
+    let key = SigningKey::resolve(args.key.as_deref(), Some(git)).map_err(Failure::bad_input)?;
+    let principal = match &args.principal {
+        Some(principal) => principal.clone(),
+        None => default_principal(&key, &signers, git)?,
+    };
+    check_literal_principal(&principal).map_err(|error| Failure::bad_input(format!("--principal: {error}")))?;
+    let statement = Statement {
+        application: target.application.clone(),
+        environment: target.environment.clone(),
+        image: target.artifact.image.clone(),
+        version: target.artifact.version.clone(),
+        digest: target.artifact.digest.clone(),
+        approver: principal.clone(),
+        time: at,
+    };
+    statement.validate().map_err(|error| Failure::bad_input(format!("cannot approve: {error}")))?;
+    let text = statement.to_text();
+    let signature = sshsig::sign(&key, NAMESPACE_APPROVAL, text.as_bytes(), sshsig::git_ssh_program(Some(git)).as_deref()).map_err(Failure::bad_input)?;
+    let signed = SignedApproval { text, signature };
+    // Store only what a promotion would count: a key not in the allowed signers fails here.
+    let checked = super::approvals::check(&signers, "new approval".into(), signed.clone(), Some(&target), at);
+    let signer = checked.signer.ok_or_else(|| {
+        Failure::bad_input(format!("this approval would not count, so it was not stored: {}", checked.problem.unwrap_or_default()))
+    })?;
+    let who = crate::promotion::commit::signature(&workspace.repo, None).map_err(|_| Failure::bad_input("cannot determine a Git identity"))?;
+    let mut out = format!(
+        "approved {} {}{} into {} as {} (key {})\n",
+        statement.application,
+        statement.version,
+        statement.digest.as_deref().map(|digest| format!(" ({digest})")).unwrap_or_default(),
+        statement.environment,
+        signer.principal,
+        signer.fingerprint
+    );
+    store::add(git, &signed, &who).map_err(Failure::bad_input)?;
+    out.push_str(&format!("stored in {}\n", store::APPROVALS_REF));
+    if let Some(path) = &args.approval_file {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|error| Failure::bad_input(format!("{}: cannot append to it ({error})", path.display())))?;
+        file.write_all(signed.to_file().as_bytes()).map_err(|error| Failure::bad_input(format!("{}: cannot write it ({error})", path.display())))?;
+        out.push_str(&format!("written to {}\n", path.display()));
+    }
+    if let Some(remote) = &args.push {
+        store::push(workspace.repo.path(), git, remote, &who).map_err(Failure::conflict)?;
+        out.push_str(&format!("pushed {} to {remote}\n", store::APPROVALS_REF));
+    }
+    Ok(out)
+}
+
+/// The principal the allowed signers list for `key` (when exactly one), else Git's user.email.
+fn default_principal(key: &SigningKey, signers: &AllowedSigners, git: &git2::Repository) -> Result<String, Failure> {
+    if let Some(public) = key.public_key() {
+        let listed = signers.principals_of(&public);
+        match listed.as_slice() {
+            [one] => return Ok(one.clone()),
+            [] => {}
+            many => {
+                return Err(Failure::bad_input(format!(
+                    "key {} is listed for several principals ({}); choose one with --principal",
+                    fingerprint(&public),
+                    many.join(", ")
+                )));
+            }
+        }
+    }
+    git.config()
+        .and_then(|config| config.get_string("user.email"))
+        .ok()
+        .filter(|email| !email.trim().is_empty())
+        .ok_or_else(|| Failure::bad_input("cannot tell which principal to approve as; pass --principal NAME (as listed in the allowed signers)"))
+}
+
+/// `tollgate approvals`: every signed approval for `app` into `env`, with whether it counts.
+pub fn approvals(workspace: &Workspace, args: &ApprovalsArgs) -> Result<String, Failure> {
+    let at = parse_at(args.at.as_deref())?;
+    let target = promotion_target(workspace, &target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at)).ok();
+    let checked = check_all(&workspace.repo, &workspace.config, &args.app, &args.to, target.as_ref(), at, &args.files).map_err(Failure::bad_input)?;
+    Ok(render_approvals(&args.app, &args.to, target.as_ref(), &checked, args.output))
+}
+
+fn render_approvals(app: &str, env: &str, target: Option<&Target>, checked: &[CheckedApproval], format: BasicFormat) -> String {
+    match format {
+        BasicFormat::Json => {
+            let document = serde_json::json!({
+                "schema_version": crate::report::JSON_SCHEMA_VERSION,
+                "application": app,
+                "environment": env,
+                "version": target.map(|target| target.artifact.version.clone()),
+                "digest": target.and_then(|target| target.artifact.digest.clone()),
+                "counted": checked.iter().filter(|one| one.counts()).count(),
+                "approvals": checked,
+            });
+            format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"))
+        }
+        BasicFormat::Text => {
+            let mut out = match target {
+                Some(target) => format!(
+                    "signed approvals of {app} into {env} (a promotion would take {}{}):\n",
+                    target.artifact.version,
+                    target.artifact.digest.as_deref().map(|digest| format!(" {digest}")).unwrap_or_default()
+                ),
+                None => format!("signed approvals of {app} into {env}:\n"),
+            };
+            if checked.is_empty() {
+                out.push_str(&format!("  none; approvers sign with `tollgate approve {app} --to {env}`\n"));
+            }
+            for one in checked {
+                let what = one
+                    .statement
+                    .as_ref()
+                    .map(|statement| {
+                        let time = jiff::Timestamp::from_second(statement.time).map(|t| t.to_string()).unwrap_or_default();
+                        format!("{} {} at {time}", statement.approver, statement.version)
+                    })
+                    .unwrap_or_else(|| "unreadable".to_string());
+                match (&one.signer, &one.problem) {
+                    (Some(signer), _) => out.push_str(&format!("  ok    {what}: verified as {} (key {})\n", signer.principal, signer.fingerprint)),
+                    (None, problem) => out.push_str(&format!("  FAIL  {what}: {} [{}]\n", problem.as_deref().unwrap_or("not verified"), one.source)),
+                }
+            }
+            out.push_str(&format!("{} of {} count\n", checked.iter().filter(|one| one.counts()).count(), checked.len()));
+            out
+        }
+    }
+}
+
+/// `tollgate plugin sign`: write `FILE.sig`.
+pub fn plugin_sign(repo: &Path, plugin: &Path, key: Option<&str>) -> Result<String, Failure> {
+    let opened = crate::repo::GitRepo::open(repo).ok();
+    let git = opened.as_ref().map(crate::repo::GitRepo::git);
+    let key = SigningKey::resolve(key, git).map_err(Failure::bad_input)?;
+    let signature = super::plugin_signature::sign(plugin, &key, sshsig::git_ssh_program(git).as_deref()).map_err(Failure::bad_input)?;
+    Ok(format!("signed {} (namespace {}): {}\n", plugin.display(), super::NAMESPACE_PLUGIN, signature.display()))
+}
+
+/// The signature line of `plugin info` for the plugin file at `path` whose loaded bytes have
+/// `sha256`: checked against `allowed_signers` (a file) or the repository's allowed signers.
+pub fn plugin_signature_status(path: &Path, sha256: &str, allowed_signers: Option<&Path>, workspace: Option<&Workspace>) -> serde_json::Value {
+    let signature_file = super::plugin_signature::signature_path(path);
+    if !signature_file.exists() {
+        return serde_json::json!({ "status": "unsigned" });
+    }
+    let signers = match (allowed_signers, workspace) {
+        (Some(file), _) => std::fs::read_to_string(file)
+            .map_err(|error| format!("{}: cannot read it ({error})", file.display()))
+            .and_then(|text| AllowedSigners::parse(&file.display().to_string(), &text))
+            .map(Some),
+        (None, Some(workspace)) => load_allowed_signers(&workspace.repo, &workspace.config),
+        (None, None) => Ok(None),
+    };
+    match signers {
+        Err(error) => serde_json::json!({ "status": "unchecked", "reason": error }),
+        Ok(None) => {
+            let key = std::fs::read_to_string(&signature_file).ok().and_then(|text| sshsig::parse(&text).ok()).map(|sig| fingerprint(&sshsig::signer_key(&sig)));
+            serde_json::json!({ "status": "unchecked", "key": key, "reason": "no allowed signers: pass --allowed-signers FILE or use a repository with trust.allowed_signers" })
+        }
+        Ok(Some(signers)) => match super::plugin_signature::verify(path, sha256, &signers, &[], jiff::Timestamp::now().as_second()) {
+            Ok(signer) => serde_json::json!({ "status": "good", "principal": signer.principal, "key": signer.fingerprint }),
+            Err(reason) => serde_json::json!({ "status": "bad", "reason": reason }),
+        },
+    }
+}
+
+/// The `signed by:` line of `plugin info` text output.
+pub fn describe_plugin_signature(status: &serde_json::Value) -> String {
+    let field = |name: &str| status[name].as_str().unwrap_or_default().to_string();
+    match status["status"].as_str() {
+        Some("good") => format!("signed by:    {} (key {})\n", field("principal"), field("key")),
+        Some("bad") => format!("signed by:    INVALID: {}\n", field("reason")),
+        Some("unchecked") => format!("signed by:    not checked ({}){}\n", field("reason"), status["key"].as_str().map(|key| format!("; key {key}")).unwrap_or_default()),
+        _ => "signed by:    unsigned\n".to_string(),
+    }
+}
+
+/// What `verify` found about signatures: the promotion commit's signature and the recorded
+/// signed approvals, re-checked against the branch's allowed signers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrustVerification {
+    /// The commit's signature, when there are allowed signers to check it against.
+    pub commit_signature: Option<super::commit_signature::CommitSignature>,
+    /// Whether the environment requires a signed commit.
+    pub signed_commit_required: bool,
+    /// Whether the environment requires signed approvals.
+    pub signed_approvals_required: bool,
+    /// Recorded signed approvals that verified again.
+    pub approvals_verified: usize,
+    /// Problems that make the promotion untrustworthy.
+    pub problems: Vec<String>,
+}
+
+impl TrustVerification {
+    /// Lines for the text output.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        if let Some(signature) = &self.commit_signature {
+            let optional = if self.signed_commit_required { "" } else { " (not required here)" };
+            out.push_str(&format!("commit signature: {}{optional}\n", signature.describe()));
+        }
+        if self.approvals_verified > 0 {
+            out.push_str(&format!("signed approvals: {} re-verified\n", self.approvals_verified));
+        }
+        for problem in &self.problems {
+            out.push_str(&format!("trust problem: {problem}\n"));
+        }
+        out
+    }
+}
+
+/// Check the signatures of the promotion `commit` (a commit id) in `workspace`.
+pub fn verify_trust(workspace: &Workspace, commit: &str) -> Result<TrustVerification, Failure> {
+    let oid: git2::Oid = commit.parse().map_err(|_| Failure::bad_input(format!("{commit} is not a commit id")))?;
+    let record = crate::promotion::record::read_record(&workspace.repo, oid).map_err(Failure::bad_input)?;
+    let mut result = TrustVerification {
+        commit_signature: None,
+        signed_commit_required: false,
+        signed_approvals_required: false,
+        approvals_verified: 0,
+        problems: Vec::new(),
+    };
+    let Some(record) = record else { return Ok(result) };
+    let transition = &record.transition;
+    let required = super::required(&workspace.config, &transition.to_env);
+    result.signed_commit_required = required.signed_commits;
+    result.signed_approvals_required = required.signed_approvals;
+    let signers = match load_allowed_signers(&workspace.repo, &workspace.config) {
+        Ok(Some(signers)) => signers,
+        Ok(None) => return Ok(result),
+        Err(error) => {
+            result.problems.push(error);
+            return Ok(result);
+        }
+    };
+    let signature = super::commit_signature::verify_commit(workspace.repo.git(), &signers, oid);
+    match &signature {
+        super::commit_signature::CommitSignature::Good { principal, .. }
+            if required.signed_commits && !super::commit_signature::same_principal(principal, &transition.requested_by) =>
+        {
+            result.problems.push(format!(
+                "the commit is signed by {principal}, but the recorded requester is {}; in {} the requester must be the signer",
+                transition.requested_by, transition.to_env
+            ));
+        }
+        super::commit_signature::CommitSignature::Good { .. } => {}
+        other if required.signed_commits => result.problems.push(format!(
+            "promotions into {} require a signed commit (trust.environments.{}.signed_commits); this one is {}",
+            transition.to_env,
+            transition.to_env,
+            other.describe()
+        )),
+        _ => {}
+    }
+    result.commit_signature = Some(signature);
+    let target = Target { application: transition.application.clone(), environment: transition.to_env.clone(), artifact: transition.artifact.clone() };
+    let problems = super::approvals::recheck_recorded(&signers, &target, transition.requested_at, &transition.approvals);
+    result.approvals_verified = transition.approvals.iter().filter(|approval| approval.signed.is_some()).count() - problems.len();
+    result.problems.extend(problems);
+    if required.signed_approvals {
+        for approval in transition.approvals.iter().filter(|approval| approval.signed.is_none()) {
+            result.problems.push(format!("approval by {} is not signed, but {} requires signed approvals", approval.approver, transition.to_env));
+        }
+    }
+    Ok(result)
+}
