@@ -107,6 +107,14 @@ impl Workspace {
                 return;
             }
         };
+        // Registry plugins resolve through the tollgate.lock beside that configuration.
+        match crate::registry::Lockfile::in_tree(&self.repo, base.tree_id(), &format!("{} (commit {})", crate::registry::LOCK_FILE, short_hash(&record.base_commit))) {
+            Ok(lock) => self.runtime.registry().set_lockfile(lock),
+            Err(error) => {
+                verification.problems.push(format!("decision {id}: {error}; nothing was re-run"));
+                return;
+            }
+        }
         let prepared = match prepare(&self.runtime, &config, &self.base_dir, &record.transition.to_env, &*files) {
             Ok(prepared) => prepared,
             Err(error) => {

@@ -105,7 +105,8 @@ impl Lockfile {
         }
     }
 
-    fn in_tree(repo: &GitRepo, tree: git2::Oid, source: &str) -> Result<Option<Lockfile>, String> {
+    /// The lockfile in `tree`, if it has one.
+    pub fn in_tree(repo: &GitRepo, tree: git2::Oid, source: &str) -> Result<Option<Lockfile>, String> {
         match repo.read_file(tree, LOCK_FILE).map_err(|error| error.0)? {
             Some(text) => Lockfile::parse(source, &text).map(Some),
             None => Ok(None),

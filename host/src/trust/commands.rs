@@ -107,6 +107,8 @@ fn target_request(app: &str, to: &str, from: &Option<String>, version: &Option<S
         version: version.clone(),
         digest: digest.clone(),
         at,
+        // Only what the promotion would take matters here; the approver is the signer.
+        actor: "approver".into(),
         ..PlanRequest::default()
     }
 }
