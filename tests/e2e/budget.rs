@@ -19,6 +19,8 @@ fn rss_bound(cap_mib: u64) -> u64 {
 
 /// Run `tollgate ARGS` and return the run and the child's peak resident set size in bytes
 /// (`ru_maxrss` from `wait4`, for exactly this child).
+// The child is reaped by `wait4` below (std's `wait` would not report its rusage).
+#[allow(clippy::zombie_processes)]
 pub fn tollgate_peak_rss(args: &[&str]) -> (Run, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("--cache-dir")
