@@ -269,3 +269,18 @@ fn a_promotion_through_an_inflated_plugin_commits_nothing() {
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
     assert!(peak <= rss_bound(16), "peak RSS {} MiB over the bound {} MiB", peak / MIB, rss_bound(16) / MIB);
 }
+
+#[test]
+fn host_resources_a_plugin_never_drops_are_capped() {
+    // 20,000 stdout handles, each a host-side table entry the linear-memory cap never sees:
+    // over the 10,000 cap (wasmtime alone would allow a million).
+    let hostile = plugin("hostile");
+    let (run, peak) = eval(hostile.to_str().unwrap(), "resource-flood", &["--timeout-ms", "20000"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("  exceeded the sandbox's limit of 10000 host resources (WASI streams, pollables, …) alive at once\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(peak <= rss_bound(64), "peak RSS {} MiB over the bound {} MiB", peak / MIB, rss_bound(64) / MIB);
+}
