@@ -3,13 +3,16 @@
 //! The flow a promotion takes through this crate, one module per step:
 //!
 //! - [`transition`]: the proposed change a policy decides on;
-//! - [`runtime`]: loads policy plugins (WebAssembly components) and evaluates them in a
-//!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
+//! - [`runtime`]: loads policy plugins (WebAssembly components: regular files only, bounded;
+//!   compiled code cached only in a directory no one else can write) and evaluates them in a
+//!   sandbox with a deadline and one memory budget per call, checking everything that comes
+//!   back, failing closed on any misbehaviour;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
-//! - [`report`]: text and JSON output for people and machines;
+//! - [`report`]: output for people and machines (text, JSON, JUnit, GitHub, SARIF), with all
+//!   untrusted text escaped per format ([`report::escape`]);
 //! - [`cli`]: the `tollgate` command line, a thin layer over the above.
 //!
 //! Exit codes for every command are in [`exit::ExitCode`].
