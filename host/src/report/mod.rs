@@ -329,22 +329,22 @@ pub fn status(environments: &[String], apps: &[crate::engine::AppStatus], format
         BasicFormat::Text => {
             let mut out = String::new();
             for app in apps {
-                let _ = writeln!(out, "{}", app.app);
+                let _ = writeln!(out, "{}", line(&app.app));
                 for env in environments {
                     let Some(cell) = app.environments.get(env) else {
-                        let _ = writeln!(out, "  {env:<10} (not configured)");
+                        let _ = writeln!(out, "  {:<10} (not configured)", line(env));
                         continue;
                     };
                     if let Some(error) = &cell.error {
-                        let _ = writeln!(out, "  {env:<10} error: {error}");
+                        let _ = writeln!(out, "  {:<10} error: {}", line(env), line(error));
                         continue;
                     }
                     let digest = cell.digest.as_deref().map(short_digest).unwrap_or_else(|| "-".to_string());
                     let when = match (cell.since, &cell.by) {
-                        (Some(since), Some(by)) => format!("since {} by {by}", format_time(since)),
+                        (Some(since), Some(by)) => format!("since {} by {}", format_time(since), line(by)),
                         _ => "(not promoted by tollgate)".to_string(),
                     };
-                    let _ = writeln!(out, "  {env:<10} {:<12} {digest:<14} {when}", cell.version.as_deref().unwrap_or("-"));
+                    let _ = writeln!(out, "  {:<10} {:<12} {:<14} {when}", line(env), line(cell.version.as_deref().unwrap_or("-")), line(&digest));
                 }
             }
             out
@@ -377,25 +377,25 @@ pub fn history(records: &[crate::history::PromotionRecord], format: BasicFormat)
             }
             for record in records {
                 let route = match (&record.from, record.kind) {
-                    (_, crate::transition::TransitionKind::Rollback) => format!("rollback in {}", record.to),
-                    (Some(from), _) => format!("{from} → {}", record.to),
-                    (None, _) => format!("→ {}", record.to),
+                    (_, crate::transition::TransitionKind::Rollback) => format!("rollback in {}", line(&record.to)),
+                    (Some(from), _) => format!("{} → {}", line(from), line(&record.to)),
+                    (None, _) => format!("→ {}", line(&record.to)),
                 };
                 let _ = writeln!(
                     out,
                     "{}  {}  {:<12} {:<22} {:<10} by {}",
                     &record.commit[..12],
                     format_time(record.time),
-                    record.app,
+                    line(&record.app),
                     route,
-                    record.version,
-                    record.requested_by
+                    line(&record.version),
+                    line(&record.requested_by)
                 );
                 if !record.approved_by.is_empty() {
-                    let _ = writeln!(out, "    approved by {}", record.approved_by.join(", "));
+                    let _ = writeln!(out, "    approved by {}", line(&record.approved_by.join(", ")));
                 }
                 for policy in &record.policies {
-                    let _ = writeln!(out, "    policy {policy}");
+                    let _ = writeln!(out, "    policy {}", line(&policy.to_string()));
                 }
             }
             out
