@@ -583,3 +583,6 @@ mod tests {
         assert_eq!(schema["$defs"]["Location"]["oneOf"].as_array().unwrap().len(), 3);
     }
 }
+
+#[cfg(test)]
+mod mutations;

@@ -7,8 +7,10 @@
 //! - [`repo`]: the GitOps repository, read through git2;
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits;
 //! - [`transition`]: the proposed change a policy decides on;
-//! - [`runtime`]: loads policy plugins (WebAssembly components) and evaluates them in a
-//!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
+//! - [`runtime`]: loads policy plugins (WebAssembly components: regular files only, bounded;
+//!   compiled code cached only in a directory no one else can write) and evaluates them in a
+//!   sandbox with a deadline and one memory budget per call, checking everything that comes
+//!   back, failing closed on any misbehaviour;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
 //!   the local store and `tollgate.lock`);
@@ -19,7 +21,8 @@
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
 //! - [`trust`]: SSH signatures checked against Git's allowed_signers: signed approvals,
 //!   signed promotion commits and signed plugins;
-//! - [`report`]: text and JSON output for people and machines;
+//! - [`report`]: output for people and machines (text, JSON, JUnit, GitHub, SARIF), with all
+//!   untrusted text escaped per format ([`report::escape`]);
 //! - [`cli`]: the `tollgate` command line, a thin layer over the above.
 //!
 //! Exit codes for every command are in [`exit::ExitCode`].

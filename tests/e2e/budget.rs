@@ -19,6 +19,8 @@ fn rss_bound(cap_mib: u64) -> u64 {
 
 /// Run `tollgate ARGS` and return the run and the child's peak resident set size in bytes
 /// (`ru_maxrss` from `wait4`, for exactly this child).
+// The child is reaped by `wait4` below (std's `wait` would not report its rusage).
+#[allow(clippy::zombie_processes)]
 pub fn tollgate_peak_rss(args: &[&str]) -> (Run, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("--cache-dir")
@@ -266,4 +268,19 @@ fn a_promotion_through_an_inflated_plugin_commits_nothing() {
     assert_eq!(snapshot(&repo), before);
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
     assert!(peak <= rss_bound(16), "peak RSS {} MiB over the bound {} MiB", peak / MIB, rss_bound(16) / MIB);
+}
+
+#[test]
+fn host_resources_a_plugin_never_drops_are_capped() {
+    // 20,000 stdout handles, each a host-side table entry the linear-memory cap never sees:
+    // over the 10,000 cap (wasmtime alone would allow a million).
+    let hostile = plugin("hostile");
+    let (run, peak) = eval(hostile.to_str().unwrap(), "resource-flood", &["--timeout-ms", "20000"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("  exceeded the sandbox's limit of 10000 host resources (WASI streams, pollables, …) alive at once\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(peak <= rss_bound(64), "peak RSS {} MiB over the bound {} MiB", peak / MIB, rss_bound(64) / MIB);
 }

@@ -3,6 +3,7 @@
 
 pub mod budget;
 mod config_tools;
+mod crash;
 mod erp_http;
 mod examples;
 mod hardening;

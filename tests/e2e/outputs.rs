@@ -329,6 +329,11 @@ fn plugin_findings_cannot_forge_or_break_any_report() {
     assert_eq!(results[2]["locations"], serde_json::json!([]), "../../../etc/passwd is no location");
     assert_eq!(results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "envs/dev/shop-api/values.yaml");
     assert!(!sarif.stdout.contains('\u{202e}'));
+    let mut schema = published_sarif_schema();
+    escape_stray_bracket(&mut schema);
+    let validator = jsonschema::draft7::new(&schema).expect("the SARIF schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&log).map(|error| format!("{} at {}", error, error.instance_path())).collect();
+    assert!(errors.is_empty(), "the forged findings still make a valid SARIF log: {errors:#?}");
 
     let github = run("github");
     assert!(!github.stdout.contains("passwd"), "{}", github.stdout);

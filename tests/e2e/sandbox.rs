@@ -230,7 +230,7 @@ fn recording_server(respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -
             let Ok(mut stream) = stream else { continue };
             let mut head = Vec::new();
             let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).map_or(false, |read| read == 1) {
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|read| read == 1) {
                 head.push(byte[0]);
             }
             let head = String::from_utf8_lossy(&head).into_owned();

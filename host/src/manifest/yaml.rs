@@ -300,12 +300,51 @@ pub struct EditError(pub String);
 /// `source` with `scalar` replaced by `new_value`, written in the scalar's own style
 /// (a plain scalar that would no longer read as the same string is double-quoted).
 pub fn replace_scalar(source: &str, scalar: &Scalar, new_value: &str) -> Result<String, EditError> {
+    // An implicit null (`tag:` with nothing after it) has no bytes of its own: its span is
+    // empty and may sit against the key, so writing there would rewrite the key (found by
+    // fuzzing: `fuzz/regressions/yaml_scalar_edit-empty-value`).
+    if scalar.span.is_empty() {
+        return Err(EditError("the value is empty (null); write the current value in the file first".into()));
+    }
     let written = render_like(scalar.style, new_value)?;
     let mut edited = String::with_capacity(source.len() + written.len());
     edited.push_str(&source[..scalar.span.start]);
     edited.push_str(&written);
     edited.push_str(&source[scalar.span.end..]);
+    verify_edit(source, &edited, scalar, new_value)?;
     Ok(edited)
+}
+
+/// Check an edit by reading it back: the same scalars, the target now `new_value`, every
+/// other one unchanged. The parser's spans are trusted only this far (fuzzing found layouts,
+/// such as multi-line plain scalars in flow collections, where they are off).
+fn verify_edit(source: &str, edited: &str, target: &Scalar, new_value: &str) -> Result<(), EditError> {
+    let refuse = || EditError("the value cannot be rewritten in place safely (unusual YAML layout around it); write it as a plain or quoted scalar on one line".into());
+    let values = |text: &str| -> Option<Vec<(Range<usize>, String)>> {
+        let documents = parse_documents(text).ok()?;
+        let mut scalars = Vec::new();
+        documents.iter().for_each(|document| collect_scalars(document, &mut scalars));
+        Some(scalars)
+    };
+    let (Some(before), Some(after)) = (values(source), values(edited)) else { return Err(refuse()) };
+    let index = before.iter().position(|(span, _)| *span == target.span).ok_or_else(refuse)?;
+    let unchanged = before.len() == after.len()
+        && before.iter().zip(&after).enumerate().all(|(i, ((_, old), (_, new)))| if i == index { new == new_value } else { new == old });
+    if unchanged { Ok(()) } else { Err(refuse()) }
+}
+
+fn collect_scalars(node: &Node, out: &mut Vec<(Range<usize>, String)>) {
+    match node {
+        Node::Scalar(scalar) => out.push((scalar.span.clone(), scalar.value.clone())),
+        Node::Mapping { entries, .. } => {
+            for (key, value) in entries {
+                collect_scalars(key, out);
+                collect_scalars(value, out);
+            }
+        }
+        Node::Sequence(items) => items.iter().for_each(|item| collect_scalars(item, out)),
+        Node::Alias => {}
+    }
 }
 
 /// `value` written as a scalar of `style`.
@@ -422,5 +461,35 @@ mod tests {
         );
         assert!(parse_path("a..b").is_err());
         assert!(parse_path("a[x]").is_err());
+    }
+
+    #[test]
+    fn an_empty_value_is_refused_not_written_into_its_key() {
+        // The first crash the fuzzer found: the null value's empty span sat against the key.
+        let source = "00apiVersi\u{3}2..0ati.0\"onst: ";
+        let documents = parse_documents(source).unwrap();
+        let Node::Mapping { entries, .. } = &documents[0] else { panic!("{documents:?}") };
+        let value = entries[0].1.as_scalar().unwrap();
+        assert!(replace_scalar(source, value, "2..").unwrap_err().0.contains("the value is empty (null)"));
+        let documents = parse_documents("image:\n  tag:\n").unwrap();
+        let tag = documents[0].at_path("image.tag").unwrap().as_scalar().unwrap();
+        assert!(replace_scalar("image:\n  tag:\n", tag, "1.5.0").is_err(), "not `tag1.5.0:`");
+    }
+
+    #[test]
+    fn an_edit_whose_read_back_differs_is_refused() {
+        // The second crash the fuzzer found: a multi-line plain scalar in a flow sequence,
+        // whose span the parser reports past the scalar.
+        let source = "apiVe56:ab\n---\n{!: [st: sha512:ab\nmize.*onfs.io/v1bet\"]}\n";
+        let documents = parse_documents(source).unwrap();
+        let mut scalars = Vec::new();
+        documents.iter().for_each(|document| collect_scalars(document, &mut scalars));
+        let (span, value) = scalars[3].clone();
+        let target = Scalar { value, style: ScalarStyle::Plain, span, line: 3 };
+        if let Ok(edited) = replace_scalar(source, &target, "2.0.0") {
+            let mut after = Vec::new();
+            parse_documents(&edited).unwrap().iter().for_each(|document| collect_scalars(document, &mut after));
+            assert_eq!(after[3].1, "2.0.0", "{edited}");
+        }
     }
 }

@@ -329,10 +329,10 @@ pub fn status(environments: &[String], apps: &[crate::promotion::engine::AppStat
         BasicFormat::Text => {
             let mut out = String::new();
             for app in apps {
-                let _ = writeln!(out, "{}", app.app);
+                let _ = writeln!(out, "{}", line(&app.app));
                 for env in environments {
                     let Some(cell) = app.environments.get(env) else {
-                        let _ = writeln!(out, "  {env:<10} (not configured)");
+                        let _ = writeln!(out, "  {:<10} (not configured)", line(env));
                         continue;
                     };
                     if let Some(error) = &cell.error {
@@ -380,9 +380,9 @@ pub fn history(records: &[crate::promotion::history::PromotionRecord], format: B
             }
             for record in records {
                 let route = match (&record.from, record.kind) {
-                    (_, crate::transition::TransitionKind::Rollback) => format!("rollback in {}", record.to),
-                    (Some(from), _) => format!("{from} → {}", record.to),
-                    (None, _) => format!("→ {}", record.to),
+                    (_, crate::transition::TransitionKind::Rollback) => format!("rollback in {}", line(&record.to)),
+                    (Some(from), _) => format!("{} → {}", line(from), line(&record.to)),
+                    (None, _) => format!("→ {}", line(&record.to)),
                 };
                 // Everything here comes from commits, which anyone who can push may write:
                 // each line is escaped so none can be forged.
@@ -390,7 +390,7 @@ pub fn history(records: &[crate::promotion::history::PromotionRecord], format: B
                     "{}  {}  {:<12} {:<22} {:<10} by {}{}",
                     &record.commit[..12],
                     format_time(record.time),
-                    record.app,
+                    line(&record.app),
                     route,
                     record.version,
                     record.requested_by,

@@ -588,7 +588,12 @@ fn describe_failure(error: &wasmtime::Error, state: &SandboxState, limits: Limit
             cause
         }
         None => {
-            let mut cause = format!("{error:#}");
+            let root = error.root_cause().to_string();
+            if root.contains("resource table has no free keys") {
+                return format!("exceeded the sandbox's limit of {MAX_HOST_RESOURCES} host resources (WASI streams, pollables, …) alive at once");
+            }
+            // A wasm backtrace in the context says nothing to the reader; the cause does.
+            let mut cause = if text.contains("wasm backtrace") { root } else { text };
             truncate_at_char_boundary(&mut cause, MAX_TEXT_BYTES);
             cause
         }

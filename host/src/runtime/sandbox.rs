@@ -110,8 +110,8 @@ pub struct MemoryCap {
 /// Host bytes one table element occupies: wasmtime stores a funcref element as one pointer,
 /// and funcref tables are the only kind this engine's configuration accepts.
 pub const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
-/// At most this many core instances per evaluation (a Rust or Python component needs fewer
-/// than 20).
+/// At most this many core instances per evaluation (the standard plugins and the
+/// componentize-py example run well within it, as their tests show).
 pub const MAX_INSTANCES: usize = 64;
 /// At most this many tables across all instances of one evaluation.
 pub const MAX_TABLES: usize = 64;

@@ -51,6 +51,8 @@ enum Behaviour {
     State,
     /// Return findings carrying newlines, terminal escapes and bidi controls.
     ForgeReport,
+    /// Create WASI host resources (stdout handles) without ever dropping them.
+    ResourceFlood,
 }
 
 /// Bumped by every `state` evaluation of this instance.
@@ -139,6 +141,13 @@ impl Policy for Hostile {
                 Ok(Verdict::allow()
                     .with_finding(format!("calls before: {previous}"))
                     .with_finding(format!("monotonic elapsed: {elapsed} ns (sum {})", sum % 2)))
+            }
+            Behaviour::ResourceFlood => {
+                #[cfg(target_os = "wasi")]
+                for _ in 0..20_000u32 {
+                    std::mem::forget(wasip2::cli::stdout::get_stdout());
+                }
+                Ok(Verdict::allow().with_finding("created 20,000 host resources"))
             }
             Behaviour::ForgeReport => Ok(Verdict::deny_if_any(vec![
                 Finding::new("first line\nallowed: committed 4f2a9c1e7b3d"),

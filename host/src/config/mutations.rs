@@ -1,0 +1,84 @@
+//! The `tollgate.yaml` parser on broken input: a valid file mutated at random (characters
+//! inserted, ranges deleted, lines repeated) never panics, and every error names its file, a
+//! line inside the text (when it has one) and a non-empty message. A property-test stand-in
+//! for fuzzing the parser (see SECURITY.md, Fuzzing).
+
+use proptest::prelude::*;
+
+use super::Config;
+
+const VALID: &str = "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod:\n        file: envs/prod/kustomization.yaml\n        kustomize: {}\npolicies:\n  - plugin: builtin:change-window\n    environments: [prod]\n    timeout_ms: 500\n    memory_mib: 16\n    http_origins: ['https://erp.example.com']\n    config: { default: {} }\n";
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Insert(usize, String),
+    Delete(usize, usize),
+    RepeatLine(usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let text = prop_oneof![
+        Just(":".to_string()), Just("- ".to_string()), Just("{".to_string()), Just("}".to_string()),
+        Just("[".to_string()), Just("]".to_string()), Just("\n".to_string()), Just("  ".to_string()),
+        Just("&a ".to_string()), Just("*a".to_string()), Just("!!binary ".to_string()), Just("'".to_string()),
+        Just("\"".to_string()), Just("#".to_string()), Just("---\n".to_string()), Just("\t".to_string()),
+        Just("99999999999999999999".to_string()), Just("~".to_string()), Just("é".to_string()), Just("<<: *a\n".to_string()),
+        any::<String>(),
+    ];
+    prop_oneof![
+        (any::<usize>(), text).prop_map(|(at, text)| Mutation::Insert(at, text)),
+        (any::<usize>(), 0..40usize).prop_map(|(at, len)| Mutation::Delete(at, len)),
+        any::<usize>().prop_map(Mutation::RepeatLine),
+    ]
+}
+
+fn apply(text: &str, mutation: &Mutation) -> String {
+    let boundary = |at: usize| {
+        let mut at = at % (text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    match mutation {
+        Mutation::Insert(at, insert) => {
+            let at = boundary(*at);
+            format!("{}{insert}{}", &text[..at], &text[at..])
+        }
+        Mutation::Delete(at, len) => {
+            let start = boundary(*at);
+            let end = boundary(start + len).max(start);
+            format!("{}{}", &text[..start], &text[end..])
+        }
+        Mutation::RepeatLine(line) => {
+            let lines: Vec<&str> = text.split_inclusive('\n').collect();
+            let index = line % lines.len().max(1);
+            let mut out: Vec<&str> = lines.clone();
+            if let Some(repeated) = lines.get(index) {
+                out.insert(index, repeated);
+            }
+            out.concat()
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn broken_configurations_are_errors_with_a_place_never_panics(mutations in prop::collection::vec(mutation(), 1..6)) {
+        let text = mutations.iter().fold(VALID.to_string(), |text, mutation| apply(&text, mutation));
+        if let Err(problem) = Config::parse_located("tollgate.yaml", &text) {
+            prop_assert_eq!(problem.file.as_str(), "tollgate.yaml");
+            prop_assert!(!problem.message.trim().is_empty(), "empty message for {:?}", text);
+            if let Some(line) = problem.line {
+                prop_assert!(line >= 1 && line <= text.lines().count() + 1, "line {} outside the text {:?}", line, text);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_unmutated_file_is_valid() {
+    Config::parse("tollgate.yaml", VALID).unwrap();
+}
