@@ -250,6 +250,10 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
         if let Err(message) = &accepted {
             report.error(locator.problem(&at("config"), format!("{} does not accept this configuration: {message}", info.name)));
         }
+        // A secret the host cannot read now would fail the policy closed at plan time.
+        if let Err(cause) = crate::credentials::resolve(&policy.credentials) {
+            report.error(locator.problem(&at("credentials"), cause));
+        }
         let asks_http = info.capabilities.contains(&Capability::HttpGet);
         if asks_http && policy.http_origins.is_empty() {
             report.warning(locator.problem(

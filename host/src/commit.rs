@@ -54,6 +54,9 @@ pub struct RecordedPolicy {
     pub memory_bytes: usize,
     /// HTTP origins granted.
     pub http_origins: Vec<String>,
+    /// Credentials the host attached, by origin: where each was read from, never the secret.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub credentials: std::collections::BTreeMap<String, String>,
     /// Its outcome (`{"outcome": "verdict", "decision": …, "findings": …}` or `{"outcome": "failed", "cause": …}`).
     pub outcome: serde_json::Value,
 }
@@ -90,6 +93,7 @@ impl DecisionRecord {
                 timeout_ms: run.limits.timeout.as_millis() as u64,
                 memory_bytes: run.limits.memory_bytes,
                 http_origins: run.http_origins.clone(),
+                credentials: run.credentials.clone(),
                 outcome: serde_json::to_value(&run.evaluation.outcome).unwrap_or_default(),
             })
             .collect();

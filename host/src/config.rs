@@ -22,6 +22,8 @@
 //!     timeout_ms: 2000
 //!     memory_mib: 64
 //!     http_origins: [https://erp.example.com]
+//!     credentials:                        # added by the host; the plugin never sees them
+//!       https://erp.example.com: { bearer: { env: ERP_TOKEN } }
 //!     config: { … }                       # the plugin's own configuration
 //! ```
 //!
@@ -33,6 +35,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::OriginCredential;
 use crate::manifest::Layout;
 use crate::manifest::yaml::{Node, Scalar, parse_documents};
 use crate::runtime::{Limits, PluginRef, origin_of};
@@ -173,6 +176,10 @@ pub struct PolicyConfig {
     /// Origins `http-get` may reach, e.g. `https://erp.example.com`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_origins: Vec<String>,
+    /// Credentials the host adds to requests to a granted origin (origin → where to read the
+    /// secret); the plugin never sees them. See [`crate::credentials`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, OriginCredential>,
     /// The plugin's own configuration (free-form; the plugin's `validate-config` checks it).
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
@@ -416,6 +423,13 @@ impl Config {
                         format!("{origin:?} is not a bare origin; write it as {normalised:?}"),
                     ));
                 }
+            }
+            for (origin, credential) in &policy.credentials {
+                crate::credentials::check(origin, credential, &policy.http_origins).map_err(|(field, message)| {
+                    let mut place = vec![path[0], path[1], "credentials", origin.as_str()];
+                    place.extend((!field.is_empty()).then_some(field));
+                    at(&place, message)
+                })?;
             }
             if let Err(error) = serde_json::to_string(&policy.config) {
                 return Err(at(&[&path[..], &["config"]].concat(), format!("cannot be turned into JSON for the plugin ({error}); use string keys")));

@@ -5,6 +5,8 @@
 //! - [`transition`]: the proposed change a policy decides on;
 //! - [`runtime`]: loads policy plugins (WebAssembly components) and evaluates them in a
 //!   sandbox with a deadline and a memory cap, failing closed on any misbehaviour;
+//! - [`credentials`]: secrets the host attaches to a policy's granted HTTP origins, never
+//!   shown to the plugin or written anywhere;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
@@ -18,6 +20,7 @@ pub mod check;
 pub mod cli;
 pub mod commit;
 pub mod config;
+pub mod credentials;
 pub mod decision;
 pub mod demo;
 pub mod engine;

@@ -2,6 +2,7 @@
 //! and `tests/plugins/` by host/build.rs, on real Git repositories.
 
 mod config_tools;
+mod deployment_health;
 mod erp_http;
 mod examples;
 mod outputs;

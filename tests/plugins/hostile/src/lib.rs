@@ -12,6 +12,9 @@ struct Config {
     /// For `read-file` and `http-get`: what to read.
     #[serde(default)]
     target: String,
+    /// For `http-get`: request headers to send (e.g. an `authorization` of its own).
+    #[serde(default)]
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -88,7 +91,9 @@ impl Policy for Hostile {
                 None => Verdict::deny(format!("{} does not exist", config.target)),
             }),
             Behaviour::HttpGet => {
-                let response = host::http_get(&config.target, &[("accept", "application/json")])?;
+                let mut headers: Vec<(&str, &str)> = vec![("accept", "application/json")];
+                headers.extend(config.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())));
+                let response = host::http_get(&config.target, &headers)?;
                 Ok(Verdict::allow().with_finding(format!("status {}: {}", response.status, response.text()?)))
             }
         }
