@@ -107,6 +107,8 @@ struct ArgoState {
     echo: bool,
     /// The Authorization header of every request (empty when there was none).
     seen: Vec<String>,
+    /// How long to wait before answering (a slow Argo CD).
+    delay: Duration,
 }
 
 /// A loopback server answering `GET /api/v1/applications/shop-api-staging` like Argo CD:
@@ -121,7 +123,7 @@ impl FakeArgo {
     fn start() -> FakeArgo {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(ArgoState { fixture: "healthy.json", echo: false, seen: Vec::new() }));
+        let state = Arc::new(Mutex::new(ArgoState { fixture: "healthy.json", echo: false, seen: Vec::new(), delay: Duration::ZERO }));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -141,6 +143,8 @@ impl FakeArgo {
                     .map(|(_, value)| value.trim().to_string())
                     .unwrap_or_default();
                 let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let delay = shared.lock().unwrap().delay;
+                std::thread::sleep(delay);
                 let (status, body) = {
                     let mut state = shared.lock().unwrap();
                     state.seen.push(authorization.clone());
@@ -319,6 +323,17 @@ fn promotion_to_prod_needs_stagings_argocd_application_healthy_synced_and_runnin
     assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
     // The host sent the token on every request; the plugin's configuration has none.
     assert!(argo.seen().iter().all(|seen| seen == &format!("Bearer {TOKEN}")), "{:?}", argo.seen());
+}
+
+#[test]
+fn an_argocd_slower_than_the_deadline_is_never_an_allow() {
+    let argo = FakeArgo::start();
+    argo.state.lock().unwrap().delay = Duration::from_secs(4);
+    let (_dir, repo) = repository(&argo_policy(&argo.origin, None));
+    let run = plan_prod(&repo, &[], Some(TOKEN));
+    assert!(run.code == 1 || run.code == 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("timed out"), "{}", run.stdout);
+    assert!(!run.stdout.contains("allowed"), "{}", run.stdout);
 }
 
 #[test]
