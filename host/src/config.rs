@@ -522,6 +522,25 @@ mod tests {
     }
 
     #[test]
+    fn credentials_name_a_source_for_a_granted_origin() {
+        let with = |credentials: &str| {
+            GOOD.replace(
+                "    config: { default: {} }\n",
+                &format!("    http_origins: [https://argocd.example.com]\n    credentials:\n{credentials}    config: {{ default: {{}} }}\n"),
+            )
+        };
+        let config = Config::parse("tollgate.yaml", &with("      https://argocd.example.com: { bearer: { env: ARGOCD_TOKEN } }\n")).unwrap();
+        let credential = &config.policies[0].credentials["https://argocd.example.com"];
+        assert_eq!(crate::credentials::describe(credential), "bearer token from environment variable ARGOCD_TOKEN");
+        let error = Config::parse("tollgate.yaml", &with("      https://other.example.com: { bearer: { env: T } }\n")).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:15:7: policies.0.credentials.https://other.example.com: https://other.example.com is not in http_origins"), "{error}");
+        let error = Config::parse("tollgate.yaml", &with("      https://argocd.example.com: { bearer: { file: token.txt } }\n")).unwrap_err().0;
+        assert!(error.contains("policies.0.credentials.https://argocd.example.com.bearer: token.txt is not an absolute path"), "{error}");
+        let error = Config::parse("tollgate.yaml", &with("      https://argocd.example.com: { bearer: { value: s3cret } }\n")).unwrap_err().0;
+        assert!(error.contains("unknown field `value`, expected `env` or `file`"), "{error}");
+    }
+
+    #[test]
     fn problems_carry_their_place_as_data() {
         let text = GOOD.replace("environments: [prod]", "environments: [production]");
         let problem = Config::parse_located("tollgate.yaml", &text).unwrap_err();
