@@ -17,10 +17,13 @@ fn env(name: &str) -> Option<OsString> {
     (name == "ARGOCD_TOKEN").then(|| OsString::from(TOKEN))
 }
 
+/// A URL and the headers sent with it.
+type Request = (String, Vec<(String, String)>);
+
 /// Records what it was asked and answers with an echo of the request headers.
 #[derive(Default)]
 struct Echo {
-    seen: Mutex<Vec<(String, Vec<(String, String)>)>>,
+    seen: Mutex<Vec<Request>>,
 }
 
 impl HttpFetcher for Echo {
