@@ -89,6 +89,9 @@ pub struct CheckedPolicy {
     pub capabilities: Vec<Capability>,
     /// Origins granted to its http-get.
     pub http_origins: Vec<String>,
+    /// Credentials the host attaches, by origin: where each is read from, never the secret.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub credentials: std::collections::BTreeMap<String, String>,
     /// Whether `validate-config` accepted its configuration.
     pub config_accepted: bool,
 }
@@ -279,6 +282,7 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
             sha256: plugin.sha256().to_string(),
             capabilities: info.capabilities.clone(),
             http_origins: policy.http_origins.clone(),
+            credentials: policy.credentials.iter().map(|(origin, credential)| (origin.clone(), crate::credentials::describe(credential))).collect(),
             config_accepted: accepted.is_ok(),
         });
     }

@@ -401,6 +401,10 @@ fn the_argocd_token_never_appears_in_any_output_and_the_plugin_cannot_get_it() {
     for format in ["text", "json"] {
         let check = run(&repo, &["check-config", "-o", format], Some(TOKEN));
         assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+        if format == "json" {
+            let report: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+            assert_eq!(report["policies"][0]["credentials"][&argo.origin], "bearer token from environment variable ARGOCD_TOKEN");
+        }
         outputs.push(check.stdout);
         outputs.push(check.stderr);
     }
