@@ -91,6 +91,9 @@ pub struct CheckedPolicy {
     pub capabilities: Vec<Capability>,
     /// Origins granted to its http-get.
     pub http_origins: Vec<String>,
+    /// Credentials the host attaches, by origin: where each is read from, never the secret.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub credentials: std::collections::BTreeMap<String, String>,
     /// Whether `validate-config` accepted its configuration.
     pub config_accepted: bool,
 }
@@ -277,6 +280,10 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
         if let Err(message) = &accepted {
             report.error(locator.problem(&at("config"), format!("{} does not accept this configuration: {message}", info.name)));
         }
+        // A secret the host cannot read now would fail the policy closed at plan time.
+        if let Err(cause) = crate::credentials::resolve(&policy.credentials) {
+            report.error(locator.problem(&at("credentials"), cause));
+        }
         let asks_http = info.capabilities.contains(&Capability::HttpGet);
         if asks_http && policy.http_origins.is_empty() {
             report.warning(locator.problem(
@@ -302,6 +309,7 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
             sha256: plugin.sha256().to_string(),
             capabilities: info.capabilities.clone(),
             http_origins: policy.http_origins.clone(),
+            credentials: policy.credentials.iter().map(|(origin, credential)| (origin.clone(), crate::credentials::describe(credential))).collect(),
             config_accepted: accepted.is_ok(),
         });
     }

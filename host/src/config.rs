@@ -22,6 +22,8 @@
 //!     timeout_ms: 2000
 //!     memory_mib: 64
 //!     http_origins: [https://erp.example.com]
+//!     credentials:                        # added by the host; the plugin never sees them
+//!       https://erp.example.com: { bearer: { env: ERP_TOKEN } }
 //!     config: { … }                       # the plugin's own configuration
 //!     signers: [secteam@example.com]      # optional: the .wasm must carry a valid .wasm.sig by one of them
 //! trust:                                  # optional, see crate::trust
@@ -38,6 +40,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::OriginCredential;
 use crate::manifest::Layout;
 use crate::manifest::yaml::{Node, Scalar, parse_documents};
 use crate::runtime::{Limits, PluginRef, origin_of};
@@ -191,6 +194,10 @@ pub struct PolicyConfig {
     /// (`FILE.wasm.sig`, made by `tollgate plugin sign`); empty: no signature required.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signers: Vec<String>,
+    /// Credentials the host adds to requests to a granted origin (origin → where to read the
+    /// secret); the plugin never sees them. See [`crate::credentials`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, OriginCredential>,
     /// The plugin's own configuration (free-form; the plugin's `validate-config` checks it).
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
@@ -444,6 +451,13 @@ impl Config {
                     ));
                 }
             }
+            for (origin, credential) in &policy.credentials {
+                crate::credentials::check(origin, credential, &policy.http_origins).map_err(|(field, message)| {
+                    let mut place = vec![path[0], path[1], "credentials", origin.as_str()];
+                    place.extend((!field.is_empty()).then_some(field));
+                    at(&place, message)
+                })?;
+            }
             if let Err(error) = serde_json::to_string(&policy.config) {
                 return Err(at(&[&path[..], &["config"]].concat(), format!("cannot be turned into JSON for the plugin ({error}); use string keys")));
             }
@@ -547,6 +561,25 @@ mod tests {
         let text = GOOD.replace("environments: [prod]", "environments: [production]");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert!(error.starts_with("tollgate.yaml:12:5: policies.0.environments: unknown environment production"), "{error}");
+    }
+
+    #[test]
+    fn credentials_name_a_source_for_a_granted_origin() {
+        let with = |credentials: &str| {
+            GOOD.replace(
+                "    config: { default: {} }\n",
+                &format!("    http_origins: [https://argocd.example.com]\n    credentials:\n{credentials}    config: {{ default: {{}} }}\n"),
+            )
+        };
+        let config = Config::parse("tollgate.yaml", &with("      https://argocd.example.com: { bearer: { env: ARGOCD_TOKEN } }\n")).unwrap();
+        let credential = &config.policies[0].credentials["https://argocd.example.com"];
+        assert_eq!(crate::credentials::describe(credential), "bearer token from environment variable ARGOCD_TOKEN");
+        let error = Config::parse("tollgate.yaml", &with("      https://other.example.com: { bearer: { env: T } }\n")).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:15:7: policies.0.credentials.https://other.example.com: https://other.example.com is not in http_origins"), "{error}");
+        let error = Config::parse("tollgate.yaml", &with("      https://argocd.example.com: { bearer: { file: token.txt } }\n")).unwrap_err().0;
+        assert!(error.contains("policies.0.credentials.https://argocd.example.com.bearer: token.txt is not an absolute path"), "{error}");
+        let error = Config::parse("tollgate.yaml", &with("      https://argocd.example.com: { bearer: { value: s3cret } }\n")).unwrap_err().0;
+        assert!(error.contains("unknown field `value`, expected `env` or `file`"), "{error}");
     }
 
     #[test]

@@ -74,6 +74,22 @@ policies:
     config:
       environments:
         prod: { readiness_file: "envs/{env}/erp/readiness.yaml" }
+  # Promote only what is healthy where it runs now. Not enabled in the demo, which has no
+  # Argo CD or Alertmanager to ask. tollgate reads the Argo CD token from ARGOCD_TOKEN and
+  # sends it to that origin only; the plugin never sees it, and records name only the variable.
+  # - plugin: builtin:deployment-health
+  #   environments: [prod]
+  #   http_origins: [https://argocd.example.com, https://alertmanager.example.com]
+  #   credentials:
+  #     https://argocd.example.com: { bearer: { env: ARGOCD_TOKEN } }
+  #   config:
+  #     environments:
+  #       prod:                      # what the source of a prod promotion (test) must show
+  #         argocd: { url: https://argocd.example.com, application: "{app}-{env}" }
+  #         alertmanager:
+  #           url: https://alertmanager.example.com
+  #           matchers: ['env="{env}"', 'app="{app}"', 'severity=~"critical|warning"']
+  #         rollbacks: exempt
 "#;
 
 const WEB_DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop-web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: registry.example.com/shop/web:2.0.0\n          envFrom:\n            - configMapRef: { name: shop-web }\n";

@@ -11,6 +11,8 @@
 //!   compiled code cached only in a directory no one else can write) and evaluates them in a
 //!   sandbox with a deadline and one memory budget per call, checking everything that comes
 //!   back, failing closed on any misbehaviour;
+//! - [`credentials`]: secrets the host attaches to a policy's granted HTTP origins, never
+//!   shown to the plugin or written anywhere;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
 //!   the local store and `tollgate.lock`);
@@ -30,6 +32,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod decision;
 pub mod demo;
 pub mod exit;

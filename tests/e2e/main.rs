@@ -4,6 +4,7 @@
 pub mod budget;
 mod config_tools;
 mod crash;
+mod deployment_health;
 mod erp_http;
 mod examples;
 mod hardening;

@@ -156,6 +156,7 @@ fn item_02_a_plugin_name_cannot_write_a_line_of_the_commit_message() {
         timeout_ms: 1,
         memory_bytes: 1,
         http_origins: vec![],
+        credentials: Default::default(),
         outcome: serde_json::json!({"outcome": "verdict", "decision": "allow", "findings": []}),
     });
     let message = commit_message(&record);

@@ -1,13 +1,17 @@
 //! Run every policy that applies to a transition and decide: the gate itself.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::{Config, Mode, PolicyConfig};
+use crate::credentials::{self, CredentialedFetcher};
 use crate::decision::{Decision, PolicyOutcome};
-use crate::runtime::{Capability, Evaluation, FileSource, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, PluginSource, Runtime};
+use crate::runtime::{
+    Capability, Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, Plugin, PluginRef, PluginSource, Runtime,
+};
 use crate::transition::Transition;
 
 /// What one policy said.
@@ -36,6 +40,9 @@ pub struct PolicyRun {
     pub limits: Limits,
     /// The origins its http-get could reach.
     pub http_origins: Vec<String>,
+    /// Credentials the host attached, by origin: where each secret was read from, never the secret.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, String>,
     /// Its outcome, logs and output.
     pub evaluation: Evaluation,
 }
@@ -105,6 +112,7 @@ pub fn run_policy(
         config_json: config_json.clone(),
         limits,
         http_origins: http_origins.clone(),
+        credentials: policy.credentials.iter().map(|(origin, credential)| (origin.clone(), credentials::describe(credential))).collect(),
         evaluation: Evaluation::failed(String::new()),
     };
     let info = match plugin.info(limits) {
@@ -121,7 +129,20 @@ pub fn run_policy(
     run.version = crate::input::escape_untrusted(&info.version, 100);
     // read-file only for plugins that ask for it.
     let files = info.capabilities.contains(&Capability::ReadFile).then_some(files);
-    let access = HostAccess { files, http_origins, http: Arc::new(NetworkFetcher) };
+    // A secret that cannot be read fails the policy closed, before the plugin runs.
+    let credentials = match credentials::resolve(&policy.credentials) {
+        Ok(credentials) => credentials,
+        Err(cause) => {
+            run.evaluation = Evaluation::failed(cause);
+            return run;
+        }
+    };
+    let http: Arc<dyn HttpFetcher> = if credentials.is_empty() {
+        Arc::new(NetworkFetcher)
+    } else {
+        Arc::new(CredentialedFetcher { inner: Arc::new(NetworkFetcher), credentials })
+    };
+    let access = HostAccess { files, http_origins, http };
     run.evaluation = plugin.evaluate(&config_json, transition, limits, access);
     run
 }

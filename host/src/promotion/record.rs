@@ -59,6 +59,9 @@ pub struct RecordedPolicy {
     pub memory_bytes: usize,
     /// HTTP origins granted.
     pub http_origins: Vec<String>,
+    /// Credentials the host attached, by origin: where each was read from, never the secret.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, String>,
     /// Its outcome (`{"outcome": "verdict", "decision": …, "findings": …}` or `{"outcome": "failed", "cause": …}`).
     pub outcome: serde_json::Value,
 }
@@ -103,6 +106,7 @@ impl DecisionRecord {
                 timeout_ms: run.limits.timeout.as_millis() as u64,
                 memory_bytes: run.limits.memory_bytes,
                 http_origins: run.http_origins.clone(),
+                credentials: run.credentials.clone(),
                 outcome: serde_json::to_value(&run.evaluation.outcome).unwrap_or_default(),
             })
             .collect();

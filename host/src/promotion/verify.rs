@@ -186,6 +186,9 @@ fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy
             run.http_origins.join(", ")
         ));
     }
+    if recorded.credentials != run.credentials {
+        differences.push("the record's credential sources differ from the configuration's".to_string());
+    }
     if recorded.mode != run.mode {
         differences.push("the record's mode differs from the configuration's".to_string());
     }

@@ -74,6 +74,7 @@ fn decided(kind: Kind, mode: Mode, texts: &[String], finding_path: Option<String
         plugin: "builtin:change-window".into(),
         sha256: "0".repeat(64),
         manifest_digest: None,
+        credentials: Default::default(),
         version: texts[7].clone(),
         mode,
         config: serde_json::Value::Null,

@@ -4,8 +4,8 @@
 //! Asks `GET {url}/api/v2/alerts?active=true&silenced=false&inhibited=false&filter=…` (one
 //! `filter` per matcher; Alertmanager's API v2) and reads, of each alert, `labels`,
 //! `startsAt` and `status` (`state`, `silencedBy`, `inhibitedBy`). The state is checked again
-//! on this side, so an alert that is silenced or inhibited never counts, whatever the
-//! server's filtering did.
+//! on this side, so only a silenced or inhibited alert is left out, whatever the server's
+//! filtering did.
 
 use std::collections::BTreeMap;
 
@@ -135,9 +135,10 @@ struct AlertStatus {
 }
 
 impl Alert {
-    /// Active, and neither silenced nor inhibited.
+    /// Not suppressed: neither silenced nor inhibited. An `unprocessed` alert (one
+    /// Alertmanager has not yet matched against silences) blocks too, since it may well fire.
     fn blocks(&self) -> bool {
-        self.status.state == "active" && self.status.silenced_by.is_empty() && self.status.inhibited_by.is_empty()
+        self.status.state != "suppressed" && self.status.silenced_by.is_empty() && self.status.inhibited_by.is_empty()
     }
 
     /// `HighErrorRate firing since 2026-01-05T09:12:00Z {app="shop-api", env="staging", severity="critical"}`.
@@ -202,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn only_active_unsilenced_uninhibited_alerts_block() {
+    fn only_unsilenced_uninhibited_alerts_block() {
         let alerts: Vec<Alert> = serde_json::from_str(
             r#"[{"labels": {"alertname": "A"}, "status": {"state": "active", "silencedBy": [], "inhibitedBy": []}},
                 {"labels": {"alertname": "B"}, "status": {"state": "suppressed", "silencedBy": ["s1"], "inhibitedBy": []}},
@@ -211,6 +212,6 @@ mod tests {
         )
         .unwrap();
         let blocking: Vec<&str> = alerts.iter().filter(|alert| alert.blocks()).map(|alert| alert.labels["alertname"].as_str()).collect();
-        assert_eq!(blocking, ["A"]);
+        assert_eq!(blocking, ["A", "D"]);
     }
 }

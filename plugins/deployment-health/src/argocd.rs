@@ -201,8 +201,7 @@ pub fn runs_artifact(reference: &str, artifact: &Artifact) -> bool {
 fn normalise(name: &str) -> String {
     let name = name.to_ascii_lowercase();
     let name = name.strip_prefix("index.docker.io/").or_else(|| name.strip_prefix("docker.io/")).unwrap_or(&name).to_string();
-    let name = name.strip_prefix("library/").unwrap_or(&name).to_string();
-    name
+    name.strip_prefix("library/").unwrap_or(&name).to_string()
 }
 
 #[cfg(test)]
