@@ -129,3 +129,20 @@ fn a_bare_clone_fetches_promotes_and_pushes() {
     assert_eq!(git(&setup.remote, &["rev-parse", "main"]), git(&bare, &["rev-parse", "main"]));
     assert_eq!(records_on(&setup.remote), 1);
 }
+
+/// Regression (issue 9's crash suite, issue 8 item 11): a promotion left unpublished by an
+/// interrupted run is never built on; the next `--push` says how to publish or drop it.
+#[test]
+fn an_unpublished_local_commit_is_never_built_on() {
+    let setup = remote_with_two_clones();
+    let run = tollgate_in(&setup.b, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0", "--actor", "bob"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let local = git(&setup.b, &["rev-parse", "main"]);
+    let remote = git(&setup.remote, &["rev-parse", "main"]);
+    let run = tollgate_in(&setup.b, &["promote", "shop-web", "--to", "test", "--actor", "bob", "--push"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("local main has commits that origin/main does not"), "{}", run.stderr);
+    assert!(run.stderr.contains("git push origin main") && run.stderr.contains("git reset --keep origin/main"), "{}", run.stderr);
+    assert_eq!(git(&setup.b, &["rev-parse", "main"]), local);
+    assert_eq!(git(&setup.remote, &["rev-parse", "main"]), remote);
+}

@@ -43,7 +43,8 @@ fn tracking_ref(remote: &str, branch: &str) -> String {
 }
 
 /// Fetch `branch` from `remote`, then bring the local branch up to the remote tip when it is
-/// behind. A local branch that has diverged is a conflict.
+/// behind. A local branch that has diverged is a conflict; one that is ahead (commits the
+/// remote never had) is refused, so nothing unpublished is built on.
 pub fn sync_from_remote(dir: &Path, remote: &str, branch: &str, checked_out: bool) -> Result<(), Failure> {
     let tracking = tracking_ref(remote, branch);
     git(dir, &["fetch", "--quiet", remote, &format!("+refs/heads/{branch}:{tracking}")])
@@ -51,8 +52,16 @@ pub fn sync_from_remote(dir: &Path, remote: &str, branch: &str, checked_out: boo
     let local = git(dir, &["rev-parse", &format!("refs/heads/{branch}")]).map_err(Failure::bad_input)?;
     let upstream = git(dir, &["rev-parse", &tracking]).map_err(Failure::bad_input)?;
     let (local, upstream) = (local.trim(), upstream.trim());
-    if local == upstream || git(dir, &["merge-base", "--is-ancestor", upstream, local]).is_ok() {
+    if local == upstream {
         return Ok(());
+    }
+    if git(dir, &["merge-base", "--is-ancestor", upstream, local]).is_ok() {
+        // Building on commits the remote never had would publish them under this promotion,
+        // and the next environment could receive a version the remote never ran.
+        return Err(Failure::bad_input(format!(
+            "local {branch} has commits that {remote}/{branch} does not (an unpublished promotion from an interrupted run?); \
+             publish them with `git push {remote} {branch}` or drop them with `git reset --keep {remote}/{branch}`, then try again"
+        )));
     }
     if git(dir, &["merge-base", "--is-ancestor", local, upstream]).is_err() {
         return Err(Failure::conflict(format!(
