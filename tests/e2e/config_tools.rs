@@ -106,14 +106,40 @@ fn schema_prints_the_json_schema_of_tollgate_yaml() {
     assert_eq!(schema["$defs"]["PolicyConfig"]["properties"]["plugin"]["type"], "string");
 }
 
+/// Every subcommand path (`["plugin", "test"]`, ...) below `parent`, read from the binary's own
+/// `--help` (its `Commands:` section), recursively, so the list cannot go stale.
+fn every_subcommand(parent: &[String]) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = parent.iter().map(String::as_str).collect();
+    args.push("--help");
+    let run = tollgate(&args);
+    assert_eq!(run.code, 0, "tollgate {}: {}", args.join(" "), run.stderr);
+    let mut found = Vec::new();
+    let mut lines = run.stdout.lines().skip_while(|line| *line != "Commands:");
+    lines.next();
+    for line in lines.take_while(|line| !line.trim().is_empty()) {
+        let name = line.split_whitespace().next().unwrap().to_string();
+        if name == "help" {
+            continue;
+        }
+        let mut path = parent.to_vec();
+        path.push(name);
+        found.extend(every_subcommand(&path));
+        found.push(path);
+    }
+    found
+}
+
 #[test]
 fn completions_cover_every_command_for_bash_zsh_and_fish() {
     for (shell, marker) in [("bash", "_tollgate()"), ("zsh", "#compdef tollgate"), ("fish", "complete -c tollgate")] {
         let run = tollgate(&["completions", shell]);
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
         assert!(run.stdout.contains(marker), "{shell}: {}", &run.stdout[..run.stdout.len().min(500)]);
-        for command in ["check-config", "schema", "promote", "completions"] {
-            assert!(run.stdout.contains(command), "{shell} completions lack {command}");
+        let commands = every_subcommand(&[]);
+        assert!(commands.len() >= 11, "only {commands:?} found in --help");
+        for command in &commands {
+            let name = command.last().unwrap();
+            assert!(run.stdout.contains(name.as_str()), "{shell} completions lack `{}`", command.join(" "));
         }
     }
     let run = tollgate(&["completions", "tcsh"]);

@@ -18,3 +18,4 @@ mod sandbox;
 mod scaffold;
 mod support;
 mod trust;
+mod verify;
