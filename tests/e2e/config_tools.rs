@@ -139,7 +139,24 @@ fn completions_cover_every_command_for_bash_zsh_and_fish() {
         assert!(commands.len() >= 11, "only {commands:?} found in --help");
         for command in &commands {
             let name = command.last().unwrap();
-            assert!(run.stdout.contains(name.as_str()), "{shell} completions lack `{}`", command.join(" "));
+            let parents = &command[..command.len() - 1];
+            // Each shell's own form of "this subcommand is offered here".
+            let offered = match shell {
+                "bash" => {
+                    let parent: String = parents.iter().map(|part| format!("__subcmd__{}", part.replace('-', "__subcmd__"))).collect();
+                    run.stdout.contains(&format!("            tollgate{parent},{name})\n"))
+                }
+                "zsh" => run.stdout.contains(&format!("\n'{name}:")) && run.stdout.lines().any(|line| line.trim() == format!("({name})")),
+                _ => run.stdout.lines().any(|line| {
+                    let condition = if parents.is_empty() {
+                        "-n \"__fish_tollgate_needs_command\"".to_string()
+                    } else {
+                        format!("-n \"__fish_tollgate_using_subcommand {}; and not __fish_seen_subcommand_from ", parents.join(" "))
+                    };
+                    line.contains(&condition) && line.contains(&format!(" -a \"{name}\" "))
+                }),
+            };
+            assert!(offered, "{shell} completions do not offer `tollgate {}`", command.join(" "));
         }
     }
     let run = tollgate(&["completions", "tcsh"]);
