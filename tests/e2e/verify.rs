@@ -115,3 +115,24 @@ fn verify_in_a_shallow_clone_reports_the_missing_base_commit() {
     );
     assert_eq!(verify.stdout, expected);
 }
+
+#[test]
+fn verify_in_a_clone_one_commit_deep_says_the_parent_is_missing_not_that_it_is_a_root() {
+    // The promotion commit is the shallow boundary: libgit2 sees no parent. Before the fix,
+    // verify called it "a root commit", which it is not.
+    let (dir, repo) = plain_repo_with(PLAIN_CONFIG, &[]);
+    let run = tollgate_in(&repo, &["promote", "api", "--to", "dev", "--version", "1.2.0", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let clone = dir.path().join("shallow").to_str().unwrap().to_string();
+    git(&repo, &["clone", "--quiet", "--depth", "1", &format!("file://{repo}"), &clone]);
+    let verify = tollgate_in(&clone, &["verify", &commit]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert_eq!(
+        verify.stdout,
+        format!(
+            "verify {} (decision )\n  PROBLEM  its parent commit is not in this repository (a shallow clone): fetch more history (git fetch --unshallow) to check it\nnot reproduced\n",
+            &commit[..12]
+        )
+    );
+}
