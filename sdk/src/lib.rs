@@ -8,7 +8,7 @@
 //! 2. a type implementing [`Policy`],
 //! 3. one [`export_policy!`] line.
 //!
-//! ```ignore
+//! ```
 //! use serde::Deserialize;
 //! use tollgate_sdk::{export_policy, Policy, PluginInfo, Result, Transition, Verdict};
 //!
@@ -32,6 +32,10 @@
 //! }
 //!
 //! export_policy!(RequireDigest);
+//! # // Compiled and run as a doctest (natively, where export_policy! expands to nothing):
+//! # let t = tollgate_sdk::testing::transition().version("1.2.3").build();
+//! # let verdict = tollgate_sdk::testing::evaluate::<RequireDigest>(r#"{"require_digest": true}"#, &t).unwrap();
+//! # assert!(!verdict.is_allow());
 //! ```
 //!
 //! Most policies configure rules per environment (`default` plus `environments`): use

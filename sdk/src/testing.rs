@@ -1,15 +1,25 @@
 //! Native testing of policies: a test double for the host functions and a transition builder.
 //!
-//! ```ignore
+//! ```
 //! use tollgate_sdk::testing::{self, transition};
+//! # use tollgate_sdk::{PluginInfo, Policy, Result, Transition, Verdict};
+//! # #[derive(serde::Deserialize)]
+//! # struct Config { require_digest: bool }
+//! # struct MyPolicy;
+//! # impl Policy for MyPolicy {
+//! #     type Config = Config;
+//! #     fn info() -> PluginInfo { PluginInfo::new("my-policy", "0.1.0", "Artifacts must be pinned") }
+//! #     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
+//! #         assert_eq!(tollgate_sdk::host::read_file("envs/prod/app.yaml").unwrap().as_deref(), Some("image: x"));
+//! #         Ok(if config.require_digest && t.artifact.digest.is_none() { Verdict::deny("no digest") } else { Verdict::allow() })
+//! #     }
+//! # }
 //!
-//! #[test]
-//! fn denies_without_digest() {
-//!     testing::set_file("envs/prod/app.yaml", "image: x");
-//!     let t = transition().to_env("prod").version("1.2.3").build();
-//!     let verdict = testing::evaluate::<MyPolicy>(r#"{"require_digest": true}"#, &t).unwrap();
-//!     assert!(!verdict.is_allow());
-//! }
+//! // In a #[test] function:
+//! testing::set_file("envs/prod/app.yaml", "image: x");
+//! let t = transition().to_env("prod").version("1.2.3").build();
+//! let verdict = testing::evaluate::<MyPolicy>(r#"{"require_digest": true}"#, &t).unwrap();
+//! assert!(!verdict.is_allow());
 //! ```
 //!
 //! The double is per thread, so tests running in parallel do not see each other's data.

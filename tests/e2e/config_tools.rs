@@ -106,14 +106,57 @@ fn schema_prints_the_json_schema_of_tollgate_yaml() {
     assert_eq!(schema["$defs"]["PolicyConfig"]["properties"]["plugin"]["type"], "string");
 }
 
+/// Every subcommand path (`["plugin", "test"]`, ...) below `parent`, read from the binary's own
+/// `--help` (its `Commands:` section), recursively, so the list cannot go stale.
+fn every_subcommand(parent: &[String]) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = parent.iter().map(String::as_str).collect();
+    args.push("--help");
+    let run = tollgate(&args);
+    assert_eq!(run.code, 0, "tollgate {}: {}", args.join(" "), run.stderr);
+    let mut found = Vec::new();
+    let mut lines = run.stdout.lines().skip_while(|line| *line != "Commands:");
+    lines.next();
+    for line in lines.take_while(|line| !line.trim().is_empty()) {
+        let name = line.split_whitespace().next().unwrap().to_string();
+        if name == "help" {
+            continue;
+        }
+        let mut path = parent.to_vec();
+        path.push(name);
+        found.extend(every_subcommand(&path));
+        found.push(path);
+    }
+    found
+}
+
 #[test]
 fn completions_cover_every_command_for_bash_zsh_and_fish() {
     for (shell, marker) in [("bash", "_tollgate()"), ("zsh", "#compdef tollgate"), ("fish", "complete -c tollgate")] {
         let run = tollgate(&["completions", shell]);
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
         assert!(run.stdout.contains(marker), "{shell}: {}", &run.stdout[..run.stdout.len().min(500)]);
-        for command in ["check-config", "schema", "promote", "completions"] {
-            assert!(run.stdout.contains(command), "{shell} completions lack {command}");
+        let commands = every_subcommand(&[]);
+        assert!(commands.len() >= 11, "only {commands:?} found in --help");
+        for command in &commands {
+            let name = command.last().unwrap();
+            let parents = &command[..command.len() - 1];
+            // Each shell's own form of "this subcommand is offered here".
+            let offered = match shell {
+                "bash" => {
+                    let parent: String = parents.iter().map(|part| format!("__subcmd__{}", part.replace('-', "__subcmd__"))).collect();
+                    run.stdout.contains(&format!("            tollgate{parent},{name})\n"))
+                }
+                "zsh" => run.stdout.contains(&format!("\n'{name}:")) && run.stdout.lines().any(|line| line.trim() == format!("({name})")),
+                _ => run.stdout.lines().any(|line| {
+                    let condition = if parents.is_empty() {
+                        "-n \"__fish_tollgate_needs_command\"".to_string()
+                    } else {
+                        format!("-n \"__fish_tollgate_using_subcommand {}; and not __fish_seen_subcommand_from ", parents.join(" "))
+                    };
+                    line.contains(&condition) && line.contains(&format!(" -a \"{name}\" "))
+                }),
+            };
+            assert!(offered, "{shell} completions do not offer `tollgate {}`", command.join(" "));
         }
     }
     let run = tollgate(&["completions", "tcsh"]);

@@ -20,3 +20,4 @@ mod sandbox;
 mod scaffold;
 mod support;
 mod trust;
+mod verify;

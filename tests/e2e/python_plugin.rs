@@ -2,8 +2,9 @@
 //! Python by componentize-py against the same WIT: the contract is not tied to Rust.
 //!
 //! The component is built by `plugins/examples/python-policy/build.sh`, not by host/build.rs
-//! (it needs Python and a download from PyPI). Without it this test is skipped with a note,
-//! except under CI (`CI` set), where a missing component is a failure.
+//! (it needs Python and a download from PyPI), so the test is `#[ignore]`d: `cargo test`
+//! lists it as ignored with the reason, and `.ci/run` builds the component and runs it by name
+//! with `--ignored`, where a missing component is a failure.
 
 use crate::support::{tollgate, workspace};
 
@@ -11,21 +12,14 @@ use crate::support::{tollgate, workspace};
 const WASM: &str = "target/plugins/python_policy.wasm";
 const CASES: &str = "plugins/examples/python-policy/cases.yaml";
 
-/// `true` when the component is built; otherwise a note and `false`, or a panic under CI.
-fn component_is_built() -> bool {
+/// The built component's path; a missing component fails the test (it only runs when asked).
+fn require_component() {
     let path = workspace().join(WASM);
-    if path.is_file() {
-        return true;
-    }
-    let message = format!(
+    assert!(
+        path.is_file(),
         "{} does not exist: run plugins/examples/python-policy/build.sh first (it needs python3 and PyPI)",
         path.display()
     );
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}; CI is set, so the Python plugin test must not be skipped");
-    }
-    eprintln!("skipped python_plugin: {message}");
-    false
 }
 
 /// The case names in the cases file, in order.
@@ -42,11 +36,15 @@ fn case_names() -> Vec<String> {
 
 /// One test, so the 18 MiB component is compiled once (by `plugin test`, into the shared
 /// compile cache) and the later commands load it from there.
+///
+/// Ignored by default (reported as `ignored` by `cargo test`, never counted as passed): it
+/// needs the component, which a plain `cargo build` does not make. `.ci/run` builds it and
+/// runs exactly this test with `--ignored`; locally:
+/// `bash plugins/examples/python-policy/build.sh && cargo test -p tollgate --test e2e python_plugin -- --ignored`.
 #[test]
+#[ignore = "needs the Python component: bash plugins/examples/python-policy/build.sh, then run with --ignored"]
 fn the_python_plugin_passes_its_cases_and_describes_itself() {
-    if !component_is_built() {
-        return;
-    }
+    require_component();
 
     // Every case passes: allow, deny and error cases alike.
     let names = case_names();

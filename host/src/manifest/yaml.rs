@@ -449,8 +449,15 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_positions() {
+        // The unclosed flow sequence runs into `b: c`: the `:` at line 2, column 2 is where it breaks.
         let error = parse_documents("a: [1, 2\nb: c\n").unwrap_err();
-        assert!(error.line >= 1 && error.column >= 1, "{error}");
+        assert_eq!((error.line, error.column), (2, 2), "{error}");
+        assert_eq!(error.to_string(), "line 2 column 2: illegal placement of ':' indicator");
+        // Columns count characters, not bytes, and the line counts every line before.
+        let error = parse_documents("# ü\nkey: value\näöü: [1, 2\nbé: c\n").unwrap_err();
+        assert_eq!((error.line, error.column), (4, 3), "{error}");
+        let error = parse_documents("a:\n  b: c\n   d: e\n").unwrap_err();
+        assert_eq!((error.line, error.column), (3, 5), "{error}");
     }
 
     #[test]

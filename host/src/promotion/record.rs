@@ -180,7 +180,11 @@ pub fn check_commit(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Che
     }
     let mut checked = CheckedCommit { records: Vec::new(), trailers, problems: Vec::new() };
     let Some(parent) = parent else {
-        checked.problems.push("a root commit cannot be a promotion".into());
+        checked.problems.push(if is_shallow_boundary(repo, commit.id()) {
+            "its parent commit is not in this repository (a shallow clone): fetch more history (git fetch --unshallow) to check it".into()
+        } else {
+            "a root commit cannot be a promotion".into()
+        });
         return Ok(Some(checked));
     };
     let parent_tree = parent_tree.expect("the parent has a tree");
@@ -236,6 +240,15 @@ pub fn check_commit(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Che
         }
     }
     Ok(Some(checked))
+}
+
+/// Whether `id` is a boundary commit of a shallow clone: Git lists it in `shallow`, and its
+/// parents, though it has some, are not in the repository (libgit2 then reports none).
+fn is_shallow_boundary(repo: &Repository, id: Oid) -> bool {
+    repo.is_shallow()
+        && std::fs::read_to_string(repo.commondir().join("shallow"))
+            .map(|text| text.lines().any(|line| line.trim() == id.to_string()))
+            .unwrap_or(false)
 }
 
 /// The record's base must be the parent, or an ancestor of it (a rebased or squash-merged
