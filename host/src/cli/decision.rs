@@ -1,0 +1,73 @@
+//! How `plan`, `promote` and `rollback` end: the report, the GitHub step summary, the
+//! decision log, and the exit code.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::{Cli, print};
+use crate::exit::{ExitCode, Failure};
+use crate::promotion::engine::{Decided, Promoted};
+use crate::promotion::gate::GateOutcome;
+use crate::report::{self, OutputFormat};
+
+/// [`report_decision`] for `promote` and `rollback`, saying where the commit was pushed.
+pub(super) fn report_promoted(cli: &Cli, promoted: &Promoted, format: OutputFormat) -> Result<ExitCode, Failure> {
+    let commit = promoted.commit.as_deref();
+    print(&report::decision::render_pushed(&promoted.decided, commit, promoted.pushed.as_ref(), false, format));
+    record_decision(cli, &promoted.decided, commit, false, format)
+}
+
+/// Print a decision, add it to the GitHub step summary and the decision log, and map it to
+/// the exit code.
+pub(super) fn report_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
+    print(&report::decision::render(decided, committed, dry_run, format));
+    record_decision(cli, decided, committed, dry_run, format)
+}
+
+/// Add a decision to the GitHub step summary and the decision log; its exit code.
+fn record_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
+    // The decision stands (and may be committed): a log that cannot be written is a warning.
+    if format == OutputFormat::Github {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
+            if let Err(failure) = append(Path::new(&path), &report::github::summary_markdown(decided)) {
+                eprintln!("tollgate: warning: GITHUB_STEP_SUMMARY: {}", failure.message);
+            }
+        }
+    }
+    if let Some(path) = &cli.decision_log {
+        if let Err(failure) = append(path, &report::decision::log_line(decided, committed, dry_run)) {
+            eprintln!("tollgate: warning: --decision-log: {}", failure.message);
+        }
+    }
+    Ok(decision_exit_code(decided))
+}
+
+/// Append `text` to the file at `path`, creating it if needed. Checked before deciding, so a
+/// path that cannot be written is bad input before anything is committed.
+fn append(path: &Path, text: &str) -> Result<(), Failure> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|error| Failure::bad_input(format!("{}: cannot append to it ({error})", path.display())))?;
+    file.write_all(text.as_bytes()).map_err(|error| Failure::bad_input(format!("{}: cannot write to it ({error})", path.display())))
+}
+
+/// Refuse a `--decision-log` that cannot be appended to before deciding anything.
+pub(super) fn check_decision_log(cli: &Cli) -> Result<(), Failure> {
+    match &cli.decision_log {
+        Some(path) => append(path, ""),
+        None => Ok(()),
+    }
+}
+
+fn decision_exit_code(decided: &Decided) -> ExitCode {
+    if decided.plan.no_op {
+        return ExitCode::Success;
+    }
+    match decided.gate.outcome {
+        GateOutcome::Allowed => ExitCode::Success,
+        GateOutcome::Denied => ExitCode::Denied,
+        GateOutcome::Failed => ExitCode::PolicyFailed,
+    }
+}

@@ -1,0 +1,168 @@
+//! The request flags shared by `plan`, `promote` and `rollback`, and how they become a
+//! [`PlanRequest`], validated where they enter.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::read_input;
+use crate::exit::Failure;
+use crate::fixtures::describe_yaml_error;
+use crate::input::Actor;
+use crate::promotion::engine::Workspace;
+use crate::promotion::plan::{PlanRequest, RollbackTarget};
+use crate::report::OutputFormat;
+use crate::transition::Approval;
+
+/// Arguments of `plan` and `promote`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Application.
+    pub app: String,
+    /// Target environment.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// Source environment, for pairs allowed to skip environments (allow_skip).
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+    /// Version to promote (first environment only; later ones take the previous environment's).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Digest of that version, sha256:<64 hex> (first environment only).
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// Promote into the first environment without a digest, clearing the one the file has.
+    #[arg(long, conflicts_with = "digest")]
+    pub no_digest: bool,
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// Who asks, approvals, labels and time: shared by plan, promote and rollback.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Who requests it: a login, or `Name <email>`; recorded as requested-by: the e-mail when given, else the login [default: git config user.name and user.email, else $USER].
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// An approval: NAME, NAME@VERSION or NAME@VERSION:GROUP (repeatable).
+    #[arg(long = "approval", value_name = "NAME[@VERSION[:GROUP]]")]
+    pub approvals: Vec<String>,
+    /// Approvals from a YAML file: a list of {approver, version, at, group}.
+    #[arg(long, value_name = "FILE")]
+    pub approvals_file: Option<PathBuf>,
+    /// Signed approvals from FILE (made by `tollgate approve --approval-file`), in addition to
+    /// those in refs/tollgate/approvals (repeatable).
+    #[arg(long = "signed-approvals", value_name = "FILE")]
+    pub signed_approvals: Vec<PathBuf>,
+    /// A label KEY=VALUE (repeatable), e.g. break-glass=INC-1234.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Decide as if at this time (RFC 3339) [default: now]. plan takes any time; promote and
+    /// rollback only within 5 minutes of now unless tollgate.yaml sets allow_requested_at.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+impl RequestArgs {
+    pub(super) fn empty() -> Self {
+        RequestArgs {
+            actor: None,
+            approvals: Vec::new(),
+            approvals_file: None,
+            signed_approvals: Vec::new(),
+            labels: Vec::new(),
+            at: None,
+            output: OutputFormat::Text,
+        }
+    }
+}
+
+/// Turn command-line arguments into a plan request. Every string is validated where it
+/// enters (see [`PlanRequest::validate`]).
+pub(super) fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, rollback: Option<RollbackTarget>) -> Result<PlanRequest, Failure> {
+    let bad = |error: crate::input::InputError| Failure::bad_input(error.to_string());
+    let at = match &request.at {
+        Some(text) => text
+            .parse::<jiff::Timestamp>()
+            .map_err(|error| Failure::bad_input(format!("--at {text:?}: not an RFC 3339 time such as 2026-01-09T17:00:00+01:00 ({error})")))?
+            .as_second(),
+        None => jiff::Timestamp::now().as_second(),
+    };
+    let mut approvals = Vec::new();
+    for text in &request.approvals {
+        crate::input::text("--approval", text, 300).map_err(bad)?;
+        let (approver, rest) = text.split_once('@').map_or((text.as_str(), None), |(name, rest)| (name, Some(rest)));
+        let (version, group) = match rest {
+            Some(rest) => rest.split_once(':').map_or((rest, None), |(version, group)| (version, Some(group.to_string()))),
+            None => ("", None),
+        };
+        if approver.is_empty() {
+            return Err(Failure::bad_input(format!("--approval {text:?}: give a name, e.g. --approval bob or --approval bob@1.4.2")));
+        }
+        approvals.push(Approval { approver: approver.to_string(), at: None, version: version.to_string(), group, signed: None });
+    }
+    if let Some(path) = &request.approvals_file {
+        let text = read_input(path)?;
+        let from_file: Vec<ApprovalInput> = serde_yaml::from_str(&text)
+            .map_err(|error| Failure::bad_input(format!("{}: {}", path.display(), describe_yaml_error(&error))))?;
+        approvals.extend(from_file.into_iter().map(|input| Approval {
+            approver: input.approver,
+            at: input.at,
+            version: input.version.unwrap_or_default(),
+            group: input.group,
+            signed: None,
+        }));
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for text in &request.labels {
+        let (key, value) = text
+            .split_once('=')
+            .filter(|(key, _)| !key.is_empty())
+            .ok_or_else(|| Failure::bad_input(format!("--label {text:?}: write it as KEY=VALUE, e.g. break-glass=INC-1234")))?;
+        labels.insert(key.to_string(), value.to_string());
+    }
+    let actor = match &request.actor {
+        Some(actor) => Actor::parse("--actor", actor).map_err(bad)?,
+        None => {
+            let config = workspace.repo.git().config().ok();
+            let get = |key: &str| config.as_ref().and_then(|config| config.get_string(key).ok()).filter(|value| !value.is_empty());
+            let name = get("user.name").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string());
+            Actor { name, email: get("user.email") }
+        }
+    };
+    let mut plan_request = PlanRequest {
+        actor_given: request.actor.is_some(),
+        app: args.app.clone(),
+        to_env: args.to.clone(),
+        from_env: args.from.clone(),
+        version: args.version.clone(),
+        digest: args.digest.clone(),
+        no_digest: args.no_digest,
+        actor,
+        approvals,
+        labels,
+        at,
+        at_given: request.at.is_some(),
+        rollback,
+    };
+    plan_request.approvals = crate::trust::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
+    plan_request.validate().map_err(bad)?;
+    Ok(plan_request)
+}
+
+/// One entry of an --approvals-file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalInput {
+    approver: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default, deserialize_with = "crate::transition::deserialize_optional_time")]
+    at: Option<i64>,
+    #[serde(default)]
+    group: Option<String>,
+}
+
