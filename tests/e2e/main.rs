@@ -2,6 +2,7 @@
 //! and `tests/plugins/` by host/build.rs, on real Git repositories.
 
 pub mod budget;
+mod cli_paths;
 mod config_tools;
 mod crash;
 mod deployment_health;
