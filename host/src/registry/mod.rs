@@ -9,11 +9,16 @@
 //! - [`lockfile`], `tollgate.lock`;
 //! - [`commands`], `tollgate plugin push`, `pull` and `lock`.
 //!
-//! Signatures: a signature of an artifact travels as its own artifact under the tag
-//! [`OciReference::signature_tag`] (`sha256-<manifest hex>.sig`, the convention cosign and
-//! others use). `tollgate plugin sign`, once it exists, pushes and checks it with a
-//! [`RegistryClient`] for the same repository; the manifest digest it signs is the one the
-//! lockfile records. Nothing pushes or checks signatures yet.
+//! - [`signature`], the artifact that carries a plugin's `tollgate plugin sign` signature.
+//!
+//! Signatures: `tollgate plugin push FILE.wasm` also pushes `FILE.wasm.sig` when it exists,
+//! as its own small artifact under the tag [`OciReference::signature_tag`]
+//! (`sha256-<manifest hex>.sig`, the convention cosign and others use) in the same
+//! repository. Every pull (explicit, `plugin lock`, or implicit) looks for that tag, fetches
+//! it bounded and digest-checked, and keeps it in the local store next to the component
+//! (`<cache>/oci/signatures/`), so offline runs have it. A policy with `signers:` then checks
+//! it over the component's exact bytes ([`Resolver::signed_component`] and
+//! `trust::plugin_signature::check_policy`), exactly as for a `.wasm` file.
 
 pub mod client;
 pub mod commands;
@@ -21,11 +26,12 @@ pub mod credentials;
 pub mod layout;
 pub mod lockfile;
 pub mod reference;
+pub mod signature;
 pub mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use client::{Pulled, RegistryClient};
 pub use lockfile::{LOCK_FILE, LockedPlugin, Lockfile};
@@ -53,6 +59,8 @@ pub struct Fetched {
     pub component: Vec<u8>,
     /// Digests and origin.
     pub resolution: Resolution,
+    /// The signature found under the manifest's signature tag (or kept in the store with it).
+    pub signature: Option<Vec<u8>>,
 }
 
 /// How this process resolves `oci://` references: the local store, the lockfile that goes
@@ -64,6 +72,18 @@ pub struct Resolver {
     locked: bool,
     lock: Mutex<Option<Lockfile>>,
     resolved: Mutex<HashMap<String, Resolution>>,
+    signed: Mutex<HashMap<String, SignedComponent>>,
+}
+
+/// A fetched component's bytes with the signature found for it, for `signers:` checks.
+#[derive(Debug, Clone)]
+pub struct SignedComponent {
+    /// The component's exact bytes.
+    pub component: Arc<Vec<u8>>,
+    /// The manifest digest the signature tag is named after.
+    pub manifest_digest: String,
+    /// The armored signature; `Err` says why there is none.
+    pub signature: Result<Vec<u8>, String>,
 }
 
 impl Resolver {
@@ -85,6 +105,46 @@ impl Resolver {
     /// Where a reference resolved to, once [`Resolver::fetch`] has loaded it.
     pub fn resolution(&self, reference: &OciReference) -> Option<Resolution> {
         self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&reference.to_string()).cloned()
+    }
+
+    /// The bytes `reference` loaded as (after [`Resolver::fetch`]) and its signature: the one
+    /// kept in the local store or pulled with it, else looked up in the registry now.
+    pub fn signed_component(&self, reference: &OciReference) -> Result<SignedComponent, String> {
+        let key = reference.to_string();
+        let known = self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key).cloned();
+        let mut signed = match known {
+            Some(signed) => signed,
+            None => {
+                let fetched = self.fetch(reference)?;
+                self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key).cloned().unwrap_or(SignedComponent {
+                    component: Arc::new(fetched.component),
+                    manifest_digest: fetched.resolution.manifest_digest,
+                    signature: Err("not looked up".to_string()),
+                })
+            }
+        };
+        if signed.signature.is_err() {
+            // Stored before a signature was pushed, or not looked up: ask the registry once.
+            signed.signature = self.pull_signature(reference, &signed.manifest_digest);
+            self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, signed.clone());
+        }
+        Ok(signed)
+    }
+
+    /// The signature tag of manifest `digest`, pulled and kept in the local store.
+    fn pull_signature(&self, reference: &OciReference, digest: &str) -> Result<Vec<u8>, String> {
+        let tag = OciReference::signature_tag(digest);
+        let armored = self
+            .client(reference)
+            .and_then(|client| client.pull_signature(reference, digest))
+            .map_err(|error| format!("cannot fetch its signature ({tag}): {error}"))?
+            .ok_or_else(|| format!("the registry has no signature for manifest {digest} (no tag {tag}); sign the plugin with `tollgate plugin sign FILE.wasm` and push it again"))?;
+        if let Some(store) = &self.store
+            && let Err(error) = store.put_signature(digest, &armored)
+        {
+            eprintln!("tollgate: warning: cannot keep the signature of {reference} in the local store: {error}");
+        }
+        Ok(armored)
     }
 
     /// A client for the reference's registry.
@@ -149,7 +209,16 @@ impl Resolver {
                 entry.component, fetched.resolution.manifest_digest, fetched.resolution.component_digest
             ));
         }
-        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, fetched.resolution.clone());
+        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone(), fetched.resolution.clone());
+        let signature = fetched.signature.clone().ok_or_else(|| "no signature in the local store".to_string());
+        self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(
+            key,
+            SignedComponent {
+                component: Arc::new(fetched.component.clone()),
+                manifest_digest: fetched.resolution.manifest_digest.clone(),
+                signature,
+            },
+        );
         Ok(fetched)
     }
 
@@ -165,6 +234,17 @@ impl Resolver {
                 }
             }
         }
+        // A missing signature is normal; one that cannot be fetched is only a warning here,
+        // because a policy that requires it refuses the plugin with the reason.
+        let signature = match self.pull_signature(reference, &pulled.manifest_digest) {
+            Ok(armored) => Some(armored),
+            Err(error) => {
+                if !error.contains("has no signature") {
+                    eprintln!("tollgate: warning: {reference}: {error}");
+                }
+                None
+            }
+        };
         Ok(Fetched {
             component: pulled.component,
             resolution: Resolution {
@@ -172,6 +252,7 @@ impl Resolver {
                 component_digest: pulled.component_digest,
                 from_store: false,
             },
+            signature,
         })
     }
 
@@ -181,9 +262,11 @@ impl Resolver {
         let manifest = store.get(digest, MAX_MANIFEST_BYTES as u64)?;
         let layer = layout::component_layer(&manifest).ok()?;
         let component = store.get(&layer.digest, MAX_PLUGIN_BYTES as u64)?;
+        let signature = store.signature(digest, signature::MAX_SIGNATURE_BYTES as u64);
         Some(Fetched {
             component,
             resolution: Resolution { manifest_digest: digest.to_string(), component_digest: layer.digest, from_store: true },
+            signature,
         })
     }
 }

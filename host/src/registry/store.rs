@@ -71,13 +71,60 @@ impl Store {
         Ok(path)
     }
 
-    fn trusted_dir(&self) -> bool {
-        [self.dir.as_path(), self.dir.parent().unwrap_or(&self.dir)].iter().all(|dir| {
-            std::fs::symlink_metadata(dir).is_ok_and(|meta| {
-                meta.file_type().is_dir() && meta.uid() == effective_uid() && meta.permissions().mode() & 0o022 == 0
-            })
-        })
+    /// Where the signature pushed for manifest `digest` is kept: `<root>/oci/signatures/sha256-<hex>.sig`.
+    /// Not content-addressed (it is looked up by what it signs); it is verified against the
+    /// allowed signers wherever it is used, so the store only has to keep it.
+    pub fn signature_path(&self, digest: &str) -> PathBuf {
+        self.signatures_dir().join(super::OciReference::signature_tag(digest))
     }
+
+    /// Keep `armored`, the signature of manifest `digest`.
+    pub fn put_signature(&self, digest: &str, armored: &[u8]) -> std::io::Result<PathBuf> {
+        let dir = self.signatures_dir();
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        if !trusted(&[dir.as_path(), self.dir.parent().unwrap_or(&self.dir)]) {
+            return Err(std::io::Error::other(format!("{} is not a directory of this user that only it can write", dir.display())));
+        }
+        let mut file = tempfile::NamedTempFile::new_in(&dir)?;
+        std::io::Write::write_all(&mut file, armored)?;
+        let path = self.signature_path(digest);
+        file.persist(&path).map_err(|error| error.error)?;
+        Ok(path)
+    }
+
+    /// The kept signature of manifest `digest`, if there is a trustworthy file of at most `limit` bytes.
+    pub fn signature(&self, digest: &str, limit: u64) -> Option<Vec<u8>> {
+        let dir = self.signatures_dir();
+        if !trusted(&[dir.as_path(), self.dir.parent().unwrap_or(&self.dir)]) {
+            return None;
+        }
+        let path = self.signature_path(digest);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.file_type().is_file() || meta.uid() != effective_uid() || meta.len() > limit {
+            return None;
+        }
+        let file = std::fs::OpenOptions::new().read(true).custom_flags(O_NOFOLLOW).open(&path).ok()?;
+        let mut bytes = Vec::new();
+        file.take(limit).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
+    }
+
+    fn signatures_dir(&self) -> PathBuf {
+        self.dir.parent().unwrap_or(&self.dir).join("signatures")
+    }
+
+    fn trusted_dir(&self) -> bool {
+        trusted(&[self.dir.as_path(), self.dir.parent().unwrap_or(&self.dir)])
+    }
+}
+
+/// Whether every one of `dirs` is a directory of this user that no one else can write.
+fn trusted(dirs: &[&Path]) -> bool {
+    dirs.iter().all(|dir| {
+        std::fs::symlink_metadata(dir).is_ok_and(|meta| {
+            meta.file_type().is_dir() && meta.uid() == effective_uid() && meta.permissions().mode() & 0o022 == 0
+        })
+    })
 }
 
 /// `O_NOFOLLOW` on Linux: opening a symlink fails.
