@@ -167,6 +167,10 @@ fn registry_unsigned_plugin_is_refused_only_where_signers_are_required() {
     let refused = plan(cache.path(), &repo);
     assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
     assert!(refused.stderr.contains(&reference) && refused.stderr.contains("no signature"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("sha256-") && refused.stderr.contains(".sig"), "names the tag it looked for: {}", refused.stderr);
+    let info = run(cache.path(), &["--repo", &repo, "plugin", "info", &reference]);
+    assert_eq!(info.code, 0, "{}{}", info.stdout, info.stderr);
+    assert!(info.stdout.contains("signed by:    unsigned"), "{}", info.stdout);
     let checked = run(cache.path(), &["--repo", &repo, "check-config"]);
     assert_eq!(checked.code, 2, "{}{}", checked.stdout, checked.stderr);
     assert!(checked.stdout.contains("signers") && checked.stdout.contains("no signature"), "{}", checked.stdout);

@@ -184,6 +184,7 @@ pub fn pull(runtime: &Runtime, reference: &OciReference) -> Result<ArtifactRepor
     Ok(ArtifactReport {
         signature: fetched
             .signature
+            .found()
             .is_some()
             .then(|| OciReference { tag: Some(OciReference::signature_tag(&resolution.manifest_digest)), digest: None, ..reference.clone() }.to_string()),
         reference: reference.to_string(),

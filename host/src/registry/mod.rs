@@ -60,7 +60,7 @@ pub struct Fetched {
     /// Digests and origin.
     pub resolution: Resolution,
     /// The signature found under the manifest's signature tag (or kept in the store with it).
-    pub signature: Option<Vec<u8>>,
+    pub signature: SignatureLookup,
 }
 
 /// How this process resolves `oci://` references: the local store, the lockfile that goes
@@ -82,8 +82,29 @@ pub struct SignedComponent {
     pub component: Arc<Vec<u8>>,
     /// The manifest digest the signature tag is named after.
     pub manifest_digest: String,
-    /// The armored signature; `Err` says why there is none.
-    pub signature: Result<Vec<u8>, String>,
+    /// The armored signature, or why there is none.
+    pub signature: SignatureLookup,
+}
+
+/// What looking for an artifact's signature found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureLookup {
+    /// The armored signature (not yet verified).
+    Found(Vec<u8>),
+    /// The registry has no signature tag for the manifest.
+    Absent,
+    /// Not known: not in the local store, or the registry could not be asked (why).
+    Unknown(String),
+}
+
+impl SignatureLookup {
+    /// The signature, if one was found.
+    pub fn found(&self) -> Option<&[u8]> {
+        match self {
+            SignatureLookup::Found(armored) => Some(armored),
+            _ => None,
+        }
+    }
 }
 
 impl Resolver {
@@ -119,11 +140,11 @@ impl Resolver {
                 self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key).cloned().unwrap_or(SignedComponent {
                     component: Arc::new(fetched.component),
                     manifest_digest: fetched.resolution.manifest_digest,
-                    signature: Err("not looked up".to_string()),
+                    signature: SignatureLookup::Unknown("not looked up".to_string()),
                 })
             }
         };
-        if signed.signature.is_err() {
+        if matches!(signed.signature, SignatureLookup::Unknown(_)) {
             // Stored before a signature was pushed, or not looked up: ask the registry once.
             signed.signature = self.pull_signature(reference, &signed.manifest_digest);
             self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, signed.clone());
@@ -132,19 +153,20 @@ impl Resolver {
     }
 
     /// The signature tag of manifest `digest`, pulled and kept in the local store.
-    fn pull_signature(&self, reference: &OciReference, digest: &str) -> Result<Vec<u8>, String> {
+    fn pull_signature(&self, reference: &OciReference, digest: &str) -> SignatureLookup {
         let tag = OciReference::signature_tag(digest);
-        let armored = self
-            .client(reference)
-            .and_then(|client| client.pull_signature(reference, digest))
-            .map_err(|error| format!("cannot fetch its signature ({tag}): {error}"))?
-            .ok_or_else(|| format!("the registry has no signature for manifest {digest} (no tag {tag}); sign the plugin with `tollgate plugin sign FILE.wasm` and push it again"))?;
-        if let Some(store) = &self.store
-            && let Err(error) = store.put_signature(digest, &armored)
-        {
-            eprintln!("tollgate: warning: cannot keep the signature of {reference} in the local store: {error}");
+        match self.client(reference).and_then(|client| client.pull_signature(reference, digest)) {
+            Err(error) => SignatureLookup::Unknown(format!("cannot fetch its signature ({tag}): {error}")),
+            Ok(None) => SignatureLookup::Absent,
+            Ok(Some(armored)) => {
+                if let Some(store) = &self.store
+                    && let Err(error) = store.put_signature(digest, &armored)
+                {
+                    eprintln!("tollgate: warning: cannot keep the signature of {reference} in the local store: {error}");
+                }
+                SignatureLookup::Found(armored)
+            }
         }
-        Ok(armored)
     }
 
     /// A client for the reference's registry.
@@ -210,7 +232,7 @@ impl Resolver {
             ));
         }
         self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone(), fetched.resolution.clone());
-        let signature = fetched.signature.clone().ok_or_else(|| "no signature in the local store".to_string());
+        let signature = fetched.signature.clone();
         self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(
             key,
             SignedComponent {
@@ -236,15 +258,10 @@ impl Resolver {
         }
         // A missing signature is normal; one that cannot be fetched is only a warning here,
         // because a policy that requires it refuses the plugin with the reason.
-        let signature = match self.pull_signature(reference, &pulled.manifest_digest) {
-            Ok(armored) => Some(armored),
-            Err(error) => {
-                if !error.contains("has no signature") {
-                    eprintln!("tollgate: warning: {reference}: {error}");
-                }
-                None
-            }
-        };
+        let signature = self.pull_signature(reference, &pulled.manifest_digest);
+        if let SignatureLookup::Unknown(error) = &signature {
+            eprintln!("tollgate: warning: {reference}: {error}");
+        }
         Ok(Fetched {
             component: pulled.component,
             resolution: Resolution {
@@ -262,7 +279,10 @@ impl Resolver {
         let manifest = store.get(digest, MAX_MANIFEST_BYTES as u64)?;
         let layer = layout::component_layer(&manifest).ok()?;
         let component = store.get(&layer.digest, MAX_PLUGIN_BYTES as u64)?;
-        let signature = store.signature(digest, signature::MAX_SIGNATURE_BYTES as u64);
+        let signature = match store.signature(digest, signature::MAX_SIGNATURE_BYTES as u64) {
+            Some(armored) => SignatureLookup::Found(armored),
+            None => SignatureLookup::Unknown("no signature in the local store".to_string()),
+        };
         Some(Fetched {
             component,
             resolution: Resolution { manifest_digest: digest.to_string(), component_digest: layer.digest, from_store: true },

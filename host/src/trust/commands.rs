@@ -318,10 +318,11 @@ pub fn oci_plugin_signature_status(
     allowed_signers: Option<&Path>,
     workspace: Option<&Workspace>,
 ) -> serde_json::Value {
+    use crate::registry::SignatureLookup;
     let armored = match registry.signed_component(reference).map(|signed| signed.signature) {
-        Ok(Ok(armored)) => String::from_utf8_lossy(&armored).into_owned(),
-        Ok(Err(reason)) if reason.contains("has no signature") => return serde_json::json!({ "status": "unsigned" }),
-        Ok(Err(reason)) | Err(reason) => return serde_json::json!({ "status": "bad", "reason": reason }),
+        Ok(SignatureLookup::Found(armored)) => String::from_utf8_lossy(&armored).into_owned(),
+        Ok(SignatureLookup::Absent) => return serde_json::json!({ "status": "unsigned" }),
+        Ok(SignatureLookup::Unknown(reason)) | Err(reason) => return serde_json::json!({ "status": "unchecked", "reason": reason }),
     };
     signature_status(&armored, allowed_signers, workspace, |signers| {
         super::plugin_signature::verify_oci(registry, reference, sha256, signers, &[], jiff::Timestamp::now().as_second())

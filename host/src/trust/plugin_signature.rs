@@ -102,8 +102,18 @@ pub fn verify_oci(
     if hex::encode(Sha256::digest(signed.component.as_slice())) != loaded_sha256 {
         return Err(format!("{reference}: the component checked is not the one loaded; try again"));
     }
-    let armored = signed.signature.map_err(|reason| format!("{reference}: no signature: {reason}"))?;
     let tag = crate::registry::OciReference::signature_tag(&signed.manifest_digest);
+    let armored = match signed.signature {
+        crate::registry::SignatureLookup::Found(armored) => armored,
+        crate::registry::SignatureLookup::Absent => {
+            return Err(format!(
+                "{reference}: no signature: the registry has no tag {tag} for manifest {}; sign the plugin with \
+                 `tollgate plugin sign FILE.wasm` and push it again",
+                signed.manifest_digest
+            ));
+        }
+        crate::registry::SignatureLookup::Unknown(reason) => return Err(format!("{reference}: no signature: {reason}")),
+    };
     let armored = std::str::from_utf8(&armored).map_err(|_| format!("{reference}: its signature ({tag}) is not text"))?;
     let signature = sshsig::parse(armored).map_err(|error| format!("{reference}: its signature ({tag}): {error}"))?;
     verify_bytes(&reference.to_string(), &signed.component, &signature, signers, principals, time)
