@@ -38,6 +38,9 @@ pub struct Pulled {
     pub component_digest: String,
 }
 
+/// A manifest's bytes as received and the digest the registry gave for it (Docker-Content-Digest).
+type RawManifest = (Vec<u8>, Option<String>);
+
 /// A client for one registry.
 pub struct RegistryClient {
     client: Client,
@@ -94,12 +97,12 @@ impl RegistryClient {
     /// GET the manifest, reading at most [`MAX_MANIFEST_BYTES`] of it. oci-client reads a
     /// manifest whole, so this one request goes through ureq with the token oci-client's
     /// auth flow obtained. Returns the bytes and the registry's Docker-Content-Digest.
-    fn bounded_manifest(&self, reference: &OciReference) -> Result<(Vec<u8>, Option<String>), String> {
+    fn bounded_manifest(&self, reference: &OciReference) -> Result<RawManifest, String> {
         self.bounded_manifest_if_any(reference)?.ok_or_else(|| not_found(reference))
     }
 
     /// [`Self::bounded_manifest`], with `None` when the registry has no such manifest (404).
-    fn bounded_manifest_if_any(&self, reference: &OciReference) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
+    fn bounded_manifest_if_any(&self, reference: &OciReference) -> Result<Option<RawManifest>, String> {
         let image = reference.client_reference();
         let token = self
             .tokio

@@ -1,5 +1,7 @@
 //! The local store of pulled artifacts: content-addressed files `<root>/oci/sha256/<hex>`
-//! (manifests and components alike), so a plugin pulled once loads offline afterwards.
+//! (manifests and components alike), so a plugin pulled once loads offline afterwards, and
+//! the signatures pulled with them, `<root>/oci/signatures/sha256-<manifest hex>.sig` (looked
+//! up by the manifest they sign; verified where they are used).
 //!
 //! Same trust rule as the compile cache: the directory must belong to this user and be
 //! writable by no one else, and entries must be regular files (no symlinks) owned by this
