@@ -163,4 +163,30 @@ mod tests {
         assert_eq!(store.get(&digest, 100), None, "a world-writable store is not trusted");
         assert!(store.put(b"other").is_err());
     }
+
+    #[test]
+    fn keeps_signatures_by_the_manifest_they_sign_and_refuses_untrusted_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::new(root.path());
+        std::fs::create_dir(root.path().join("oci")).unwrap();
+        std::fs::set_permissions(root.path().join("oci"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let manifest = format!("sha256:{}", "c".repeat(64));
+        let path = store.put_signature(&manifest, b"-----BEGIN SSH SIGNATURE-----").unwrap();
+        assert_eq!(path, root.path().join(format!("oci/signatures/sha256-{}.sig", "c".repeat(64))));
+        assert_eq!(store.signature(&manifest, 100).as_deref(), Some(&b"-----BEGIN SSH SIGNATURE-----"[..]));
+        assert_eq!(store.signature(&manifest, 3), None, "over the limit");
+        assert_eq!(store.signature(&format!("sha256:{}", "d".repeat(64)), 100), None);
+
+        std::fs::remove_file(&path).unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"sig").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert_eq!(store.signature(&manifest, 100), None, "symlinks are not followed");
+        std::fs::remove_file(&path).unwrap();
+
+        store.put_signature(&manifest, b"sig").unwrap();
+        std::fs::set_permissions(root.path().join("oci/signatures"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(store.signature(&manifest, 100), None, "a world-writable directory is not trusted");
+        assert!(store.put_signature(&manifest, b"sig").is_err());
+    }
 }
