@@ -264,7 +264,7 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
                 .tip()
                 .map_err(|failure| failure.message)
                 .and_then(|tip| workspace.repo.proposed_tree(tip.tree, Default::default()).map_err(|error| error.0))
-                .and_then(|files| crate::trust::plugin_signature::check_policy(config, &files, &reference, &plugin, &policy.signers));
+                .and_then(|files| crate::trust::plugin_signature::check_policy(config, &files, workspace.runtime.registry(), &reference, &plugin, &policy.signers));
             if let Err(error) = signature {
                 report.error(locator.problem(&at("signers"), error));
             }

@@ -15,7 +15,7 @@
 //!   shown to the plugin or written anywhere;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
-//!   the local store and `tollgate.lock`);
+//!   the local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
 //! - [`promotion`]: plan, gate, commit with its decision record, push, history, verify;
 //! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;

@@ -16,6 +16,7 @@ mod push;
 mod record;
 mod python_plugin;
 mod registry;
+mod registry_signature;
 mod registry_support;
 mod sandbox;
 mod scaffold;

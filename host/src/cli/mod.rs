@@ -417,9 +417,21 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let plugin = load_plugin(cli, reference)?;
             let info = plugin.info(Limits::default()).map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;
             let mut text = report::plugin_info(&plugin, &info, *output);
-            if let Ok(PluginRef { source: crate::runtime::PluginSource::File(path), .. }) = PluginRef::parse(reference) {
-                let workspace = if allowed_signers.is_none() { open_workspace(cli).ok() } else { None };
-                let status = crate::trust::commands::plugin_signature_status(&path, plugin.sha256(), allowed_signers.as_deref(), workspace.as_ref());
+            let workspace = || if allowed_signers.is_none() { open_workspace(cli).ok() } else { None };
+            let status = match PluginRef::parse(reference).map(|reference| reference.source) {
+                Ok(crate::runtime::PluginSource::File(path)) => {
+                    Some(crate::trust::commands::plugin_signature_status(&path, plugin.sha256(), allowed_signers.as_deref(), workspace().as_ref()))
+                }
+                Ok(crate::runtime::PluginSource::Oci(oci)) => Some(crate::trust::commands::oci_plugin_signature_status(
+                    runtime(cli)?.registry(),
+                    &oci,
+                    plugin.sha256(),
+                    allowed_signers.as_deref(),
+                    workspace().as_ref(),
+                )),
+                _ => None,
+            };
+            if let Some(status) = status {
                 text = match output {
                     BasicFormat::Text => text + &crate::trust::commands::describe_plugin_signature(&status),
                     BasicFormat::Json => {

@@ -169,7 +169,7 @@ pub fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: 
         let reference = resolve_plugin(&policy.plugin, base_dir).map_err(describe)?;
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
         if !policy.signers.is_empty() {
-            crate::trust::plugin_signature::check_policy(config, files, &reference, &plugin, &policy.signers).map_err(describe)?;
+            crate::trust::plugin_signature::check_policy(config, files, runtime.registry(), &reference, &plugin, &policy.signers).map_err(describe)?;
         }
         let manifest_digest = match &reference.source {
             PluginSource::Oci(oci) => runtime.registry().resolution(oci).map(|resolution| resolution.manifest_digest),

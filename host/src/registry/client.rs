@@ -17,6 +17,7 @@ use oci_client::{Client, RegistryOperation};
 use super::credentials::{self, Credentials};
 use super::layout::{self, ACCEPTED_MANIFEST_TYPES, Descriptor, MAX_MANIFEST_BYTES, sha256_digest};
 use super::reference::OciReference;
+use super::signature;
 use crate::runtime::{MAX_PLUGIN_BYTES, describe_bytes};
 
 /// How long to wait for a registry to accept a connection.
@@ -36,6 +37,9 @@ pub struct Pulled {
     /// `sha256:HEX` of the component.
     pub component_digest: String,
 }
+
+/// A manifest's bytes as received and the digest the registry gave for it (Docker-Content-Digest).
+type RawManifest = (Vec<u8>, Option<String>);
 
 /// A client for one registry.
 pub struct RegistryClient {
@@ -93,7 +97,12 @@ impl RegistryClient {
     /// GET the manifest, reading at most [`MAX_MANIFEST_BYTES`] of it. oci-client reads a
     /// manifest whole, so this one request goes through ureq with the token oci-client's
     /// auth flow obtained. Returns the bytes and the registry's Docker-Content-Digest.
-    fn bounded_manifest(&self, reference: &OciReference) -> Result<(Vec<u8>, Option<String>), String> {
+    fn bounded_manifest(&self, reference: &OciReference) -> Result<RawManifest, String> {
+        self.bounded_manifest_if_any(reference)?.ok_or_else(|| not_found(reference))
+    }
+
+    /// [`Self::bounded_manifest`], with `None` when the registry has no such manifest (404).
+    fn bounded_manifest_if_any(&self, reference: &OciReference) -> Result<Option<RawManifest>, String> {
         let image = reference.client_reference();
         let token = self
             .tokio
@@ -133,7 +142,7 @@ impl RegistryClient {
             200 => {}
             401 => return Err(self.refused(reference, "401 Unauthorized")),
             403 => return Err(self.refused(reference, "403 Forbidden")),
-            404 => return Err(not_found(reference)),
+            404 => return Ok(None),
             status => return Err(format!("{reference}: the registry answered HTTP {status} for the manifest")),
         }
         let header = |name: &str| response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_string);
@@ -159,7 +168,7 @@ impl RegistryClient {
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(too_big(format!("more than {MAX_MANIFEST_BYTES}")));
         }
-        Ok((bytes, digest))
+        Ok(Some((bytes, digest)))
     }
 
     fn refused(&self, reference: &OciReference, status: &str) -> String {
@@ -189,6 +198,12 @@ impl RegistryClient {
                 describe_bytes(MAX_PLUGIN_BYTES)
             ));
         }
+        self.blob(reference, descriptor, "component")
+    }
+
+    /// Download the blob `descriptor` (its size already checked against a limit), stopping
+    /// at the size the descriptor gives, and check its digest; `what` names it in messages.
+    fn blob(&self, reference: &OciReference, descriptor: &Descriptor, what: &str) -> Result<Vec<u8>, String> {
         let image = reference.client_reference();
         let wanted = OciDescriptor {
             media_type: descriptor.media_type.clone(),
@@ -198,7 +213,7 @@ impl RegistryClient {
         };
         let result: Result<Vec<u8>, String> = self.tokio.block_on(async {
             let mut stream =
-                self.client.pull_blob_stream(&image, &wanted).await.map_err(|error| self.describe(reference, "download the component of", error))?;
+                self.client.pull_blob_stream(&image, &wanted).await.map_err(|error| self.describe(reference, &format!("download the {what} of"), error))?;
             if stream.content_length.is_some_and(|length| length > descriptor.size) {
                 return Err(format!(
                     "{reference}: the registry offers {} bytes for a layer the manifest says is {} bytes; refusing it",
@@ -210,14 +225,14 @@ impl RegistryClient {
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|error| {
                     if error.to_string().to_ascii_lowercase().contains("digest") {
-                        format!("{reference}: digest mismatch: the component the registry sent is not {} ({error}); refusing it", descriptor.digest)
+                        format!("{reference}: digest mismatch: the {what} the registry sent is not {} ({error}); refusing it", descriptor.digest)
                     } else {
-                        format!("{reference}: the download of the component broke off ({error})")
+                        format!("{reference}: the download of the {what} broke off ({error})")
                     }
                 })?;
                 if (bytes.len() + chunk.len()) as u64 > descriptor.size {
                     return Err(format!(
-                        "{reference}: the registry sent more than the {} bytes the manifest gives for the component; refusing it",
+                        "{reference}: the registry sent more than the {} bytes the manifest gives for the {what}; refusing it",
                         descriptor.size
                     ));
                 }
@@ -229,7 +244,7 @@ impl RegistryClient {
         let actual = sha256_digest(&bytes);
         if actual != descriptor.digest {
             return Err(format!(
-                "{reference}: digest mismatch: the manifest names the component {} but the registry sent {actual}; refusing it",
+                "{reference}: digest mismatch: the manifest names the {what} {} but the registry sent {actual}; refusing it",
                 descriptor.digest
             ));
         }
@@ -258,6 +273,43 @@ impl RegistryClient {
             ));
         }
         Ok(artifact.manifest_digest.clone())
+    }
+
+    /// Push `armored` (a `tollgate plugin sign` signature) as the signature artifact of the
+    /// manifest `signed`, under [`OciReference::signature_tag`] in the same repository;
+    /// returns that tag's reference and the signature manifest's digest.
+    pub fn push_signature(&self, reference: &OciReference, signed: &str, armored: &[u8]) -> Result<(OciReference, String), String> {
+        let target = OciReference { tag: Some(OciReference::signature_tag(signed)), digest: None, ..reference.clone() };
+        let image = target.client_reference();
+        let (manifest, manifest_digest) = signature::manifest(armored, signed);
+        let content_type = http::HeaderValue::from_static(layout::MANIFEST_MEDIA_TYPE);
+        self.tokio
+            .block_on(async {
+                self.client.auth(&image, &self.credentials.auth, RegistryOperation::Push).await?;
+                self.client.push_blob(&image, signature::EMPTY_CONFIG.to_vec(), &sha256_digest(signature::EMPTY_CONFIG)).await?;
+                self.client.push_blob(&image, armored.to_vec(), &sha256_digest(armored)).await?;
+                self.client.push_manifest_raw(&image, manifest, content_type).await
+            })
+            .map_err(|error| self.describe(&target, "push the signature to", error))?;
+        Ok((target, manifest_digest))
+    }
+
+    /// The armored signature pushed for the manifest `signed` of `reference`'s repository, if
+    /// its signature tag exists: manifest and layer bounded in size and digest-checked.
+    pub fn pull_signature(&self, reference: &OciReference, signed: &str) -> Result<Option<Vec<u8>>, String> {
+        let target = OciReference { tag: Some(OciReference::signature_tag(signed)), digest: None, ..reference.clone() };
+        let Some((bytes, digest)) = self.bounded_manifest_if_any(&target)? else {
+            return Ok(None);
+        };
+        let actual = sha256_digest(&bytes);
+        if digest.as_ref().is_some_and(|digest| digest != &actual) {
+            return Err(format!(
+                "{target}: digest mismatch: the registry says {} but the signature manifest it sent is {actual}",
+                digest.unwrap_or_default()
+            ));
+        }
+        let layer = signature::signature_layer(&bytes).map_err(|error| format!("{target}: {error}"))?;
+        self.blob(&target.pinned(&actual), &layer, "signature").map(Some)
     }
 
     /// An error a person can act on, naming the reference.

@@ -15,7 +15,8 @@ use crate::runtime::{Limits, PluginRef, PluginSource, Runtime};
 /// `tollgate plugin push`'s closing help.
 pub const PUSH_HELP: &str = "The artifact follows the CNCF Wasm OCI artifact layout (config application/vnd.wasm.config.v0+json, \
                              one application/wasm layer), annotated with org.opencontainers.image.title, version and description \
-                             from the plugin's info(). Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.\n\n\
+                             from the plugin's info(). When FILE.wasm.sig (from `tollgate plugin sign`) exists, it is pushed too, \
+                             as an application/vnd.tollgate.plugin.signature.v1+sshsig artifact tagged sha256-<manifest hex>.sig. Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.\n\n\
                              Example:\n  tollgate plugin push target/plugins/wasm32-wasip2/plugin/image_policy.wasm \\\n      \
                              oci://registry.example.com/policies/image-policy:1.0.0 --source https://git.example.com/policies";
 
@@ -67,6 +68,9 @@ pub struct ArtifactReport {
     pub component_digest: String,
     /// The reference pinned to the manifest, for tollgate.yaml.
     pub pinned: String,
+    /// Where its signature was pushed or pulled from (`…:sha256-<hex>.sig`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// Where the local store keeps it (pull only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_in: Option<PathBuf>,
@@ -82,6 +86,9 @@ impl ArtifactReport {
                     "{verb} {}\n  manifest   {}\n  component  {}\n",
                     self.reference, self.manifest_digest, self.component_digest
                 );
+                if let Some(signature) = &self.signature {
+                    text.push_str(&format!("  signature  {signature}\n"));
+                }
                 if let Some(dir) = &self.stored_in {
                     text.push_str(&format!("  stored in  {}\n", dir.display()));
                 }
@@ -128,9 +135,40 @@ pub fn push(runtime: &Runtime, file: &Path, reference: &OciReference, source: Op
     let artifact = layout::artifact(&component, ComponentInfo { exports: exports.to_vec(), imports: imports.to_vec() }, annotations);
     let client = runtime.registry().client(reference).map_err(Failure::bad_input)?;
     let manifest_digest = client.push(reference, &component, &artifact).map_err(Failure::bad_input)?;
-    // Extension point: a signature from `tollgate plugin sign` goes to the tag
-    // OciReference::signature_tag(&manifest_digest) of this repository.
+    // A signature from `tollgate plugin sign` travels with it, under the manifest's signature tag.
+    let signature_file = crate::trust::plugin_signature::signature_path(file);
+    let signature = match std::fs::symlink_metadata(&signature_file) {
+        Err(_) => None,
+        Ok(meta) if meta.len() > super::signature::MAX_SIGNATURE_BYTES as u64 => {
+            return Err(Failure::bad_input(format!(
+                "{}: {} bytes, too large for a plugin signature; sign again with `tollgate plugin sign {}`",
+                signature_file.display(),
+                meta.len(),
+                file.display()
+            )));
+        }
+        Ok(_) => {
+            let armored = std::fs::read(&signature_file)
+                .map_err(|error| Failure::bad_input(format!("{}: cannot read it ({error})", signature_file.display())))?;
+            // A stale signature (of an older build) would only be refused later, far from here.
+            let stale = |why: String| {
+                Failure::bad_input(format!(
+                    "{}: {why}; sign this build again with `tollgate plugin sign {}`",
+                    signature_file.display(),
+                    file.display()
+                ))
+            };
+            let parsed = std::str::from_utf8(&armored)
+                .map_err(|_| "not text".to_string())
+                .and_then(crate::trust::sshsig::parse)
+                .map_err(stale)?;
+            crate::trust::sshsig::check_signature(&parsed, crate::trust::NAMESPACE_PLUGIN, &component).map_err(stale)?;
+            let (target, _) = client.push_signature(reference, &manifest_digest, &armored).map_err(Failure::bad_input)?;
+            Some(target.to_string())
+        }
+    };
     Ok(ArtifactReport {
+        signature,
         pinned: reference.pinned(&manifest_digest).to_string(),
         reference: reference.to_string(),
         manifest_digest,
@@ -144,6 +182,11 @@ pub fn pull(runtime: &Runtime, reference: &OciReference) -> Result<ArtifactRepor
     let fetched = runtime.registry().pull(reference).map_err(Failure::bad_input)?;
     let resolution = fetched.resolution;
     Ok(ArtifactReport {
+        signature: fetched
+            .signature
+            .found()
+            .is_some()
+            .then(|| OciReference { tag: Some(OciReference::signature_tag(&resolution.manifest_digest)), digest: None, ..reference.clone() }.to_string()),
         reference: reference.to_string(),
         pinned: reference.pinned(&resolution.manifest_digest).to_string(),
         stored_in: runtime.registry().store().map(|store| store.dir().to_path_buf()),

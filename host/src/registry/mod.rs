@@ -9,11 +9,16 @@
 //! - [`lockfile`], `tollgate.lock`;
 //! - [`commands`], `tollgate plugin push`, `pull` and `lock`.
 //!
-//! Signatures: a signature of an artifact travels as its own artifact under the tag
-//! [`OciReference::signature_tag`] (`sha256-<manifest hex>.sig`, the convention cosign and
-//! others use). `tollgate plugin sign`, once it exists, pushes and checks it with a
-//! [`RegistryClient`] for the same repository; the manifest digest it signs is the one the
-//! lockfile records. Nothing pushes or checks signatures yet.
+//! - [`signature`], the artifact that carries a plugin's `tollgate plugin sign` signature.
+//!
+//! Signatures: `tollgate plugin push FILE.wasm` also pushes `FILE.wasm.sig` when it exists,
+//! as its own small artifact under the tag [`OciReference::signature_tag`]
+//! (`sha256-<manifest hex>.sig`, the convention cosign and others use) in the same
+//! repository. Every pull (explicit, `plugin lock`, or implicit) looks for that tag, fetches
+//! it bounded and digest-checked, and keeps it in the local store next to the component
+//! (`<cache>/oci/signatures/`), so offline runs have it. A policy with `signers:` then checks
+//! it over the component's exact bytes ([`Resolver::signed_component`] and
+//! `trust::plugin_signature::check_policy`), exactly as for a `.wasm` file.
 
 pub mod client;
 pub mod commands;
@@ -21,11 +26,12 @@ pub mod credentials;
 pub mod layout;
 pub mod lockfile;
 pub mod reference;
+pub mod signature;
 pub mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use client::{Pulled, RegistryClient};
 pub use lockfile::{LOCK_FILE, LockedPlugin, Lockfile};
@@ -53,6 +59,8 @@ pub struct Fetched {
     pub component: Vec<u8>,
     /// Digests and origin.
     pub resolution: Resolution,
+    /// The signature found under the manifest's signature tag (or kept in the store with it).
+    pub signature: SignatureLookup,
 }
 
 /// How this process resolves `oci://` references: the local store, the lockfile that goes
@@ -64,6 +72,39 @@ pub struct Resolver {
     locked: bool,
     lock: Mutex<Option<Lockfile>>,
     resolved: Mutex<HashMap<String, Resolution>>,
+    signed: Mutex<HashMap<String, SignedComponent>>,
+}
+
+/// A fetched component's bytes with the signature found for it, for `signers:` checks.
+#[derive(Debug, Clone)]
+pub struct SignedComponent {
+    /// The component's exact bytes.
+    pub component: Arc<Vec<u8>>,
+    /// The manifest digest the signature tag is named after.
+    pub manifest_digest: String,
+    /// The armored signature, or why there is none.
+    pub signature: SignatureLookup,
+}
+
+/// What looking for an artifact's signature found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureLookup {
+    /// The armored signature (not yet verified).
+    Found(Vec<u8>),
+    /// The registry has no signature tag for the manifest.
+    Absent,
+    /// Not known: not in the local store, or the registry could not be asked (why).
+    Unknown(String),
+}
+
+impl SignatureLookup {
+    /// The signature, if one was found.
+    pub fn found(&self) -> Option<&[u8]> {
+        match self {
+            SignatureLookup::Found(armored) => Some(armored),
+            _ => None,
+        }
+    }
 }
 
 impl Resolver {
@@ -85,6 +126,47 @@ impl Resolver {
     /// Where a reference resolved to, once [`Resolver::fetch`] has loaded it.
     pub fn resolution(&self, reference: &OciReference) -> Option<Resolution> {
         self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&reference.to_string()).cloned()
+    }
+
+    /// The bytes `reference` loaded as (after [`Resolver::fetch`]) and its signature: the one
+    /// kept in the local store or pulled with it, else looked up in the registry now.
+    pub fn signed_component(&self, reference: &OciReference) -> Result<SignedComponent, String> {
+        let key = reference.to_string();
+        let known = self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key).cloned();
+        let mut signed = match known {
+            Some(signed) => signed,
+            None => {
+                let fetched = self.fetch(reference)?;
+                self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key).cloned().unwrap_or(SignedComponent {
+                    component: Arc::new(fetched.component),
+                    manifest_digest: fetched.resolution.manifest_digest,
+                    signature: SignatureLookup::Unknown("not looked up".to_string()),
+                })
+            }
+        };
+        if matches!(signed.signature, SignatureLookup::Unknown(_)) {
+            // Stored before a signature was pushed, or not looked up: ask the registry once.
+            signed.signature = self.pull_signature(reference, &signed.manifest_digest);
+            self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, signed.clone());
+        }
+        Ok(signed)
+    }
+
+    /// The signature tag of manifest `digest`, pulled and kept in the local store.
+    fn pull_signature(&self, reference: &OciReference, digest: &str) -> SignatureLookup {
+        let tag = OciReference::signature_tag(digest);
+        match self.client(reference).and_then(|client| client.pull_signature(reference, digest)) {
+            Err(error) => SignatureLookup::Unknown(format!("cannot fetch its signature ({tag}): {error}")),
+            Ok(None) => SignatureLookup::Absent,
+            Ok(Some(armored)) => {
+                if let Some(store) = &self.store
+                    && let Err(error) = store.put_signature(digest, &armored)
+                {
+                    eprintln!("tollgate: warning: cannot keep the signature of {reference} in the local store: {error}");
+                }
+                SignatureLookup::Found(armored)
+            }
+        }
     }
 
     /// A client for the reference's registry.
@@ -149,7 +231,16 @@ impl Resolver {
                 entry.component, fetched.resolution.manifest_digest, fetched.resolution.component_digest
             ));
         }
-        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, fetched.resolution.clone());
+        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone(), fetched.resolution.clone());
+        let signature = fetched.signature.clone();
+        self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(
+            key,
+            SignedComponent {
+                component: Arc::new(fetched.component.clone()),
+                manifest_digest: fetched.resolution.manifest_digest.clone(),
+                signature,
+            },
+        );
         Ok(fetched)
     }
 
@@ -165,6 +256,12 @@ impl Resolver {
                 }
             }
         }
+        // A missing signature is normal; one that cannot be fetched is only a warning here,
+        // because a policy that requires it refuses the plugin with the reason.
+        let signature = self.pull_signature(reference, &pulled.manifest_digest);
+        if let SignatureLookup::Unknown(error) = &signature {
+            eprintln!("tollgate: warning: {reference}: {error}");
+        }
         Ok(Fetched {
             component: pulled.component,
             resolution: Resolution {
@@ -172,6 +269,7 @@ impl Resolver {
                 component_digest: pulled.component_digest,
                 from_store: false,
             },
+            signature,
         })
     }
 
@@ -181,9 +279,14 @@ impl Resolver {
         let manifest = store.get(digest, MAX_MANIFEST_BYTES as u64)?;
         let layer = layout::component_layer(&manifest).ok()?;
         let component = store.get(&layer.digest, MAX_PLUGIN_BYTES as u64)?;
+        let signature = match store.signature(digest, signature::MAX_SIGNATURE_BYTES as u64) {
+            Some(armored) => SignatureLookup::Found(armored),
+            None => SignatureLookup::Unknown("no signature in the local store".to_string()),
+        };
         Some(Fetched {
             component,
             resolution: Resolution { manifest_digest: digest.to_string(), component_digest: layer.digest, from_store: true },
+            signature,
         })
     }
 }

@@ -84,7 +84,8 @@ impl OciReference {
     }
 
     /// The tag that carries a signature of the manifest `digest`, in the `sha256-<hex>.sig`
-    /// convention (cosign and others): the extension point for `tollgate plugin sign`.
+    /// convention (cosign and others): where `tollgate plugin push` puts a plugin's signature
+    /// and pulls look for it (see [`super::signature`]).
     pub fn signature_tag(digest: &str) -> String {
         format!("{}.sig", digest.replacen(':', "-", 1))
     }

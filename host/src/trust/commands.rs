@@ -303,6 +303,39 @@ pub fn plugin_signature_status(path: &Path, sha256: &str, allowed_signers: Optio
     if !signature_file.exists() {
         return serde_json::json!({ "status": "unsigned" });
     }
+    let armored = std::fs::read_to_string(&signature_file).unwrap_or_default();
+    signature_status(&armored, allowed_signers, workspace, |signers| {
+        super::plugin_signature::verify(path, sha256, signers, &[], jiff::Timestamp::now().as_second())
+    })
+}
+
+/// The signature line of `plugin info` for the registry plugin `reference` (loaded through
+/// `registry` with `sha256`): its signature artifact, checked like a file's `.sig`.
+pub fn oci_plugin_signature_status(
+    registry: &crate::registry::Resolver,
+    reference: &crate::registry::OciReference,
+    sha256: &str,
+    allowed_signers: Option<&Path>,
+    workspace: Option<&Workspace>,
+) -> serde_json::Value {
+    use crate::registry::SignatureLookup;
+    let armored = match registry.signed_component(reference).map(|signed| signed.signature) {
+        Ok(SignatureLookup::Found(armored)) => String::from_utf8_lossy(&armored).into_owned(),
+        Ok(SignatureLookup::Absent) => return serde_json::json!({ "status": "unsigned" }),
+        Ok(SignatureLookup::Unknown(reason)) | Err(reason) => return serde_json::json!({ "status": "unchecked", "reason": reason }),
+    };
+    signature_status(&armored, allowed_signers, workspace, |signers| {
+        super::plugin_signature::verify_oci(registry, reference, sha256, signers, &[], jiff::Timestamp::now().as_second())
+    })
+}
+
+/// Check a signature (`armored`) with `verify` against the allowed signers `plugin info` uses.
+fn signature_status(
+    armored: &str,
+    allowed_signers: Option<&Path>,
+    workspace: Option<&Workspace>,
+    verify: impl FnOnce(&AllowedSigners) -> Result<super::VerifiedSigner, String>,
+) -> serde_json::Value {
     let signers = match (allowed_signers, workspace) {
         (Some(file), _) => std::fs::read_to_string(file)
             .map_err(|error| format!("{}: cannot read it ({error})", file.display()))
@@ -314,10 +347,10 @@ pub fn plugin_signature_status(path: &Path, sha256: &str, allowed_signers: Optio
     match signers {
         Err(error) => serde_json::json!({ "status": "unchecked", "reason": error }),
         Ok(None) => {
-            let key = std::fs::read_to_string(&signature_file).ok().and_then(|text| sshsig::parse(&text).ok()).map(|sig| fingerprint(&sshsig::signer_key(&sig)));
+            let key = sshsig::parse(armored).ok().map(|sig| fingerprint(&sshsig::signer_key(&sig)));
             serde_json::json!({ "status": "unchecked", "key": key, "reason": "no allowed signers: pass --allowed-signers FILE or use a repository with trust.allowed_signers" })
         }
-        Ok(Some(signers)) => match super::plugin_signature::verify(path, sha256, &signers, &[], jiff::Timestamp::now().as_second()) {
+        Ok(Some(signers)) => match verify(&signers) {
             Ok(signer) => serde_json::json!({ "status": "good", "principal": signer.principal, "key": signer.fingerprint }),
             Err(reason) => serde_json::json!({ "status": "bad", "reason": reason }),
         },

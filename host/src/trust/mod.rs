@@ -10,7 +10,8 @@
 //!   file format;
 //! - [`store`]: approvals stored in `refs/tollgate/approvals`;
 //! - [`approvals`]: the approvals a promotion may count: only those that verify;
-//! - [`plugin_signature`]: `FILE.wasm.sig`, signatures over a plugin's exact bytes;
+//! - [`plugin_signature`]: `FILE.wasm.sig`, signatures over a plugin's exact bytes (for `oci://`
+//!   plugins, carried by the registry as a `sha256-<manifest hex>.sig` artifact);
 //! - [`commands`]: the `approve`, `approvals` and `plugin sign` commands;
 //! - [`commit_signature`]: promotion commits signed in Git's own format (`gpgsig`) and their
 //!   verification.

@@ -1,7 +1,9 @@
 //! Signed plugins: `FILE.wasm.sig` is an SSHSIG signature (namespace `tollgate-plugin`) over
 //! the component's exact bytes. A policy that names `signers:` loads its plugin only when the
 //! signature verifies, by a key the allowed signers list for one of those principals, and the
-//! bytes signed are the bytes loaded (same sha256).
+//! bytes signed are the bytes loaded (same sha256). An `oci://` plugin's signature is the
+//! same SSHSIG, pushed by `tollgate plugin push` as an artifact under the tag
+//! `sha256-<manifest hex>.sig` (see `registry::signature`) and checked the same way.
 
 use std::path::{Path, PathBuf};
 
@@ -43,10 +45,22 @@ pub fn verify(path: &Path, loaded_sha256: &str, signers: &AllowedSigners, princi
         return Err(format!("{} changed while it was being loaded; try again", path.display()));
     }
     let signature = sshsig::parse(&armored).map_err(|error| format!("{}: {error}", signature_file.display()))?;
-    let key = sshsig::check_signature(&signature, NAMESPACE_PLUGIN, &bytes)
-        .map_err(|error| format!("{}: {error}", path.display()))?;
+    verify_bytes(&path.display().to_string(), &bytes, &signature, signers, principals, time)
+}
+
+/// Who signed `bytes` (named `source` in messages) with the parsed `signature`: one of
+/// `principals` (all when empty) as the allowed signers say, valid at `time`.
+fn verify_bytes(
+    source: &str,
+    bytes: &[u8],
+    signature: &ssh_key::SshSig,
+    signers: &AllowedSigners,
+    principals: &[String],
+    time: i64,
+) -> Result<VerifiedSigner, String> {
+    let key = sshsig::check_signature(signature, NAMESPACE_PLUGIN, bytes).map_err(|error| format!("{source}: {error}"))?;
     if principals.is_empty() {
-        let found = signers.find_principals(&key, NAMESPACE_PLUGIN, time).map_err(|error| format!("{}: {error}", path.display()))?;
+        let found = signers.find_principals(&key, NAMESPACE_PLUGIN, time).map_err(|error| format!("{source}: {error}"))?;
         return Ok(found.into_iter().next().expect("find_principals returns at least one signer"));
     }
     let mut reasons = Vec::new();
@@ -57,8 +71,7 @@ pub fn verify(path: &Path, loaded_sha256: &str, signers: &AllowedSigners, princi
         }
     }
     Err(format!(
-        "{} is not signed by any of the policy's signers ({}): {}",
-        path.display(),
+        "{source} is not signed by any of the policy's signers ({}): {}",
         principals.join(", "),
         reasons.join("; ")
     ))
@@ -74,18 +87,55 @@ pub fn signers_from(config: &crate::config::Config, files: &dyn crate::runtime::
     AllowedSigners::parse(path, &text)
 }
 
-/// For a policy that names `signers:`: check the signature of its (file) plugin, loaded as
-/// `plugin`, against the allowed signers on the branch (`files`).
+/// Who signed the registry plugin `reference`, loaded through `registry` with sha256
+/// `loaded_sha256`: its signature artifact (pulled with it or kept in the local store) over
+/// the component's exact bytes.
+pub fn verify_oci(
+    registry: &crate::registry::Resolver,
+    reference: &crate::registry::OciReference,
+    loaded_sha256: &str,
+    signers: &AllowedSigners,
+    principals: &[String],
+    time: i64,
+) -> Result<VerifiedSigner, String> {
+    let signed = registry.signed_component(reference).map_err(|error| format!("{reference}: {error}"))?;
+    if hex::encode(Sha256::digest(signed.component.as_slice())) != loaded_sha256 {
+        return Err(format!("{reference}: the component checked is not the one loaded; try again"));
+    }
+    let tag = crate::registry::OciReference::signature_tag(&signed.manifest_digest);
+    let armored = match signed.signature {
+        crate::registry::SignatureLookup::Found(armored) => armored,
+        crate::registry::SignatureLookup::Absent => {
+            return Err(format!(
+                "{reference}: no signature: the registry has no tag {tag} for manifest {}; sign the plugin with \
+                 `tollgate plugin sign FILE.wasm` and push it again",
+                signed.manifest_digest
+            ));
+        }
+        crate::registry::SignatureLookup::Unknown(reason) => return Err(format!("{reference}: no signature: {reason}")),
+    };
+    let armored = std::str::from_utf8(&armored).map_err(|_| format!("{reference}: its signature ({tag}) is not text"))?;
+    let signature = sshsig::parse(armored).map_err(|error| format!("{reference}: its signature ({tag}): {error}"))?;
+    verify_bytes(&reference.to_string(), &signed.component, &signature, signers, principals, time)
+}
+
+/// For a policy that names `signers:`: check the signature of its plugin (a `.wasm` file's
+/// `.sig`, or an `oci://` plugin's signature artifact), loaded as `plugin`, against the
+/// allowed signers on the branch (`files`).
 pub fn check_policy(
     config: &crate::config::Config,
     files: &dyn crate::runtime::FileSource,
+    registry: &crate::registry::Resolver,
     reference: &crate::runtime::PluginRef,
     plugin: &crate::runtime::Plugin,
     principals: &[String],
 ) -> Result<VerifiedSigner, String> {
-    let crate::runtime::PluginSource::File(path) = &reference.source else {
-        return Err("builtin plugins are part of the tollgate binary; signers: applies to .wasm files".into());
-    };
-    let signers = signers_from(config, files)?;
-    verify(path, plugin.sha256(), &signers, principals, jiff::Timestamp::now().as_second())
+    let now = jiff::Timestamp::now().as_second();
+    match &reference.source {
+        crate::runtime::PluginSource::File(path) => verify(path, plugin.sha256(), &signers_from(config, files)?, principals, now),
+        crate::runtime::PluginSource::Oci(oci) => verify_oci(registry, oci, plugin.sha256(), &signers_from(config, files)?, principals, now),
+        crate::runtime::PluginSource::Builtin(_) => {
+            Err("builtin plugins are part of the tollgate binary; signers: applies to .wasm files and oci:// plugins".into())
+        }
+    }
 }
