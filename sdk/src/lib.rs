@@ -50,6 +50,7 @@
 mod error;
 pub mod host;
 mod per_environment;
+pub mod placeholders;
 mod policy;
 pub mod testing;
 mod types;

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use tollgate_sdk::host::{self, LogLevel};
 use tollgate_sdk::{Error, Finding, Result, Transition};
 
-use crate::template::{base_url, check_placeholders, encode, fill};
+use crate::template::{base_url, encode};
+use tollgate_sdk::placeholders::{check as check_placeholders, fill};
 use crate::{excerpt, status_problem, unreadable};
 
 /// At most this many firing alerts are listed one by one; the rest are counted.

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use tollgate_sdk::host::{self, LogLevel};
 use tollgate_sdk::{Artifact, Error, Finding, Result, Transition};
 
-use crate::template::{base_url, check_placeholders, encode, fill};
+use crate::template::{base_url, encode};
+use tollgate_sdk::placeholders::{check as check_placeholders, fill};
 use crate::{excerpt, status_problem, unreadable};
 
 /// Where Argo CD is and which application belongs to an environment.

@@ -1,4 +1,4 @@
-//! `{app}` / `{env}` placeholders and the base URLs of the systems asked.
+//! URL encoding and the base URLs of the systems asked (placeholders: [`tollgate_sdk::placeholders`]).
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -8,46 +8,6 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove
 /// `text` percent-encoded for a URL path segment or query value.
 pub fn encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
-}
-
-/// Replace `{app}` and `{env}` in `template`, passing each value through `escape`.
-pub fn fill(template: &str, app: &str, env: &str, escape: impl Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        if let Some(tail) = after.strip_prefix("{env}") {
-            out.push_str(&escape(env));
-            rest = tail;
-        } else if let Some(tail) = after.strip_prefix("{app}") {
-            out.push_str(&escape(app));
-            rest = tail;
-        } else {
-            // check_placeholders refuses other braces at validation; keep the brace literally.
-            out.push('{');
-            rest = &after[1..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Only `{app}` and `{env}` may appear in braces.
-pub fn check_placeholders(text: &str) -> Result<(), String> {
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err(format!("{text:?} has a {{ without a closing }}; the placeholders are {{app}} and {{env}}"));
-        };
-        let name = &after[..close];
-        if name != "env" && name != "app" {
-            return Err(format!("{text:?} uses the unknown placeholder {{{name}}}; only {{app}} and {{env}} are replaced"));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
 }
 
 /// A base URL: `http(s)://host[:port][/path]`, no credentials, query or fragment. Returned
@@ -80,12 +40,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_filled_and_checked() {
+    fn placeholders_are_filled_percent_encoded() {
+        use tollgate_sdk::placeholders::fill;
         assert_eq!(fill("{app}-{env}", "shop api", "staging", encode), "shop%20api-staging");
         assert_eq!(fill("x{y", "a", "e", |v| v.to_string()), "x{y");
-        assert!(check_placeholders("{app}-{env}").is_ok());
-        assert!(check_placeholders("{team}").unwrap_err().contains("unknown placeholder {team}"));
-        assert!(check_placeholders("{app").unwrap_err().contains("without a closing"));
     }
 
     #[test]

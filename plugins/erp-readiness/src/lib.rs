@@ -27,6 +27,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use semver::Version;
 use serde::Deserialize;
 use tollgate_sdk::host::{self, LogLevel};
+use tollgate_sdk::placeholders::{self, fill};
 use tollgate_sdk::{
     Capability, Error, Finding, PerEnvironment, PluginInfo, Policy, Result, Transition, Verdict, export_policy,
 };
@@ -117,14 +118,14 @@ impl Policy for ErpReadiness {
         // and the others are still checked so the report shows everything at once.
         let mut sources = Vec::new();
         if let Some(template) = &rules.readiness_file {
-            let path = fill(template, t, |value| value.to_string());
+            let path = fill(template, &t.application, &t.to_env, |value| value.to_string());
             match read_file_source(&path) {
                 Ok(readiness) => sources.push(Source { name: path.clone(), file: Some(path), readiness }),
                 Err(finding) => findings.push(finding),
             }
         }
         if let Some(endpoint) = &rules.endpoint {
-            let url = fill(&endpoint.url, t, |value| utf8_percent_encode(value, URL_VALUE).to_string());
+            let url = fill(&endpoint.url, &t.application, &t.to_env, |value| utf8_percent_encode(value, URL_VALUE).to_string());
             match read_endpoint_source(&url, &endpoint.headers) {
                 Ok(readiness) => sources.push(Source { name: url, file: None, readiness }),
                 Err(finding) => findings.push(finding),
@@ -412,29 +413,6 @@ fn key_display(key: &[String]) -> String {
         .join(".")
 }
 
-/// Replace `{env}` and `{app}` in `template`, passing each value through `encode`.
-fn fill(template: &str, t: &Transition, encode: impl Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        if let Some(tail) = after.strip_prefix("{env}") {
-            out.push_str(&encode(&t.to_env));
-            rest = tail;
-        } else if let Some(tail) = after.strip_prefix("{app}") {
-            out.push_str(&encode(&t.application));
-            rest = tail;
-        } else {
-            // validate() refuses other placeholders; keep the brace literally.
-            out.push('{');
-            rest = &after[1..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The first `max` characters of `text`, marking a cut with `…`.
 fn excerpt(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -454,12 +432,12 @@ fn validate_rules(at: &str, rules: &EnvRules) -> Result<()> {
         );
     }
     if let Some(path) = &rules.readiness_file
-        && let Err(problem) = check_repo_path(path).and_then(|()| check_placeholders(path))
+        && let Err(problem) = check_repo_path(path).and_then(|()| placeholders::check(path))
     {
         return fail(".readiness_file", problem);
     }
     if let Some(endpoint) = &rules.endpoint {
-        if let Err(problem) = check_url(&endpoint.url).and_then(|()| check_placeholders(&endpoint.url)) {
+        if let Err(problem) = check_url(&endpoint.url).and_then(|()| placeholders::check(&endpoint.url)) {
             return fail(".endpoint.url", problem);
         }
         for (name, value) in &endpoint.headers {
@@ -519,23 +497,6 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn check_placeholders(text: &str) -> std::result::Result<(), String> {
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err(format!("{text:?} has a {{ without a closing }}; the placeholders are {{env}} and {{app}}"));
-        };
-        let name = &after[..close];
-        if name != "env" && name != "app" {
-            return Err(format!(
-                "{text:?} uses the unknown placeholder {{{name}}}; only {{env}} and {{app}} are replaced"
-            ));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests;
