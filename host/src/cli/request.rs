@@ -80,8 +80,8 @@ impl RequestArgs {
     }
 }
 
-/// Turn command-line arguments into a plan request. Every string is validated where it
-/// enters (see [`PlanRequest::validate`]).
+/// Turn command-line arguments into a plan request. Its strings are validated when it is
+/// planned (see [`PlanRequest::validate`]).
 pub(super) fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, rollback: Option<RollbackTarget>) -> Result<PlanRequest, Failure> {
     let bad = |error: crate::input::InputError| Failure::bad_input(error.to_string());
     let at = match &request.at {
@@ -149,7 +149,7 @@ pub(super) fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &Req
         rollback,
     };
     plan_request.approvals = crate::trust::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
-    plan_request.validate().map_err(bad)?;
+    // Validated by planning (`PlanRequest::validate`), the one boundary every command goes through.
     Ok(plan_request)
 }
 

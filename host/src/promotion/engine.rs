@@ -151,6 +151,7 @@ impl Workspace {
         if let Some(name) = new_branch {
             crate::input::branch("--branch", name).map_err(|error| Failure::bad_input(error.to_string()))?;
         }
+        // Before the actor reaches a signature; planning checks the rest again for `plan`.
         request.validate().map_err(|error| Failure::bad_input(error.to_string()))?;
         let author = signature(&self.repo, request.actor_given.then_some(&request.actor)).map_err(commit_failure)?;
         crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env, request.actor.identity()).map_err(Failure::bad_input)?;

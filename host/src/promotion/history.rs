@@ -9,7 +9,7 @@ use git2::{Oid, Repository, Sort};
 use serde::Serialize;
 
 use super::record::{DecisionRecord, check_commit};
-use super::trailers::{Trailers, verdict_label, short_hash};
+use super::trailers::{Trailers, policy_summary};
 use crate::transition::TransitionKind;
 
 /// One promotion or rollback commit (or a commit claiming to be one).
@@ -76,11 +76,7 @@ impl PromotionRecord {
             requested_at: record.time_overridden.then_some(t.requested_at),
             approved_by: t.approvals.iter().map(|approval| approval.approver.clone()).collect(),
             labels: t.labels.clone(),
-            policies: record
-                .policies
-                .iter()
-                .map(|policy| format!("{}@{} sha256:{} {}", policy.name, policy.version, short_hash(&policy.sha256), verdict_label(policy.mode, &policy.outcome)))
-                .collect(),
+            policies: record.policies.iter().map(policy_summary).collect(),
             decision: t.id.clone(),
             rollback_of: record.rollback_of.clone(),
             previous_version: t.previous_artifact.as_ref().map(|previous| previous.version.clone()),

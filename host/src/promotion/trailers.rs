@@ -179,7 +179,8 @@ pub fn verdict_label(mode: crate::config::Mode, outcome: &serde_json::Value) -> 
     super::gate::mode_label(mode, label)
 }
 
-fn policy_summary(policy: &RecordedPolicy) -> String {
+/// `name@version sha256:<12 hex> verdict`, as in a `Tollgate-Policy` trailer and `history`.
+pub fn policy_summary(policy: &RecordedPolicy) -> String {
     format!("{}@{} sha256:{} {}", policy.name, policy.version, short_hash(&policy.sha256), verdict_label(policy.mode, &policy.outcome))
 }
 
