@@ -321,6 +321,7 @@ fn the_demo_tells_the_whole_story() {
 fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update_kept() {
     use tollgate::promotion::commit::{CommitError, commit_plan, signature};
     use tollgate::promotion::record::DecisionRecord;
+    use tollgate::promotion::journal::PromotionLock;
     use tollgate::promotion::engine::Workspace;
     use tollgate::promotion::plan::PlanRequest;
 
@@ -347,7 +348,10 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
     // The stale plan cannot be committed: the compare-and-swap on the old tip fails.
     let author = signature(&workspace.repo, Some(&"alice".into())).unwrap();
     let record = DecisionRecord::new(&stale.plan, &stale.gate);
-    let error = commit_plan(&workspace.repo, "main", None, &stale.plan, &record, &author).unwrap_err();
+    let error = {
+        let mut lock = PromotionLock::acquire(&workspace.repo).unwrap();
+        commit_plan(&workspace.repo, &mut lock, false, "main", None, &stale.plan, &record, &author).unwrap_err()
+    };
     assert!(matches!(&error, CommitError::Conflict(message) if message.contains("main moved")), "{error:?}");
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]).trim(), other, "nothing was lost or overwritten");
 

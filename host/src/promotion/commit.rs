@@ -4,13 +4,12 @@
 //! out. Any failure after the branch moved puts the branch back, so no error path leaves a
 //! ref, the index or the working tree half-changed.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use git2::build::{CheckoutBuilder, TreeUpdateBuilder};
+use git2::build::TreeUpdateBuilder;
 use git2::{ErrorCode, FileMode, Oid, Repository, Signature, Status};
 
+use super::journal::{Intent, PromotionLock, update_worktree, worktree_error};
 use super::plan::Plan;
 use super::record::{DecisionRecord, check_commit};
 use super::trailers::commit_message;
@@ -46,9 +45,13 @@ pub fn signature(repo: &GitRepo, actor: Option<&Actor>) -> Result<Signature<'sta
 }
 
 /// Commit `plan` and its `record` onto `branch` (or a new branch `new_branch` at the same
-/// base). Returns the new commit.
+/// base), holding `lock`. Returns the new commit. The intent stays in the journal when
+/// `publish` is set, until the caller has pushed or undone the commit.
+#[allow(clippy::too_many_arguments)]
 pub fn commit_plan(
     repo: &GitRepo,
+    lock: &mut PromotionLock,
+    publish: bool,
     branch: &str,
     new_branch: Option<&str>,
     plan: &Plan,
@@ -60,8 +63,6 @@ pub fn commit_plan(
     let checked_out = checked_out_branch(repo).as_deref() == Some(target_branch);
     let record_path = record.path();
     let paths = [plan.file.as_str(), record_path.as_str()];
-    // Promotions in one working tree take turns: the index and files are shared.
-    let _lock = if checked_out { Some(WorktreeLock::acquire(git)?) } else { None };
     if checked_out {
         if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(plan.base.commit) {
             return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
@@ -77,17 +78,29 @@ pub fn commit_plan(
     let commit = build_commit(git, plan, record, author)?;
     let reference = format!("refs/heads/{target_branch}");
     let log = format!("tollgate: {}", commit_message(record).lines().next().unwrap_or_default());
-    match new_branch {
+    lock.record(&Intent {
+        branch: target_branch.to_string(),
+        new_branch: new_branch.is_some(),
+        base: plan.base.commit.to_string(),
+        commit: commit.to_string(),
+        paths: paths.iter().map(|path| path.to_string()).collect(),
+        publish,
+    })?;
+    let moved = match new_branch {
         Some(name) => git.reference(&reference, commit, false, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
             _ => error.into(),
-        })?,
+        }),
         None => git.reference_matching(&reference, commit, true, plan.base.commit, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => {
                 CommitError::Conflict(format!("{branch} moved while the transition was being decided ({})", error.message()))
             }
             _ => error.into(),
-        })?,
+        }),
+    };
+    if let Err(error) = moved {
+        lock.clear()?;
+        return Err(error);
     }
 
     if checked_out {
@@ -97,17 +110,24 @@ pub fn commit_plan(
                 .reference_matching(&reference, plan.base.commit, true, commit, "tollgate: undo a promotion the working tree could not take")
                 .map(drop)
                 .and_then(|()| update_worktree(git, plan.base.commit, &paths));
+            if restored.is_ok() {
+                lock.clear()?;
+            }
+            // Otherwise the intent stays: the next promotion finishes the undo.
             return Err(CommitError::State(match restored {
-                Ok(()) => format!("cannot update the working tree ({}); nothing was committed", error.message()),
+                Ok(()) => format!("cannot update the working tree ({}); nothing was committed", worktree_error(git, &error)),
                 Err(undo) => format!(
                     "cannot update the working tree ({}), and undoing the commit failed too ({}): {target_branch} is at {commit}; \
-                     run `git reset --keep {}` to go back",
-                    error.message(),
-                    undo.message(),
+                     the next promotion in this repository puts it back, or run `git reset --keep {}`",
+                    worktree_error(git, &error),
+                    worktree_error(git, &undo),
                     plan.base.commit
                 ),
             }));
         }
+    }
+    if !publish {
+        lock.clear()?;
     }
     Ok(commit)
 }
@@ -145,18 +165,6 @@ fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: 
     }
 }
 
-/// Make the working tree and index hold `commit`'s version of `paths` (a path absent from
-/// it is removed).
-fn update_worktree(git: &Repository, commit: Oid, paths: &[&str]) -> Result<(), git2::Error> {
-    let tree = git.find_commit(commit)?.tree()?;
-    let mut checkout = CheckoutBuilder::new();
-    checkout.force();
-    for path in paths {
-        checkout.path(path);
-    }
-    git.checkout_tree(tree.as_object(), Some(&mut checkout))
-}
-
 /// The branch HEAD points at in a non-bare repository.
 pub fn checked_out_branch(repo: &GitRepo) -> Option<String> {
     if repo.git().is_bare() {
@@ -165,56 +173,4 @@ pub fn checked_out_branch(repo: &GitRepo) -> Option<String> {
     let head = repo.git().find_reference("HEAD").ok()?;
     let target = head.symbolic_target().ok()??;
     target.strip_prefix("refs/heads/").map(str::to_string)
-}
-
-/// How long a promotion waits for another one in the same working tree.
-const LOCK_WAIT: Duration = Duration::from_secs(20);
-
-/// `.git/tollgate.lock`, held while a promotion changes a checked-out branch, its index and
-/// files. It holds the process id, so a lock left by a killed process is taken over.
-struct WorktreeLock(PathBuf);
-
-impl WorktreeLock {
-    fn acquire(git: &Repository) -> Result<WorktreeLock, CommitError> {
-        let path = git.path().join("tollgate.lock");
-        let started = Instant::now();
-        loop {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    let _ = write!(file, "{}", std::process::id());
-                    return Ok(WorktreeLock(path));
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if holder_is_gone(&path) {
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
-                    if started.elapsed() > LOCK_WAIT {
-                        return Err(CommitError::Conflict(format!(
-                            "another tollgate process is promoting in this working tree ({} exists); if none is running, remove that file",
-                            path.display()
-                        )));
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(error) => return Err(CommitError::State(format!("cannot create {}: {error}", path.display()))),
-            }
-        }
-    }
-}
-
-/// Whether the process named in a lock file no longer runs (Linux: no `/proc/PID`).
-fn holder_is_gone(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
-    match text.trim().parse::<u32>() {
-        Ok(pid) => cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists(),
-        // Being written right now, or not ours: wait for it.
-        Err(_) => false,
-    }
-}
-
-impl Drop for WorktreeLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }

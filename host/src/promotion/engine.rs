@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use git2::Signature;
 use serde::Serialize;
 
 use super::commit::{CommitError, checked_out_branch, commit_plan, signature};
 use super::gate::{GateOutcome, GateResult, run_policies};
+use super::journal::PromotionLock;
 use super::history::{PromotionRecord, read_history, verified_in};
 use super::plan::{Plan, PlanRequest, plan};
 use super::push::{MAX_PUSH_ATTEMPTS, PushOutcome, backoff, discard_local_commit, push, sync_from_remote};
@@ -147,6 +149,14 @@ impl Workspace {
     /// Decide and, when allowed, commit; re-plan on the new tip if the branch moved
     /// (at most [`MAX_ATTEMPTS`] times).
     pub fn promote(&self, request: &PlanRequest, new_branch: Option<&str>) -> Result<Promoted, Failure> {
+        let author = self.check_promotion(request, new_branch)?;
+        let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
+        self.decide_and_commit(&mut lock, request, new_branch, &author, false)
+    }
+
+    /// What every promotion checks before it takes the repository's promotion lock; returns
+    /// the commit's author.
+    fn check_promotion(&self, request: &PlanRequest, new_branch: Option<&str>) -> Result<Signature<'static>, Failure> {
         self.check_requested_at(request)?;
         if let Some(name) = new_branch {
             crate::input::branch("--branch", name).map_err(|error| Failure::bad_input(error.to_string()))?;
@@ -155,6 +165,18 @@ impl Workspace {
         request.validate().map_err(|error| Failure::bad_input(error.to_string()))?;
         let author = signature(&self.repo, request.actor_given.then_some(&request.actor)).map_err(commit_failure)?;
         crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env, request.actor.identity()).map_err(Failure::bad_input)?;
+        Ok(author)
+    }
+
+    /// The promotion loop, holding the promotion lock.
+    fn decide_and_commit(
+        &self,
+        lock: &mut PromotionLock,
+        request: &PlanRequest,
+        new_branch: Option<&str>,
+        author: &Signature<'_>,
+        publish: bool,
+    ) -> Result<Promoted, Failure> {
         let mut last_conflict = String::new();
         for _ in 0..MAX_ATTEMPTS {
             let decided = self.decide(request)?;
@@ -162,7 +184,7 @@ impl Workspace {
                 return Ok(Promoted { decided, commit: None, pushed: None });
             }
             let record = DecisionRecord::new(&decided.plan, &decided.gate);
-            match commit_plan(&self.repo, &self.config.branch, new_branch, &decided.plan, &record, &author) {
+            match commit_plan(&self.repo, lock, publish, &self.config.branch, new_branch, &decided.plan, &record, author) {
                 Ok(commit) => return Ok(Promoted { decided, commit: Some(commit.to_string()), pushed: None }),
                 Err(CommitError::Conflict(message)) => last_conflict = message,
                 Err(error) => return Err(commit_failure(error)),
@@ -177,23 +199,29 @@ impl Workspace {
     /// record is in the commit). A push rejected because the branch moved discards the
     /// local commit, fetches, re-plans, re-runs the policies and tries again (bounded, with
     /// jitter; exit 4 after). Any other refusal discards the local commit too (exit 2), so
-    /// nothing unpublished is left for a later promotion to build on.
+    /// nothing unpublished is left for a later promotion to build on; if this process is
+    /// killed before that, the next promotion discards it (see [`super::journal`]).
     pub fn promote_and_push(&self, request: &PlanRequest, new_branch: Option<&str>, remote: &str) -> Result<Promoted, Failure> {
+        let author = self.check_promotion(request, new_branch)?;
+        let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
         let dir = self.repo.path();
         let branch = new_branch.unwrap_or(&self.config.branch);
         let checked_out = checked_out_branch(&self.repo).as_deref() == Some(self.config.branch.as_str());
         let mut last_rejection = String::new();
         for attempt in 1..=MAX_PUSH_ATTEMPTS {
             sync_from_remote(dir, remote, &self.config.branch, checked_out)?;
-            let mut promoted = self.promote(request, new_branch)?;
+            let mut promoted = self.decide_and_commit(&mut lock, request, new_branch, &author, true)?;
             let Some(commit) = promoted.commit.clone() else { return Ok(promoted) };
-            let outcome = push(dir, remote, branch)?;
+            let outcome = push(dir, remote, branch).unwrap_or_else(|failure| PushOutcome::Refused(failure.message));
             if outcome == PushOutcome::Pushed {
+                lock.clear().map_err(commit_failure)?;
                 promoted.pushed = Some(Pushed { remote: remote.to_string(), branch: branch.to_string(), commit });
                 return Ok(promoted);
             }
             let base = promoted.decided.plan.base.commit.to_string();
+            // Should this fail, the intent stays in the journal and the next promotion undoes it.
             discard_local_commit(dir, branch, &commit, &base, new_branch.is_some(), checked_out && new_branch.is_none())?;
+            lock.clear().map_err(commit_failure)?;
             match outcome {
                 PushOutcome::Moved(message) if new_branch.is_none() => {
                     last_rejection = message;

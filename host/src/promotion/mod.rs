@@ -7,6 +7,7 @@
 //!   check that tells a promotion that counts from one that does not;
 //! - [`trailers`]: the commit message and its `Tollgate-*` trailers, written from the record;
 //! - [`commit`]: the commit, built and checked before the branch moves by compare-and-swap;
+//! - [`journal`]: promotions take turns, and one killed midway is finished or undone by the next;
 //! - [`push`]: publishing with the user's `git`, re-planning when the remote moved;
 //! - [`history`]: the promotions that check out, newest first;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
@@ -16,6 +17,7 @@ pub mod commit;
 pub mod engine;
 pub mod gate;
 pub mod history;
+pub mod journal;
 pub mod plan;
 pub mod push;
 pub mod record;

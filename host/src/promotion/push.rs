@@ -59,7 +59,7 @@ pub fn sync_from_remote(dir: &Path, remote: &str, branch: &str, checked_out: boo
         // Building on commits the remote never had would publish them under this promotion,
         // and the next environment could receive a version the remote never ran.
         return Err(Failure::bad_input(format!(
-            "local {branch} has commits that {remote}/{branch} does not (an unpublished promotion from an interrupted run?); \
+            "local {branch} has commits that {remote}/{branch} does not (made without --push?); \
              publish them with `git push {remote} {branch}` or drop them with `git reset --keep {remote}/{branch}`, then try again"
         )));
     }
