@@ -8,12 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use git2::build::{CheckoutBuilder, TreeUpdateBuilder};
-use git2::{ErrorCode, FileMode, Oid, Repository, Signature, Status};
+use git2::build::TreeUpdateBuilder;
+use git2::{ErrorCode, FileMode, Oid, Repository, Signature};
 
 use super::plan::Plan;
 use super::record::{DecisionRecord, check_commit};
 use super::trailers::commit_message;
+use super::worktree::TouchedPaths;
 use crate::input::Actor;
 use crate::repo::GitRepo;
 
@@ -62,15 +63,15 @@ pub fn commit_plan(
     let paths = [plan.file.as_str(), record_path.as_str()];
     // Promotions in one working tree take turns: the index and files are shared.
     let _lock = if checked_out { Some(WorktreeLock::acquire(git)?) } else { None };
-    if checked_out {
+    // The index is read once, and only the touched entries are checked and updated.
+    let mut worktree = if checked_out { Some(TouchedPaths::open(git)?) } else { None };
+    if let Some(worktree) = &worktree {
         if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(plan.base.commit) {
             return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
         }
-        for path in paths {
-            let status = git.status_file(Path::new(path)).unwrap_or(Status::CURRENT);
-            if !(status.is_empty() || status == Status::CURRENT || status == Status::IGNORED) {
-                return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
-            }
+        let base_tree = git.find_commit(plan.base.commit)?.tree()?;
+        if let Some(path) = worktree.first_changed(&base_tree, &paths) {
+            return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
         }
     }
 
@@ -90,13 +91,13 @@ pub fn commit_plan(
         })?,
     }
 
-    if checked_out {
-        if let Err(error) = update_worktree(git, commit, &paths) {
+    if let Some(worktree) = &mut worktree {
+        if let Err(error) = update_worktree(git, worktree, commit, &paths) {
             // Put everything back: the branch to its base, the files to the base's content.
             let restored = git
                 .reference_matching(&reference, plan.base.commit, true, commit, "tollgate: undo a promotion the working tree could not take")
                 .map(drop)
-                .and_then(|()| update_worktree(git, plan.base.commit, &paths));
+                .and_then(|()| update_worktree(git, worktree, plan.base.commit, &paths));
             return Err(CommitError::State(match restored {
                 Ok(()) => format!("cannot update the working tree ({}); nothing was committed", error.message()),
                 Err(undo) => format!(
@@ -147,14 +148,9 @@ fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: 
 
 /// Make the working tree and index hold `commit`'s version of `paths` (a path absent from
 /// it is removed).
-fn update_worktree(git: &Repository, commit: Oid, paths: &[&str]) -> Result<(), git2::Error> {
+fn update_worktree(git: &Repository, worktree: &mut TouchedPaths<'_>, commit: Oid, paths: &[&str]) -> Result<(), git2::Error> {
     let tree = git.find_commit(commit)?.tree()?;
-    let mut checkout = CheckoutBuilder::new();
-    checkout.force();
-    for path in paths {
-        checkout.path(path);
-    }
-    git.checkout_tree(tree.as_object(), Some(&mut checkout))
+    worktree.update(&tree, paths)
 }
 
 /// The branch HEAD points at in a non-bare repository.
