@@ -9,6 +9,7 @@ mod deployment_health;
 mod erp_http;
 mod examples;
 mod hardening;
+mod perf;
 mod outputs;
 mod plugin_cli;
 mod promotion;

@@ -16,6 +16,7 @@ use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, Runtime, origin_of};
 use crate::transition::Transition;
 
+mod batch;
 mod decision;
 mod request;
 
@@ -92,6 +93,9 @@ pub enum Command {
     /// Show what a promotion would do and what every policy says, without committing.
     #[command(after_help = "Example:\n  tollgate plan shop-api --to prod --approval bob --approval carol --at 2026-01-09T17:00:00+01:00")]
     Plan(PlanArgs),
+    /// Plan many promotions in one process (a release train), without committing: one request a line.
+    #[command(name = "plan-batch", after_help = "Example:\n  printf 'shop-api prod\\nshop-web prod\\n' | tollgate plan-batch - --approval bob --approval carol")]
+    PlanBatch(batch::BatchArgs),
     /// Promote: commit the change when every enforce-mode policy allows it.
     #[command(after_help = "Example:\n  tollgate promote shop-api --to prod --actor alice --approval bob --approval carol")]
     Promote {
@@ -145,6 +149,9 @@ pub enum Command {
         /// Only promotions into this environment.
         #[arg(long)]
         env: Option<String>,
+        /// Show the newest N entries (0: all); history is read only as far as they go.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: usize,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
@@ -332,8 +339,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, args, &args.request, None)?;
             let decided = workspace.decide(&request)?;
+            if cli.verbose {
+                eprintln!("tollgate: planning read {} commits of history", workspace.history_commits_read());
+            }
             report_decision(cli, &decided, None, true, args.request.output)
         }
+        Command::PlanBatch(args) => batch::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
@@ -364,14 +375,18 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&crate::trust::commands::approvals(&workspace, args)?);
             Ok(ExitCode::Success)
         }
-        Command::History { app, env, output } => {
+        Command::History { app, env, limit, output } => {
             let workspace = open_workspace(cli)?;
-            let records: Vec<_> = workspace
-                .history()?
-                .into_iter()
-                .filter(|record| app.as_ref().is_none_or(|app| &record.app == app))
-                .filter(|record| env.as_ref().is_none_or(|env| &record.to == env))
-                .collect();
+            let wanted = |record: &crate::promotion::history::PromotionRecord| {
+                app.as_ref().is_none_or(|app| &record.app == app) && env.as_ref().is_none_or(|env| &record.to == env)
+            };
+            let records = workspace
+                .history_reader()?
+                .page(wanted, (*limit > 0).then_some(*limit))
+                .map_err(|error| Failure::bad_input(error.message().to_string()))?;
+            if *limit > 0 && records.len() == *limit {
+                eprintln!("tollgate: the newest {limit} entries; --limit N shows more (0: all)");
+            }
             let text = report::history(&records, *output);
             print(&crate::trust::commit_signature::mark_history(&workspace.repo, &workspace.config, &records, text, *output == BasicFormat::Json));
             Ok(ExitCode::Success)

@@ -7,12 +7,13 @@
 use std::path::Path;
 
 use git2::build::TreeUpdateBuilder;
-use git2::{ErrorCode, FileMode, Oid, Repository, Signature, Status};
+use git2::{ErrorCode, FileMode, Oid, Repository, Signature};
 
 use super::journal::{Intent, PromotionLock, update_worktree, worktree_error};
 use super::plan::Plan;
 use super::record::{DecisionRecord, check_commit};
 use super::trailers::commit_message;
+use super::worktree::TouchedPaths;
 use crate::input::Actor;
 use crate::repo::GitRepo;
 
@@ -63,15 +64,15 @@ pub fn commit_plan(
     let checked_out = checked_out_branch(repo).as_deref() == Some(target_branch);
     let record_path = record.path();
     let paths = [plan.file.as_str(), record_path.as_str()];
-    if checked_out {
+    // The index is read once, and only the touched entries are checked and updated.
+    let mut worktree = if checked_out { Some(TouchedPaths::open(git)?) } else { None };
+    if let Some(worktree) = &worktree {
         if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(plan.base.commit) {
             return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
         }
-        for path in paths {
-            let status = git.status_file(Path::new(path)).unwrap_or(Status::CURRENT);
-            if !(status.is_empty() || status == Status::CURRENT || status == Status::IGNORED) {
-                return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
-            }
+        let base_tree = git.find_commit(plan.base.commit)?.tree()?;
+        if let Some(path) = worktree.first_changed(&base_tree, &paths) {
+            return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
         }
     }
 
@@ -103,13 +104,13 @@ pub fn commit_plan(
         return Err(error);
     }
 
-    if checked_out {
-        if let Err(error) = update_worktree(git, commit, &paths) {
+    if let Some(worktree) = &mut worktree {
+        if let Err(error) = update_worktree(git, worktree, commit, &paths) {
             // Put everything back: the branch to its base, the files to the base's content.
             let restored = git
                 .reference_matching(&reference, plan.base.commit, true, commit, "tollgate: undo a promotion the working tree could not take")
                 .map(drop)
-                .and_then(|()| update_worktree(git, plan.base.commit, &paths));
+                .and_then(|()| update_worktree(git, worktree, plan.base.commit, &paths));
             if restored.is_ok() {
                 lock.clear()?;
             }

@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use git2::Signature;
 use serde::Serialize;
 
 use super::commit::{CommitError, checked_out_branch, commit_plan, signature};
 use super::gate::{GateOutcome, GateResult, run_policies};
+use super::history::{HistoryReader, PromotionRecord, read_history, verified_in};
 use super::journal::PromotionLock;
-use super::history::{PromotionRecord, read_history, verified_in};
-use super::plan::{Plan, PlanRequest, plan};
+use super::plan::{Plan, PlanRequest, plan, plan_with};
 use super::push::{MAX_PUSH_ATTEMPTS, PushOutcome, backoff, discard_local_commit, push, sync_from_remote};
 use super::record::DecisionRecord;
 use crate::config::{CONFIG_FILE, Config};
@@ -37,6 +38,8 @@ pub struct Workspace {
     pub base_dir: PathBuf,
     /// The sandboxed plugin runtime.
     pub runtime: Runtime,
+    /// Commits of history the last promotion plan read (see [`Workspace::history_commits_read`]).
+    history_commits_read: AtomicUsize,
 }
 
 impl Workspace {
@@ -55,12 +58,23 @@ impl Workspace {
     /// plugin paths resolve against the working directory (the current one for a bare repository).
     pub fn new(repo: GitRepo, config: Config, runtime: Runtime) -> Workspace {
         let base_dir = repo.workdir().map(Path::to_path_buf).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        Workspace { repo, config, base_dir, runtime }
+        Workspace { repo, config, base_dir, runtime, history_commits_read: AtomicUsize::new(0) }
     }
 
     /// The branch tip.
     pub fn tip(&self) -> Result<Tip, Failure> {
         self.repo.tip(&self.config.branch).map_err(|error| Failure::bad_input(error.0))
+    }
+
+    /// How many commits of history the last promotion (not rollback) plan read: planning stops
+    /// at the newest record it needs. Shown with `--verbose`.
+    pub fn history_commits_read(&self) -> usize {
+        self.history_commits_read.load(Ordering::Relaxed)
+    }
+
+    /// A lazy reader of the branch's promotion history, newest first.
+    pub fn history_reader(&self) -> Result<HistoryReader<'_>, Failure> {
+        HistoryReader::new(self.repo.git(), self.tip()?.commit).map_err(|error| Failure::bad_input(error.message().to_string()))
     }
 
     /// The promotion history of the branch, newest first.
@@ -117,12 +131,18 @@ impl Workspace {
 
     /// Plan a transition and run the policies on it.
     pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
-        let mut history = self.history()?;
-        if request.rollback.is_some() {
+        let plan = if request.rollback.is_some() {
+            let mut history = self.history()?;
             // A promotion whose required commit signature is missing or invalid is no rollback target.
             crate::trust::commit_signature::drop_untrusted(&self.repo, &self.config, &mut history);
-        }
-        let plan = plan(&self.repo, &self.config, request, &history).map_err(Failure::bad_input)?;
+            plan(&self.repo, &self.config, request, &history).map_err(Failure::bad_input)?
+        } else {
+            // A promotion needs only the newest arrival in the source environment: read no further.
+            let mut reader = self.history_reader()?;
+            let planned = plan_with(&self.repo, &self.config, request, &mut reader).map_err(Failure::bad_input);
+            self.history_commits_read.store(reader.commits_read(), Ordering::Relaxed);
+            planned?
+        };
         if plan.no_op {
             return Ok(Decided { plan, gate: GateResult { outcome: GateOutcome::Allowed, policies: Vec::new() } });
         }

@@ -3,9 +3,10 @@
 //! that claims to be one (with `Tollgate-*` trailers) but does not check out is listed as
 //! an unrecorded change with the reason, and never counts for status or rollback.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
-use git2::{Oid, Repository, Sort};
+use git2::{Oid, Repository};
 use serde::Serialize;
 
 use super::record::{DecisionRecord, check_commit};
@@ -123,21 +124,154 @@ impl PromotionRecord {
 /// The promotion log reachable from `tip` (promotions merged from review branches
 /// included), newest first: verified promotions and unrecorded changes alike.
 pub fn read_history(repo: &Repository, tip: Oid) -> Result<Vec<PromotionRecord>, git2::Error> {
-    let mut walk = repo.revwalk()?;
-    walk.push(tip)?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
-    let mut entries = Vec::new();
-    for oid in walk {
-        let commit = repo.find_commit(oid?)?;
-        let Some(checked) = check_commit(repo, &commit)? else { continue };
-        let (id, time) = (commit.id().to_string(), commit.time().seconds());
-        if checked.checks_out() {
-            entries.extend(checked.records.iter().map(|record| PromotionRecord::from_record(id.clone(), time, record)));
-        } else {
-            entries.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems));
+    let mut reader = HistoryReader::new(repo, tip)?;
+    reader.read_all()?;
+    Ok(reader.records)
+}
+
+/// The promotion log read lazily, newest first (by commit time; a commit is reached only
+/// through its children, so in a linear history children always come first): commits are
+/// read only as far as a caller needs, so a plan that finds its records near the tip costs
+/// the same with 100 or 100,000 commits behind them. (libgit2's sorted revwalks read the
+/// whole graph before yielding the first commit; its unsorted one has no time order.)
+pub struct HistoryReader<'r> {
+    repo: &'r Repository,
+    /// The commits reached and not yet read: newest first, the first reached among equals.
+    frontier: BinaryHeap<(i64, Reverse<u64>, Oid)>,
+    reached: HashSet<Oid>,
+    records: Vec<PromotionRecord>,
+    commits_read: usize,
+}
+
+impl<'r> HistoryReader<'r> {
+    /// A reader of the history reachable from `tip`; nothing is read yet.
+    pub fn new(repo: &'r Repository, tip: Oid) -> Result<Self, git2::Error> {
+        let mut reader =
+            HistoryReader { repo, frontier: BinaryHeap::new(), reached: HashSet::new(), records: Vec::new(), commits_read: 0 };
+        reader.reach(tip)?;
+        Ok(reader)
+    }
+
+    /// How many commits have been read so far.
+    pub fn commits_read(&self) -> usize {
+        self.commits_read
+    }
+
+    /// The records read so far, newest first.
+    pub fn records(&self) -> &[PromotionRecord] {
+        &self.records
+    }
+
+    /// Put `oid` on the frontier, once. A parent missing from the repository (a shallow
+    /// clone's boundary) ends the walk there, as Git's own walk does.
+    fn reach(&mut self, oid: Oid) -> Result<(), git2::Error> {
+        if !self.reached.insert(oid) {
+            return Ok(());
+        }
+        match self.repo.find_commit(oid) {
+            Ok(commit) => {
+                let order = Reverse(self.reached.len() as u64);
+                self.frontier.push((commit.time().seconds(), order, oid));
+                Ok(())
+            }
+            Err(error) if error.code() == git2::ErrorCode::NotFound => Ok(()),
+            Err(error) => Err(error),
         }
     }
-    Ok(entries)
+
+    /// Read one more commit; `false` when there are no more.
+    fn read_next(&mut self) -> Result<bool, git2::Error> {
+        let Some((_, _, oid)) = self.frontier.pop() else { return Ok(false) };
+        self.commits_read += 1;
+        let commit = self.repo.find_commit(oid)?;
+        for parent in commit.parent_ids() {
+            self.reach(parent)?;
+        }
+        let Some(checked) = check_commit(self.repo, &commit)? else { return Ok(true) };
+        let (id, time) = (commit.id().to_string(), commit.time().seconds());
+        if checked.checks_out() {
+            self.records.extend(checked.records.iter().map(|record| PromotionRecord::from_record(id.clone(), time, record)));
+        } else {
+            self.records.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems));
+        }
+        Ok(true)
+    }
+
+    /// The newest record matching `wanted`, reading only as far as it.
+    pub fn find(&mut self, wanted: impl Fn(&PromotionRecord) -> bool) -> Result<Option<&PromotionRecord>, git2::Error> {
+        let mut checked = 0;
+        loop {
+            if let Some(index) = self.records[checked..].iter().position(&wanted) {
+                return Ok(Some(&self.records[checked + index]));
+            }
+            checked = self.records.len();
+            if !self.read_next()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The newest `limit` records matching `wanted` (all of them with `None`), reading only as
+    /// far as the last one.
+    pub fn page(&mut self, wanted: impl Fn(&PromotionRecord) -> bool, limit: Option<usize>) -> Result<Vec<PromotionRecord>, git2::Error> {
+        let mut page = Vec::new();
+        let mut checked = 0;
+        loop {
+            for record in self.records[checked..].iter().filter(|record| wanted(record)) {
+                if limit.is_some_and(|limit| page.len() == limit) {
+                    return Ok(page);
+                }
+                page.push(record.clone());
+            }
+            checked = self.records.len();
+            if limit.is_some_and(|limit| page.len() == limit) || !self.read_next()? {
+                return Ok(page);
+            }
+        }
+    }
+
+    /// The whole history.
+    pub fn read_all(&mut self) -> Result<&[PromotionRecord], git2::Error> {
+        while self.read_next()? {}
+        Ok(&self.records)
+    }
+
+    /// Whether every commit has been read.
+    pub fn complete(&self) -> bool {
+        self.frontier.is_empty()
+    }
+}
+
+/// What planning looks records up in: the whole history already read, or a [`HistoryReader`]
+/// that reads only as far as each lookup needs.
+pub trait Arrivals {
+    /// The newest verified record of `app` arriving in `env` (optionally with that exact version).
+    fn last_arrival(&mut self, app: &str, env: &str, version: Option<&str>) -> Result<Option<PromotionRecord>, String>;
+    /// The whole history, newest first.
+    fn all(&mut self) -> Result<&[PromotionRecord], String>;
+}
+
+impl Arrivals for &[PromotionRecord] {
+    fn last_arrival(&mut self, app: &str, env: &str, version: Option<&str>) -> Result<Option<PromotionRecord>, String> {
+        Ok(last_arrival(self, app, env, version).cloned())
+    }
+
+    fn all(&mut self) -> Result<&[PromotionRecord], String> {
+        Ok(self)
+    }
+}
+
+impl Arrivals for HistoryReader<'_> {
+    fn last_arrival(&mut self, app: &str, env: &str, version: Option<&str>) -> Result<Option<PromotionRecord>, String> {
+        let found = self.find(|record| {
+            record.verified && record.app == app && record.to == env && version.is_none_or(|version| record.version == version)
+        });
+        found.map(|record| record.cloned()).map_err(|error| error.message().to_string())
+    }
+
+    fn all(&mut self) -> Result<&[PromotionRecord], String> {
+        self.read_all().map_err(|error| error.message().to_string())
+    }
 }
 
 /// The newest verified record of `app` arriving in `env` (optionally with that exact version).

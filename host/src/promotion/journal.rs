@@ -15,11 +15,11 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use git2::build::CheckoutBuilder;
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::commit::{CommitError, checked_out_branch};
+use super::worktree::TouchedPaths;
 use crate::repo::GitRepo;
 
 /// How long a promotion waits for another one in the same repository.
@@ -159,7 +159,11 @@ fn recover(repo: &GitRepo, intent: &Intent) -> Result<(), String> {
         for path in &paths {
             check_untouched(git, path, base, commit)?;
         }
-        update_worktree(git, settled, &paths).map_err(|error| format!("cannot update the working tree: {}", worktree_error(git, &error)))?;
+        let updated = TouchedPaths::open(git).and_then(|mut worktree| {
+            worktree.remove_leftovers(&paths);
+            update_worktree(git, &mut worktree, settled, &paths)
+        });
+        updated.map_err(|error| format!("cannot update the working tree: {}", worktree_error(git, &error)))?;
     }
     Ok(())
 }
@@ -197,26 +201,9 @@ pub fn worktree_error(git: &Repository, error: &git2::Error) -> String {
     }
 }
 
-/// Make the working tree and index hold `commit`'s version of `paths`: a path absent from
-/// it is removed, tracked or not.
-pub fn update_worktree(git: &Repository, commit: Oid, paths: &[&str]) -> Result<(), git2::Error> {
+/// Make the working tree and index hold `commit`'s version of `paths` (a path absent from
+/// it is removed).
+pub fn update_worktree(git: &Repository, worktree: &mut TouchedPaths<'_>, commit: Oid, paths: &[&str]) -> Result<(), git2::Error> {
     let tree = git.find_commit(commit)?.tree()?;
-    let mut checkout = CheckoutBuilder::new();
-    checkout.force().remove_untracked(true).disable_pathspec_match(true);
-    for path in paths {
-        checkout.path(path);
-    }
-    git.checkout_tree(tree.as_object(), Some(&mut checkout))?;
-    // A checkout that finds the files already right (an earlier one was stopped before it
-    // wrote the index) leaves the index alone: set these entries explicitly.
-    let mut index = git.index()?;
-    index.read(true)?;
-    for path in paths {
-        if tree.get_path(Path::new(path)).is_ok() {
-            index.add_path(Path::new(path))?;
-        } else if index.get_path(Path::new(path), 0).is_some() {
-            index.remove_path(Path::new(path))?;
-        }
-    }
-    index.write()
+    worktree.update(&tree, paths)
 }

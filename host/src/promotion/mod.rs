@@ -8,11 +8,14 @@
 //! - [`trailers`]: the commit message and its `Tollgate-*` trailers, written from the record;
 //! - [`commit`]: the commit, built and checked before the branch moves by compare-and-swap;
 //! - [`journal`]: promotions take turns, and one killed midway is finished or undone by the next;
+//! - [`worktree`]: the index and files of a checked-out branch, touched only at the changed paths;
 //! - [`push`]: publishing with the user's `git`, re-planning when the remote moved;
 //! - [`history`]: the promotions that check out, newest first;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
+//! - [`batch`]: many plans in one process, sharing the workspace, plugins and history;
 //! - [`engine`]: the operations the CLI offers, over the above.
 
+pub mod batch;
 pub mod commit;
 pub mod engine;
 pub mod gate;
@@ -23,3 +26,4 @@ pub mod push;
 pub mod record;
 pub mod trailers;
 pub mod verify;
+pub mod worktree;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use super::history::{PromotionRecord, last_arrival, verified_in};
+use super::history::{Arrivals, PromotionRecord, last_arrival, verified_in};
 use crate::config::Config;
 use crate::input::{self, Actor, InputError};
 use crate::manifest::{Deployed, read_deployed, write_deployed};
@@ -113,8 +113,15 @@ pub struct Plan {
     pub time_overridden: bool,
 }
 
-/// Plan `request` on the tip of the configured branch.
-pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[PromotionRecord]) -> Result<Plan, String> {
+/// Plan `request` on the tip of the configured branch, with the whole history read.
+pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, mut history: &[PromotionRecord]) -> Result<Plan, String> {
+    plan_with(repo, config, request, &mut history)
+}
+
+/// Plan `request` on the tip of the configured branch, looking records up in `history`: a
+/// promotion needs only the newest arrival of its version in the source environment, so a
+/// [`super::history::HistoryReader`] stops reading there; a rollback reads it all.
+pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mut dyn Arrivals) -> Result<Plan, String> {
     request.validate().map_err(|error| error.to_string())?;
     let base = repo.tip(&config.branch).map_err(|error| error.0)?;
     let application = config.applications.get(&request.app).ok_or_else(|| {
@@ -159,6 +166,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
             if request.version.is_some() || request.from_env.is_some() || request.digest.is_some() {
                 return Err("a rollback takes --to VERSION|REVISION, not --version, --digest or --from".into());
             }
+            let history = history.all()?;
             let current_record = last_arrival(history, &request.app, &request.to_env, Some(&current.version));
             rollback_of = current_record.map(|record| record.commit.clone());
             let artifact = rollback_artifact(repo, history, request, target, &current.version, &application.image)?;
@@ -178,10 +186,10 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         write_deployed(&target.file, &before, &target.layout(&application.image), &artifact.version, artifact.digest.as_deref())
             .map_err(|error| error.0)?
     };
-    let from_env_since = from_env
-        .as_deref()
-        .and_then(|env| last_arrival(history, &request.app, env, Some(&artifact.version)))
-        .map(|record| record.time);
+    let from_env_since = match from_env.as_deref() {
+        Some(env) => history.last_arrival(&request.app, env, Some(&artifact.version))?.map(|record| record.time),
+        None => None,
+    };
     // An approval given without a version approves what is being promoted.
     let approvals = request
         .approvals

@@ -211,8 +211,8 @@ pub fn request_approvals(
             store = store::APPROVALS_REF,
         )));
     }
-    let history = workspace.history()?;
-    let plan = crate::promotion::plan::plan(&workspace.repo, &workspace.config, request, &history).map_err(Failure::bad_input)?;
+    let mut history = workspace.history_reader()?;
+    let plan = crate::promotion::plan::plan_with(&workspace.repo, &workspace.config, request, &mut history).map_err(Failure::bad_input)?;
     if plan.no_op {
         return Ok(request.approvals.clone());
     }

@@ -1,0 +1,156 @@
+//! The performance paths of issue 13, checked by behaviour, never timed: planning reads
+//! history only as far as the records it needs and `history` pages lazily (P6, counted in
+//! commits read on a long generated history); a promotion in a checkout checks and updates
+//! only the touched index entries and files with every guarantee kept (P4); `plan-batch`
+//! plans many promotions in one process (P5).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::support::{git, gitops_repo, repo_path, snapshot, tollgate_in, write};
+
+const TUESDAY: &str = "2026-01-06T10:30:00+01:00";
+const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
+
+/// Add `count` ordinary commits (each changing `filler.txt`, dated in 2023) on top of `main`
+/// with `git fast-import`, then bring the working tree up to date.
+pub fn add_filler_commits(repo: &str, count: usize) {
+    let tip = git(repo, &["rev-parse", "main"]).trim().to_string();
+    let mut stream = String::new();
+    for index in 0..count {
+        let message = format!("filler {index}\n");
+        let content = format!("{index}\n");
+        stream.push_str(&format!("commit refs/heads/main\ncommitter Filler <filler@example.com> {} +0000\n", 1_680_000_000 + index));
+        stream.push_str(&format!("data {}\n{message}", message.len()));
+        if index == 0 {
+            stream.push_str(&format!("from {tip}\n"));
+        }
+        stream.push_str(&format!("M 644 inline filler.txt\ndata {}\n{content}\n", content.len()));
+    }
+    let mut child = Command::new("git").args(["-C", repo, "fast-import", "--quiet"]).stdin(Stdio::piped()).spawn().expect("run git fast-import");
+    child.stdin.take().unwrap().write_all(stream.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "git fast-import failed");
+    git(repo, &["reset", "--hard", "-q", "main"]);
+}
+
+/// The number in `tollgate: planning read N commits of history`.
+fn commits_read(stderr: &str) -> usize {
+    let line = stderr.lines().find(|line| line.contains("planning read")).unwrap_or_else(|| panic!("no history count in: {stderr}"));
+    line.split_whitespace().find_map(|word| word.parse().ok()).unwrap()
+}
+
+#[test]
+fn plan_stops_reading_history_at_the_records_it_needs() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    add_filler_commits(&repo, 5_000);
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", &digest, "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // The promotion into dev is the tip: planning test from it reads one commit, not 5,000.
+    let run = tollgate_in(&repo, &["--verbose", "plan", "shop-api", "--to", "test", "--actor", "alice", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(commits_read(&run.stderr) <= 2, "{}", run.stderr);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(document.to_string().contains("1.4.2"), "{document}");
+
+    // The count is real: a source environment with no promotion record reads to the root.
+    let run = tollgate_in(&repo, &["--verbose", "plan", "shop-web", "--to", "test", "--actor", "alice"]);
+    assert!(commits_read(&run.stderr) > 5_000, "{}", run.stderr);
+
+    // `history` pages lazily and still finds the promotion behind the newest page.
+    let run = tollgate_in(&repo, &["history", "--limit", "1", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let page: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(page["promotions"].as_array().map(Vec::len), Some(1), "{page}");
+    assert!(run.stderr.contains("--limit N shows more"), "{}", run.stderr);
+}
+
+#[test]
+fn a_staged_change_to_the_touched_file_refuses_the_promotion_and_changes_nothing() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let file = dir.path().join("repo/envs/dev/shop-api/values.yaml");
+    let committed = std::fs::read_to_string(&file).unwrap();
+    // Staged, then the working file put back: only the index differs from the branch.
+    std::fs::write(&file, committed.clone() + "# staged edit\n").unwrap();
+    git(&repo, &["add", "envs/dev/shop-api/values.yaml"]);
+    std::fs::write(&file, &committed).unwrap();
+    let before = snapshot(&repo);
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest", "--actor", "alice"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("envs/dev/shop-api/values.yaml has uncommitted changes"), "{}", run.stderr);
+    assert_eq!(snapshot(&repo), before);
+}
+
+#[test]
+fn a_promotion_in_a_checkout_updates_only_its_entries_and_leaves_status_clean() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    // Untouched files with local changes stay as they are; an executable manifest stays executable.
+    write(&dir.path().join("repo"), "README.md", "# local notes\n");
+    let file = dir.path().join("repo/envs/dev/shop-api/values.yaml");
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    git(&repo, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", "executable values"]);
+    write(&dir.path().join("repo"), "README.md", "# local notes, changed again\n");
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--digest", DIGEST, "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), " M README.md\n");
+    assert_eq!(git(&repo, &["diff", "--cached", "--name-only"]), "");
+    let staged = git(&repo, &["ls-files", "-s", "envs/dev/shop-api/values.yaml"]);
+    let committed = git(&repo, &["rev-parse", "HEAD:envs/dev/shop-api/values.yaml"]);
+    assert!(staged.starts_with(&format!("100755 {}", committed.trim())), "{staged} vs {committed}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("1.5.0"));
+    assert_eq!(std::fs::read_to_string(dir.path().join("repo/README.md")).unwrap(), "# local notes, changed again\n");
+    // The record is in the index and the working tree too.
+    let record = git(&repo, &["show", "--name-only", "--format=", "HEAD"]).lines().find(|line| line.ends_with(".decision")).unwrap().to_string();
+    assert!(dir.path().join("repo").join(&record).is_file(), "{record}");
+    assert_eq!(git(&repo, &["ls-files", &record]).trim(), record);
+}
+
+#[test]
+fn plan_batch_plans_many_promotions_in_one_process() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    for args in [&["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", DIGEST, "--actor", "alice"][..], &["promote", "shop-api", "--to", "test", "--actor", "alice"]] {
+        let run = tollgate_in(&repo, args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let train = write(dir.path(), "train.txt", "# release train\nshop-api prod\nshop-web test\n{\"app\": \"shop-api\", \"to\": \"test\"}\n");
+    let approved = ["--actor", "alice", "--approval", "bob", "--approval", "carol", "--at", TUESDAY];
+    let mut args = vec!["--verbose", "plan-batch", train.as_str(), "-o", "json"];
+    args.extend(approved);
+    let before = snapshot(&repo);
+    let run = tollgate_in(&repo, &args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let results: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let summary: Vec<(u64, &str, &str, &str, &str)> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| (result["line"].as_u64().unwrap(), result["app"].as_str().unwrap(), result["to"].as_str().unwrap(), result["version"].as_str().unwrap(), result["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(summary, [(2, "shop-api", "prod", "1.4.2", "allowed"), (3, "shop-web", "test", "2.0.0", "no-change"), (4, "shop-api", "test", "1.4.2", "no-change")]);
+    // The three plans shared one history reader: shop-web has no record in dev, so it was read
+    // to the root once, not once per plan.
+    let commits = git(&repo, &["rev-list", "--count", "main"]);
+    assert!(run.stderr.contains(&format!("3 plans read {} commits of history", commits.trim())), "{}", run.stderr);
+    assert_eq!(snapshot(&repo), before, "planning commits nothing");
+
+    // A denial and a request that cannot be planned: each reported on its line, the worst exit code wins.
+    let train = write(dir.path(), "train.txt", "shop-api prod\nshop-cart prod\n");
+    let run = tollgate_in(&repo, &["plan-batch", train.as_str(), "--actor", "alice", "--approval", "bob", "--at", TUESDAY]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(":1: shop-api -> prod 1.4.2: denied (approval-count deny)"), "{}", run.stdout);
+    assert!(run.stdout.contains(":2: shop-cart -> prod ?: error (unknown application shop-cart"), "{}", run.stdout);
+    let train = write(dir.path(), "train.txt", "shop-api prod\n");
+    let run = tollgate_in(&repo, &["plan-batch", train.as_str(), "--actor", "alice", "--approval", "bob", "--at", TUESDAY]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+
+    // A malformed line is refused before anything is planned, naming the line.
+    let train = write(dir.path(), "train.txt", "shop-api prod\nshop-api\n");
+    let run = tollgate_in(&repo, &["plan-batch", train.as_str()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("train.txt:2: write APP ENV"), "{}", run.stderr);
+}
