@@ -2,7 +2,7 @@
 //!
 //! ```yaml
 //! branch: main                       # branch holding desired state (default: main)
-//! environments: [dev, test, prod]    # promotion order
+//! environments: [dev, test, prod]    # a chain; or a graph, see crate::config::graph
 //! allow_skip: [{ from: dev, to: prod }]   # pairs that may skip environments in between
 //! applications:
 //!   shop-api:
@@ -40,6 +40,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod graph;
+
+pub use graph::{EnvGraph, EnvironmentEntry, EnvironmentSpec, Environments, Require};
+
 use crate::credentials::OriginCredential;
 use crate::manifest::Layout;
 use crate::manifest::yaml::{Node, Scalar, parse_documents};
@@ -56,9 +60,10 @@ pub struct Config {
     /// Branch that holds the desired state.
     #[serde(default = "default_branch")]
     pub branch: String,
-    /// Environments in promotion order.
-    #[schemars(length(min = 1), inner(regex(pattern = r"^[A-Za-z0-9_-]+$")))]
-    pub environments: Vec<String>,
+    /// Environments: a list of names is a chain in promotion order; an entry may instead
+    /// name its upstream(s): `{ name: prod-eu, upstream: staging-eu }`, or several with
+    /// `upstreams: [a, b]` and `require: all|any`.
+    pub environments: Environments,
     /// Environment pairs that may be promoted directly, skipping those in between.
     #[serde(default)]
     pub allow_skip: Vec<SkipRule>,
@@ -366,17 +371,7 @@ impl Config {
     }
 
     fn check(&self, at: &dyn Fn(&[&str], String) -> ConfigProblem) -> Result<(), ConfigProblem> {
-        if self.environments.is_empty() {
-            return Err(at(&["environments"], "list the environments in promotion order, e.g. [dev, test, prod]".into()));
-        }
-        for (index, env) in self.environments.iter().enumerate() {
-            if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(at(&["environments"], format!("{env:?} is not a valid name (letters, digits, - and _)")));
-            }
-            if self.environments[..index].contains(env) {
-                return Err(at(&["environments"], format!("{env} is listed twice")));
-            }
-        }
+        graph::check(&self.environments).map_err(|(path, message)| at(&path.iter().map(String::as_str).collect::<Vec<_>>(), message))?;
         let known = |env: &str| self.environments.iter().any(|e| e == env);
         let allowed = || self.environments.join(", ");
         for rule in &self.allow_skip {
@@ -483,10 +478,14 @@ impl Config {
         Ok(())
     }
 
-    /// The environment before `env` in promotion order.
+    /// The environment graph: upstreams, downstreams, roots, topological order.
+    pub fn graph(&self) -> &EnvGraph {
+        self.environments.graph()
+    }
+
+    /// The (first) upstream of `env`: in a chain, the environment before it; `None` for a root.
     pub fn previous_env(&self, env: &str) -> Option<&str> {
-        let index = self.environments.iter().position(|e| e == env)?;
-        index.checked_sub(1).map(|previous| self.environments[previous].as_str())
+        self.graph().upstreams(env).first().map(String::as_str)
     }
 
     /// Whether promoting directly from `from` to `to` is allowed by `allow_skip`.
@@ -606,7 +605,7 @@ mod tests {
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["required"], serde_json::json!(["environments", "applications"]));
         assert_eq!(schema["properties"]["branch"]["default"], "main");
-        assert_eq!(schema["properties"]["environments"]["description"], "Environments in promotion order.");
+        assert!(schema["properties"]["environments"]["description"].as_str().unwrap().starts_with("Environments: a list of names is a chain"));
         let policy = &schema["$defs"]["PolicyConfig"];
         assert_eq!(policy["additionalProperties"], false);
         // The plugin's config is free-form: no type, only a description.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::promotion::engine::Workspace;
 use crate::exit::Failure;
 use crate::promotion::plan::{PlanRequest, RollbackTarget};
-use crate::report::{self, BasicFormat, OutputFormat, VerifyFormat};
+use crate::report::{self, BasicFormat, OutputFormat, StatusFormat, VerifyFormat};
 use crate::runtime::Runtime;
 use crate::transition::Approval;
 
@@ -163,7 +163,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     out(&format!("Created an example GitOps repository in {}\n(dev → test → prod; shop-api as Helm values, shop-web as Kustomize; four standard policies)\n\n", dir.display()));
 
     step(out, "What is deployed where? (read from Git alone)", "tollgate status");
-    out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
+    out(&report::status(workspace.config.graph(), &workspace.status()?, StatusFormat::Text));
 
     let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), actor_given: true, at_given: true, ..PlanRequest::default() };
     let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
@@ -216,7 +216,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     )?;
 
     step(out, "What is in prod now?", "tollgate status");
-    out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
+    out(&report::status(workspace.config.graph(), &workspace.status()?, StatusFormat::Text));
     step(out, "The promotion log, from the decision records in the commits", "tollgate history");
     out(&report::history(&workspace.history()?, BasicFormat::Text));
     let head = workspace.tip()?.commit.to_string();
