@@ -74,6 +74,12 @@ policies:
     config:
       environments:
         prod: { readiness_file: "envs/{env}/erp/readiness.yaml" }
+  # Let an artifact run a while in test before prod. Not enabled in the demo, whose story
+  # promotes to prod on the day it reached test; an incident ticket could skip the wait.
+  # - plugin: builtin:soak-time
+  #   environments: [prod]
+  #   config:
+  #     default: { min: 24h, break_glass: true }
   # Promote only what is healthy where it runs now. Not enabled in the demo, which has no
   # Argo CD or Alertmanager to ask. tollgate reads the Argo CD token from ARGOCD_TOKEN and
   # sends it to that origin only; the plugin never sees it, and records name only the variable.
