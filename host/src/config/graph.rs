@@ -421,4 +421,65 @@ mod tests {
         let error = serde_yaml::from_str::<Environments>("- { name: p, upstrem: dev }\n").unwrap_err().to_string();
         assert!(error.contains("unknown field `upstrem`"), "{error}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any acyclic graph, written in any order, checks out; its topological order puts
+        /// every upstream first and its roots are the environments without upstreams. Adding
+        /// an edge from a downstream back to an ancestor is an error: the cycle, or an
+        /// environment written before it that the cycle makes unreachable.
+        #[test]
+        fn acyclic_graphs_check_out_and_back_edges_are_cycles(
+            edges in proptest::collection::vec(proptest::collection::vec(0usize..100, 0..3), 1..9),
+            order_seed in proptest::prelude::any::<u64>(),
+        ) {
+            let n = edges.len();
+            // Environment i takes from a subset of 0..i (acyclic by construction).
+            let upstreams: Vec<Vec<usize>> = edges
+                .iter()
+                .enumerate()
+                .map(|(i, picks)| {
+                    let mut ups: Vec<usize> = if i == 0 { Vec::new() } else { picks.iter().map(|p| p % i).collect() };
+                    ups.sort_unstable();
+                    ups.dedup();
+                    ups
+                })
+                .collect();
+            let mut written: Vec<usize> = (0..n).collect();
+            written.sort_by_key(|i| (*i as u64).wrapping_mul(order_seed | 1).rotate_left(17));
+            let entry = |i: usize, extra: Option<usize>| {
+                let mut ups: Vec<String> = upstreams[i].iter().map(|u| format!("e{u}")).collect();
+                ups.extend(extra.map(|e| format!("e{e}")));
+                format!("- {{ name: e{i}, upstreams: [{}] }}\n", ups.join(", "))
+            };
+            let yaml: String = written.iter().map(|i| entry(*i, None)).collect();
+            let envs = environments(&yaml);
+            proptest::prop_assert!(check(&envs).is_ok(), "{}", yaml);
+            let graph = envs.graph();
+            let order = graph.topological_order();
+            proptest::prop_assert_eq!(order.len(), n);
+            for (i, ups) in upstreams.iter().enumerate() {
+                let at = |name: String| order.iter().position(|e| *e == name).unwrap();
+                for u in ups {
+                    proptest::prop_assert!(at(format!("e{u}")) < at(format!("e{i}")), "{:?}", order);
+                }
+            }
+            let roots: Vec<String> = (0..n).filter(|i| upstreams[*i].is_empty()).map(|i| format!("e{i}")).collect();
+            let mut found: Vec<String> = graph.roots().iter().map(|r| r.to_string()).collect();
+            found.sort();
+            let mut expected = roots.clone();
+            expected.sort();
+            proptest::prop_assert_eq!(found, expected);
+            // A back edge: the last environment's first ancestor-or-self takes from it.
+            if n > 1 {
+                let last = n - 1;
+                let target = upstreams[last].first().copied().unwrap_or(last);
+                let yaml: String = written.iter().map(|i| entry(*i, (*i == target).then_some(last))).collect();
+                let (_, message) = check(&environments(&yaml)).unwrap_err();
+                let expected = message.starts_with("cycle: ") || message.contains("cannot be its own upstream") || message.contains("because it is behind a cycle");
+                proptest::prop_assert!(expected, "{}: {}", yaml, message);
+            }
+        }
+    }
 }

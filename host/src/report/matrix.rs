@@ -280,4 +280,43 @@ mod tests {
         let plan = mermaid(envs.graph(), &apps, Some((Some("qa"), "staging-eu", "1.3.0")));
         assert!(plan.contains("  e0 ==>|\"1.3.0\"| e1\n") && plan.contains("]:::target\n"), "{plan}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Whatever an application name or a version says, the picture has one statement per
+        /// node and edge, each label stays inside its quotes, and nothing can end a Markdown
+        /// code fence.
+        #[test]
+        fn mermaid_statements_are_fixed_whatever_the_labels(names in proptest::collection::vec(".{0,20}", 1..4), versions in proptest::collection::vec(".{0,20}", 9)) {
+            let envs = graph(FAN);
+            let order = envs.graph().topological_order().to_vec();
+            let apps: Vec<AppStatus> = names
+                .iter()
+                .map(|name| {
+                    let cells: Vec<(&str, &str)> = order.iter().zip(&versions).map(|(env, version)| (env.as_str(), version.as_str())).collect();
+                    app(name, &cells)
+                })
+                .collect();
+            let picture = mermaid(envs.graph(), &apps, Some((Some("qa"), "staging-eu", versions[0].as_str())));
+            let lines: Vec<&str> = picture.lines().collect();
+            // flowchart, 5 nodes, 6 edges, 2 class definitions.
+            proptest::prop_assert_eq!(lines.len(), 1 + 5 + 6 + 2, "{}", picture);
+            proptest::prop_assert!(!picture.contains('`'), "{}", picture);
+            for (index, node) in lines[1..6].iter().enumerate() {
+                let prefix = format!("  e{index}[\"");
+                proptest::prop_assert!(node.starts_with(&prefix), "{}", node);
+                let label = node[prefix.len()..].split("\"]").next().unwrap();
+                let text = label.replace("<br/>", "");
+                proptest::prop_assert!(!text.contains(['"', '<', '>', '[', ']', '`', '|']), "{}", node);
+                let rest = &node[prefix.len() + label.len()..];
+                proptest::prop_assert!(["\"]", "\"]:::lagging", "\"]:::target"].contains(&rest), "{}", node);
+            }
+            for edge in &lines[6..12] {
+                let ok = edge.starts_with("  e") && (edge.contains(" --> e") || edge.contains(" ==>|\""));
+                proptest::prop_assert!(ok, "{}", edge);
+                proptest::prop_assert_eq!(edge.matches('"').count(), if edge.contains("==>") { 2 } else { 0 }, "{}", edge);
+            }
+        }
+    }
 }
