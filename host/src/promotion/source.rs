@@ -200,3 +200,32 @@ fn root_source(application: &Application, request: &PlanRequest, current: &Deplo
     let reason = format!("{version} given with --version: {} is a root environment", request.to_env);
     Ok(Source { from_env: None, artifact: Artifact { image: application.image.clone(), version, digest }, since: None, reason })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(env: &str, version: &str, since: Option<i64>) -> Candidate {
+        Candidate { env: env.to_string(), version: version.to_string(), digest: None, since }
+    }
+
+    #[test]
+    fn versions_compare_as_semantic_versions_not_text() {
+        assert!(compare_versions("1.10.0", "1.9.0").is_gt());
+        assert!(compare_versions("v2.0.0", "1.99.0").is_gt());
+        assert!(compare_versions("1.0.0-rc.1", "1.0.0").is_lt());
+        assert!(compare_versions("latest", "1.0.0").is_eq(), "not comparable: equal");
+    }
+
+    #[test]
+    fn newest_is_the_higher_version_then_the_longer_soaked_then_the_later_arrival() {
+        assert!(newer(&candidate("a", "1.10.0", None), &candidate("b", "1.9.0", Some(5))));
+        assert!(!newer(&candidate("a", "1.9.0", Some(1)), &candidate("b", "1.10.0", None)));
+        // The same version: where it has been longer.
+        assert!(newer(&candidate("a", "1.0.0", Some(1)), &candidate("b", "1.0.0", Some(5))));
+        assert!(newer(&candidate("a", "1.0.0", Some(9)), &candidate("b", "1.0.0", None)));
+        // Not semantic versions: the later arrival.
+        assert!(newer(&candidate("a", "build-7", Some(9)), &candidate("b", "build-8", Some(5))));
+        assert!(!newer(&candidate("a", "build-7", None), &candidate("b", "build-8", Some(5))));
+    }
+}
