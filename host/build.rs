@@ -25,6 +25,7 @@ const PLUGINS: &[PluginPackage] = &[
     PluginPackage { name: "secret-scope", dir: "plugins/secret-scope", builtin: true },
     PluginPackage { name: "erp-readiness", dir: "plugins/erp-readiness", builtin: true },
     PluginPackage { name: "deployment-health", dir: "plugins/deployment-health", builtin: true },
+    PluginPackage { name: "soak-time", dir: "plugins/soak-time", builtin: true },
     PluginPackage { name: "image-policy", dir: "plugins/examples/image-policy", builtin: false },
     PluginPackage { name: "hostile", dir: "tests/plugins/hostile", builtin: false },
     PluginPackage { name: "hostile-info", dir: "tests/plugins/hostile-info", builtin: false },

@@ -2,7 +2,7 @@
 //!
 //! ```yaml
 //! branch: main                       # branch holding desired state (default: main)
-//! environments: [dev, test, prod]    # promotion order
+//! environments: [dev, test, prod]    # a chain; or a graph, see crate::config::graph
 //! allow_skip: [{ from: dev, to: prod }]   # pairs that may skip environments in between
 //! applications:
 //!   shop-api:
@@ -40,9 +40,14 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod graph;
+mod locator;
+
+pub use graph::{EnvGraph, EnvironmentEntry, EnvironmentSpec, Environments, Require};
+pub use locator::{ConfigLocator, ConfigProblem};
+
 use crate::credentials::OriginCredential;
 use crate::manifest::Layout;
-use crate::manifest::yaml::{Node, Scalar, parse_documents};
 use crate::runtime::{Limits, PluginRef, origin_of};
 
 /// The default file name at the repository root.
@@ -56,9 +61,10 @@ pub struct Config {
     /// Branch that holds the desired state.
     #[serde(default = "default_branch")]
     pub branch: String,
-    /// Environments in promotion order.
-    #[schemars(length(min = 1), inner(regex(pattern = r"^[A-Za-z0-9_-]+$")))]
-    pub environments: Vec<String>,
+    /// Environments: a list of names is a chain in promotion order; an entry may instead
+    /// name its upstream(s): `{ name: prod-eu, upstream: staging-eu }`, or several with
+    /// `upstreams: [a, b]` and `require: all|any`.
+    pub environments: Environments,
     /// Environment pairs that may be promoted directly, skipping those in between.
     #[serde(default)]
     pub allow_skip: Vec<SkipRule>,
@@ -259,78 +265,6 @@ impl From<ConfigProblem> for ConfigError {
     }
 }
 
-/// A problem at a place in a configuration file, as data: `file:line:column: field: message`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigProblem {
-    /// The file: the `--config` path, or `tollgate.yaml` when read from the repository.
-    pub file: String,
-    /// 1-based line, when known.
-    pub line: Option<usize>,
-    /// 1-based column, when known.
-    pub column: Option<usize>,
-    /// The field as a dotted path such as `policies.0.config`, when known.
-    pub field: Option<String>,
-    /// What is wrong and what to do.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// Finds where fields are written in a configuration's text, for messages.
-pub struct ConfigLocator<'a> {
-    source: &'a str,
-    text: &'a str,
-    tree: Option<Node>,
-}
-
-impl<'a> ConfigLocator<'a> {
-    /// A locator for `text`, the content of `source` (a path for messages).
-    pub fn new(source: &'a str, text: &'a str) -> Self {
-        let tree = parse_documents(text).ok().and_then(|documents| documents.into_iter().next());
-        ConfigLocator { source, text, tree }
-    }
-
-    /// 1-based line and column of the key at `path` (sequence items by index, e.g.
-    /// `["policies", "0", "config"]`); `None` when it is not written in the file.
-    pub fn position(&self, path: &[&str]) -> Option<(usize, usize)> {
-        let scalar = scalar_at(self.tree.as_ref()?, path)?;
-        Some((scalar.line, self.column_of(scalar)))
-    }
-
-    /// A problem with the field at `path`. When the field is not written (a default), the
-    /// place is that of the nearest enclosing field that is.
-    pub fn problem(&self, path: &[&str], message: impl Into<String>) -> ConfigProblem {
-        let position = (0..=path.len()).rev().find_map(|len| self.position(&path[..len]));
-        ConfigProblem {
-            file: self.source.to_string(),
-            line: position.map(|(line, _)| line),
-            column: position.map(|(_, column)| column),
-            field: (!path.is_empty()).then(|| path.join(".")),
-            message: message.into(),
-        }
-    }
-
-    fn column_of(&self, scalar: &Scalar) -> usize {
-        let before = &self.text[..scalar.span.start.min(self.text.len())];
-        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-        before[line_start..].chars().count() + 1
-    }
-}
-
 /// The JSON Schema (draft 2020-12) of `tollgate.yaml`, generated from [`Config`] and the
 /// types it holds: doc comments are the descriptions, unknown fields are not allowed
 /// (`additionalProperties: false`), and each policy's `config` is free-form.
@@ -366,17 +300,7 @@ impl Config {
     }
 
     fn check(&self, at: &dyn Fn(&[&str], String) -> ConfigProblem) -> Result<(), ConfigProblem> {
-        if self.environments.is_empty() {
-            return Err(at(&["environments"], "list the environments in promotion order, e.g. [dev, test, prod]".into()));
-        }
-        for (index, env) in self.environments.iter().enumerate() {
-            if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(at(&["environments"], format!("{env:?} is not a valid name (letters, digits, - and _)")));
-            }
-            if self.environments[..index].contains(env) {
-                return Err(at(&["environments"], format!("{env} is listed twice")));
-            }
-        }
+        graph::check(&self.environments).map_err(|(path, message)| at(&path.iter().map(String::as_str).collect::<Vec<_>>(), message))?;
         let known = |env: &str| self.environments.iter().any(|e| e == env);
         let allowed = || self.environments.join(", ");
         for rule in &self.allow_skip {
@@ -483,44 +407,19 @@ impl Config {
         Ok(())
     }
 
-    /// The environment before `env` in promotion order.
+    /// The environment graph: upstreams, downstreams, roots, topological order.
+    pub fn graph(&self) -> &EnvGraph {
+        self.environments.graph()
+    }
+
+    /// The (first) upstream of `env`: in a chain, the environment before it; `None` for a root.
     pub fn previous_env(&self, env: &str) -> Option<&str> {
-        let index = self.environments.iter().position(|e| e == env)?;
-        index.checked_sub(1).map(|previous| self.environments[previous].as_str())
+        self.graph().upstreams(env).first().map(String::as_str)
     }
 
     /// Whether promoting directly from `from` to `to` is allowed by `allow_skip`.
     pub fn skip_allowed(&self, from: &str, to: &str) -> bool {
         self.allow_skip.iter().any(|rule| rule.from == from && rule.to == to)
-    }
-}
-
-/// The key at `path` (for a sequence item: its first scalar), for messages.
-fn scalar_at<'t>(tree: &'t Node, path: &[&str]) -> Option<&'t Scalar> {
-    let mut node = tree;
-    let mut found = None;
-    for segment in path {
-        match node {
-            Node::Sequence(items) => {
-                node = items.get(segment.parse::<usize>().ok()?)?;
-                found = first_scalar(node).or(found);
-            }
-            _ => {
-                let (key, value) = node.entry(segment)?;
-                found = Some(key);
-                node = value;
-            }
-        }
-    }
-    found
-}
-
-fn first_scalar(node: &Node) -> Option<&Scalar> {
-    match node {
-        Node::Scalar(scalar) => Some(scalar),
-        Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| first_scalar(key)),
-        Node::Sequence(items) => items.first().and_then(first_scalar),
-        Node::Alias => None,
     }
 }
 
@@ -606,7 +505,7 @@ mod tests {
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["required"], serde_json::json!(["environments", "applications"]));
         assert_eq!(schema["properties"]["branch"]["default"], "main");
-        assert_eq!(schema["properties"]["environments"]["description"], "Environments in promotion order.");
+        assert!(schema["properties"]["environments"]["description"].as_str().unwrap().starts_with("Environments: a list of names is a chain"));
         let policy = &schema["$defs"]["PolicyConfig"];
         assert_eq!(policy["additionalProperties"], false);
         // The plugin's config is free-form: no type, only a description.

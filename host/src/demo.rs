@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::promotion::engine::Workspace;
 use crate::exit::Failure;
 use crate::promotion::plan::{PlanRequest, RollbackTarget};
-use crate::report::{self, BasicFormat, OutputFormat, VerifyFormat};
+use crate::report::{self, BasicFormat, OutputFormat, StatusFormat, VerifyFormat};
 use crate::runtime::Runtime;
 use crate::transition::Approval;
 
@@ -74,6 +74,12 @@ policies:
     config:
       environments:
         prod: { readiness_file: "envs/{env}/erp/readiness.yaml" }
+  # Let an artifact run a while in test before prod. Not enabled in the demo, whose story
+  # promotes to prod on the day it reached test; an incident ticket could skip the wait.
+  # - plugin: builtin:soak-time
+  #   environments: [prod]
+  #   config:
+  #     default: { min: 24h, break_glass: true }
   # Promote only what is healthy where it runs now. Not enabled in the demo, which has no
   # Argo CD or Alertmanager to ask. tollgate reads the Argo CD token from ARGOCD_TOKEN and
   # sends it to that origin only; the plugin never sees it, and records name only the variable.
@@ -163,7 +169,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     out(&format!("Created an example GitOps repository in {}\n(dev → test → prod; shop-api as Helm values, shop-web as Kustomize; four standard policies)\n\n", dir.display()));
 
     step(out, "What is deployed where? (read from Git alone)", "tollgate status");
-    out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
+    out(&report::status(workspace.config.graph(), &workspace.status()?, StatusFormat::Text));
 
     let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), actor_given: true, at_given: true, ..PlanRequest::default() };
     let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
@@ -216,7 +222,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     )?;
 
     step(out, "What is in prod now?", "tollgate status");
-    out(&report::status(&workspace.config.environments, &workspace.status()?, BasicFormat::Text));
+    out(&report::status(workspace.config.graph(), &workspace.status()?, StatusFormat::Text));
     step(out, "The promotion log, from the decision records in the commits", "tollgate history");
     out(&report::history(&workspace.history()?, BasicFormat::Text));
     let head = workspace.tip()?.commit.to_string();

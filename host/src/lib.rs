@@ -2,7 +2,8 @@
 //!
 //! The flow a promotion takes through this crate, one module per step:
 //!
-//! - [`config`]: `tollgate.yaml`, read from the protected branch;
+//! - [`config`]: `tollgate.yaml`, read from the protected branch, with the environment graph
+//!   (upstreams, fan-in, roots, topological order) in [`config::graph`];
 //! - [`input`]: validation of every string a requester or configuration brings in;
 //! - [`repo`]: the GitOps repository, read through git2;
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits;
@@ -16,14 +17,16 @@
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
 //!   the local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
-//! - [`promotion`]: plan, gate, commit with its decision record, push, history, verify;
+//! - [`promotion`]: plan (its source taken from the environment graph, [`promotion::source`]),
+//!   gate, commit with its decision record, push, history, verify;
 //! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
 //! - [`trust`]: SSH signatures checked against Git's allowed_signers: signed approvals,
 //!   signed promotion commits and signed plugins;
-//! - [`report`]: output for people and machines (text, JSON, JUnit, GitHub, SARIF), with all
+//! - [`report`]: output for people and machines (text, JSON, JUnit, GitHub, SARIF; `status` as
+//!   an aligned matrix, JSON with the graph, or a Mermaid picture, [`report::matrix`]), with all
 //!   untrusted text escaped per format ([`report::escape`]);
 //! - [`cli`]: the `tollgate` command line, a thin layer over the above.
 //!

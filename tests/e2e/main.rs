@@ -8,6 +8,7 @@ mod crash;
 mod deployment_health;
 mod erp_http;
 mod examples;
+mod graph;
 mod hardening;
 mod perf;
 mod outputs;

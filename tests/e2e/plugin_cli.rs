@@ -192,7 +192,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_standard_plugin_is_builtin_and_passes_its_cases_file() {
-    for name in ["change-window", "approval-count", "secret-scope", "erp-readiness", "deployment-health"] {
+    for name in ["change-window", "approval-count", "secret-scope", "erp-readiness", "deployment-health", "soak-time"] {
         let reference = format!("builtin:{name}");
         let info = tollgate(&["plugin", "info", &reference, "-o", "json"]);
         assert_eq!(info.code, 0, "{name}: {}", info.stderr);
@@ -218,5 +218,5 @@ fn every_standard_plugin_is_builtin_and_passes_its_cases_file() {
     }
     let run = tollgate(&["plugin", "info", "builtin:no-such-policy"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("unknown builtin plugin `builtin:no-such-policy`; available: change-window, approval-count, secret-scope, erp-readiness, deployment-health"), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown builtin plugin `builtin:no-such-policy`; available: change-window, approval-count, secret-scope, erp-readiness, deployment-health, soak-time"), "{}", run.stderr);
 }

@@ -145,13 +145,13 @@ fn pipeline_order_is_enforced() {
     let repo = repo_path(&dir);
     let run = tollgate_in(&repo, &["plan", "shop-api", "--to", "prod", "--from", "dev"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("promoting from dev to prod skips environments; allow it with allow_skip: [{from: dev, to: prod}] in tollgate.yaml"), "{}", run.stderr);
+    assert!(run.stderr.contains("dev is not an upstream of prod (its upstreams: test); a promotion takes its artifact from an upstream. To promote from dev anyway, allow it with allow_skip: [{from: dev, to: prod}] in tollgate.yaml"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["plan", "shop-api", "--to", "test", "--version", "9.9.9"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--version only applies to the first environment; test takes what is in dev (1.4.1), not 9.9.9"), "{}", run.stderr);
+    assert!(run.stderr.contains("--version only applies to a root environment; test takes what is in dev (1.4.1), not 9.9.9"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["plan", "shop-api", "--to", "dev"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("dev is the first environment: give the version to promote with --version"), "{}", run.stderr);
+    assert!(run.stderr.contains("dev is a root environment (no upstream): give the version to promote with --version"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["plan", "shop-cart", "--to", "dev"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("unknown application shop-cart; tollgate.yaml configures shop-api, shop-web"), "{}", run.stderr);

@@ -6,30 +6,53 @@ use std::path::Path;
 
 use super::{Cli, print};
 use crate::exit::{ExitCode, Failure};
-use crate::promotion::engine::{Decided, Promoted};
+use crate::promotion::engine::{Decided, Promoted, Workspace};
 use crate::promotion::gate::GateOutcome;
 use crate::report::{self, OutputFormat};
 
 /// [`report_decision`] for `promote` and `rollback`, saying where the commit was pushed.
-pub(super) fn report_promoted(cli: &Cli, promoted: &Promoted, format: OutputFormat) -> Result<ExitCode, Failure> {
+pub(super) fn report_promoted(cli: &Cli, workspace: &Workspace, promoted: &Promoted, format: OutputFormat) -> Result<ExitCode, Failure> {
     let commit = promoted.commit.as_deref();
     print(&report::decision::render_pushed(&promoted.decided, commit, promoted.pushed.as_ref(), false, format));
-    record_decision(cli, &promoted.decided, commit, false, format)
+    record_decision(cli, workspace, &promoted.decided, commit, false, format)
 }
 
 /// Print a decision, add it to the GitHub step summary and the decision log, and map it to
 /// the exit code.
-pub(super) fn report_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
+pub(super) fn report_decision(
+    cli: &Cli,
+    workspace: &Workspace,
+    decided: &Decided,
+    committed: Option<&str>,
+    dry_run: bool,
+    format: OutputFormat,
+) -> Result<ExitCode, Failure> {
     print(&report::decision::render(decided, committed, dry_run, format));
-    record_decision(cli, decided, committed, dry_run, format)
+    record_decision(cli, workspace, decided, committed, dry_run, format)
+}
+
+/// The pipeline picture for the step summary: the environment graph with every application's
+/// version, the transition's edge drawn thick. `None` when the status cannot be read (the
+/// summary then goes without it).
+fn pipeline(workspace: &Workspace, decided: &Decided) -> Option<String> {
+    let t = &decided.plan.transition;
+    let apps = workspace.status().ok()?;
+    Some(report::matrix::mermaid(workspace.config.graph(), &apps, Some((t.from_env.as_deref(), &t.to_env, &t.artifact.version))))
 }
 
 /// Add a decision to the GitHub step summary and the decision log; its exit code.
-fn record_decision(cli: &Cli, decided: &Decided, committed: Option<&str>, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
+fn record_decision(
+    cli: &Cli,
+    workspace: &Workspace,
+    decided: &Decided,
+    committed: Option<&str>,
+    dry_run: bool,
+    format: OutputFormat,
+) -> Result<ExitCode, Failure> {
     // The decision stands (and may be committed): a log that cannot be written is a warning.
     if format == OutputFormat::Github {
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
-            if let Err(failure) = append(Path::new(&path), &report::github::summary_markdown(decided)) {
+            if let Err(failure) = append(Path::new(&path), &report::github::summary_markdown(decided, pipeline(workspace, decided).as_deref())) {
                 eprintln!("tollgate: warning: GITHUB_STEP_SUMMARY: {}", failure.message);
             }
         }

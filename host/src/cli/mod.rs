@@ -86,9 +86,9 @@ pub enum Command {
     /// What version of every application is in every environment (read from Git alone).
     #[command(after_help = "Example:\n  tollgate --repo gitops status -o json")]
     Status {
-        /// Output format.
+        /// Output format: text, json (with the environment graph) or mermaid (a flowchart).
         #[arg(short, long, value_enum, default_value = "text")]
-        output: BasicFormat,
+        output: report::StatusFormat,
     },
     /// Show what a promotion would do and what every policy says, without committing.
     #[command(after_help = "Example:\n  tollgate plan shop-api --to prod --approval bob --approval carol --at 2026-01-09T17:00:00+01:00")]
@@ -330,9 +330,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Status { output } => {
             let workspace = open_workspace(cli)?;
             let apps = workspace.status()?;
-            let text = report::status(&workspace.config.environments, &apps, *output);
+            let text = report::status(workspace.config.graph(), &apps, *output);
             let history = workspace.history()?;
-            print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output == BasicFormat::Json));
+            print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output));
             Ok(ExitCode::Success)
         }
         Command::Plan(args) => {
@@ -342,7 +342,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             if cli.verbose {
                 eprintln!("tollgate: planning read {} commits of history", workspace.history_commits_read());
             }
-            report_decision(cli, &decided, None, true, args.request.output)
+            report_decision(cli, &workspace, &decided, None, true, args.request.output)
         }
         Command::PlanBatch(args) => batch::run(cli, args),
         Command::Promote { plan, branch, push } => {
@@ -350,7 +350,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, plan, &plan.request, None)?;
             let promoted = promote(&workspace, &request, branch.as_deref(), push.as_deref())?;
-            report_promoted(cli, &promoted, plan.request.output)
+            report_promoted(cli, &workspace, &promoted, plan.request.output)
         }
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             check_decision_log(cli)?;
@@ -360,10 +360,10 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let plan_request = plan_request(&workspace, &args, request, Some(target))?;
             if *dry_run {
                 let decided = workspace.decide(&plan_request)?;
-                return report_decision(cli, &decided, None, true, request.output);
+                return report_decision(cli, &workspace, &decided, None, true, request.output);
             }
             let promoted = promote(&workspace, &plan_request, branch.as_deref(), push.as_deref())?;
-            report_promoted(cli, &promoted, request.output)
+            report_promoted(cli, &workspace, &promoted, request.output)
         }
         Command::Approve(args) => {
             let workspace = open_workspace(cli)?;

@@ -22,16 +22,17 @@ pub struct PlanArgs {
     /// Target environment.
     #[arg(long, value_name = "ENV")]
     pub to: String,
-    /// Source environment, for pairs allowed to skip environments (allow_skip).
+    /// Source environment: one of the target's upstreams (default: chosen from the
+    /// environment graph), or another environment an allow_skip pair permits.
     #[arg(long, value_name = "ENV")]
     pub from: Option<String>,
-    /// Version to promote (first environment only; later ones take the previous environment's).
+    /// Version to promote (a root environment only; others take their upstream's).
     #[arg(long)]
     pub version: Option<String>,
-    /// Digest of that version, sha256:<64 hex> (first environment only).
+    /// Digest of that version, sha256:<64 hex> (a root environment only).
     #[arg(long)]
     pub digest: Option<String>,
-    /// Promote into the first environment without a digest, clearing the one the file has.
+    /// Promote into a root environment without a digest, clearing the one the file has.
     #[arg(long, conflicts_with = "digest")]
     pub no_digest: bool,
     #[command(flatten)]

@@ -2,6 +2,7 @@
 //! publish it, and read the verified history back.
 //!
 //! - [`plan`]: which artifact goes where, and the exact file edit;
+//! - [`source`]: which upstream in the environment graph a promotion takes its artifact from, and why;
 //! - [`gate`]: every applicable policy run on the transition, and the overall outcome;
 //! - [`record`]: the decision record, written into the promotion commit's own tree, and the
 //!   check that tells a promotion that counts from one that does not;
@@ -23,6 +24,7 @@ pub mod history;
 pub mod journal;
 pub mod plan;
 pub mod push;
+pub mod source;
 pub mod record;
 pub mod trailers;
 pub mod verify;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::history::{Arrivals, PromotionRecord, last_arrival, verified_in};
+use super::source::promotion_source;
 use crate::config::Config;
 use crate::input::{self, Actor, InputError};
 use crate::manifest::{Deployed, read_deployed, write_deployed};
@@ -19,13 +20,14 @@ pub struct PlanRequest {
     pub app: String,
     /// Target environment.
     pub to_env: String,
-    /// Source environment when skipping is allowed (default: the previous environment).
+    /// Source environment: one of the target's upstreams, or an `allow_skip` pair (default:
+    /// chosen from the upstreams, see [`super::source`]).
     pub from_env: Option<String>,
-    /// Version, only for the first environment.
+    /// Version, only for a root environment.
     pub version: Option<String>,
     /// Digest, only with `version`.
     pub digest: Option<String>,
-    /// Promote into the first environment without a digest, clearing the one it has.
+    /// Promote into a root environment without a digest, clearing the one it has.
     pub no_digest: bool,
     /// Who asks; `requested-by` is its [`Actor::identity`].
     pub actor: Actor,
@@ -111,6 +113,8 @@ pub struct Plan {
     pub rollback_of: Option<String>,
     /// Whether the requester chose the decision time.
     pub time_overridden: bool,
+    /// For promotions: which upstream the artifact comes from and why (see [`super::source`]).
+    pub source_reason: Option<String>,
 }
 
 /// Plan `request` on the tip of the configured branch, with the whole history read.
@@ -157,10 +161,12 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         Artifact { image: application.image.clone(), version: current.version.clone(), digest: current.digest.clone() };
 
     let mut rollback_of = None;
+    let mut source = None;
     let (kind, from_env, mut artifact) = match &request.rollback {
         None => {
-            let (from_env, artifact) = promotion_source(config, application, request, &current, &read)?;
-            (TransitionKind::Promote, from_env, artifact)
+            let chosen = promotion_source(config, application, request, &current, &read, history)?;
+            source = Some((chosen.reason, chosen.since));
+            (TransitionKind::Promote, chosen.from_env, chosen.artifact)
         }
         Some(target) => {
             if request.version.is_some() || request.from_env.is_some() || request.digest.is_some() {
@@ -186,10 +192,8 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         write_deployed(&target.file, &before, &target.layout(&application.image), &artifact.version, artifact.digest.as_deref())
             .map_err(|error| error.0)?
     };
-    let from_env_since = match from_env.as_deref() {
-        Some(env) => history.last_arrival(&request.app, env, Some(&artifact.version))?.map(|record| record.time),
-        None => None,
-    };
+    let (source_reason, from_env_since) = source.unzip();
+    let from_env_since = from_env_since.flatten();
     // An approval given without a version approves what is being promoted.
     let approvals = request
         .approvals
@@ -227,85 +231,8 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         no_op,
         rollback_of,
         time_overridden: request.at_given,
+        source_reason,
     })
-}
-
-/// Where a promotion's artifact comes from: the previous environment (or an allowed
-/// skip), or `--version` for the first environment.
-fn promotion_source(
-    config: &Config,
-    application: &crate::config::Application,
-    request: &PlanRequest,
-    current: &Deployed,
-    read: &dyn Fn(&str) -> Result<(String, Deployed), String>,
-) -> Result<(Option<String>, Artifact), String> {
-    let previous = config.previous_env(&request.to_env);
-    let from_env = match (&request.from_env, previous) {
-        (Some(from), _) if from == &request.to_env => return Err(format!("--from {from} is the target environment")),
-        (Some(from), Some(previous)) if from == previous => Some(from.clone()),
-        (Some(from), _) => {
-            if !config.environments.contains(from) {
-                return Err(format!("unknown environment {from}; environments are {}", config.environments.join(", ")));
-            }
-            if !config.skip_allowed(from, &request.to_env) {
-                return Err(format!(
-                    "promoting from {from} to {} skips environments; allow it with allow_skip: [{{from: {from}, to: {}}}] in tollgate.yaml",
-                    request.to_env, request.to_env
-                ));
-            }
-            Some(from.clone())
-        }
-        (None, previous) => previous.map(str::to_string),
-    };
-    match from_env {
-        None => {
-            let version = request.version.clone().ok_or_else(|| {
-                format!("{} is the first environment: give the version to promote with --version (and --digest)", request.to_env)
-            })?;
-            let digest = match (&request.digest, request.no_digest) {
-                (Some(_), true) => return Err("give --digest or --no-digest, not both".into()),
-                (Some(_), false) if !current.has_digest_field => {
-                    return Err(format!(
-                        "--digest: the file of {} in {} has no place for a digest; add one (Helm: digest_path; Kustomize: a digest in the images entry) or promote without --digest",
-                        request.app, request.to_env
-                    ));
-                }
-                (Some(digest), false) => Some(digest.clone()),
-                (None, false) if current.digest.is_some() => {
-                    return Err(format!(
-                        "{} in {} has the digest {} for {}; give --digest for {version}, or --no-digest to clear it",
-                        request.app,
-                        request.to_env,
-                        current.digest.as_deref().unwrap_or_default(),
-                        current.version
-                    ));
-                }
-                (None, _) => None,
-            };
-            Ok((None, Artifact { image: application.image.clone(), version, digest }))
-        }
-        Some(from) => {
-            if !application.environments.contains_key(&from) {
-                return Err(format!(
-                    "{} is not configured in {from}, the environment before {}; configure it there or promote with --from",
-                    request.app, request.to_env
-                ));
-            }
-            let (_, deployed) = read(&from)?;
-            if let Some(version) = &request.version {
-                if version != &deployed.version {
-                    return Err(format!(
-                        "--version only applies to the first environment; {} takes what is in {from} ({}), not {version}",
-                        request.to_env, deployed.version
-                    ));
-                }
-            }
-            if request.digest.is_some() || request.no_digest {
-                return Err(format!("--digest and --no-digest only apply to the first environment; {} takes the digest in {from}", request.to_env));
-            }
-            Ok((Some(from), Artifact { image: application.image.clone(), version: deployed.version, digest: deployed.digest }))
-        }
-    }
 }
 
 /// What a rollback goes back to: for [`RollbackTarget::Previous`], the newest version that

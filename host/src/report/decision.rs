@@ -22,6 +22,9 @@ struct DecisionDocument<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pushed: Option<&'a Pushed>,
     transition: &'a Transition,
+    /// Which upstream a promotion takes its artifact from, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
     policies: &'a [PolicyRun],
     file: &'a str,
     diff: String,
@@ -95,6 +98,7 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
             committed,
             pushed,
             transition: t,
+            source: plan.source_reason.as_deref(),
             policies: &decided.gate.policies,
             file: &plan.file,
             diff: unified_diff(plan),
@@ -108,6 +112,9 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
                 (TransitionKind::Promote, None) => format!("promote {app} {version} to {to_env}"),
             };
             let _ = writeln!(out, "{what} (decision {})", line(&t.id));
+            if let Some(reason) = &plan.source_reason {
+                let _ = writeln!(out, "  source: {}", line(reason));
+            }
             if plan.no_op {
                 let _ = writeln!(out, "{app} already runs {version} in {to_env}; nothing to do");
                 return out;

@@ -90,9 +90,33 @@ pub fn markdown(text: &str) -> String {
     out
 }
 
+/// For a quoted Mermaid label or edge text (`"…"`): every character outside a small safe set
+/// is written as Mermaid's numeric entity `#NNN;`, so no input can close the quotes, add a
+/// node, an edge, a click handler or HTML, or end the Markdown code fence around the picture.
+/// Control and bidi characters become U+FFFD.
+pub fn mermaid(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | ':' | '/' | '@' | '+' | ',' | '(' | ')' | '=') => out.push(c),
+            c if c.is_control() || is_bidi_control(c) => out.push_str("#65533;"),
+            c => out.push_str(&format!("#{};", c as u32)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mermaid_labels_cannot_break_out() {
+        assert_eq!(mermaid("shop-api 1.2.3+b4"), "shop-api 1.2.3+b4");
+        assert_eq!(mermaid("x\"] --> evil[\"<b>"), "x#34;#93; --#62; evil#91;#34;#60;b#62;");
+        assert_eq!(mermaid("```\nclick e0 call"), "#96;#96;#96;#65533;click e0 call");
+        assert_eq!(mermaid("a#b;\u{202e}"), "a#35;b#59;#65533;");
+    }
 
     #[test]
     fn a_line_keeps_newlines_escapes_and_bidi_visible() {

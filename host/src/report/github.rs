@@ -64,8 +64,10 @@ pub fn decision(decided: &Decided, committed: Option<&str>, dry_run: bool) -> St
     out
 }
 
-/// The Markdown summary of a decision for `$GITHUB_STEP_SUMMARY`.
-pub fn summary_markdown(decided: &Decided) -> String {
+/// The Markdown summary of a decision for `$GITHUB_STEP_SUMMARY`, with `pipeline` (a
+/// Mermaid flowchart from [`super::matrix::mermaid`], whose labels are escaped) drawn in a
+/// `mermaid` code block.
+pub fn summary_markdown(decided: &Decided, pipeline: Option<&str>) -> String {
     let t = &decided.plan.transition;
     let mut out = String::new();
     let _ = writeln!(
@@ -94,6 +96,13 @@ pub fn summary_markdown(decided: &Decided) -> String {
                 run.verdict_label()
             );
         }
+    }
+    if let Some(source) = &decided.plan.source_reason {
+        let _ = writeln!(out, "\nSource: {}", markdown_text(source));
+    }
+    if let Some(pipeline) = pipeline {
+        // The labels are Mermaid-escaped: no backtick can reach the fence.
+        let _ = writeln!(out, "\n```mermaid\n{pipeline}```");
     }
     let diff = crate::promotion::plan::unified_diff(&decided.plan);
     if !diff.is_empty() {

@@ -14,9 +14,11 @@ pub mod decision;
 pub mod escape;
 pub mod github;
 mod junit;
+pub mod matrix;
 mod sarif;
 
 use escape::line;
+pub use matrix::{StatusFormat, status};
 
 static COLOUR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -315,46 +317,6 @@ pub fn format_time(unix_seconds: i64) -> String {
     jiff::Timestamp::from_second(unix_seconds).map_or_else(|_| unix_seconds.to_string(), |time| time.strftime("%Y-%m-%d %H:%M UTC").to_string())
 }
 
-#[derive(Serialize)]
-struct StatusDocument<'a> {
-    schema_version: u32,
-    environments: &'a [String],
-    applications: &'a [crate::promotion::engine::AppStatus],
-}
-
-/// `tollgate status`: an application × environment matrix.
-pub fn status(environments: &[String], apps: &[crate::promotion::engine::AppStatus], format: BasicFormat) -> String {
-    match format {
-        BasicFormat::Json => to_json(&StatusDocument { schema_version: JSON_SCHEMA_VERSION, environments, applications: apps }),
-        BasicFormat::Text => {
-            let mut out = String::new();
-            for app in apps {
-                let _ = writeln!(out, "{}", line(&app.app));
-                for env in environments {
-                    let Some(cell) = app.environments.get(env) else {
-                        let _ = writeln!(out, "  {:<10} (not configured)", line(env));
-                        continue;
-                    };
-                    if let Some(error) = &cell.error {
-                        let _ = writeln!(out, "  {env:<10} error: {}", line(error));
-                        continue;
-                    }
-                    let digest = cell.digest.as_deref().map(short_digest).unwrap_or_else(|| "-".to_string());
-                    let mut when = match (cell.since, &cell.by) {
-                        (Some(since), Some(by)) => format!("since {} by {by}", format_time(since)),
-                        _ if cell.unrecorded_change => "UNRECORDED CHANGE: not a verified tollgate promotion (see tollgate history)".to_string(),
-                        _ => "(not promoted by tollgate)".to_string(),
-                    };
-                    when.push_str(&bypass_marks(cell.requested_at, &cell.labels));
-                    let text = format!("  {env:<10} {:<12} {digest:<14} {when}", cell.version.as_deref().unwrap_or("-"));
-                    let _ = writeln!(out, "{}", line(&text));
-                }
-            }
-            out
-        }
-    }
-}
-
 /// `sha256:3f1c2a9b…` → `sha256:3f1c2a9b` (8 characters of the hash).
 pub fn short_digest(digest: &str) -> String {
     match digest.split_once(':') {
@@ -414,7 +376,7 @@ pub fn history(records: &[crate::promotion::history::PromotionRecord], format: B
 
 /// What bypassed the ordinary path, for status and history lines: labels (such as a
 /// break-glass label) and a decision time the requester chose.
-fn bypass_marks(requested_at: Option<i64>, labels: &std::collections::BTreeMap<String, String>) -> String {
+pub(crate) fn bypass_marks(requested_at: Option<i64>, labels: &std::collections::BTreeMap<String, String>) -> String {
     let mut marks = String::new();
     for (key, value) in labels {
         let _ = write!(marks, " [label {key}={value}]");

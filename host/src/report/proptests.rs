@@ -98,6 +98,7 @@ fn decided(kind: Kind, mode: Mode, texts: &[String], finding_path: Option<String
         no_op: false,
         rollback_of: None,
         time_overridden: false,
+        source_reason: None,
     };
     Decided { plan, gate: GateResult { outcome: gate_outcome, policies: vec![run] } }
 }
@@ -165,7 +166,7 @@ fn check_github(decided: &Decided) {
             }
         }
     }
-    let markdown = super::github::summary_markdown(decided);
+    let markdown = super::github::summary_markdown(decided, None);
     let mut lines = markdown.lines();
     assert!(lines.next().unwrap().starts_with("### tollgate: "));
     let without_tags = ["<br>", "<details>", "</details>", "<summary>", "</summary>"].iter().fold(markdown.clone(), |text, tag| text.replace(tag, ""));

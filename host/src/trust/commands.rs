@@ -24,7 +24,8 @@ pub struct ApproveArgs {
     /// Target environment.
     #[arg(long, value_name = "ENV")]
     pub to: String,
-    /// Source environment, for pairs allowed to skip environments (allow_skip).
+    /// Source environment: one of the target's upstreams (default: chosen from the
+    /// environment graph), or another environment an allow_skip pair permits.
     #[arg(long, value_name = "ENV")]
     pub from: Option<String>,
     /// Version to approve [default: what a promotion would take]; in a later environment, a
@@ -61,13 +62,14 @@ pub struct ApprovalsArgs {
     /// Target environment.
     #[arg(long, value_name = "ENV")]
     pub to: String,
-    /// Source environment, for pairs allowed to skip environments (allow_skip).
+    /// Source environment: one of the target's upstreams (default: chosen from the
+    /// environment graph), or another environment an allow_skip pair permits.
     #[arg(long, value_name = "ENV")]
     pub from: Option<String>,
-    /// Version a promotion would take (first environment only).
+    /// Version a promotion would take (a root environment only).
     #[arg(long)]
     pub version: Option<String>,
-    /// Digest of that version (first environment only).
+    /// Digest of that version (a root environment only).
     #[arg(long)]
     pub digest: Option<String>,
     /// Signed approvals from FILE too (repeatable).

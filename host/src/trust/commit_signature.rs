@@ -211,7 +211,7 @@ pub fn mark_status(
     apps: &[crate::promotion::engine::AppStatus],
     records: &[crate::promotion::history::PromotionRecord],
     text: String,
-    json: bool,
+    format: crate::report::StatusFormat,
 ) -> String {
     let untrusted = untrusted_promotions(repo, config, records);
     let mut found = Vec::new();
@@ -225,7 +225,15 @@ pub fn mark_status(
     if found.is_empty() {
         return text;
     }
-    if json {
+    if format == crate::report::StatusFormat::Mermaid {
+        // A picture has no place for prose; the untrusted arrivals go in Mermaid comments.
+        let mut out = text;
+        for (app, env, commit, reason) in found {
+            out.push_str(&format!("  %% UNTRUSTED: {} in {} arrived by {}: {}\n", crate::report::escape::mermaid(&app), crate::report::escape::mermaid(&env), &commit[..12.min(commit.len())], crate::report::escape::mermaid(&reason)));
+        }
+        return out;
+    }
+    if format == crate::report::StatusFormat::Json {
         let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&text) else { return text };
         document["untrusted"] = found
             .iter()
