@@ -4,12 +4,16 @@
 //! branch: main                       # branch holding desired state (default: main)
 //! environments: [dev, test, prod]    # promotion order
 //! allow_skip: [{ from: dev, to: prod }]   # pairs that may skip environments in between
+//! defaults: { file: "envs/{env}/{app}/values.yaml", helm: { tag_path: image.tag } }  # see templates
 //! applications:
 //!   shop-api:
 //!     image: registry.example.com/shop/api
+//!     skip: [test]                       # environments it does not run in (with a file template)
+//!     defaults: { … }                    # this application's own file template and/or layout
 //!     environments:
 //!       dev:  { file: envs/dev/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
 //!       prod: { file: envs/prod/shop-api/deployment.yaml, manifest: { container: api } }
+//!       # helm/kustomize take `insert: true`: the first promotion adds a missing key (manifest::insert)
 //!   shop-web:
 //!     image: registry.example.com/shop/web
 //!     environments:
@@ -42,7 +46,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::OriginCredential;
 use crate::manifest::Layout;
-use crate::manifest::yaml::{Node, Scalar, parse_documents};
 use crate::runtime::{Limits, PluginRef, origin_of};
 
 /// The default file name at the repository root.
@@ -62,6 +65,10 @@ pub struct Config {
     /// Environment pairs that may be promoted directly, skipping those in between.
     #[serde(default)]
     pub allow_skip: Vec<SkipRule>,
+    /// Where versions live unless an application or environment says otherwise: a `file`
+    /// template (`{app}` and `{env}` are filled in) and a layout. See [`templates`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<Location>,
     /// Applications by name.
     pub applications: BTreeMap<String, Application>,
     /// Policies, run in this order.
@@ -99,20 +106,31 @@ pub struct Application {
     /// Image repository, e.g. `registry.example.com/shop/api`.
     #[schemars(length(min = 1))]
     pub image: String,
-    /// Where its version lives, per environment.
+    /// This application's defaults for its environments (a `file` template and/or a layout),
+    /// over the top-level `defaults`. See [`templates`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<Location>,
+    /// Environments it does not run in (when a file template would otherwise place it there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+    /// Where its version lives, per environment. After loading, every environment it runs in
+    /// has a complete location here (defaults and templates resolved).
+    #[serde(default)]
     pub environments: BTreeMap<String, Location>,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// As written, either may be left to a `defaults` (see [`templates`]); once loaded, both are set.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [
-    { "required": ["helm"], "properties": { "helm": { "type": "object" } } },
-    { "required": ["kustomize"], "properties": { "kustomize": { "type": "object" } } },
-    { "required": ["manifest"], "properties": { "manifest": { "type": "object" } } },
-]))]
+#[schemars(extend("not" = { "anyOf": [
+    { "required": ["helm", "kustomize"] },
+    { "required": ["helm", "manifest"] },
+    { "required": ["kustomize", "manifest"] },
+] }))]
 pub struct Location {
-    /// Repository-relative path of the file.
+    /// Repository-relative path of the file; `{app}` and `{env}` are filled in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub file: String,
     /// A Helm values file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +141,9 @@ pub struct Location {
     /// A raw manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestLocation>,
+    /// Where the file and layout were written in the configuration (set when loading).
+    #[serde(skip)]
+    pub origin: templates::LocationOrigin,
 }
 
 /// Helm values layout.
@@ -134,6 +155,10 @@ pub struct HelmLocation {
     /// YAML path of the digest, e.g. `image.digest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_path: Option<String>,
+    /// Let the first promotion add the keys when the file does not hold them yet (an overlay
+    /// that inherits the tag from a base values file). See [`crate::manifest::insert`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insert: bool,
 }
 
 /// Kustomize layout.
@@ -143,6 +168,10 @@ pub struct KustomizeLocation {
     /// `name` of the `images:` entry (default: the application's image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Let the first promotion add an `images:` entry when the file has none for the image.
+    /// See [`crate::manifest::insert`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insert: bool,
 }
 
 /// Raw manifest layout.
@@ -229,6 +258,12 @@ impl PolicyConfig {
 }
 
 impl Location {
+    /// Whether the first promotion may add the version's place when the file lacks it
+    /// (`insert: true` on the Helm or Kustomize layout).
+    pub fn inserts_missing(&self) -> bool {
+        self.helm.as_ref().is_some_and(|helm| helm.insert) || self.kustomize.as_ref().is_some_and(|kustomize| kustomize.insert)
+    }
+
     /// The layout, once validated to be exactly one.
     pub fn layout(&self, application_image: &str) -> Layout {
         if let Some(helm) = &self.helm {
@@ -256,78 +291,6 @@ impl std::fmt::Display for ConfigError {
 impl From<ConfigProblem> for ConfigError {
     fn from(problem: ConfigProblem) -> Self {
         ConfigError(problem.to_string())
-    }
-}
-
-/// A problem at a place in a configuration file, as data: `file:line:column: field: message`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigProblem {
-    /// The file: the `--config` path, or `tollgate.yaml` when read from the repository.
-    pub file: String,
-    /// 1-based line, when known.
-    pub line: Option<usize>,
-    /// 1-based column, when known.
-    pub column: Option<usize>,
-    /// The field as a dotted path such as `policies.0.config`, when known.
-    pub field: Option<String>,
-    /// What is wrong and what to do.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// Finds where fields are written in a configuration's text, for messages.
-pub struct ConfigLocator<'a> {
-    source: &'a str,
-    text: &'a str,
-    tree: Option<Node>,
-}
-
-impl<'a> ConfigLocator<'a> {
-    /// A locator for `text`, the content of `source` (a path for messages).
-    pub fn new(source: &'a str, text: &'a str) -> Self {
-        let tree = parse_documents(text).ok().and_then(|documents| documents.into_iter().next());
-        ConfigLocator { source, text, tree }
-    }
-
-    /// 1-based line and column of the key at `path` (sequence items by index, e.g.
-    /// `["policies", "0", "config"]`); `None` when it is not written in the file.
-    pub fn position(&self, path: &[&str]) -> Option<(usize, usize)> {
-        let scalar = scalar_at(self.tree.as_ref()?, path)?;
-        Some((scalar.line, self.column_of(scalar)))
-    }
-
-    /// A problem with the field at `path`. When the field is not written (a default), the
-    /// place is that of the nearest enclosing field that is.
-    pub fn problem(&self, path: &[&str], message: impl Into<String>) -> ConfigProblem {
-        let position = (0..=path.len()).rev().find_map(|len| self.position(&path[..len]));
-        ConfigProblem {
-            file: self.source.to_string(),
-            line: position.map(|(line, _)| line),
-            column: position.map(|(_, column)| column),
-            field: (!path.is_empty()).then(|| path.join(".")),
-            message: message.into(),
-        }
-    }
-
-    fn column_of(&self, scalar: &Scalar) -> usize {
-        let before = &self.text[..scalar.span.start.min(self.text.len())];
-        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-        before[line_start..].chars().count() + 1
     }
 }
 
@@ -361,7 +324,10 @@ impl Config {
             }
         })?;
         let locator = ConfigLocator::new(source, text);
-        config.check(&|path, message| locator.problem(path, message))?;
+        let at = |path: &[&str], message| locator.problem(path, message);
+        let mut config = config;
+        templates::resolve(&mut config, &at)?;
+        config.check(&at)?;
         Ok(config)
     }
 
@@ -418,12 +384,6 @@ impl Config {
                         crate::manifest::yaml::parse_path(path)
                             .map_err(|error| at(&["applications", name, "environments", env, "helm"], error))?;
                     }
-                }
-                if location.file.is_empty() || location.file.starts_with('/') || location.file.split('/').any(|p| p == "..") {
-                    return Err(at(
-                        &["applications", name, "environments", env, "file"],
-                        format!("{:?} must be a path relative to the repository root", location.file),
-                    ));
                 }
             }
         }
@@ -495,35 +455,6 @@ impl Config {
     }
 }
 
-/// The key at `path` (for a sequence item: its first scalar), for messages.
-fn scalar_at<'t>(tree: &'t Node, path: &[&str]) -> Option<&'t Scalar> {
-    let mut node = tree;
-    let mut found = None;
-    for segment in path {
-        match node {
-            Node::Sequence(items) => {
-                node = items.get(segment.parse::<usize>().ok()?)?;
-                found = first_scalar(node).or(found);
-            }
-            _ => {
-                let (key, value) = node.entry(segment)?;
-                found = Some(key);
-                node = value;
-            }
-        }
-    }
-    found
-}
-
-fn first_scalar(node: &Node) -> Option<&Scalar> {
-    match node {
-        Node::Scalar(scalar) => Some(scalar),
-        Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| first_scalar(key)),
-        Node::Sequence(items) => items.first().and_then(first_scalar),
-        Node::Alias => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,7 +478,7 @@ mod tests {
         let text = GOOD.replace("tag_path: image.tag", "tag_pth: image.tag");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert!(error.starts_with("tollgate.yaml:6:"), "{error}");
-        assert!(error.contains("unknown field `tag_pth`, expected `tag_path` or `digest_path`"), "{error}");
+        assert!(error.contains("unknown field `tag_pth`, expected one of `tag_path`, `digest_path`, `insert`"), "{error}");
     }
 
     #[test]
@@ -556,6 +487,9 @@ mod tests {
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert_eq!(error, "tollgate.yaml:6:7: applications.shop-api.environments.qa: unknown environment qa; environments are dev, test, prod");
         let text = GOOD.replace("        kustomize: {}\n", "");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:7:7: applications.shop-api.environments.prod: no layout for shop-api in prod: give one of"), "{error}");
+        let text = GOOD.replace("        kustomize: {}\n", "        kustomize: {}\n        manifest: { container: api }\n");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert!(error.starts_with("tollgate.yaml:7:7: applications.shop-api.environments.prod: give exactly one of"), "{error}");
         let text = GOOD.replace("environments: [prod]", "environments: [production]");
@@ -613,9 +547,14 @@ mod tests {
         let config = policy["properties"]["config"].as_object().unwrap();
         assert!(config.keys().all(|key| key == "description" || key == "default"), "{config:?}");
         assert_eq!(schema["$defs"]["HelmLocation"]["additionalProperties"], false);
-        assert_eq!(schema["$defs"]["Location"]["oneOf"].as_array().unwrap().len(), 3);
+        assert_eq!(schema["$defs"]["Location"]["not"]["anyOf"].as_array().unwrap().len(), 3);
     }
 }
+
+pub mod locator;
+pub mod templates;
+
+pub use locator::{ConfigLocator, ConfigProblem};
 
 #[cfg(test)]
 mod mutations;

@@ -21,5 +21,6 @@ mod registry_support;
 mod sandbox;
 mod scaffold;
 mod support;
+mod templates;
 mod trust;
 mod verify;

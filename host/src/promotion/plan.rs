@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::history::{PromotionRecord, last_arrival, verified_in};
 use crate::config::Config;
 use crate::input::{self, Actor, InputError};
+use crate::manifest::insert::insert_target;
 use crate::manifest::{Deployed, read_deployed, write_deployed};
 use crate::repo::{GitRepo, Tip};
 use crate::transition::{Approval, Artifact, FileChange, Transition, TransitionKind};
@@ -145,15 +146,28 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         }
         Ok((text, deployed))
     };
-    let (before, current) = read(&request.to_env)?;
-    let previous_artifact =
-        Artifact { image: application.image.clone(), version: current.version.clone(), digest: current.digest.clone() };
+    let (before, current, inserting) = match read(&request.to_env) {
+        Ok((text, deployed)) => (text, deployed, false),
+        Err(message) => match super::overlay::missing_target(repo, &base, request, target, &application.image) {
+            Some(missing) => {
+                let (text, nothing_yet) = missing?;
+                (text, nothing_yet, true)
+            }
+            None => return Err(message),
+        },
+    };
+    // A file that does not hold the version yet had nothing of this application before.
+    let previous_artifact = (!inserting)
+        .then(|| Artifact { image: application.image.clone(), version: current.version.clone(), digest: current.digest.clone() });
 
     let mut rollback_of = None;
     let (kind, from_env, mut artifact) = match &request.rollback {
         None => {
             let (from_env, artifact) = promotion_source(config, application, request, &current, &read)?;
             (TransitionKind::Promote, from_env, artifact)
+        }
+        Some(_) if inserting => {
+            return Err(format!("{} does not hold a version of {} yet: there is nothing to roll back", target.file, request.app));
         }
         Some(target) => {
             if request.version.is_some() || request.from_env.is_some() || request.digest.is_some() {
@@ -172,12 +186,16 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
     }
 
     let no_op = artifact.version == current.version && artifact.digest == current.digest;
+    let layout = target.layout(&application.image);
     let after = if no_op {
         before.clone()
+    } else if inserting {
+        let prepared = insert_target(&target.file, &before, &layout).map_err(|error| error.0)?;
+        write_deployed(&target.file, &prepared, &layout, &artifact.version, artifact.digest.as_deref()).map_err(|error| error.0)?
     } else {
-        write_deployed(&target.file, &before, &target.layout(&application.image), &artifact.version, artifact.digest.as_deref())
-            .map_err(|error| error.0)?
+        write_deployed(&target.file, &before, &layout, &artifact.version, artifact.digest.as_deref()).map_err(|error| error.0)?
     };
+    let line = if inserting { read_deployed(&target.file, &after, &layout).map_err(|error| error.0)?.line } else { current.line };
     let from_env_since = from_env
         .as_deref()
         .and_then(|env| last_arrival(history, &request.app, env, Some(&artifact.version)))
@@ -201,7 +219,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         from_env,
         to_env: request.to_env.clone(),
         artifact,
-        previous_artifact: Some(previous_artifact),
+        previous_artifact,
         requested_by: request.actor.identity().to_string(),
         requested_at: request.at,
         approvals,
@@ -213,7 +231,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         base,
         transition,
         file: target.file.clone(),
-        line: current.line,
+        line,
         before,
         after,
         no_op,
