@@ -106,11 +106,12 @@ fn check_config_reports_every_missing_template_file_with_line_and_column() {
     );
 
     // A template that could never name a file in the repository is a configuration error.
-    std::fs::write(Path::new(&repo).join("tollgate.yaml"), TEMPLATED.replace("envs/{env}/{app}", "envs/{env}/../{app}")).unwrap();
-    let run = tollgate_in(&repo, &["--config", "tollgate.yaml", "check-config"]);
+    let config = Path::new(&repo).join("tollgate.yaml").to_str().unwrap().to_string();
+    std::fs::write(&config, TEMPLATED.replace("envs/{env}/{app}", "envs/{env}/../{app}")).unwrap();
+    let run = tollgate_in(&repo, &["--config", &config, "check-config"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.starts_with("tollgate.yaml:2:13: error: defaults.file: \"envs/{env}/../{app}/values.yaml\" must be a normalised path"),
+        run.stdout.starts_with(&format!("{config}:2:13: error: defaults.file: \"envs/{{env}}/../{{app}}/values.yaml\" must be a normalised path")),
         "{}",
         run.stdout
     );
