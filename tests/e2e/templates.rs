@@ -73,6 +73,22 @@ fn templates_resolve_every_file_of_a_generated_repository() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(git(&repo, &["show", "--name-only", "--format=", "HEAD", "--", "envs"]).trim(), "envs/test/worker/values.yaml");
     assert_eq!(git(&repo, &["show", "HEAD:envs/test/worker/values.yaml"]), values("worker", "1.1.0"));
+    // web does not run in load: its promotion into prod comes from test, without --from.
+    for env in ["dev", "test"] {
+        let mut args = vec!["promote", "web", "--to", env, "--actor", "alice"];
+        if env == "dev" {
+            args.extend(["--version", "3.0.0"]);
+        }
+        let run = tollgate_in(&repo, &args);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    }
+    let run = tollgate_in(&repo, &["promote", "web", "--to", "prod", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(crate::support::record_at(&repo, "HEAD")["transition"]["from_env"], "test");
+    assert_eq!(git(&repo, &["show", "HEAD:envs/prod/web/values.yaml"]), values("web", "3.0.0"));
+    // worker runs in load, so its prod still comes from load.
+    let run = tollgate_in(&repo, &["plan", "worker", "--to", "prod"]);
+    assert!(run.stdout.contains("load"), "{}{}", run.stdout, run.stderr);
     let run = tollgate_in(&repo, &["status", "-o", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();

@@ -27,6 +27,9 @@
 //! leading `/`, no empty, `.` or `..` parts, no backslashes). Each resolved location keeps the
 //! configuration field its file and layout came from ([`LocationOrigin`]), so messages about a
 //! resolved file (such as check-config's missing files) point at the template's line.
+//!
+//! A promotion's default source passes over the environments an application skips
+//! ([`previous_env_for`]): `shop-web` above goes from `test` to `prod`.
 
 use std::collections::BTreeMap;
 
@@ -221,6 +224,17 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The environment an application's promotion into `env` comes from by default: the previous
+/// one in promotion order, passing over those the application lists in `skip:` (it does not
+/// run there, so they cannot be its source).
+pub fn previous_env_for<'c>(config: &'c Config, application: &super::Application, env: &str) -> Option<&'c str> {
+    let mut previous = config.previous_env(env);
+    while let Some(candidate) = previous.filter(|candidate| application.skip.iter().any(|skipped| skipped == candidate)) {
+        previous = config.previous_env(candidate);
+    }
+    previous
+}
+
 /// Every application's resolved locations, for tests and tools: application → environment →
 /// file.
 pub fn resolved_files(config: &Config) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -265,6 +279,10 @@ mod tests {
         assert_eq!(web.origin.file_path(), ["applications", "web", "environments", "prod", "file"]);
         assert_eq!(web.origin.layout_path(), ["applications", "web", "defaults", "kustomize"]);
         assert_eq!(config.applications["legacy"].environments["prod"].origin.layout_path(), ["applications", "legacy", "environments", "prod", "manifest"]);
+        // web skips load: its promotions into prod come from test; api's from load.
+        assert_eq!(previous_env_for(&config, &config.applications["web"], "prod"), Some("test"));
+        assert_eq!(previous_env_for(&config, &config.applications["api"], "prod"), Some("load"));
+        assert_eq!(previous_env_for(&config, &config.applications["web"], "dev"), None);
     }
 
     #[test]

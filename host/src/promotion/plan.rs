@@ -249,7 +249,7 @@ fn promotion_source(
     current: &Deployed,
     read: &dyn Fn(&str) -> Result<(String, Deployed), String>,
 ) -> Result<(Option<String>, Artifact), String> {
-    let previous = config.previous_env(&request.to_env);
+    let previous = crate::config::templates::previous_env_for(config, application, &request.to_env);
     let from_env = match (&request.from_env, previous) {
         (Some(from), _) if from == &request.to_env => return Err(format!("--from {from} is the target environment")),
         (Some(from), Some(previous)) if from == previous => Some(from.clone()),
