@@ -88,7 +88,7 @@ fn templates_resolve_every_file_of_a_generated_repository() {
     assert_eq!(git(&repo, &["show", "HEAD:envs/prod/web/values.yaml"]), values("web", "3.0.0"));
     // worker runs in load, so its prod still comes from load.
     let run = tollgate_in(&repo, &["plan", "worker", "--to", "prod"]);
-    assert!(run.stdout.contains("load"), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("promote worker 1.0.0 from load to prod "), "{}{}", run.stdout, run.stderr);
     let run = tollgate_in(&repo, &["status", "-o", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
