@@ -191,6 +191,14 @@ fn an_overlay_key_is_inserted_with_every_other_byte_unchanged() {
     git(&repo, &["commit", "-q", "-am", "let overlays take the tag"]);
     let run = tollgate_in(&repo, &["check-config"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = tollgate_in(&repo, &["status", "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        status["applications"][0]["environments"]["prod"]["error"],
+        "not set in chart/values-production.yaml yet; the first promotion adds it (insert: true)",
+        "{}",
+        run.stdout
+    );
 
     let run = tollgate_in(&repo, &["promote", "api", "--to", "prod", "--actor", "alice"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
