@@ -78,7 +78,8 @@ pub(super) fn resolve(config: &mut Config, at: At) -> Result<(), ConfigProblem> 
     let environments = config.environments.clone();
     let top = config.defaults.clone();
     for (name, application) in config.applications.iter_mut() {
-        if !valid_name(name) {
+        // Application names are checked as identifiers by Config::check (a `.` is allowed).
+        if crate::input::identifier("applications", name).is_err() {
             continue;
         }
         let app_path = ["applications", name.as_str()];
@@ -283,6 +284,12 @@ mod tests {
         assert_eq!(previous_env_for(&config, &config.applications["web"], "prod"), Some("test"));
         assert_eq!(previous_env_for(&config, &config.applications["api"], "prod"), Some("load"));
         assert_eq!(previous_env_for(&config, &config.applications["web"], "dev"), None);
+    }
+
+    #[test]
+    fn application_names_with_dots_fill_templates_too() {
+        let config = parse("environments: [dev]\ndefaults: { file: \"envs/{env}/{app}/values.yaml\", helm: { tag_path: image.tag } }\napplications:\n  shop.api: { image: r/api }\n").unwrap();
+        assert_eq!(resolved_files(&config)["shop.api"]["dev"], "envs/dev/shop.api/values.yaml");
     }
 
     #[test]
