@@ -287,6 +287,19 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_resolves_as_it_says() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("### Defaults and file templates").unwrap()..];
+        let block = &section[section.find("```yaml\n").unwrap() + 8..];
+        let config = parse(&block[..block.find("```").unwrap()]).unwrap();
+        let files = resolved_files(&config);
+        assert_eq!(files["shop-api"].len(), 4);
+        assert_eq!(files["shop-worker"].keys().collect::<Vec<_>>(), ["dev", "prod", "test"]);
+        assert_eq!(files["shop-web"]["test"], "web/overlays/test/kustomization.yaml");
+        assert_eq!(files["shop-web"]["prod"], "web/overlays/production/kustomization.yaml");
+    }
+
+    #[test]
     fn application_names_with_dots_fill_templates_too() {
         let config = parse("environments: [dev]\ndefaults: { file: \"envs/{env}/{app}/values.yaml\", helm: { tag_path: image.tag } }\napplications:\n  shop.api: { image: r/api }\n").unwrap();
         assert_eq!(resolved_files(&config)["shop.api"]["dev"], "envs/dev/shop.api/values.yaml");
