@@ -205,6 +205,10 @@ fn an_overlay_key_is_inserted_with_every_other_byte_unchanged() {
     let helm = git(&repo, &["show", "HEAD:chart/values-production.yaml"]);
     // Four-space indentation, as the file writes it, under the existing image: mapping.
     assert_only_lines_inserted(HELM_OVERLAY, &helm, &["    tag: \"1.2.0\""]);
+    let record = crate::support::record_at(&repo, "HEAD");
+    assert!(record["transition"].get("previous_artifact").is_none_or(serde_json::Value::is_null), "nothing was there before: {record}");
+    let run = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(run.code, 0, "the promotion that inserted the key checks out: {}{}", run.stdout, run.stderr);
     assert_eq!(std::fs::read_to_string(Path::new(&repo).join("chart/values-production.yaml")).unwrap(), helm, "work tree follows");
 
     let run = tollgate_in(&repo, &["promote", "web", "--to", "prod", "--actor", "alice"]);
