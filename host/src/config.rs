@@ -317,8 +317,11 @@ impl Config {
                 line: location.as_ref().map(|location| location.line()),
                 column: location.as_ref().map(|location| location.column()),
                 field: None,
-                message: match location {
-                    Some(_) => message.split(" at line ").next().unwrap_or(&message).to_string(),
+                message: match &location {
+                    Some(location) => {
+                        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                        message + &templates::flow_hint(text, location.line())
+                    }
                     None => message,
                 },
             }

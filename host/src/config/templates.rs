@@ -188,6 +188,20 @@ fn layout_name(location: &Location) -> &'static str {
     }
 }
 
+/// For a YAML syntax error on `line` (1-based) of `text`: when that line has an unquoted
+/// placeholder inside `{ … }`, where `{` and `}` are YAML's own, the way out.
+pub(super) fn flow_hint(text: &str, line: usize) -> String {
+    let Some(written) = text.lines().nth(line.saturating_sub(1)) else { return String::new() };
+    let unquoted = ["{app}", "{env}"].iter().any(|placeholder| {
+        written.match_indices(placeholder).any(|(at, _)| written[..at].matches(['"', '\'']).count() % 2 == 0)
+    });
+    if unquoted && written.contains(": {") {
+        " (inside { … } a file template must be quoted: file: \"envs/{env}/{app}/values.yaml\")".to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// `template` with `{app}` and `{env}` replaced.
 pub fn fill(template: &str, app: &str, env: &str) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
@@ -344,6 +358,16 @@ mod tests {
         assert!(error.starts_with("tollgate.yaml:6:7: applications.api.environments.dev: no file for api in dev"), "{error}");
         let error = parse(&TEMPLATED.replace("helm: { tag_path: image.tag } }", "helm: { tag_path: image.tag }, manifest: { container: a } }")).unwrap_err();
         assert!(error.starts_with("tollgate.yaml:2:1: defaults: give at most one of"), "{error}");
+    }
+
+    #[test]
+    fn an_unquoted_template_in_flow_style_says_to_quote_it() {
+        let error = parse(&TEMPLATED.replace("\"envs/{env}/{app}/values.yaml\"", "envs/{env}/{app}/values.yaml")).unwrap_err();
+        assert!(error.starts_with("tollgate.yaml:2:"), "{error}");
+        assert!(error.ends_with(" (inside { … } a file template must be quoted: file: \"envs/{env}/{app}/values.yaml\")"), "{error}");
+        // In block style it needs no quotes.
+        let text = "environments: [dev]\ndefaults:\n  file: envs/{env}/{app}/values.yaml\n  helm: { tag_path: image.tag }\napplications:\n  api: { image: r/api }\n";
+        assert_eq!(resolved_files(&parse(text).unwrap())["api"]["dev"], "envs/dev/api/values.yaml");
     }
 
     #[test]
