@@ -453,6 +453,11 @@ mod tests {
             assert!(line.starts_with(expect), "{line}\n  does not start with\n{expect}");
         }
         assert!(lines[7].contains("nowhere.wasm: cannot read it"), "{}", lines[7]);
+        // The missing file is also listed as data, with the place of its (literal) path.
+        let missing = &report.missing_files;
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!((missing[0].file.as_str(), missing[0].field.as_str(), missing[0].from_template), ("missing.yaml", "applications.api.environments.prod.file", false));
+        assert_eq!((missing[0].line, missing[0].column), (Some(7), Some(15)));
         assert_eq!(report.policies.iter().map(|policy| policy.config_accepted).collect::<Vec<_>>(), [false, false, false]);
         let text = render(&report, CheckFormat::Text);
         assert!(text.ends_with("\ninvalid: 6 errors, 2 warnings\n"), "{text}");
