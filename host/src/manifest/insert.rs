@@ -279,9 +279,14 @@ fn subtree_end(node: &Node) -> usize {
     }
 }
 
-/// The start of the line after the one holding byte `offset` (or the end of the text).
+/// The start of the line after the one holding byte `offset` (or the end of the text). An
+/// offset just past a newline (where a block scalar `|`/`>` ends) is already such a start.
 fn line_end(text: &str, offset: usize) -> usize {
-    text[offset.min(text.len())..].find('\n').map_or(text.len(), |newline| offset + newline + 1)
+    let offset = offset.min(text.len());
+    if offset > 0 && text.as_bytes()[offset - 1] == b'\n' {
+        return offset;
+    }
+    text[offset..].find('\n').map_or(text.len(), |newline| offset + newline + 1)
 }
 
 fn line_start(text: &str, offset: usize) -> usize {

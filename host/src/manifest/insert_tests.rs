@@ -41,6 +41,16 @@ fn helm_overlay_gets_the_missing_keys_under_existing_parents() {
 }
 
 #[test]
+fn block_scalars_and_trailing_comments_stay_whole() {
+    let overlay = "image:\n  notes: |\n    line one\n    line two\n# about service\nservice:\n  port: 80\n";
+    let edited = insert_target("v.yaml", overlay, &helm("image.tag")).unwrap();
+    assert_eq!(edited, overlay.replace("    line two\n", "    line two\n  tag: \"\"\n"));
+    let overlay = "service:\n  port: 80\nbanner: >\n  folded\n  text\n\n# the end\n";
+    let edited = insert_target("v.yaml", overlay, &helm("image.tag")).unwrap();
+    assert_eq!(added_lines(overlay, &edited), "image:\n  tag: \"\"\n");
+}
+
+#[test]
 fn helm_insertion_refuses_what_it_cannot_add_as_block_lines() {
     let error = insert_target("v.yaml", "image: nginx:1.2\n", &helm("image.tag")).unwrap_err();
     assert!(error.0.starts_with("v.yaml: `image` is not a mapping, so `image.tag` cannot be added under it; nothing was written"), "{error}");
