@@ -111,6 +111,8 @@ mod properties {
     #[derive(Debug, Clone)]
     enum Value {
         Scalar(String),
+        /// A literal block scalar (`|`) of these lines.
+        Block(Vec<String>),
         Map(BTreeMap<String, Value>),
         List(Vec<String>),
     }
@@ -133,6 +135,7 @@ mod properties {
         let leaf = prop_oneof![
             4 => scalar().prop_map(Value::Scalar),
             1 => prop::collection::vec(scalar(), 1..3).prop_map(Value::List),
+            1 => prop::collection::vec("[a-z]{1,5}( [a-z]{1,5})?", 1..3).prop_map(Value::Block),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| prop::collection::btree_map(key(), inner, 1..4).prop_map(Value::Map))
     }
@@ -144,6 +147,15 @@ mod properties {
                 Value::Scalar(scalar) => {
                     out.push_str(&format!("{pad}{key}: {scalar}"));
                     out.push_str(if comments { "  # note\n" } else { "\n" });
+                }
+                Value::Block(lines) => {
+                    out.push_str(&format!("{pad}{key}: |\n"));
+                    for line in lines {
+                        out.push_str(&format!("{}{line}\n", " ".repeat(indent + unit)));
+                    }
+                    if comments {
+                        out.push_str(&format!("{pad}# after the block\n"));
+                    }
                 }
                 Value::Map(inner) => {
                     out.push_str(&format!("{pad}{key}:\n"));
