@@ -111,6 +111,9 @@ fn check_config_reports_every_missing_template_file_with_line_and_column() {
         assert!(line.ends_with(&format!(") ({app} in {env}, from this template); commit the file, fix the template, or add {env} to applications.{app}.skip")), "{line}");
     }
     assert!(run.stdout.ends_with("\ninvalid: 2 errors, 0 warnings\n"), "{}", run.stdout);
+    let run = tollgate_in(&repo, &["plan", "worker", "--to", "prod"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("envs/prod/worker/values.yaml does not exist on main; create it or fix defaults.file"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["check-config", "-o", "json"]);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(

@@ -136,7 +136,14 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &[P
         let text = repo
             .read_file(base.tree, &location.file)
             .map_err(|error| error.0)?
-            .ok_or_else(|| format!("{} does not exist on {}; create it or fix applications.{}.environments.{env}.file", location.file, config.branch, request.app))?;
+            .ok_or_else(|| {
+                let field = if location.origin.file.is_empty() {
+                    format!("applications.{}.environments.{env}.file", request.app)
+                } else {
+                    location.origin.file.join(".")
+                };
+                format!("{} does not exist on {}; create it or fix {field}", location.file, config.branch)
+            })?;
         let deployed = read_deployed(&location.file, &text, &location.layout(&application.image)).map_err(|error| error.0)?;
         if let Some(image) = deployed.image.as_ref().filter(|image| **image != application.image) {
             return Err(format!(
