@@ -25,10 +25,12 @@ use serde::Serialize;
 use crate::config::{Config, ConfigLocator, ConfigProblem};
 use crate::promotion::engine::{Workspace, read_config};
 use crate::promotion::gate::resolve_plugin;
-use crate::manifest::read_deployed;
 use crate::repo::GitRepo;
 use crate::report::JSON_SCHEMA_VERSION;
 use crate::runtime::{Capability, Runtime};
+
+mod locations;
+pub use locations::MissingFile;
 
 /// Output formats of `check-config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,13 +113,16 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// The application files that hold a version where the layout says.
     pub locations: Vec<CheckedLocation>,
+    /// Every file a location resolves to that does not exist on the branch (each is also an
+    /// error in `problems`), with where its template or path is written.
+    pub missing_files: Vec<MissingFile>,
     /// The policies whose plugin loaded.
     pub policies: Vec<CheckedPolicy>,
 }
 
 impl CheckReport {
     fn new(config: &str) -> Self {
-        CheckReport { config: config.to_string(), branch: None, commit: None, problems: Vec::new(), locations: Vec::new(), policies: Vec::new() }
+        CheckReport { config: config.to_string(), branch: None, commit: None, problems: Vec::new(), locations: Vec::new(), missing_files: Vec::new(), policies: Vec::new() }
     }
 
     /// Valid: no errors (warnings allowed).
@@ -196,42 +201,7 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
         Err(failure) => report.error(locator.problem(&["branch"], failure.message)),
         Ok(tip) => {
             report.commit = Some(tip.commit.to_string());
-            let short = &tip.commit.to_string()[..12];
-            for (name, application) in &config.applications {
-                for env in &config.environments {
-                    let Some(location) = application.environments.get(env) else { continue };
-                    let file_path = ["applications", name, "environments", env, "file"];
-                    match workspace.repo.read_file(tip.tree, &location.file) {
-                        Err(error) => report.error(locator.problem(&file_path, format!("{}: {}", location.file, error.0))),
-                        Ok(None) => report.error(locator.problem(
-                            &file_path,
-                            format!(
-                                "{} does not exist on branch {} ({short}); fix the path or commit the file",
-                                location.file, config.branch
-                            ),
-                        )),
-                        Ok(Some(content)) => match read_deployed(&location.file, &content, &location.layout(&application.image)) {
-                            Ok(deployed) => report.locations.push(CheckedLocation {
-                                application: name.clone(),
-                                environment: env.clone(),
-                                file: location.file.clone(),
-                                version: deployed.version,
-                                digest: deployed.digest,
-                            }),
-                            Err(error) => {
-                                let layout = if location.helm.is_some() {
-                                    "helm"
-                                } else if location.kustomize.is_some() {
-                                    "kustomize"
-                                } else {
-                                    "manifest"
-                                };
-                                report.error(locator.problem(&["applications", name, "environments", env, layout], error.0));
-                            }
-                        },
-                    }
-                }
-            }
+            locations::check_locations(workspace, &tip, &locator, &mut report);
         }
     }
 
@@ -469,7 +439,7 @@ mod tests {
         let lines: Vec<String> = report.problems.iter().map(describe).collect();
         let expect = [
             "tollgate.yaml:7:15: error: applications.api.environments.prod.file: missing.yaml does not exist on branch main (",
-            "tollgate.yaml:11:30: error: applications.web.environments.dev.kustomize: dev.yaml: no `images:` entry with name r/web",
+            "tollgate.yaml:11:30: error: applications.web.environments.dev.kustomize: dev.yaml has no `images:` entry with name r/web; to let the first promotion add one",
             "tollgate.yaml:14:5: error: policies.0.config: approval-count does not accept this configuration: config.environments.prod.required: ",
             // No config: the place is the policy's.
             "tollgate.yaml:15:5: error: policies.1.config: change-window does not accept this configuration: ",
@@ -483,6 +453,11 @@ mod tests {
             assert!(line.starts_with(expect), "{line}\n  does not start with\n{expect}");
         }
         assert!(lines[7].contains("nowhere.wasm: cannot read it"), "{}", lines[7]);
+        // The missing file is also listed as data, with the place of its (literal) path.
+        let missing = &report.missing_files;
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!((missing[0].file.as_str(), missing[0].field.as_str(), missing[0].from_template), ("missing.yaml", "applications.api.environments.prod.file", false));
+        assert_eq!((missing[0].line, missing[0].column), (Some(7), Some(15)));
         assert_eq!(report.policies.iter().map(|policy| policy.config_accepted).collect::<Vec<_>>(), [false, false, false]);
         let text = render(&report, CheckFormat::Text);
         assert!(text.ends_with("\ninvalid: 6 errors, 2 warnings\n"), "{text}");

@@ -4,12 +4,16 @@
 //! branch: main                       # branch holding desired state (default: main)
 //! environments: [dev, test, prod]    # a chain; or a graph, see crate::config::graph
 //! allow_skip: [{ from: dev, to: prod }]   # pairs that may skip environments in between
+//! defaults: { file: "envs/{env}/{app}/values.yaml", helm: { tag_path: image.tag } }  # see templates
 //! applications:
 //!   shop-api:
 //!     image: registry.example.com/shop/api
+//!     skip: [test]                       # environments it does not run in (with a file template)
+//!     defaults: { … }                    # this application's own file template and/or layout
 //!     environments:
 //!       dev:  { file: envs/dev/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
 //!       prod: { file: envs/prod/shop-api/deployment.yaml, manifest: { container: api } }
+//!       # helm/kustomize take `insert: true`: the first promotion adds a missing key (manifest::insert)
 //!   shop-web:
 //!     image: registry.example.com/shop/web
 //!     environments:
@@ -41,7 +45,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub mod graph;
-mod locator;
+pub mod locator;
 
 pub use graph::{EnvGraph, EnvironmentEntry, EnvironmentSpec, Environments, Require};
 pub use locator::{ConfigLocator, ConfigProblem};
@@ -68,6 +72,10 @@ pub struct Config {
     /// Environment pairs that may be promoted directly, skipping those in between.
     #[serde(default)]
     pub allow_skip: Vec<SkipRule>,
+    /// Where versions live unless an application or environment says otherwise: a `file`
+    /// template (`{app}` and `{env}` are filled in) and a layout. See [`templates`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<Location>,
     /// Applications by name.
     pub applications: BTreeMap<String, Application>,
     /// Policies, run in this order.
@@ -105,20 +113,31 @@ pub struct Application {
     /// Image repository, e.g. `registry.example.com/shop/api`.
     #[schemars(length(min = 1))]
     pub image: String,
-    /// Where its version lives, per environment.
+    /// This application's defaults for its environments (a `file` template and/or a layout),
+    /// over the top-level `defaults`. See [`templates`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<Location>,
+    /// Environments it does not run in (when a file template would otherwise place it there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+    /// Where its version lives, per environment. After loading, every environment it runs in
+    /// has a complete location here (defaults and templates resolved).
+    #[serde(default)]
     pub environments: BTreeMap<String, Location>,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// As written, either may be left to a `defaults` (see [`templates`]); once loaded, both are set.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [
-    { "required": ["helm"], "properties": { "helm": { "type": "object" } } },
-    { "required": ["kustomize"], "properties": { "kustomize": { "type": "object" } } },
-    { "required": ["manifest"], "properties": { "manifest": { "type": "object" } } },
-]))]
+#[schemars(extend("not" = { "anyOf": [
+    { "required": ["helm", "kustomize"] },
+    { "required": ["helm", "manifest"] },
+    { "required": ["kustomize", "manifest"] },
+] }))]
 pub struct Location {
-    /// Repository-relative path of the file.
+    /// Repository-relative path of the file; `{app}` and `{env}` are filled in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub file: String,
     /// A Helm values file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +148,9 @@ pub struct Location {
     /// A raw manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestLocation>,
+    /// Where the file and layout were written in the configuration (set when loading).
+    #[serde(skip)]
+    pub origin: templates::LocationOrigin,
 }
 
 /// Helm values layout.
@@ -140,6 +162,10 @@ pub struct HelmLocation {
     /// YAML path of the digest, e.g. `image.digest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_path: Option<String>,
+    /// Let the first promotion add the keys when the file does not hold them yet (an overlay
+    /// that inherits the tag from a base values file). See [`crate::manifest::insert`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insert: bool,
 }
 
 /// Kustomize layout.
@@ -149,6 +175,10 @@ pub struct KustomizeLocation {
     /// `name` of the `images:` entry (default: the application's image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Let the first promotion add an `images:` entry when the file has none for the image.
+    /// See [`crate::manifest::insert`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insert: bool,
 }
 
 /// Raw manifest layout.
@@ -235,6 +265,12 @@ impl PolicyConfig {
 }
 
 impl Location {
+    /// Whether the first promotion may add the version's place when the file lacks it
+    /// (`insert: true` on the Helm or Kustomize layout).
+    pub fn inserts_missing(&self) -> bool {
+        self.helm.as_ref().is_some_and(|helm| helm.insert) || self.kustomize.as_ref().is_some_and(|kustomize| kustomize.insert)
+    }
+
     /// The layout, once validated to be exactly one.
     pub fn layout(&self, application_image: &str) -> Layout {
         if let Some(helm) = &self.helm {
@@ -288,14 +324,20 @@ impl Config {
                 line: location.as_ref().map(|location| location.line()),
                 column: location.as_ref().map(|location| location.column()),
                 field: None,
-                message: match location {
-                    Some(_) => message.split(" at line ").next().unwrap_or(&message).to_string(),
+                message: match &location {
+                    Some(location) => {
+                        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                        message + &templates::flow_hint(text, location.line())
+                    }
                     None => message,
                 },
             }
         })?;
         let locator = ConfigLocator::new(source, text);
-        config.check(&|path, message| locator.problem(path, message))?;
+        let at = |path: &[&str], message| locator.problem(path, message);
+        let mut config = config;
+        templates::resolve(&mut config, &at)?;
+        config.check(&at)?;
         Ok(config)
     }
 
@@ -342,12 +384,6 @@ impl Config {
                         crate::manifest::yaml::parse_path(path)
                             .map_err(|error| at(&["applications", name, "environments", env, "helm"], error))?;
                     }
-                }
-                if location.file.is_empty() || location.file.starts_with('/') || location.file.split('/').any(|p| p == "..") {
-                    return Err(at(
-                        &["applications", name, "environments", env, "file"],
-                        format!("{:?} must be a path relative to the repository root", location.file),
-                    ));
                 }
             }
         }
@@ -446,7 +482,7 @@ mod tests {
         let text = GOOD.replace("tag_path: image.tag", "tag_pth: image.tag");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert!(error.starts_with("tollgate.yaml:6:"), "{error}");
-        assert!(error.contains("unknown field `tag_pth`, expected `tag_path` or `digest_path`"), "{error}");
+        assert!(error.contains("unknown field `tag_pth`, expected one of `tag_path`, `digest_path`, `insert`"), "{error}");
     }
 
     #[test]
@@ -455,6 +491,9 @@ mod tests {
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert_eq!(error, "tollgate.yaml:6:7: applications.shop-api.environments.qa: unknown environment qa; environments are dev, test, prod");
         let text = GOOD.replace("        kustomize: {}\n", "");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:7:7: applications.shop-api.environments.prod: no layout for shop-api in prod: give one of"), "{error}");
+        let text = GOOD.replace("        kustomize: {}\n", "        kustomize: {}\n        manifest: { container: api }\n");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert!(error.starts_with("tollgate.yaml:7:7: applications.shop-api.environments.prod: give exactly one of"), "{error}");
         let text = GOOD.replace("environments: [prod]", "environments: [production]");
@@ -512,9 +551,11 @@ mod tests {
         let config = policy["properties"]["config"].as_object().unwrap();
         assert!(config.keys().all(|key| key == "description" || key == "default"), "{config:?}");
         assert_eq!(schema["$defs"]["HelmLocation"]["additionalProperties"], false);
-        assert_eq!(schema["$defs"]["Location"]["oneOf"].as_array().unwrap().len(), 3);
+        assert_eq!(schema["$defs"]["Location"]["not"]["anyOf"].as_array().unwrap().len(), 3);
     }
 }
+
+pub mod templates;
 
 #[cfg(test)]
 mod mutations;

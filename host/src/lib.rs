@@ -3,10 +3,12 @@
 //! The flow a promotion takes through this crate, one module per step:
 //!
 //! - [`config`]: `tollgate.yaml`, read from the protected branch, with the environment graph
-//!   (upstreams, fan-in, roots, topological order) in [`config::graph`];
+//!   (upstreams, fan-in, roots, topological order) in [`config::graph`] and its defaults and
+//!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]);
 //! - [`input`]: validation of every string a requester or configuration brings in;
 //! - [`repo`]: the GitOps repository, read through git2;
-//! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits;
+//! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits
+//!   (including, when a location opts in, adding a missing key: [`manifest::insert`]);
 //! - [`transition`]: the proposed change a policy decides on;
 //! - [`runtime`]: loads policy plugins (WebAssembly components: regular files only, bounded;
 //!   compiled code cached only in a directory no one else can write) and evaluates them in a

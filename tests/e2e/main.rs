@@ -23,5 +23,6 @@ mod registry_support;
 mod sandbox;
 mod scaffold;
 mod support;
+mod templates;
 mod trust;
 mod verify;

@@ -9,6 +9,10 @@ use super::Config;
 
 const VALID: &str = "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod:\n        file: envs/prod/kustomization.yaml\n        kustomize: {}\npolicies:\n  - plugin: builtin:change-window\n    environments: [prod]\n    timeout_ms: 500\n    memory_mib: 16\n    http_origins: ['https://erp.example.com']\n    config: { default: {} }\n";
 
+/// The same with defaults, a file template, a skip and an override, so mutations reach the
+/// template resolver too.
+const TEMPLATED: &str = "environments: [dev, test, prod]\ndefaults: { file: \"envs/{env}/{app}/values.yaml\", helm: { tag_path: image.tag, insert: true } }\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    skip: [test]\n    environments:\n      prod: { file: \"envs/prod/{app}/kustomization.yaml\", kustomize: {} }\n  shop-web:\n    image: registry.example.com/shop/web\n    defaults: { manifest: { container: web } }\n";
+
 #[derive(Debug, Clone)]
 enum Mutation {
     Insert(usize, String),
@@ -66,8 +70,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn broken_configurations_are_errors_with_a_place_never_panics(mutations in prop::collection::vec(mutation(), 1..6)) {
-        let text = mutations.iter().fold(VALID.to_string(), |text, mutation| apply(&text, mutation));
+    fn broken_configurations_are_errors_with_a_place_never_panics(templated in any::<bool>(), mutations in prop::collection::vec(mutation(), 1..6)) {
+        let valid = if templated { TEMPLATED } else { VALID };
+        let text = mutations.iter().fold(valid.to_string(), |text, mutation| apply(&text, mutation));
         if let Err(problem) = Config::parse_located("tollgate.yaml", &text) {
             prop_assert_eq!(problem.file.as_str(), "tollgate.yaml");
             prop_assert!(!problem.message.trim().is_empty(), "empty message for {:?}", text);
@@ -81,4 +86,7 @@ proptest! {
 #[test]
 fn the_unmutated_file_is_valid() {
     Config::parse("tollgate.yaml", VALID).unwrap();
+    let config = Config::parse("tollgate.yaml", TEMPLATED).unwrap();
+    assert_eq!(config.applications["shop-api"].environments.len(), 2);
+    assert_eq!(config.applications["shop-web"].environments.len(), 3);
 }

@@ -9,6 +9,7 @@
 //!
 //! Multi-document files are searched document by document; the first match is used.
 
+pub mod insert;
 pub mod yaml;
 
 use serde::{Deserialize, Serialize};

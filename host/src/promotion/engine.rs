@@ -107,6 +107,9 @@ impl Workspace {
                                     || history.iter().any(|record| !record.verified && self.touches(&record.commit, &location.file)));
                             EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest)
                         }
+                        Err(_) if location.inserts_missing() && crate::manifest::insert::lacks_target(&text, &location.layout(&application.image)) => {
+                            EnvStatus::error(format!("not set in {} yet; the first promotion adds it (insert: true)", location.file))
+                        }
                         Err(error) => EnvStatus::error(error.0),
                     },
                 };

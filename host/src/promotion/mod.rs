@@ -1,7 +1,8 @@
 //! The promotion path: plan a transition, run the gate, commit it with its decision record,
 //! publish it, and read the verified history back.
 //!
-//! - [`plan`]: which artifact goes where, and the exact file edit;
+//! - [`plan`]: which artifact goes where, and the exact file edit (adding the version's place
+//!   to an overlay that lacks it, when the location opts in: `overlay`);
 //! - [`source`]: which upstream in the environment graph a promotion takes its artifact from, and why;
 //! - [`gate`]: every applicable policy run on the transition, and the overall outcome;
 //! - [`record`]: the decision record, written into the promotion commit's own tree, and the
@@ -22,6 +23,7 @@ pub mod engine;
 pub mod gate;
 pub mod history;
 pub mod journal;
+mod overlay;
 pub mod plan;
 pub mod push;
 pub mod source;

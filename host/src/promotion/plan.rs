@@ -9,6 +9,7 @@ use super::history::{Arrivals, PromotionRecord, last_arrival, verified_in};
 use super::source::promotion_source;
 use crate::config::Config;
 use crate::input::{self, Actor, InputError};
+use crate::manifest::insert::insert_target;
 use crate::manifest::{Deployed, read_deployed, write_deployed};
 use crate::repo::{GitRepo, Tip};
 use crate::transition::{Approval, Artifact, FileChange, Transition, TransitionKind};
@@ -146,7 +147,14 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         let text = repo
             .read_file(base.tree, &location.file)
             .map_err(|error| error.0)?
-            .ok_or_else(|| format!("{} does not exist on {}; create it or fix applications.{}.environments.{env}.file", location.file, config.branch, request.app))?;
+            .ok_or_else(|| {
+                let field = if location.origin.file.is_empty() {
+                    format!("applications.{}.environments.{env}.file", request.app)
+                } else {
+                    location.origin.file.join(".")
+                };
+                format!("{} does not exist on {}; create it or fix {field}", location.file, config.branch)
+            })?;
         let deployed = read_deployed(&location.file, &text, &location.layout(&application.image)).map_err(|error| error.0)?;
         if let Some(image) = deployed.image.as_ref().filter(|image| **image != application.image) {
             return Err(format!(
@@ -156,9 +164,19 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         }
         Ok((text, deployed))
     };
-    let (before, current) = read(&request.to_env)?;
-    let previous_artifact =
-        Artifact { image: application.image.clone(), version: current.version.clone(), digest: current.digest.clone() };
+    let (before, current, inserting) = match read(&request.to_env) {
+        Ok((text, deployed)) => (text, deployed, false),
+        Err(message) => match super::overlay::missing_target(repo, &base, request, target, &application.image) {
+            Some(missing) => {
+                let (text, nothing_yet) = missing?;
+                (text, nothing_yet, true)
+            }
+            None => return Err(message),
+        },
+    };
+    // A file that does not hold the version yet had nothing of this application before.
+    let previous_artifact = (!inserting)
+        .then(|| Artifact { image: application.image.clone(), version: current.version.clone(), digest: current.digest.clone() });
 
     let mut rollback_of = None;
     let mut source = None;
@@ -167,6 +185,9 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
             let chosen = promotion_source(config, application, request, &current, &read, history)?;
             source = Some((chosen.reason, chosen.since));
             (TransitionKind::Promote, chosen.from_env, chosen.artifact)
+        }
+        Some(_) if inserting => {
+            return Err(format!("{} does not hold a version of {} yet: there is nothing to roll back", target.file, request.app));
         }
         Some(target) => {
             if request.version.is_some() || request.from_env.is_some() || request.digest.is_some() {
@@ -186,12 +207,16 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     }
 
     let no_op = artifact.version == current.version && artifact.digest == current.digest;
+    let layout = target.layout(&application.image);
     let after = if no_op {
         before.clone()
+    } else if inserting {
+        let prepared = insert_target(&target.file, &before, &layout).map_err(|error| error.0)?;
+        write_deployed(&target.file, &prepared, &layout, &artifact.version, artifact.digest.as_deref()).map_err(|error| error.0)?
     } else {
-        write_deployed(&target.file, &before, &target.layout(&application.image), &artifact.version, artifact.digest.as_deref())
-            .map_err(|error| error.0)?
+        write_deployed(&target.file, &before, &layout, &artifact.version, artifact.digest.as_deref()).map_err(|error| error.0)?
     };
+    let line = if inserting { read_deployed(&target.file, &after, &layout).map_err(|error| error.0)?.line } else { current.line };
     let (source_reason, from_env_since) = source.unzip();
     let from_env_since = from_env_since.flatten();
     // An approval given without a version approves what is being promoted.
@@ -213,7 +238,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         from_env,
         to_env: request.to_env.clone(),
         artifact,
-        previous_artifact: Some(previous_artifact),
+        previous_artifact,
         requested_by: request.actor.identity().to_string(),
         requested_at: request.at,
         approvals,
@@ -225,7 +250,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         base,
         transition,
         file: target.file.clone(),
-        line: current.line,
+        line,
         before,
         after,
         no_op,

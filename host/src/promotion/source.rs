@@ -43,7 +43,7 @@ pub fn promotion_source(
 ) -> Result<Source, String> {
     let to = request.to_env.as_str();
     let graph = config.graph();
-    let upstreams = graph.upstreams(to);
+    let upstreams = crate::config::templates::upstreams_for(config, application, to);
     let (chosen, how): (Vec<String>, String) = match &request.from_env {
         Some(from) if from == to => return Err(format!("--from {from} is the target environment")),
         Some(from) if upstreams.contains(from) => (vec![from.clone()], format!("--from {from}, an upstream of {to}")),
