@@ -92,15 +92,26 @@ pub struct SkipRule {
     pub to: String,
 }
 
-/// An application.
+/// An application: one image (`image` and `environments`), or several named artifacts
+/// promoted together (`artifacts`, see [`artifacts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    /// Image repository, e.g. `registry.example.com/shop/api`.
-    #[schemars(length(min = 1))]
+    /// Image repository, e.g. `registry.example.com/shop/api`. With `artifacts`, filled in
+    /// from the primary artifact when parsed.
+    #[serde(default)]
     pub image: String,
-    /// Where its version lives, per environment.
+    /// Where its version lives, per environment. With `artifacts`, filled in from the
+    /// primary artifact (its first location per environment) when parsed.
+    #[serde(default)]
     pub environments: BTreeMap<String, Location>,
+    /// Several named artifacts (images) promoted together, instead of `image` and `environments`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, artifacts::ArtifactConfig>,
+    /// With `artifacts`: the one plugins built for WIT 0.1.0 see as the transition's
+    /// `artifact` (default: the first by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
@@ -361,6 +372,8 @@ impl Config {
             }
         })?;
         let locator = ConfigLocator::new(source, text);
+        let mut config = config;
+        config.check_and_fill_artifacts(&|path, message| locator.problem(path, message))?;
         config.check(&|path, message| locator.problem(path, message))?;
         Ok(config)
     }
@@ -616,6 +629,8 @@ mod tests {
         assert_eq!(schema["$defs"]["Location"]["oneOf"].as_array().unwrap().len(), 3);
     }
 }
+
+pub mod artifacts;
 
 #[cfg(test)]
 mod mutations;

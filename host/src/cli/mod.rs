@@ -16,6 +16,7 @@ use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetcher, Plugin, PluginRef, Runtime, origin_of};
 use crate::transition::Transition;
 
+mod batch;
 mod decision;
 mod request;
 
@@ -328,6 +329,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output == BasicFormat::Json));
             Ok(ExitCode::Success)
         }
+        Command::Plan(args) if !args.selection().is_single() => batch::plan(cli, &open_workspace(cli)?, args),
+        Command::Promote { plan, branch, push } if !plan.selection().is_single() => {
+            check_decision_log(cli)?;
+            batch::promote(cli, &open_workspace(cli)?, plan, branch.as_deref(), push.as_deref())
+        }
         Command::Plan(args) => {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, args, &args.request, None)?;
@@ -345,7 +351,17 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
             let target = to.clone().map_or(RollbackTarget::Previous, RollbackTarget::To);
-            let args = PlanArgs { app: app.clone(), to: env.clone(), from: None, version: None, digest: None, no_digest: false, request: RequestArgs::empty() };
+            let args = PlanArgs {
+                app: Some(app.clone()),
+                apps: Vec::new(),
+                all: false,
+                to: vec![env.clone()],
+                from: None,
+                version: Vec::new(),
+                digest: None,
+                no_digest: false,
+                request: RequestArgs::empty(),
+            };
             let plan_request = plan_request(&workspace, &args, request, Some(target))?;
             if *dry_run {
                 let decided = workspace.decide(&plan_request)?;

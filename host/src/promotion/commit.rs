@@ -13,7 +13,7 @@ use git2::{ErrorCode, FileMode, Oid, Repository, Signature, Status};
 
 use super::plan::Plan;
 use super::record::{DecisionRecord, check_commit};
-use super::trailers::commit_message;
+use super::trailers::{batch_commit_message, commit_message};
 use crate::input::Actor;
 use crate::repo::GitRepo;
 
@@ -55,18 +55,36 @@ pub fn commit_plan(
     record: &DecisionRecord,
     author: &Signature<'_>,
 ) -> Result<Oid, CommitError> {
+    commit_plans(repo, branch, new_branch, &[(plan, record)], author)
+}
+
+/// Commit several plans, all made on the same base, each with its record, as one commit
+/// (all or nothing); see [`commit_plan`].
+pub fn commit_plans(
+    repo: &GitRepo,
+    branch: &str,
+    new_branch: Option<&str>,
+    plans: &[(&Plan, &DecisionRecord)],
+    author: &Signature<'_>,
+) -> Result<Oid, CommitError> {
     let git = repo.git();
+    let Some((first, _)) = plans.first() else { return Err(CommitError::State("nothing to commit".into())) };
+    let base = first.base.commit;
+    if plans.iter().any(|(plan, _)| plan.base.commit != base) {
+        return Err(CommitError::Conflict(format!("{branch} moved while the transitions were being planned")));
+    }
     let target_branch = new_branch.unwrap_or(branch);
     let checked_out = checked_out_branch(repo).as_deref() == Some(target_branch);
-    let record_path = record.path();
-    let paths = [plan.file.as_str(), record_path.as_str()];
+    let record_paths: Vec<String> = plans.iter().map(|(_, record)| record.path()).collect();
+    let mut paths: Vec<&str> = plans.iter().flat_map(|(plan, _)| plan.files()).collect();
+    paths.extend(record_paths.iter().map(String::as_str));
     // Promotions in one working tree take turns: the index and files are shared.
     let _lock = if checked_out { Some(WorktreeLock::acquire(git)?) } else { None };
     if checked_out {
-        if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(plan.base.commit) {
+        if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(base) {
             return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
         }
-        for path in paths {
+        for path in &paths {
             let status = git.status_file(Path::new(path)).unwrap_or(Status::CURRENT);
             if !(status.is_empty() || status == Status::CURRENT || status == Status::IGNORED) {
                 return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
@@ -74,15 +92,17 @@ pub fn commit_plan(
         }
     }
 
-    let commit = build_commit(git, plan, record, author)?;
+    let records: Vec<&DecisionRecord> = plans.iter().map(|(_, record)| *record).collect();
+    let message = if records.len() == 1 { commit_message(records[0]) } else { batch_commit_message(&records) };
+    let commit = build_commit(git, base, plans, &message, author)?;
     let reference = format!("refs/heads/{target_branch}");
-    let log = format!("tollgate: {}", commit_message(record).lines().next().unwrap_or_default());
+    let log = format!("tollgate: {}", message.lines().next().unwrap_or_default());
     match new_branch {
         Some(name) => git.reference(&reference, commit, false, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
             _ => error.into(),
         })?,
-        None => git.reference_matching(&reference, commit, true, plan.base.commit, &log).map(drop).map_err(|error| match error.code() {
+        None => git.reference_matching(&reference, commit, true, base, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => {
                 CommitError::Conflict(format!("{branch} moved while the transition was being decided ({})", error.message()))
             }
@@ -94,17 +114,16 @@ pub fn commit_plan(
         if let Err(error) = update_worktree(git, commit, &paths) {
             // Put everything back: the branch to its base, the files to the base's content.
             let restored = git
-                .reference_matching(&reference, plan.base.commit, true, commit, "tollgate: undo a promotion the working tree could not take")
+                .reference_matching(&reference, base, true, commit, "tollgate: undo a promotion the working tree could not take")
                 .map(drop)
-                .and_then(|()| update_worktree(git, plan.base.commit, &paths));
+                .and_then(|()| update_worktree(git, base, &paths));
             return Err(CommitError::State(match restored {
                 Ok(()) => format!("cannot update the working tree ({}); nothing was committed", error.message()),
                 Err(undo) => format!(
                     "cannot update the working tree ({}), and undoing the commit failed too ({}): {target_branch} is at {commit}; \
-                     run `git reset --keep {}` to go back",
+                     run `git reset --keep {base}` to go back",
                     error.message(),
                     undo.message(),
-                    plan.base.commit
                 ),
             }));
         }
@@ -114,21 +133,24 @@ pub fn commit_plan(
 
 /// Build the promotion commit object (nothing references it yet) and check it as history
 /// will: a commit that would not count as a promotion is never published.
-fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: &Signature<'_>) -> Result<Oid, CommitError> {
-    let base_commit = git.find_commit(plan.base.commit)?;
+fn build_commit(git: &Repository, base: Oid, plans: &[(&Plan, &DecisionRecord)], message: &str, author: &Signature<'_>) -> Result<Oid, CommitError> {
+    let base_commit = git.find_commit(base)?;
     let base_tree = base_commit.tree()?;
-    // Keep an executable file executable.
-    let mode = match base_tree.get_path(Path::new(&plan.file)).map(|entry| entry.filemode()) {
-        Ok(0o100755) => FileMode::BlobExecutable,
-        _ => FileMode::Blob,
-    };
     let mut update = TreeUpdateBuilder::new();
-    update.upsert(plan.file.as_str(), git.blob(plan.after.as_bytes())?, mode);
-    update.upsert(record.path(), git.blob(record.to_text().as_bytes())?, FileMode::Blob);
+    for (plan, record) in plans {
+        for (file, after) in plan.edits() {
+            // Keep an executable file executable.
+            let mode = match base_tree.get_path(Path::new(file)).map(|entry| entry.filemode()) {
+                Ok(0o100755) => FileMode::BlobExecutable,
+                _ => FileMode::Blob,
+            };
+            update.upsert(file, git.blob(after.as_bytes())?, mode);
+        }
+        update.upsert(record.path(), git.blob(record.to_text().as_bytes())?, FileMode::Blob);
+    }
     let tree = git.find_tree(update.create_updated(git, &base_tree)?)?;
-    let message = commit_message(record);
     // Signed in Git's format when Git is set up to sign commits with an SSH key.
-    let commit = crate::trust::commit_signature::create_commit(git, author, &message, &tree, &[&base_commit]).map_err(CommitError::State)?;
+    let commit = crate::trust::commit_signature::create_commit(git, author, message, &tree, &[&base_commit]).map_err(CommitError::State)?;
 
     let built = git.find_commit(commit)?;
     let identity_kept = built.author().name_bytes() == author.name_bytes()
@@ -136,7 +158,7 @@ fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: 
         && built.message_bytes() == message.as_bytes();
     let checked = check_commit(git, &built)?;
     match checked {
-        Some(checked) if checked.checks_out() && identity_kept => Ok(commit),
+        Some(checked) if checked.checks_out() && identity_kept && checked.records.len() == plans.len() => Ok(commit),
         Some(checked) => Err(CommitError::State(format!(
             "the promotion commit did not pass its own checks ({}); nothing was committed",
             if identity_kept { checked.problems.join("; ") } else { "its author or message did not read back as written".into() }

@@ -115,7 +115,12 @@ impl Workspace {
 
     /// Plan a transition and run the policies on it.
     pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
-        let mut history = self.history()?;
+        self.decide_in(request, self.history()?)
+    }
+
+    /// [`Workspace::decide`] with the branch's history already read (several transitions
+    /// planned on one tip read it once).
+    pub fn decide_in(&self, request: &PlanRequest, mut history: Vec<PromotionRecord>) -> Result<Decided, Failure> {
         if request.rollback.is_some() {
             // A promotion whose required commit signature is missing or invalid is no rollback target.
             crate::trust::commit_signature::drop_untrusted(&self.repo, &self.config, &mut history);
@@ -124,7 +129,7 @@ impl Workspace {
         if plan.no_op {
             return Ok(Decided { plan, gate: GateResult { outcome: GateOutcome::Allowed, policies: Vec::new() } });
         }
-        let overlay = BTreeMap::from([(plan.file.clone(), Some(plan.after.clone()))]);
+        let overlay: BTreeMap<String, Option<String>> = plan.edits().map(|(path, after)| (path.to_string(), Some(after.to_string()))).collect();
         let files = self.repo.proposed_tree(plan.base.tree, overlay).map_err(|error| Failure::bad_input(error.0))?;
         let gate = run_policies(&self.runtime, &self.config, &self.base_dir, &plan.transition, Arc::new(files))
             .map_err(Failure::bad_input)?;
@@ -133,7 +138,7 @@ impl Workspace {
 
     /// A requester-chosen decision time is for `plan`; `promote` and `rollback` decide as of
     /// now unless the configuration allows it.
-    fn check_requested_at(&self, request: &PlanRequest) -> Result<(), Failure> {
+    pub(crate) fn check_requested_at(&self, request: &PlanRequest) -> Result<(), Failure> {
         let skew = (request.at - jiff::Timestamp::now().as_second()).abs();
         if request.at_given && !self.config.allow_requested_at && skew > MAX_REQUESTED_AT_SKEW_SECONDS {
             return Err(Failure::bad_input(format!(
@@ -179,25 +184,43 @@ impl Workspace {
     /// jitter; exit 4 after). Any other refusal discards the local commit too (exit 2), so
     /// nothing unpublished is left for a later promotion to build on.
     pub fn promote_and_push(&self, request: &PlanRequest, new_branch: Option<&str>, remote: &str) -> Result<Promoted, Failure> {
+        self.publish(new_branch, remote, || {
+            let promoted = self.promote(request, new_branch)?;
+            let made = promoted.commit.clone().map(|commit| (commit, promoted.decided.plan.base.commit.to_string()));
+            Ok((promoted, made))
+        })
+        .map(|(mut promoted, pushed)| {
+            promoted.pushed = pushed;
+            promoted
+        })
+    }
+
+    /// Push what `attempt` commits (it returns its result and, when it made a commit, the
+    /// commit and its base), fetching and re-running `attempt` when the remote moved; see
+    /// [`Workspace::promote_and_push`].
+    pub(crate) fn publish<T>(
+        &self,
+        new_branch: Option<&str>,
+        remote: &str,
+        attempt: impl Fn() -> Result<(T, Option<(String, String)>), Failure>,
+    ) -> Result<(T, Option<Pushed>), Failure> {
         let dir = self.repo.path();
         let branch = new_branch.unwrap_or(&self.config.branch);
         let checked_out = checked_out_branch(&self.repo).as_deref() == Some(self.config.branch.as_str());
         let mut last_rejection = String::new();
-        for attempt in 1..=MAX_PUSH_ATTEMPTS {
+        for attempt_number in 1..=MAX_PUSH_ATTEMPTS {
             sync_from_remote(dir, remote, &self.config.branch, checked_out)?;
-            let mut promoted = self.promote(request, new_branch)?;
-            let Some(commit) = promoted.commit.clone() else { return Ok(promoted) };
+            let (result, made) = attempt()?;
+            let Some((commit, base)) = made else { return Ok((result, None)) };
             let outcome = push(dir, remote, branch)?;
             if outcome == PushOutcome::Pushed {
-                promoted.pushed = Some(Pushed { remote: remote.to_string(), branch: branch.to_string(), commit });
-                return Ok(promoted);
+                return Ok((result, Some(Pushed { remote: remote.to_string(), branch: branch.to_string(), commit })));
             }
-            let base = promoted.decided.plan.base.commit.to_string();
             discard_local_commit(dir, branch, &commit, &base, new_branch.is_some(), checked_out && new_branch.is_none())?;
             match outcome {
                 PushOutcome::Moved(message) if new_branch.is_none() => {
                     last_rejection = message;
-                    std::thread::sleep(backoff(attempt));
+                    std::thread::sleep(backoff(attempt_number));
                 }
                 PushOutcome::Moved(message) => {
                     return Err(Failure::conflict(format!("{remote} already has a branch {branch}: {message}. Nothing was published")));
