@@ -232,3 +232,150 @@ fn every_output_format_reports_every_transition() {
     assert!(run.stdout.contains("::error ") && run.stdout.contains("prod-eu needs 1 approval of 1.1.0"), "{}", run.stdout);
     assert!(run.stdout.ends_with("denied: shop-api to prod-eu (all or nothing: nothing committed, none of the 2 transitions)\n"), "{}", run.stdout);
 }
+
+/// A three-image application (api and worker in one values file, the migration job in its
+/// own manifest, and in prod also in a CronJob) through qa → staging → prod.
+const SHOP_CONFIG: &str = "environments: [qa, staging, prod]
+applications:
+  shop:
+    artifacts:
+      api:
+        image: registry.example.com/shop/api
+        environments:
+          qa:      { file: envs/qa/shop/values.yaml, helm: { tag_path: api.image.tag } }
+          staging: { file: envs/staging/shop/values.yaml, helm: { tag_path: api.image.tag } }
+          prod:    { file: envs/prod/shop/values.yaml, helm: { tag_path: api.image.tag } }
+      worker:
+        image: registry.example.com/shop/worker
+        environments:
+          qa:      { file: envs/qa/shop/values.yaml, helm: { tag_path: worker.image.tag } }
+          staging: { file: envs/staging/shop/values.yaml, helm: { tag_path: worker.image.tag } }
+          prod:    { file: envs/prod/shop/values.yaml, helm: { tag_path: worker.image.tag } }
+      migrate:
+        image: registry.example.com/shop/migrate
+        environments:
+          qa:      { file: envs/qa/shop/migrate.yaml, manifest: { container: migrate } }
+          staging: { file: envs/staging/shop/migrate.yaml, manifest: { container: migrate } }
+          prod:
+            - { file: envs/prod/shop/migrate.yaml, manifest: { container: migrate } }
+            - { file: envs/prod/shop/cleanup-cronjob.yaml, manifest: { container: migrate } }
+policies:
+  - plugin: builtin:approval-count
+    environments: [prod]
+    config:
+      environments:
+        prod: { required: 1 }
+";
+
+fn shop_values(api: &str, worker: &str) -> String {
+    format!("api:\n  image:\n    repository: registry.example.com/shop/api\n    tag: \"{api}\"\nworker:\n  image:\n    repository: registry.example.com/shop/worker\n    tag: \"{worker}\"\n  replicas: 2\n")
+}
+
+fn migrate_job(kind: &str, version: &str) -> String {
+    format!("apiVersion: batch/v1\nkind: {kind}\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      containers:\n        - name: migrate\n          image: registry.example.com/shop/migrate:{version}\n")
+}
+
+fn shop_repo() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let repo = repo.to_str().unwrap().to_string();
+    git(&repo, &["init", "--quiet", "--initial-branch", "main"]);
+    git(&repo, &["config", "user.name", "platform team"]);
+    git(&repo, &["config", "user.email", "platform@example.com"]);
+    let mut files: Vec<(String, String)> = vec![("tollgate.yaml".into(), SHOP_CONFIG.into())];
+    for env in ["qa", "staging", "prod"] {
+        files.push((format!("envs/{env}/shop/values.yaml"), shop_values("1.2.0", "1.2.0")));
+        files.push((format!("envs/{env}/shop/migrate.yaml"), migrate_job("Job", "1.2.0")));
+    }
+    files.push(("envs/prod/shop/cleanup-cronjob.yaml".into(), migrate_job("CronJob", "1.2.0")));
+    for (path, content) in &files {
+        let path = Path::new(&repo).join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "initial desired state"]);
+    (dir, repo)
+}
+
+fn read(repo: &str, path: &str) -> String {
+    std::fs::read_to_string(Path::new(repo).join(path)).unwrap()
+}
+
+#[test]
+fn a_three_image_application_is_promoted_as_one_commit_whose_record_lists_all_three_artifacts() {
+    let (_dir, repo) = shop_repo();
+    let run = tollgate_in(&repo, &["promote", "shop", "--to", "qa", "--version", "api=1.3.0", "--version", "worker=1.3.0", "--version", "migrate=1.3.1", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(read(&repo, "envs/qa/shop/values.yaml"), shop_values("1.3.0", "1.3.0"), "every other byte kept");
+    assert_eq!(read(&repo, "envs/qa/shop/migrate.yaml"), migrate_job("Job", "1.3.1"));
+    let run = tollgate_in(&repo, &["promote", "shop", "--to", "staging", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // The approval binds to the set: one for 1.3.0 alone does not count when migrate is 1.3.1.
+    let before = snapshot(&repo);
+    let run = tollgate_in(&repo, &["promote", "shop", "--to", "prod", "--actor", "alice", "--approval", "bob@1.3.0", "-o", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let set = json(&run)["transition"]["artifact"]["version"].as_str().unwrap().to_string();
+    assert!(set.starts_with("set-"), "{set}");
+    assert_eq!(snapshot(&repo), before);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+    let run = tollgate_in(&repo, &["promote", "shop", "--to", "prod", "--actor", "alice", "--approval", &format!("bob@{set}")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(git(&repo, &["rev-parse", "HEAD~1"]), base, "one commit");
+    let changed = git(&repo, &["show", "--name-only", "--format=", "HEAD"]);
+    for file in ["envs/prod/shop/values.yaml", "envs/prod/shop/migrate.yaml", "envs/prod/shop/cleanup-cronjob.yaml"] {
+        assert!(changed.contains(&format!("{file}\n")), "{file} not in {changed}");
+    }
+    assert_eq!(read(&repo, "envs/prod/shop/cleanup-cronjob.yaml"), migrate_job("CronJob", "1.3.1"));
+    let records = records_at(&repo, "HEAD");
+    assert_eq!(records.len(), 1, "one decision");
+    let artifacts = records[0]["transition"]["artifacts"].as_array().unwrap();
+    let listed: Vec<String> = artifacts.iter().map(|a| format!("{} {} {} (was {})", a["name"].as_str().unwrap(), a["image"].as_str().unwrap(), a["version"].as_str().unwrap(), a["previous_version"].as_str().unwrap())).collect();
+    assert_eq!(
+        listed,
+        [
+            "api registry.example.com/shop/api 1.3.0 (was 1.2.0)",
+            "migrate registry.example.com/shop/migrate 1.3.1 (was 1.2.0)",
+            "worker registry.example.com/shop/worker 1.3.0 (was 1.2.0)"
+        ]
+    );
+    assert_eq!(records[0]["transition"]["artifact"]["version"], set.as_str());
+
+    // history and verify work on it.
+    let history = json(&tollgate_in(&repo, &["history", "--app", "shop", "--env", "prod", "-o", "json"]));
+    let entries = history.as_array().or_else(|| history["promotions"].as_array()).unwrap_or_else(|| panic!("{history}"));
+    assert_eq!(entries[0]["version"], set.as_str());
+    assert_eq!(entries[0]["artifacts"].as_array().unwrap().len(), 3);
+    let run = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // A rollback puts every artifact back, in one commit.
+    let run = tollgate_in(&repo, &["rollback", "shop", "--env", "prod", "--actor", "alice", "--approval", "bob"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(read(&repo, "envs/prod/shop/values.yaml"), shop_values("1.2.0", "1.2.0"));
+    assert_eq!(read(&repo, "envs/prod/shop/migrate.yaml"), migrate_job("Job", "1.2.0"));
+    assert_eq!(read(&repo, "envs/prod/shop/cleanup-cronjob.yaml"), migrate_job("CronJob", "1.2.0"));
+    let records = records_at(&repo, "HEAD");
+    assert_eq!(records[0]["transition"]["kind"], "rollback");
+    assert_eq!(records[0]["transition"]["artifacts"].as_array().unwrap().len(), 3);
+    let run = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn one_version_for_every_artifact_and_precise_errors() {
+    let (_dir, repo) = shop_repo();
+    let run = tollgate_in(&repo, &["plan", "shop", "--to", "qa", "--version", "api=1.3.0", "--actor", "alice"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("give every artifact's version, --version migrate=VERSION (or one --version for all)"), "{}", run.stderr);
+    let run = tollgate_in(&repo, &["plan", "shop", "--to", "qa", "--version", "db=1.3.0", "--actor", "alice"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("shop has no artifact db; its artifacts are api, migrate, worker"), "{}", run.stderr);
+    let run = tollgate_in(&repo, &["promote", "shop", "--to", "qa", "--version", "1.4.0", "--actor", "alice", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(json(&run)["transition"]["artifact"]["version"], "1.4.0", "a shared version is the set's version");
+    assert_eq!(read(&repo, "envs/qa/shop/values.yaml"), shop_values("1.4.0", "1.4.0"));
+    assert_eq!(read(&repo, "envs/qa/shop/migrate.yaml"), migrate_job("Job", "1.4.0"));
+}
