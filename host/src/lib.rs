@@ -51,4 +51,4 @@ pub mod trust;
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "tollgate:policy";
 /// The WIT package version this host implements; plugins built for any 0.1.x load.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";

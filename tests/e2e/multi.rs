@@ -379,3 +379,23 @@ fn one_version_for_every_artifact_and_precise_errors() {
     assert_eq!(read(&repo, "envs/qa/shop/values.yaml"), shop_values("1.4.0", "1.4.0"));
     assert_eq!(read(&repo, "envs/qa/shop/migrate.yaml"), migrate_job("Job", "1.4.0"));
 }
+
+#[test]
+fn a_plugin_checks_every_artifact_through_the_host_function_of_wit_0_1_1() {
+    let (dir, repo) = shop_repo();
+    let config = SHOP_CONFIG.replace(
+        "policies:\n",
+        &format!(
+            "policies:\n  - plugin: {}\n    environments: [qa]\n    config: {{ allowed_registries: [registry.example.com/shop/api, registry.example.com/shop/worker] }}\n",
+            crate::support::plugin("image-policy").display()
+        ),
+    );
+    let config = crate::support::write(dir.path(), "tollgate.yaml", &config);
+    let run = tollgate_in(&repo, &["--config", &config, "plan", "shop", "--to", "qa", "--version", "1.4.0", "--actor", "alice"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    // The transition's own artifact is the api (the primary); only the host function shows the migration job.
+    assert!(run.stdout.contains("registry.example.com/shop/migrate is not from an allowed registry"), "{}", run.stdout);
+    assert!(!run.stdout.contains("registry.example.com/shop/api is not"), "{}", run.stdout);
+    let run = tollgate_in(&repo, &["--config", &config, "plugin", "info", crate::support::plugin("image-policy").to_str().unwrap()]);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.1\n"), "{}", run.stdout);
+}
