@@ -92,24 +92,20 @@ pub struct SkipRule {
     pub to: String,
 }
 
-/// An application: one image (`image` and `environments`), or several named artifacts
-/// promoted together (`artifacts`, see [`artifacts`]).
+/// An application: one image, or several named artifacts promoted together ([`artifacts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    /// Image repository, e.g. `registry.example.com/shop/api`. With `artifacts`, filled in
-    /// from the primary artifact when parsed.
+    /// Image repository, e.g. `registry.example.com/shop/api` (with `artifacts`: the primary's).
     #[serde(default)]
     pub image: String,
-    /// Where its version lives, per environment. With `artifacts`, filled in from the
-    /// primary artifact (its first location per environment) when parsed.
+    /// Where its version lives, per environment (with `artifacts`: the primary's first files).
     #[serde(default)]
     pub environments: BTreeMap<String, Location>,
     /// Several named artifacts (images) promoted together, instead of `image` and `environments`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub artifacts: BTreeMap<String, artifacts::ArtifactConfig>,
-    /// With `artifacts`: the one plugins built for WIT 0.1.0 see as the transition's
-    /// `artifact` (default: the first by name).
+    /// With `artifacts`: the one WIT 0.1.0 plugins see as `artifact` (default: first by name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
 }
@@ -371,8 +367,7 @@ impl Config {
                 },
             }
         })?;
-        let locator = ConfigLocator::new(source, text);
-        let mut config = config;
+        let (locator, mut config) = (ConfigLocator::new(source, text), config);
         config.check_and_fill_artifacts(&|path, message| locator.problem(path, message))?;
         config.check(&|path, message| locator.problem(path, message))?;
         Ok(config)

@@ -2,7 +2,8 @@
 //!
 //! The flow a promotion takes through this crate, one module per step:
 //!
-//! - [`config`]: `tollgate.yaml`, read from the protected branch;
+//! - [`config`]: `tollgate.yaml`, read from the protected branch (multi-artifact
+//!   applications in [`config::artifacts`]);
 //! - [`input`]: validation of every string a requester or configuration brings in;
 //! - [`repo`]: the GitOps repository, read through git2;
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits;
@@ -17,6 +18,8 @@
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
 //!   the local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
 //! - [`promotion`]: plan, gate, commit with its decision record, push, history, verify;
+//!   several transitions in one call, all or nothing ([`promotion::batch`]); multi-artifact
+//!   planning ([`promotion::artifact_set`]);
 //! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
@@ -50,5 +53,6 @@ pub mod trust;
 
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "tollgate:policy";
-/// The WIT package version this host implements; plugins built for any 0.1.x load.
+/// The WIT package version this host implements; plugins built for any 0.1.x load (0.1.1
+/// added `host.transition-artifacts`).
 pub const WIT_VERSION: &str = "0.1.1";

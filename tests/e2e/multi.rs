@@ -317,6 +317,9 @@ fn a_three_image_application_is_promoted_as_one_commit_whose_record_lists_all_th
     let before = snapshot(&repo);
     let run = tollgate_in(&repo, &["promote", "shop", "--to", "prod", "--actor", "alice", "--approval", "bob@1.3.0", "-o", "json"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let text = tollgate_in(&repo, &["plan", "shop", "--to", "prod", "--actor", "alice"]).stdout;
+    assert!(text.contains("  artifact migrate registry.example.com/shop/migrate:1.3.1 (was 1.2.0)\n"), "{text}");
+    assert!(text.contains("+++ b/envs/prod/shop/cleanup-cronjob.yaml"), "every edited file is in the diff: {text}");
     let set = json(&run)["transition"]["artifact"]["version"].as_str().unwrap().to_string();
     assert!(set.starts_with("set-"), "{set}");
     assert_eq!(snapshot(&repo), before);

@@ -351,17 +351,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
             let target = to.clone().map_or(RollbackTarget::Previous, RollbackTarget::To);
-            let args = PlanArgs {
-                app: Some(app.clone()),
-                apps: Vec::new(),
-                all: false,
-                to: vec![env.clone()],
-                from: None,
-                version: Vec::new(),
-                digest: None,
-                no_digest: false,
-                request: RequestArgs::empty(),
-            };
+            let args = PlanArgs::single(app, env);
             let plan_request = plan_request(&workspace, &args, request, Some(target))?;
             if *dry_run {
                 let decided = workspace.decide(&plan_request)?;

@@ -93,6 +93,21 @@ impl RequestArgs {
 }
 
 impl PlanArgs {
+    /// One application into one environment, with no other flags (what `rollback` plans).
+    pub(super) fn single(app: &str, env: &str) -> Self {
+        PlanArgs {
+            app: Some(app.to_string()),
+            apps: Vec::new(),
+            all: false,
+            to: vec![env.to_string()],
+            from: None,
+            version: Vec::new(),
+            digest: None,
+            no_digest: false,
+            request: RequestArgs::empty(),
+        }
+    }
+
     /// The applications and targets named, as a [`Selection`].
     pub fn selection(&self) -> Selection {
         Selection { apps: self.app.iter().chain(&self.apps).cloned().collect(), all: self.all, targets: self.to.clone() }
