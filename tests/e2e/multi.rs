@@ -402,3 +402,21 @@ fn a_plugin_checks_every_artifact_through_the_host_function_of_wit_0_1_1() {
     let run = tollgate_in(&repo, &["--config", &config, "plugin", "info", crate::support::plugin("image-policy").to_str().unwrap()]);
     assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.1\n"), "{}", run.stdout);
 }
+
+#[test]
+fn a_plugin_built_against_wit_0_1_0_still_loads_and_sees_the_primary_artifact_with_the_sets_version() {
+    let (dir, repo) = shop_repo();
+    let old = crate::support::plugin("contract-0-1-0");
+    let run = tollgate_in(&repo, &["plugin", "info", old.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.0\n"), "{}", run.stdout);
+    let config = SHOP_CONFIG.replace("policies:\n", &format!("policies:\n  - plugin: {}\n    environments: [qa]\n", old.display()));
+    let config = crate::support::write(dir.path(), "tollgate.yaml", &config);
+    let run = tollgate_in(&repo, &["--config", &config, "plan", "shop", "--to", "qa", "--version", "api=1.3.0", "--version", "worker=1.3.0", "--version", "migrate=1.3.1", "--actor", "alice", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let document = json(&run);
+    let set = document["transition"]["artifact"]["version"].as_str().unwrap();
+    assert!(set.starts_with("set-"), "{set}");
+    let findings = document["policies"][0]["evaluation"].to_string();
+    assert!(findings.contains(&format!("0.1.0 plugin saw registry.example.com/shop/api:{set}")), "{}", run.stdout);
+}
