@@ -259,6 +259,28 @@ mod tests {
         crate::input::version("version", &mixed).unwrap();
     }
 
+    proptest::proptest! {
+        /// Any set: its version is a valid tag, independent of order, and changes when any
+        /// one artifact's version changes (unless all then share one version).
+        #[test]
+        fn a_set_version_binds_every_artifact(
+            versions in proptest::collection::btree_map("[a-z][a-z0-9-]{0,8}", "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}", 1..6),
+            pick in 0usize..6,
+            bump in "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}",
+        ) {
+            let pairs: Vec<(&str, &str)> = versions.iter().map(|(name, version)| (name.as_str(), version.as_str())).collect();
+            let set = set_version(pairs.iter().copied());
+            crate::input::version("version", &set).unwrap();
+            proptest::prop_assert_eq!(&set, &set_version(pairs.iter().rev().copied()));
+            let index = pick % pairs.len();
+            let mut changed = pairs.clone();
+            changed[index].1 = &bump;
+            if bump != pairs[index].1 {
+                proptest::prop_assert_ne!(&set, &set_version(changed.iter().copied()));
+            }
+        }
+    }
+
     #[test]
     fn a_bad_time_says_what_is_expected() {
         let error = serde_yaml::from_str::<Transition>("requested_at: friday").unwrap_err().to_string();

@@ -329,7 +329,9 @@ pub fn batch_commit_message(records: &[&DecisionRecord]) -> String {
         let t = &record.transition;
         targets.push(format!("{} {} to {}", t.application, t.artifact.version, t.to_env));
     }
-    let mut message = format!("promote {} transitions: {}\n\n", sorted.len(), targets.join(", "));
+    // A long train is named in the body and the trailers; the subject stays one short line.
+    let named = if targets.len() > 4 { format!("{} and {} more", targets[..3].join(", "), targets.len() - 3) } else { targets.join(", ") };
+    let mut message = format!("promote {} transitions: {named}\n\n", sorted.len());
     let requested_by = sorted.first().map(|record| record.transition.requested_by.clone()).unwrap_or_default();
     message.push_str(&format!("Requested by {requested_by}; all or nothing: every transition below was allowed.\n"));
     for record in &sorted {
