@@ -214,7 +214,14 @@ impl Workspace {
         }
         let mut last_conflict = String::new();
         for _ in 0..MAX_ATTEMPTS {
-            let mut batch = self.decide_batch(requests, train)?;
+            let mut batch = match self.decide_batch(requests, train) {
+                // The branch moved between two plans: plan them all again.
+                Err(failure) if failure.code == crate::exit::ExitCode::Conflict => {
+                    last_conflict = failure.message;
+                    continue;
+                }
+                other => other?,
+            };
             if batch.decided.is_empty() || batch.outcome() != GateOutcome::Allowed {
                 return Ok(batch);
             }
