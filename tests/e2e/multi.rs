@@ -420,3 +420,20 @@ fn a_plugin_built_against_wit_0_1_0_still_loads_and_sees_the_primary_artifact_wi
     let findings = document["policies"][0]["evaluation"].to_string();
     assert!(findings.contains(&format!("0.1.0 plugin saw registry.example.com/shop/api:{set}")), "{}", run.stdout);
 }
+
+#[test]
+fn several_targets_are_pushed_as_one_commit() {
+    let (dir, source) = regions_repo();
+    let remote = dir.path().join("remote.git").to_str().unwrap().to_string();
+    git(&source, &["clone", "--bare", "--quiet", &source, &remote]);
+    let clone = dir.path().join("clone").to_str().unwrap().to_string();
+    git(&source, &["clone", "--quiet", &remote, &clone]);
+    git(&clone, &["config", "user.name", "ci"]);
+    git(&clone, &["config", "user.email", "ci@example.com"]);
+    let base = git(&remote, &["rev-parse", "main"]);
+    let run = tollgate_in(&clone, &["promote", "shop-api", "--to", "prod-*", "--from", "staging", "--actor", "alice", "--approval", "bob", "--push"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("pushed to origin (main at "), "{}", run.stdout);
+    assert_eq!(git(&remote, &["rev-parse", "main~1"]), base, "one commit on the remote");
+    assert_eq!(records_at(&remote, "main").len(), 2);
+}
