@@ -106,12 +106,12 @@ pub struct SkipRule {
     pub to: String,
 }
 
-/// An application.
+/// An application: one image, or several named artifacts promoted together ([`artifacts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    /// Image repository, e.g. `registry.example.com/shop/api`.
-    #[schemars(length(min = 1))]
+    /// Image repository, e.g. `registry.example.com/shop/api` (with `artifacts`: the primary's).
+    #[serde(default)]
     pub image: String,
     /// This application's defaults for its environments (a `file` template and/or a layout),
     /// over the top-level `defaults`. See [`templates`].
@@ -121,9 +121,16 @@ pub struct Application {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip: Vec<String>,
     /// Where its version lives, per environment. After loading, every environment it runs in
-    /// has a complete location here (defaults and templates resolved).
+    /// has a complete location here (defaults and templates resolved; with `artifacts`: the
+    /// primary's first files).
     #[serde(default)]
     pub environments: BTreeMap<String, Location>,
+    /// Several named artifacts (images) promoted together, instead of `image` and `environments`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, artifacts::ArtifactConfig>,
+    /// With `artifacts`: the one WIT 0.1.0 plugins see as `artifact` (default: first by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
@@ -337,6 +344,7 @@ impl Config {
         let at = |path: &[&str], message| locator.problem(path, message);
         let mut config = config;
         templates::resolve(&mut config, &at)?;
+        config.check_and_fill_artifacts(&at)?;
         config.check(&at)?;
         Ok(config)
     }
@@ -555,6 +563,7 @@ mod tests {
     }
 }
 
+pub mod artifacts;
 pub mod templates;
 
 #[cfg(test)]

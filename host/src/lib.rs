@@ -3,8 +3,9 @@
 //! The flow a promotion takes through this crate, one module per step:
 //!
 //! - [`config`]: `tollgate.yaml`, read from the protected branch, with the environment graph
-//!   (upstreams, fan-in, roots, topological order) in [`config::graph`] and its defaults and
-//!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]);
+//!   (upstreams, fan-in, roots, topological order) in [`config::graph`], its defaults and
+//!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]), and
+//!   multi-artifact applications ([`config::artifacts`]);
 //! - [`input`]: validation of every string a requester or configuration brings in;
 //! - [`repo`]: the GitOps repository, read through git2;
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits
@@ -20,7 +21,9 @@
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
 //!   the local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
 //! - [`promotion`]: plan (its source taken from the environment graph, [`promotion::source`]),
-//!   gate, commit with its decision record, push, history, verify;
+//!   gate, commit with its decision record, push, history, verify; several transitions in one
+//!   call, all or nothing ([`promotion::batch`]); multi-artifact planning
+//!   ([`promotion::artifact_set`]); many plans in one process ([`promotion::plan_many`]);
 //! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
@@ -55,5 +58,6 @@ pub mod trust;
 
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "tollgate:policy";
-/// The WIT package version this host implements; plugins built for any 0.1.x load.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The WIT package version this host implements; plugins built for any 0.1.x load (0.1.1
+/// added `host.transition-artifacts`).
+pub const WIT_VERSION: &str = "0.1.1";

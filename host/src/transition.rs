@@ -116,6 +116,51 @@ pub struct Transition {
     /// When the artifact landed in `from_env`, Unix seconds (RFC 3339 accepted on input).
     #[serde(with = "optional_timestamp", skip_serializing_if = "Option::is_none")]
     pub from_env_since: Option<i64>,
+    /// For a multi-artifact application: every artifact of the unit, by name (empty for the
+    /// single-image form). `artifact` then carries the primary artifact's image and the
+    /// set's version (see [`set_version`]), so approvals bind to the whole set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<NamedArtifact>,
+}
+
+/// One artifact of a multi-artifact transition, with what ran before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedArtifact {
+    /// Artifact name as configured (e.g. `worker`).
+    pub name: String,
+    /// Image repository without tag or digest.
+    pub image: String,
+    /// Version going in.
+    pub version: String,
+    /// Digest going in, when the files hold one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Version in the target environment before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    /// Digest in the target environment before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_digest: Option<String>,
+}
+
+/// The version of a set of artifacts (name, version): the shared version when all have the
+/// same one, else `set-` and the first 16 hex digits of the SHA-256 of `name=version` lines
+/// in name order. An approval names this version, so it counts only for exactly this set.
+pub fn set_version<'a>(versions: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut pairs: Vec<(&str, &str)> = versions.into_iter().collect();
+    pairs.sort();
+    match pairs.first() {
+        Some((_, first)) if pairs.iter().all(|(_, version)| version == first) => first.to_string(),
+        _ => {
+            let mut hasher = Sha256::new();
+            for (name, version) in &pairs {
+                hasher.update(format!("{name}={version}\n").as_bytes());
+            }
+            format!("set-{}", &hex::encode(hasher.finalize())[..16])
+        }
+    }
 }
 
 impl Default for Transition {
@@ -137,6 +182,7 @@ impl Default for Transition {
             changes: Vec::new(),
             labels: BTreeMap::new(),
             from_env_since: None,
+            artifacts: Vec::new(),
         }
     }
 }
@@ -201,6 +247,38 @@ mod tests {
         assert_eq!(t.requested_at, 1_774_745_100);
         assert_eq!(t.from_env_since, Some(10));
         assert_eq!(t.to_env, "prod", "unspecified fields keep their defaults");
+    }
+
+    #[test]
+    fn a_set_version_is_the_shared_version_or_a_digest_of_every_version() {
+        assert_eq!(set_version([("api", "1.2.3"), ("worker", "1.2.3")]), "1.2.3");
+        let mixed = set_version([("worker", "1.2.4"), ("api", "1.2.3")]);
+        assert!(mixed.starts_with("set-") && mixed.len() == 20, "{mixed}");
+        assert_eq!(mixed, set_version([("api", "1.2.3"), ("worker", "1.2.4")]), "order does not matter");
+        assert_ne!(mixed, set_version([("api", "1.2.4"), ("worker", "1.2.3")]), "which artifact has which version does");
+        crate::input::version("version", &mixed).unwrap();
+    }
+
+    proptest::proptest! {
+        /// Any set: its version is a valid tag, independent of order, and changes when any
+        /// one artifact's version changes (unless all then share one version).
+        #[test]
+        fn a_set_version_binds_every_artifact(
+            versions in proptest::collection::btree_map("[a-z][a-z0-9-]{0,8}", "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}", 1..6),
+            pick in 0usize..6,
+            bump in "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}",
+        ) {
+            let pairs: Vec<(&str, &str)> = versions.iter().map(|(name, version)| (name.as_str(), version.as_str())).collect();
+            let set = set_version(pairs.iter().copied());
+            crate::input::version("version", &set).unwrap();
+            proptest::prop_assert_eq!(&set, &set_version(pairs.iter().rev().copied()));
+            let index = pick % pairs.len();
+            let mut changed = pairs.clone();
+            changed[index].1 = &bump;
+            if bump != pairs[index].1 {
+                proptest::prop_assert_ne!(&set, &set_version(changed.iter().copied()));
+            }
+        }
     }
 
     #[test]

@@ -76,6 +76,15 @@ pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {
     imp::http_get(url, headers)
 }
 
+/// Every artifact of the transition being evaluated, in name order, when the application
+/// has several that move together (WIT 0.1.1; empty for a single-image application, whose
+/// one artifact is `transition.artifact`). `transition.artifact` then carries the primary
+/// artifact's image and the set's version, the version approvals name; check every image
+/// here.
+pub fn transition_artifacts() -> Vec<crate::NamedArtifact> {
+    imp::transition_artifacts()
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::{HttpResponse, LogLevel};
@@ -102,9 +111,21 @@ mod imp {
         let response = wit::http_get(url, &headers).map_err(Error::new)?;
         Ok(HttpResponse { status: response.status, headers: response.headers, body: response.body })
     }
+
+    pub fn transition_artifacts() -> Vec<crate::NamedArtifact> {
+        let convert = |artifact: crate::bindings::tollgate::policy::types::Artifact| crate::Artifact {
+            image: artifact.image,
+            version: artifact.version,
+            digest: artifact.digest,
+        };
+        wit::transition_artifacts()
+            .into_iter()
+            .map(|named| crate::NamedArtifact { name: named.name, artifact: convert(named.artifact), previous: named.previous.map(convert) })
+            .collect()
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    pub use crate::testing::double::{http_get, log, read_file};
+    pub use crate::testing::double::{http_get, log, read_file, transition_artifacts};
 }

@@ -59,8 +59,8 @@ pub use error::{Error, Result};
 pub use per_environment::{PerEnvironment, Scope};
 pub use policy::Policy;
 pub use types::{
-    Approval, Artifact, Capability, Decision, FileChange, Finding, Label, PluginInfo, Transition,
-    TransitionKind, Verdict,
+    Approval, Artifact, Capability, Decision, FileChange, Finding, Label, NamedArtifact, PluginInfo,
+    Transition, TransitionKind, Verdict,
 };
 
 /// Re-exported so plugin crates can derive `Deserialize` without naming serde's version.

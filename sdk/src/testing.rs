@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use crate::host::{HttpResponse, LogLevel};
 use crate::policy::parse_config;
-use crate::{Approval, Artifact, FileChange, Label, Policy, Result, Transition, TransitionKind, Verdict};
+use crate::{Approval, Artifact, FileChange, Label, NamedArtifact, Policy, Result, Transition, TransitionKind, Verdict};
 
 #[derive(Default)]
 struct TestHost {
@@ -37,6 +37,7 @@ struct TestHost {
     http: BTreeMap<String, std::result::Result<HttpResponse, String>>,
     logs: Vec<(LogLevel, String)>,
     requests: Vec<(String, Vec<(String, String)>)>,
+    artifacts: Vec<NamedArtifact>,
 }
 
 thread_local! {
@@ -57,6 +58,11 @@ pub fn set_http_response(url: &str, response: HttpResponse) {
 /// timeout, connection error).
 pub fn set_http_error(url: &str, message: &str) {
     HOST.with(|host| host.borrow_mut().http.insert(url.to_string(), Err(message.to_string())));
+}
+
+/// Make `transition_artifacts()` return `artifacts` (a multi-artifact application).
+pub fn set_transition_artifacts(artifacts: Vec<NamedArtifact>) {
+    HOST.with(|host| host.borrow_mut().artifacts = artifacts);
 }
 
 /// The lines logged so far on this thread.
@@ -103,6 +109,10 @@ pub(crate) mod double {
 
     pub fn read_file(path: &str) -> Result<Option<String>> {
         Ok(HOST.with(|host| host.borrow().files.get(path).cloned()))
+    }
+
+    pub fn transition_artifacts() -> Vec<crate::NamedArtifact> {
+        HOST.with(|host| host.borrow().artifacts.clone())
     }
 
     pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {

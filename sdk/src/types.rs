@@ -20,6 +20,18 @@ pub struct Artifact {
     pub digest: Option<String>,
 }
 
+/// One artifact of a multi-artifact application, as [`crate::host::transition_artifacts`]
+/// returns it (WIT 0.1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamedArtifact {
+    /// Its name in the tollgate configuration, e.g. `worker`.
+    pub name: String,
+    /// What goes into the target environment.
+    pub artifact: Artifact,
+    /// What ran there before, when known.
+    pub previous: Option<Artifact>,
+}
+
 /// One person's approval of a promotion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {

@@ -240,7 +240,7 @@ fn plugin_test_and_verify_speak_junit_too() {
 }
 
 /// Escape the stray `]` in the published schema's language patterns; returns how many.
-fn escape_stray_bracket(value: &mut serde_json::Value) -> usize {
+pub fn escape_stray_bracket(value: &mut serde_json::Value) -> usize {
     const PUBLISHED: &str = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
     match value {
         serde_json::Value::Object(map) => {

@@ -1,171 +1,68 @@
-//! `tollgate plan-batch FILE`: plan many promotions in one process (a release train), one
-//! request a line, over [`crate::promotion::batch::plan_many`].
+//! `plan` and `promote` of several transitions: several `--to`, globs, `--app`, `--all`.
+//! All or nothing: see [`crate::promotion::batch`].
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use clap::Args;
-
-use super::request::{PlanArgs, RequestArgs, plan_request};
-use super::{Cli, open_workspace, print};
+use super::request::{PlanArgs, plan_request_for};
+use super::{Cli, print};
 use crate::exit::{ExitCode, Failure};
-use crate::promotion::batch::plan_many;
+use crate::promotion::batch::{Batch, Skipped};
+use crate::promotion::engine::Workspace;
 use crate::promotion::gate::GateOutcome;
-use crate::report::OutputFormat;
+use crate::promotion::plan::PlanRequest;
+use crate::report::{self, OutputFormat};
 
-/// Most requests one batch file may hold.
-const MAX_REQUESTS: usize = 100_000;
-
-/// Arguments of `plan-batch`.
-#[derive(Debug, Args)]
-pub struct BatchArgs {
-    /// One request a line: `APP ENV [VERSION [DIGEST]]`, or a JSON object
-    /// `{"app": …, "to": …, "from": …, "version": …, "digest": …}`; blank lines and lines
-    /// starting with `#` are skipped. `-` reads standard input.
-    pub file: PathBuf,
-    /// Actor, approvals, labels and time, shared by every request.
-    #[command(flatten)]
-    pub request: RequestArgs,
+/// `plan` of several transitions: each judged, nothing committed.
+pub(super) fn plan(cli: &Cli, workspace: &Workspace, args: &PlanArgs) -> Result<ExitCode, Failure> {
+    let (requests, skipped, train) = requests(workspace, args)?;
+    let mut batch = workspace.decide_batch(&requests, train)?;
+    batch.skipped.splice(0..0, skipped);
+    finish(cli, &batch, true, args.request.output)
 }
 
-/// One request line in JSON form.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonRequest {
-    app: String,
-    to: String,
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    digest: Option<String>,
-}
-
-/// The requests of a batch file, each with its line number; the error names the line.
-fn parse_batch(source: &str, text: &str) -> Result<Vec<(usize, PlanArgs)>, Failure> {
-    let mut requests = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bad = |what: String| Failure::bad_input(format!("{source}:{number}: {what}"));
-        let (app, to, from, version, digest) = if line.starts_with('{') {
-            let json: JsonRequest = serde_json::from_str(line).map_err(|error| bad(format!("not a request object ({error})")))?;
-            (json.app, json.to, json.from, json.version, json.digest)
-        } else {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if !(2..=4).contains(&words.len()) {
-                return Err(bad("write APP ENV [VERSION [DIGEST]], e.g. shop-api prod, or shop-api dev 1.4.2".into()));
-            }
-            let word = |index: usize| words.get(index).map(|word| word.to_string());
-            (words[0].to_string(), words[1].to_string(), None, word(2), word(3))
-        };
-        requests.push((number, PlanArgs { app, to, from, version, digest, no_digest: false, request: RequestArgs::empty() }));
-        if requests.len() > MAX_REQUESTS {
-            return Err(bad(format!("more than {MAX_REQUESTS} requests; split the file")));
-        }
-    }
-    Ok(requests)
-}
-
-/// Run `plan-batch`: exit 2 when any request could not be planned, else 3 when a policy
-/// failed to run, else 1 when any was denied, else 0.
-pub(super) fn run(cli: &Cli, args: &BatchArgs) -> Result<ExitCode, Failure> {
-    let format = args.request.output;
-    if !matches!(format, OutputFormat::Text | OutputFormat::Json) {
-        return Err(Failure::bad_input("plan-batch prints text or json (-o text|json)"));
-    }
-    let source = args.file.display().to_string();
-    let text = if source == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|error| Failure::bad_input(format!("standard input: {error}")))?
-    } else {
-        super::read_input(&args.file)?
+/// `promote` of several transitions: one commit when every one is allowed, else nothing.
+pub(super) fn promote(cli: &Cli, workspace: &Workspace, args: &PlanArgs, branch: Option<&str>, push: Option<&str>) -> Result<ExitCode, Failure> {
+    let (requests, skipped, train) = requests(workspace, args)?;
+    let mut batch = match push {
+        Some(remote) => workspace.promote_batch_and_push(&requests, train, branch, remote)?,
+        None => workspace.promote_batch(&requests, train, branch)?,
     };
-    let lines = parse_batch(&source, &text)?;
-    let workspace = open_workspace(cli)?;
-    let mut requests = Vec::with_capacity(lines.len());
-    for (number, plan) in &lines {
-        let request = plan_request(&workspace, plan, &args.request, None).map_err(|failure| Failure { message: format!("{source}:{number}: {}", failure.message), ..failure })?;
-        requests.push(request);
-    }
-    let batch = plan_many(&workspace, &requests)?;
-    if cli.verbose {
-        eprintln!("tollgate: {} plans read {} commits of history", requests.len(), batch.history_commits_read);
-    }
-    let mut code = ExitCode::Success;
-    let mut worse = |candidate: ExitCode| {
-        let rank = |code: ExitCode| match code {
-            ExitCode::BadInput => 3,
-            ExitCode::PolicyFailed => 2,
-            ExitCode::Denied => 1,
-            _ => 0,
-        };
-        if rank(candidate) > rank(code) {
-            code = candidate;
-        }
-    };
-    let mut text_out = String::new();
-    let mut json_out = Vec::new();
-    for ((number, plan), result) in lines.iter().zip(&batch.results) {
-        let (verdict, version, detail) = match result {
-            Err(failure) => {
-                worse(ExitCode::BadInput);
-                ("error", String::new(), failure.message.clone())
-            }
-            Ok(decided) => {
-                let verdict = match (decided.plan.no_op, decided.gate.outcome) {
-                    (true, _) => "no-change",
-                    (false, GateOutcome::Allowed) => "allowed",
-                    (false, GateOutcome::Denied) => {
-                        worse(ExitCode::Denied);
-                        "denied"
-                    }
-                    (false, GateOutcome::Failed) => {
-                        worse(ExitCode::PolicyFailed);
-                        "failed"
-                    }
-                };
-                let blocking: Vec<String> =
-                    decided.gate.policies.iter().filter(|run| run.blocks()).map(|run| format!("{} {}", run.name, run.verdict_label())).collect();
-                (verdict, decided.plan.transition.artifact.version.clone(), blocking.join(", "))
-            }
-        };
-        match format {
-            OutputFormat::Json => json_out.push(serde_json::json!({
-                "line": number, "app": plan.app, "to": plan.to, "version": version, "verdict": verdict, "detail": detail,
-            })),
-            _ => text_out.push_str(&format!(
-                "{}:{number}: {} -> {} {}: {verdict}{}\n",
-                source,
-                plan.app,
-                plan.to,
-                if version.is_empty() { "?" } else { &version },
-                if detail.is_empty() { String::new() } else { format!(" ({detail})") }
-            )),
-        }
-    }
-    match format {
-        OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&json_out).expect("plain JSON values"))),
-        _ => print(&text_out),
-    }
-    Ok(code)
+    batch.skipped.splice(0..0, skipped);
+    finish(cli, &batch, false, args.request.output)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One request per (application, target) the arguments select, the pairs skipped because
+/// the application is not configured there, and whether it is a release train.
+fn requests(workspace: &Workspace, args: &PlanArgs) -> Result<(Vec<PlanRequest>, Vec<Skipped>, bool), Failure> {
+    let selection = args.selection();
+    let (pairs, skipped) = selection.resolve(&workspace.config).map_err(Failure::bad_input)?;
+    let requests = pairs
+        .iter()
+        .map(|pair| plan_request_for(workspace, &pair.app, &pair.env, args, &args.request, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((requests, skipped, selection.is_train()))
+}
 
-    #[test]
-    fn batch_lines_take_words_or_json_and_name_the_bad_line() {
-        let text = "# release train\nshop-api prod\n\nshop-web dev 2.1.0\n{\"app\": \"shop-cart\", \"to\": \"test\", \"from\": \"dev\"}\n";
-        let requests = parse_batch("train.txt", text).unwrap();
-        let summary: Vec<_> = requests.iter().map(|(line, plan)| (*line, plan.app.as_str(), plan.to.as_str(), plan.version.as_deref(), plan.from.as_deref())).collect();
-        assert_eq!(summary, [(2, "shop-api", "prod", None, None), (4, "shop-web", "dev", Some("2.1.0"), None), (5, "shop-cart", "test", None, Some("dev"))]);
-        let error = parse_batch("train.txt", "shop-api prod\nshop-api\n").err().unwrap();
-        assert!(error.message.starts_with("train.txt:2: write APP ENV"), "{}", error.message);
-        let error = parse_batch("train.txt", "{\"app\": \"a\", \"to\": \"b\", \"extra\": 1}\n").err().unwrap();
-        assert!(error.message.starts_with("train.txt:1: not a request object"), "{}", error.message);
+/// Print the report, add it to the GitHub step summary and one decision-log line per
+/// transition; the exit code of the whole.
+fn finish(cli: &Cli, batch: &Batch, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
+    print(&report::batch::render(batch, dry_run, format));
+    if format == OutputFormat::Github {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
+            if let Err(failure) = super::decision::append(Path::new(&path), &report::batch::summary_markdown(batch, dry_run)) {
+                eprintln!("tollgate: warning: GITHUB_STEP_SUMMARY: {}", failure.message);
+            }
+        }
     }
+    if let Some(path) = &cli.decision_log {
+        let lines: String = batch.decided.iter().map(|decided| report::decision::log_line(decided, batch.commit.as_deref(), dry_run)).collect();
+        if let Err(failure) = super::decision::append(path, &lines) {
+            eprintln!("tollgate: warning: --decision-log: {}", failure.message);
+        }
+    }
+    Ok(match batch.outcome() {
+        GateOutcome::Allowed => ExitCode::Success,
+        GateOutcome::Denied => ExitCode::Denied,
+        GateOutcome::Failed => ExitCode::PolicyFailed,
+    })
 }

@@ -67,7 +67,7 @@ fn record_decision(
 
 /// Append `text` to the file at `path`, creating it if needed. Checked before deciding, so a
 /// path that cannot be written is bad input before anything is committed.
-fn append(path: &Path, text: &str) -> Result<(), Failure> {
+pub(super) fn append(path: &Path, text: &str) -> Result<(), Failure> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -17,6 +17,7 @@ use crate::runtime::{CodeSource, CompileCache, HostAccess, Limits, NetworkFetche
 use crate::transition::Transition;
 
 mod batch;
+mod plan_batch;
 mod decision;
 mod request;
 
@@ -95,7 +96,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Plan many promotions in one process (a release train), without committing: one request a line.
     #[command(name = "plan-batch", after_help = "Example:\n  printf 'shop-api prod\\nshop-web prod\\n' | tollgate plan-batch - --approval bob --approval carol")]
-    PlanBatch(batch::BatchArgs),
+    PlanBatch(plan_batch::BatchArgs),
     /// Promote: commit the change when every enforce-mode policy allows it.
     #[command(after_help = "Example:\n  tollgate promote shop-api --to prod --actor alice --approval bob --approval carol")]
     Promote {
@@ -335,6 +336,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output));
             Ok(ExitCode::Success)
         }
+        Command::Plan(args) if !args.selection().is_single() => batch::plan(cli, &open_workspace(cli)?, args),
+        Command::Promote { plan, branch, push } if !plan.selection().is_single() => {
+            check_decision_log(cli)?;
+            batch::promote(cli, &open_workspace(cli)?, plan, branch.as_deref(), push.as_deref())
+        }
         Command::Plan(args) => {
             let workspace = open_workspace(cli)?;
             let request = plan_request(&workspace, args, &args.request, None)?;
@@ -344,7 +350,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             }
             report_decision(cli, &workspace, &decided, None, true, args.request.output)
         }
-        Command::PlanBatch(args) => batch::run(cli, args),
+        Command::PlanBatch(args) => plan_batch::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
@@ -356,7 +362,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
             let target = to.clone().map_or(RollbackTarget::Previous, RollbackTarget::To);
-            let args = PlanArgs { app: app.clone(), to: env.clone(), from: None, version: None, digest: None, no_digest: false, request: RequestArgs::empty() };
+            let args = PlanArgs::single(app, env);
             let plan_request = plan_request(&workspace, &args, request, Some(target))?;
             if *dry_run {
                 let decided = workspace.decide(&plan_request)?;

@@ -9,6 +9,7 @@ use super::read_input;
 use crate::exit::Failure;
 use crate::fixtures::describe_yaml_error;
 use crate::input::Actor;
+use crate::promotion::batch::Selection;
 use crate::promotion::engine::Workspace;
 use crate::promotion::plan::{PlanRequest, RollbackTarget};
 use crate::report::OutputFormat;
@@ -17,18 +18,29 @@ use crate::transition::Approval;
 /// Arguments of `plan` and `promote`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Application.
-    pub app: String,
-    /// Target environment.
-    #[arg(long, value_name = "ENV")]
-    pub to: String,
+    /// Application, or a glob such as 'shop-*' (a release train).
+    #[arg(required_unless_present_any = ["apps", "all"], value_name = "APP")]
+    pub app: Option<String>,
+    /// More applications, by name or glob (repeatable): a release train that promotes every
+    /// one whose upstream has a newer artifact, all or nothing in one commit.
+    #[arg(long = "app", value_name = "APP|GLOB")]
+    pub apps: Vec<String>,
+    /// Every configured application (a release train).
+    #[arg(long, conflicts_with_all = ["app", "apps"])]
+    pub all: bool,
+    /// Target environment, or a glob such as 'prod-*' (repeatable): several targets are
+    /// judged one by one and land in one commit only when all are allowed.
+    #[arg(long, value_name = "ENV|GLOB", required = true)]
+    pub to: Vec<String>,
     /// Source environment: one of the target's upstreams (default: chosen from the
     /// environment graph), or another environment an allow_skip pair permits.
     #[arg(long, value_name = "ENV")]
     pub from: Option<String>,
     /// Version to promote (a root environment only; others take their upstream's).
-    #[arg(long)]
-    pub version: Option<String>,
+    /// For a multi-artifact application: NAME=VERSION per artifact (repeatable), or one
+    /// VERSION for all of them.
+    #[arg(long, value_name = "VERSION|NAME=VERSION")]
+    pub version: Vec<String>,
     /// Digest of that version, sha256:<64 hex> (a root environment only).
     #[arg(long)]
     pub digest: Option<String>,
@@ -81,9 +93,44 @@ impl RequestArgs {
     }
 }
 
-/// Turn command-line arguments into a plan request. Its strings are validated when it is
-/// planned (see [`PlanRequest::validate`]).
+impl PlanArgs {
+    /// One application into one environment, with no other flags (what `rollback` plans).
+    pub(super) fn single(app: &str, env: &str) -> Self {
+        PlanArgs {
+            app: Some(app.to_string()),
+            apps: Vec::new(),
+            all: false,
+            to: vec![env.to_string()],
+            from: None,
+            version: Vec::new(),
+            digest: None,
+            no_digest: false,
+            request: RequestArgs::empty(),
+        }
+    }
+
+    /// The applications and targets named, as a [`Selection`].
+    pub fn selection(&self) -> Selection {
+        Selection { apps: self.app.iter().chain(&self.apps).cloned().collect(), all: self.all, targets: self.to.clone() }
+    }
+}
+
+/// Turn command-line arguments naming one application and one target into a plan request.
 pub(super) fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &RequestArgs, rollback: Option<RollbackTarget>) -> Result<PlanRequest, Failure> {
+    let selection = args.selection();
+    plan_request_for(workspace, &selection.apps[0], &selection.targets[0], args, request, rollback)
+}
+
+/// Turn command-line arguments into a plan request of `app` into `to`. Its strings are
+/// validated when it is planned (see [`PlanRequest::validate`]).
+pub(super) fn plan_request_for(
+    workspace: &Workspace,
+    app: &str,
+    to: &str,
+    args: &PlanArgs,
+    request: &RequestArgs,
+    rollback: Option<RollbackTarget>,
+) -> Result<PlanRequest, Failure> {
     let bad = |error: crate::input::InputError| Failure::bad_input(error.to_string());
     let at = match &request.at {
         Some(text) => text
@@ -134,12 +181,26 @@ pub(super) fn plan_request(workspace: &Workspace, args: &PlanArgs, request: &Req
             Actor { name, email: get("user.email") }
         }
     };
+    let mut version = None;
+    let mut artifact_versions = std::collections::BTreeMap::new();
+    for text in &args.version {
+        match text.split_once('=') {
+            Some((name, value)) => {
+                if artifact_versions.insert(name.to_string(), value.to_string()).is_some() {
+                    return Err(Failure::bad_input(format!("--version {name}=…: given twice")));
+                }
+            }
+            None if version.is_none() => version = Some(text.clone()),
+            None => return Err(Failure::bad_input("--version VERSION: give it once (or NAME=VERSION per artifact)".to_string())),
+        }
+    }
     let mut plan_request = PlanRequest {
+        artifact_versions,
         actor_given: request.actor.is_some(),
-        app: args.app.clone(),
-        to_env: args.to.clone(),
+        app: app.to_string(),
+        to_env: to.to_string(),
         from_env: args.from.clone(),
-        version: args.version.clone(),
+        version,
         digest: args.digest.clone(),
         no_digest: args.no_digest,
         actor,

@@ -82,6 +82,10 @@ pub(super) fn resolve(config: &mut Config, at: At) -> Result<(), ConfigProblem> 
         if crate::input::identifier("applications", name).is_err() {
             continue;
         }
+        // A multi-artifact application gives each artifact's files itself (config::artifacts).
+        if application.is_multi_artifact() {
+            continue;
+        }
         let app_path = ["applications", name.as_str()];
         if let Some(defaults) = &application.defaults {
             check_defaults(defaults, &[&app_path[..], &["defaults"]].concat(), at)?;

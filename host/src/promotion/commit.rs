@@ -12,7 +12,7 @@ use git2::{ErrorCode, FileMode, Oid, Repository, Signature};
 use super::journal::{Intent, PromotionLock, update_worktree, worktree_error};
 use super::plan::Plan;
 use super::record::{DecisionRecord, check_commit};
-use super::trailers::commit_message;
+use super::trailers::{batch_commit_message, commit_message};
 use super::worktree::TouchedPaths;
 use crate::input::Actor;
 use crate::repo::GitRepo;
@@ -59,30 +59,53 @@ pub fn commit_plan(
     record: &DecisionRecord,
     author: &Signature<'_>,
 ) -> Result<Oid, CommitError> {
+    commit_plans(repo, lock, publish, branch, new_branch, &[(plan, record)], author)
+}
+
+/// Commit several plans, all made on the same base, each with its record, as one commit
+/// (all or nothing); see [`commit_plan`].
+#[allow(clippy::too_many_arguments)]
+pub fn commit_plans(
+    repo: &GitRepo,
+    lock: &mut PromotionLock,
+    publish: bool,
+    branch: &str,
+    new_branch: Option<&str>,
+    plans: &[(&Plan, &DecisionRecord)],
+    author: &Signature<'_>,
+) -> Result<Oid, CommitError> {
     let git = repo.git();
+    let Some((first, _)) = plans.first() else { return Err(CommitError::State("nothing to commit".into())) };
+    let base = first.base.commit;
+    if plans.iter().any(|(plan, _)| plan.base.commit != base) {
+        return Err(CommitError::Conflict(format!("{branch} moved while the transitions were being planned")));
+    }
     let target_branch = new_branch.unwrap_or(branch);
     let checked_out = checked_out_branch(repo).as_deref() == Some(target_branch);
-    let record_path = record.path();
-    let paths = [plan.file.as_str(), record_path.as_str()];
+    let record_paths: Vec<String> = plans.iter().map(|(_, record)| record.path()).collect();
+    let mut paths: Vec<&str> = plans.iter().flat_map(|(plan, _)| plan.files()).collect();
+    paths.extend(record_paths.iter().map(String::as_str));
     // The index is read once, and only the touched entries are checked and updated.
     let mut worktree = if checked_out { Some(TouchedPaths::open(git)?) } else { None };
     if let Some(worktree) = &worktree {
-        if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(plan.base.commit) {
+        if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(base) {
             return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
         }
-        let base_tree = git.find_commit(plan.base.commit)?.tree()?;
+        let base_tree = git.find_commit(base)?.tree()?;
         if let Some(path) = worktree.first_changed(&base_tree, &paths) {
             return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
         }
     }
 
-    let commit = build_commit(git, plan, record, author)?;
+    let records: Vec<&DecisionRecord> = plans.iter().map(|(_, record)| *record).collect();
+    let message = if records.len() == 1 { commit_message(records[0]) } else { batch_commit_message(&records) };
+    let commit = build_commit(git, base, plans, &message, author)?;
     let reference = format!("refs/heads/{target_branch}");
-    let log = format!("tollgate: {}", commit_message(record).lines().next().unwrap_or_default());
+    let log = format!("tollgate: {}", message.lines().next().unwrap_or_default());
     lock.record(&Intent {
         branch: target_branch.to_string(),
         new_branch: new_branch.is_some(),
-        base: plan.base.commit.to_string(),
+        base: base.to_string(),
         commit: commit.to_string(),
         paths: paths.iter().map(|path| path.to_string()).collect(),
         publish,
@@ -92,7 +115,7 @@ pub fn commit_plan(
             ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
             _ => error.into(),
         }),
-        None => git.reference_matching(&reference, commit, true, plan.base.commit, &log).map(drop).map_err(|error| match error.code() {
+        None => git.reference_matching(&reference, commit, true, base, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => {
                 CommitError::Conflict(format!("{branch} moved while the transition was being decided ({})", error.message()))
             }
@@ -108,9 +131,9 @@ pub fn commit_plan(
         if let Err(error) = update_worktree(git, worktree, commit, &paths) {
             // Put everything back: the branch to its base, the files to the base's content.
             let restored = git
-                .reference_matching(&reference, plan.base.commit, true, commit, "tollgate: undo a promotion the working tree could not take")
+                .reference_matching(&reference, base, true, commit, "tollgate: undo a promotion the working tree could not take")
                 .map(drop)
-                .and_then(|()| update_worktree(git, worktree, plan.base.commit, &paths));
+                .and_then(|()| update_worktree(git, worktree, base, &paths));
             if restored.is_ok() {
                 lock.clear()?;
             }
@@ -119,10 +142,9 @@ pub fn commit_plan(
                 Ok(()) => format!("cannot update the working tree ({}); nothing was committed", worktree_error(git, &error)),
                 Err(undo) => format!(
                     "cannot update the working tree ({}), and undoing the commit failed too ({}): {target_branch} is at {commit}; \
-                     the next promotion in this repository puts it back, or run `git reset --keep {}`",
+                     the next promotion in this repository puts it back, or run `git reset --keep {base}`",
                     worktree_error(git, &error),
                     worktree_error(git, &undo),
-                    plan.base.commit
                 ),
             }));
         }
@@ -135,21 +157,24 @@ pub fn commit_plan(
 
 /// Build the promotion commit object (nothing references it yet) and check it as history
 /// will: a commit that would not count as a promotion is never published.
-fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: &Signature<'_>) -> Result<Oid, CommitError> {
-    let base_commit = git.find_commit(plan.base.commit)?;
+fn build_commit(git: &Repository, base: Oid, plans: &[(&Plan, &DecisionRecord)], message: &str, author: &Signature<'_>) -> Result<Oid, CommitError> {
+    let base_commit = git.find_commit(base)?;
     let base_tree = base_commit.tree()?;
-    // Keep an executable file executable.
-    let mode = match base_tree.get_path(Path::new(&plan.file)).map(|entry| entry.filemode()) {
-        Ok(0o100755) => FileMode::BlobExecutable,
-        _ => FileMode::Blob,
-    };
     let mut update = TreeUpdateBuilder::new();
-    update.upsert(plan.file.as_str(), git.blob(plan.after.as_bytes())?, mode);
-    update.upsert(record.path(), git.blob(record.to_text().as_bytes())?, FileMode::Blob);
+    for (plan, record) in plans {
+        for (file, after) in plan.edits() {
+            // Keep an executable file executable.
+            let mode = match base_tree.get_path(Path::new(file)).map(|entry| entry.filemode()) {
+                Ok(0o100755) => FileMode::BlobExecutable,
+                _ => FileMode::Blob,
+            };
+            update.upsert(file, git.blob(after.as_bytes())?, mode);
+        }
+        update.upsert(record.path(), git.blob(record.to_text().as_bytes())?, FileMode::Blob);
+    }
     let tree = git.find_tree(update.create_updated(git, &base_tree)?)?;
-    let message = commit_message(record);
     // Signed in Git's format when Git is set up to sign commits with an SSH key.
-    let commit = crate::trust::commit_signature::create_commit(git, author, &message, &tree, &[&base_commit]).map_err(CommitError::State)?;
+    let commit = crate::trust::commit_signature::create_commit(git, author, message, &tree, &[&base_commit]).map_err(CommitError::State)?;
 
     let built = git.find_commit(commit)?;
     let identity_kept = built.author().name_bytes() == author.name_bytes()
@@ -157,7 +182,7 @@ fn build_commit(git: &Repository, plan: &Plan, record: &DecisionRecord, author: 
         && built.message_bytes() == message.as_bytes();
     let checked = check_commit(git, &built)?;
     match checked {
-        Some(checked) if checked.checks_out() && identity_kept => Ok(commit),
+        Some(checked) if checked.checks_out() && identity_kept && checked.records.len() == plans.len() => Ok(commit),
         Some(checked) => Err(CommitError::State(format!(
             "the promotion commit did not pass its own checks ({}); nothing was committed",
             if identity_kept { checked.problems.join("; ") } else { "its author or message did not read back as written".into() }

@@ -134,22 +134,32 @@ impl Workspace {
 
     /// Plan a transition and run the policies on it.
     pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
-        let plan = if request.rollback.is_some() {
-            let mut history = self.history()?;
+        if request.rollback.is_some() {
+            return self.decide_in(request, self.history()?);
+        }
+        // A promotion needs only the newest arrival in the source environment: read no further.
+        let mut reader = self.history_reader()?;
+        let planned = plan_with(&self.repo, &self.config, request, &mut reader).map_err(Failure::bad_input);
+        self.history_commits_read.store(reader.commits_read(), Ordering::Relaxed);
+        self.judge(planned?)
+    }
+
+    /// [`Workspace::decide`] with the branch's history already read (several transitions
+    /// planned on one tip read it once).
+    pub fn decide_in(&self, request: &PlanRequest, mut history: Vec<PromotionRecord>) -> Result<Decided, Failure> {
+        if request.rollback.is_some() {
             // A promotion whose required commit signature is missing or invalid is no rollback target.
             crate::trust::commit_signature::drop_untrusted(&self.repo, &self.config, &mut history);
-            plan(&self.repo, &self.config, request, &history).map_err(Failure::bad_input)?
-        } else {
-            // A promotion needs only the newest arrival in the source environment: read no further.
-            let mut reader = self.history_reader()?;
-            let planned = plan_with(&self.repo, &self.config, request, &mut reader).map_err(Failure::bad_input);
-            self.history_commits_read.store(reader.commits_read(), Ordering::Relaxed);
-            planned?
-        };
+        }
+        self.judge(plan(&self.repo, &self.config, request, &history).map_err(Failure::bad_input)?)
+    }
+
+    /// Run the policies on a plan.
+    fn judge(&self, plan: Plan) -> Result<Decided, Failure> {
         if plan.no_op {
             return Ok(Decided { plan, gate: GateResult { outcome: GateOutcome::Allowed, policies: Vec::new() } });
         }
-        let overlay = BTreeMap::from([(plan.file.clone(), Some(plan.after.clone()))]);
+        let overlay: BTreeMap<String, Option<String>> = plan.edits().map(|(path, after)| (path.to_string(), Some(after.to_string()))).collect();
         let files = self.repo.proposed_tree(plan.base.tree, overlay).map_err(|error| Failure::bad_input(error.0))?;
         let gate = run_policies(&self.runtime, &self.config, &self.base_dir, &plan.transition, Arc::new(files))
             .map_err(Failure::bad_input)?;
@@ -158,7 +168,7 @@ impl Workspace {
 
     /// A requester-chosen decision time is for `plan`; `promote` and `rollback` decide as of
     /// now unless the configuration allows it.
-    fn check_requested_at(&self, request: &PlanRequest) -> Result<(), Failure> {
+    pub(crate) fn check_requested_at(&self, request: &PlanRequest) -> Result<(), Failure> {
         let skew = (request.at - jiff::Timestamp::now().as_second()).abs();
         if request.at_given && !self.config.allow_requested_at && skew > MAX_REQUESTED_AT_SKEW_SECONDS {
             return Err(Failure::bad_input(format!(
@@ -226,29 +236,47 @@ impl Workspace {
     /// killed before that, the next promotion discards it (see [`super::journal`]).
     pub fn promote_and_push(&self, request: &PlanRequest, new_branch: Option<&str>, remote: &str) -> Result<Promoted, Failure> {
         let author = self.check_promotion(request, new_branch)?;
+        self.publish(new_branch, remote, |lock| {
+            let promoted = self.decide_and_commit(lock, request, new_branch, &author, true)?;
+            let made = promoted.commit.clone().map(|commit| (commit, promoted.decided.plan.base.commit.to_string()));
+            Ok((promoted, made))
+        })
+        .map(|(mut promoted, pushed)| {
+            promoted.pushed = pushed;
+            promoted
+        })
+    }
+
+    /// Push what `attempt` commits holding the promotion lock (it returns its result and,
+    /// when it made a commit, the commit and its base), fetching and re-running `attempt`
+    /// when the remote moved; see [`Workspace::promote_and_push`].
+    pub(crate) fn publish<T>(
+        &self,
+        new_branch: Option<&str>,
+        remote: &str,
+        attempt: impl Fn(&mut PromotionLock) -> Result<(T, Option<(String, String)>), Failure>,
+    ) -> Result<(T, Option<Pushed>), Failure> {
         let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
         let dir = self.repo.path();
         let branch = new_branch.unwrap_or(&self.config.branch);
         let checked_out = checked_out_branch(&self.repo).as_deref() == Some(self.config.branch.as_str());
         let mut last_rejection = String::new();
-        for attempt in 1..=MAX_PUSH_ATTEMPTS {
+        for attempt_number in 1..=MAX_PUSH_ATTEMPTS {
             sync_from_remote(dir, remote, &self.config.branch, checked_out)?;
-            let mut promoted = self.decide_and_commit(&mut lock, request, new_branch, &author, true)?;
-            let Some(commit) = promoted.commit.clone() else { return Ok(promoted) };
+            let (result, made) = attempt(&mut lock)?;
+            let Some((commit, base)) = made else { return Ok((result, None)) };
             let outcome = push(dir, remote, branch).unwrap_or_else(|failure| PushOutcome::Refused(failure.message));
             if outcome == PushOutcome::Pushed {
                 lock.clear().map_err(commit_failure)?;
-                promoted.pushed = Some(Pushed { remote: remote.to_string(), branch: branch.to_string(), commit });
-                return Ok(promoted);
+                return Ok((result, Some(Pushed { remote: remote.to_string(), branch: branch.to_string(), commit })));
             }
-            let base = promoted.decided.plan.base.commit.to_string();
             // Should this fail, the intent stays in the journal and the next promotion undoes it.
             discard_local_commit(dir, branch, &commit, &base, new_branch.is_some(), checked_out && new_branch.is_none())?;
             lock.clear().map_err(commit_failure)?;
             match outcome {
                 PushOutcome::Moved(message) if new_branch.is_none() => {
                     last_rejection = message;
-                    std::thread::sleep(backoff(attempt));
+                    std::thread::sleep(backoff(attempt_number));
                 }
                 PushOutcome::Moved(message) => {
                     return Err(Failure::conflict(format!("{remote} already has a branch {branch}: {message}. Nothing was published")));

@@ -56,6 +56,10 @@ pub struct PromotionRecord {
     pub previous_version: Option<String>,
     /// The digest that was in `to` before.
     pub previous_digest: Option<String>,
+    /// For a multi-artifact application: every artifact, with what it replaced (`version`
+    /// is then the set's version).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<crate::transition::NamedArtifact>,
 }
 
 impl PromotionRecord {
@@ -82,6 +86,7 @@ impl PromotionRecord {
             rollback_of: record.rollback_of.clone(),
             previous_version: t.previous_artifact.as_ref().map(|previous| previous.version.clone()),
             previous_digest: t.previous_artifact.as_ref().and_then(|previous| previous.digest.clone()),
+            artifacts: t.artifacts.clone(),
         }
     }
 
@@ -112,6 +117,7 @@ impl PromotionRecord {
                     rollback_of: t.rollback_of,
                     previous_version: t.previous_version,
                     previous_digest: t.previous_digest,
+                    artifacts: Vec::new(),
                 }
             }
         };

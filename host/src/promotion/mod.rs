@@ -3,6 +3,7 @@
 //!
 //! - [`plan`]: which artifact goes where, and the exact file edit (adding the version's place
 //!   to an overlay that lacks it, when the location opts in: `overlay`);
+//! - [`artifact_set`]: the same for a multi-artifact application, every artifact together;
 //! - [`source`]: which upstream in the environment graph a promotion takes its artifact from, and why;
 //! - [`gate`]: every applicable policy run on the transition, and the overall outcome;
 //! - [`record`]: the decision record, written into the promotion commit's own tree, and the
@@ -14,9 +15,12 @@
 //! - [`push`]: publishing with the user's `git`, re-planning when the remote moved;
 //! - [`history`]: the promotions that check out, newest first;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
-//! - [`batch`]: many plans in one process, sharing the workspace, plugins and history;
-//! - [`engine`]: the operations the CLI offers, over the above.
+//! - [`engine`]: the operations the CLI offers, over the above;
+//! - [`batch`]: several transitions in one call (targets, globs, release trains), all or
+//!   nothing in one commit;
+//! - [`plan_many`]: many plans in one process, sharing the workspace, plugins and history.
 
+pub mod artifact_set;
 pub mod batch;
 pub mod commit;
 pub mod engine;
@@ -25,6 +29,7 @@ pub mod history;
 pub mod journal;
 mod overlay;
 pub mod plan;
+pub mod plan_many;
 pub mod push;
 pub mod source;
 pub mod record;

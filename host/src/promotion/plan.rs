@@ -26,6 +26,9 @@ pub struct PlanRequest {
     pub from_env: Option<String>,
     /// Version, only for a root environment.
     pub version: Option<String>,
+    /// For a multi-artifact application: versions by artifact name (`--version NAME=VERSION`),
+    /// only for the first environment.
+    pub artifact_versions: BTreeMap<String, String>,
     /// Digest, only with `version`.
     pub digest: Option<String>,
     /// Promote into a root environment without a digest, clearing the one it has.
@@ -57,6 +60,10 @@ impl PlanRequest {
             input::identifier("--from", from)?;
         }
         if let Some(version) = &self.version {
+            input::version("--version", version)?;
+        }
+        for (name, version) in &self.artifact_versions {
+            input::identifier("--version", name)?;
             input::version("--version", version)?;
         }
         if let Some(digest) = &self.digest {
@@ -118,6 +125,19 @@ pub struct Plan {
     pub source_reason: Option<String>,
 }
 
+impl Plan {
+    /// Every file the transition changes, with its content after (deleted files are not
+    /// something a plan makes).
+    pub fn edits(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.transition.changes.iter().filter_map(|change| change.after.as_deref().map(|after| (change.path.as_str(), after)))
+    }
+
+    /// The paths of [`Plan::edits`].
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.edits().map(|(path, _)| path)
+    }
+}
+
 /// Plan `request` on the tip of the configured branch, with the whole history read.
 pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, mut history: &[PromotionRecord]) -> Result<Plan, String> {
     plan_with(repo, config, request, &mut history)
@@ -128,6 +148,12 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, mut history:
 /// [`super::history::HistoryReader`] stops reading there; a rollback reads it all.
 pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mut dyn Arrivals) -> Result<Plan, String> {
     request.validate().map_err(|error| error.to_string())?;
+    if config.applications.get(&request.app).is_some_and(|application| application.is_multi_artifact()) {
+        return super::artifact_set::plan(repo, config, request, history);
+    }
+    if !request.artifact_versions.is_empty() {
+        return Err(format!("--version NAME=VERSION names an artifact; {} has a single image: give --version VERSION", request.app));
+    }
     let base = repo.tip(&config.branch).map_err(|error| error.0)?;
     let application = config.applications.get(&request.app).ok_or_else(|| {
         format!(
@@ -245,6 +271,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
         changes: vec![FileChange { path: target.file.clone(), before: Some(before.clone()), after: Some(after.clone()) }],
         labels: request.labels.clone(),
         from_env_since,
+        artifacts: Vec::new(),
     };
     Ok(Plan {
         base,
@@ -265,7 +292,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
 /// rolled back from (so successive rollbacks walk further back); for
 /// [`RollbackTarget::To`], a version that ran there, or any revision Git resolves to a
 /// verified promotion into the environment.
-fn rollback_artifact(
+pub(super) fn rollback_artifact(
     repo: &GitRepo,
     history: &[PromotionRecord],
     request: &PlanRequest,
@@ -336,7 +363,7 @@ fn rollback_artifact(
 }
 
 /// A fresh decision id: `tg-` and 16 hex digits.
-fn decision_id(request: &PlanRequest) -> String {
+pub(super) fn decision_id(request: &PlanRequest) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let digest = Sha256::new()
         .chain_update(request.app.as_bytes())
@@ -347,13 +374,23 @@ fn decision_id(request: &PlanRequest) -> String {
     format!("tg-{}", &hex::encode(digest)[..16])
 }
 
-/// A unified diff of the planned edit (git's format).
+/// A unified diff of the planned edits (git's format), file after file.
 pub fn unified_diff(plan: &Plan) -> String {
-    let path = std::path::Path::new(&plan.file);
-    match git2::Patch::from_buffers(plan.before.as_bytes(), Some(path), plan.after.as_bytes(), Some(path), None)
-        .and_then(|mut patch| patch.to_buf())
-    {
-        Ok(buffer) => buffer.as_str().unwrap_or_default().to_string(),
-        Err(_) => String::new(),
+    let mut diff = String::new();
+    let mut changes: Vec<(&str, &str, &str)> = plan
+        .transition
+        .changes
+        .iter()
+        .map(|change| (change.path.as_str(), change.before.as_deref().unwrap_or_default(), change.after.as_deref().unwrap_or_default()))
+        .collect();
+    if changes.is_empty() {
+        changes.push((&plan.file, &plan.before, &plan.after));
     }
+    for (path, before, after) in changes {
+        let path = std::path::Path::new(path);
+        if let Ok(buffer) = git2::Patch::from_buffers(before.as_bytes(), Some(path), after.as_bytes(), Some(path), None).and_then(|mut patch| patch.to_buf()) {
+            diff.push_str(buffer.as_str().unwrap_or_default());
+        }
+    }
+    diff
 }

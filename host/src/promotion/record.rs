@@ -233,7 +233,9 @@ pub fn check_commit(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Che
             checked.problems.push(format!("{path} in the commit is not the change the decision allowed"));
         }
     }
-    if let Some(trailers) = &checked.trailers {
+    if let Some(trailers) = checked.trailers.as_ref().filter(|trailers| checked.records.len() > 1 || trailers.decisions.len() > 1) {
+        checked.problems.extend(trailers.batch_disagreements(&checked.records));
+    } else if let Some(trailers) = &checked.trailers {
         match checked.records.iter().find(|record| Some(&record.transition.id) == trailers.decision.as_ref()) {
             Some(record) => checked.problems.extend(trailers.disagreements(record)),
             None => checked.problems.push("its Tollgate-Decision trailer names no record the commit adds".into()),

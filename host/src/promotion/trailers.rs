@@ -36,8 +36,10 @@ pub mod key {
     pub const POLICY: &str = "Tollgate-Policy";
     /// The commit a rollback undoes.
     pub const ROLLBACK_OF: &str = "Tollgate-Rollback-Of";
-    /// Decision id.
+    /// Decision id (one per record in a commit of several transitions).
     pub const DECISION: &str = "Tollgate-Decision";
+    /// In a commit of several transitions, one per record: `ID KIND APP VERSION to ENV [from ENV]`.
+    pub const TRANSITION: &str = "Tollgate-Transition";
 }
 
 /// The `Tollgate-*` trailers of a commit message.
@@ -69,8 +71,12 @@ pub struct Trailers {
     pub policies: Vec<String>,
     /// The commit a rollback undoes.
     pub rollback_of: Option<String>,
-    /// Decision id.
+    /// Decision id (the last `Tollgate-Decision`).
     pub decision: Option<String>,
+    /// Every `Tollgate-Decision`, in order.
+    pub decisions: Vec<String>,
+    /// Every `Tollgate-Transition` (commits of several transitions).
+    pub transitions: Vec<String>,
 }
 
 impl Trailers {
@@ -92,7 +98,51 @@ impl Trailers {
             policies: record.policies.iter().map(policy_summary).collect(),
             rollback_of: record.rollback_of.clone(),
             decision: Some(t.id.clone()),
+            decisions: vec![t.id.clone()],
+            transitions: Vec::new(),
         }
+    }
+
+    /// The trailers of a commit of several transitions, as [`batch_commit_message`] writes
+    /// them: who asked, then one `Tollgate-Transition` and one `Tollgate-Decision` per record.
+    pub fn of_batch(records: &[&DecisionRecord]) -> Trailers {
+        Trailers {
+            requested_by: records.first().map(|record| record.transition.requested_by.clone()),
+            decision: records.last().map(|record| record.transition.id.clone()),
+            decisions: records.iter().map(|record| record.transition.id.clone()).collect(),
+            transitions: records.iter().map(|record| transition_summary(record)).collect(),
+            ..Trailers::default()
+        }
+    }
+
+    /// How these trailers differ from those of a commit adding `records` (several), one
+    /// sentence each.
+    pub fn batch_disagreements(&self, records: &[DecisionRecord]) -> Vec<String> {
+        let mut sorted: Vec<&DecisionRecord> = records.iter().collect();
+        sorted.sort_by_key(|record| record.path());
+        let expected = Trailers::of_batch(&sorted);
+        let mut problems = Vec::new();
+        if self.decisions != expected.decisions {
+            problems.push(format!(
+                "its {} trailers name {}, the commit adds the decision records {}",
+                key::DECISION,
+                self.decisions.join(", "),
+                expected.decisions.join(", ")
+            ));
+        }
+        if self.transitions != expected.transitions {
+            problems.push(format!("its {} trailers are not the transitions its decision records hold", key::TRANSITION));
+        }
+        let strip = |trailers: &Trailers| Trailers { decision: None, decisions: Vec::new(), transitions: Vec::new(), ..trailers.clone() };
+        if strip(self) != strip(&expected) {
+            problems.push(format!(
+                "a commit of several transitions carries only {}, {} and {} trailers; it has others, or another requester",
+                key::REQUESTED_BY,
+                key::TRANSITION,
+                key::DECISION
+            ));
+        }
+        problems
     }
 
     /// The `Tollgate-*` trailers of `message`; `None` when it has none.
@@ -113,7 +163,6 @@ impl Trailers {
                 key::REQUESTED_BY => &mut trailers.requested_by,
                 key::REQUESTED_AT => &mut trailers.requested_at,
                 key::ROLLBACK_OF => &mut trailers.rollback_of,
-                key::DECISION => &mut trailers.decision,
                 key::APPROVED_BY => {
                     trailers.approved_by.push(value);
                     any = true;
@@ -126,6 +175,17 @@ impl Trailers {
                 }
                 key::POLICY => {
                     trailers.policies.push(value);
+                    any = true;
+                    continue;
+                }
+                key::TRANSITION => {
+                    trailers.transitions.push(value);
+                    any = true;
+                    continue;
+                }
+                key::DECISION => {
+                    trailers.decisions.push(value.clone());
+                    trailers.decision = Some(value);
                     any = true;
                     continue;
                 }
@@ -244,6 +304,60 @@ pub fn commit_message(record: &DecisionRecord) -> String {
     message
 }
 
+/// `ID KIND APP VERSION to ENV [from ENV]`: one transition of a commit of several.
+pub fn transition_summary(record: &DecisionRecord) -> String {
+    let t = &record.transition;
+    let kind = match t.kind {
+        TransitionKind::Promote => "promote",
+        TransitionKind::Rollback => "rollback",
+    };
+    let mut text = format!("{} {kind} {} {} to {}", t.id, t.application, t.artifact.version, t.to_env);
+    if let Some(from) = &t.from_env {
+        text.push_str(&format!(" from {from}"));
+    }
+    text
+}
+
+/// The message of a commit of several transitions (all or nothing): a subject naming them,
+/// one body line per transition with its policies, and per record a `Tollgate-Transition`
+/// and a `Tollgate-Decision` trailer (in record path order, as [`Trailers::of_batch`]).
+pub fn batch_commit_message(records: &[&DecisionRecord]) -> String {
+    let mut sorted: Vec<&DecisionRecord> = records.to_vec();
+    sorted.sort_by_key(|record| record.path());
+    let mut targets: Vec<String> = Vec::new();
+    for record in &sorted {
+        let t = &record.transition;
+        targets.push(format!("{} {} to {}", t.application, t.artifact.version, t.to_env));
+    }
+    // A long train is named in the body and the trailers; the subject stays one short line.
+    let named = if targets.len() > 4 { format!("{} and {} more", targets[..3].join(", "), targets.len() - 3) } else { targets.join(", ") };
+    let mut message = format!("promote {} transitions: {named}\n\n", sorted.len());
+    let requested_by = sorted.first().map(|record| record.transition.requested_by.clone()).unwrap_or_default();
+    message.push_str(&format!("Requested by {requested_by}; all or nothing: every transition below was allowed.\n"));
+    for record in &sorted {
+        let t = &record.transition;
+        let files: Vec<&str> = t.changes.iter().map(|change| change.path.as_str()).collect();
+        let verdicts: Vec<String> =
+            record.policies.iter().map(|policy| format!("{} {}", policy.name, verdict_label(policy.mode, &policy.outcome))).collect();
+        let approvers: Vec<&str> = t.approvals.iter().map(|approval| approval.approver.as_str()).collect();
+        message.push_str(&format!("- {}: changed {}", transition_summary(record), files.join(", ")));
+        if !approvers.is_empty() {
+            message.push_str(&format!("; approved by {}", approvers.join(", ")));
+        }
+        if !verdicts.is_empty() {
+            message.push_str(&format!("; policies: {}", verdicts.join(", ")));
+        }
+        message.push_str(&format!("; record {}\n", record.path()));
+    }
+    message.push('\n');
+    let trailers = Trailers::of_batch(&sorted);
+    message.push_str(&format!("{}: {requested_by}\n", key::REQUESTED_BY));
+    for (transition, decision) in trailers.transitions.iter().zip(&trailers.decisions) {
+        message.push_str(&format!("{}: {transition}\n{}: {decision}\n", key::TRANSITION, key::DECISION));
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +418,31 @@ mod tests {
         assert_eq!(trailers.rollback_of.as_deref(), Some("2222222222222222222222222222222222222222"));
         assert_eq!(trailers.decision.as_deref(), Some("tg-0123456789abcdef"));
         assert!(trailers.disagreements(&record).is_empty());
+    }
+
+    #[test]
+    fn a_commit_of_several_transitions_names_every_record_and_nothing_else() {
+        let first = full_record();
+        let mut second = full_record();
+        second.transition.id = "tg-fedcba9876543210".into();
+        second.transition.to_env = "prod-eu".into();
+        let message = batch_commit_message(&[&second, &first]);
+        assert!(message.starts_with("promote 2 transitions: shop-api 1.4.1 to prod-eu, shop-api 1.4.1 to prod\n\n"), "{message}");
+        let trailers = Trailers::parse(&message).expect("the message has trailers");
+        let records = [first.clone(), second.clone()];
+        assert!(trailers.batch_disagreements(&records).is_empty(), "{:?}", trailers.batch_disagreements(&records));
+        assert_eq!(trailers.decisions, ["tg-fedcba9876543210", "tg-0123456789abcdef"], "in record path order");
+        // A decision left out, a transition edited, or a single-transition trailer added: each is caught.
+        for (from, to) in [
+            ("Tollgate-Decision: tg-fedcba9876543210\n", ""),
+            ("rollback shop-api 1.4.1 to prod-eu", "rollback shop-api 6.6.6 to prod-eu"),
+            ("Tollgate-Requested-By: alice@example.com\n", "Tollgate-Requested-By: alice@example.com\nTollgate-Version: 1.4.1\n"),
+        ] {
+            let edited = message.replace(from, to);
+            assert_ne!(edited, message);
+            let problems = Trailers::parse(&edited).unwrap().batch_disagreements(&records);
+            assert_eq!(problems.len(), 1, "{from:?}: {problems:?}");
+        }
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
             if let Some(previous) = &t.previous_artifact {
                 let _ = writeln!(out, "  {to_env} now runs {}", line(&previous.version));
             }
+            for artifact in &t.artifacts {
+                let was = artifact.previous_version.as_deref().map(|version| format!(" (was {})", line(version))).unwrap_or_default();
+                let _ = writeln!(out, "  artifact {} {}:{}{was}", line(&artifact.name), line(&artifact.image), line(&artifact.version));
+            }
             let label = |run: &PolicyRun| format!("{}@{}", line(&run.name), line(&run.version));
             let width = decided.gate.policies.iter().map(|run| label(run).len()).max().unwrap_or(0);
             for run in &decided.gate.policies {

@@ -14,6 +14,11 @@ fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
+/// Text for a plain output line, escaped so it cannot start a workflow command of its own.
+pub(crate) fn escape_message(text: &str) -> String {
+    escape_data(text)
+}
+
 /// A workflow command's property value, escaped as the runner expects.
 fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")

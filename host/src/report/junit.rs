@@ -39,15 +39,32 @@ struct Case {
 }
 
 fn document(suite: &str, cases: &[Case]) -> String {
+    documents(&[(suite.to_string(), cases)])
+}
+
+/// Failures, errors and seconds of some cases.
+fn totals(cases: &[Case]) -> (usize, usize, f64) {
     let failures = cases.iter().filter(|case| matches!(&case.problem, Some(("failure", ..)))).count();
     let errors = cases.iter().filter(|case| matches!(&case.problem, Some(("error", ..)))).count();
-    let seconds: f64 = cases.iter().map(|case| case.seconds).sum();
+    (failures, errors, cases.iter().map(|case| case.seconds).sum())
+}
+
+/// A document of several test suites.
+fn documents(suites: &[(String, &[Case])]) -> String {
+    let all: Vec<(usize, usize, f64)> = suites.iter().map(|(_, cases)| totals(cases)).collect();
+    let tests: usize = suites.iter().map(|(_, cases)| cases.len()).sum();
+    let (failures, errors, seconds) =
+        all.iter().fold((0, 0, 0.0), |(f, e, s), (failures, errors, seconds)| (f + failures, e + errors, s + seconds));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"tollgate\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{seconds:.3}\">",
-        cases.len()
-    );
+    let _ = writeln!(out, "<testsuites name=\"tollgate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{seconds:.3}\">");
+    for ((suite, cases), (failures, errors, seconds)) in suites.iter().zip(all) {
+        suite_xml(&mut out, suite, cases, failures, errors, seconds);
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+fn suite_xml(out: &mut String, suite: &str, cases: &[Case], failures: usize, errors: usize, seconds: f64) {
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{seconds:.3}\">",
@@ -75,8 +92,7 @@ fn document(suite: &str, cases: &[Case]) -> String {
         }
         out.push_str("    </testcase>\n");
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    out.push_str("  </testsuite>\n");
 }
 
 fn findings_text(outcome: &PolicyOutcome) -> String {
@@ -119,10 +135,21 @@ fn policy_case(run: &PolicyRun, env: &str) -> Case {
 
 /// A decision: one test case per policy.
 pub fn decision(decided: &Decided) -> String {
-    let t = &decided.plan.transition;
-    let suite = format!("{} {} {} to {}", super::decision::verb(t), t.application, t.artifact.version, t.to_env);
-    let cases: Vec<Case> = decided.gate.policies.iter().map(|run| policy_case(run, &t.to_env)).collect();
-    document(&suite, &cases)
+    decisions(std::slice::from_ref(decided))
+}
+
+/// Several decisions (one call of several transitions): one test suite per transition.
+pub fn decisions(decided: &[Decided]) -> String {
+    let suites: Vec<(String, Vec<Case>)> = decided
+        .iter()
+        .map(|decided| {
+            let t = &decided.plan.transition;
+            let suite = format!("{} {} {} to {}", super::decision::verb(t), t.application, t.artifact.version, t.to_env);
+            (suite, decided.gate.policies.iter().map(|run| policy_case(run, &t.to_env)).collect())
+        })
+        .collect();
+    let borrowed: Vec<(String, &[Case])> = suites.iter().map(|(suite, cases)| (suite.clone(), cases.as_slice())).collect();
+    documents(&borrowed)
 }
 
 /// `plugin test`: one test case per case.

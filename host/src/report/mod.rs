@@ -10,6 +10,7 @@ use crate::decision::PolicyOutcome;
 use crate::fixtures::CaseResult;
 use crate::runtime::{Capability, Evaluation, Plugin, PluginInfo};
 
+pub mod batch;
 pub mod decision;
 pub mod escape;
 pub mod github;

@@ -78,6 +78,22 @@ fn artifact_to_wit(artifact: &crate::transition::Artifact) -> wit::Artifact {
     wit::Artifact { image: artifact.image.clone(), version: artifact.version.clone(), digest: artifact.digest.clone() }
 }
 
+/// A multi-artifact transition's artifacts, as `transition-artifacts` returns them.
+pub(super) fn named_artifacts_to_wit(artifacts: &[crate::transition::NamedArtifact]) -> Vec<super::bindings::host_imports::NamedArtifact> {
+    artifacts
+        .iter()
+        .map(|named| super::bindings::host_imports::NamedArtifact {
+            name: named.name.clone(),
+            artifact: wit::Artifact { image: named.image.clone(), version: named.version.clone(), digest: named.digest.clone() },
+            previous: named.previous_version.as_ref().map(|version| wit::Artifact {
+                image: named.image.clone(),
+                version: version.clone(),
+                digest: named.previous_digest.clone(),
+            }),
+        })
+        .collect()
+}
+
 /// The transition as the plugin sees it.
 pub(super) fn transition_to_wit(t: &Transition) -> wit::Transition {
     wit::Transition {

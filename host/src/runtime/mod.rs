@@ -480,9 +480,11 @@ impl Plugin {
     /// becomes [`PolicyOutcome::Failed`].
     pub fn evaluate(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> Evaluation {
         let wit_transition = transition_to_wit(transition);
+        let artifacts = convert::named_artifacts_to_wit(&transition.artifacts);
         let config = config.to_string();
         let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
         let record = self.call(limits, access, transition.requested_at, &seed, move |store, policy| {
+            store.data_mut().artifacts = artifacts;
             let exports = policy.tollgate_policy_plugin();
             if let Err(message) = exports.call_validate_config(&mut *store, &config)? {
                 return Ok(Err(format!("configuration rejected: {}", bounded(message))));

@@ -39,6 +39,8 @@ pub struct SandboxState {
     log_bytes: usize,
     pub(super) stdout: CapturedOutput,
     pub(super) stderr: CapturedOutput,
+    /// The artifacts of a multi-artifact transition, for `transition-artifacts`.
+    pub(super) artifacts: Vec<host_imports::NamedArtifact>,
 }
 
 impl SandboxState {
@@ -73,6 +75,7 @@ impl SandboxState {
             log_bytes: 0,
             stdout,
             stderr,
+            artifacts: Vec::new(),
         }
     }
 }
@@ -209,6 +212,10 @@ impl HostMonotonicClock for FrozenMonotonicClock {
 impl wit::Host for SandboxState {}
 
 impl host_imports::Host for SandboxState {
+    fn transition_artifacts(&mut self) -> Vec<host_imports::NamedArtifact> {
+        self.artifacts.clone()
+    }
+
     fn log(&mut self, level: host_imports::LogLevel, message: String) {
         if self.logs.len() >= MAX_LOG_LINES || self.log_bytes >= MAX_LOG_BYTES {
             self.dropped_log_lines += 1;

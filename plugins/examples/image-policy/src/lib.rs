@@ -2,7 +2,7 @@
 //! mutable tag such as `latest`, and (optionally) must be pinned by digest.
 
 use serde::Deserialize;
-use tollgate_sdk::{Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
+use tollgate_sdk::{Artifact, Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
 
 /// Configuration, as written under the policy's `config:` in tollgate.yaml.
 #[derive(Debug, Deserialize)]
@@ -44,32 +44,42 @@ impl Policy for ImagePolicy {
     }
 
     fn evaluate(config: &Config, transition: &Transition) -> Result<Verdict> {
-        let artifact = &transition.artifact;
+        // A multi-artifact application moves every artifact together: check each image
+        // (WIT 0.1.1); a single image is `transition.artifact`.
+        let named = tollgate_sdk::host::transition_artifacts();
+        let artifacts: Vec<&Artifact> = if named.is_empty() {
+            vec![&transition.artifact]
+        } else {
+            named.iter().map(|named| &named.artifact).collect()
+        };
         let mut findings = Vec::new();
-        if !config.allowed_registries.iter().any(|prefix| artifact.image.starts_with(prefix.as_str())) {
-            findings.push(Finding::new(format!(
-                "{} is not from an allowed registry (allowed: {})",
-                artifact.image,
-                config.allowed_registries.join(", ")
-            )));
-        }
-        if config.forbidden_versions.iter().any(|version| version == &artifact.version) {
-            findings.push(Finding::new(format!(
-                "version {} is a mutable tag; promote an immutable version",
-                artifact.version
-            )));
-        }
-        match &artifact.digest {
-            None if config.require_digest => findings.push(Finding::new(format!(
-                "{}:{} is not pinned by digest; {} requires a sha256 digest",
-                artifact.image, artifact.version, transition.to_env
-            ))),
-            Some(digest) if !is_sha256_digest(digest) => {
-                findings.push(Finding::new(format!("digest {digest:?} is not of the form sha256:<64 hex digits>")))
-            }
-            _ => {}
+        for artifact in artifacts {
+            check(config, artifact, &transition.to_env, &mut findings);
         }
         Ok(Verdict::deny_if_any(findings))
+    }
+}
+
+fn check(config: &Config, artifact: &Artifact, to_env: &str, findings: &mut Vec<Finding>) {
+    if !config.allowed_registries.iter().any(|prefix| artifact.image.starts_with(prefix.as_str())) {
+        findings.push(Finding::new(format!(
+            "{} is not from an allowed registry (allowed: {})",
+            artifact.image,
+            config.allowed_registries.join(", ")
+        )));
+    }
+    if config.forbidden_versions.iter().any(|version| version == &artifact.version) {
+        findings.push(Finding::new(format!("version {} is a mutable tag; promote an immutable version", artifact.version)));
+    }
+    match &artifact.digest {
+        None if config.require_digest => findings.push(Finding::new(format!(
+            "{}:{} is not pinned by digest; {to_env} requires a sha256 digest",
+            artifact.image, artifact.version
+        ))),
+        Some(digest) if !is_sha256_digest(digest) => {
+            findings.push(Finding::new(format!("digest {digest:?} is not of the form sha256:<64 hex digits>")))
+        }
+        _ => {}
     }
 }
 
@@ -88,6 +98,22 @@ mod tests {
 
     const CONFIG: &str = r#"{"allowed_registries": ["registry.example.com/"], "require_digest": true}"#;
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn checks_every_artifact_of_a_multi_artifact_application() {
+        let pinned = |image: &str| Artifact { image: image.into(), version: "1.3.0".into(), digest: Some(DIGEST.into()) };
+        testing::set_transition_artifacts(vec![
+            tollgate_sdk::NamedArtifact { name: "api".into(), artifact: pinned("registry.example.com/shop/api"), previous: None },
+            tollgate_sdk::NamedArtifact { name: "worker".into(), artifact: pinned("docker.io/evil/worker"), previous: None },
+        ]);
+        // The transition's own artifact (the primary's image, the set's version) passes; the worker does not.
+        let t = transition().image("registry.example.com/shop/api").version("1.3.0").digest(DIGEST).build();
+        let verdict = testing::evaluate::<ImagePolicy>(CONFIG, &t).unwrap();
+        testing::reset();
+        assert_eq!(verdict.decision, tollgate_sdk::Decision::Deny);
+        assert_eq!(verdict.findings.len(), 1, "{verdict:?}");
+        assert!(verdict.findings[0].message.starts_with("docker.io/evil/worker is not from an allowed registry"), "{verdict:?}");
+    }
 
     #[test]
     fn allows_a_pinned_image_from_an_allowed_registry() {

@@ -1,0 +1,249 @@
+//! Multi-artifact applications: several named images (an API, its worker, its migration
+//! job) promoted together as one unit: one transition, one decision, one commit.
+//!
+//! ```yaml
+//! applications:
+//!   shop:
+//!     artifacts:
+//!       api:
+//!         image: registry.example.com/shop/api
+//!         environments:
+//!           qa:   { file: envs/qa/shop/values.yaml, helm: { tag_path: api.image.tag } }
+//!           prod:                                  # a version may live in several files
+//!             - { file: envs/prod/shop/values.yaml, helm: { tag_path: api.image.tag } }
+//!             - { file: envs/prod/shop/cronjob.yaml, manifest: { container: api } }
+//!       worker:
+//!         image: registry.example.com/shop/worker
+//!         environments: { … }
+//!     primary: api          # optional: the artifact 0.1 plugins see as `artifact` (default: the first by name)
+//! ```
+//!
+//! The single `image:` + `environments:` form stays valid and means one artifact. Every
+//! artifact must be configured in the same environments. Parsing fills the application's
+//! `image` and `environments` with the primary artifact's (its first location per
+//! environment), so code that knows one image per application keeps working on it.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Application, Config, ConfigProblem, Location};
+
+/// One named artifact of a multi-artifact application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactConfig {
+    /// Image repository, e.g. `registry.example.com/shop/worker`.
+    #[schemars(length(min = 1))]
+    pub image: String,
+    /// Where its version lives, per environment: one location, or a list of them (every
+    /// one holds the same version and is edited together).
+    pub environments: BTreeMap<String, Locations>,
+}
+
+/// One location, or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Locations {
+    /// One file.
+    One(Location),
+    /// Several files, all holding the artifact's version.
+    Several(Vec<Location>),
+}
+
+impl Locations {
+    /// Every location.
+    pub fn all(&self) -> &[Location] {
+        match self {
+            Locations::One(location) => std::slice::from_ref(location),
+            Locations::Several(locations) => locations,
+        }
+    }
+}
+
+/// One artifact of an application as planning sees it: its name (the application's name
+/// for the single-image form), image and locations per environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedArtifactConfig<'a> {
+    /// Artifact name.
+    pub name: &'a str,
+    /// Image repository.
+    pub image: &'a str,
+    /// Locations per environment.
+    pub environments: BTreeMap<&'a str, &'a [Location]>,
+}
+
+impl Application {
+    /// Whether the application lists several named artifacts (`artifacts:`).
+    pub fn is_multi_artifact(&self) -> bool {
+        !self.artifacts.is_empty()
+    }
+
+    /// The artifact 0.1 plugins see as the transition's `artifact`: `primary`, else the
+    /// first by name.
+    pub fn primary_artifact(&self) -> Option<&str> {
+        self.primary.as_deref().or_else(|| self.artifacts.keys().next().map(String::as_str))
+    }
+
+    /// Its artifacts in name order.
+    pub fn artifact_list(&self) -> Vec<NamedArtifactConfig<'_>> {
+        self.artifacts
+            .iter()
+            .map(|(name, artifact)| NamedArtifactConfig {
+                name,
+                image: &artifact.image,
+                environments: artifact.environments.iter().map(|(env, locations)| (env.as_str(), locations.all())).collect(),
+            })
+            .collect()
+    }
+}
+
+impl Config {
+    /// Check the `artifacts:` of every application (each artifact as if it were an
+    /// application of its own, so every location rule applies with the same messages),
+    /// then fill each multi-artifact application's `image` and `environments` from its
+    /// primary artifact.
+    pub(super) fn check_and_fill_artifacts(&mut self, at: &dyn Fn(&[&str], String) -> ConfigProblem) -> Result<(), ConfigProblem> {
+        for (name, application) in &self.applications {
+            if !application.is_multi_artifact() {
+                if application.primary.is_some() {
+                    return Err(at(&["applications", name, "primary"], "primary: names one of artifacts:; this application has a single image".into()));
+                }
+                continue;
+            }
+            if !application.image.is_empty() || !application.environments.is_empty() {
+                return Err(at(
+                    &["applications", name],
+                    "give either image: and environments: (one artifact) or artifacts: (several), not both".into(),
+                ));
+            }
+            if let Some(primary) = &application.primary {
+                if !application.artifacts.contains_key(primary) {
+                    let names: Vec<&str> = application.artifacts.keys().map(String::as_str).collect();
+                    return Err(at(&["applications", name, "primary"], format!("{primary} is not one of its artifacts ({})", names.join(", "))));
+                }
+            }
+            let envs = |artifact: &ArtifactConfig| artifact.environments.keys().cloned().collect::<Vec<_>>();
+            let (first_name, first) = application.artifacts.iter().next().expect("not empty");
+            for (artifact_name, artifact) in &application.artifacts {
+                crate::input::identifier("artifacts", artifact_name)
+                    .map_err(|error| at(&["applications", name, "artifacts", artifact_name], error.message))?;
+                if envs(artifact) != envs(first) {
+                    return Err(at(
+                        &["applications", name, "artifacts", artifact_name, "environments"],
+                        format!(
+                            "the artifacts of one application are promoted together: configure {artifact_name} in the same environments as {first_name} ({})",
+                            envs(first).join(", ")
+                        ),
+                    ));
+                }
+                for (env, locations) in &artifact.environments {
+                    if locations.all().is_empty() {
+                        return Err(at(&["applications", name, "artifacts", artifact_name, "environments", env], "list at least one location".into()));
+                    }
+                    for (index, location) in locations.all().iter().enumerate() {
+                        // The artifact's location checked as a one-location application.
+                        let mut alone = self.clone();
+                        alone.applications = BTreeMap::from([(
+                            name.clone(),
+                            Application {
+                                image: artifact.image.clone(),
+                                environments: BTreeMap::from([(env.clone(), location.clone())]),
+                                artifacts: BTreeMap::new(),
+                                primary: None,
+                                defaults: None,
+                                skip: Vec::new(),
+                            },
+                        )]);
+                        let index = index.to_string();
+                        alone.check(&|path, message| {
+                            let mut place: Vec<&str> = Vec::new();
+                            match path {
+                                ["applications", app, rest @ ..] => {
+                                    place.extend(["applications", app, "artifacts", artifact_name.as_str()]);
+                                    place.extend(rest.iter().take(2));
+                                    if matches!(locations, Locations::Several(_)) && rest.len() >= 2 {
+                                        place.push(&index);
+                                    }
+                                    place.extend(rest.iter().skip(2));
+                                }
+                                other => place.extend(other.iter()),
+                            }
+                            at(&place, message)
+                        })?;
+                    }
+                }
+            }
+        }
+        for application in self.applications.values_mut().filter(|application| application.is_multi_artifact()) {
+            let primary = application.primary_artifact().expect("not empty").to_string();
+            let artifact = &application.artifacts[&primary];
+            application.image = artifact.image.clone();
+            application.environments = artifact.environments.iter().map(|(env, locations)| (env.clone(), locations.all()[0].clone())).collect();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOP: &str = "environments: [qa, prod]
+applications:
+  shop:
+    artifacts:
+      api:
+        image: registry.example.com/shop/api
+        environments:
+          qa: { file: envs/qa/shop/values.yaml, helm: { tag_path: api.tag } }
+          prod:
+            - { file: envs/prod/shop/values.yaml, helm: { tag_path: api.tag } }
+            - { file: envs/prod/shop/cronjob.yaml, manifest: { container: api } }
+      worker:
+        image: registry.example.com/shop/worker
+        environments:
+          qa: { file: envs/qa/shop/values.yaml, helm: { tag_path: worker.tag } }
+          prod: { file: envs/prod/shop/values.yaml, helm: { tag_path: worker.tag } }
+  web:
+    image: registry.example.com/shop/web
+    environments:
+      qa: { file: envs/qa/web/kustomization.yaml, kustomize: {} }
+";
+
+    #[test]
+    fn artifacts_parse_and_the_primary_fills_the_single_image_fields() {
+        let config = Config::parse("tollgate.yaml", SHOP).unwrap();
+        let shop = &config.applications["shop"];
+        assert!(shop.is_multi_artifact());
+        assert_eq!(shop.primary_artifact(), Some("api"));
+        assert_eq!(shop.image, "registry.example.com/shop/api");
+        assert_eq!(shop.environments["prod"].file, "envs/prod/shop/values.yaml");
+        let list = shop.artifact_list();
+        assert_eq!(list.iter().map(|artifact| artifact.name).collect::<Vec<_>>(), ["api", "worker"]);
+        assert_eq!(list[0].environments["prod"].len(), 2);
+        assert!(!config.applications["web"].is_multi_artifact());
+    }
+
+    #[test]
+    fn artifact_errors_name_line_column_and_field() {
+        let text = SHOP.replace("          qa: { file: envs/qa/shop/values.yaml, helm: { tag_path: worker.tag } }\n", "");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:14:9: applications.shop.artifacts.worker.environments: the artifacts of one application are promoted together"), "{error}");
+        let text = SHOP.replace("{ file: envs/prod/shop/cronjob.yaml, manifest: { container: api } }", "{ file: /etc/cronjob.yaml, manifest: { container: api } }");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.contains("applications.shop.artifacts.api.environments.prod.1.file: \"/etc/cronjob.yaml\" must be a path relative"), "{error}");
+        let text = SHOP.replace("image: registry.example.com/shop/worker", "image: 'registry.example.com/shop/worker:1.0'");
+        assert!(Config::parse("tollgate.yaml", &text).is_ok(), "a port-like colon is allowed as in image:");
+        let text = SHOP.replace("  shop:\n", "  shop:\n    image: registry.example.com/shop/api\n");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.starts_with("tollgate.yaml:3:3: applications.shop: give either image: and environments:"), "{error}");
+        let text = SHOP.replace("  shop:\n", "  shop:\n    primary: db\n");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.contains("applications.shop.primary: db is not one of its artifacts (api, worker)"), "{error}");
+        let text = SHOP.replace("  shop:\n", "  shop:\n    primary: worker\n");
+        let config = Config::parse("tollgate.yaml", &text).unwrap();
+        assert_eq!(config.applications["shop"].image, "registry.example.com/shop/worker");
+    }
+}
