@@ -143,6 +143,13 @@ impl Config {
                         return Err(at(&["applications", name, "artifacts", artifact_name, "environments", env], "list at least one location".into()));
                     }
                     for (index, location) in locations.all().iter().enumerate() {
+                        let index = index.to_string();
+                        let mut file_path = vec!["applications", name.as_str(), "artifacts", artifact_name.as_str(), "environments", env.as_str()];
+                        if matches!(locations, Locations::Several(_)) {
+                            file_path.push(&index);
+                        }
+                        file_path.push("file");
+                        super::templates::check_path(&location.file).map_err(|message| at(&file_path, format!("{:?} {message}", location.file)))?;
                         // The artifact's location checked as a one-location application.
                         let mut alone = self.clone();
                         alone.applications = BTreeMap::from([(
@@ -156,7 +163,6 @@ impl Config {
                                 skip: Vec::new(),
                             },
                         )]);
-                        let index = index.to_string();
                         alone.check(&|path, message| {
                             let mut place: Vec<&str> = Vec::new();
                             match path {
