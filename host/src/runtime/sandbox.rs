@@ -77,6 +77,13 @@ impl SandboxState {
     }
 }
 
+impl SandboxState {
+    /// Withdraw `read-file` (from a plugin whose info() did not ask for it).
+    pub fn revoke_file_access(&mut self) {
+        self.access.files = None;
+    }
+}
+
 /// 4 KiB of deterministic bytes from a seed (the random sources cycle through them).
 fn expand_seed(seed: &[u8], purpose: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(4096);
