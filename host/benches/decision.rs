@@ -8,6 +8,7 @@
 //!
 //! `cargo bench -p tollgate --bench decision`; `TOLLGATE_BENCH_QUICK=1` for a smoke run.
 
+#[allow(dead_code)] // the helpers the other benches use too
 mod measure;
 mod scenario;
 
