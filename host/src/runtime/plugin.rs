@@ -121,9 +121,9 @@ impl Plugin {
         Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed }
     }
 
-    /// Ask info(), grant `access` as far as the answer allows (read-file only to a plugin
-    /// that asks for it), validate the configuration and evaluate: all in one fresh instance,
-    /// which is what [`Plugin::decide`] and the gate use.
+    /// Ask info() (with nothing reachable), then grant `access` as far as the answer allows
+    /// (read-file only to a plugin that asks for it), validate the configuration and
+    /// evaluate: all in one fresh instance, which is what [`Plugin::decide`] and the gate use.
     ///
     /// One instance instead of one for info() and another for the decision: both calls read
     /// nothing the other could have changed outside the guest, and the instance is the
@@ -137,7 +137,7 @@ impl Plugin {
         let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
         let info = Arc::new(OnceLock::new());
         let info_slot = info.clone();
-        let call = self.start(limits, access, transition.requested_at, &seed, move |store, policy| {
+        let call = self.start(limits, no_access(), transition.requested_at, &seed, move |store, policy| {
             let exports = policy.tollgate_policy_plugin();
             let asked = match exports.call_info(&mut *store) {
                 Ok(info) => info_from_wit(info),
@@ -147,9 +147,13 @@ impl Plugin {
                 Ok(info) => info,
                 Err(cause) => return Ok(Err(format!("its info() failed: {cause}"))),
             };
+            // Nothing was reachable while info() ran; now what the configuration grants, and
+            // read-file only to a plugin that asked for it.
+            let mut access = access;
             if !info.capabilities.contains(&Capability::ReadFile) {
-                store.data_mut().revoke_file_access();
+                access.files = None;
             }
+            store.data_mut().grant(access);
             let _ = info_slot.set(info);
             if let Err(message) = exports.call_validate_config(&mut *store, &config)? {
                 return Ok(Err(format!("configuration rejected: {}", bounded(message))));

@@ -78,9 +78,9 @@ impl SandboxState {
 }
 
 impl SandboxState {
-    /// Withdraw `read-file` (from a plugin whose info() did not ask for it).
-    pub fn revoke_file_access(&mut self) {
-        self.access.files = None;
+    /// Replace what the plugin may reach (granted once its info() has answered).
+    pub fn grant(&mut self, access: HostAccess) {
+        self.access = access;
     }
 }
 
