@@ -4,10 +4,22 @@
 //! Same pattern as wasmtime's test-programs artifacts crate: a nested `cargo build` for the
 //! wasm target into a target directory of its own (so it never waits on the outer build's
 //! lock), with the size-optimised `plugin` profile from the workspace `Cargo.toml`.
+//!
+//! The standard plugins are then precompiled here, with the same wasmtime and the very engine
+//! configuration the runtime uses (`src/runtime/engine_config.rs`, included by both), and
+//! embedded with their sha256: a first run on a fresh machine never compiles them and never
+//! hashes them.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// The engine configuration shared with the runtime.
+mod engine_config {
+    include!("src/runtime/engine_config.rs");
+}
 
 /// A plugin package to build.
 struct PluginPackage {
@@ -71,19 +83,49 @@ fn main() {
     }
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("plugin");
-    let mut builtins = String::from("/// Standard plugins embedded in the binary: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    println!("cargo:rerun-if-changed={}", manifest_dir.join("src/runtime/engine_config.rs").display());
+    let engine = wasmtime::Engine::new(&engine_config::engine_config()).expect("create the wasmtime engine the runtime uses");
     for plugin in PLUGINS {
         let wasm = wasm_file(&wasm_dir, plugin.name);
         assert!(wasm.is_file(), "{} was not produced", wasm.display());
-        if plugin.builtin {
-            builtins.push_str(&format!("    ({:?}, include_bytes!({:?})),\n", plugin.name, wasm.display().to_string()));
-        }
+    }
+    // One thread per builtin: the machine's cores compile them side by side.
+    let entries: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = PLUGINS
+            .iter()
+            .filter(|plugin| plugin.builtin)
+            .map(|plugin| {
+                let (engine, wasm_dir, out_dir) = (&engine, &wasm_dir, &out_dir);
+                scope.spawn(move || precompile(engine, plugin.name, &wasm_file(wasm_dir, plugin.name), out_dir))
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().expect("precompiling a builtin panicked")).collect()
+    });
+    let mut builtins = String::from("/// The standard plugins embedded in the binary, precompiled at build time.\npub const BUILTINS: &[Builtin] = &[\n");
+    for entry in entries {
+        builtins.push_str(&entry);
     }
     builtins.push_str("];\n");
-    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     std::fs::write(out_dir.join("builtins.rs"), builtins).expect("write builtins.rs");
     // Where the components are, for the end-to-end tests and the CLI's own tests.
     println!("cargo:rustc-env=TOLLGATE_PLUGIN_DIR={}", wasm_dir.display());
+}
+
+/// Precompile one builtin into `out_dir`; its entry in the generated `BUILTINS` table.
+fn precompile(engine: &wasmtime::Engine, name: &str, wasm: &Path, out_dir: &Path) -> String {
+    let component = std::fs::read(wasm).unwrap_or_else(|error| panic!("read {}: {error}", wasm.display()));
+    let precompiled = engine
+        .precompile_component(&component)
+        .unwrap_or_else(|error| panic!("precompile {} with wasmtime: {error:#}", wasm.display()));
+    let cwasm = out_dir.join(format!("{name}.cwasm"));
+    std::fs::write(&cwasm, precompiled).unwrap_or_else(|error| panic!("write {}: {error}", cwasm.display()));
+    format!(
+        "    Builtin {{ name: {name:?}, component: include_bytes!({:?}), sha256: {:?}, precompiled: include_bytes!({:?}) }},\n",
+        wasm.display().to_string(),
+        hex::encode(Sha256::digest(&component)),
+        cwasm.display().to_string()
+    )
 }
 
 fn wasm_file(dir: &Path, package: &str) -> PathBuf {

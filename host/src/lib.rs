@@ -11,9 +11,10 @@
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits
 //!   (including, when a location opts in, adding a missing key: [`manifest::insert`]);
 //! - [`transition`]: the proposed change a policy decides on;
-//! - [`runtime`]: loads policy plugins (WebAssembly components: regular files only, bounded;
-//!   compiled code cached only in a directory no one else can write) and evaluates them in a
-//!   sandbox with a deadline and one memory budget per call, checking everything that comes
+//! - [`runtime`]: loads policy plugins (the standard ones from code precompiled at build time;
+//!   others as WebAssembly components: regular files only, bounded; compiled code cached only
+//!   in a directory no one else can write) and evaluates them in a sandbox with a deadline and
+//!   one memory budget per call, on reused worker threads, checking everything that comes
 //!   back, failing closed on any misbehaviour;
 //! - [`credentials`]: secrets the host attaches to a policy's granted HTTP origins, never
 //!   shown to the plugin or written anywhere;

@@ -3,6 +3,7 @@
 
 pub mod budget;
 mod cli_paths;
+mod cold_start;
 mod config_tools;
 mod crash;
 mod deployment_health;

@@ -585,6 +585,9 @@ fn load_plugin(cli: &Cli, reference: &str) -> Result<Arc<Plugin>, Failure> {
     let plugin = runtime.load(&reference).map_err(|error| Failure::bad_input(error.message))?;
     if cli.verbose {
         match plugin.code_source() {
+            CodeSource::Precompiled { load_time } => {
+                eprintln!("tollgate: {}: loaded its build-time precompiled code in {:.1} ms", plugin.source(), load_time.as_secs_f64() * 1000.0)
+            }
             CodeSource::Cache { load_time } => {
                 eprintln!("tollgate: {}: loaded from the compile cache in {:.1} ms", plugin.source(), load_time.as_secs_f64() * 1000.0)
             }

@@ -10,7 +10,7 @@ use crate::config::{Config, Mode, PolicyConfig};
 use crate::credentials::{self, CredentialedFetcher};
 use crate::decision::{Decision, PolicyOutcome};
 use crate::runtime::{
-    Capability, Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, Plugin, PluginRef, PluginSource, Runtime,
+    Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, PendingDecision, Plugin, PluginInfo, PluginRef, PluginSource, Runtime,
 };
 use crate::transition::Transition;
 
@@ -98,6 +98,49 @@ pub fn run_policy(
     transition: &Transition,
     files: Arc<dyn FileSource>,
 ) -> PolicyRun {
+    start_policy(policy, plugin, manifest_digest, transition, files).finish()
+}
+
+/// A policy run started on the runtime's workers (or already over, when it could not start).
+enum Started {
+    /// The run so far, the decision in flight, and whether the configuration names the policy.
+    Running(PolicyRun, PendingDecision, bool),
+    Over(PolicyRun),
+}
+
+impl Started {
+    /// Wait for the decision and fill in what the plugin said about itself.
+    fn finish(self) -> PolicyRun {
+        let (mut run, pending, named) = match self {
+            Started::Over(run) => return run,
+            Started::Running(run, pending, named) => (run, pending, named),
+        };
+        let decided = pending.wait();
+        if let Some(info) = &decided.info {
+            name_from_info(&mut run, info, named);
+        }
+        run.evaluation = decided.evaluation;
+        run
+    }
+}
+
+/// Plugin output: escaped before it reaches a commit message, record or report.
+fn name_from_info(run: &mut PolicyRun, info: &PluginInfo, named: bool) {
+    if !named {
+        run.name = crate::input::escape_untrusted(&info.name, 100);
+    }
+    run.version = crate::input::escape_untrusted(&info.version, 100);
+}
+
+/// Resolve what the policy's configuration grants and start its decision (info(),
+/// validate-config and evaluate in one instance, read-file only if info() asks for it).
+fn start_policy(
+    policy: &PolicyConfig,
+    plugin: &Arc<Plugin>,
+    manifest_digest: Option<String>,
+    transition: &Transition,
+    files: Arc<dyn FileSource>,
+) -> Started {
     let limits = policy.limits();
     let config_json = policy.config_json();
     let http_origins: Vec<String> = policy.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect();
@@ -115,26 +158,19 @@ pub fn run_policy(
         credentials: policy.credentials.iter().map(|(origin, credential)| (origin.clone(), credentials::describe(credential))).collect(),
         evaluation: Evaluation::failed(String::new()),
     };
-    let info = match plugin.info(limits) {
-        Ok(info) => info,
-        Err(cause) => {
-            run.evaluation = Evaluation::failed(format!("its info() failed: {cause}"));
-            return run;
-        }
-    };
-    // Plugin output: escaped before it reaches a commit message, record or report.
-    if policy.name.is_none() {
-        run.name = crate::input::escape_untrusted(&info.name, 100);
-    }
-    run.version = crate::input::escape_untrusted(&info.version, 100);
-    // read-file only for plugins that ask for it.
-    let files = info.capabilities.contains(&Capability::ReadFile).then_some(files);
-    // A secret that cannot be read fails the policy closed, before the plugin runs.
+    // A secret that cannot be read fails the policy closed, before the plugin runs (its
+    // name and version still come from its info(), asked on its own for this report).
     let credentials = match credentials::resolve(&policy.credentials) {
         Ok(credentials) => credentials,
         Err(cause) => {
-            run.evaluation = Evaluation::failed(cause);
-            return run;
+            run.evaluation = match plugin.info(limits) {
+                Ok(info) => {
+                    name_from_info(&mut run, &info, policy.name.is_some());
+                    Evaluation::failed(cause)
+                }
+                Err(info_cause) => Evaluation::failed(format!("its info() failed: {info_cause}")),
+            };
+            return Started::Over(run);
         }
     };
     let http: Arc<dyn HttpFetcher> = if credentials.is_empty() {
@@ -142,9 +178,9 @@ pub fn run_policy(
     } else {
         Arc::new(CredentialedFetcher { inner: Arc::new(NetworkFetcher), credentials })
     };
-    let access = HostAccess { files, http_origins, http };
-    run.evaluation = plugin.evaluate(&config_json, transition, limits, access);
-    run
+    let access = HostAccess { files: Some(files), http_origins, http };
+    let pending = plugin.start_decision(&config_json, transition, limits, access);
+    Started::Running(run, pending, policy.name.is_some())
 }
 
 /// Parse a plugin reference as configured; relative paths are relative to `base_dir`.
@@ -190,18 +226,14 @@ pub struct Prepared<'c> {
     pub manifest_digest: Option<String>,
 }
 
-/// Run prepared policies on `transition`, in parallel, in configuration order.
+/// Run prepared policies on `transition`, in parallel (each on a runtime worker), reported
+/// in configuration order.
 pub fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>) -> Vec<PolicyRun> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = prepared
-            .iter()
-            .map(|prepared| {
-                let files = files.clone();
-                scope.spawn(move || run_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files))
-            })
-            .collect();
-        handles.into_iter().map(|handle| handle.join().expect("policy evaluation threads do not panic")).collect()
-    })
+    let started: Vec<Started> = prepared
+        .iter()
+        .map(|prepared| start_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files.clone()))
+        .collect();
+    started.into_iter().map(Started::finish).collect()
 }
 
 /// The gate's answer for these runs: a failed enforce-mode policy wins over a deny.

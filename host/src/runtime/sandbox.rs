@@ -80,6 +80,13 @@ impl SandboxState {
     }
 }
 
+impl SandboxState {
+    /// Replace what the plugin may reach (granted once its info() has answered).
+    pub fn grant(&mut self, access: HostAccess) {
+        self.access = access;
+    }
+}
+
 /// 4 KiB of deterministic bytes from a seed (the random sources cycle through them).
 fn expand_seed(seed: &[u8], purpose: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(4096);

@@ -1,0 +1,87 @@
+//! One decision in process with the four standard policies of the demo's prod promotion, as
+//! the gate runs it: the four plugins already loaded (precompiled builtins), then for each
+//! decision a fresh store and instance per policy (info(), validate-config and evaluate in
+//! it), all four started on the runtime's workers and awaited in order.
+//!
+//! Prints the median of many decisions in microseconds, on one line that scripts can parse:
+//! `decision-median-us <N>` (and, for comparison, each plugin's evaluation on its own).
+//!
+//! `cargo bench -p tollgate --bench decision`; `TOLLGATE_BENCH_QUICK=1` for a smoke run.
+
+#[allow(dead_code)] // the helpers the other benches use too
+mod measure;
+mod scenario;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use measure::{fail, median, quick};
+use scenario::{Scenario, scenario};
+use tollgate::decision::PolicyOutcome;
+use tollgate::runtime::{CodeSource, Limits, Plugin, PluginRef, Runtime};
+
+const PLUGINS: [&str; 4] = ["change-window", "approval-count", "secret-scope", "erp-readiness"];
+
+fn main() {
+    let (warmup, rounds) = if quick() { (2, 20) } else { (50, 1000) };
+    let runtime = Runtime::new(None).unwrap_or_else(|error| fail(&format!("cannot create a runtime: {error:#}")));
+    let policies: Vec<(Arc<Plugin>, Scenario)> = PLUGINS
+        .iter()
+        .map(|name| {
+            let reference = PluginRef::parse(&format!("builtin:{name}")).unwrap_or_else(|error| fail(&error));
+            let plugin = runtime.load(&reference).unwrap_or_else(|error| fail(&error.message));
+            if !matches!(plugin.code_source(), CodeSource::Precompiled { .. }) {
+                fail(&format!("builtin:{name} was not loaded from its precompiled code: {:?}", plugin.code_source()));
+            }
+            (plugin, scenario(name))
+        })
+        .collect();
+    if runtime.compilations() != 0 {
+        fail("loading the builtins compiled something");
+    }
+
+    let mut decisions = Vec::with_capacity(rounds);
+    let mut singles: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); PLUGINS.len()];
+    for round in 0..warmup + rounds {
+        let started = Instant::now();
+        let pending: Vec<_> = policies
+            .iter()
+            .map(|(plugin, scenario)| plugin.start_decision(&scenario.config, &scenario.transition, Limits::default(), scenario.access()))
+            .collect();
+        let decided: Vec<_> = pending.into_iter().map(|pending| pending.wait()).collect();
+        let elapsed = started.elapsed();
+        for ((name, (_, scenario)), decided) in PLUGINS.iter().zip(&policies).zip(&decided) {
+            check(name, scenario, &decided.evaluation.outcome);
+        }
+        // Each plugin on its own, interleaved with the decisions.
+        let mut single = Vec::with_capacity(PLUGINS.len());
+        for (plugin, scenario) in &policies {
+            let started = Instant::now();
+            let decided = plugin.decide(&scenario.config, &scenario.transition, Limits::default(), scenario.access());
+            single.push(started.elapsed());
+            check(plugin.source(), scenario, &decided.evaluation.outcome);
+        }
+        if round >= warmup {
+            decisions.push(elapsed);
+            for (samples, sample) in singles.iter_mut().zip(single) {
+                samples.push(sample);
+            }
+        }
+    }
+
+    let us = |duration: Duration| duration.as_secs_f64() * 1e6;
+    println!("one decision, four standard policies in parallel ({rounds} decisions after {warmup} warm-up):");
+    println!("  median {:.1} µs, fastest {:.1} µs", us(median(decisions.clone())), us(*decisions.iter().min().expect("samples")));
+    for (name, samples) in PLUGINS.iter().zip(&singles) {
+        println!("  {name:<15} alone: median {:.1} µs", us(median(samples.clone())));
+    }
+    println!("decision-median-us {:.1}", us(median(decisions)));
+}
+
+/// Every decision must allow, or the timing means nothing.
+fn check(name: &str, scenario: &Scenario, outcome: &PolicyOutcome) {
+    match outcome {
+        PolicyOutcome::Verdict(verdict) if verdict.decision == scenario.expect => {}
+        other => fail(&format!("{name}: expected {:?}, got {other:?}", scenario.expect)),
+    }
+}

@@ -1,0 +1,343 @@
+//! A loaded plugin and its calls: each call gets a fresh `Store` and instance on a
+//! watchdog-guarded worker thread, so neither a spinning guest (stopped by the epoch deadline)
+//! nor one blocked in a host call (abandoned by the watchdog) can hold up a decision.
+
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::{Policy, PolicyPre};
+use super::convert::{bounded, info_from_wit, named_artifacts_to_wit, transition_to_wit, verdict_from_wit};
+use super::sandbox::{SandboxState, truncate_at_char_boundary};
+use super::workers;
+use super::{Capability, CannedFetcher, CodeSource, EPOCH_TICK, Evaluation, HostAccess, Limits, LogLine, MAX_INSTANCES, MAX_HOST_RESOURCES, MAX_MEMORIES, MAX_TABLES, MAX_TEXT_BYTES, PluginInfo, WATCHDOG_GRACE};
+use crate::decision::PolicyOutcome;
+use crate::transition::Transition;
+
+/// A loaded, linked plugin, ready to be instantiated for each call.
+pub struct Plugin {
+    pub(super) source: String,
+    pub(super) sha256: String,
+    pub(super) size: usize,
+    pub(super) world: String,
+    pub(super) imports: Vec<String>,
+    pub(super) exports: Vec<String>,
+    pub(super) code_source: CodeSource,
+    pub(super) pre: PolicyPre<SandboxState>,
+    pub(super) engine: Engine,
+    pub(super) info: OnceLock<Result<PluginInfo, String>>,
+}
+
+/// What a sandboxed call produced besides its result.
+struct CallRecord<R> {
+    result: Result<R, String>,
+    logs: Vec<LogLine>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Plugin {
+    /// Where the plugin was loaded from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// sha256 of the component, lower-case hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Size of the component file in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The WIT world and version it implements, e.g. `tollgate:policy/policy@0.1.0`.
+    pub fn world(&self) -> &str {
+        &self.world
+    }
+
+    /// The component's imported and exported interface names (for artifact metadata).
+    pub fn interfaces(&self) -> (&[String], &[String]) {
+        (&self.imports, &self.exports)
+    }
+
+    /// Whether the code came from the compile cache or was compiled now.
+    pub fn code_source(&self) -> &CodeSource {
+        &self.code_source
+    }
+
+    /// The plugin's self-description (asked once, within `limits`, then remembered).
+    pub fn info(self: &Arc<Self>, limits: Limits) -> Result<PluginInfo, String> {
+        self.info
+            .get_or_init(|| {
+                let record = self.call(limits, no_access(), 0, b"info", |store, policy| {
+                    policy.tollgate_policy_plugin().call_info(store)
+                });
+                record.result.and_then(info_from_wit)
+            })
+            .clone()
+    }
+
+    /// Ask the plugin whether `config` (JSON text) is acceptable. `Err` carries the
+    /// plugin's message, or the cause if the call itself failed.
+    pub fn validate_config(self: &Arc<Self>, config: &str, limits: Limits) -> Result<(), String> {
+        let seed = config.as_bytes().to_vec();
+        let config = config.to_string();
+        let record = self.call(limits, no_access(), 0, &seed, move |store, policy| {
+            policy.tollgate_policy_plugin().call_validate_config(store, &config)
+        });
+        match record.result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(bounded(message)),
+            Err(cause) => Err(cause),
+        }
+    }
+
+    /// Evaluate the policy on a transition under `config` (JSON text): validate the config,
+    /// then evaluate, in one fresh instance. Never panics; any misbehaviour of the plugin
+    /// becomes [`PolicyOutcome::Failed`].
+    pub fn evaluate(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> Evaluation {
+        let wit_transition = transition_to_wit(transition);
+        let artifacts = named_artifacts_to_wit(&transition.artifacts);
+        let config = config.to_string();
+        let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
+        let record = self.call(limits, access, transition.requested_at, &seed, move |store, policy| {
+            store.data_mut().artifacts = artifacts;
+            let exports = policy.tollgate_policy_plugin();
+            if let Err(message) = exports.call_validate_config(&mut *store, &config)? {
+                return Ok(Err(format!("configuration rejected: {}", bounded(message))));
+            }
+            Ok(match exports.call_evaluate(store, &config, &wit_transition)? {
+                Ok(verdict) => verdict_from_wit(verdict),
+                Err(message) => Err(format!("the plugin returned an error: {}", bounded(message))),
+            })
+        });
+        let outcome = match record.result {
+            Ok(Ok(verdict)) => PolicyOutcome::Verdict(verdict),
+            Ok(Err(cause)) | Err(cause) => PolicyOutcome::failed(cause),
+        };
+        Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed }
+    }
+
+    /// Ask info() (with nothing reachable), then grant `access` as far as the answer allows
+    /// (read-file only to a plugin that asks for it), validate the configuration and
+    /// evaluate: all in one fresh instance, which is what [`Plugin::decide`] and the gate use.
+    ///
+    /// One instance instead of one for info() and another for the decision: both calls read
+    /// nothing the other could have changed outside the guest, and the instance is the
+    /// plugin's own; they share one `Store`, hence one deadline and one memory budget
+    /// (`limits` covers the whole decision, instantiation included). Asking info() in every
+    /// decision instance, rather than remembering it, keeps the sequence of calls a decision
+    /// makes the same in every process, so `verify` replays exactly what `plan` ran.
+    pub fn start_decision(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> PendingDecision {
+        let wit_transition = transition_to_wit(transition);
+        let artifacts = named_artifacts_to_wit(&transition.artifacts);
+        let config = config.to_string();
+        let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
+        let info = Arc::new(OnceLock::new());
+        let info_slot = info.clone();
+        let call = self.start(limits, no_access(), transition.requested_at, &seed, move |store, policy| {
+            let exports = policy.tollgate_policy_plugin();
+            let asked = match exports.call_info(&mut *store) {
+                Ok(info) => info_from_wit(info),
+                Err(error) => Err(describe_failure(&error, store.data(), limits)),
+            };
+            let info = match asked {
+                Ok(info) => info,
+                Err(cause) => return Ok(Err(format!("its info() failed: {cause}"))),
+            };
+            // Nothing was reachable while info() ran; now what the configuration grants, and
+            // read-file only to a plugin that asked for it.
+            let mut access = access;
+            if !info.capabilities.contains(&Capability::ReadFile) {
+                access.files = None;
+            }
+            store.data_mut().grant(access);
+            store.data_mut().artifacts = artifacts;
+            let _ = info_slot.set(info);
+            if let Err(message) = exports.call_validate_config(&mut *store, &config)? {
+                return Ok(Err(format!("configuration rejected: {}", bounded(message))));
+            }
+            Ok(match exports.call_evaluate(store, &config, &wit_transition)? {
+                Ok(verdict) => verdict_from_wit(verdict),
+                Err(message) => Err(format!("the plugin returned an error: {}", bounded(message))),
+            })
+        });
+        PendingDecision { call, info }
+    }
+
+    /// [`Plugin::start_decision`], waited for.
+    pub fn decide(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> Decided {
+        self.start_decision(config, transition, limits, access).wait()
+    }
+
+    /// Run `body` against a fresh instance on a watchdog-guarded worker, and wait for it.
+    fn call<R, F>(self: &Arc<Self>, limits: Limits, access: HostAccess, requested_at: i64, seed: &[u8], body: F) -> CallRecord<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Store<SandboxState>, &Policy) -> wasmtime::Result<R> + Send + 'static,
+    {
+        self.start(limits, access, requested_at, seed, body).wait()
+    }
+
+    /// Start `body` against a fresh instance on a worker thread.
+    fn start<R, F>(self: &Arc<Self>, limits: Limits, access: HostAccess, requested_at: i64, seed: &[u8], body: F) -> PendingCall<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Store<SandboxState>, &Policy) -> wasmtime::Result<R> + Send + 'static,
+    {
+        let started = Instant::now();
+        let plugin = self.clone();
+        let seed = [self.sha256.as_bytes(), seed].concat();
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let started_job = workers::run(Box::new(move || {
+            let state = SandboxState::new(access, requested_at, &seed, limits.memory_bytes, limits.timeout);
+            let mut store = Store::new(&plugin.engine, state);
+            store.limiter(|state| &mut state.limiter);
+            store.set_epoch_deadline(epoch_ticks(limits.timeout));
+            store.epoch_deadline_trap();
+            let result = plugin.pre.instantiate(&mut store).and_then(|policy| body(&mut store, &policy));
+            let state = store.data();
+            let result = result.map_err(|error| describe_failure(&error, state, limits));
+            let _ = sender.send(CallRecord {
+                result,
+                logs: collect_logs(state),
+                stdout: state.stdout.text(),
+                stderr: state.stderr.text(),
+                elapsed: started.elapsed(),
+            });
+        }));
+        let receiver = started_job.map(|()| receiver).map_err(|error| format!("could not start the sandbox thread: {error}"));
+        PendingCall { receiver, started, limits }
+    }
+}
+
+/// A call running on a worker.
+struct PendingCall<R> {
+    receiver: Result<mpsc::Receiver<CallRecord<R>>, String>,
+    started: Instant,
+    limits: Limits,
+}
+
+impl<R> PendingCall<R> {
+    /// The call's record, or a failure once its time (counted from its start, not from this
+    /// wait) plus the watchdog's grace has passed.
+    fn wait(self) -> CallRecord<R> {
+        let receiver = match self.receiver {
+            Ok(receiver) => receiver,
+            Err(cause) => return failed_record(cause, self.started),
+        };
+        let deadline = self.started + self.limits.timeout + WATCHDOG_GRACE;
+        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(record) => record,
+            // The thread did not stop (e.g. it is blocked in a host call); it is abandoned and
+            // its result ignored.
+            // Said differently from an interrupted guest, so the two paths can be told apart.
+            Err(_) => failed_record(
+                format!(
+                    "timed out after {} ms (abandoned by the watchdog: the plugin was blocked outside WebAssembly code, e.g. in a host call)",
+                    self.limits.timeout.as_millis()
+                ),
+                self.started,
+            ),
+        }
+    }
+}
+
+/// A decision running on a worker (see [`Plugin::start_decision`]).
+pub struct PendingDecision {
+    call: PendingCall<Result<crate::decision::Verdict, String>>,
+    info: Arc<OnceLock<PluginInfo>>,
+}
+
+impl PendingDecision {
+    /// Wait for the decision (never longer than its timeout plus the watchdog's grace).
+    pub fn wait(self) -> Decided {
+        let record = self.call.wait();
+        let info = self.info.get().cloned();
+        let outcome = match record.result {
+            Ok(Ok(verdict)) => PolicyOutcome::Verdict(verdict),
+            Ok(Err(cause)) => PolicyOutcome::failed(cause),
+            // Instantiation failed, or the call was abandoned, before info() had answered.
+            Err(cause) if info.is_none() => PolicyOutcome::failed(format!("its info() failed: {cause}")),
+            Err(cause) => PolicyOutcome::failed(cause),
+        };
+        let evaluation = Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed };
+        Decided { info, evaluation }
+    }
+}
+
+/// What one decision produced.
+pub struct Decided {
+    /// What the plugin said about itself in the decision's instance (`None` when its info()
+    /// failed: the evaluation then says why).
+    pub info: Option<PluginInfo>,
+    /// The verdict or failure, with logs and output.
+    pub evaluation: Evaluation,
+}
+
+fn failed_record<R>(cause: String, started: Instant) -> CallRecord<R> {
+    CallRecord { result: Err(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: started.elapsed() }
+}
+
+fn no_access() -> HostAccess {
+    HostAccess { files: None, http_origins: Vec::new(), http: Arc::new(CannedFetcher::default()) }
+}
+
+fn epoch_ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
+}
+
+fn collect_logs(state: &SandboxState) -> Vec<LogLine> {
+    let mut logs = state.logs.clone();
+    if state.dropped_log_lines > 0 {
+        logs.push(LogLine { level: "warn", message: format!("[{} more log lines dropped]", state.dropped_log_lines) });
+    }
+    logs
+}
+
+/// The cause of a failed call, in plain words.
+fn describe_failure(error: &wasmtime::Error, state: &SandboxState, limits: Limits) -> String {
+    if let Some(message) = &state.limiter.exceeded {
+        return message.clone();
+    }
+    let text = format!("{error:#}");
+    if text.contains("resource limit exceeded") {
+        return format!(
+            "exceeded the sandbox's limits of {MAX_INSTANCES} core instances, {MAX_TABLES} tables and {MAX_MEMORIES} memories ({})",
+            text.rsplit(": ").next().unwrap_or(&text)
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!("timed out after {} ms", limits.timeout.as_millis()),
+        Some(Trap::StackOverflow) => "overflowed its stack".to_string(),
+        Some(trap) => {
+            let mut cause = format!("trapped: {trap}");
+            if let Some(panic) = panic_message(&state.stderr.text()) {
+                cause.push_str(&format!(" (the plugin panicked: {panic})"));
+            }
+            cause
+        }
+        None => {
+            let root = error.root_cause().to_string();
+            if root.contains("resource table has no free keys") {
+                return format!("exceeded the sandbox's limit of {MAX_HOST_RESOURCES} host resources (WASI streams, pollables, …) alive at once");
+            }
+            // A wasm backtrace in the context says nothing to the reader; the cause does.
+            let mut cause = if text.contains("wasm backtrace") { root } else { text };
+            truncate_at_char_boundary(&mut cause, MAX_TEXT_BYTES);
+            cause
+        }
+    }
+}
+
+/// The message of a Rust panic as printed to stderr ("panicked at src/lib.rs:1:2:\nMESSAGE").
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    lines.find(|line| line.contains("panicked at"))?;
+    lines.next().map(|line| line.trim().to_string()).filter(|line| !line.is_empty())
+}
