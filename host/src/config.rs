@@ -326,15 +326,27 @@ impl Config {
         let config: Config = serde_yaml::from_str(text).map_err(|error| {
             let message = error.to_string();
             let location = error.location();
+            // The parser places problems found at the end of a file without a final line break
+            // on the line after it (found by fuzzing): name the end of the last line instead.
+            let (line, column) = match &location {
+                Some(location) => {
+                    let lines: Vec<&str> = text.split(['\n', '\r']).collect();
+                    match lines.len() {
+                        count if location.line() > count => (Some(count), Some(lines[count - 1].chars().count() + 1)),
+                        _ => (Some(location.line()), Some(location.column())),
+                    }
+                }
+                None => (None, None),
+            };
             ConfigProblem {
                 file: source.to_string(),
-                line: location.as_ref().map(|location| location.line()),
-                column: location.as_ref().map(|location| location.column()),
+                line,
+                column,
                 field: None,
                 message: match &location {
                     Some(location) => {
                         let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-                        message + &templates::flow_hint(text, location.line())
+                        message + &templates::flow_hint(text, line.unwrap_or(1))
                     }
                     None => message,
                 },
@@ -472,6 +484,16 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod:\n        file: envs/prod/kustomization.yaml\n        kustomize: {}\npolicies:\n  - plugin: builtin:change-window\n    environments: [prod]\n    config: { default: {} }\n";
+
+    #[test]
+    fn a_problem_at_the_end_of_a_file_without_a_final_line_break_names_a_line_in_it() {
+        // Fuzzing input (fuzz/regressions/config_parse-end-without-newline): a one-line file.
+        let problem = Config::parse_located("tollgate.yaml", "# yam#$tolerv yame ").unwrap_err();
+        assert_eq!((problem.line, problem.column), (Some(1), Some(20)), "{problem:?}");
+        assert!(problem.message.contains("missing field `environments`"), "{problem:?}");
+        let problem = Config::parse_located("tollgate.yaml", "# a comment\n").unwrap_err();
+        assert_eq!(problem.line, Some(2));
+    }
 
     #[test]
     fn a_good_config_parses_with_defaults() {
