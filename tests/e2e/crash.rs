@@ -180,7 +180,9 @@ fn check_run(variant: Variant, repo: &str, remote: Option<&str>, old: &str, outc
         check_branch(remote, old).map_err(|problem| format!("remote: {problem}"))?;
         check_fsck(remote).map_err(|problem| format!("remote: {problem}"))?;
     }
-    let locks = lock_files(repo);
+    let mut locks = lock_files(repo);
+    // A killed push can leave the remote's ref locked (its receive-pack dies with it).
+    locks.extend(remote.map(lock_files).unwrap_or_default());
     if !variant.bare && locks.is_empty() && !matches_a_commit(repo, old) {
         // Killed while the files themselves were being written: the journal must say so,
         // and the next promote must finish the job (checked below).

@@ -109,7 +109,10 @@ fn classify_refusal(stdout: &str, stderr: &str) -> PushOutcome {
     let moved = |line: &&str| {
         ["(fetch first)", "(non-fast-forward)", "cannot lock ref", "failed to update ref", "(stale info)"].iter().any(|sign| line.contains(sign))
     };
-    if !refused.is_empty() && refused.iter().all(moved) {
+    // A lock file a killed git left on the remote is not the branch moving: retrying cannot
+    // help, and git's message names the file to remove.
+    let stale_lock = stderr.contains(".lock': File exists");
+    if !refused.is_empty() && refused.iter().all(moved) && !stale_lock {
         return PushOutcome::Moved(refused.join("; "));
     }
     let remote_lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("remote:")).collect();
@@ -163,6 +166,11 @@ mod tests {
             hook,
             PushOutcome::Refused("!\trefs/heads/main:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nremote: prod is frozen until Monday".into())
         );
+        let stale = classify_refusal(
+            "To ../remote\n!\trefs/heads/main:refs/heads/main\t[remote rejected] (failed to update ref)\nDone\n",
+            "remote: error: cannot lock ref 'refs/heads/main': Unable to create '/r/remote.git/refs/heads/main.lock': File exists.\nerror: failed to push some refs",
+        );
+        assert!(matches!(stale, PushOutcome::Refused(reason) if reason.contains("/r/remote.git/refs/heads/main.lock")), "a stale lock is named, not retried");
         let network = classify_refusal("", "fatal: unable to access 'https://x/': Could not resolve host: x");
         assert!(matches!(network, PushOutcome::Refused(reason) if reason.contains("Could not resolve host")));
     }
