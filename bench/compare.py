@@ -113,7 +113,8 @@ def fast_import(repo, files, commits):
 
 
 def make_repo(path, *, apps, files, commits, checkout, tollgate, cache):
-    stamp = path / ".bench-generation"
+    # Beside the objects, never in a working tree (where `git status` would show it).
+    stamp = path / (".git" if checkout else ".") / "bench-generation"
     if stamp.exists() and stamp.read_text() == GENERATION:
         return
     if path.exists():
@@ -131,7 +132,7 @@ def make_repo(path, *, apps, files, commits, checkout, tollgate, cache):
     for args in (["promote", "app-0000", "--to", "dev", "--version", "1.5.0", "--digest", NEW_DIGEST, "--actor", "alice"],
                  ["promote", "app-0000", "--to", "test", "--actor", "alice"]):
         subprocess.run(base + args, check=True, stdout=subprocess.DEVNULL)
-    (path / ".bench-generation").write_text(GENERATION)
+    stamp.write_text(GENERATION)
 
 
 def run_once(command, cwd=None, stdin_path=None):
