@@ -291,7 +291,7 @@ def main():
         finally:
             shutil.rmtree(fresh)
 
-    p3 = paired(max(5, runs // 2), cold, tollgate_plan(small))
+    p3 = paired(max(3, runs // 2), cold, tollgate_plan(small))
     rows.append(("P3", "first plan, empty compile cache", ms(p3[0]), f"warm plan {ms(p3[1])}", p3[2], "<= 1.5x", f"peak RSS {p3[3] / 1024:.1f} MiB"))
 
     # P4: promote in a checkout of 100,000 files against 100 files, and against git add + commit.
