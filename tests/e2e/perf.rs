@@ -154,3 +154,19 @@ fn plan_batch_plans_many_promotions_in_one_process() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("train.txt:2: write APP ENV"), "{}", run.stderr);
 }
+
+#[test]
+fn a_promotion_never_writes_through_a_symlinked_directory_of_the_checkout() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    // envs/dev replaced locally by a link to a copy outside the repository, same content.
+    let outside = dir.path().join("outside");
+    std::fs::rename(dir.path().join("repo/envs/dev"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.path().join("repo/envs/dev")).unwrap();
+    let before = std::fs::read_to_string(outside.join("shop-api/values.yaml")).unwrap();
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--digest", DIGEST, "--actor", "alice"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(outside.join("shop-api/values.yaml")).unwrap(), before);
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head, "nothing committed");
+}

@@ -44,7 +44,7 @@ impl<'r> TouchedPaths<'r> {
     /// its content hashes to the entry's blob), with no conflict recorded.
     fn clean_by_stat(&self, base: &Tree<'_>, path: &str) -> bool {
         let relative = Path::new(path);
-        if (1..=3).any(|stage| self.index.get_path(relative, stage).is_some()) {
+        if (1..=3).any(|stage| self.index.get_path(relative, stage).is_some()) || refuse_symlinked_parents(&self.workdir, relative).is_err() {
             return false;
         }
         let entry = self.index.get_path(relative, 0);
@@ -82,6 +82,7 @@ impl<'r> TouchedPaths<'r> {
         for path in paths {
             let relative = Path::new(path);
             let file = self.workdir.join(relative);
+            refuse_symlinked_parents(&self.workdir, relative)?;
             match tree.get_path(relative) {
                 Ok(entry) => {
                     let blob = self.git.find_blob(entry.id())?;
@@ -126,6 +127,19 @@ impl<'r> TouchedPaths<'r> {
             }
         }
     }
+}
+
+/// Refuse a path whose directories in the working tree include a symbolic link: a file is
+/// never written or removed outside the working tree through one (as Git's checkout refuses).
+fn refuse_symlinked_parents(workdir: &Path, relative: &Path) -> Result<(), git2::Error> {
+    let mut directory = workdir.to_path_buf();
+    for part in relative.parent().into_iter().flat_map(Path::components) {
+        directory.push(part);
+        if std::fs::symlink_metadata(&directory).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+            return Err(git2::Error::from_str(&format!("{} is a symbolic link in the working tree; nothing is written through it", directory.display())));
+        }
+    }
+    Ok(())
 }
 
 /// Write `content` to `file` whole or not at all: a temporary file beside it, renamed over it.
