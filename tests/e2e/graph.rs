@@ -291,3 +291,23 @@ fn graph_errors_name_the_line_and_column() {
     // The same message, from plan (exit 2), as one line.
     assert!(out.contains("tollgate: tollgate.yaml:4:7: environments.2: staging is listed twice"), "{out}");
 }
+
+/// Several targets along the graph (issue 11's multi-target promotion on the regions shape):
+/// `--to 'prod-*'` takes each prod region's artifact from its own staging region, never a
+/// sibling's, and lands in one commit with one record per transition.
+#[test]
+fn a_glob_of_prod_regions_takes_each_from_its_own_staging_in_one_commit() {
+    let (_dir, repo) = regions_repo("", &[("staging-us", "1.1.0"), ("staging-eu", "1.2.0"), ("staging-asia", "1.3.0")]);
+    let before = git(&repo, &["rev-parse", "main"]);
+    let run = tollgate_in(&repo, &["promote", "api", "--to", "prod-*", "--actor", "ci"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(git(&repo, &["rev-parse", "main^"]), before, "one commit");
+    for (prod, version) in [("prod-us", "1.1.0"), ("prod-eu", "1.2.0"), ("prod-asia", "1.3.0")] {
+        let file = git(&repo, &["show", &format!("main:envs/{prod}/api.yaml")]);
+        assert!(file.contains(&format!("tag: \"{version}\"")), "{prod}: {file}");
+    }
+    let records = git(&repo, &["show", "--name-only", "--format=", "main"]);
+    assert_eq!(records.lines().filter(|path| path.ends_with(".decision")).count(), 3, "{records}");
+    let verify = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+}

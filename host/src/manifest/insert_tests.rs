@@ -206,7 +206,14 @@ mod properties {
             prop_assume!(!exists);
             prop_assert!(lacks_target(&text, &layout));
             match insert_target("v.yaml", &text, &layout) {
-                Err(error) => prop_assert!(error.0.contains("is not a mapping") && error.0.ends_with("nothing was written"), "{}", error.0),
+                // Refusals are precise and write nothing: the path runs into a scalar or list, or
+                // the layout around the insertion point is one the inserter does not handle (e.g.
+                // after a block scalar that ends a nested mapping; found by this property in CI).
+                Err(error) => prop_assert!(
+                    (error.0.contains("is not a mapping") || error.0.contains("cannot be added safely")) && error.0.ends_with("nothing was written"),
+                    "{}",
+                    error.0
+                ),
                 Ok(edited) => {
                     let added = added_lines(&text, &edited);
                     prop_assert!(added.ends_with('\n') && added.lines().all(|line| line.ends_with(':') || line.ends_with(": \"\"")), "{added}");
