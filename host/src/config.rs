@@ -344,7 +344,7 @@ impl Config {
                 column,
                 field: None,
                 message: match &location {
-                    Some(location) => {
+                    Some(_) => {
                         let message = message.split(" at line ").next().unwrap_or(&message).to_string();
                         message + &templates::flow_hint(text, line.unwrap_or(1))
                     }
