@@ -330,7 +330,9 @@ impl Config {
             // on the line after it (found by fuzzing): name the end of the last line instead.
             let (line, column) = match &location {
                 Some(location) => {
-                    let lines: Vec<&str> = text.split(['\n', '\r']).collect();
+                    // Lines as YAML counts them: CR LF, a lone CR and LF each end one.
+                    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+                    let lines: Vec<&str> = normalized.split('\n').collect();
                     match lines.len() {
                         count if location.line() > count => (Some(count), Some(lines[count - 1].chars().count() + 1)),
                         _ => (Some(location.line()), Some(location.column())),
@@ -493,6 +495,10 @@ mod tests {
         assert!(problem.message.contains("missing field `environments`"), "{problem:?}");
         let problem = Config::parse_located("tollgate.yaml", "# a comment\n").unwrap_err();
         assert_eq!(problem.line, Some(2));
+        // The same with one CR LF among LF line breaks: 9 lines as YAML counts them.
+        let text = include_str!("../../fuzz/regressions/config_parse-crlf-end-without-newline");
+        let problem = Config::parse_located("tollgate.yaml", text).unwrap_err();
+        assert!(problem.line.is_some_and(|line| (1..=9).contains(&line)), "{problem:?}");
     }
 
     #[test]

@@ -197,7 +197,9 @@ fn check_run(variant: Variant, repo: &str, remote: Option<&str>, old: &str, outc
     if !locks.is_empty() {
         outcome.with_lock += 1;
         if next.status.code() != Some(0) {
-            let named = locks.iter().any(|lock| said.contains(lock.as_str()));
+            // git may name it through the directory it was run in (`repo/./refs/...`).
+            let said_paths = said.replace("/./", "/");
+            let named = locks.iter().any(|lock| said_paths.contains(lock.as_str()));
             return if named { Ok(()) } else { Err(format!("a lock was left ({locks:?}) and the next promote does not name it: {}", said.trim())) };
         }
     }
