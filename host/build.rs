@@ -91,41 +91,47 @@ fn main() {
         assert!(wasm.is_file(), "{} was not produced", wasm.display());
     }
     // One thread per builtin: the machine's cores compile them side by side.
-    let entries: Vec<String> = std::thread::scope(|scope| {
+    let entries: Vec<(String, String)> = std::thread::scope(|scope| {
         let handles: Vec<_> = PLUGINS
             .iter()
             .filter(|plugin| plugin.builtin)
-            .map(|plugin| {
+            .enumerate()
+            .map(|(index, plugin)| {
                 let (engine, wasm_dir, out_dir) = (&engine, &wasm_dir, &out_dir);
-                scope.spawn(move || precompile(engine, plugin.name, &wasm_file(wasm_dir, plugin.name), out_dir))
+                let code_static = format!("CODE_{index}");
+                scope.spawn(move || precompile(engine, plugin.name, &wasm_file(wasm_dir, plugin.name), out_dir, &code_static))
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().expect("precompiling a builtin panicked")).collect()
     });
-    let mut builtins = String::from("/// The standard plugins embedded in the binary, precompiled at build time.\npub const BUILTINS: &[Builtin] = &[\n");
-    for entry in entries {
-        builtins.push_str(&entry);
-    }
+    // Each plugin's precompiled code in a page-aligned static, so that it can be run where the
+    // binary's read-only data lies (see runtime/builtin.rs) instead of being copied first.
+    let mut builtins: String = entries.iter().map(|(_, code)| code.as_str()).collect();
+    builtins.push_str("/// The standard plugins embedded in the binary, precompiled at build time.\npub static BUILTINS: &[Builtin] = &[\n");
+    builtins.extend(entries.iter().map(|(entry, _)| entry.as_str()));
     builtins.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), builtins).expect("write builtins.rs");
     // Where the components are, for the end-to-end tests and the CLI's own tests.
     println!("cargo:rustc-env=TOLLGATE_PLUGIN_DIR={}", wasm_dir.display());
 }
 
-/// Precompile one builtin into `out_dir`; its entry in the generated `BUILTINS` table.
-fn precompile(engine: &wasmtime::Engine, name: &str, wasm: &Path, out_dir: &Path) -> String {
+/// Precompile one builtin into `out_dir`; its entry in the generated `BUILTINS` table and the
+/// static `code_static` holding its code.
+fn precompile(engine: &wasmtime::Engine, name: &str, wasm: &Path, out_dir: &Path, code_static: &str) -> (String, String) {
     let component = std::fs::read(wasm).unwrap_or_else(|error| panic!("read {}: {error}", wasm.display()));
     let precompiled = engine
         .precompile_component(&component)
         .unwrap_or_else(|error| panic!("precompile {} with wasmtime: {error:#}", wasm.display()));
     let cwasm = out_dir.join(format!("{name}.cwasm"));
+    let code_len = precompiled.len();
     std::fs::write(&cwasm, precompiled).unwrap_or_else(|error| panic!("write {}: {error}", cwasm.display()));
-    format!(
-        "    Builtin {{ name: {name:?}, component: include_bytes!({:?}), sha256: {:?}, precompiled: include_bytes!({:?}) }},\n",
+    let entry = format!(
+        "    Builtin {{ name: {name:?}, component: include_bytes!({:?}), sha256: {:?}, precompiled: &{code_static}.0 }},\n",
         wasm.display().to_string(),
         hex::encode(Sha256::digest(&component)),
-        cwasm.display().to_string()
-    )
+    );
+    let code = format!("static {code_static}: PageAligned<[u8; {code_len}]> = PageAligned(*include_bytes!({:?}));\n", cwasm.display().to_string());
+    (entry, code)
 }
 
 fn wasm_file(dir: &Path, package: &str) -> PathBuf {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use git2::{ObjectType, Oid, Repository};
 
@@ -29,6 +29,9 @@ impl From<git2::Error> for RepoError {
 pub struct GitRepo {
     repo: Repository,
     path: PathBuf,
+    /// A second handle for policies' `read-file` (which runs on other threads), opened once
+    /// and shared by every proposed tree, so that its object cache serves a whole batch.
+    file_reader: OnceLock<Arc<Mutex<Repository>>>,
 }
 
 /// A commit at a branch tip.
@@ -43,9 +46,10 @@ pub struct Tip {
 impl GitRepo {
     /// Open the repository at or above `path` (bare or not).
     pub fn open(path: &Path) -> Result<GitRepo, RepoError> {
+        cache_large_trees();
         let repo = Repository::discover(path)
             .map_err(|error| RepoError(format!("{}: not a Git repository ({}); use --repo DIR", path.display(), error.message())))?;
-        Ok(GitRepo { path: path.to_path_buf(), repo })
+        Ok(GitRepo { path: path.to_path_buf(), repo, file_reader: OnceLock::new() })
     }
 
     /// The underlying git2 repository.
@@ -80,8 +84,31 @@ impl GitRepo {
     /// A read-only view of `tree` with `overlay` applied (path → new content, `None` for
     /// deleted): the proposed post-change tree policies see through `read-file`.
     pub fn proposed_tree(&self, tree: Oid, overlay: BTreeMap<String, Option<String>>) -> Result<ProposedTree, RepoError> {
-        Ok(ProposedTree { repo: Mutex::new(Repository::open(self.repo.path())?), tree, overlay })
+        let repo = match self.file_reader.get() {
+            Some(repo) => repo.clone(),
+            None => {
+                let opened = Arc::new(Mutex::new(Repository::open(self.repo.path())?));
+                self.file_reader.get_or_init(|| opened).clone()
+            }
+        };
+        Ok(ProposedTree { repo, tree, overlay })
     }
+}
+
+/// Let libgit2 keep trees of any size and small blobs in its object cache. By default it
+/// caches no blob and no tree over 4 KiB, so an environment directory of a thousand
+/// applications (a 40 KB tree) was inflated and hashed again for every file read below it.
+fn cache_large_trees() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: set once per process. libgit2 reads these limits as plain integers when it
+        // decides whether to cache an object it has just read, so a thread reading objects
+        // meanwhile at worst does not cache one.
+        unsafe {
+            let _ = git2::opts::set_cache_object_limit(ObjectType::Tree, 16 * 1024 * 1024);
+            let _ = git2::opts::set_cache_object_limit(ObjectType::Blob, 64 * 1024);
+        }
+    });
 }
 
 /// The text of the blob at `path` in `tree`; with `limit`, a blob over it is refused from its
@@ -113,7 +140,7 @@ fn read_text(repo: &Repository, tree: Oid, path: &str, limit: Option<usize>) -> 
 
 /// The proposed post-change tree, for `host.read-file`.
 pub struct ProposedTree {
-    repo: Mutex<Repository>,
+    repo: Arc<Mutex<Repository>>,
     tree: Oid,
     overlay: BTreeMap<String, Option<String>>,
 }

@@ -8,6 +8,7 @@
 //! - [`gate`]: every applicable policy run on the transition, and the overall outcome;
 //! - [`record`]: the decision record, written into the promotion commit's own tree, and the
 //!   check that tells a promotion that counts from one that does not;
+//! - [`tree_diff`]: which files a commit changes, reading only the subtrees that differ;
 //! - [`trailers`]: the commit message and its `Tollgate-*` trailers, written from the record;
 //! - [`commit`]: the commit, built and checked before the branch moves by compare-and-swap;
 //! - [`journal`]: promotions take turns, and one killed midway is finished or undone by the next;
@@ -34,5 +35,6 @@ pub mod push;
 pub mod source;
 pub mod record;
 pub mod trailers;
+mod tree_diff;
 pub mod verify;
 pub mod worktree;

@@ -17,12 +17,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use git2::{Commit, Delta, DiffOptions, ObjectType, Oid, Repository, Tree};
+use git2::{Commit, Delta, ObjectType, Oid, Repository, Tree};
 use serde::{Deserialize, Serialize};
 
 use super::gate::GateResult;
 use super::plan::Plan;
 use super::trailers::Trailers;
+use super::tree_diff::changed_files;
 use crate::transition::Transition;
 
 /// The folder of the repository holding decision records.
@@ -279,20 +280,6 @@ fn check_base(repo: &Repository, record: &DecisionRecord, parent: Oid, problems:
 /// The id of the tree at `path` inside `tree`, if there is one.
 fn subtree_id(tree: &Tree<'_>, path: &str) -> Option<Oid> {
     tree.get_path(Path::new(path)).ok().filter(|entry| entry.kind() == Some(ObjectType::Tree)).map(|entry| entry.id())
-}
-
-/// Every file path that differs between two trees, with how.
-fn changed_files(repo: &Repository, old: &Tree<'_>, new: &Tree<'_>) -> Result<Vec<(String, Delta)>, git2::Error> {
-    let mut options = DiffOptions::new();
-    options.ignore_submodules(true);
-    let diff = repo.diff_tree_to_tree(Some(old), Some(new), Some(&mut options))?;
-    Ok(diff
-        .deltas()
-        .map(|delta| {
-            let file = if delta.status() == Delta::Deleted { delta.old_file() } else { delta.new_file() };
-            (file.path().map(|path| path.to_string_lossy().into_owned()).unwrap_or_default(), delta.status())
-        })
-        .collect())
 }
 
 /// A file's text in `tree`; `Ok(None)` when absent.

@@ -1,9 +1,16 @@
 //! The standard plugins embedded in the binary: each component's bytes, its sha256 and the
 //! native code host/build.rs precompiled for it, all fixed at build time. Loading one hashes
-//! nothing, compiles nothing and never touches the compile cache.
+//! nothing, compiles nothing and never touches the compile cache; where the engine allows
+//! (`engine.rs`), the code runs where it lies in the binary, loaded once per process.
+
+use std::collections::HashMap;
+use std::ptr::NonNull;
+use std::sync::Mutex;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use super::engine::{PAGE_SIZE, runs_code_in_place};
 
 /// One standard plugin as host/build.rs embedded it.
 pub struct Builtin {
@@ -17,6 +24,12 @@ pub struct Builtin {
     pub precompiled: &'static [u8],
 }
 
+/// Storage aligned to a page, so that the code in it can be made executable where it lies.
+#[repr(C, align(4096))]
+pub struct PageAligned<T: ?Sized>(pub T);
+
+const _: () = assert!(std::mem::align_of::<PageAligned<u8>>() == PAGE_SIZE);
+
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// The standard plugin called `name`.
@@ -29,23 +42,41 @@ pub fn names() -> Vec<&'static str> {
     BUILTINS.iter().map(|builtin| builtin.name).collect()
 }
 
-/// The builtin's precompiled code, loaded into `engine`. Never falls back to compiling: code
-/// that does not load means this binary is inconsistent, and saying so beats a silent
-/// second-long compile on every run.
-pub fn load_precompiled(engine: &Engine, builtin: &Builtin) -> Result<Component, String> {
-    // SAFETY: `Component::deserialize` runs native code without verifying it, so the bytes
-    // must come from wasmtime's own serializer and from no one else. These do: host/build.rs
-    // produced them with `Engine::precompile_component` of this same wasmtime (the build
-    // dependency is pinned to the version the runtime links), under the engine configuration
-    // both include from engine_config.rs, from components built from this workspace's source;
-    // they are part of the binary's read-only data, as trusted as its own code. wasmtime still
+/// The builtin's precompiled code, loaded into `engine` (the process's shared engine). Never
+/// falls back to compiling: code that does not load means this binary is inconsistent, and
+/// saying so beats a silent second-long compile on every run.
+pub fn load_precompiled(engine: &Engine, builtin: &'static Builtin) -> Result<Component, String> {
+    if !runs_code_in_place() {
+        // SAFETY: as below; this copies the code into memory wasmtime maps itself.
+        return unsafe { Component::deserialize(engine, builtin.precompiled) }.map_err(|error| not_loadable(&error));
+    }
+    // wasmtime registers a code region once per process: one component per builtin.
+    static LOADED: Mutex<Option<HashMap<&'static str, Component>>> = Mutex::new(None);
+    let mut loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let loaded = loaded.get_or_insert_with(HashMap::new);
+    if let Some(component) = loaded.get(builtin.name) {
+        return Ok(component.clone());
+    }
+    let code = NonNull::from(builtin.precompiled);
+    // SAFETY: `deserialize_raw` runs native code without verifying it, so the bytes must come
+    // from wasmtime's own serializer and from no one else. These do: host/build.rs produced
+    // them with `Engine::precompile_component` of this same wasmtime (the build dependency is
+    // pinned to the version the runtime links), under the engine configuration both include
+    // from engine_config.rs, from components built from this workspace's source; they are part
+    // of the binary's read-only data, as trusted as its own code. They live as long as the
+    // process and nothing ever writes to them, which running them in place requires; they are
+    // page-aligned (`PageAligned`), which making them executable requires. wasmtime still
     // checks the version, configuration and CPU features recorded in them and refuses a mismatch.
-    unsafe { Component::deserialize(engine, builtin.precompiled) }.map_err(|error| {
-        format!(
-            "its code precompiled at build time does not load in this engine ({error:#}); this tollgate binary was \
-             built for a different CPU or wasmtime configuration: rebuild tollgate on this machine"
-        )
-    })
+    let component = unsafe { Component::deserialize_raw(engine, code) }.map_err(|error| not_loadable(&error))?;
+    loaded.insert(builtin.name, component.clone());
+    Ok(component)
+}
+
+fn not_loadable(error: &wasmtime::Error) -> String {
+    format!(
+        "its code precompiled at build time does not load in this engine ({error:#}); this tollgate binary was \
+         built for a different CPU or wasmtime configuration: rebuild tollgate on this machine"
+    )
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! The plugin runtime: load policy components and evaluate them in a sandbox.
 //!
-//! - One [`Engine`] per [`Runtime`], with epoch interruption driven by a ticker thread, under
-//!   one configuration shared with host/build.rs (`engine_config.rs`).
+//! - One [`Engine`] per process, shared by every [`Runtime`] (`engine.rs`), with epoch
+//!   interruption driven by a ticker thread, under one configuration shared with host/build.rs
+//!   (`engine_config.rs`).
 //! - One `InstancePre` per plugin digest ([`Plugin`]): the standard plugins load code
 //!   precompiled at build time (`builtin.rs`: never compiled, never hashed, never cached at
-//!   run time); other plugins are compiled once and cached on disk (`cache.rs`).
+//!   run time, and run where they lie in the binary); other plugins are compiled once and cached on disk (`cache.rs`).
 //! - A fresh `Store` and instance for every call, so nothing leaks between decisions; a
 //!   decision asks info(), validates the configuration and evaluates in that one instance.
 //! - Every call runs on a reused worker thread (`workers.rs`) under a watchdog, so neither a
@@ -15,6 +16,7 @@ mod bindings;
 mod builtin;
 mod cache;
 mod convert;
+mod engine;
 /// The engine configuration, shared with host/build.rs (which precompiles the builtins with it).
 mod engine_config;
 mod http;
@@ -220,11 +222,10 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime caching compiled plugins under `cache_root` (`None`: no disk cache).
     pub fn new(cache_root: Option<&Path>) -> anyhow::Result<Self> {
-        let engine = Engine::new(&engine_config::engine_config())?;
+        let engine = engine::shared_engine().map_err(anyhow::Error::msg)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        start_epoch_ticker(&engine);
         Ok(Runtime {
             cache: cache_root.map(|root| CompileCache::new(root, &engine)),
             engine,
@@ -370,21 +371,6 @@ fn check_pin(pinned: Option<&str>, sha256: &str) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
-}
-
-/// Advance the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("tollgate-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawn the epoch ticker thread");
 }
 
 /// Plain-words errors for files that are not components at all.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{host_imports, wit};
 use super::http::{FetchError, HttpFetcher, origin_of};
@@ -48,17 +48,16 @@ impl SandboxState {
     pub fn new(access: HostAccess, requested_at: i64, seed: &[u8], memory_bytes: usize, timeout: Duration) -> Self {
         let stdout = CapturedOutput::new(MAX_OUTPUT_BYTES);
         let stderr = CapturedOutput::new(MAX_OUTPUT_BYTES);
-        let random_bytes = expand_seed(seed, b"secure");
-        let insecure_bytes = expand_seed(seed, b"insecure");
-        let insecure_seed = u128::from_le_bytes(insecure_bytes[..16].try_into().expect("32-byte digest"));
+        let insecure = SeededBytes::new(seed, b"insecure");
+        let insecure_seed = u128::from_le_bytes(insecure.first[..16].try_into().expect("32-byte digest"));
         // No args, env, preopened directories, sockets or name lookup: the builder's defaults.
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .wall_clock(FrozenWallClock { unix_seconds: requested_at })
             .monotonic_clock(FrozenMonotonicClock)
-            .secure_random(Deterministic::new(random_bytes))
-            .insecure_random(Deterministic::new(insecure_bytes))
+            .secure_random(SeededBytes::new(seed, b"secure"))
+            .insecure_random(insecure)
             .insecure_random_seed(insecure_seed)
             .build();
         let mut table = ResourceTable::new();
@@ -87,15 +86,53 @@ impl SandboxState {
     }
 }
 
-/// 4 KiB of deterministic bytes from a seed (the random sources cycle through them).
-fn expand_seed(seed: &[u8], purpose: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(4096);
-    let mut block = Sha256::new().chain_update(purpose).chain_update(seed).finalize();
-    while bytes.len() < 4096 {
-        bytes.extend_from_slice(&block);
-        block = Sha256::digest(block);
+/// A plugin's random bytes: a 4 KiB cycle derived from a seed (the first 32 bytes are
+/// sha256(purpose, seed), each next 32 the sha256 of the previous), read as wasmtime-wasi's
+/// `Deterministic` reads bytes. Hashed only as far as the plugin reads, which is mostly not at
+/// all: deriving the whole cycle up front cost 256 hashes per instance.
+struct SeededBytes {
+    first: [u8; 32],
+    block: [u8; 32],
+    /// Which of the cycle's 128 blocks `block` is.
+    block_index: usize,
+    /// The next byte of `block` to hand out.
+    offset: usize,
+}
+
+impl SeededBytes {
+    const BLOCKS: usize = 4096 / 32;
+
+    fn new(seed: &[u8], purpose: &[u8]) -> Self {
+        let first: [u8; 32] = Sha256::new().chain_update(purpose).chain_update(seed).finalize().into();
+        SeededBytes { first, block: first, block_index: 0, offset: 0 }
     }
-    bytes
+
+    fn next_byte(&mut self) -> u8 {
+        if self.offset == self.block.len() {
+            self.block_index = (self.block_index + 1) % Self::BLOCKS;
+            self.block = if self.block_index == 0 { self.first } else { Sha256::digest(self.block).into() };
+            self.offset = 0;
+        }
+        self.offset += 1;
+        self.block[self.offset - 1]
+    }
+}
+
+impl rand_core::TryRng for SeededBytes {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(u32::from_be_bytes(std::array::from_fn(|_| self.next_byte())))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(u64::from_be_bytes(std::array::from_fn(|_| self.next_byte())))
+    }
+
+    fn try_fill_bytes(&mut self, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        bytes.iter_mut().for_each(|byte| *byte = self.next_byte());
+        Ok(())
+    }
 }
 
 impl WasiView for SandboxState {
@@ -345,6 +382,30 @@ mod tests {
         for bad in ["", "/etc/passwd", "../secrets", "envs/../../x", "a//b", "a\\b", "./a"] {
             assert!(check_repo_path(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn random_bytes_are_the_cycle_derived_from_the_seed_in_order() {
+        use rand_core::{Rng, TryRng};
+        use wasmtime_wasi::Deterministic;
+
+        // The 4 KiB cycle as it was derived up front before it was derived lazily: records
+        // replayed by `verify` must see the same bytes.
+        let mut cycle = Vec::new();
+        let mut block = Sha256::new().chain_update(b"secure").chain_update(b"seed").finalize();
+        while cycle.len() < 4096 {
+            cycle.extend_from_slice(&block);
+            block = Sha256::digest(block);
+        }
+        let (mut lazy, mut eager) = (SeededBytes::new(b"seed", b"secure"), Deterministic::new(cycle));
+        assert_eq!(lazy.next_u32(), eager.next_u32());
+        assert_eq!(lazy.next_u64(), eager.next_u64());
+        // Across the end of the cycle and back to its start.
+        let (mut ours, mut theirs) = (vec![0; 9000], vec![0; 9000]);
+        lazy.try_fill_bytes(&mut ours).unwrap();
+        eager.try_fill_bytes(&mut theirs).unwrap();
+        assert_eq!(ours, theirs);
+        assert_ne!(SeededBytes::new(b"seed", b"insecure").first, SeededBytes::new(b"seed", b"secure").first);
     }
 
     #[test]
