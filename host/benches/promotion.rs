@@ -125,7 +125,7 @@ fn main() {
                 Variant::NoPolicies => (&repo, Some(no_policies_path.as_path()), runtime(None)),
                 Variant::NoPoliciesBare => (&bare, Some(no_policies_path.as_path()), runtime(None)),
             };
-            let workspace = Workspace::open(path, config, runtime)
+            let workspace = Workspace::open(path, config, None, runtime)
                 .unwrap_or_else(|failure| fail(&format!("{}: cannot open: {}", path.display(), failure.message)));
             let expected_policies = if variant == Variant::Policies { 1 } else { 0 };
             let applicable = workspace.config.policies.iter().filter(|policy| policy.applies_to(ENV)).count();

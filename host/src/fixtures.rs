@@ -266,10 +266,9 @@ fn check_case(case: &Case, outcome: &PolicyOutcome) -> Option<String> {
             return Some(format!("no finding contains {wanted:?} (findings: {})", if messages.is_empty() { "none".into() } else { messages.join("; ") }));
         }
     }
-    if let (Some(wanted), PolicyOutcome::Failed { cause }) = (&case.error_contains, outcome) {
-        if !cause.contains(wanted.as_str()) {
+    if let (Some(wanted), PolicyOutcome::Failed { cause }) = (&case.error_contains, outcome)
+        && !cause.contains(wanted.as_str()) {
             return Some(format!("the error does not contain {wanted:?} (error: {cause})"));
         }
-    }
     None
 }

@@ -213,11 +213,10 @@ fn check_run(variant: Variant, repo: &str, remote: Option<&str>, old: &str, outc
     if !variant.bare && !git(repo, &["status", "--porcelain"]).is_empty() {
         return Err("the work tree does not match after the next promote".into());
     }
-    if let Some(remote) = remote {
-        if rev(remote, "refs/heads/main") != rev(repo, "refs/heads/main") {
+    if let Some(remote) = remote
+        && rev(remote, "refs/heads/main") != rev(repo, "refs/heads/main") {
             return Err("the next promote did not publish".into());
         }
-    }
     Ok(())
 }
 

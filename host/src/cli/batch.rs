@@ -1,7 +1,6 @@
 //! `plan` and `promote` of several transitions: several `--to`, globs, `--app`, `--all`.
 //! All or nothing: see [`crate::promotion::batch`].
 
-use std::path::Path;
 
 use super::request::{PlanArgs, plan_request_for};
 use super::{Cli, print};
@@ -47,19 +46,10 @@ fn requests(workspace: &Workspace, args: &PlanArgs) -> Result<(Vec<PlanRequest>,
 /// transition; the exit code of the whole.
 fn finish(cli: &Cli, batch: &Batch, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
     print(&report::batch::render(batch, dry_run, format));
-    if format == OutputFormat::Github {
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
-            if let Err(failure) = super::decision::append(Path::new(&path), &report::batch::summary_markdown(batch, dry_run)) {
-                eprintln!("tollgate: warning: GITHUB_STEP_SUMMARY: {}", failure.message);
-            }
-        }
-    }
-    if let Some(path) = &cli.decision_log {
-        let lines: String = batch.decided.iter().map(|decided| report::decision::log_line(decided, batch.commit.as_deref(), dry_run)).collect();
-        if let Err(failure) = super::decision::append(path, &lines) {
-            eprintln!("tollgate: warning: --decision-log: {}", failure.message);
-        }
-    }
+    super::decision::append_step_summary(format, || report::batch::summary_markdown(batch, dry_run));
+    super::decision::append_decision_log(cli, || {
+        batch.decided.iter().map(|decided| report::decision::log_line(decided, batch.commit.as_deref(), dry_run)).collect()
+    });
     Ok(match batch.outcome() {
         GateOutcome::Allowed => ExitCode::Success,
         GateOutcome::Denied => ExitCode::Denied,

@@ -49,20 +49,29 @@ fn record_decision(
     dry_run: bool,
     format: OutputFormat,
 ) -> Result<ExitCode, Failure> {
-    // The decision stands (and may be committed): a log that cannot be written is a warning.
-    if format == OutputFormat::Github {
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
-            if let Err(failure) = append(Path::new(&path), &report::github::summary_markdown(decided, pipeline(workspace, decided).as_deref())) {
-                eprintln!("tollgate: warning: GITHUB_STEP_SUMMARY: {}", failure.message);
-            }
-        }
-    }
-    if let Some(path) = &cli.decision_log {
-        if let Err(failure) = append(path, &report::decision::log_line(decided, committed, dry_run)) {
-            eprintln!("tollgate: warning: --decision-log: {}", failure.message);
-        }
-    }
+    append_step_summary(format, || report::github::summary_markdown(decided, pipeline(workspace, decided).as_deref()));
+    append_decision_log(cli, || report::decision::log_line(decided, committed, dry_run));
     Ok(decision_exit_code(decided))
+}
+
+/// With `-o github`, add `markdown` to the GitHub step summary. The decision stands (and may
+/// be committed): a summary that cannot be written is a warning.
+pub(super) fn append_step_summary(format: OutputFormat, markdown: impl FnOnce() -> String) {
+    if format == OutputFormat::Github
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty())
+        && let Err(failure) = append(Path::new(&path), &markdown())
+    {
+        eprintln!("tollgate: warning: GITHUB_STEP_SUMMARY: {}", failure.message);
+    }
+}
+
+/// With `--decision-log`, append `lines` to it (a log that cannot be written is a warning).
+pub(super) fn append_decision_log(cli: &Cli, lines: impl FnOnce() -> String) {
+    if let Some(path) = &cli.decision_log
+        && let Err(failure) = append(path, &lines())
+    {
+        eprintln!("tollgate: warning: --decision-log: {}", failure.message);
+    }
 }
 
 /// Append `text` to the file at `path`, creating it if needed. Checked before deciding, so a

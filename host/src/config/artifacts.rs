@@ -118,12 +118,11 @@ impl Config {
                     "give either image: and environments: (one artifact) or artifacts: (several), not both".into(),
                 ));
             }
-            if let Some(primary) = &application.primary {
-                if !application.artifacts.contains_key(primary) {
+            if let Some(primary) = &application.primary
+                && !application.artifacts.contains_key(primary) {
                     let names: Vec<&str> = application.artifacts.keys().map(String::as_str).collect();
                     return Err(at(&["applications", name, "primary"], format!("{primary} is not one of its artifacts ({})", names.join(", "))));
                 }
-            }
             let envs = |artifact: &ArtifactConfig| artifact.environments.keys().cloned().collect::<Vec<_>>();
             let (first_name, first) = application.artifacts.iter().next().expect("not empty");
             for (artifact_name, artifact) in &application.artifacts {

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::history::{Arrivals, last_arrival, verified_in};
-use super::plan::{Plan, PlanRequest, decision_id, rollback_artifact};
+use super::plan::{Plan, PlanRequest, bound_approvals, decision_id, rollback_artifact};
 use super::source::promotion_source;
 use crate::config::{Config, Location};
 use crate::manifest::{Deployed, read_deployed, write_deployed};
@@ -219,17 +219,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         Some(env) => history.last_arrival(&request.app, env, Some(&new_set))?.map(|record| record.time),
         None => None,
     };
-    let approvals = request
-        .approvals
-        .iter()
-        .map(|approval| {
-            let mut approval = approval.clone();
-            if approval.version.is_empty() {
-                approval.version = new_set.clone();
-            }
-            approval
-        })
-        .collect();
+    let approvals = bound_approvals(request, &new_set);
     let primary_file = application.environments[&request.to_env].file.clone();
     let (file, before, after) = changes
         .first()

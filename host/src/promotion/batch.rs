@@ -164,15 +164,14 @@ impl Workspace {
                 batch.skipped.push(skip(format!("{} already runs {} in {}; nothing to do", t.application, t.artifact.version, t.to_env)));
                 continue;
             }
-            if let (true, Some(from), Some(previous)) = (train, &t.from_env, &t.previous_artifact) {
-                if newer(&previous.version, &t.artifact.version) {
+            if let (true, Some(from), Some(previous)) = (train, &t.from_env, &t.previous_artifact)
+                && newer(&previous.version, &t.artifact.version) {
                     batch.skipped.push(skip(format!(
                         "{} runs {} in {}, newer than {} in {from}; nothing to do",
                         t.application, previous.version, t.to_env, t.artifact.version
                     )));
                     continue;
                 }
-            }
             batch.decided.push(decided);
         }
         // One commit cannot hold two independent edits of one file.
@@ -186,11 +185,10 @@ impl Workspace {
                 }
             }
         }
-        if let Some(first) = batch.decided.first() {
-            if batch.decided.iter().any(|decided| decided.plan.base.commit != first.plan.base.commit) {
+        if let Some(first) = batch.decided.first()
+            && batch.decided.iter().any(|decided| decided.plan.base.commit != first.plan.base.commit) {
                 return Err(Failure::conflict(format!("{} moved while the transitions were being planned; try again", self.config.branch)));
             }
-        }
         Ok(batch)
     }
 

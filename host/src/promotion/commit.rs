@@ -127,8 +127,8 @@ pub fn commit_plans(
         return Err(error);
     }
 
-    if let Some(worktree) = &mut worktree {
-        if let Err(error) = update_worktree(git, worktree, commit, &paths) {
+    if let Some(worktree) = &mut worktree
+        && let Err(error) = update_worktree(git, worktree, commit, &paths) {
             // Put everything back: the branch to its base, the files to the base's content.
             let restored = git
                 .reference_matching(&reference, base, true, commit, "tollgate: undo a promotion the working tree could not take")
@@ -148,7 +148,6 @@ pub fn commit_plans(
                 ),
             }));
         }
-    }
     if !publish {
         lock.clear()?;
     }

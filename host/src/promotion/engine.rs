@@ -303,11 +303,10 @@ pub fn default_protected_branch(repo: &GitRepo) -> Result<String, Failure> {
     let symbolic = |name: &str, prefix: &str| {
         git.find_reference(name).ok().and_then(|reference| reference.symbolic_target().ok().flatten().map(str::to_string)).and_then(|target| target.strip_prefix(prefix).map(str::to_string))
     };
-    if git.is_bare() {
-        if let Some(branch) = symbolic("HEAD", "refs/heads/") {
+    if git.is_bare()
+        && let Some(branch) = symbolic("HEAD", "refs/heads/") {
             return Ok(branch);
         }
-    }
     if let Some(branch) = symbolic("refs/remotes/origin/HEAD", "refs/remotes/origin/") {
         return Ok(branch);
     }

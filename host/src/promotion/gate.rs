@@ -186,11 +186,10 @@ fn start_policy(
 /// Parse a plugin reference as configured; relative paths are relative to `base_dir`.
 pub fn resolve_plugin(text: &str, base_dir: &Path) -> Result<PluginRef, String> {
     let mut reference = PluginRef::parse(text)?;
-    if let PluginSource::File(path) = &reference.source {
-        if path.is_relative() {
+    if let PluginSource::File(path) = &reference.source
+        && path.is_relative() {
             reference.source = PluginSource::File(base_dir.join(path));
         }
-    }
     Ok(reference)
 }
 

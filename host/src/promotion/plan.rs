@@ -245,18 +245,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     let line = if inserting { read_deployed(&target.file, &after, &layout).map_err(|error| error.0)?.line } else { current.line };
     let (source_reason, from_env_since) = source.unzip();
     let from_env_since = from_env_since.flatten();
-    // An approval given without a version approves what is being promoted.
-    let approvals = request
-        .approvals
-        .iter()
-        .map(|approval| {
-            let mut approval = approval.clone();
-            if approval.version.is_empty() {
-                approval.version = artifact.version.clone();
-            }
-            approval
-        })
-        .collect();
+    let approvals = bound_approvals(request, &artifact.version);
     let transition = Transition {
         id: decision_id(request),
         kind,
@@ -287,6 +276,22 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     })
 }
 
+/// The request's approvals, an approval given without a version approving `version` (what is
+/// being promoted).
+pub(super) fn bound_approvals(request: &PlanRequest, version: &str) -> Vec<Approval> {
+    request
+        .approvals
+        .iter()
+        .map(|approval| {
+            let mut approval = approval.clone();
+            if approval.version.is_empty() {
+                approval.version = version.to_string();
+            }
+            approval
+        })
+        .collect()
+}
+
 /// What a rollback goes back to: for [`RollbackTarget::Previous`], the newest version that
 /// ran in the environment before the current one first arrived, skipping versions already
 /// rolled back from (so successive rollbacks walk further back); for
@@ -305,11 +310,10 @@ pub(super) fn rollback_artifact(
     let mut arrivals: Vec<&PromotionRecord> = verified_in(history, &request.app, &request.to_env).collect();
     arrivals.reverse();
     let mut ran: Vec<(String, Option<String>)> = Vec::new();
-    if let Some(first) = arrivals.first() {
-        if let Some(version) = &first.previous_version {
+    if let Some(first) = arrivals.first()
+        && let Some(version) = &first.previous_version {
             ran.push((version.clone(), first.previous_digest.clone()));
         }
-    }
     ran.extend(arrivals.iter().map(|record| (record.version.clone(), record.digest.clone())));
     match target {
         RollbackTarget::Previous => {

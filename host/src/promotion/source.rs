@@ -32,13 +32,16 @@ struct Candidate {
     since: Option<i64>,
 }
 
+/// Reads what an environment runs: the manifest's text and the artifact found in it.
+pub type ReadDeployed<'a> = dyn Fn(&str) -> Result<(String, Deployed), String> + 'a;
+
 /// Choose the source of promoting `request.app` into `request.to_env`.
 pub fn promotion_source(
     config: &Config,
     application: &Application,
     request: &PlanRequest,
     current: &Deployed,
-    read: &dyn Fn(&str) -> Result<(String, Deployed), String>,
+    read: &ReadDeployed<'_>,
     history: &mut dyn Arrivals,
 ) -> Result<Source, String> {
     let to = request.to_env.as_str();
@@ -133,13 +136,13 @@ pub fn promotion_source(
         (best, candidates[best].since, reason)
     };
     let chosen = candidates.swap_remove(source);
-    if let Some(version) = &request.version {
-        if version != &chosen.version {
-            return Err(format!(
-                "--version only applies to a root environment; {to} takes what is in {} ({}), not {version}",
-                chosen.env, chosen.version
-            ));
-        }
+    if let Some(version) = &request.version
+        && version != &chosen.version
+    {
+        return Err(format!(
+            "--version only applies to a root environment; {to} takes what is in {} ({}), not {version}",
+            chosen.env, chosen.version
+        ));
     }
     Ok(Source {
         from_env: Some(chosen.env),
