@@ -245,10 +245,20 @@ fn promote_survives_sigkill_at_random_points() {
     assert!(problems.is_empty(), "{}\n{}", summary.join("\n"), problems.join("\n"));
 }
 
+/// Promote shop-api 1.5.0 into dev in `repo`, as the run that will be interrupted; its base
+/// and its commit.
+fn promote_to_interrupt(repo: &str, actor: &[&str]) -> (String, String) {
+    let base = rev(repo, "main");
+    let args = [&["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest"], actor].concat();
+    let run = tollgate_in(repo, &args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    (base, rev(repo, "main"))
+}
+
 /// Make `repo` look as a promote killed right after moving its branch to `commit` leaves
 /// it: the index and files still hold `base`, and the journal holds the promotion's intent.
-fn interrupt_after_the_branch_moved(repo: &str, base: &str, commit: &str, publish: bool) {
-    let paths: Vec<String> = git(repo, &["diff", "--name-only", base, commit]).lines().map(str::to_string).collect();
+fn interrupt_after_the_branch_moved(repo: &str, base: &str, commit: &str) {
+    let paths = changed_paths(repo, base, commit);
     git(repo, &["read-tree", base]);
     for path in &paths {
         let file = std::path::Path::new(repo).join(path);
@@ -257,6 +267,17 @@ fn interrupt_after_the_branch_moved(repo: &str, base: &str, commit: &str, publis
             _ => std::fs::remove_file(&file).unwrap(),
         }
     }
+    write_intent(repo, base, commit, false);
+}
+
+fn changed_paths(repo: &str, base: &str, commit: &str) -> Vec<String> {
+    git(repo, &["diff", "--name-only", base, commit]).lines().map(str::to_string).collect()
+}
+
+/// The journal's intent of a promotion from `base` to `commit`, as the promotion writes it
+/// before moving its branch.
+fn write_intent(repo: &str, base: &str, commit: &str, publish: bool) {
+    let paths = changed_paths(repo, base, commit);
     let intent = serde_json::json!({ "branch": "main", "new_branch": false, "base": base, "commit": commit, "paths": paths, "publish": publish });
     std::fs::write(std::path::Path::new(repo).join(".git/tollgate-promotion"), intent.to_string()).unwrap();
 }
@@ -265,11 +286,8 @@ fn interrupt_after_the_branch_moved(repo: &str, base: &str, commit: &str, publis
 fn a_promote_killed_between_moving_the_branch_and_updating_the_files_is_finished_by_the_next_one() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    let base = rev(&repo, "main");
-    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let commit = rev(&repo, "main");
-    interrupt_after_the_branch_moved(&repo, &base, &commit, false);
+    let (base, commit) = promote_to_interrupt(&repo, &[]);
+    interrupt_after_the_branch_moved(&repo, &base, &commit);
     assert!(!git(&repo, &["status", "--porcelain"]).is_empty(), "the checkout is behind its branch, as a kill leaves it");
 
     let run = tollgate_in(&repo, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0"]);
@@ -283,11 +301,8 @@ fn a_promote_killed_between_moving_the_branch_and_updating_the_files_is_finished
 fn a_file_edited_after_an_interrupted_promote_is_named_and_kept() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    let base = rev(&repo, "main");
-    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let commit = rev(&repo, "main");
-    interrupt_after_the_branch_moved(&repo, &base, &commit, false);
+    let (base, commit) = promote_to_interrupt(&repo, &[]);
+    interrupt_after_the_branch_moved(&repo, &base, &commit);
     let values = std::path::Path::new(&repo).join("envs/dev/shop-api/values.yaml");
     std::fs::write(&values, "edited by hand\n").unwrap();
 
@@ -302,10 +317,8 @@ fn a_file_edited_after_an_interrupted_promote_is_named_and_kept() {
 fn a_lock_git_left_behind_is_named_with_what_to_do() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    let base = rev(&repo, "main");
-    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    interrupt_after_the_branch_moved(&repo, &base, &rev(&repo, "main"), false);
+    let (base, commit) = promote_to_interrupt(&repo, &[]);
+    interrupt_after_the_branch_moved(&repo, &base, &commit);
     let index_lock = std::path::Path::new(&repo).join(".git/index.lock");
     std::fs::write(&index_lock, "").unwrap();
 
@@ -326,16 +339,9 @@ fn a_push_promote_killed_before_publishing_is_undone_and_redone_by_the_next_one(
     git(&source, &["clone", "--bare", "--quiet", &source, &remote]);
     let clone = dir.path().join("clone").to_str().unwrap().to_string();
     git(&source, &["clone", "--quiet", &remote, &clone]);
-    let base = rev(&clone, "main");
     // The local commit a killed `--push` run made and never published.
-    let run = tollgate_in(&clone, &["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest", "--actor", "ci"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let unpublished = rev(&clone, "main");
-    let intent = serde_json::json!({
-        "branch": "main", "new_branch": false, "base": base, "commit": unpublished,
-        "paths": git(&clone, &["diff", "--name-only", &base, &unpublished]).lines().collect::<Vec<_>>(), "publish": true
-    });
-    std::fs::write(std::path::Path::new(&clone).join(".git/tollgate-promotion"), intent.to_string()).unwrap();
+    let (base, unpublished) = promote_to_interrupt(&clone, &["--actor", "ci"]);
+    write_intent(&clone, &base, &unpublished, true);
 
     let run = tollgate_in(&clone, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0", "--actor", "ci", "--push"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

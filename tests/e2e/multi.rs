@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{git, snapshot, tollgate_in};
+use crate::support::{committed_repo, git, snapshot, tollgate_in};
 
 /// qa → staging → prod-us, with staging → prod-eu allowed directly (until environments are
 /// a graph, `--from staging` reaches both prod regions). approval-count wants one approval
@@ -48,13 +48,6 @@ fn kustomization(image: &str, version: &str) -> String {
 /// 2.1.0 everywhere but prod-eu (2.0.0); billing 3.0.0 in qa and staging, hotfixed to 3.1.0
 /// in prod-us.
 pub fn regions_repo() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let repo = repo.to_str().unwrap().to_string();
-    git(&repo, &["init", "--quiet", "--initial-branch", "main"]);
-    git(&repo, &["config", "user.name", "platform team"]);
-    git(&repo, &["config", "user.email", "platform@example.com"]);
     let mut files: Vec<(String, String)> = vec![("tollgate.yaml".into(), CONFIG.into())];
     let versions = [
         ("billing", "registry.example.com/billing", [("qa", "3.0.0"), ("staging", "3.0.0"), ("prod-us", "3.1.0"), ("prod-eu", "")]),
@@ -66,14 +59,7 @@ pub fn regions_repo() -> (tempfile::TempDir, String) {
             files.push((format!("envs/{env}/{app}/kustomization.yaml"), kustomization(image, version)));
         }
     }
-    for (path, content) in &files {
-        let path = Path::new(&repo).join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "--quiet", "-m", "initial desired state"]);
-    (dir, repo)
+    committed_repo(&files)
 }
 
 fn json(run: &crate::support::Run) -> serde_json::Value {
@@ -276,27 +262,13 @@ fn migrate_job(kind: &str, version: &str) -> String {
 }
 
 fn shop_repo() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let repo = repo.to_str().unwrap().to_string();
-    git(&repo, &["init", "--quiet", "--initial-branch", "main"]);
-    git(&repo, &["config", "user.name", "platform team"]);
-    git(&repo, &["config", "user.email", "platform@example.com"]);
     let mut files: Vec<(String, String)> = vec![("tollgate.yaml".into(), SHOP_CONFIG.into())];
     for env in ["qa", "staging", "prod"] {
         files.push((format!("envs/{env}/shop/values.yaml"), shop_values("1.2.0", "1.2.0")));
         files.push((format!("envs/{env}/shop/migrate.yaml"), migrate_job("Job", "1.2.0")));
     }
     files.push(("envs/prod/shop/cleanup-cronjob.yaml".into(), migrate_job("CronJob", "1.2.0")));
-    for (path, content) in &files {
-        let path = Path::new(&repo).join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "--quiet", "-m", "initial desired state"]);
-    (dir, repo)
+    committed_repo(&files)
 }
 
 fn read(repo: &str, path: &str) -> String {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{git, gitops_repo, repo_path, snapshot, tollgate_in, write};
+use crate::support::{committed_repo, git, gitops_repo, repo_path, snapshot, tollgate_in, write};
 
 pub const DIGEST_A: &str = "sha256:abababababababababababababababababababababababababababababababab";
 pub const DIGEST_B: &str = "sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
@@ -41,27 +41,13 @@ pub fn web_manifest(version: &str) -> String {
 /// A checked-out repository (branch main) holding `config` and the files of [`PLAIN_CONFIG`]
 /// at 1.0.0, plus `extra` files. Returns the temporary directory and the repository path.
 pub fn plain_repo_with(config: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let repo = repo.to_str().unwrap().to_string();
-    git(&repo, &["init", "--quiet", "--initial-branch", "main"]);
-    git(&repo, &["config", "user.name", "platform team"]);
-    git(&repo, &["config", "user.email", "platform@example.com"]);
     let mut files: Vec<(String, String)> = vec![("tollgate.yaml".into(), config.into())];
     for env in ["dev", "test", "prod"] {
         files.push((format!("envs/{env}/api.yaml"), api_values("1.0.0")));
         files.push((format!("envs/{env}/web.yaml"), web_manifest("1.0.0")));
     }
     files.extend(extra.iter().map(|(path, content)| (path.to_string(), content.to_string())));
-    for (path, content) in &files {
-        let path = Path::new(&repo).join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "--quiet", "-m", "initial desired state"]);
-    (dir, repo)
+    committed_repo(&files)
 }
 
 /// [`plain_repo_with`] the plain configuration.

@@ -148,6 +148,25 @@ pub fn gitops_repo() -> tempfile::TempDir {
     dir
 }
 
+/// A checked-out repository (branch main) whose one commit holds `files` (path, content).
+/// Returns the temporary directory and the repository path.
+pub fn committed_repo(files: &[(String, String)]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    for (path, content) in files {
+        let path = repo.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let repo = repo.to_str().unwrap().to_string();
+    git(&repo, &["init", "--quiet", "--initial-branch", "main"]);
+    git(&repo, &["config", "user.name", "platform team"]);
+    git(&repo, &["config", "user.email", "platform@example.com"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", "initial desired state"]);
+    (dir, repo)
+}
+
 /// The repository inside a [`gitops_repo`] directory.
 pub fn repo_path(dir: &tempfile::TempDir) -> String {
     dir.path().join("repo").to_str().unwrap().to_string()
