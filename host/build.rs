@@ -122,12 +122,17 @@ fn precompile(engine: &wasmtime::Engine, name: &str, wasm: &Path, out_dir: &Path
     let precompiled = engine
         .precompile_component(&component)
         .unwrap_or_else(|error| panic!("precompile {} with wasmtime: {error:#}", wasm.display()));
+    // The component embedded is a copy in this build's own OUT_DIR: the plugin build directory
+    // is shared by every profile, and a later build of another profile may rewrite the file
+    // there, which must not change what this binary embeds after its digest was taken.
+    let embedded = out_dir.join(format!("{name}.wasm"));
+    std::fs::write(&embedded, &component).unwrap_or_else(|error| panic!("write {}: {error}", embedded.display()));
     let cwasm = out_dir.join(format!("{name}.cwasm"));
     let code_len = precompiled.len();
     std::fs::write(&cwasm, precompiled).unwrap_or_else(|error| panic!("write {}: {error}", cwasm.display()));
     let entry = format!(
         "    Builtin {{ name: {name:?}, component: include_bytes!({:?}), sha256: {:?}, precompiled: &{code_static}.0 }},\n",
-        wasm.display().to_string(),
+        embedded.display().to_string(),
         hex::encode(Sha256::digest(&component)),
     );
     let code = format!("static {code_static}: PageAligned<[u8; {code_len}]> = PageAligned(*include_bytes!({:?}));\n", cwasm.display().to_string());

@@ -95,10 +95,11 @@ impl GitRepo {
     }
 }
 
-/// Let libgit2 keep trees of any size and small blobs in its object cache. By default it
+/// Let libgit2 keep trees of any size and small blobs in its object cache (called by the
+/// binary before it starts any thread, and by [`GitRepo::open`] for library users). By default it
 /// caches no blob and no tree over 4 KiB, so an environment directory of a thousand
 /// applications (a 40 KB tree) was inflated and hashed again for every file read below it.
-fn cache_large_trees() {
+pub fn cache_large_trees() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: set once per process. libgit2 reads these limits as plain integers when it

@@ -8,12 +8,40 @@
 //! and a path whose kind changes (file, symlink, directory or submodule) is a deletion plus
 //! an addition.
 
-use git2::{Delta, Oid, Repository, Tree, TreeEntry};
+use std::collections::BTreeMap;
+
+use git2::{Delta, Oid, Repository, Tree};
 
 /// Every file path that differs between `old` and `new`, with how, sorted by path.
 pub fn changed_files(repo: &Repository, old: &Tree<'_>, new: &Tree<'_>) -> Result<Vec<(String, Delta)>, git2::Error> {
     let mut changes = Vec::new();
-    diff_level(repo, "", Some(old), Some(new), &mut changes)?;
+    // Directories still to compare, by their path with a trailing `/` and either side's tree
+    // id. A stack rather than recursion: a crafted commit nested ten thousand directories
+    // deep is compared, not a stack overflow.
+    let mut pending = vec![(String::new(), Some(old.id()), Some(new.id()))];
+    while let Some((prefix, old, new)) = pending.pop() {
+        let (old, new) = (old.map(|id| repo.find_tree(id)).transpose()?, new.map(|id| repo.find_tree(id)).transpose()?);
+        for (name, (old, new)) in entries_by_name(old.as_ref(), new.as_ref())? {
+            let path = format!("{prefix}{}", String::from_utf8_lossy(&name));
+            match (old, new) {
+                (Some(old), Some(new)) if old == new => {}
+                // A submodule moved to another commit is not a change of this repository's files.
+                (Some((Kind::Submodule, ..)), Some((Kind::Submodule, ..))) => {}
+                (Some((Kind::Directory, old, _)), Some((Kind::Directory, new, _))) => pending.push((format!("{path}/"), Some(old), Some(new))),
+                (Some((old_kind, ..)), Some((new_kind, ..))) if old_kind == new_kind => changes.push((path, Delta::Modified)),
+                (old, new) => {
+                    for (side, delta) in [(old, Delta::Deleted), (new, Delta::Added)] {
+                        match side {
+                            Some((Kind::Directory, id, _)) if delta == Delta::Deleted => pending.push((format!("{path}/"), Some(id), None)),
+                            Some((Kind::Directory, id, _)) => pending.push((format!("{path}/"), None, Some(id))),
+                            Some(_) => changes.push((path.clone(), delta)),
+                            None => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
     sort(&mut changes);
     Ok(changes)
 }
@@ -32,65 +60,36 @@ enum Kind {
     Submodule,
 }
 
-fn kind(entry: &TreeEntry<'_>) -> Kind {
-    match entry.filemode() & 0o170000 {
-        0o040000 => Kind::Directory,
-        0o120000 => Kind::Symlink,
-        0o160000 => Kind::Submodule,
-        _ => Kind::File,
-    }
-}
-
-/// One side of a name at one level: its kind, id and mode.
+/// One side of a name at one level: its kind, id and mode as stored (libgit2's diff compares
+/// stored modes, not the normalised ones `TreeEntry::filemode` gives).
 type Side = Option<(Kind, Oid, i32)>;
 
-fn diff_level(repo: &Repository, prefix: &str, old: Option<&Tree<'_>>, new: Option<&Tree<'_>>, changes: &mut Vec<(String, Delta)>) -> Result<(), git2::Error> {
-    let mut names: std::collections::BTreeMap<String, (Side, Side)> = Default::default();
-    let side = |entry: TreeEntry<'_>| (String::from_utf8_lossy(entry.name_bytes()).into_owned(), (kind(&entry), entry.id(), entry.filemode()));
-    for (name, entry) in old.into_iter().flat_map(Tree::iter).map(side) {
-        names.entry(name).or_default().0 = Some(entry);
-    }
-    for (name, entry) in new.into_iter().flat_map(Tree::iter).map(side) {
-        names.entry(name).or_default().1 = Some(entry);
-    }
-    for (name, (old, new)) in names {
-        let path = format!("{prefix}{name}");
-        match (old, new) {
-            (Some(old), Some(new)) if old.1 == new.1 && old.2 == new.2 => {}
-            // A submodule moved to another commit is not a change of this repository's files.
-            (Some((Kind::Submodule, ..)), Some((Kind::Submodule, ..))) => {}
-            (Some((Kind::Directory, old, _)), Some((Kind::Directory, new, _))) => {
-                diff_level(repo, &format!("{path}/"), Some(&repo.find_tree(old)?), Some(&repo.find_tree(new)?), changes)?;
-            }
-            (Some((old_kind, ..)), Some((new_kind, ..))) if old_kind == new_kind => changes.push((path, Delta::Modified)),
-            (old, new) => {
-                if let Some((kind, id, _)) = old {
-                    side_only(repo, path.clone(), kind, id, Delta::Deleted, changes)?;
-                }
-                if let Some((kind, id, _)) = new {
-                    side_only(repo, path, kind, id, Delta::Added, changes)?;
-                }
+/// The entries of both trees, paired by name (as bytes: names need not be UTF-8). A tree that
+/// names an entry twice is refused.
+fn entries_by_name(old: Option<&Tree<'_>>, new: Option<&Tree<'_>>) -> Result<BTreeMap<Vec<u8>, (Side, Side)>, git2::Error> {
+    let mut names: BTreeMap<Vec<u8>, (Side, Side)> = BTreeMap::new();
+    for (tree, is_new) in [(old, false), (new, true)] {
+        let Some(tree) = tree else { continue };
+        for entry in tree.iter() {
+            let mode = entry.filemode_raw();
+            let kind = match mode & 0o170000 {
+                0o040000 => Kind::Directory,
+                0o120000 => Kind::Symlink,
+                0o160000 => Kind::Submodule,
+                _ => Kind::File,
+            };
+            let pair = names.entry(entry.name_bytes().to_vec()).or_default();
+            let side = if is_new { &mut pair.1 } else { &mut pair.0 };
+            if side.replace((kind, entry.id(), mode)).is_some() {
+                return Err(git2::Error::from_str(&format!("tree {} names {} twice", tree.id(), String::from_utf8_lossy(entry.name_bytes()))));
             }
         }
     }
-    Ok(())
-}
-
-/// A path present on one side only: the file, or every file of the directory.
-fn side_only(repo: &Repository, path: String, kind: Kind, id: Oid, delta: Delta, changes: &mut Vec<(String, Delta)>) -> Result<(), git2::Error> {
-    if kind != Kind::Directory {
-        changes.push((path, delta));
-        return Ok(());
-    }
-    let tree = repo.find_tree(id)?;
-    let prefix = format!("{path}/");
-    if delta == Delta::Deleted { diff_level(repo, &prefix, Some(&tree), None, changes) } else { diff_level(repo, &prefix, None, Some(&tree), changes) }
+    Ok(names)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use git2::{DiffOptions, IndexEntry, IndexTime};
     use proptest::prelude::*;
 
@@ -167,6 +166,62 @@ mod tests {
             let (old, new) = (tree_of(&repo, &old), tree_of(&repo, &new));
             prop_assert_eq!(changed_files(&repo, &old, &new).unwrap(), libgit2_changes(&repo, &old, &new));
         }
+    }
+
+    /// A tree object written as is: entries of (raw mode, name bytes, id), in the given order.
+    fn raw_tree(repo: &Repository, entries: &[(&str, &[u8], Oid)]) -> Oid {
+        let mut bytes = Vec::new();
+        for (mode, name, id) in entries {
+            bytes.extend_from_slice(format!("{mode} ").as_bytes());
+            bytes.extend_from_slice(name);
+            bytes.push(0);
+            bytes.extend_from_slice(id.as_bytes());
+        }
+        repo.odb().unwrap().write(git2::ObjectType::Tree, &bytes).unwrap()
+    }
+
+    #[test]
+    fn stored_modes_and_names_that_are_not_utf8_are_compared_as_libgit2_compares_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let (one, two) = (repo.blob(b"1").unwrap(), repo.blob(b"2").unwrap());
+        // An executable turned into a "submodule" of the same id (a mode git normalises to
+        // 100755 when asked, but stores as written); two names that are not UTF-8 and read the
+        // same once made text.
+        let old = raw_tree(&repo, &[("100755", b"a", one), ("100644", b"\xfe", one), ("100644", b"\xff", one)]);
+        let new = raw_tree(&repo, &[("160755", b"a", one), ("100644", b"\xfe", two), ("100644", b"\xff", one)]);
+        let (old, new) = (repo.find_tree(old).unwrap(), repo.find_tree(new).unwrap());
+        let ours = changed_files(&repo, &old, &new).unwrap();
+        assert_eq!(ours, libgit2_changes(&repo, &old, &new));
+        assert!(ours.contains(&("a".to_string(), Delta::Deleted)), "{ours:?}");
+        assert!(ours.contains(&("\u{fffd}".to_string(), Delta::Modified)), "{ours:?}");
+    }
+
+    #[test]
+    fn a_tree_that_names_an_entry_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let (one, two) = (repo.blob(b"1").unwrap(), repo.blob(b"2").unwrap());
+        let old = raw_tree(&repo, &[("100644", b"a", one)]);
+        let new = raw_tree(&repo, &[("100644", b"a", one), ("100644", b"a", two)]);
+        let error = changed_files(&repo, &repo.find_tree(old).unwrap(), &repo.find_tree(new).unwrap()).unwrap_err();
+        assert!(error.message().contains("names a twice"), "{}", error.message());
+    }
+
+    #[test]
+    fn a_deeply_nested_change_is_found_without_recursion() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let nest = |content: &[u8]| {
+            let mut id = raw_tree(&repo, &[("100644", b"f", repo.blob(content).unwrap())]);
+            for _ in 0..20_000 {
+                id = raw_tree(&repo, &[("40000", b"d", id)]);
+            }
+            repo.find_tree(id).unwrap()
+        };
+        let changes = changed_files(&repo, &nest(b"1"), &nest(b"2")).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].0.ends_with("d/d/f") && changes[0].1 == Delta::Modified);
     }
 
     #[test]

@@ -50,7 +50,9 @@ pub fn load_precompiled(engine: &Engine, builtin: &'static Builtin) -> Result<Co
         // SAFETY: as below; this copies the code into memory wasmtime maps itself.
         return unsafe { Component::deserialize(engine, builtin.precompiled) }.map_err(|error| not_loadable(&error));
     }
-    // wasmtime registers a code region once per process: one component per builtin.
+    // wasmtime registers a code region once per process: one component per builtin, in the
+    // process's one engine (the only engine a `Runtime` has).
+    debug_assert!(super::engine::shared_engine().is_ok_and(|shared| Engine::same(engine, &shared)));
     static LOADED: Mutex<Option<HashMap<&'static str, Component>>> = Mutex::new(None);
     let mut loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let loaded = loaded.get_or_insert_with(HashMap::new);
@@ -67,7 +69,12 @@ pub fn load_precompiled(engine: &Engine, builtin: &'static Builtin) -> Result<Co
     // process and nothing ever writes to them, which running them in place requires; they are
     // page-aligned (`PageAligned`), which making them executable requires. wasmtime still
     // checks the version, configuration and CPU features recorded in them and refuses a mismatch.
-    let component = unsafe { Component::deserialize_raw(engine, code) }.map_err(|error| not_loadable(&error))?;
+    let component = match unsafe { Component::deserialize_raw(engine, code) } {
+        Ok(component) => component,
+        // E.g. a hardened kernel refusing to make the binary's own pages executable: copy the
+        // code into pages wasmtime maps (as on other platforms), with the same safety argument.
+        Err(_) => unsafe { Component::deserialize(engine, builtin.precompiled) }.map_err(|error| not_loadable(&error))?,
+    };
     loaded.insert(builtin.name, component.clone());
     Ok(component)
 }

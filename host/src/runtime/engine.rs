@@ -65,6 +65,8 @@ impl wasmtime::CustomCodeMemory for PublishInPlace {
     fn unpublish_executable(&self, _ptr: *const u8, _len: usize) -> wasmtime::Result<()> {
         // Called when code is dropped: memory wasmtime mapped is unmapped next anyway, and a
         // builtin's code stays as it is (read-only and executable) for the process's lifetime.
+        // (wasmtime also unpublishes to patch code for guest debugging, its `debug` feature,
+        // which tollgate does not enable.)
         Ok(())
     }
 }
