@@ -7,29 +7,7 @@
 
 use std::path::Path;
 
-use crate::support::{git, shared_cache, tollgate_env, tollgate_in, workspace};
-
-/// A Git repository (branch main) in a new directory holding `files`.
-fn repository(files: &[(String, String)]) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    for (path, content) in files {
-        let path = repo.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    let repo = repo.to_str().unwrap().to_string();
-    init(&repo);
-    (dir, repo)
-}
-
-fn init(repo: &str) {
-    git(repo, &["init", "--quiet", "--initial-branch", "main"]);
-    git(repo, &["config", "user.name", "platform team"]);
-    git(repo, &["config", "user.email", "platform@example.com"]);
-    git(repo, &["add", "-A"]);
-    git(repo, &["commit", "--quiet", "-m", "initial desired state"]);
-}
+use crate::support::{committed_repo, git, init_and_commit, shared_cache, tollgate_env, tollgate_in, workspace};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -71,7 +49,7 @@ fn regions_repo(extra: &str, versions: &[(&str, &str)]) -> (tempfile::TempDir, S
         let version = versions.iter().find(|(e, _)| e == env).map_or("1.0.0", |(_, v)| v);
         files.push((format!("envs/{env}/api.yaml"), values(version)));
     }
-    repository(&files)
+    committed_repo(&files)
 }
 
 fn json(run: &crate::support::Run) -> serde_json::Value {
@@ -84,7 +62,7 @@ fn the_regions_example_promotes_along_its_graph_without_from() {
     let repo_dir = dir.path().join("regions");
     copy_dir(&workspace().join("examples/regions"), &repo_dir);
     let repo = repo_dir.to_str().unwrap().to_string();
-    init(&repo);
+    init_and_commit(&repo);
 
     let run = tollgate_in(&repo, &["check-config"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -270,7 +248,7 @@ fn graph_errors_name_the_line_and_column() {
         let config = format!(
             "environments:\n{environments}applications:\n  api:\n    image: registry.example.com/api\n    environments:\n      qa: {{ file: envs/qa/api.yaml, helm: {{ tag_path: image.tag }} }}\n"
         );
-        let (_dir, repo) = repository(&[("tollgate.yaml".into(), config), ("envs/qa/api.yaml".into(), values("1.0.0"))]);
+        let (_dir, repo) = committed_repo(&[("tollgate.yaml".into(), config), ("envs/qa/api.yaml".into(), values("1.0.0"))]);
         let run = tollgate_in(&repo, &["check-config"]);
         assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
         let plan = tollgate_in(&repo, &["plan", "api", "--to", "qa", "--version", "1.0.1"]);

@@ -159,12 +159,17 @@ pub fn committed_repo(files: &[(String, String)]) -> (tempfile::TempDir, String)
         std::fs::write(path, content).unwrap();
     }
     let repo = repo.to_str().unwrap().to_string();
-    git(&repo, &["init", "--quiet", "--initial-branch", "main"]);
-    git(&repo, &["config", "user.name", "platform team"]);
-    git(&repo, &["config", "user.email", "platform@example.com"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "--quiet", "-m", "initial desired state"]);
+    init_and_commit(&repo);
     (dir, repo)
+}
+
+/// Make the directory `repo` a Git repository (branch main) whose one commit holds its files.
+pub fn init_and_commit(repo: &str) {
+    git(repo, &["init", "--quiet", "--initial-branch", "main"]);
+    git(repo, &["config", "user.name", "platform team"]);
+    git(repo, &["config", "user.email", "platform@example.com"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "--quiet", "-m", "initial desired state"]);
 }
 
 /// The repository inside a [`gitops_repo`] directory.
