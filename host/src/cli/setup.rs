@@ -1,0 +1,87 @@
+//! What the commands set up before they act: the runtime, the workspace (repository,
+//! configuration from the protected branch, lockfile), a single plugin, input files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Cli;
+use crate::exit::Failure;
+use crate::fixtures::describe_yaml_error;
+use crate::promotion::engine::Workspace;
+use crate::promotion::plan::PlanRequest;
+use crate::runtime::{CodeSource, CompileCache, Plugin, PluginRef, Runtime};
+
+/// The plugin runtime with the compile cache and the registry store the flags choose.
+pub(super) fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
+    let store_root = cli.cache_dir.clone().or_else(CompileCache::default_root);
+    let cache_root = if cli.no_cache { None } else { store_root.clone() };
+    let mut runtime = Runtime::new(cache_root.as_deref())
+        .map_err(|error| Failure::policy_failed(format!("cannot start the WebAssembly runtime: {error:#}")))?;
+    // Pulled plugins stay in the store even with --no-cache: it holds verified bytes, not compiled code.
+    runtime.set_registry(crate::registry::Resolver::new(store_root, cli.insecure_registries.clone(), cli.locked));
+    Ok(runtime)
+}
+
+/// The repository and the configuration of its protected branch, with its `tollgate.lock`.
+pub(super) fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
+    let protected = protected_branch(cli);
+    let workspace = Workspace::open(&cli.repo, cli.config.as_deref(), protected.as_deref(), runtime(cli)?)?;
+    // tollgate.lock sits beside the tollgate.yaml that was read: on the protected branch.
+    let lock_branch = match protected {
+        Some(branch) => branch,
+        None => crate::promotion::engine::default_protected_branch(&workspace.repo).unwrap_or_else(|_| workspace.config.branch.clone()),
+    };
+    let lock = crate::registry::Lockfile::for_configuration(&workspace.repo, &lock_branch, cli.config.as_deref()).map_err(Failure::bad_input)?;
+    workspace.runtime.registry().set_lockfile(lock);
+    Ok(workspace)
+}
+
+/// `--protected-branch`, else `$TOLLGATE_PROTECTED_BRANCH`.
+pub(super) fn protected_branch(cli: &Cli) -> Option<String> {
+    cli.protected_branch.clone().or_else(|| std::env::var("TOLLGATE_PROTECTED_BRANCH").ok().filter(|branch| !branch.is_empty()))
+}
+
+/// Promote, and with a remote also push.
+pub(super) fn promote(workspace: &Workspace, request: &PlanRequest, branch: Option<&str>, remote: Option<&str>) -> Result<crate::promotion::engine::Promoted, Failure> {
+    match remote {
+        Some(remote) => workspace.promote_and_push(request, branch, remote),
+        None => workspace.promote(request, branch),
+    }
+}
+
+/// One plugin by reference (`--verbose` says where its code came from).
+pub(super) fn load_plugin(cli: &Cli, reference: &str) -> Result<Arc<Plugin>, Failure> {
+    let reference = PluginRef::parse(reference).map_err(Failure::bad_input)?;
+    let runtime = runtime(cli)?;
+    let plugin = runtime.load(&reference).map_err(|error| Failure::bad_input(error.message))?;
+    if cli.verbose {
+        match plugin.code_source() {
+            CodeSource::Precompiled { load_time } => {
+                eprintln!("tollgate: {}: loaded its build-time precompiled code in {:.1} ms", plugin.source(), load_time.as_secs_f64() * 1000.0)
+            }
+            CodeSource::Cache { load_time } => {
+                eprintln!("tollgate: {}: loaded from the compile cache in {:.1} ms", plugin.source(), load_time.as_secs_f64() * 1000.0)
+            }
+            CodeSource::Compiled { compile_time, cached_at } => eprintln!(
+                "tollgate: {}: compiled in {:.1} ms{}",
+                plugin.source(),
+                compile_time.as_secs_f64() * 1000.0,
+                cached_at.as_ref().map(|path| format!(", cached at {}", path.display())).unwrap_or_default()
+            ),
+        }
+    }
+    Ok(plugin)
+}
+
+/// A text file the requester names; unreadable is bad input.
+pub(super) fn read_input(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|error| Failure::bad_input(format!("{}: cannot read it ({error})", path.display())))
+}
+
+/// YAML (or JSON) text as JSON text, for a plugin's config.
+pub(super) fn yaml_to_json(source: &str, text: &str) -> Result<String, Failure> {
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|error| Failure::bad_input(format!("{source}: {}", describe_yaml_error(&error))))?;
+    let value = if value.is_null() { serde_yaml::Value::Mapping(Default::default()) } else { value };
+    serde_json::to_string(&value).map_err(|error| Failure::bad_input(format!("{source}: cannot be turned into JSON ({error})")))
+}
