@@ -85,7 +85,7 @@ fn scalar_at<'t>(tree: &'t Node, path: &[&str]) -> Option<&'t Scalar> {
         match node {
             Node::Sequence(items) => {
                 node = items.get(segment.parse::<usize>().ok()?)?;
-                found = first_scalar(node).or(found);
+                found = node.first_scalar().or(found);
             }
             _ => {
                 let (key, value) = node.entry(segment)?;
@@ -95,13 +95,4 @@ fn scalar_at<'t>(tree: &'t Node, path: &[&str]) -> Option<&'t Scalar> {
         }
     }
     found
-}
-
-fn first_scalar(node: &Node) -> Option<&Scalar> {
-    match node {
-        Node::Scalar(scalar) => Some(scalar),
-        Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| first_scalar(key)),
-        Node::Sequence(items) => items.first().and_then(first_scalar),
-        Node::Alias => None,
-    }
 }

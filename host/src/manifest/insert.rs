@@ -140,7 +140,7 @@ pub fn insert_mapping_path(text: &str, path: &str) -> Result<String, String> {
             (line_end(text, key.span.end), column_of(text, key.span.start) + unit, null)
         }
         None => {
-            let first_key = first_scalar(node).ok_or("an empty mapping")?;
+            let first_key = node.first_scalar().ok_or("an empty mapping")?;
             (line_end(text, subtree_end(node)), column_of(text, first_key.span.start), None)
         }
     };
@@ -168,7 +168,7 @@ pub fn insert_images_entry(text: &str, image: &str) -> Result<String, String> {
     };
     match root.entry("images") {
         None => {
-            let column = column_of(text, first_scalar(root).ok_or("an empty mapping")?.span.start);
+            let column = column_of(text, root.first_scalar().ok_or("an empty mapping")?.span.start);
             let mut lines = vec![format!("{}images:", " ".repeat(column))];
             lines.extend(entry(column + offset, column + offset + 2));
             apply(text, Insertion { at: line_end(text, subtree_end(root)), lines, fills_null: None })
@@ -179,7 +179,7 @@ pub fn insert_images_entry(text: &str, image: &str) -> Result<String, String> {
             apply(text, Insertion { at: line_end(text, key.span.end), lines, fills_null: Some(scalar.span.start) })
         }
         Some((key, items @ Node::Sequence(entries))) if !entries.is_empty() && !is_flow_after(text, key.span.end) => {
-            let first_key = first_scalar(&entries[0]).filter(|_| matches!(entries[0], Node::Mapping { flow: false, .. }));
+            let first_key = entries[0].first_scalar().filter(|_| matches!(entries[0], Node::Mapping { flow: false, .. }));
             let first_key = first_key.ok_or("the images: entries are not block mappings")?;
             let dash = dash_column(text, first_key.span.start).ok_or("the images: list is not written one `- ` item per line")?;
             let lines = entry(dash, column_of(text, first_key.span.start));
@@ -260,15 +260,6 @@ fn is_null(node: &Node) -> bool {
     matches!(node, Node::Scalar(scalar) if scalar.span.is_empty() || matches!(scalar.value.as_str(), "" | "~" | "null"))
 }
 
-fn first_scalar(node: &Node) -> Option<&Scalar> {
-    match node {
-        Node::Scalar(scalar) => Some(scalar),
-        Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| first_scalar(key)),
-        Node::Sequence(items) => items.first().and_then(first_scalar),
-        Node::Alias => None,
-    }
-}
-
 /// The end of the last scalar under `node`.
 fn subtree_end(node: &Node) -> usize {
     match node {
@@ -321,7 +312,7 @@ fn indent_unit(text: &str, documents: &[Node]) -> usize {
         match node {
             Node::Mapping { entries, flow: false } => {
                 for (key, value) in entries {
-                    if let (Node::Mapping { flow: false, .. }, Some(key), Some(child)) = (value, key.as_scalar(), first_scalar(value)) {
+                    if let (Node::Mapping { flow: false, .. }, Some(key), Some(child)) = (value, key.as_scalar(), value.first_scalar()) {
                         let (parent, nested) = (column_of(text, key.span.start), column_of(text, child.span.start));
                         if nested > parent && line_start(text, key.span.start) != line_start(text, child.span.start) {
                             *smallest = Some(smallest.map_or(nested - parent, |step: usize| step.min(nested - parent)));
@@ -346,7 +337,7 @@ fn sequence_offset(text: &str, documents: &[Node]) -> usize {
         match node {
             Node::Mapping { entries, flow: false } => entries.iter().find_map(|(key, value)| {
                 let here = match (key.as_scalar(), value) {
-                    (Some(key), Node::Sequence(items)) if !items.is_empty() => first_scalar(&items[0])
+                    (Some(key), Node::Sequence(items)) if !items.is_empty() => items[0].first_scalar()
                         .filter(|first| line_start(text, key.span.start) != line_start(text, first.span.start))
                         .and_then(|first| dash_column(text, first.span.start))
                         .and_then(|dash| dash.checked_sub(column_of(text, key.span.start))),

@@ -71,10 +71,16 @@ impl Node {
 
     /// The line where the node starts (for a mapping, its first key).
     pub fn first_line(&self) -> Option<usize> {
+        self.first_scalar().map(|scalar| scalar.line)
+    }
+
+    /// The first scalar in source order: the node itself, a mapping's first key, a sequence's
+    /// first item's.
+    pub fn first_scalar(&self) -> Option<&Scalar> {
         match self {
-            Node::Scalar(scalar) => Some(scalar.line),
-            Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| key.first_line()),
-            Node::Sequence(items) => items.first().and_then(Node::first_line),
+            Node::Scalar(scalar) => Some(scalar),
+            Node::Mapping { entries, .. } => entries.first().and_then(|(key, _)| key.first_scalar()),
+            Node::Sequence(items) => items.first().and_then(Node::first_scalar),
             Node::Alias => None,
         }
     }
