@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::promotion::engine::Workspace;
+use crate::promotion::workspace::Workspace;
 use crate::exit::Failure;
-use crate::promotion::plan::{PlanRequest, RollbackTarget};
+use crate::promotion::request::{PlanRequest, RollbackTarget};
 use crate::report::{self, BasicFormat, OutputFormat, StatusFormat, VerifyFormat};
 use crate::runtime::Runtime;
 use crate::transition::Approval;
@@ -174,8 +174,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), actor_given: true, at_given: true, ..PlanRequest::default() };
     let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
         step(out, title, command);
-        let promoted = workspace.promote(&request, None)?;
-        out(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, OutputFormat::Text));
+        out(&render_promotion(&workspace.promote(&request, None, None)?));
         Ok(())
     };
     promote(
@@ -292,8 +291,7 @@ fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str))
     }
     step(out, "With two verified signed approvals: allowed and committed", &format!("tollgate promote shop-api --to prod --actor alice --at {when}"));
     let signed = PlanRequest { approvals: crate::trust::approvals::request_approvals(&workspace, &request, &[])?, ..request };
-    let promoted = workspace.promote(&signed, None)?;
-    out(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, OutputFormat::Text));
+    out(&render_promotion(&workspace.promote(&signed, None, None)?));
     let head = workspace.tip()?.commit.to_string();
     step(out, "verify re-checks the recorded signatures offline", "tollgate verify HEAD");
     out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
@@ -323,4 +321,9 @@ fn commit_files(dir: &Path, files: &[(&str, &str)], message: &str) -> Result<(),
 
 fn step(out: &mut dyn FnMut(&str), title: &str, command: &str) {
     out(&format!("\n== {title}\n$ {command}\n"));
+}
+
+/// The text report of a promotion of one application into one environment.
+fn render_promotion(batch: &crate::promotion::pipeline::Batch) -> String {
+    batch.single().map(|decided| report::decision::render(decided, batch.commit.as_deref(), false, OutputFormat::Text)).unwrap_or_default()
 }

@@ -27,4 +27,5 @@ mod scaffold;
 mod support;
 mod templates;
 mod trust;
+mod truthful;
 mod verify;

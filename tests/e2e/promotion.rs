@@ -322,8 +322,8 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
     use tollgate::promotion::commit::{CommitError, commit_plan, signature};
     use tollgate::promotion::record::DecisionRecord;
     use tollgate::promotion::journal::PromotionLock;
-    use tollgate::promotion::engine::Workspace;
-    use tollgate::promotion::plan::PlanRequest;
+    use tollgate::promotion::workspace::Workspace;
+    use tollgate::promotion::request::PlanRequest;
 
     let dir = gitops_repo();
     let repo = repo_path(&dir);
@@ -356,9 +356,9 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]).trim(), other, "nothing was lost or overwritten");
 
     // promote re-plans on the new tip, re-runs the policies and lands on top of it.
-    let promoted = workspace.promote(&request, None).unwrap();
-    let commit = promoted.commit.expect("allowed and committed");
-    assert_eq!(promoted.decided.plan.base.commit.to_string(), other);
+    let promoted = workspace.promote(&request, None, None).unwrap();
+    let commit = promoted.commit.clone().expect("allowed and committed");
+    assert_eq!(promoted.single().unwrap().plan.base.commit.to_string(), other);
     assert_eq!(git(&repo, &["rev-parse", &format!("{commit}~1")]).trim(), other);
     assert_eq!(git(&repo, &["show", "HEAD:README.md"]), "# shop GitOps\n\nEdited concurrently.\n");
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");

@@ -8,23 +8,22 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::decision::{Decision, PolicyOutcome, Verdict};
-use crate::promotion::plan::RollbackTarget;
+use crate::promotion::request::RollbackTarget;
 use crate::exit::{ExitCode, Failure};
 use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
 use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{HostAccess, Limits, NetworkFetcher, PluginRef, origin_of};
 use crate::transition::Transition;
 
-mod batch;
 mod plan_batch;
 mod decision;
 mod request;
 mod setup;
 
 pub use request::{PlanArgs, RequestArgs};
-use decision::{check_decision_log, report_decision, report_promoted};
-use request::plan_request;
-use setup::{load_plugin, open_workspace, promote, protected_branch, read_input, runtime, yaml_to_json};
+use decision::{check_decision_log, report};
+use request::{plan_request, plan_requests};
+use setup::{load_plugin, open_workspace, protected_branch, read_input, runtime, yaml_to_json};
 
 const EXIT_CODES: &str = "Exit codes: 0 allowed/success, 1 denied/failed, 2 bad input or usage, \
                           3 a policy failed to run (fail closed), 4 conflict.";
@@ -337,40 +336,36 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output));
             Ok(ExitCode::Success)
         }
-        Command::Plan(args) if !args.selection().is_single() => batch::plan(cli, &open_workspace(cli)?, args),
-        Command::Promote { plan, branch, push } if !plan.selection().is_single() => {
-            check_decision_log(cli)?;
-            batch::promote(cli, &open_workspace(cli)?, plan, branch.as_deref(), push.as_deref())
-        }
         Command::Plan(args) => {
             let workspace = open_workspace(cli)?;
-            let request = plan_request(&workspace, args, &args.request, None)?;
-            let decided = workspace.decide(&request)?;
+            let (requests, skipped, train) = plan_requests(&workspace, args)?;
+            let mut batch = workspace.decide_batch(&requests, train)?;
+            batch.skipped.splice(0..0, skipped);
             if cli.verbose {
                 eprintln!("tollgate: planning read {} commits of history", workspace.history_commits_read());
             }
-            report_decision(cli, &workspace, &decided, None, true, args.request.output)
+            report(cli, &workspace, &batch, args.selection().is_single(), true, args.request.output)
         }
         Command::PlanBatch(args) => plan_batch::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
-            let request = plan_request(&workspace, plan, &plan.request, None)?;
-            let promoted = promote(&workspace, &request, branch.as_deref(), push.as_deref())?;
-            report_promoted(cli, &workspace, &promoted, plan.request.output)
+            let (requests, skipped, train) = plan_requests(&workspace, plan)?;
+            let mut batch = workspace.promote_batch(&requests, train, branch.as_deref(), push.as_deref())?;
+            batch.skipped.splice(0..0, skipped);
+            report(cli, &workspace, &batch, plan.selection().is_single(), false, plan.request.output)
         }
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
             let target = to.clone().map_or(RollbackTarget::Previous, RollbackTarget::To);
-            let args = PlanArgs::single(app, env);
-            let plan_request = plan_request(&workspace, &args, request, Some(target))?;
-            if *dry_run {
-                let decided = workspace.decide(&plan_request)?;
-                return report_decision(cli, &workspace, &decided, None, true, request.output);
-            }
-            let promoted = promote(&workspace, &plan_request, branch.as_deref(), push.as_deref())?;
-            report_promoted(cli, &workspace, &promoted, request.output)
+            let plan_request = plan_request(&workspace, &PlanArgs::single(app, env), request, Some(target))?;
+            let batch = if *dry_run {
+                workspace.decide_batch(std::slice::from_ref(&plan_request), false)?
+            } else {
+                workspace.promote(&plan_request, branch.as_deref(), push.as_deref())?
+            };
+            report(cli, &workspace, &batch, true, *dry_run, request.output)
         }
         Command::Approve(args) => {
             let workspace = open_workspace(cli)?;

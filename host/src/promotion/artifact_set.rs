@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 
 use super::history::{Arrivals, last_arrival, verified_in};
-use super::plan::{Plan, PlanRequest, bound_approvals, decision_id, rollback_artifact};
+use super::plan::{Plan, bound_approvals, decision_id, rollback_artifact};
+use super::request::PlanRequest;
 use super::source::promotion_source;
 use crate::config::{Config, Location};
 use crate::manifest::{Deployed, read_deployed, write_deployed};

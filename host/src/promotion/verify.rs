@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::engine::Workspace;
-use super::gate::{PolicyRun, prepare, run_prepared};
+use super::workspace::Workspace;
+use super::judge::{Judge, PolicyRun};
 use super::record::{DecisionRecord, RecordedPolicy, check_commit};
 use super::trailers::short_hash;
 use crate::config::{CONFIG_FILE, Config};
@@ -115,14 +115,13 @@ impl Workspace {
                 return;
             }
         }
-        let prepared = match prepare(&self.runtime, &config, &self.base_dir, &record.transition.to_env, &*files) {
-            Ok(prepared) => prepared,
+        let runs = match Judge::new(&self.runtime, &config, &self.base_dir).run(&record.transition, files) {
+            Ok(gate) => gate.policies,
             Err(error) => {
                 verification.problems.push(format!("decision {id}: a plugin the configuration at the base commit names cannot be loaded: {error}"));
                 return;
             }
         };
-        let runs = run_prepared(&prepared, &record.transition, files);
         for (index, run) in runs.iter().enumerate() {
             verification.policies.push(compare(run, record.policies.get(index)));
         }

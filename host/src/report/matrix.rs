@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::escape::{line, mermaid as label};
 use super::{JSON_SCHEMA_VERSION, format_time, short_digest, to_json};
 use crate::config::{EnvGraph, Require};
-use crate::promotion::engine::{AppStatus, EnvStatus};
-use crate::promotion::source::compare_versions;
+use crate::promotion::status::{AppStatus, EnvStatus};
+use crate::promotion::source::{Standing, compare_versions, standing};
 
 /// Output formats of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -24,9 +24,12 @@ pub enum StatusFormat {
     Mermaid,
 }
 
-/// An environment whose upstream holds an artifact it does not have yet.
+/// An environment that does not run what its upstream would give it: behind it, ahead of it,
+/// or different from it (see [`standing`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lag {
+    /// Behind, ahead or differs.
+    pub standing: Standing,
     /// Application.
     pub application: String,
     /// The environment that lags.
@@ -39,9 +42,20 @@ pub struct Lag {
     pub upstream_version: String,
 }
 
-/// Whether `env` lags its upstream(s) for `app`: what a promotion would take (the single
-/// upstream's artifact; with `require: all`, the artifact all upstreams agree on; with
-/// `require: any`, the newest among them) differs from what `env` holds.
+impl Lag {
+    /// `behind`, `ahead of` or `differs from`, before the upstream's name.
+    pub fn mark(&self) -> &'static str {
+        match self.standing {
+            Standing::Behind | Standing::Current => "behind",
+            Standing::Ahead => "ahead of",
+            Standing::Differs => "differs from",
+        }
+    }
+}
+
+/// How `env` stands against its upstream(s) for `app`, when it does not run what a promotion
+/// would take (the single upstream's artifact; with `require: all`, the artifact all
+/// upstreams agree on; with `require: any`, the newest among them).
 pub fn lag(graph: &EnvGraph, app: &AppStatus, env: &str) -> Option<Lag> {
     let held = |env: &str| app.environments.get(env).filter(|cell| cell.error.is_none()).and_then(|cell| cell.version.as_ref().map(|v| (cell, v)));
     let (own, own_version) = held(env)?;
@@ -60,7 +74,9 @@ pub fn lag(graph: &EnvGraph, app: &AppStatus, env: &str) -> Option<Lag> {
             .copied()
             .reduce(|best, candidate| if compare_versions(candidate.2, best.2).is_gt() { candidate } else { best })?,
     };
-    (version != own_version || cell.digest != own.digest).then(|| Lag {
+    let standing = standing((own_version, own.digest.as_deref()), (version, cell.digest.as_deref()));
+    (standing != Standing::Current).then(|| Lag {
+        standing,
         application: app.app.clone(),
         environment: env.to_string(),
         version: own_version.clone(),
@@ -143,7 +159,7 @@ fn text(graph: &EnvGraph, apps: &[AppStatus]) -> String {
             };
             when.push_str(&super::bypass_marks(cell.requested_at, &cell.labels));
             if let Some(lag) = lag(graph, app, env) {
-                when.push_str(&format!("  [behind {}: {}]", lag.upstream, lag.upstream_version));
+                when.push_str(&format!("  [{} {}: {}]", lag.mark(), lag.upstream, lag.upstream_version));
             }
             let version = cell.version.as_deref().unwrap_or("-");
             let row = format!("  {env:<env_width$} {version:<version_width$} {digest:<digest_width$} {when}");
@@ -177,8 +193,8 @@ pub fn mermaid(graph: &EnvGraph, apps: &[AppStatus], transition: Option<(Option<
             };
             text.push_str(&format!("<br/>{} {version}", label(&app.app)));
             if let Some(lag) = lag(graph, app, env) {
-                lagging = true;
-                text.push_str(&format!(" (behind {}: {})", label(&lag.upstream), label(&lag.upstream_version)));
+                lagging |= lag.standing == Standing::Behind;
+                text.push_str(&format!(" ({} {}: {})", lag.mark(), label(&lag.upstream), label(&lag.upstream_version)));
             }
         }
         let class = match transition {

@@ -11,9 +11,9 @@ use super::approvals::{CheckedApproval, Target, check_all};
 use super::sshsig::{self, SigningKey};
 use super::statement::{SignedApproval, Statement};
 use super::{NAMESPACE_APPROVAL, load_allowed_signers, store};
-use crate::promotion::engine::Workspace;
+use crate::promotion::workspace::Workspace;
 use crate::exit::Failure;
-use crate::promotion::plan::PlanRequest;
+use crate::promotion::request::PlanRequest;
 use crate::report::BasicFormat;
 
 /// Arguments of `tollgate approve`.
@@ -142,7 +142,7 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
                 version: None,
                 digest: None,
                 from_env: None,
-                rollback: Some(crate::promotion::plan::RollbackTarget::To(version.clone())),
+                rollback: Some(crate::promotion::request::RollbackTarget::To(version.clone())),
                 ..request.clone()
             };
             let target = promotion_target(workspace, &rollback).map_err(|rollback_failure| {

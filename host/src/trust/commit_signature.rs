@@ -208,7 +208,7 @@ pub fn mark_history(
 pub fn mark_status(
     repo: &crate::repo::GitRepo,
     config: &crate::config::Config,
-    apps: &[crate::promotion::engine::AppStatus],
+    apps: &[crate::promotion::status::AppStatus],
     records: &[crate::promotion::history::PromotionRecord],
     text: String,
     format: crate::report::StatusFormat,
