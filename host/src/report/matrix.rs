@@ -193,7 +193,7 @@ pub fn mermaid(graph: &EnvGraph, apps: &[AppStatus], transition: Option<(Option<
             };
             text.push_str(&format!("<br/>{} {version}", label(&app.app)));
             if let Some(lag) = lag(graph, app, env) {
-                lagging |= lag.standing == Standing::Behind;
+                lagging |= lag.standing != Standing::Ahead;
                 text.push_str(&format!(" ({} {}: {})", lag.mark(), label(&lag.upstream), label(&lag.upstream_version)));
             }
         }
