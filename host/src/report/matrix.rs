@@ -287,7 +287,7 @@ mod tests {
         let apps = [app("shop", &[("qa", "1.3.0\"]\n  click e0 href"), ("staging-eu", "1.2.0")])];
         let picture = status(envs.graph(), &apps, StatusFormat::Mermaid);
         assert!(picture.starts_with("flowchart LR\n  e0[\"qa<br/>shop 1.3.0#34;#93;#65533;  click e0 href\"]\n"), "{picture}");
-        assert!(picture.contains("  e1[\"staging-eu<br/>shop 1.2.0 (behind qa: 1.3.0#34;#93;#65533;  click e0 href)\"]:::lagging\n"), "{picture}");
+        assert!(picture.contains("  e1[\"staging-eu<br/>shop 1.2.0 (differs from qa: 1.3.0#34;#93;#65533;  click e0 href)\"]:::lagging\n"), "{picture}");
         assert!(picture.contains("  e3[\"global (require any)\"]\n"), "{picture}");
         assert!(picture.contains("  e0 --> e1\n") && picture.contains("  e1 --> e3\n") && picture.contains("  e2 --> e4\n"), "{picture}");
         // Each node line is one line: nothing a version says can start another statement.
