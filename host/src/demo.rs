@@ -223,7 +223,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     step(out, "What is in prod now?", "tollgate status");
     out(&report::status(workspace.config.graph(), &workspace.status()?, StatusFormat::Text));
     step(out, "The promotion log, from the decision records in the commits", "tollgate history");
-    out(&report::history(&workspace.history()?, BasicFormat::Text));
+    out(&report::history(&workspace.log()?, BasicFormat::Text));
     let head = workspace.tip()?.commit.to_string();
     step(out, "Check the last promotion commit and re-run its policies as its base configured them", "tollgate verify HEAD");
     out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
@@ -295,7 +295,6 @@ fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str))
     let head = workspace.tip()?.commit.to_string();
     step(out, "verify re-checks the recorded signatures offline", "tollgate verify HEAD");
     out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
-    out(&crate::trust::commands::verify_trust(&workspace, &head)?.describe());
     Ok(())
 }
 

@@ -33,7 +33,7 @@ fn status_reads_every_app_and_environment_from_git() {
     promote_to_test(&repo);
     let run = tollgate_in(&repo, &["status"]);
     assert!(run.stdout.contains("  test       1.4.2        sha256:abababab since "), "{}", run.stdout);
-    assert!(run.stdout.contains(" by alice\n"), "{}", run.stdout);
+    assert!(run.stdout.contains(" by alice (unsigned record)\n"), "{}", run.stdout);
     assert!(run.stdout.contains("  prod       1.4.1 "), "{}", run.stdout);
 }
 
@@ -186,7 +186,7 @@ fn rollback_goes_back_with_a_forward_commit_and_history_and_verify_read_it() {
     // A rollback only goes back to what ran there; anything else goes through the pipeline.
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "9.9.9", "--dry-run"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("9.9.9 never ran in prod according to the verified promotion history (known versions: 1.4.1, 1.4.2)"), "{}", run.stderr);
+    assert!(run.stderr.contains("9.9.9 never ran in prod according to the promotion history that counts (verified or unsigned promotions; known versions: 1.4.1, 1.4.2)"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "1.4.2", "--dry-run", "-o", "json"]);
     assert_eq!(run.code, 1, "back to 1.4.2 needs approvals: {}{}", run.stdout, run.stderr);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();

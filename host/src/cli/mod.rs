@@ -331,9 +331,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Status { output } => {
             let workspace = open_workspace(cli)?;
             let apps = workspace.status()?;
-            let text = report::status(workspace.config.graph(), &apps, *output);
-            let history = workspace.history()?;
-            print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output));
+            print(&report::status(workspace.config.graph(), &apps, *output));
             Ok(ExitCode::Success)
         }
         Command::Plan(args) => {
@@ -384,13 +382,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             };
             let records = workspace
                 .history_reader()?
-                .page(wanted, (*limit > 0).then_some(*limit))
+                .page(wanted, app.is_none() && env.is_none(), (*limit > 0).then_some(*limit))
                 .map_err(|error| Failure::bad_input(error.message().to_string()))?;
             if *limit > 0 && records.len() == *limit {
                 eprintln!("tollgate: the newest {limit} entries; --limit N shows more (0: all)");
             }
-            let text = report::history(&records, *output);
-            print(&crate::trust::commit_signature::mark_history(&workspace.repo, &workspace.config, &records, text, *output == BasicFormat::Json));
+            print(&report::history(&records, *output));
             Ok(ExitCode::Success)
         }
         Command::Demo { dir } => {
@@ -416,19 +413,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Verify { commit, output } => {
             let workspace = open_workspace(cli)?;
             let verification = workspace.verify(commit)?;
-            let trust = crate::trust::commands::verify_trust(&workspace, &verification.commit)?;
-            let mut text = report::verification(&verification, *output);
-            match output {
-                VerifyFormat::Text => text.push_str(&trust.describe()),
-                VerifyFormat::Json => {
-                    let mut document: serde_json::Value = serde_json::from_str(&text).expect("verification JSON");
-                    document["trust"] = serde_json::to_value(&trust).expect("JSON");
-                    text = format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"));
-                }
-                VerifyFormat::Junit => {}
-            }
-            print(&text);
-            Ok(if verification.reproduced && trust.problems.is_empty() { ExitCode::Success } else { ExitCode::Denied })
+            print(&report::verification(&verification, *output));
+            Ok(if verification.reproduced && verification.trust.counts() { ExitCode::Success } else { ExitCode::Denied })
         }
         Command::Plugin(PluginCommand::Info { plugin: reference, allowed_signers, output }) => {
             let plugin = load_plugin(cli, reference)?;

@@ -19,6 +19,8 @@
 //! - [`worktree`]: the index and files of a checked-out branch, touched only at the changed paths;
 //! - [`publish`]: pushing with the user's `git`, re-planning when the remote moved;
 //! - [`history`]: the promotions that check out, newest first;
+//! - [`verified`]: the one definition of verified (and unsigned, untrusted, unrecorded),
+//!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
 //! - [`workspace`]: an opened repository with its configuration and plugin runtime;
 //! - [`status`]: what runs where, and how it got there.
@@ -38,6 +40,7 @@ pub mod source;
 pub mod status;
 pub mod trailers;
 mod tree_diff;
+pub mod verified;
 pub mod verify;
 pub mod workspace;
 pub mod worktree;

@@ -14,9 +14,9 @@ use git2::Signature;
 use super::commit::{CommitError, commit_plans, signature};
 use super::workspace::{MAX_ATTEMPTS, Workspace, commit_failure};
 use super::judge::{GateOutcome, GateResult, Judge};
-use super::history::{HistoryReader, PromotionRecord};
+use super::history::HistoryReader;
 use super::journal::PromotionLock;
-use super::plan::{Plan, plan, plan_with};
+use super::plan::{Plan, plan_with};
 use super::request::PlanRequest;
 use super::publish::Pushed;
 use super::record::DecisionRecord;
@@ -118,16 +118,10 @@ impl Workspace {
         Ok((results, history.commits_read()))
     }
 
-    /// Plan one request with the history read so far: a promotion needs only the newest
-    /// arrival in its source environment; a rollback reads the whole history, and a promotion
-    /// whose required commit signature is missing or invalid is no rollback target.
+    /// Plan one request with the history read so far (a promotion needs only the newest
+    /// arrival in its source environment; a rollback reads all of it).
     fn plan_one(&self, request: &PlanRequest, history: &mut HistoryReader<'_>) -> Result<Plan, Failure> {
-        if request.rollback.is_none() {
-            return plan_with(&self.repo, &self.config, request, history).map_err(Failure::bad_input);
-        }
-        let mut records: Vec<PromotionRecord> = history.read_all().map_err(|error| Failure::bad_input(error.message().to_string()))?.to_vec();
-        crate::trust::commit_signature::drop_untrusted(&self.repo, &self.config, &mut records);
-        plan(&self.repo, &self.config, request, &records).map_err(Failure::bad_input)
+        plan_with(&self.repo, &self.config, request, history).map_err(Failure::bad_input)
     }
 
     /// Plan a transition and run the policies on it: a batch of one.

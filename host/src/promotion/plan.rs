@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::history::{Arrivals, PromotionRecord, last_arrival, verified_in};
+use super::history::{Arrivals, PromotionRecord, last_arrival, arrivals_in};
 use super::request::{PlanRequest, RollbackTarget};
 use super::source::promotion_source;
 use crate::config::Config;
@@ -219,7 +219,7 @@ pub(super) fn rollback_artifact(
 ) -> Result<Artifact, String> {
     let artifact = |version: &str, digest: &Option<String>| Artifact { image: image.to_string(), version: version.to_string(), digest: digest.clone() };
     // Oldest first: what arrived, and what each arrival replaced.
-    let mut arrivals: Vec<&PromotionRecord> = verified_in(history, &request.app, &request.to_env).collect();
+    let mut arrivals: Vec<&PromotionRecord> = arrivals_in(history, &request.app, &request.to_env).collect();
     arrivals.reverse();
     let mut ran: Vec<(String, Option<String>)> = Vec::new();
     if let Some(first) = arrivals.first()
@@ -247,8 +247,10 @@ pub(super) fn rollback_artifact(
                 .map(|(version, digest)| artifact(version, digest))
                 .ok_or_else(|| {
                     format!(
-                        "no earlier version of {} in {} in the verified promotion history; give one with --to VERSION",
-                        request.app, request.to_env
+                        "no earlier version of {} in {} in the promotion history that counts (verified or unsigned promotions){}; give one with --to VERSION",
+                        request.app,
+                        request.to_env,
+                        left_out(history, request, None)
                     )
                 })
         }
@@ -269,13 +271,27 @@ pub(super) fn rollback_artifact(
             known.sort_unstable();
             known.dedup();
             Err(format!(
-                "{target} never ran in {} according to the verified promotion history (known versions: {}); a rollback goes back \
-                 to an artifact that ran there, named by its version or by any revision of its promotion commit. Promote other versions through the pipeline instead",
+                "{target} never ran in {} according to the promotion history that counts (verified or unsigned promotions; known versions: {}){}; \
+                 a rollback goes back to an artifact that ran there, named by its version or by any revision of its promotion commit. \
+                 Promote other versions through the pipeline instead",
                 request.to_env,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() { "none".to_string() } else { known.join(", ") },
+                left_out(history, request, Some(target))
             ))
         }
     }
+}
+
+/// The claims of arriving in the request's environment that do not count (with `target`, those
+/// of that version or commit), as "; left out: COMMIT (VERSION): WHY, …", or nothing.
+fn left_out(history: &[PromotionRecord], request: &PlanRequest, target: Option<&str>) -> String {
+    let excluded: Vec<String> = history
+        .iter()
+        .filter(|record| !record.counts && record.app == request.app && record.to == request.to_env)
+        .filter(|record| target.is_none_or(|target| record.version == target || record.commit.starts_with(target)))
+        .map(|record| format!("{} ({}): {}", &record.commit[..12.min(record.commit.len())], record.version, record.trust.reasons().join("; ")))
+        .collect();
+    if excluded.is_empty() { String::new() } else { format!("; left out: {}", excluded.join(", ")) }
 }
 
 /// A fresh decision id: `tg-` and 16 hex digits.

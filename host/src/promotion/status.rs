@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::history::{PromotionRecord, verified_in};
+use super::history::PromotionRecord;
+use super::verified::Trust;
 use super::workspace::Workspace;
 use crate::exit::Failure;
 use crate::manifest::read_deployed;
@@ -26,14 +27,15 @@ impl Workspace {
                     None => EnvStatus::error(format!("{} does not exist", location.file)),
                     Some(text) => match read_deployed(&location.file, &text, &location.layout(&application.image)) {
                         Ok(deployed) => {
-                            let newest = verified_in(&history, name, env).next();
-                            // The file is as the newest verified promotion left it, or it was changed
-                            // another way since (or only ever by commits that do not check out).
+                            let into_env = |record: &&PromotionRecord| record.app == *name && record.to == *env;
+                            // The newest promotion claimed into the environment that checks out (counting or
+                            // not); the file is as it left it, or it was changed another way since (or only
+                            // ever by commits that are no promotion: hand edits, forged records).
+                            let newest = history.iter().filter(into_env).find(|record| !matches!(record.trust, Trust::Unrecorded { .. }));
                             let tip_blob = self.blob_at(&tip.commit.to_string(), &location.file);
                             let attributed = newest.filter(|record| self.blob_at(&record.commit, &location.file) == tip_blob);
                             let unrecorded = attributed.is_none()
-                                && (newest.is_some()
-                                    || history.iter().any(|record| !record.verified && self.touches(&record.commit, &location.file)));
+                                && (newest.is_some() || history.iter().any(|record| !record.counts && self.touches(&record.commit, &location.file)));
                             EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest)
                         }
                         Err(_) if location.inserts_missing() && crate::manifest::insert::lacks_target(&text, &location.layout(&application.image)) => {
@@ -49,16 +51,16 @@ impl Workspace {
         Ok(apps)
     }
 
-    /// The blob of `path` in `commit`, if any.
-    fn blob_at(&self, commit: &str, path: &str) -> Option<git2::Oid> {
-        let commit = self.repo.git().find_commit(commit.parse().ok()?).ok()?;
-        commit.tree().ok()?.get_path(Path::new(path)).ok().map(|entry| entry.id())
-    }
-
     /// Whether `commit` changed `path` relative to its first parent.
     fn touches(&self, commit: &str, path: &str) -> bool {
         let parent = commit.parse().ok().and_then(|oid| self.repo.git().find_commit(oid).ok()).and_then(|commit| commit.parent_id(0).ok());
         parent.is_some_and(|parent| self.blob_at(commit, path) != self.blob_at(&parent.to_string(), path))
+    }
+
+    /// The blob of `path` in `commit`, if any.
+    fn blob_at(&self, commit: &str, path: &str) -> Option<git2::Oid> {
+        let commit = self.repo.git().find_commit(commit.parse().ok()?).ok()?;
+        commit.tree().ok()?.get_path(Path::new(path)).ok().map(|entry| entry.id())
     }
 
 }
@@ -79,7 +81,7 @@ pub struct EnvStatus {
     pub version: Option<String>,
     /// Digest.
     pub digest: Option<String>,
-    /// When it got there (Unix seconds), from the verified promotion history.
+    /// When it got there (Unix seconds), from the promotion history.
     pub since: Option<i64>,
     /// Who promoted it.
     pub by: Option<String>,
@@ -91,9 +93,12 @@ pub struct EnvStatus {
     /// The promotion's labels (a break-glass label shows here).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    /// Whether the version in the file did not arrive by a verified tollgate promotion
-    /// although tollgate promotions (or claims of them) exist for this environment: a hand
-    /// edit, a forged trailer block or a transplanted record.
+    /// What the promotion that brought it is worth: verified, unsigned (a claim) or untrusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Trust>,
+    /// Whether the version in the file did not arrive by a tollgate promotion although
+    /// promotions, hand edits or claims of them exist for this environment: a hand edit, a
+    /// forged trailer block or a transplanted record.
     pub unrecorded_change: bool,
     /// Why the version could not be read.
     pub error: Option<String>,
@@ -113,6 +118,7 @@ impl EnvStatus {
             commit: attributed.map(|record| record.commit.clone()),
             requested_at: attributed.and_then(|record| record.requested_at),
             labels: attributed.map(|record| record.labels.clone()).unwrap_or_default(),
+            trust: attributed.map(|record| record.trust.clone()),
             unrecorded_change,
             version: Some(version),
             digest,

@@ -67,6 +67,12 @@ impl Workspace {
         HistoryReader::new(self.repo.git(), self.tip()?.commit).map_err(|error| Failure::bad_input(error.message().to_string()))
     }
 
+    /// The whole log of the branch, newest first: promotions, hand edits, claims that do not
+    /// check out, and configuration changes.
+    pub fn log(&self) -> Result<Vec<super::history::Entry>, Failure> {
+        self.history_reader()?.page(|_| true, true, None).map_err(|error| Failure::bad_input(error.message().to_string()))
+    }
+
     /// The promotion history of the branch, newest first.
     pub fn history(&self) -> Result<Vec<PromotionRecord>, Failure> {
         let tip = self.tip()?;

@@ -10,6 +10,7 @@ use super::escape::{line, mermaid as label};
 use super::{JSON_SCHEMA_VERSION, format_time, short_digest, to_json};
 use crate::config::{EnvGraph, Require};
 use crate::promotion::status::{AppStatus, EnvStatus};
+use crate::promotion::verified::Trust;
 use crate::promotion::source::{Standing, compare_versions, standing};
 
 /// Output formats of `status`.
@@ -107,6 +108,31 @@ struct StatusDocument<'a> {
     graph: Vec<GraphNode<'a>>,
     applications: &'a [AppStatus],
     lagging: Vec<Lag>,
+    /// Environments whose version arrived by a promotion the rules in force do not trust.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    untrusted: Vec<Untrusted<'a>>,
+}
+
+/// An environment whose version arrived by an untrusted promotion.
+#[derive(Serialize)]
+struct Untrusted<'a> {
+    app: &'a str,
+    environment: &'a str,
+    commit: &'a str,
+    reason: String,
+}
+
+/// Every environment whose version arrived by an untrusted promotion, in status order.
+fn untrusted(apps: &[AppStatus]) -> Vec<Untrusted<'_>> {
+    let mut found = Vec::new();
+    for app in apps {
+        for (env, cell) in &app.environments {
+            if let (Some(trust @ Trust::Untrusted { .. }), Some(commit)) = (&cell.trust, &cell.commit) {
+                found.push(Untrusted { app: &app.app, environment: env, commit, reason: trust.reasons().join("; ") });
+            }
+        }
+    }
+    found
 }
 
 /// `tollgate status` in `format`.
@@ -126,6 +152,7 @@ pub fn status(graph: &EnvGraph, apps: &[AppStatus], format: StatusFormat) -> Str
                 .collect(),
             applications: apps,
             lagging: lags(graph, apps),
+            untrusted: untrusted(apps),
         }),
         StatusFormat::Text => text(graph, apps),
         StatusFormat::Mermaid => mermaid(graph, apps, None),
@@ -158,6 +185,9 @@ fn text(graph: &EnvGraph, apps: &[AppStatus]) -> String {
                 _ => "(not promoted by tollgate)".to_string(),
             };
             when.push_str(&super::bypass_marks(cell.requested_at, &cell.labels));
+            if matches!(cell.trust, Some(Trust::Unsigned { .. })) {
+                when.push_str(" (unsigned record)");
+            }
             if let Some(lag) = lag(graph, app, env) {
                 when.push_str(&format!("  [{} {}: {}]", lag.mark(), lag.upstream, lag.upstream_version));
             }
@@ -165,6 +195,9 @@ fn text(graph: &EnvGraph, apps: &[AppStatus]) -> String {
             let row = format!("  {env:<env_width$} {version:<version_width$} {digest:<digest_width$} {when}");
             let _ = writeln!(out, "{}", line(&row));
         }
+    }
+    for found in untrusted(apps) {
+        let _ = writeln!(out, "{}", line(&format!("UNTRUSTED: {} in {} arrived by {}: {}", found.app, found.environment, &found.commit[..12.min(found.commit.len())], found.reason)));
     }
     out
 }
@@ -213,6 +246,11 @@ pub fn mermaid(graph: &EnvGraph, apps: &[AppStatus], transition: Option<(Option<
                 _ => _ = writeln!(out, "  {} --> {}", id(upstream), id(env)),
             }
         }
+    }
+    // A picture has no place for prose; untrusted arrivals go in Mermaid comments.
+    for found in untrusted(apps) {
+        let commit = &found.commit[..12.min(found.commit.len())];
+        let _ = writeln!(out, "  %% UNTRUSTED: {} in {} arrived by {commit}: {}", label(found.app), label(found.environment), label(&found.reason));
     }
     out.push_str("  classDef lagging fill:#fff4e5,stroke:#d97706,stroke-width:2px\n");
     out.push_str("  classDef target fill:#e7f5ff,stroke:#1c7ed6,stroke-width:3px\n");
