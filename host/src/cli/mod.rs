@@ -157,10 +157,15 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
     },
-    /// Check a promotion commit and its decision record, and re-run the policies its base commit configures.
-    #[command(after_help = "Example:\n  tollgate verify HEAD")]
+    /// Check a promotion commit and its decision record, and re-run the policies its base
+    /// commit configures; or, given BASE..HEAD, judge every commit of the range as a protected
+    /// branch's guard (a required status check or a pre-receive hook).
+    #[command(after_help = "Exit codes: 0 verified (every commit of a range passes), 1 not, 2 bad input.\n\n\
+                            Examples:\n  tollgate verify HEAD\n  tollgate verify origin/main..HEAD\n  \
+                            tollgate verify \"$oldrev..$newrev\"    # in a pre-receive hook; $oldrev may be all zeros")]
     Verify {
-        /// The promotion commit (any revision, e.g. HEAD~1).
+        /// The promotion commit (any revision, e.g. HEAD~1), or a range BASE..HEAD.
+        #[arg(value_name = "COMMIT|BASE..HEAD")]
         commit: String,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
@@ -409,6 +414,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "tollgate", &mut script);
             print(&String::from_utf8_lossy(&script));
             Ok(ExitCode::Success)
+        }
+        Command::Verify { commit, output } if commit.contains("..") => {
+            if *output == VerifyFormat::Junit {
+                return Err(Failure::bad_input("verify BASE..HEAD prints text or json (-o text|json)"));
+            }
+            let repo = crate::repo::GitRepo::open(&cli.repo).map_err(|error| Failure::bad_input(error.0))?;
+            let judged = crate::promotion::guard::guard(&repo, commit).map_err(Failure::bad_input)?;
+            print(&report::guard(commit, &judged, *output));
+            Ok(if judged.iter().all(|one| one.passes()) { ExitCode::Success } else { ExitCode::Denied })
         }
         Command::Verify { commit, output } => {
             let workspace = open_workspace(cli)?;

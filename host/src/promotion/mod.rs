@@ -22,12 +22,14 @@
 //! - [`verified`]: the one definition of verified (and unsigned, untrusted, unrecorded),
 //!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
+//! - [`guard`]: the branch guard, every commit of a range judged as a protected branch would;
 //! - [`workspace`]: an opened repository with its configuration and plugin runtime;
 //! - [`status`]: what runs where, and how it got there.
 
 pub mod artifact_set;
 pub mod commit;
 pub mod judge;
+pub mod guard;
 pub mod history;
 pub mod journal;
 mod overlay;

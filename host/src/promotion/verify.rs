@@ -247,7 +247,7 @@ fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy
 /// forged record would be: a decision time far from the commit's author time (when the
 /// requester did not choose it), a source environment that did not hold the recorded artifact
 /// at the base commit, approvals of another version or dated after the decision.
-fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>, record: &DecisionRecord, rules: &mut RulesAt) -> Vec<String> {
+pub(super) fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>, record: &DecisionRecord, rules: &mut RulesAt) -> Vec<String> {
     let t = &record.transition;
     let id = &t.id;
     let mut problems = Vec::new();
