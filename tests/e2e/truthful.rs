@@ -231,3 +231,40 @@ fn item_12_verify_in_a_depth_1_clone_names_the_decision() {
     assert_eq!(verify.code, 1);
     assert!(verify.stdout.starts_with(&format!("verify {} (decision {id})\n", &git(&clone, &["rev-parse", "HEAD"])[..12])), "{}", verify.stdout);
 }
+
+#[test]
+fn item_02_check_config_refuses_what_plan_refuses_and_names_the_working_tree_copy() {
+    // The file names another image than tollgate.yaml configures: plan refuses, so must check-config.
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], "  []\n");
+    let file = Path::new(&repo).join("envs/prod/values.yaml");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("shop/api", "shop/other")).unwrap();
+    git(&repo, &["commit", "-q", "-am", "prod runs another image"]);
+    let plan = tollgate_in(&repo, &["plan", "shop-api", "--to", "prod"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    let check = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(check.code, 2, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains("error: applications.shop-api.environments.prod.helm: envs/prod/values.yaml:3: the image repository in the file is registry.example.com/shop/other, but tollgate.yaml configures registry.example.com/shop/api for shop-api"),
+        "{}",
+        check.stdout
+    );
+
+    // Names Docker treats as one image are one image, for both.
+    let (_dir, repo) = committed_repo(&[
+        ("tollgate.yaml".to_string(), "environments: [dev, prod]\napplications:\n  app:\n    image: kostiscodefresh/simple-env-app\n    environments:\n      dev: { file: dev.yaml, helm: { tag_path: image.tag } }\n      prod: { file: prod.yaml, helm: { tag_path: image.tag } }\npolicies: []\n".to_string()),
+        ("dev.yaml".to_string(), "image:\n  repository: docker.io/kostiscodefresh/simple-env-app\n  tag: \"2.0\"\n".to_string()),
+        ("prod.yaml".to_string(), "image:\n  repository: index.docker.io/kostiscodefresh/simple-env-app\n  tag: \"1.0\"\n".to_string()),
+    ]);
+    assert_eq!(tollgate_in(&repo, &["check-config"]).code, 0);
+    assert_eq!(tollgate_in(&repo, &["plan", "app", "--to", "prod"]).code, 0);
+
+    // Editing tollgate.yaml in the working tree: check-config says which copy it checked.
+    let config = Path::new(&repo).join("tollgate.yaml");
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("prod: { file: prod.yaml", "prod: { file: missing.yaml")).unwrap();
+    let check = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    assert!(check.stdout.contains("tollgate.yaml in the working tree differs from the one checked here (on branch main, which judges promotions); to check your edits, run: tollgate check-config --config"), "{}", check.stdout);
+    let edits = tollgate_in(&repo, &["check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(edits.code, 2, "{}", edits.stdout);
+    assert!(edits.stdout.contains("missing.yaml does not exist"), "{}", edits.stdout);
+}

@@ -18,7 +18,7 @@ use super::plan::{Plan, bound_approvals, decision_id, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
 use crate::config::{Config, Location};
-use crate::manifest::{Deployed, read_deployed, write_deployed};
+use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
 use crate::repo::GitRepo;
 use crate::transition::{Artifact, FileChange, NamedArtifact, Transition, TransitionKind, set_version};
 
@@ -58,12 +58,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         let mut found: Option<(Running, String)> = None;
         for location in locations {
             let deployed: Deployed = read_deployed(&location.file, &read_text(location)?, &location.layout(image)).map_err(|error| error.0)?;
-            if let Some(named) = deployed.image.as_ref().filter(|named| named.as_str() != image) {
-                return Err(format!(
-                    "{}:{}: the image repository in the file is {named}, but tollgate.yaml configures {image} for {} artifact {name}; fix one of them",
-                    location.file, deployed.line, request.app
-                ));
-            }
+            check_image(&location.file, &deployed, image, &format!("{} artifact {name}", request.app))?;
             if let Some((first, first_file)) = &found {
                 if first.version != deployed.version || first.digest != deployed.digest {
                     return Err(format!(

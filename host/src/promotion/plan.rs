@@ -8,7 +8,7 @@ use super::request::{PlanRequest, RollbackTarget};
 use super::source::promotion_source;
 use crate::config::Config;
 use crate::manifest::insert::insert_target;
-use crate::manifest::{Deployed, read_deployed, write_deployed};
+use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
 use crate::repo::{GitRepo, Tip};
 use crate::transition::{Approval, Artifact, FileChange, Transition, TransitionKind};
 
@@ -94,12 +94,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
                 format!("{} does not exist on {}; create it or fix {field}", location.file, config.branch)
             })?;
         let deployed = read_deployed(&location.file, &text, &location.layout(&application.image)).map_err(|error| error.0)?;
-        if let Some(image) = deployed.image.as_ref().filter(|image| **image != application.image) {
-            return Err(format!(
-                "{}:{}: the image repository in the file is {image}, but tollgate.yaml configures {} for {}; fix one of them",
-                location.file, deployed.line, application.image, request.app
-            ));
-        }
+        check_image(&location.file, &deployed, &application.image, &request.app)?;
         Ok((text, deployed))
     };
     let (before, current, inserting) = match read(&request.to_env) {
