@@ -167,6 +167,10 @@ pub enum Command {
         /// The promotion commit (any revision, e.g. HEAD~1), or a range BASE..HEAD.
         #[arg(value_name = "COMMIT|BASE..HEAD")]
         commit: String,
+        /// Re-run the policies against the systems they ask (Argo CD, Alertmanager, an ERP
+        /// endpoint) instead of the answers the record kept.
+        #[arg(long)]
+        live: bool,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: VerifyFormat,
@@ -415,7 +419,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&String::from_utf8_lossy(&script));
             Ok(ExitCode::Success)
         }
-        Command::Verify { commit, output } if commit.contains("..") => {
+        Command::Verify { commit, output, .. } if commit.contains("..") => {
             if *output == VerifyFormat::Junit {
                 return Err(Failure::bad_input("verify BASE..HEAD prints text or json (-o text|json)"));
             }
@@ -424,9 +428,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::guard(commit, &judged, *output));
             Ok(if judged.iter().all(|one| one.passes()) { ExitCode::Success } else { ExitCode::Denied })
         }
-        Command::Verify { commit, output } => {
+        Command::Verify { commit, output, live } => {
             let workspace = open_workspace(cli)?;
-            let verification = workspace.verify(commit)?;
+            let verification = workspace.verify(commit, *live)?;
             print(&report::verification(&verification, *output));
             Ok(if verification.reproduced && verification.trust.counts() { ExitCode::Success } else { ExitCode::Denied })
         }

@@ -459,8 +459,13 @@ pub fn verification(verification: &crate::promotion::verify::Verification, forma
                 let _ = writeln!(out, "  PROBLEM  {}", line(problem));
             }
             for policy in &verification.policies {
-                let mark = if policy.reproduced { "same" } else { "DIFFERS" };
-                let _ = writeln!(out, "  {mark:<8} {}", line(&policy.name));
+                let mark = match (policy.reproduced, policy.rerun) {
+                    (_, crate::promotion::verify::Rerun::NotReplayable) => "NOT REPLAYED",
+                    (true, _) => "same",
+                    (false, _) => "DIFFERS",
+                };
+                let live = if policy.rerun == crate::promotion::verify::Rerun::Live { " (re-run live)" } else { "" };
+                let _ = writeln!(out, "  {mark:<8} {}{live}", line(&policy.name));
                 if let Some(problem) = &policy.problem {
                     let _ = writeln!(out, "      {}", line(problem));
                     let _ = writeln!(out, "      recorded: {}", line(&policy.recorded.to_string()));
