@@ -16,7 +16,8 @@ use crate::trust::allowed_signers::AllowedSigners;
 /// `tollgate plugin push`'s closing help.
 pub const PUSH_HELP: &str = "The artifact follows the CNCF Wasm OCI artifact layout (config application/vnd.wasm.config.v0+json, \
                              one application/wasm layer), annotated with org.opencontainers.image.title, version and description \
-                             from the plugin's info(). When FILE.wasm.sig (from `tollgate plugin sign`) exists, it is pushed too, \
+                             from the plugin's info(). No wall-clock time goes in (created only from $SOURCE_DATE_EPOCH), so the \
+                             same file pushed again gives the same manifest digest. When FILE.wasm.sig (from `tollgate plugin sign`) exists, it is pushed too, \
                              as an application/vnd.tollgate.plugin.signature.v1+sshsig artifact tagged sha256-<manifest hex>.sig. Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.\n\n\
                              Example:\n  tollgate plugin push target/plugins/wasm32-wasip2/plugin/image_policy.wasm \\\n      \
                              oci://registry.example.com/policies/image-policy:1.0.0 --source https://git.example.com/policies";
