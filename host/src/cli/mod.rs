@@ -289,7 +289,7 @@ pub enum PluginCommand {
     /// tollgate.yaml (the work tree's, or --config), pulled into the local store.
     #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
                             --locked fails when it is missing or out of date.\n\nExample:\n  tollgate --repo gitops plugin lock")]
-    Lock,
+    Lock(crate::registry::commands::LockArgs),
     /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
     /// builds for wasm32-wasip2 and passes its cases right away.
     #[command(after_help = "The crate depends on tollgate-sdk by path, because the SDK is not published: by default on \
@@ -516,8 +516,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&crate::registry::commands::pull_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::Lock) => {
-            let (_, summary) = crate::registry::commands::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref())?;
+        Command::Plugin(PluginCommand::Lock(args)) => {
+            let (_, summary) = crate::registry::commands::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref(), args)?;
             print(&summary);
             Ok(ExitCode::Success)
         }
