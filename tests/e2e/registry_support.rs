@@ -107,26 +107,12 @@ impl Registry {
         response.body_mut().with_config().limit(1 << 20).read_to_vec().unwrap()
     }
 
-    /// Push a blob and a raw manifest under `repository:tag` with the OCI client (for
-    /// artifacts `tollgate plugin push` would never make).
+    /// Push blobs and a raw manifest under `repository:tag` with tollgate's registry client
+    /// (for artifacts `tollgate plugin push` would never make).
     pub fn push_raw(&self, repository: &str, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = oci_client::Client::new(oci_client::client::ClientConfig {
-            protocol: oci_client::client::ClientProtocol::Http,
-            ..Default::default()
-        });
-        let image = oci_client::Reference::with_tag(self.host.clone(), repository.to_string(), tag.to_string());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            client.auth(&image, &oci_client::secrets::RegistryAuth::Anonymous, oci_client::RegistryOperation::Push).await.unwrap();
-            for blob in blobs {
-                client.push_blob(&image, blob.to_vec(), &sha256(blob)).await.unwrap();
-            }
-            client
-                .push_manifest_raw(&image, manifest.to_vec(), http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"))
-                .await
-                .unwrap();
-        });
+        let reference = tollgate::registry::OciReference::parse(&self.reference(&format!("{repository}:{tag}"))).unwrap();
+        let client = tollgate::registry::RegistryClient::new(&reference, &[]).unwrap();
+        client.push_raw(&reference, blobs, manifest, "application/vnd.oci.image.manifest.v1+json").unwrap();
     }
 
     /// Stop answering (the process is killed; its port closes).
