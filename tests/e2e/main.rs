@@ -11,6 +11,7 @@ mod erp_http;
 mod examples;
 mod graph;
 mod hardening;
+mod hardening2;
 mod multi;
 pub mod outputs;
 mod perf;
