@@ -176,7 +176,7 @@ fn start_policy(
     let http: Arc<dyn HttpFetcher> = if credentials.is_empty() {
         Arc::new(NetworkFetcher)
     } else {
-        Arc::new(CredentialedFetcher { inner: Arc::new(NetworkFetcher), credentials })
+        Arc::new(CredentialedFetcher::new(Arc::new(NetworkFetcher), credentials))
     };
     let access = HostAccess { files: Some(files), http_origins, http };
     let pending = plugin.start_decision(&config_json, transition, limits, access);
