@@ -11,7 +11,7 @@ use crate::budget::tollgate_peak_rss_env;
 use crate::registry_support::{Registry, sha256};
 use crate::support::{Run, plugin, tollgate_env};
 
-// pub mod credentials;
+pub mod credentials;
 // pub mod repository;
 
 const MIB: u64 = 1024 * 1024;
