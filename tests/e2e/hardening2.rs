@@ -12,7 +12,7 @@ use crate::registry_support::{Registry, sha256};
 use crate::support::{Run, plugin, tollgate_env};
 
 pub mod credentials;
-// pub mod repository;
+pub mod repository;
 
 const MIB: u64 = 1024 * 1024;
 
