@@ -297,3 +297,17 @@ fn a_pull_through_a_bearer_token_exchange_succeeds() {
     assert!(seen.iter().any(|request| request.path.starts_with("/token")), "the realm was asked for a token");
     assert!(seen.iter().any(|request| request.path.contains("/blobs/") && request.header("authorization") == Some("Bearer granted-token-1")));
 }
+
+#[test]
+fn a_look_alike_actor_or_approver_with_an_invisible_character_is_refused() {
+    let dir = crate::support::gitops_repo();
+    let repo = crate::support::repo_path(&dir);
+    let plan = ["plan", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest"];
+    for (flag, value) in [("--actor", "b\u{200b}ob"), ("--actor", "Bob <b\u{2060}ob@example.com>"), ("--approval", "b\u{200b}ob@1.5.0")] {
+        let mut args = plan.to_vec();
+        args.extend([flag, value]);
+        let run = crate::support::tollgate_in(&repo, &args);
+        assert_eq!(run.code, 2, "{flag} {value:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(flag) && run.stderr.contains("invisible character") && run.stderr.contains("look-alike"), "{}", run.stderr);
+    }
+}
