@@ -22,6 +22,20 @@ const TRANSFORMS: [(&str, fn(&str) -> String); 9] = [
     ("half and half", |text| format!("{{\"a\":\"{}\",\"b\":\"{}\"}}", &text[..text.len() / 2], text[text.len() / 2..].to_uppercase())),
 ];
 
+/// Commit a configuration whose one policy is the hostile plugin fetching `origin/path` with
+/// a bearer token for `origin` from the environment variable `variable`.
+fn fetching_with_a_credential(repo: &str, origin: &str, variable: &str, path: &str) {
+    let file = std::path::Path::new(repo).join("tollgate.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let head = &text[..text.find("policies:").unwrap()];
+    let policy = format!(
+        "{head}policies:\n  - plugin: '{}'\n    http_origins: ['{origin}']\n    credentials:\n      {origin}: {{ bearer: {{ env: {variable} }} }}\n    config: {{ behaviour: http-get, target: '{origin}/{path}' }}\n",
+        plugin("hostile").display()
+    );
+    std::fs::write(&file, policy).unwrap();
+    git(repo, &["commit", "-qam", &format!("fetch {path}")]);
+}
+
 #[test]
 fn a_credential_reflected_in_any_common_encoding_fails_closed_and_reaches_no_output() {
     let (host, _) = serve(|request, stream| {
@@ -35,15 +49,7 @@ fn a_credential_reflected_in_any_common_encoding_fails_closed_and_reaches_no_out
     let repo = repo_path(&dir);
     let log = dir.path().join("decisions.jsonl");
     for (index, (name, _)) in TRANSFORMS.iter().enumerate() {
-        let path = std::path::Path::new(&repo).join("tollgate.yaml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let head = &text[..text.find("policies:").unwrap()];
-        let policy = format!(
-            "{head}policies:\n  - plugin: '{}'\n    http_origins: ['{origin}']\n    credentials:\n      {origin}: {{ bearer: {{ env: REFLECTED_TOKEN }} }}\n    config: {{ behaviour: http-get, target: '{origin}/echo/{index}' }}\n",
-            plugin("hostile").display()
-        );
-        std::fs::write(&path, policy).unwrap();
-        git(&repo, &["commit", "-qam", &format!("reflecting origin: {name}")]);
+        fetching_with_a_credential(&repo, &origin, "REFLECTED_TOKEN", &format!("echo/{index}"));
         let args = ["--repo", repo.as_str(), "--decision-log", log.to_str().unwrap(), "plan", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest", "-o", "json"];
         let run = tollgate_env(&shared_cache(), &args, &[("REFLECTED_TOKEN", TOKEN)]);
         assert_eq!(run.code, 3, "{name}: {}{}", run.stdout, run.stderr);
@@ -60,15 +66,7 @@ fn a_secret_shorter_than_twelve_characters_is_refused_before_anything_is_sent() 
     let origin = format!("http://{host}");
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    let path = std::path::Path::new(&repo).join("tollgate.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let head = &text[..text.find("policies:").unwrap()];
-    let policy = format!(
-        "{head}policies:\n  - plugin: '{}'\n    http_origins: ['{origin}']\n    credentials:\n      {origin}: {{ bearer: {{ env: SHORT_TOKEN }} }}\n    config: {{ behaviour: http-get, target: '{origin}/x' }}\n",
-        plugin("hostile").display()
-    );
-    std::fs::write(&path, policy).unwrap();
-    git(&repo, &["commit", "-qam", "short token"]);
+    fetching_with_a_credential(&repo, &origin, "SHORT_TOKEN", "x");
     let run = tollgate_env(&shared_cache(), &["--repo", &repo, "plan", "shop-api", "--to", "dev", "--version", "1.5.0", "--no-digest"], &[("SHORT_TOKEN", "0123456789")]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("environment variable SHORT_TOKEN holds a secret of 10 characters; tollgate needs at least 12"), "{}", run.stdout);
