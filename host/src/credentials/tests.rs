@@ -19,6 +19,9 @@ fn env(name: &str) -> Option<OsString> {
     (name == "ARGOCD_TOKEN").then(|| OsString::from(TOKEN))
 }
 
+/// How an echoing server transforms what it hands back.
+type Transform = fn(&str) -> String;
+
 /// A URL and the headers sent with it.
 type Request = (String, Vec<(String, String)>);
 
@@ -27,7 +30,7 @@ type Request = (String, Vec<(String, String)>);
 #[derive(Default)]
 struct Echo {
     seen: Mutex<Vec<Request>>,
-    transform: Option<fn(&str) -> String>,
+    transform: Option<Transform>,
 }
 
 impl HttpFetcher for Echo {
@@ -45,7 +48,7 @@ fn fetcher(credentials: BTreeMap<String, OriginCredential>) -> (Arc<Echo>, Crede
     echoing(credentials, None)
 }
 
-fn echoing(credentials: BTreeMap<String, OriginCredential>, transform: Option<fn(&str) -> String>) -> (Arc<Echo>, CredentialedFetcher) {
+fn echoing(credentials: BTreeMap<String, OriginCredential>, transform: Option<Transform>) -> (Arc<Echo>, CredentialedFetcher) {
     let echo = Arc::new(Echo { transform, ..Echo::default() });
     let resolved = resolve_with(&credentials, &env).unwrap();
     (echo.clone(), CredentialedFetcher::new(echo, resolved))
@@ -74,16 +77,11 @@ fn the_header_goes_to_its_origin_only() {
 
 #[test]
 fn an_origin_echoing_the_credential_in_any_common_encoding_stops_the_policy() {
-    let transforms: [(&str, fn(&str) -> String); 9] = [
+    // Every encoding is covered by scan.rs's tests; here, that each kind of hit stops the policy.
+    let transforms: [(&str, Transform); 3] = [
         ("as is", |text| text.to_string()),
         ("upper-cased", |text| text.to_uppercase()),
         ("base64", |text| base64::engine::general_purpose::STANDARD.encode(text)),
-        ("hex", |text| hex::encode(text)),
-        ("reversed", |text| text.chars().rev().collect()),
-        ("split by characters", |text| text.chars().map(String::from).collect::<Vec<_>>().join(",")),
-        ("percent-encoded", |text| text.bytes().map(|byte| format!("%{byte:02x}")).collect()),
-        ("\\u-escaped", |text| text.chars().map(|c| format!("\\u{:04x}", c as u32)).collect()),
-        ("half and half", |text| format!("{}\n...\n{}", &text[..text.len() / 2], &text[text.len() / 2..])),
     ];
     for (name, transform) in transforms {
         let (echo, fetcher) = echoing(argocd(), Some(transform));

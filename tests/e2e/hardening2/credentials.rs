@@ -10,7 +10,10 @@ use crate::support::{git, gitops_repo, plugin, repo_path, shared_cache, tollgate
 const TOKEN: &str = "reflected-token-5e0c2a71b9d4";
 
 /// How the reflecting server hands back the `Authorization` header it received.
-const TRANSFORMS: [(&str, fn(&str) -> String); 9] = [
+type Transform = fn(&str) -> String;
+
+/// Each encoding the reflecting server is asked for, by name.
+const TRANSFORMS: [(&str, Transform); 9] = [
     ("upper-cased", |text| text.to_uppercase()),
     ("lower-cased", |text| text.to_lowercase()),
     ("base64", |text| base64::engine::general_purpose::STANDARD.encode(text)),

@@ -28,7 +28,7 @@ fn a_huge_blob_under_the_approvals_ref_is_not_read() {
     let mut mktree = Command::new("git").args(["-C", &repo, "mktree"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     {
         use std::io::Write;
-        write!(mktree.stdin.take().unwrap(), "100644 blob {blob}\tbig.approval\n").unwrap();
+        writeln!(mktree.stdin.take().unwrap(), "100644 blob {blob}\tbig.approval").unwrap();
     }
     let tree = String::from_utf8(mktree.wait_with_output().unwrap().stdout).unwrap().trim().to_string();
     let commit = git(&repo, &["commit-tree", "-m", "approvals", &tree]).trim().to_string();
