@@ -6,7 +6,8 @@
 //!   (upstreams, fan-in, roots, topological order) in [`config::graph`], its defaults and
 //!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]), and
 //!   multi-artifact applications ([`config::artifacts`]);
-//! - [`input`]: validation of every string a requester or configuration brings in;
+//! - [`input`]: validation of every string a requester or configuration brings in (identities
+//!   without invisible code points, compared NFKC-normalised and case-folded);
 //! - [`repo`]: the GitOps repository, read through git2;
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits
 //!   (including, when a location opts in, adding a missing key: [`manifest::insert`]);
@@ -17,10 +18,12 @@
 //!   one memory budget per call, on reused worker threads, checking everything that comes
 //!   back, failing closed on any misbehaviour;
 //! - [`credentials`]: secrets the host attaches to a policy's granted HTTP origins, never
-//!   shown to the plugin or written anywhere;
+//!   shown to the plugin or written anywhere: answers, requests, findings and logs are scanned
+//!   for their common encodings ([`credentials::scan`]), and a hit fails the policy closed;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
-//! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
-//!   the local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
+//! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull over
+//!   a small client of its own with every answer bounded and one deadline per operation, the
+//!   local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
 //! - [`promotion`]: the one pipeline every command runs through ([`promotion::pipeline`]):
 //!   request → plan (its source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →

@@ -12,6 +12,7 @@ mod examples;
 mod graph;
 mod guard;
 mod hardening;
+mod hardening2;
 mod multi;
 pub mod outputs;
 mod perf;

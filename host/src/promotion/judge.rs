@@ -164,7 +164,7 @@ fn start_policy(
         Some(answers) => Arc::new(ReplayFetcher::new(answers)),
         None => match credentials::resolve(&policy.credentials) {
             Ok(credentials) if credentials.is_empty() => Arc::new(NetworkFetcher),
-            Ok(credentials) => Arc::new(CredentialedFetcher { inner: Arc::new(NetworkFetcher), credentials }),
+            Ok(credentials) => Arc::new(CredentialedFetcher::new(Arc::new(NetworkFetcher), credentials)),
             Err(cause) => {
                 run.evaluation = match plugin.info(limits) {
                     Ok(info) => {

@@ -105,6 +105,7 @@ impl Plugin {
         let artifacts = named_artifacts_to_wit(&transition.artifacts);
         let config = config.to_string();
         let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
+        let http = access.http.clone();
         let record = self.call(limits, access, transition.requested_at, &seed, move |store, policy| {
             store.data_mut().artifacts = artifacts;
             let exports = policy.tollgate_policy_plugin();
@@ -120,7 +121,7 @@ impl Plugin {
             Ok(Ok(verdict)) => PolicyOutcome::Verdict(verdict),
             Ok(Err(cause)) | Err(cause) => PolicyOutcome::failed(cause),
         };
-        Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed }
+        screened(Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed }, &*http)
     }
 
     /// Ask info() (with nothing reachable), then grant `access` as far as the answer allows
@@ -140,6 +141,7 @@ impl Plugin {
         let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
         let info = Arc::new(OnceLock::new());
         let info_slot = info.clone();
+        let http = access.http.clone();
         let call = self.start(limits, no_access(), transition.requested_at, &seed, move |store, policy| {
             let exports = policy.tollgate_policy_plugin();
             let asked = match exports.call_info(&mut *store) {
@@ -167,7 +169,7 @@ impl Plugin {
                 Err(message) => Err(format!("the plugin returned an error: {}", bounded(message))),
             })
         });
-        PendingDecision { call, info }
+        PendingDecision { call, info, http }
     }
 
     /// [`Plugin::start_decision`], waited for.
@@ -252,6 +254,8 @@ impl<R> PendingCall<R> {
 pub struct PendingDecision {
     call: PendingCall<Result<crate::decision::Verdict, String>>,
     info: Arc<OnceLock<PluginInfo>>,
+    /// Who fetched for the decision: asked at the end whether a held secret leaked.
+    http: Arc<dyn super::HttpFetcher>,
 }
 
 impl PendingDecision {
@@ -267,7 +271,7 @@ impl PendingDecision {
             Err(cause) => PolicyOutcome::failed(cause),
         };
         let evaluation = Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed };
-        Decided { info, evaluation }
+        Decided { info, evaluation: screened(evaluation, &*self.http) }
     }
 }
 
@@ -290,6 +294,23 @@ fn no_access() -> HostAccess {
 
 fn epoch_ticks(timeout: Duration) -> u64 {
     (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
+}
+
+/// `evaluation`, unless what the plugin produced (or fetched) carried a secret `http` holds:
+/// then a failure naming the origin, with nothing the plugin produced kept.
+fn screened(evaluation: Evaluation, http: &dyn super::HttpFetcher) -> Evaluation {
+    let mut texts: Vec<&str> = evaluation.logs.iter().map(|line| line.message.as_str()).collect();
+    texts.extend([evaluation.stdout.as_str(), evaluation.stderr.as_str()]);
+    match &evaluation.outcome {
+        PolicyOutcome::Verdict(verdict) => {
+            texts.extend(verdict.findings.iter().flat_map(|finding| std::iter::once(finding.message.as_str()).chain(finding.path.as_deref())));
+        }
+        PolicyOutcome::Failed { cause } => texts.push(cause),
+    }
+    match http.leak(&texts) {
+        None => evaluation,
+        Some(cause) => Evaluation { outcome: PolicyOutcome::failed(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: evaluation.elapsed },
+    }
 }
 
 fn collect_logs(state: &SandboxState) -> Vec<LogLine> {

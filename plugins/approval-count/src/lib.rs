@@ -19,7 +19,8 @@
 //!
 //! Requesters and approvers arrive as a login (`bob`), an e-mail address (`bob@example.com`)
 //! or a Git identity (`Bob <bob@example.com>`). Each is reduced to an identity: a Git
-//! identity to its e-mail address, everything lower-cased, then mapped through the
+//! identity to its e-mail address, everything NFKC-normalised and case-folded (invisible
+//! code points such as a zero-width space dropped), then mapped through the
 //! environment's `identities` (`bob: [bob@example.com, bob@users.noreply.github.com]`
 //! makes all three one person, `bob`).
 //!
@@ -412,11 +413,26 @@ impl Rules {
     }
 }
 
-/// `Name <email>` → `email`; trimmed and lower-cased.
+/// `Name <email>` → `email`; trimmed, NFKC-normalised and case-folded, without invisible
+/// code points (the host refuses them in identities; here a look-alike such as
+/// `b\u{200b}ob` still counts as `bob`, so it can only refuse more).
 fn identity_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
     let name = name.trim();
     let email = name.rsplit_once('<').and_then(|(_, rest)| rest.strip_suffix('>'));
-    email.unwrap_or(name).trim().to_lowercase()
+    let visible: String = email.unwrap_or(name).trim().chars().filter(|c| !is_invisible(*c)).collect();
+    let folded = visible.nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
+}
+
+/// Unicode's default-ignorable code points and the bidirectional formatting characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E
+            | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF
+    )
 }
 
 /// `1 approval`, `2 approvals`.

@@ -324,6 +324,16 @@ fn self_approval_through_identity_format_is_refused() {
 }
 
 #[test]
+fn a_look_alike_requester_is_the_same_person_as_the_approver() {
+    for requester in ["b\u{200b}ob", "\u{ff42}\u{ff4f}\u{ff42}", "BOB\u{2060}", "bo\u{fe0f}b@example.com"] {
+        let t = transition().version("1.4.2").requested_by(requester).approval("bob", "1.4.2").approval("carol", "1.4.2").build();
+        let verdict = eval(PROD_TWO, &t);
+        assert!(!verdict.is_allow(), "{requester:?}: {:?}", messages(&verdict));
+        assert!(messages(&verdict).contains(&"ignored: bob approved their own promotion"), "{requester:?}: {:?}", messages(&verdict));
+    }
+}
+
+#[test]
 fn spellings_of_one_person_count_once() {
     let t = transition().version("1.4.2").approval("bob", "1.4.2").approval("Bob <bob@example.com>", "1.4.2").build();
     let verdict = eval(PROD_TWO, &t);
