@@ -226,7 +226,7 @@ pub(super) fn plan_request_for(
         at_given: request.at.is_some(),
         rollback,
     };
-    plan_request.approvals = crate::trust::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
+    plan_request.approvals = crate::promotion::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
     // Validated by planning (`PlanRequest::validate`), the one boundary every command goes through.
     Ok(plan_request)
 }

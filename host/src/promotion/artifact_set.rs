@@ -2,7 +2,7 @@
 //! artifact moves together, as one transition with one decision and one commit.
 //!
 //! - The source environment is chosen as for one artifact (by the primary artifact; see
-//!   [`super::plan`]); every artifact takes what that environment runs. Into the first
+//!   `plan`); every artifact takes what that environment runs. Into the first
 //!   environment, `--version NAME=VERSION` per artifact, or one `--version` for all.
 //! - A rollback goes back to a set that ran in the environment, as recorded by the verified
 //!   promotion that brought it (or the one that replaced it).
@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::history::{Arrivals, last_arrival, arrivals_in};
-use super::plan::{Edited, Moved, Plan, assemble, rollback_artifact};
+use super::planned::{Edited, Moved, Plan, assemble, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
 use crate::config::{Config, Location};

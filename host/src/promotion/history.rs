@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
-use super::record::{DecisionRecord, check_commit};
+use super::claim::check_commit;
+use super::record::DecisionRecord;
 use super::trailers::{Trailers, policy_summary};
 use super::verified::{RulesAt, Trust, assess};
 use crate::transition::TransitionKind;

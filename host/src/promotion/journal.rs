@@ -18,9 +18,24 @@ use std::time::{Duration, Instant};
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use super::commit::{CommitError, checked_out_branch};
-use super::worktree::TouchedPaths;
+use super::worktree::{TouchedPaths, checked_out_branch};
 use crate::repo::GitRepo;
+
+
+/// Why a commit was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    /// The branch moved since planning (compare-and-swap failed): re-plan.
+    Conflict(String),
+    /// The repository is not in a state to commit (bad input).
+    State(String),
+}
+
+impl From<git2::Error> for CommitError {
+    fn from(error: git2::Error) -> Self {
+        CommitError::State(error.message().to_string())
+    }
+}
 
 /// How long a promotion waits for another one in the same repository.
 const LOCK_WAIT: Duration = Duration::from_secs(20);

@@ -14,7 +14,7 @@ use crate::runtime::{
     Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, PendingDecision, Plugin, PluginInfo, PluginRef, PluginSource, Runtime,
 };
 use super::observe::{Observation, Observed, RecordingFetcher, RecordingFiles, ReplayFetcher};
-use super::plan::Plan;
+use super::planned::Plan;
 use crate::repo::GitRepo;
 use crate::transition::Transition;
 
@@ -57,7 +57,7 @@ pub struct PolicyRun {
 impl PolicyRun {
     /// `allow`, `deny`, `error`, or `monitor-deny` / `monitor-error` for monitor-mode policies.
     pub fn verdict_label(&self) -> String {
-        mode_label(self.mode, self.evaluation.outcome.label())
+        super::record::mode_label(self.mode, self.evaluation.outcome.label())
     }
 
     /// Whether this run blocks the transition.
@@ -66,14 +66,6 @@ impl PolicyRun {
     }
 }
 
-/// `label` (`allow`, `deny` or `error`) as reported for a policy in `mode`: prefixed
-/// `monitor-` when a monitor-mode policy did not allow.
-pub fn mode_label(mode: Mode, label: &str) -> String {
-    match (mode, label) {
-        (Mode::Monitor, "deny" | "error") => format!("monitor-{label}"),
-        _ => label.to_string(),
-    }
-}
 
 /// The gate's overall answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

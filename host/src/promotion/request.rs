@@ -18,7 +18,7 @@ pub struct PlanRequest {
     /// Target environment.
     pub to_env: String,
     /// Source environment: one of the target's upstreams, or an `allow_skip` pair (default:
-    /// chosen from the upstreams, see [`super::source`]).
+    /// chosen from the upstreams, see `promotion::source`).
     pub from_env: Option<String>,
     /// Version, only for a root environment.
     pub version: Option<String>,

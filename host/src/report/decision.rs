@@ -10,7 +10,7 @@ use crate::decision::PolicyOutcome;
 use crate::promotion::pipeline::Decided;
 use crate::promotion::publish::Pushed;
 use crate::promotion::judge::{GateOutcome, PolicyRun};
-use crate::promotion::plan::unified_diff;
+use crate::promotion::planned::unified_diff;
 use crate::transition::{Transition, TransitionKind};
 
 #[derive(Serialize)]

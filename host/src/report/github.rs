@@ -109,7 +109,7 @@ pub fn summary_markdown(decided: &Decided, pipeline: Option<&str>) -> String {
         // The labels are Mermaid-escaped: no backtick can reach the fence.
         let _ = writeln!(out, "\n```mermaid\n{pipeline}```");
     }
-    let diff = crate::promotion::plan::unified_diff(&decided.plan);
+    let diff = crate::promotion::planned::unified_diff(&decided.plan);
     if !diff.is_empty() {
         // A fence longer than any run of backticks in the diff, so its content cannot close it.
         let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);

@@ -127,7 +127,7 @@ pub struct Location {
 /// proposed content of the changed file, or the changed version line when it has no path.
 /// Only the file the transition changes can be a location: a path a plugin names elsewhere
 /// (`../../etc/passwd`, another file) gives the finding no location at all.
-pub fn finding_location(path: Option<&str>, plan: &crate::promotion::plan::Plan) -> Option<Location> {
+pub fn finding_location(path: Option<&str>, plan: &crate::promotion::planned::Plan) -> Option<Location> {
     let Some(path) = path else {
         return Some(Location { file: plan.file.clone(), line: Some(plan.line) });
     };

@@ -13,7 +13,7 @@ use crate::config::Mode;
 use crate::decision::{Decision, Finding, PolicyOutcome, Verdict};
 use crate::promotion::pipeline::Decided;
 use crate::promotion::judge::{GateOutcome, GateResult, PolicyRun};
-use crate::promotion::plan::Plan;
+use crate::promotion::planned::Plan;
 use crate::repo::Tip;
 use crate::runtime::{Evaluation, Limits};
 use crate::transition::Transition;
