@@ -20,6 +20,7 @@ pub mod github;
 mod junit;
 pub mod matrix;
 mod sarif;
+mod words;
 
 use escape::line;
 pub use matrix::{StatusFormat, status};
