@@ -15,6 +15,7 @@
 //!     findings_contain: ["…"]      # optional, each a substring of some finding
 //!     error_contains: "…"          # optional, for expect: error
 //!   - name: counts two approvals
+//!     policy_environments: [staging, prod]   # optional, for this case only (so is environments)
 //!     expect: { decision: allow, counted_approvals: [bob, carol] }   # what it reported counting
 //! ```
 //!
@@ -112,6 +113,8 @@ pub struct CaseExpectation {
 
 impl<'de> Deserialize<'de> for CaseExpectation {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{self, value};
+
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Detailed {
@@ -119,19 +122,28 @@ impl<'de> Deserialize<'de> for CaseExpectation {
             #[serde(default)]
             counted_approvals: Option<Vec<String>>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Decision(Expectation),
-            Detailed(Detailed),
+
+        struct Written;
+
+        impl<'de> de::Visitor<'de> for Written {
+            type Value = CaseExpectation;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("allow, deny or error, or { decision: allow|deny|error, counted_approvals: [NAME, …] }")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<CaseExpectation, E> {
+                let decision = Expectation::deserialize(value::StrDeserializer::<E>::new(text))?;
+                Ok(CaseExpectation { decision, counted_approvals: None })
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<CaseExpectation, A::Error> {
+                let Detailed { decision, counted_approvals } = Detailed::deserialize(value::MapAccessDeserializer::new(map))?;
+                Ok(CaseExpectation { decision, counted_approvals })
+            }
         }
-        match Written::deserialize(deserializer) {
-            Ok(Written::Decision(decision)) => Ok(CaseExpectation { decision, counted_approvals: None }),
-            Ok(Written::Detailed(Detailed { decision, counted_approvals })) => Ok(CaseExpectation { decision, counted_approvals }),
-            Err(_) => Err(serde::de::Error::custom(
-                "expect: write allow, deny or error, or { decision: allow|deny|error, counted_approvals: [NAME, …] }",
-            )),
-        }
+
+        deserializer.deserialize_any(Written)
     }
 }
 
@@ -147,6 +159,12 @@ pub struct Case {
     /// A config for this case only, replacing the file's.
     #[serde(default)]
     pub config: Option<serde_yaml::Value>,
+    /// Configured environments for this case only, replacing the file's.
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
+    /// The environments the policy runs for in this case, replacing the file's.
+    #[serde(default)]
+    pub policy_environments: Option<Vec<String>>,
     /// The expected outcome: `allow`, or `{ decision: allow, counted_approvals: [bob] }`.
     pub expect: CaseExpectation,
     /// Substrings that must each appear in some finding message.
@@ -203,8 +221,10 @@ pub fn read_cases_file(path: &Path) -> Result<CasesFile, CasesError> {
             )));
         }
     }
-    told_environments(&cases.environments, cases.policy_environments.as_deref(), ("environments", "policy_environments"))
-        .map_err(|error| CasesError(format!("{}: {error}", path.display())))?;
+    for (index, case) in cases.cases.iter().enumerate() {
+        let at = if case.environments.is_some() || case.policy_environments.is_some() { format!("cases[{index}] ({}): ", case.name) } else { String::new() };
+        environments_of(&cases, case).map_err(|error| CasesError(format!("{}: {at}{error}", path.display())))?;
+    }
     for origin in &cases.http_origins {
         let normalised = origin_of(origin).map_err(|error| CasesError(format!("{}: http_origins: {error}", path.display())))?;
         if normalised != origin.trim_end_matches('/') {
@@ -234,6 +254,13 @@ pub fn told_environments(configured: &[String], runs_for: Option<&[String]>, fie
     }
     let runs_for = configured.iter().filter(|name| runs_for.is_none_or(|runs_for| runs_for.contains(name))).cloned().collect();
     Ok(PolicyEnvironments { configured: configured.to_vec(), runs_for })
+}
+
+/// What `policy-environments` answers in `case` (its own lists, else the file's).
+fn environments_of(cases: &CasesFile, case: &Case) -> Result<PolicyEnvironments, String> {
+    let configured = case.environments.as_ref().unwrap_or(&cases.environments);
+    let runs_for = case.policy_environments.as_ref().or(cases.policy_environments.as_ref());
+    told_environments(configured, runs_for.map(Vec::as_slice), ("environments", "policy_environments"))
 }
 
 /// serde_yaml's message, with its position spelled out for people.
@@ -286,8 +313,7 @@ pub fn run_cases(plugin: &Arc<Plugin>, path: &Path, cases: &CasesFile) -> Result
         files: Some(files),
         http_origins: cases.http_origins.iter().map(|origin| origin.trim_end_matches('/').to_string()).collect(),
         http,
-        environments: told_environments(&cases.environments, cases.policy_environments.as_deref(), ("environments", "policy_environments"))
-            .map_err(|error| CasesError(format!("{}: {error}", path.display())))?,
+        environments: PolicyEnvironments::default(),
     };
     let shared_config = json_config(&cases.config, path)?;
 
@@ -297,7 +323,8 @@ pub fn run_cases(plugin: &Arc<Plugin>, path: &Path, cases: &CasesFile) -> Result
             Some(config) => json_config(config, path)?,
             None => shared_config.clone(),
         };
-        let evaluation = plugin.evaluate(&config, &case.transition, limits, access.clone());
+        let environments = environments_of(cases, case).map_err(|error| CasesError(format!("{}: {error}", path.display())))?;
+        let evaluation = plugin.evaluate(&config, &case.transition, limits, HostAccess { environments, ..access.clone() });
         let problem = check_case(case, &evaluation);
         results.push(CaseResult {
             file: path.to_path_buf(),
