@@ -5,8 +5,6 @@
 
 use std::collections::HashSet;
 
-use super::sandbox::bounded_copy;
-
 /// What a plugin reported so far in one evaluation.
 #[derive(Debug, Default)]
 pub struct CountedApprovals {
@@ -46,10 +44,9 @@ impl CountedApprovals {
         let reported = self.reported.get_or_insert_with(HashSet::new);
         for name in names {
             if !self.known.contains(&name) {
-                self.malformed = Some(format!(
-                    "it reported {:?} as a counted approval, but no approval of this transition is by {0:?}",
-                    bounded_copy(&name, 100)
-                ));
+                // Quoted with escapes, and cut: plugin text.
+                let name: String = name.chars().take(100).collect();
+                self.malformed = Some(format!("it reported {name:?} as a counted approval, but no approval of this transition is by {name:?}"));
                 return;
             }
             reported.insert(name);
@@ -93,7 +90,7 @@ mod tests {
         let mut counted = CountedApprovals::for_approvers(names(&["bob", "carol"]));
         counted.report(names(&["bob", "mallory\u{1b}[2J"]));
         let problem = counted.finish().unwrap_err();
-        assert!(problem.starts_with("returned malformed output: it reported \"mallory\u{fffd}[2J\" as a counted approval"), "{problem}");
+        assert!(problem.starts_with("returned malformed output: it reported \"mallory\\u{1b}[2J\" as a counted approval"), "{problem}");
         let mut flood = CountedApprovals::for_approvers(names(&["bob", "carol"]));
         flood.report(names(&["bob", "carol"]));
         flood.report(names(&["bob"]));
