@@ -25,10 +25,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tollgate::decision::{Decision, PolicyOutcome};
-use tollgate::promotion::engine::Workspace;
-use tollgate::promotion::gate::GateOutcome;
+use tollgate::promotion::workspace::Workspace;
+use tollgate::promotion::judge::GateOutcome;
 use tollgate::manifest::read_deployed;
-use tollgate::promotion::plan::PlanRequest;
+use tollgate::promotion::request::PlanRequest;
 use tollgate::runtime::Runtime;
 
 const SIZES: [usize; 2] = [1_000, 100_000];
@@ -222,9 +222,10 @@ fn run_once(subject: &mut Subject, serial: &mut usize, record: bool) {
     let promote_request = request(version.clone());
     let started = Instant::now();
     let promoted =
-        subject.workspace.promote(&promote_request, None).unwrap_or_else(|failure| fail(&format!("{what}: promote: {}", failure.message)));
+        subject.workspace.promote(&promote_request, None, None).unwrap_or_else(|failure| fail(&format!("{what}: promote: {}", failure.message)));
     let elapsed = started.elapsed();
-    check_gate(&what, &promoted.decided.gate, subject.variant);
+    let decided = promoted.single().unwrap_or_else(|| fail(&format!("{what}: promote {version} decided nothing")));
+    check_gate(&what, &decided.gate, subject.variant);
     let Some(commit) = promoted.commit else { fail(&format!("{what}: promote {version} made no commit")) };
     check_landed(subject, &commit, &version);
     subject.promotions += 1;
@@ -233,7 +234,7 @@ fn run_once(subject: &mut Subject, serial: &mut usize, record: bool) {
     }
 }
 
-fn check_gate(what: &str, gate: &tollgate::promotion::gate::GateResult, variant: Variant) {
+fn check_gate(what: &str, gate: &tollgate::promotion::judge::GateResult, variant: Variant) {
     if gate.outcome != GateOutcome::Allowed {
         fail(&format!("{what}: the gate did not allow: {:?}", gate.policies.iter().map(|p| &p.evaluation.outcome).collect::<Vec<_>>()));
     }

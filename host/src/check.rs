@@ -23,8 +23,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::{Config, ConfigLocator, ConfigProblem};
-use crate::promotion::engine::{Workspace, read_config};
-use crate::promotion::gate::resolve_plugin;
+use crate::promotion::workspace::{Workspace, read_config};
+use crate::promotion::judge::resolve_plugin;
 use crate::repo::GitRepo;
 use crate::report::JSON_SCHEMA_VERSION;
 use crate::runtime::{Capability, Runtime};

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::promotion::engine::Workspace;
+use crate::promotion::workspace::Workspace;
 use crate::exit::Failure;
-use crate::promotion::plan::{PlanRequest, RollbackTarget};
+use crate::promotion::request::{PlanRequest, RollbackTarget};
 use crate::report::{self, BasicFormat, OutputFormat, StatusFormat, VerifyFormat};
 use crate::runtime::Runtime;
 use crate::transition::Approval;
@@ -174,8 +174,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     let base = PlanRequest { app: "shop-api".into(), actor: "alice".into(), actor_given: true, at_given: true, ..PlanRequest::default() };
     let promote = |title: &str, command: &str, request: PlanRequest, out: &mut dyn FnMut(&str)| -> Result<(), Failure> {
         step(out, title, command);
-        let promoted = workspace.promote(&request, None)?;
-        out(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, OutputFormat::Text));
+        out(&render_promotion(&workspace.promote(&request, None, None)?));
         Ok(())
     };
     promote(
@@ -224,7 +223,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     step(out, "What is in prod now?", "tollgate status");
     out(&report::status(workspace.config.graph(), &workspace.status()?, StatusFormat::Text));
     step(out, "The promotion log, from the decision records in the commits", "tollgate history");
-    out(&report::history(&workspace.history()?, BasicFormat::Text));
+    out(&report::history(&workspace.log()?, BasicFormat::Text));
     let head = workspace.tip()?.commit.to_string();
     step(out, "Check the last promotion commit and re-run its policies as its base configured them", "tollgate verify HEAD");
     out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
@@ -292,12 +291,10 @@ fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str))
     }
     step(out, "With two verified signed approvals: allowed and committed", &format!("tollgate promote shop-api --to prod --actor alice --at {when}"));
     let signed = PlanRequest { approvals: crate::trust::approvals::request_approvals(&workspace, &request, &[])?, ..request };
-    let promoted = workspace.promote(&signed, None)?;
-    out(&report::decision::render(&promoted.decided, promoted.commit.as_deref(), false, OutputFormat::Text));
+    out(&render_promotion(&workspace.promote(&signed, None, None)?));
     let head = workspace.tip()?.commit.to_string();
     step(out, "verify re-checks the recorded signatures offline", "tollgate verify HEAD");
     out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
-    out(&crate::trust::commands::verify_trust(&workspace, &head)?.describe());
     Ok(())
 }
 
@@ -323,4 +320,9 @@ fn commit_files(dir: &Path, files: &[(&str, &str)], message: &str) -> Result<(),
 
 fn step(out: &mut dyn FnMut(&str), title: &str, command: &str) {
     out(&format!("\n== {title}\n$ {command}\n"));
+}
+
+/// The text report of a promotion of one application into one environment.
+fn render_promotion(batch: &crate::promotion::pipeline::Batch) -> String {
+    batch.single().map(|decided| report::decision::render(decided, batch.commit.as_deref(), false, OutputFormat::Text)).unwrap_or_default()
 }

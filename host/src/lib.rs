@@ -21,10 +21,10 @@
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
 //!   the local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
-//! - [`promotion`]: plan (its source taken from the environment graph, [`promotion::source`]),
-//!   gate, commit with its decision record, push, history, verify; several transitions in one
-//!   call, all or nothing ([`promotion::batch`]); multi-artifact planning
-//!   ([`promotion::artifact_set`]); many plans in one process ([`promotion::plan_many`]);
+//! - [`promotion`]: the one pipeline every command runs through ([`promotion::pipeline`]):
+//!   request → plan (its source taken from the environment graph, [`promotion::source`];
+//!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
+//!   publish; a single promotion is a batch of one; then history, status and verify;
 //! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;

@@ -28,4 +28,5 @@ mod scaffold;
 mod support;
 mod templates;
 mod trust;
+mod truthful;
 mod verify;

@@ -127,7 +127,7 @@ fn a_glob_of_targets_lands_in_one_commit_with_one_record_per_transition() {
     let history = json(&run);
     let entries = history.as_array().or_else(|| history["promotions"].as_array()).unwrap_or_else(|| panic!("{history}"));
     assert_eq!(entries.len(), 2, "{history}");
-    assert!(entries.iter().all(|entry| entry["verified"] == true && entry["version"] == "1.1.0"), "{history}");
+    assert!(entries.iter().all(|entry| entry["counts"] == true && entry["version"] == "1.1.0"), "{history}");
     let status = json(&tollgate_in(&repo, &["status", "-o", "json"]));
     let api = status["applications"].as_array().unwrap().iter().find(|app| app["app"] == "shop-api").unwrap().clone();
     for env in ["prod-us", "prod-eu"] {

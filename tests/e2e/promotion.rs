@@ -33,7 +33,7 @@ fn status_reads_every_app_and_environment_from_git() {
     promote_to_test(&repo);
     let run = tollgate_in(&repo, &["status"]);
     assert!(run.stdout.contains("  test       1.4.2        sha256:abababab since "), "{}", run.stdout);
-    assert!(run.stdout.contains(" by alice\n"), "{}", run.stdout);
+    assert!(run.stdout.contains(" by alice (unsigned record)\n"), "{}", run.stdout);
     assert!(run.stdout.contains("  prod       1.4.1 "), "{}", run.stdout);
 }
 
@@ -186,7 +186,7 @@ fn rollback_goes_back_with_a_forward_commit_and_history_and_verify_read_it() {
     // A rollback only goes back to what ran there; anything else goes through the pipeline.
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "9.9.9", "--dry-run"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("9.9.9 never ran in prod according to the verified promotion history (known versions: 1.4.1, 1.4.2)"), "{}", run.stderr);
+    assert!(run.stderr.contains("9.9.9 never ran in prod according to the promotion history that counts (verified or unsigned promotions; known versions: 1.4.1, 1.4.2)"), "{}", run.stderr);
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", "1.4.2", "--dry-run", "-o", "json"]);
     assert_eq!(run.code, 1, "back to 1.4.2 needs approvals: {}{}", run.stdout, run.stderr);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -322,8 +322,8 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
     use tollgate::promotion::commit::{CommitError, commit_plan, signature};
     use tollgate::promotion::record::DecisionRecord;
     use tollgate::promotion::journal::PromotionLock;
-    use tollgate::promotion::engine::Workspace;
-    use tollgate::promotion::plan::PlanRequest;
+    use tollgate::promotion::workspace::Workspace;
+    use tollgate::promotion::request::PlanRequest;
 
     let dir = gitops_repo();
     let repo = repo_path(&dir);
@@ -356,9 +356,9 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]).trim(), other, "nothing was lost or overwritten");
 
     // promote re-plans on the new tip, re-runs the policies and lands on top of it.
-    let promoted = workspace.promote(&request, None).unwrap();
-    let commit = promoted.commit.expect("allowed and committed");
-    assert_eq!(promoted.decided.plan.base.commit.to_string(), other);
+    let promoted = workspace.promote(&request, None, None).unwrap();
+    let commit = promoted.commit.clone().expect("allowed and committed");
+    assert_eq!(promoted.single().unwrap().plan.base.commit.to_string(), other);
     assert_eq!(git(&repo, &["rev-parse", &format!("{commit}~1")]).trim(), other);
     assert_eq!(git(&repo, &["show", "HEAD:README.md"]), "# shop GitOps\n\nEdited concurrently.\n");
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");

@@ -166,9 +166,9 @@ fn item_03_history_and_status_do_not_trust_commits_with_forged_trailers() {
     let document: serde_json::Value = serde_json::from_str(&history.stdout).unwrap();
     let entries = document["promotions"].as_array().unwrap();
     assert_eq!(entries[0]["version"], "6.6.6");
-    assert_eq!(entries[0]["verified"], false);
+    assert_eq!(entries[0]["counts"], false);
     assert!(entries[0]["problems"][0].as_str().unwrap().contains("no decision record"), "{}", entries[0]);
-    assert_eq!(entries[1]["verified"], true);
+    assert_eq!(entries[1]["counts"], true);
     let text = tollgate_in(&repo, &["history"]).stdout;
     assert!(text.contains("UNRECORDED CHANGE: not a verified tollgate promotion: it has Tollgate trailers but no decision record"), "{text}");
 
@@ -294,7 +294,7 @@ fn item_06_concurrent_promotions_never_lose_a_record() {
     let promotions = history["promotions"].as_array().unwrap();
     assert_eq!(promotions.len(), landed);
     for promotion in promotions {
-        assert_eq!(promotion["verified"], true, "{promotion}");
+        assert_eq!(promotion["counts"], true, "{promotion}");
         let verify = tollgate_in(&bare, &["verify", promotion["commit"].as_str().unwrap()]);
         assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     }
@@ -352,7 +352,7 @@ fn eight_promoters_pushing_two_hundred_promotions_land_each_once_with_its_record
     assert!(!landed.is_empty());
     let history: serde_json::Value = serde_json::from_str(&tollgate_in(&remote, &["history", "-o", "json"]).stdout).unwrap();
     let mut recorded: Vec<String> = history["promotions"].as_array().unwrap().iter().map(|p| {
-        assert_eq!(p["verified"], true, "{p}");
+        assert_eq!(p["counts"], true, "{p}");
         p["version"].as_str().unwrap().to_string()
     }).collect();
     let mut expected = landed.clone();
@@ -389,7 +389,7 @@ fn item_07_the_record_survives_squash_rebase_and_merge_commits_and_a_fresh_clone
         let status = tollgate_in(&repo, &["status"]).stdout;
         assert!(status.contains("dev        1.2.0        -              since "), "{how}: {status}");
         let history: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &["history", "-o", "json"]).stdout).unwrap();
-        assert_eq!(history["promotions"][0]["verified"], true, "{how}: {history}");
+        assert_eq!(history["promotions"][0]["counts"], true, "{how}: {history}");
         let commit = history["promotions"][0]["commit"].as_str().unwrap().to_string();
         let verify = tollgate_in(&repo, &["verify", &commit]);
         assert_eq!(verify.code, 0, "{how}: {}{}", verify.stdout, verify.stderr);
@@ -657,7 +657,7 @@ mod arbitrary_input {
                     assert_fsck_clean(&repo);
                     let history: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &["history", "-o", "json"]).stdout).unwrap();
                     if flag != 5 {
-                        prop_assert_eq!(&history["promotions"][0]["verified"], &serde_json::Value::Bool(true), "{}", history);
+                        prop_assert_eq!(&history["promotions"][0]["counts"], &serde_json::Value::Bool(true), "{}", history);
                     }
                 }
                 2 => prop_assert_eq!(snapshot(&repo), before, "{}", run.stderr),

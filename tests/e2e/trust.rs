@@ -372,7 +372,7 @@ fn a_signed_promotion_commit_passes_git_verify_commit_and_unsigned_ones_are_refu
     assert_ne!(unsigned, head);
     let run = tollgate_in(&repo, &["verify", "HEAD"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("promotions into prod require a signed commit (trust.environments.prod.signed_commits); this one is not signed"), "{}", run.stdout);
+    assert!(run.stdout.contains("UNTRUSTED: prod requires signed commits; not signed"), "{}", run.stdout);
 
     // history marks it; it is never a rollback target.
     let run = tollgate_in(&repo, &["history", "--env", "prod"]);
@@ -385,7 +385,8 @@ fn a_signed_promotion_commit_passes_git_verify_commit_and_unsigned_ones_are_refu
     assert!(run.stdout.contains(&format!("UNTRUSTED: shop-api in prod arrived by {}: prod requires signed commits; not signed\n", &unsigned.trim()[..12])), "{}", run.stdout);
     let run = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--to", &unsigned.trim()[..12], "--actor", "alice", "--dry-run", "--at", TUESDAY]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("never ran in prod according to the verified promotion history"), "{}", run.stderr);
+    assert!(run.stderr.contains("never ran in prod according to the promotion history that counts"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("left out: {} (1.4.2): prod requires signed commits; not signed", &unsigned.trim()[..12])), "{}", run.stderr);
 }
 
 #[test]

@@ -124,6 +124,7 @@ fn verify_in_a_clone_one_commit_deep_says_the_parent_is_missing_not_that_it_is_a
     let run = tollgate_in(&repo, &["promote", "api", "--to", "dev", "--version", "1.2.0", "--actor", "alice"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let decision = git(&repo, &["log", "-1", "--format=%(trailers:key=Tollgate-Decision,valueonly)"]).trim().to_string();
     let clone = dir.path().join("shallow").to_str().unwrap().to_string();
     git(&repo, &["clone", "--quiet", "--depth", "1", &format!("file://{repo}"), &clone]);
     let verify = tollgate_in(&clone, &["verify", &commit]);
@@ -131,8 +132,9 @@ fn verify_in_a_clone_one_commit_deep_says_the_parent_is_missing_not_that_it_is_a
     assert_eq!(
         verify.stdout,
         format!(
-            "verify {} (decision )\n  PROBLEM  its parent commit is not in this repository (a shallow clone): fetch more history (git fetch --unshallow) to check it\nnot reproduced\n",
-            &commit[..12]
+            "verify {} (decision {})\n  PROBLEM  its parent commit is not in this repository (a shallow clone): fetch more history (git fetch --unshallow) to check it\nnot reproduced\n",
+            &commit[..12],
+            decision
         )
     );
 }

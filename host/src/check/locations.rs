@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{CheckReport, CheckedLocation};
 use crate::config::ConfigLocator;
 use crate::manifest::{insert, read_deployed};
-use crate::promotion::engine::Workspace;
+use crate::promotion::workspace::Workspace;
 use crate::repo::Tip;
 
 /// A file a location resolves to that does not exist on the branch.

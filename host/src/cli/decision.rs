@@ -6,29 +6,28 @@ use std::path::Path;
 
 use super::{Cli, print};
 use crate::exit::{ExitCode, Failure};
-use crate::promotion::engine::{Decided, Promoted, Workspace};
-use crate::promotion::gate::GateOutcome;
+use crate::promotion::pipeline::{Batch, Decided};
+use crate::promotion::workspace::Workspace;
 use crate::report::{self, OutputFormat};
 
-/// [`report_decision`] for `promote` and `rollback`, saying where the commit was pushed.
-pub(super) fn report_promoted(cli: &Cli, workspace: &Workspace, promoted: &Promoted, format: OutputFormat) -> Result<ExitCode, Failure> {
-    let commit = promoted.commit.as_deref();
-    print(&report::decision::render_pushed(&promoted.decided, commit, promoted.pushed.as_ref(), false, format));
-    record_decision(cli, workspace, &promoted.decided, commit, false, format)
-}
-
-/// Print a decision, add it to the GitHub step summary and the decision log, and map it to
-/// the exit code.
-pub(super) fn report_decision(
-    cli: &Cli,
-    workspace: &Workspace,
-    decided: &Decided,
-    committed: Option<&str>,
-    dry_run: bool,
-    format: OutputFormat,
-) -> Result<ExitCode, Failure> {
-    print(&report::decision::render(decided, committed, dry_run, format));
-    record_decision(cli, workspace, decided, committed, dry_run, format)
+/// Print what a call decided, add it to the GitHub step summary and the decision log, and
+/// map it to the exit code. A call that names one application and one environment is
+/// reported as one decision; several as the transitions of one call (all or nothing).
+pub(super) fn report(cli: &Cli, workspace: &Workspace, batch: &Batch, single: bool, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
+    let committed = batch.commit.as_deref();
+    match batch.single().filter(|_| single) {
+        Some(decided) => {
+            print(&report::decision::render_pushed(decided, committed, batch.pushed.as_ref(), dry_run, format));
+            append_step_summary(format, || report::github::summary_markdown(decided, pipeline(workspace, decided).as_deref()));
+            append_decision_log(cli, || report::decision::log_line(decided, committed, dry_run));
+        }
+        None => {
+            print(&report::batch::render(batch, dry_run, format));
+            append_step_summary(format, || report::batch::summary_markdown(batch, dry_run));
+            append_decision_log(cli, || batch.decided.iter().map(|decided| report::decision::log_line(decided, committed, dry_run)).collect());
+        }
+    }
+    Ok(batch.exit_code())
 }
 
 /// The pipeline picture for the step summary: the environment graph with every application's
@@ -38,20 +37,6 @@ fn pipeline(workspace: &Workspace, decided: &Decided) -> Option<String> {
     let t = &decided.plan.transition;
     let apps = workspace.status().ok()?;
     Some(report::matrix::mermaid(workspace.config.graph(), &apps, Some((t.from_env.as_deref(), &t.to_env, &t.artifact.version))))
-}
-
-/// Add a decision to the GitHub step summary and the decision log; its exit code.
-fn record_decision(
-    cli: &Cli,
-    workspace: &Workspace,
-    decided: &Decided,
-    committed: Option<&str>,
-    dry_run: bool,
-    format: OutputFormat,
-) -> Result<ExitCode, Failure> {
-    append_step_summary(format, || report::github::summary_markdown(decided, pipeline(workspace, decided).as_deref()));
-    append_decision_log(cli, || report::decision::log_line(decided, committed, dry_run));
-    Ok(decision_exit_code(decided))
 }
 
 /// With `-o github`, add `markdown` to the GitHub step summary. The decision stands (and may
@@ -90,16 +75,5 @@ pub(super) fn check_decision_log(cli: &Cli) -> Result<(), Failure> {
     match &cli.decision_log {
         Some(path) => append(path, ""),
         None => Ok(()),
-    }
-}
-
-fn decision_exit_code(decided: &Decided) -> ExitCode {
-    if decided.plan.no_op {
-        return ExitCode::Success;
-    }
-    match decided.gate.outcome {
-        GateOutcome::Allowed => ExitCode::Success,
-        GateOutcome::Denied => ExitCode::Denied,
-        GateOutcome::Failed => ExitCode::PolicyFailed,
     }
 }

@@ -8,23 +8,22 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::decision::{Decision, PolicyOutcome, Verdict};
-use crate::promotion::plan::RollbackTarget;
+use crate::promotion::request::RollbackTarget;
 use crate::exit::{ExitCode, Failure};
 use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
 use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{HostAccess, Limits, NetworkFetcher, PluginRef, origin_of};
 use crate::transition::Transition;
 
-mod batch;
 mod plan_batch;
 mod decision;
 mod request;
 mod setup;
 
 pub use request::{PlanArgs, RequestArgs};
-use decision::{check_decision_log, report_decision, report_promoted};
-use request::plan_request;
-use setup::{load_plugin, open_workspace, promote, protected_branch, read_input, runtime, yaml_to_json};
+use decision::{check_decision_log, report};
+use request::{plan_request, plan_requests};
+use setup::{load_plugin, open_workspace, protected_branch, read_input, runtime, yaml_to_json};
 
 const EXIT_CODES: &str = "Exit codes: 0 allowed/success, 1 denied/failed, 2 bad input or usage, \
                           3 a policy failed to run (fail closed), 4 conflict.";
@@ -339,45 +338,39 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Status { output } => {
             let workspace = open_workspace(cli)?;
             let apps = workspace.status()?;
-            let text = report::status(workspace.config.graph(), &apps, *output);
-            let history = workspace.history()?;
-            print(&crate::trust::commit_signature::mark_status(&workspace.repo, &workspace.config, &apps, &history, text, *output));
+            print(&report::status(workspace.config.graph(), &apps, *output));
             Ok(ExitCode::Success)
-        }
-        Command::Plan(args) if !args.selection().is_single() => batch::plan(cli, &open_workspace(cli)?, args),
-        Command::Promote { plan, branch, push } if !plan.selection().is_single() => {
-            check_decision_log(cli)?;
-            batch::promote(cli, &open_workspace(cli)?, plan, branch.as_deref(), push.as_deref())
         }
         Command::Plan(args) => {
             let workspace = open_workspace(cli)?;
-            let request = plan_request(&workspace, args, &args.request, None)?;
-            let decided = workspace.decide(&request)?;
+            let (requests, skipped, train) = plan_requests(&workspace, args)?;
+            let mut batch = workspace.decide_batch(&requests, train)?;
+            batch.skipped.splice(0..0, skipped);
             if cli.verbose {
                 eprintln!("tollgate: planning read {} commits of history", workspace.history_commits_read());
             }
-            report_decision(cli, &workspace, &decided, None, true, args.request.output)
+            report(cli, &workspace, &batch, args.selection().is_single(), true, args.request.output)
         }
         Command::PlanBatch(args) => plan_batch::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
-            let request = plan_request(&workspace, plan, &plan.request, None)?;
-            let promoted = promote(&workspace, &request, branch.as_deref(), push.as_deref())?;
-            report_promoted(cli, &workspace, &promoted, plan.request.output)
+            let (requests, skipped, train) = plan_requests(&workspace, plan)?;
+            let mut batch = workspace.promote_batch(&requests, train, branch.as_deref(), push.as_deref())?;
+            batch.skipped.splice(0..0, skipped);
+            report(cli, &workspace, &batch, plan.selection().is_single(), false, plan.request.output)
         }
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
             let target = to.clone().map_or(RollbackTarget::Previous, RollbackTarget::To);
-            let args = PlanArgs::single(app, env);
-            let plan_request = plan_request(&workspace, &args, request, Some(target))?;
-            if *dry_run {
-                let decided = workspace.decide(&plan_request)?;
-                return report_decision(cli, &workspace, &decided, None, true, request.output);
-            }
-            let promoted = promote(&workspace, &plan_request, branch.as_deref(), push.as_deref())?;
-            report_promoted(cli, &workspace, &promoted, request.output)
+            let plan_request = plan_request(&workspace, &PlanArgs::single(app, env), request, Some(target))?;
+            let batch = if *dry_run {
+                workspace.decide_batch(std::slice::from_ref(&plan_request), false)?
+            } else {
+                workspace.promote(&plan_request, branch.as_deref(), push.as_deref())?
+            };
+            report(cli, &workspace, &batch, true, *dry_run, request.output)
         }
         Command::Approve(args) => {
             let workspace = open_workspace(cli)?;
@@ -396,13 +389,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             };
             let records = workspace
                 .history_reader()?
-                .page(wanted, (*limit > 0).then_some(*limit))
+                .page(wanted, app.is_none() && env.is_none(), (*limit > 0).then_some(*limit))
                 .map_err(|error| Failure::bad_input(error.message().to_string()))?;
             if *limit > 0 && records.len() == *limit {
                 eprintln!("tollgate: the newest {limit} entries; --limit N shows more (0: all)");
             }
-            let text = report::history(&records, *output);
-            print(&crate::trust::commit_signature::mark_history(&workspace.repo, &workspace.config, &records, text, *output == BasicFormat::Json));
+            print(&report::history(&records, *output));
             Ok(ExitCode::Success)
         }
         Command::Demo { dir } => {
@@ -428,19 +420,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Verify { commit, output } => {
             let workspace = open_workspace(cli)?;
             let verification = workspace.verify(commit)?;
-            let trust = crate::trust::commands::verify_trust(&workspace, &verification.commit)?;
-            let mut text = report::verification(&verification, *output);
-            match output {
-                VerifyFormat::Text => text.push_str(&trust.describe()),
-                VerifyFormat::Json => {
-                    let mut document: serde_json::Value = serde_json::from_str(&text).expect("verification JSON");
-                    document["trust"] = serde_json::to_value(&trust).expect("JSON");
-                    text = format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"));
-                }
-                VerifyFormat::Junit => {}
-            }
-            print(&text);
-            Ok(if verification.reproduced && trust.problems.is_empty() { ExitCode::Success } else { ExitCode::Denied })
+            print(&report::verification(&verification, *output));
+            Ok(if verification.reproduced && verification.trust.counts() { ExitCode::Success } else { ExitCode::Denied })
         }
         Command::Plugin(PluginCommand::Info { plugin: reference, allowed_signers, output }) => {
             let plugin = load_plugin(cli, reference)?;

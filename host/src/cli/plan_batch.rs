@@ -1,5 +1,5 @@
 //! `tollgate plan-batch FILE`: plan many promotions in one process (a release train), one
-//! request a line, over [`crate::promotion::plan_many::plan_many`].
+//! request a line, each decided on its own by [`crate::promotion::workspace::Workspace::decide_each`].
 
 use std::path::PathBuf;
 
@@ -8,8 +8,7 @@ use clap::Args;
 use super::request::{PlanArgs, RequestArgs, plan_request};
 use super::{Cli, open_workspace, print};
 use crate::exit::{ExitCode, Failure};
-use crate::promotion::plan_many::plan_many;
-use crate::promotion::gate::GateOutcome;
+use crate::promotion::judge::GateOutcome;
 use crate::report::OutputFormat;
 
 /// Most requests one batch file may hold.
@@ -101,7 +100,7 @@ pub(super) fn run(cli: &Cli, args: &BatchArgs) -> Result<ExitCode, Failure> {
         let request = plan_request(&workspace, plan, &args.request, None).map_err(|failure| Failure { message: format!("{source}:{number}: {}", failure.message), ..failure })?;
         requests.push(request);
     }
-    let batch = plan_many(&workspace, &requests)?;
+    let batch = workspace.decide_each(&requests)?;
     if cli.verbose {
         eprintln!("tollgate: {} plans read {} commits of history", requests.len(), batch.history_commits_read);
     }

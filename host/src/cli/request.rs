@@ -9,9 +9,8 @@ use super::read_input;
 use crate::exit::Failure;
 use crate::fixtures::describe_yaml_error;
 use crate::input::Actor;
-use crate::promotion::batch::Selection;
-use crate::promotion::engine::Workspace;
-use crate::promotion::plan::{PlanRequest, RollbackTarget};
+use crate::promotion::workspace::Workspace;
+use crate::promotion::request::{PlanRequest, RollbackTarget, Selection, Skipped};
 use crate::report::OutputFormat;
 use crate::transition::Approval;
 
@@ -113,6 +112,23 @@ impl PlanArgs {
     pub fn selection(&self) -> Selection {
         Selection { apps: self.app.iter().chain(&self.apps).cloned().collect(), all: self.all, targets: self.to.clone() }
     }
+}
+
+/// One request per (application, target) the arguments select, the pairs skipped because
+/// the application is not configured there, and whether it is a release train. A call that
+/// names one application and one target outright is planned as named (so its errors are
+/// precise).
+pub(super) fn plan_requests(workspace: &Workspace, args: &PlanArgs) -> Result<(Vec<PlanRequest>, Vec<Skipped>, bool), Failure> {
+    let selection = args.selection();
+    if selection.is_single() {
+        return Ok((vec![plan_request(workspace, args, &args.request, None)?], Vec::new(), false));
+    }
+    let (pairs, skipped) = selection.resolve(&workspace.config).map_err(Failure::bad_input)?;
+    let requests = pairs
+        .iter()
+        .map(|pair| plan_request_for(workspace, &pair.app, &pair.env, args, &args.request, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((requests, skipped, selection.is_train()))
 }
 
 /// Turn command-line arguments naming one application and one target into a plan request.

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use super::Cli;
 use crate::exit::Failure;
 use crate::fixtures::describe_yaml_error;
-use crate::promotion::engine::Workspace;
-use crate::promotion::plan::PlanRequest;
+use crate::promotion::workspace::Workspace;
 use crate::runtime::{CodeSource, CompileCache, Plugin, PluginRef, Runtime};
 
 /// The plugin runtime with the compile cache and the registry store the flags choose.
@@ -29,7 +28,7 @@ pub(super) fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
     // tollgate.lock sits beside the tollgate.yaml that was read: on the protected branch.
     let lock_branch = match protected {
         Some(branch) => branch,
-        None => crate::promotion::engine::default_protected_branch(&workspace.repo).unwrap_or_else(|_| workspace.config.branch.clone()),
+        None => crate::promotion::workspace::default_protected_branch(&workspace.repo).unwrap_or_else(|_| workspace.config.branch.clone()),
     };
     let lock = crate::registry::Lockfile::for_configuration(&workspace.repo, &lock_branch, cli.config.as_deref()).map_err(Failure::bad_input)?;
     workspace.runtime.registry().set_lockfile(lock);
@@ -39,14 +38,6 @@ pub(super) fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
 /// `--protected-branch`, else `$TOLLGATE_PROTECTED_BRANCH`.
 pub(super) fn protected_branch(cli: &Cli) -> Option<String> {
     cli.protected_branch.clone().or_else(|| std::env::var("TOLLGATE_PROTECTED_BRANCH").ok().filter(|branch| !branch.is_empty()))
-}
-
-/// Promote, and with a remote also push.
-pub(super) fn promote(workspace: &Workspace, request: &PlanRequest, branch: Option<&str>, remote: Option<&str>) -> Result<crate::promotion::engine::Promoted, Failure> {
-    match remote {
-        Some(remote) => workspace.promote_and_push(request, branch, remote),
-        None => workspace.promote(request, branch),
-    }
 }
 
 /// One plugin by reference (`--verbose` says where its code came from).

@@ -13,8 +13,9 @@
 
 use std::collections::BTreeMap;
 
-use super::history::{Arrivals, last_arrival, verified_in};
-use super::plan::{Plan, PlanRequest, bound_approvals, decision_id, rollback_artifact};
+use super::history::{Arrivals, last_arrival, arrivals_in};
+use super::plan::{Plan, bound_approvals, decision_id, rollback_artifact};
+use super::request::PlanRequest;
 use super::source::promotion_source;
 use crate::config::{Config, Location};
 use crate::manifest::{Deployed, read_deployed, write_deployed};
@@ -152,7 +153,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             rollback_of = last_arrival(history, &request.app, &request.to_env, Some(&current_set)).map(|record| record.commit.clone());
             let set = rollback_artifact(repo, history, request, rollback, &current_set, &application.image)?;
             // The set's artifacts, from the verified record that brought it or replaced it.
-            let recorded = verified_in(history, &request.app, &request.to_env).find_map(|record| {
+            let recorded = arrivals_in(history, &request.app, &request.to_env).find_map(|record| {
                 if record.version == set.version {
                     Some(record.artifacts.iter().map(|a| (a.name.clone(), (a.version.clone(), a.digest.clone()))).collect::<Vec<_>>())
                 } else if record.previous_version.as_deref() == Some(set.version.as_str()) {

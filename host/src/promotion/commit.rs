@@ -32,12 +32,18 @@ impl From<git2::Error> for CommitError {
     }
 }
 
-/// The author/committer: the requester given with `--actor` (a login gets the address
-/// `LOGIN@tollgate.local`), else Git's configured identity.
+/// The author/committer: the requester given with `--actor` (an e-mail address is the
+/// author's address as it is; a login gets the address `LOGIN@tollgate.local`), else Git's
+/// configured identity.
 pub fn signature(repo: &GitRepo, actor: Option<&Actor>) -> Result<Signature<'static>, CommitError> {
     let signature = match actor {
         Some(actor) => {
-            let email = actor.email.clone().unwrap_or_else(|| format!("{}@tollgate.local", actor.name.replace(' ', "-")));
+            let is_address = |name: &str| name.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !name.contains(char::is_whitespace));
+            let email = match &actor.email {
+                Some(email) => email.clone(),
+                None if is_address(&actor.name) => actor.name.clone(),
+                None => format!("{}@tollgate.local", actor.name.replace(' ', "-")),
+            };
             Signature::now(&actor.name, &email)
         }
         None => repo.git().signature().or_else(|_| Signature::now("tollgate", "tollgate@tollgate.local")),

@@ -1,16 +1,19 @@
-//! The promotion log, read back from the decision records in the branch's commits. Only
-//! commits that check out ([`super::record::check_commit`]) count as promotions; a commit
-//! that claims to be one (with `Tollgate-*` trailers) but does not check out is listed as
-//! an unrecorded change with the reason, and never counts for status or rollback.
+//! The promotion log, read back from the branch's commits: every commit that adds decision
+//! records (or claims to, with `Tollgate-*` trailers), every commit that changes a configured
+//! manifest location without one (a hand edit), and every change of the trust configuration
+//! (`tollgate.yaml`, `tollgate.lock`, the allowed signers). What each promotion is worth —
+//! verified, unsigned, untrusted or unrecorded — is decided by [`super::verified`], under the
+//! rules in force when it landed; only those that count are used by status and rollback.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
-use git2::{Oid, Repository};
+use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
 use super::record::{DecisionRecord, check_commit};
 use super::trailers::{Trailers, policy_summary};
+use super::verified::{RulesAt, Trust, assess};
 use crate::transition::TransitionKind;
 
 /// One promotion or rollback commit (or a commit claiming to be one).
@@ -20,10 +23,15 @@ pub struct PromotionRecord {
     pub commit: String,
     /// Commit time, Unix seconds.
     pub time: i64,
-    /// Whether the commit checks out as a tollgate promotion; `false` for an unrecorded
-    /// change (see `problems`).
+    /// What the promotion is worth (see [`super::verified`]).
+    pub trust: Trust,
+    /// Whether it is verified: records that check out, in a commit signed by a promoter,
+    /// with every signature the rules in force require.
     pub verified: bool,
-    /// Why it does not count, when it does not.
+    /// Whether it counts for status, rollback and the branch guard (verified, or unsigned where
+    /// the rules in force allow that).
+    pub counts: bool,
+    /// Why it is not verified, when it is not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// Promotion or rollback.
@@ -63,14 +71,16 @@ pub struct PromotionRecord {
 }
 
 impl PromotionRecord {
-    /// The entry of a verified decision record.
-    fn from_record(commit: String, time: i64, record: &DecisionRecord) -> Self {
+    /// The entry of a decision record that checks out, worth `trust`.
+    fn from_record(commit: String, time: i64, record: &DecisionRecord, trust: Trust) -> Self {
         let t = &record.transition;
         PromotionRecord {
             commit,
             time,
-            verified: true,
-            problems: Vec::new(),
+            verified: trust.is_verified(),
+            counts: trust.counts(),
+            problems: trust.reasons(),
+            trust,
             kind: t.kind,
             app: t.application.clone(),
             from: t.from_env.clone(),
@@ -93,15 +103,18 @@ impl PromotionRecord {
     /// The entry of a commit that claims to be a promotion but does not check out: what its
     /// trailers claim (or its first record), marked unverified with the reasons.
     fn unrecorded(commit: String, time: i64, trailers: Option<&Trailers>, record: Option<&DecisionRecord>, problems: Vec<String>) -> Self {
-        let mut entry = match record {
-            Some(record) => PromotionRecord::from_record(commit, time, record),
+        let trust = Trust::Unrecorded { reasons: problems };
+        match record {
+            Some(record) => PromotionRecord::from_record(commit, time, record, trust),
             None => {
                 let t = trailers.cloned().unwrap_or_default();
                 PromotionRecord {
                     commit,
                     time,
                     verified: false,
-                    problems: Vec::new(),
+                    counts: false,
+                    problems: trust.reasons(),
+                    trust,
                     kind: if t.rollback_of.is_some() { TransitionKind::Rollback } else { TransitionKind::Promote },
                     app: t.app.unwrap_or_default(),
                     from: t.from,
@@ -120,11 +133,67 @@ impl PromotionRecord {
                     artifacts: Vec::new(),
                 }
             }
-        };
-        entry.verified = false;
-        entry.problems = problems;
-        entry
+        }
     }
+
+    /// The entry of an ordinary commit that changed `app`'s file in `env` (`version` is what
+    /// the file holds after it, when it can be read): a hand edit, which never counts.
+    fn hand_edit(commit: &Commit<'_>, app: &str, env: &str, file: &str, version: Option<String>) -> Self {
+        let author = commit.author();
+        let who = author.email().ok().filter(|email| !email.is_empty()).or(author.name().ok()).unwrap_or("unknown").to_string();
+        let reason = format!("{file} was changed without a decision record (a hand edit; the author {who} is what the commit claims, unverified)");
+        let trust = Trust::Unrecorded { reasons: vec![reason] };
+        PromotionRecord {
+            commit: commit.id().to_string(),
+            time: commit.time().seconds(),
+            verified: false,
+            counts: false,
+            problems: trust.reasons(),
+            trust,
+            kind: TransitionKind::Promote,
+            app: crate::input::escape_untrusted(app, 200),
+            from: None,
+            to: env.to_string(),
+            version: version.unwrap_or_else(|| "?".to_string()),
+            digest: None,
+            requested_by: crate::input::escape_untrusted(&who, 200),
+            requested_at: None,
+            approved_by: Vec::new(),
+            labels: BTreeMap::new(),
+            policies: Vec::new(),
+            decision: String::new(),
+            rollback_of: None,
+            previous_version: None,
+            previous_digest: None,
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+/// A commit that changed the trust configuration: `tollgate.yaml`, `tollgate.lock` or the
+/// allowed-signers file (as the rules in force before it name them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigurationChange {
+    /// Commit id.
+    pub commit: String,
+    /// Commit time, Unix seconds.
+    pub time: i64,
+    /// The author the commit names (unverified).
+    pub author: String,
+    /// The files it changed.
+    pub files: Vec<String>,
+    /// Its signature: `good signature by …`, `not signed`, or `bad signature: …`.
+    pub signature: String,
+}
+
+/// One entry of the log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Entry {
+    /// A promotion, a rollback, or a change of a configured location that claims or fails to be one.
+    Promotion(PromotionRecord),
+    /// A change of the trust configuration.
+    Configuration(ConfigurationChange),
 }
 
 /// The promotion log reachable from `tip` (promotions merged from review branches
@@ -146,14 +215,24 @@ pub struct HistoryReader<'r> {
     frontier: BinaryHeap<(i64, Reverse<u64>, Oid)>,
     reached: HashSet<Oid>,
     records: Vec<PromotionRecord>,
+    /// Configuration changes, each with how many records were read before it.
+    changes: Vec<(usize, ConfigurationChange)>,
+    rules: RulesAt,
     commits_read: usize,
 }
 
 impl<'r> HistoryReader<'r> {
     /// A reader of the history reachable from `tip`; nothing is read yet.
     pub fn new(repo: &'r Repository, tip: Oid) -> Result<Self, git2::Error> {
-        let mut reader =
-            HistoryReader { repo, frontier: BinaryHeap::new(), reached: HashSet::new(), records: Vec::new(), commits_read: 0 };
+        let mut reader = HistoryReader {
+            repo,
+            frontier: BinaryHeap::new(),
+            reached: HashSet::new(),
+            records: Vec::new(),
+            changes: Vec::new(),
+            rules: RulesAt::default(),
+            commits_read: 0,
+        };
         reader.reach(tip)?;
         Ok(reader)
     }
@@ -193,14 +272,52 @@ impl<'r> HistoryReader<'r> {
         for parent in commit.parent_ids() {
             self.reach(parent)?;
         }
-        let Some(checked) = check_commit(self.repo, &commit)? else { return Ok(true) };
         let (id, time) = (commit.id().to_string(), commit.time().seconds());
-        if checked.checks_out() {
-            self.records.extend(checked.records.iter().map(|record| PromotionRecord::from_record(id.clone(), time, record)));
-        } else {
-            self.records.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems));
+        match check_commit(self.repo, &commit)? {
+            Some(checked) if checked.checks_out() => {
+                let rules = self.rules.before(self.repo, &commit);
+                let trust = assess(self.repo, commit.id(), &checked.records, &rules);
+                self.records.extend(checked.records.iter().map(|record| PromotionRecord::from_record(id.clone(), time, record, trust.clone())));
+            }
+            Some(checked) => {
+                self.records.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems));
+            }
+            None if commit.parent_count() == 1 => self.read_ordinary(&commit)?,
+            None => {}
         }
         Ok(true)
+    }
+
+    /// An ordinary commit: it counts in the log when it changes a configured manifest location
+    /// (a hand edit) or the trust configuration, as the rules in force before it name them.
+    fn read_ordinary(&mut self, commit: &Commit<'_>) -> Result<(), git2::Error> {
+        // A shallow clone's boundary has no parent here: nothing to compare with.
+        let Ok(parent) = commit.parent(0) else { return Ok(()) };
+        let rules = self.rules.at(self.repo, &parent);
+        let (tree, parent_tree) = (commit.tree()?, parent.tree()?);
+        let blob = |tree: &git2::Tree<'_>, path: &str| tree.get_path(std::path::Path::new(path)).ok().map(|entry| entry.id());
+        for (path, located) in rules.locations.iter().filter_map(|(path, all)| all.first().map(|located| (path, located))) {
+            if blob(&tree, path) != blob(&parent_tree, path) {
+                let version = super::verified::read_text(self.repo, &tree, path)
+                    .ok()
+                    .flatten()
+                    .and_then(|text| crate::manifest::read_deployed(path, &text, &located.layout).ok())
+                    .map(|deployed| crate::input::escape_untrusted(&deployed.version, 200));
+                self.records.push(PromotionRecord::hand_edit(commit, &located.app, &located.env, path, version));
+            }
+        }
+        let files: Vec<String> = rules.configuration_files.iter().filter(|path| blob(&tree, path) != blob(&parent_tree, path)).cloned().collect();
+        if !files.is_empty() {
+            let signature = match &rules.signers {
+                Some(signers) => crate::trust::commit_signature::verify_commit(self.repo, signers, commit.id()).describe(),
+                None => crate::trust::commit_signature::CommitSignature::Missing.describe(),
+            };
+            let author = commit.author();
+            let author = crate::input::escape_untrusted(author.email().ok().filter(|email| !email.is_empty()).or(author.name().ok()).unwrap_or("unknown"), 200);
+            let change = ConfigurationChange { commit: commit.id().to_string(), time: commit.time().seconds(), author, files, signature };
+            self.changes.push((self.records.len(), change));
+        }
+        Ok(())
     }
 
     /// The newest record matching `wanted`, reading only as far as it.
@@ -217,20 +334,31 @@ impl<'r> HistoryReader<'r> {
         }
     }
 
-    /// The newest `limit` records matching `wanted` (all of them with `None`), reading only as
-    /// far as the last one.
-    pub fn page(&mut self, wanted: impl Fn(&PromotionRecord) -> bool, limit: Option<usize>) -> Result<Vec<PromotionRecord>, git2::Error> {
+    /// The newest `limit` entries (all of them with `None`): the records matching `wanted`
+    /// and, with `with_configuration`, the configuration changes, in log order; reading only
+    /// as far as the last one.
+    pub fn page(&mut self, wanted: impl Fn(&PromotionRecord) -> bool, with_configuration: bool, limit: Option<usize>) -> Result<Vec<Entry>, git2::Error> {
         let mut page = Vec::new();
-        let mut checked = 0;
+        let (mut record_index, mut change_index) = (0, 0);
         loop {
-            for record in self.records[checked..].iter().filter(|record| wanted(record)) {
+            loop {
                 if limit.is_some_and(|limit| page.len() == limit) {
                     return Ok(page);
                 }
-                page.push(record.clone());
+                if let Some((_, change)) = self.changes.get(change_index).filter(|(position, _)| *position <= record_index) {
+                    if with_configuration {
+                        page.push(Entry::Configuration(change.clone()));
+                    }
+                    change_index += 1;
+                    continue;
+                }
+                let Some(record) = self.records.get(record_index) else { break };
+                if wanted(record) {
+                    page.push(Entry::Promotion(record.clone()));
+                }
+                record_index += 1;
             }
-            checked = self.records.len();
-            if limit.is_some_and(|limit| page.len() == limit) || !self.read_next()? {
+            if !self.read_next()? {
                 return Ok(page);
             }
         }
@@ -251,7 +379,7 @@ impl<'r> HistoryReader<'r> {
 /// What planning looks records up in: the whole history already read, or a [`HistoryReader`]
 /// that reads only as far as each lookup needs.
 pub trait Arrivals {
-    /// The newest verified record of `app` arriving in `env` (optionally with that exact version).
+    /// The newest record that counts of `app` arriving in `env` (optionally with that exact version).
     fn last_arrival(&mut self, app: &str, env: &str, version: Option<&str>) -> Result<Option<PromotionRecord>, String>;
     /// The whole history, newest first.
     fn all(&mut self) -> Result<&[PromotionRecord], String>;
@@ -270,7 +398,7 @@ impl Arrivals for &[PromotionRecord] {
 impl Arrivals for HistoryReader<'_> {
     fn last_arrival(&mut self, app: &str, env: &str, version: Option<&str>) -> Result<Option<PromotionRecord>, String> {
         let found = self.find(|record| {
-            record.verified && record.app == app && record.to == env && version.is_none_or(|version| record.version == version)
+            record.counts && record.app == app && record.to == env && version.is_none_or(|version| record.version == version)
         });
         found.map(|record| record.cloned()).map_err(|error| error.message().to_string())
     }
@@ -280,12 +408,13 @@ impl Arrivals for HistoryReader<'_> {
     }
 }
 
-/// The newest verified record of `app` arriving in `env` (optionally with that exact version).
+/// The newest record that counts of `app` arriving in `env` (optionally with that exact version).
 pub fn last_arrival<'a>(history: &'a [PromotionRecord], app: &'a str, env: &'a str, version: Option<&str>) -> Option<&'a PromotionRecord> {
-    verified_in(history, app, env).find(|record| version.is_none_or(|version| record.version == version))
+    arrivals_in(history, app, env).find(|record| version.is_none_or(|version| record.version == version))
 }
 
-/// The verified records of `app` arriving in `env`, newest first.
-pub fn verified_in<'a>(history: &'a [PromotionRecord], app: &'a str, env: &'a str) -> impl Iterator<Item = &'a PromotionRecord> + 'a {
-    history.iter().filter(move |record| record.verified && record.app == app && record.to == env)
+/// The records that count (verified, or unsigned where the rules allow it) of `app` arriving
+/// in `env`, newest first.
+pub fn arrivals_in<'a>(history: &'a [PromotionRecord], app: &'a str, env: &'a str) -> impl Iterator<Item = &'a PromotionRecord> + 'a {
+    history.iter().filter(move |record| record.counts && record.app == app && record.to == env)
 }

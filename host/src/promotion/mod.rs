@@ -1,11 +1,15 @@
 //! The promotion path: plan a transition, run the gate, commit it with its decision record,
 //! publish it, and read the verified history back.
 //!
+//! - [`pipeline`]: the one pipeline every command runs through, request → plan → judge →
+//!   record → commit → publish; a single promotion is a batch of one;
+//! - [`request`]: what a call asks for, validated where it enters, and which (application,
+//!   environment) pairs it names (targets, globs, release trains);
 //! - [`plan`]: which artifact goes where, and the exact file edit (adding the version's place
 //!   to an overlay that lacks it, when the location opts in: `overlay`);
 //! - [`artifact_set`]: the same for a multi-artifact application, every artifact together;
 //! - [`source`]: which upstream in the environment graph a promotion takes its artifact from, and why;
-//! - [`gate`]: every applicable policy run on the transition, and the overall outcome;
+//! - [`judge`]: every applicable policy run on the transition, and the overall outcome;
 //! - [`record`]: the decision record, written into the promotion commit's own tree, and the
 //!   check that tells a promotion that counts from one that does not;
 //! - [`tree_diff`]: which files a commit changes, reading only the subtrees that differ;
@@ -13,28 +17,30 @@
 //! - [`commit`]: the commit, built and checked before the branch moves by compare-and-swap;
 //! - [`journal`]: promotions take turns, and one killed midway is finished or undone by the next;
 //! - [`worktree`]: the index and files of a checked-out branch, touched only at the changed paths;
-//! - [`push`]: publishing with the user's `git`, re-planning when the remote moved;
+//! - [`publish`]: pushing with the user's `git`, re-planning when the remote moved;
 //! - [`history`]: the promotions that check out, newest first;
+//! - [`verified`]: the one definition of verified (and unsigned, untrusted, unrecorded),
+//!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
-//! - [`engine`]: the operations the CLI offers, over the above;
-//! - [`batch`]: several transitions in one call (targets, globs, release trains), all or
-//!   nothing in one commit;
-//! - [`plan_many`]: many plans in one process, sharing the workspace, plugins and history.
+//! - [`workspace`]: an opened repository with its configuration and plugin runtime;
+//! - [`status`]: what runs where, and how it got there.
 
 pub mod artifact_set;
-pub mod batch;
 pub mod commit;
-pub mod engine;
-pub mod gate;
+pub mod judge;
 pub mod history;
 pub mod journal;
 mod overlay;
+pub mod pipeline;
 pub mod plan;
-pub mod plan_many;
-pub mod push;
-pub mod source;
+pub mod publish;
 pub mod record;
+pub mod request;
+pub mod source;
+pub mod status;
 pub mod trailers;
 mod tree_diff;
+pub mod verified;
 pub mod verify;
+pub mod workspace;
 pub mod worktree;

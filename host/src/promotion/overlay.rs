@@ -3,7 +3,7 @@
 //! with `insert: true` on the location the plan adds the place (see
 //! [`crate::manifest::insert`]); without it, the error says exactly how to opt in.
 
-use super::plan::PlanRequest;
+use super::request::PlanRequest;
 use crate::config::Location;
 use crate::manifest::{Deployed, Layout, insert};
 use crate::repo::{GitRepo, Tip};

@@ -1,104 +1,16 @@
 //! Planning a transition: read the branch tip, work out which artifact goes where, and
 //! compute the exact file edit, without changing anything.
 
-use std::collections::BTreeMap;
-
 use sha2::{Digest, Sha256};
 
-use super::history::{Arrivals, PromotionRecord, last_arrival, verified_in};
+use super::history::{Arrivals, PromotionRecord, last_arrival, arrivals_in};
+use super::request::{PlanRequest, RollbackTarget};
 use super::source::promotion_source;
 use crate::config::Config;
-use crate::input::{self, Actor, InputError};
 use crate::manifest::insert::insert_target;
 use crate::manifest::{Deployed, read_deployed, write_deployed};
 use crate::repo::{GitRepo, Tip};
 use crate::transition::{Approval, Artifact, FileChange, Transition, TransitionKind};
-
-/// What the user asked for.
-#[derive(Debug, Clone, Default)]
-pub struct PlanRequest {
-    /// Application.
-    pub app: String,
-    /// Target environment.
-    pub to_env: String,
-    /// Source environment: one of the target's upstreams, or an `allow_skip` pair (default:
-    /// chosen from the upstreams, see [`super::source`]).
-    pub from_env: Option<String>,
-    /// Version, only for a root environment.
-    pub version: Option<String>,
-    /// For a multi-artifact application: versions by artifact name (`--version NAME=VERSION`),
-    /// only for the first environment.
-    pub artifact_versions: BTreeMap<String, String>,
-    /// Digest, only with `version`.
-    pub digest: Option<String>,
-    /// Promote into a root environment without a digest, clearing the one it has.
-    pub no_digest: bool,
-    /// Who asks; `requested-by` is its [`Actor::identity`].
-    pub actor: Actor,
-    /// Whether `actor` was given explicitly (`--actor`); otherwise the commit author is the
-    /// Git identity.
-    pub actor_given: bool,
-    /// Approvals collected.
-    pub approvals: Vec<Approval>,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
-    /// Request time, Unix seconds.
-    pub at: i64,
-    /// Whether the requester chose `at` (`--at`) instead of "now"; recorded and shown.
-    pub at_given: bool,
-    /// For a rollback: what to roll back to (`None`: a promotion).
-    pub rollback: Option<RollbackTarget>,
-}
-
-impl PlanRequest {
-    /// Check every string the request would bring into a commit, record or manifest;
-    /// the error names the flag.
-    pub fn validate(&self) -> Result<(), InputError> {
-        input::identifier("application", &self.app)?;
-        input::identifier("--to", &self.to_env)?;
-        if let Some(from) = &self.from_env {
-            input::identifier("--from", from)?;
-        }
-        if let Some(version) = &self.version {
-            input::version("--version", version)?;
-        }
-        for (name, version) in &self.artifact_versions {
-            input::identifier("--version", name)?;
-            input::version("--version", version)?;
-        }
-        if let Some(digest) = &self.digest {
-            input::digest("--digest", digest)?;
-        }
-        input::name("--actor", &self.actor.name, 200)?;
-        if let Some(email) = &self.actor.email {
-            input::name("--actor", email, 200)?;
-        }
-        for approval in &self.approvals {
-            input::name("--approval", &approval.approver, 200)?;
-            if !approval.version.is_empty() {
-                input::version("--approval", &approval.version)?;
-            }
-            if let Some(group) = &approval.group {
-                input::identifier("--approval group", group)?;
-            }
-        }
-        for (key, value) in &self.labels {
-            input::identifier("--label", key)?;
-            input::text("--label", value, 200)?;
-        }
-        Ok(())
-    }
-}
-
-/// What a rollback goes back to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RollbackTarget {
-    /// The version that was in the environment before the current one.
-    Previous,
-    /// A version that ran in the environment, or (a prefix of) the promotion commit that put
-    /// an artifact there.
-    To(String),
-}
 
 /// A planned transition.
 #[derive(Debug, Clone)]
@@ -307,7 +219,7 @@ pub(super) fn rollback_artifact(
 ) -> Result<Artifact, String> {
     let artifact = |version: &str, digest: &Option<String>| Artifact { image: image.to_string(), version: version.to_string(), digest: digest.clone() };
     // Oldest first: what arrived, and what each arrival replaced.
-    let mut arrivals: Vec<&PromotionRecord> = verified_in(history, &request.app, &request.to_env).collect();
+    let mut arrivals: Vec<&PromotionRecord> = arrivals_in(history, &request.app, &request.to_env).collect();
     arrivals.reverse();
     let mut ran: Vec<(String, Option<String>)> = Vec::new();
     if let Some(first) = arrivals.first()
@@ -335,8 +247,10 @@ pub(super) fn rollback_artifact(
                 .map(|(version, digest)| artifact(version, digest))
                 .ok_or_else(|| {
                     format!(
-                        "no earlier version of {} in {} in the verified promotion history; give one with --to VERSION",
-                        request.app, request.to_env
+                        "no earlier version of {} in {} in the promotion history that counts (verified or unsigned promotions){}; give one with --to VERSION",
+                        request.app,
+                        request.to_env,
+                        left_out(history, request, None)
                     )
                 })
         }
@@ -357,13 +271,27 @@ pub(super) fn rollback_artifact(
             known.sort_unstable();
             known.dedup();
             Err(format!(
-                "{target} never ran in {} according to the verified promotion history (known versions: {}); a rollback goes back \
-                 to an artifact that ran there, named by its version or by any revision of its promotion commit. Promote other versions through the pipeline instead",
+                "{target} never ran in {} according to the promotion history that counts (verified or unsigned promotions; known versions: {}){}; \
+                 a rollback goes back to an artifact that ran there, named by its version or by any revision of its promotion commit. \
+                 Promote other versions through the pipeline instead",
                 request.to_env,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() { "none".to_string() } else { known.join(", ") },
+                left_out(history, request, Some(target))
             ))
         }
     }
+}
+
+/// The claims of arriving in the request's environment that do not count (with `target`, those
+/// of that version or commit), as "; left out: COMMIT (VERSION): WHY, …", or nothing.
+fn left_out(history: &[PromotionRecord], request: &PlanRequest, target: Option<&str>) -> String {
+    let excluded: Vec<String> = history
+        .iter()
+        .filter(|record| !record.counts && record.app == request.app && record.to == request.to_env)
+        .filter(|record| target.is_none_or(|target| record.version == target || record.commit.starts_with(target)))
+        .map(|record| format!("{} ({}): {}", &record.commit[..12.min(record.commit.len())], record.version, record.trust.reasons().join("; ")))
+        .collect();
+    if excluded.is_empty() { String::new() } else { format!("; left out: {}", excluded.join(", ")) }
 }
 
 /// A fresh decision id: `tg-` and 16 hex digits.

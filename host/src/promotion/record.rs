@@ -20,7 +20,7 @@ use std::path::Path;
 use git2::{Commit, Delta, ObjectType, Oid, Repository, Tree};
 use serde::{Deserialize, Serialize};
 
-use super::gate::GateResult;
+use super::judge::GateResult;
 use super::plan::Plan;
 use super::trailers::Trailers;
 use super::tree_diff::changed_files;

@@ -5,7 +5,7 @@
 //! a sentence saying which upstream and why, shown by `plan`.
 
 use super::history::Arrivals;
-use super::plan::PlanRequest;
+use super::request::PlanRequest;
 use crate::config::{Application, Config, Require};
 use crate::manifest::Deployed;
 use crate::transition::Artifact;
@@ -168,6 +168,35 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     match (semver_of(a), semver_of(b)) {
         (Some(a), Some(b)) => a.cmp(&b),
         _ => std::cmp::Ordering::Equal,
+    }
+}
+
+/// How what an environment runs stands against what a promotion from its upstream would bring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Standing {
+    /// The same version and digest.
+    Current,
+    /// The upstream offers a later semantic version: a promotion would move it forward.
+    Behind,
+    /// The environment runs a later semantic version than its upstream offers (a promotion
+    /// would move it back).
+    Ahead,
+    /// They differ, but not in a way semantic versions order (a digest alone, or versions that
+    /// are not semantic versions).
+    Differs,
+}
+
+/// The one comparison of what an environment runs (`held`) with what its upstream offers
+/// (`offered`), each a version and digest: `status` marks, `plan` and release trains all use it.
+pub fn standing(held: (&str, Option<&str>), offered: (&str, Option<&str>)) -> Standing {
+    if held == offered {
+        return Standing::Current;
+    }
+    match (semver_of(held.0), semver_of(offered.0)) {
+        (Some(held), Some(offered)) if offered > held => Standing::Behind,
+        (Some(held), Some(offered)) if offered < held => Standing::Ahead,
+        _ => Standing::Differs,
     }
 }
 

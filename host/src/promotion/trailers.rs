@@ -236,7 +236,7 @@ pub fn verdict_label(mode: crate::config::Mode, outcome: &serde_json::Value) -> 
         (Some("verdict"), _) => "deny",
         _ => "error",
     };
-    super::gate::mode_label(mode, label)
+    super::judge::mode_label(mode, label)
 }
 
 /// `name@version sha256:<12 hex> verdict`, as in a `Tollgate-Policy` trailer and `history`.

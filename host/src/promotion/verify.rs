@@ -8,23 +8,37 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::engine::Workspace;
-use super::gate::{PolicyRun, prepare, run_prepared};
+use super::workspace::Workspace;
+use super::judge::{Judge, PolicyRun};
 use super::record::{DecisionRecord, RecordedPolicy, check_commit};
+use super::verified::{RulesAt, Trust, assess};
+use crate::trust::commit_signature::CommitSignature;
 use super::trailers::short_hash;
 use crate::config::{CONFIG_FILE, Config};
 use crate::exit::Failure;
 use crate::runtime::FileSource;
+
+/// How far a record's `requested_at` may be from its commit's author time (which rebases keep)
+/// when the requester did not choose the time: a decision is committed within seconds.
+pub const REQUESTED_AT_TOLERANCE_SECONDS: i64 = 600;
 
 /// The result of `verify`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
     /// The commit verified.
     pub commit: String,
-    /// Its decision id.
+    /// Its decision ids (from its trailers when its records cannot be read).
     pub decision: String,
-    /// Whether the commit checks out and every policy reproduced its verdict.
+    /// Whether the commit checks out, every record is consistent with the history it claims,
+    /// and every policy reproduced its verdict.
     pub reproduced: bool,
+    /// What the commit is worth under the rules in force when it landed (see
+    /// [`super::verified`]).
+    pub trust: Trust,
+    /// Its signature, checked against the allowed signers of those rules.
+    pub commit_signature: CommitSignature,
+    /// Recorded signed approvals that verified again.
+    pub approvals_verified: usize,
     /// What does not check out about the commit, its record or the configuration it names.
     pub problems: Vec<String>,
     /// Per policy.
@@ -62,14 +76,40 @@ impl Workspace {
                 super::record::RECORD_DIR
             ))
         })?;
+        let mut ids: Vec<String> = checked.records.iter().map(|record| record.transition.id.clone()).collect();
+        if ids.is_empty()
+            && let Some(trailers) = &checked.trailers
+        {
+            ids = trailers.decision.iter().chain(&trailers.decisions).map(|id| crate::input::escape_untrusted(id, 100)).collect();
+            ids.sort();
+            ids.dedup();
+        }
+        let mut rules = RulesAt::default();
+        let in_force = rules.before(git, &commit);
+        let trust = if checked.checks_out() {
+            assess(git, commit.id(), &checked.records, &in_force)
+        } else {
+            Trust::Unrecorded { reasons: checked.problems.clone() }
+        };
+        let commit_signature = match &in_force.signers {
+            Some(signers) => crate::trust::commit_signature::verify_commit(git, signers, commit.id()),
+            None => CommitSignature::Missing,
+        };
         let mut verification = Verification {
             commit: commit.id().to_string(),
-            decision: checked.records.iter().map(|record| record.transition.id.clone()).collect::<Vec<_>>().join(", "),
+            decision: if ids.is_empty() { "unknown: no record or trailer names it".to_string() } else { ids.join(", ") },
             reproduced: false,
+            trust,
+            commit_signature,
+            approvals_verified: checked.records.iter().flat_map(|record| &record.transition.approvals).filter(|approval| approval.signed.is_some()).count(),
             problems: checked.problems.clone(),
             policies: Vec::new(),
         };
+        if matches!(verification.trust, Trust::Untrusted { .. }) {
+            verification.approvals_verified = 0;
+        }
         for record in &checked.records {
+            verification.problems.extend(replay_problems(git, &commit, record, &mut rules));
             self.rerun(record, &mut verification);
         }
         verification.reproduced = verification.problems.is_empty() && verification.policies.iter().all(|policy| policy.reproduced);
@@ -115,14 +155,13 @@ impl Workspace {
                 return;
             }
         }
-        let prepared = match prepare(&self.runtime, &config, &self.base_dir, &record.transition.to_env, &*files) {
-            Ok(prepared) => prepared,
+        let runs = match Judge::new(&self.runtime, &config, &self.base_dir).run(&record.transition, files) {
+            Ok(gate) => gate.policies,
             Err(error) => {
                 verification.problems.push(format!("decision {id}: a plugin the configuration at the base commit names cannot be loaded: {error}"));
                 return;
             }
         };
-        let runs = run_prepared(&prepared, &record.transition, files);
         for (index, run) in runs.iter().enumerate() {
             verification.policies.push(compare(run, record.policies.get(index)));
         }
@@ -202,4 +241,70 @@ fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy
         reproduced: differences.is_empty(),
         problem: (!differences.is_empty()).then(|| differences.join("; ")),
     }
+}
+
+/// What makes `record` (in `commit`) inconsistent with the history it claims, as a replayed or
+/// forged record would be: a decision time far from the commit's author time (when the
+/// requester did not choose it), a source environment that did not hold the recorded artifact
+/// at the base commit, approvals of another version or dated after the decision.
+fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>, record: &DecisionRecord, rules: &mut RulesAt) -> Vec<String> {
+    let t = &record.transition;
+    let id = &t.id;
+    let mut problems = Vec::new();
+    let authored = commit.author().when().seconds();
+    if !record.time_overridden && (authored - t.requested_at).abs() > REQUESTED_AT_TOLERANCE_SECONDS {
+        problems.push(format!(
+            "decision {id} was requested at {}, but its commit was authored at {} (more than {REQUESTED_AT_TOLERANCE_SECONDS} s apart): \
+             a record carried over from another commit",
+            crate::report::format_time(t.requested_at),
+            crate::report::format_time(authored)
+        ));
+    }
+    for approval in &t.approvals {
+        if approval.version != t.artifact.version {
+            problems.push(format!("decision {id}: the approval by {} names version {}, not {}", approval.approver, approval.version, t.artifact.version));
+        }
+        if approval.at.is_some_and(|at| at > t.requested_at) {
+            problems.push(format!("decision {id}: the approval by {} is dated after the decision", approval.approver));
+        }
+    }
+    if let Some(from) = &t.from_env {
+        let base = record.base_commit.parse().ok().and_then(|oid| git.find_commit(oid).ok());
+        if let Some(base) = base {
+            let at_base = rules.at(git, &base);
+            let held = held_at(git, &base, &at_base, &t.application, from);
+            let claimed: Vec<(Option<String>, &str, Option<&str>)> = match t.artifacts.is_empty() {
+                true => vec![(None, t.artifact.version.as_str(), t.artifact.digest.as_deref())],
+                false => t.artifacts.iter().map(|artifact| (Some(artifact.name.clone()), artifact.version.as_str(), artifact.digest.as_deref())).collect(),
+            };
+            let holds = |(name, version, digest): &(Option<String>, &str, Option<&str>)| {
+                held.iter().any(|(held_name, held_version, held_digest)| held_name == name && held_version == version && (digest.is_none() || held_digest.as_deref() == *digest))
+            };
+            if !claimed.iter().all(holds) {
+                let held: Vec<String> = held.iter().map(|(_, version, _)| version.clone()).collect();
+                problems.push(format!(
+                    "decision {id} takes {} from {from}, but at its base commit {from} held {}",
+                    t.artifact.version,
+                    if held.is_empty() { "nothing readable".to_string() } else { held.join(", ") }
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// What `app`'s files in `env` hold at `commit`, as the rules there locate them: per location,
+/// the artifact (for a multi-artifact application), version and digest.
+fn held_at(git: &git2::Repository, commit: &git2::Commit<'_>, rules: &super::verified::Rules, app: &str, env: &str) -> Vec<(Option<String>, String, Option<String>)> {
+    let Ok(tree) = commit.tree() else { return Vec::new() };
+    let mut held = Vec::new();
+    for (path, all) in &rules.locations {
+        for located in all.iter().filter(|located| located.app == app && located.env == env) {
+            let Some(text) = super::verified::read_text(git, &tree, path).ok().flatten() else { continue };
+            if let Ok(deployed) = crate::manifest::read_deployed(path, &text, &located.layout) {
+                held.push((located.artifact.clone(), deployed.version, deployed.digest));
+            }
+        }
+    }
+    held
 }

@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::escape::line;
 use super::{JSON_SCHEMA_VERSION, OutputFormat, to_json};
-use crate::promotion::batch::{Batch, Skipped};
-use crate::promotion::engine::Pushed;
-use crate::promotion::gate::GateOutcome;
+use crate::promotion::pipeline::Batch;
+use crate::promotion::request::Skipped;
+use crate::promotion::publish::Pushed;
+use crate::promotion::judge::GateOutcome;
 
 #[derive(Serialize)]
 struct BatchDocument<'a> {

@@ -7,8 +7,9 @@ use serde::Serialize;
 use super::escape::line;
 use super::{JSON_SCHEMA_VERSION, OutputFormat, to_json};
 use crate::decision::PolicyOutcome;
-use crate::promotion::engine::{Decided, Pushed};
-use crate::promotion::gate::{GateOutcome, PolicyRun};
+use crate::promotion::pipeline::Decided;
+use crate::promotion::publish::Pushed;
+use crate::promotion::judge::{GateOutcome, PolicyRun};
 use crate::promotion::plan::unified_diff;
 use crate::transition::{Transition, TransitionKind};
 

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use super::{Location, finding_location};
 use crate::decision::PolicyOutcome;
-use crate::promotion::engine::Decided;
+use crate::promotion::pipeline::Decided;
 use crate::fixtures::CaseResult;
-use crate::promotion::gate::PolicyRun;
+use crate::promotion::judge::PolicyRun;
 
 /// A workflow command's message, escaped as the runner expects.
 fn escape_data(text: &str) -> String {

@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 
 use crate::decision::PolicyOutcome;
-use crate::promotion::engine::Decided;
+use crate::promotion::pipeline::Decided;
 use crate::promotion::verify::Verification;
 use crate::fixtures::CaseResult;
-use crate::promotion::gate::PolicyRun;
+use crate::promotion::judge::PolicyRun;
 
 /// Text escaped for XML content and attribute values.
 fn escape(text: &str) -> String {

@@ -9,8 +9,9 @@ use serde::Serialize;
 use super::escape::{line, mermaid as label};
 use super::{JSON_SCHEMA_VERSION, format_time, short_digest, to_json};
 use crate::config::{EnvGraph, Require};
-use crate::promotion::engine::{AppStatus, EnvStatus};
-use crate::promotion::source::compare_versions;
+use crate::promotion::status::{AppStatus, EnvStatus};
+use crate::promotion::verified::Trust;
+use crate::promotion::source::{Standing, compare_versions, standing};
 
 /// Output formats of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -24,9 +25,12 @@ pub enum StatusFormat {
     Mermaid,
 }
 
-/// An environment whose upstream holds an artifact it does not have yet.
+/// An environment that does not run what its upstream would give it: behind it, ahead of it,
+/// or different from it (see [`standing`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lag {
+    /// Behind, ahead or differs.
+    pub standing: Standing,
     /// Application.
     pub application: String,
     /// The environment that lags.
@@ -39,9 +43,20 @@ pub struct Lag {
     pub upstream_version: String,
 }
 
-/// Whether `env` lags its upstream(s) for `app`: what a promotion would take (the single
-/// upstream's artifact; with `require: all`, the artifact all upstreams agree on; with
-/// `require: any`, the newest among them) differs from what `env` holds.
+impl Lag {
+    /// `behind`, `ahead of` or `differs from`, before the upstream's name.
+    pub fn mark(&self) -> &'static str {
+        match self.standing {
+            Standing::Behind | Standing::Current => "behind",
+            Standing::Ahead => "ahead of",
+            Standing::Differs => "differs from",
+        }
+    }
+}
+
+/// How `env` stands against its upstream(s) for `app`, when it does not run what a promotion
+/// would take (the single upstream's artifact; with `require: all`, the artifact all
+/// upstreams agree on; with `require: any`, the newest among them).
 pub fn lag(graph: &EnvGraph, app: &AppStatus, env: &str) -> Option<Lag> {
     let held = |env: &str| app.environments.get(env).filter(|cell| cell.error.is_none()).and_then(|cell| cell.version.as_ref().map(|v| (cell, v)));
     let (own, own_version) = held(env)?;
@@ -60,7 +75,9 @@ pub fn lag(graph: &EnvGraph, app: &AppStatus, env: &str) -> Option<Lag> {
             .copied()
             .reduce(|best, candidate| if compare_versions(candidate.2, best.2).is_gt() { candidate } else { best })?,
     };
-    (version != own_version || cell.digest != own.digest).then(|| Lag {
+    let standing = standing((own_version, own.digest.as_deref()), (version, cell.digest.as_deref()));
+    (standing != Standing::Current).then(|| Lag {
+        standing,
         application: app.app.clone(),
         environment: env.to_string(),
         version: own_version.clone(),
@@ -91,6 +108,31 @@ struct StatusDocument<'a> {
     graph: Vec<GraphNode<'a>>,
     applications: &'a [AppStatus],
     lagging: Vec<Lag>,
+    /// Environments whose version arrived by a promotion the rules in force do not trust.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    untrusted: Vec<Untrusted<'a>>,
+}
+
+/// An environment whose version arrived by an untrusted promotion.
+#[derive(Serialize)]
+struct Untrusted<'a> {
+    app: &'a str,
+    environment: &'a str,
+    commit: &'a str,
+    reason: String,
+}
+
+/// Every environment whose version arrived by an untrusted promotion, in status order.
+fn untrusted(apps: &[AppStatus]) -> Vec<Untrusted<'_>> {
+    let mut found = Vec::new();
+    for app in apps {
+        for (env, cell) in &app.environments {
+            if let (Some(trust @ Trust::Untrusted { .. }), Some(commit)) = (&cell.trust, &cell.commit) {
+                found.push(Untrusted { app: &app.app, environment: env, commit, reason: trust.reasons().join("; ") });
+            }
+        }
+    }
+    found
 }
 
 /// `tollgate status` in `format`.
@@ -110,6 +152,7 @@ pub fn status(graph: &EnvGraph, apps: &[AppStatus], format: StatusFormat) -> Str
                 .collect(),
             applications: apps,
             lagging: lags(graph, apps),
+            untrusted: untrusted(apps),
         }),
         StatusFormat::Text => text(graph, apps),
         StatusFormat::Mermaid => mermaid(graph, apps, None),
@@ -142,13 +185,19 @@ fn text(graph: &EnvGraph, apps: &[AppStatus]) -> String {
                 _ => "(not promoted by tollgate)".to_string(),
             };
             when.push_str(&super::bypass_marks(cell.requested_at, &cell.labels));
+            if matches!(cell.trust, Some(Trust::Unsigned { .. })) {
+                when.push_str(" (unsigned record)");
+            }
             if let Some(lag) = lag(graph, app, env) {
-                when.push_str(&format!("  [behind {}: {}]", lag.upstream, lag.upstream_version));
+                when.push_str(&format!("  [{} {}: {}]", lag.mark(), lag.upstream, lag.upstream_version));
             }
             let version = cell.version.as_deref().unwrap_or("-");
             let row = format!("  {env:<env_width$} {version:<version_width$} {digest:<digest_width$} {when}");
             let _ = writeln!(out, "{}", line(&row));
         }
+    }
+    for found in untrusted(apps) {
+        let _ = writeln!(out, "{}", line(&format!("UNTRUSTED: {} in {} arrived by {}: {}", found.app, found.environment, &found.commit[..12.min(found.commit.len())], found.reason)));
     }
     out
 }
@@ -177,8 +226,8 @@ pub fn mermaid(graph: &EnvGraph, apps: &[AppStatus], transition: Option<(Option<
             };
             text.push_str(&format!("<br/>{} {version}", label(&app.app)));
             if let Some(lag) = lag(graph, app, env) {
-                lagging = true;
-                text.push_str(&format!(" (behind {}: {})", label(&lag.upstream), label(&lag.upstream_version)));
+                lagging |= lag.standing != Standing::Ahead;
+                text.push_str(&format!(" ({} {}: {})", lag.mark(), label(&lag.upstream), label(&lag.upstream_version)));
             }
         }
         let class = match transition {
@@ -197,6 +246,11 @@ pub fn mermaid(graph: &EnvGraph, apps: &[AppStatus], transition: Option<(Option<
                 _ => _ = writeln!(out, "  {} --> {}", id(upstream), id(env)),
             }
         }
+    }
+    // A picture has no place for prose; untrusted arrivals go in Mermaid comments.
+    for found in untrusted(apps) {
+        let commit = &found.commit[..12.min(found.commit.len())];
+        let _ = writeln!(out, "  %% UNTRUSTED: {} in {} arrived by {commit}: {}", label(found.app), label(found.environment), label(&found.reason));
     }
     out.push_str("  classDef lagging fill:#fff4e5,stroke:#d97706,stroke-width:2px\n");
     out.push_str("  classDef target fill:#e7f5ff,stroke:#1c7ed6,stroke-width:3px\n");
@@ -271,7 +325,7 @@ mod tests {
         let apps = [app("shop", &[("qa", "1.3.0\"]\n  click e0 href"), ("staging-eu", "1.2.0")])];
         let picture = status(envs.graph(), &apps, StatusFormat::Mermaid);
         assert!(picture.starts_with("flowchart LR\n  e0[\"qa<br/>shop 1.3.0#34;#93;#65533;  click e0 href\"]\n"), "{picture}");
-        assert!(picture.contains("  e1[\"staging-eu<br/>shop 1.2.0 (behind qa: 1.3.0#34;#93;#65533;  click e0 href)\"]:::lagging\n"), "{picture}");
+        assert!(picture.contains("  e1[\"staging-eu<br/>shop 1.2.0 (differs from qa: 1.3.0#34;#93;#65533;  click e0 href)\"]:::lagging\n"), "{picture}");
         assert!(picture.contains("  e3[\"global (require any)\"]\n"), "{picture}");
         assert!(picture.contains("  e0 --> e1\n") && picture.contains("  e1 --> e3\n") && picture.contains("  e2 --> e4\n"), "{picture}");
         // Each node line is one line: nothing a version says can start another statement.

@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::promotion::history::{ConfigurationChange, Entry, PromotionRecord};
+use crate::promotion::verified::Trust;
+
 use crate::decision::PolicyOutcome;
 use crate::fixtures::CaseResult;
 use crate::runtime::{Capability, Evaluation, Plugin, PluginInfo};
@@ -329,50 +332,78 @@ pub fn short_digest(digest: &str) -> String {
 #[derive(Serialize)]
 struct HistoryDocument<'a> {
     schema_version: u32,
-    promotions: &'a [crate::promotion::history::PromotionRecord],
+    promotions: Vec<&'a PromotionRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    configuration_changes: Vec<&'a ConfigurationChange>,
 }
 
-/// `tollgate history`.
-pub fn history(records: &[crate::promotion::history::PromotionRecord], format: BasicFormat) -> String {
+/// `tollgate history`: promotions (verified, unsigned, untrusted), hand edits and claims that
+/// do not check out, and configuration changes, newest first.
+pub fn history(entries: &[Entry], format: BasicFormat) -> String {
     match format {
-        BasicFormat::Json => to_json(&HistoryDocument { schema_version: JSON_SCHEMA_VERSION, promotions: records }),
+        BasicFormat::Json => to_json(&HistoryDocument {
+            schema_version: JSON_SCHEMA_VERSION,
+            promotions: entries.iter().filter_map(|entry| if let Entry::Promotion(record) = entry { Some(record) } else { None }).collect(),
+            configuration_changes: entries.iter().filter_map(|entry| if let Entry::Configuration(change) = entry { Some(change) } else { None }).collect(),
+        }),
         BasicFormat::Text => {
             let mut out = String::new();
-            if records.is_empty() {
+            if entries.is_empty() {
                 let _ = writeln!(out, "no promotions yet");
             }
-            for record in records {
-                let route = match (&record.from, record.kind) {
-                    (_, crate::transition::TransitionKind::Rollback) => format!("rollback in {}", line(&record.to)),
-                    (Some(from), _) => format!("{} → {}", line(from), line(&record.to)),
-                    (None, _) => format!("→ {}", line(&record.to)),
-                };
-                // Everything here comes from commits, which anyone who can push may write:
-                // each line is escaped so none can be forged.
-                let mut lines = vec![format!(
-                    "{}  {}  {:<12} {:<22} {:<10} by {}{}",
-                    &record.commit[..12],
-                    format_time(record.time),
-                    line(&record.app),
-                    route,
-                    record.version,
-                    record.requested_by,
-                    bypass_marks(record.requested_at, &record.labels)
-                )];
-                if !record.verified {
-                    lines.push(format!("    UNRECORDED CHANGE: not a verified tollgate promotion: {}", record.problems.join("; ")));
-                }
-                if !record.approved_by.is_empty() {
-                    lines.push(format!("    approved by {}", record.approved_by.join(", ")));
-                }
-                lines.extend(record.policies.iter().map(|policy| format!("    policy {policy}")));
-                for text in lines {
+            // Everything here comes from commits, which anyone who can push may write: each
+            // line is escaped so none can be forged.
+            for entry in entries {
+                for text in history_lines(entry) {
                     let _ = writeln!(out, "{}", line(&text));
                 }
             }
             out
         }
     }
+}
+
+/// The text lines of one history entry.
+fn history_lines(entry: &Entry) -> Vec<String> {
+    let record = match entry {
+        Entry::Configuration(change) => {
+            return vec![format!(
+                "{}  {}  configuration change: {} by {} ({})",
+                &change.commit[..12],
+                format_time(change.time),
+                change.files.join(", "),
+                change.author,
+                change.signature
+            )];
+        }
+        Entry::Promotion(record) => record,
+    };
+    let route = match (&record.from, record.kind) {
+        (_, crate::transition::TransitionKind::Rollback) => format!("rollback in {}", line(&record.to)),
+        (Some(from), _) => format!("{} → {}", line(from), line(&record.to)),
+        (None, _) => format!("→ {}", line(&record.to)),
+    };
+    let mut lines = vec![format!(
+        "{}  {}  {:<12} {:<22} {:<10} by {}{}",
+        &record.commit[..12],
+        format_time(record.time),
+        line(&record.app),
+        route,
+        record.version,
+        record.requested_by,
+        bypass_marks(record.requested_at, &record.labels)
+    )];
+    match &record.trust {
+        Trust::Verified { signer, key } => lines.push(format!("    verified: signed by promoter {signer} (key {key})")),
+        Trust::Unsigned { .. } => lines.extend(record.trust.reasons().iter().map(|reason| format!("    {reason}"))),
+        Trust::Untrusted { reasons } => lines.push(format!("    UNTRUSTED: {}", reasons.join("; "))),
+        Trust::Unrecorded { reasons } => lines.push(format!("    UNRECORDED CHANGE: not a verified tollgate promotion: {}", reasons.join("; "))),
+    }
+    if !record.approved_by.is_empty() {
+        lines.push(format!("    approved by {}", record.approved_by.join(", ")));
+    }
+    lines.extend(record.policies.iter().map(|policy| format!("    policy {policy}")));
+    lines
 }
 
 /// What bypassed the ordinary path, for status and history lines: labels (such as a
@@ -409,6 +440,22 @@ pub fn verification(verification: &crate::promotion::verify::Verification, forma
                         let _ = writeln!(out, "      now:      {}", line(&now.to_string()));
                     }
                 }
+            }
+            if verification.commit_signature != crate::trust::commit_signature::CommitSignature::Missing {
+                let _ = writeln!(out, "commit signature: {}", line(&verification.commit_signature.describe()));
+            }
+            if verification.approvals_verified > 0 {
+                let _ = writeln!(out, "signed approvals: {} re-verified", verification.approvals_verified);
+            }
+            let trust = match &verification.trust {
+                Trust::Verified { signer, key } => format!("verified: signed by promoter {signer} (key {key})"),
+                // Its problems are listed above.
+                Trust::Unrecorded { .. } => String::new(),
+                other @ Trust::Unsigned { .. } => other.reasons().join("; "),
+                Trust::Untrusted { reasons } => format!("UNTRUSTED: {}", reasons.join("; ")),
+            };
+            if !trust.is_empty() {
+                let _ = writeln!(out, "{}", line(&trust));
             }
             let _ = writeln!(
                 out,

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use super::escape::bidi;
 use super::finding_location;
 use crate::decision::{Decision, PolicyOutcome};
-use crate::promotion::engine::Decided;
-use crate::promotion::gate::PolicyRun;
+use crate::promotion::pipeline::Decided;
+use crate::promotion::judge::PolicyRun;
 
 fn level(run: &PolicyRun, outcome: &PolicyOutcome) -> &'static str {
     match outcome {

@@ -191,8 +191,8 @@ pub fn recheck_recorded(signers: &AllowedSigners, target: &Target, decision_time
 /// verified signed approvals count; elsewhere, signed approvals from `files` are verified and
 /// added to the typed ones. Signed approvals that do not count are reported on stderr.
 pub fn request_approvals(
-    workspace: &crate::promotion::engine::Workspace,
-    request: &crate::promotion::plan::PlanRequest,
+    workspace: &crate::promotion::workspace::Workspace,
+    request: &crate::promotion::request::PlanRequest,
     files: &[PathBuf],
 ) -> Result<Vec<Approval>, crate::exit::Failure> {
     use crate::exit::Failure;

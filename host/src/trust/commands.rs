@@ -11,9 +11,9 @@ use super::approvals::{CheckedApproval, Target, check_all};
 use super::sshsig::{self, SigningKey};
 use super::statement::{SignedApproval, Statement};
 use super::{NAMESPACE_APPROVAL, load_allowed_signers, store};
-use crate::promotion::engine::Workspace;
+use crate::promotion::workspace::Workspace;
 use crate::exit::Failure;
-use crate::promotion::plan::PlanRequest;
+use crate::promotion::request::PlanRequest;
 use crate::report::BasicFormat;
 
 /// Arguments of `tollgate approve`.
@@ -142,7 +142,7 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
                 version: None,
                 digest: None,
                 from_env: None,
-                rollback: Some(crate::promotion::plan::RollbackTarget::To(version.clone())),
+                rollback: Some(crate::promotion::request::RollbackTarget::To(version.clone())),
                 ..request.clone()
             };
             let target = promotion_target(workspace, &rollback).map_err(|rollback_failure| {
@@ -370,92 +370,3 @@ pub fn describe_plugin_signature(status: &serde_json::Value) -> String {
     }
 }
 
-/// What `verify` found about signatures: the promotion commit's signature and the recorded
-/// signed approvals, re-checked against the branch's allowed signers.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TrustVerification {
-    /// The commit's signature, when there are allowed signers to check it against.
-    pub commit_signature: Option<super::commit_signature::CommitSignature>,
-    /// Whether the environment requires a signed commit.
-    pub signed_commit_required: bool,
-    /// Whether the environment requires signed approvals.
-    pub signed_approvals_required: bool,
-    /// Recorded signed approvals that verified again.
-    pub approvals_verified: usize,
-    /// Problems that make the promotion untrustworthy.
-    pub problems: Vec<String>,
-}
-
-impl TrustVerification {
-    /// Lines for the text output.
-    pub fn describe(&self) -> String {
-        let mut out = String::new();
-        if let Some(signature) = &self.commit_signature {
-            let optional = if self.signed_commit_required { "" } else { " (not required here)" };
-            out.push_str(&format!("commit signature: {}{optional}\n", signature.describe()));
-        }
-        if self.approvals_verified > 0 {
-            out.push_str(&format!("signed approvals: {} re-verified\n", self.approvals_verified));
-        }
-        for problem in &self.problems {
-            out.push_str(&format!("trust problem: {problem}\n"));
-        }
-        out
-    }
-}
-
-/// Check the signatures of the promotion `commit` (a commit id) in `workspace`.
-pub fn verify_trust(workspace: &Workspace, commit: &str) -> Result<TrustVerification, Failure> {
-    let oid: git2::Oid = commit.parse().map_err(|_| Failure::bad_input(format!("{commit} is not a commit id")))?;
-    let record = crate::promotion::record::read_record(&workspace.repo, oid).map_err(Failure::bad_input)?;
-    let mut result = TrustVerification {
-        commit_signature: None,
-        signed_commit_required: false,
-        signed_approvals_required: false,
-        approvals_verified: 0,
-        problems: Vec::new(),
-    };
-    let Some(record) = record else { return Ok(result) };
-    let transition = &record.transition;
-    let required = super::required(&workspace.config, &transition.to_env);
-    result.signed_commit_required = required.signed_commits;
-    result.signed_approvals_required = required.signed_approvals;
-    let signers = match load_allowed_signers(&workspace.repo, &workspace.config) {
-        Ok(Some(signers)) => signers,
-        Ok(None) => return Ok(result),
-        Err(error) => {
-            result.problems.push(error);
-            return Ok(result);
-        }
-    };
-    let signature = super::commit_signature::verify_commit(workspace.repo.git(), &signers, oid);
-    match &signature {
-        super::commit_signature::CommitSignature::Good { principal, .. }
-            if required.signed_commits && !super::commit_signature::same_principal(principal, &transition.requested_by) =>
-        {
-            result.problems.push(format!(
-                "the commit is signed by {principal}, but the recorded requester is {}; in {} the requester must be the signer",
-                transition.requested_by, transition.to_env
-            ));
-        }
-        super::commit_signature::CommitSignature::Good { .. } => {}
-        other if required.signed_commits => result.problems.push(format!(
-            "promotions into {} require a signed commit (trust.environments.{}.signed_commits); this one is {}",
-            transition.to_env,
-            transition.to_env,
-            other.describe()
-        )),
-        _ => {}
-    }
-    result.commit_signature = Some(signature);
-    let target = Target { application: transition.application.clone(), environment: transition.to_env.clone(), artifact: transition.artifact.clone() };
-    let problems = super::approvals::recheck_recorded(&signers, &target, transition.requested_at, &transition.approvals);
-    result.approvals_verified = transition.approvals.iter().filter(|approval| approval.signed.is_some()).count() - problems.len();
-    result.problems.extend(problems);
-    if required.signed_approvals {
-        for approval in transition.approvals.iter().filter(|approval| approval.signed.is_none()) {
-            result.problems.push(format!("approval by {} is not signed, but {} requires signed approvals", approval.approver, transition.to_env));
-        }
-    }
-    Ok(result)
-}

@@ -57,6 +57,12 @@ pub struct TrustConfig {
     /// format, see ssh-keygen(1) "ALLOWED SIGNERS"), read from the configured branch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_signers: Option<String>,
+    /// The principals (of the allowed signers, namespace `git`) whose signature on a promotion
+    /// commit makes it *verified*; a consistent record in a commit none of them signed is an
+    /// *unsigned* record, a claim anyone with push access could have written. Empty: every
+    /// principal the allowed signers accept for commits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promoters: Vec<String>,
     /// What each target environment requires (default: nothing).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environments: BTreeMap<String, EnvironmentTrust>,

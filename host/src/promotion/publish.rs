@@ -8,6 +8,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use serde::Serialize;
+
+use super::commit::checked_out_branch;
+use super::journal::PromotionLock;
+use super::workspace::{Workspace, commit_failure};
 use crate::exit::Failure;
 
 /// How many times a rejected push is retried.
@@ -175,3 +180,68 @@ mod tests {
         assert!(matches!(network, PushOutcome::Refused(reason) if reason.contains("Could not resolve host")));
     }
 }
+
+impl Workspace {
+    /// Push what `attempt` commits holding the promotion lock (it returns its result and,
+    /// when it made a commit, the commit and its base), fetching and re-running `attempt`
+    /// when the remote moved. A push rejected because the branch moved discards the local commit,
+    /// fetches, re-plans, re-runs the policies and tries again (bounded, with jitter; exit 4
+    /// after). Any other refusal discards the local commit too (exit 2), so nothing unpublished
+    /// is left for a later promotion to build on; if this process is killed before that, the
+    /// next promotion discards it (see [`super::journal`]).
+    pub(crate) fn publish<T>(
+        &self,
+        new_branch: Option<&str>,
+        remote: &str,
+        attempt: impl Fn(&mut PromotionLock) -> Result<(T, Option<(String, String)>), Failure>,
+    ) -> Result<(T, Option<Pushed>), Failure> {
+        let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
+        let dir = self.repo.path();
+        let branch = new_branch.unwrap_or(&self.config.branch);
+        let checked_out = checked_out_branch(&self.repo).as_deref() == Some(self.config.branch.as_str());
+        let mut last_rejection = String::new();
+        for attempt_number in 1..=MAX_PUSH_ATTEMPTS {
+            sync_from_remote(dir, remote, &self.config.branch, checked_out)?;
+            let (result, made) = attempt(&mut lock)?;
+            let Some((commit, base)) = made else { return Ok((result, None)) };
+            let outcome = push(dir, remote, branch).unwrap_or_else(|failure| PushOutcome::Refused(failure.message));
+            if outcome == PushOutcome::Pushed {
+                lock.clear().map_err(commit_failure)?;
+                return Ok((result, Some(Pushed { remote: remote.to_string(), branch: branch.to_string(), commit })));
+            }
+            // Should this fail, the intent stays in the journal and the next promotion undoes it.
+            discard_local_commit(dir, branch, &commit, &base, new_branch.is_some(), checked_out && new_branch.is_none())?;
+            lock.clear().map_err(commit_failure)?;
+            match outcome {
+                PushOutcome::Moved(message) if new_branch.is_none() => {
+                    last_rejection = message;
+                    std::thread::sleep(backoff(attempt_number));
+                }
+                PushOutcome::Moved(message) => {
+                    return Err(Failure::conflict(format!("{remote} already has a branch {branch}: {message}. Nothing was published")));
+                }
+                PushOutcome::Refused(message) => {
+                    return Err(Failure::bad_input(format!("{remote} refused the push of {branch}; the local commit was discarded. {message}")));
+                }
+                PushOutcome::Pushed => unreachable!("handled above"),
+            }
+        }
+        Err(Failure::conflict(format!(
+            "{remote} rejected the push of {branch} {MAX_PUSH_ATTEMPTS} times (the branch keeps moving): {last_rejection}. \
+             Nothing was published; try again."
+        )))
+    }
+}
+
+
+/// A promotion commit published to a remote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pushed {
+    /// The remote.
+    pub remote: String,
+    /// The branch pushed.
+    pub branch: String,
+    /// The commit pushed.
+    pub commit: String,
+}
+

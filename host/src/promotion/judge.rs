@@ -1,6 +1,7 @@
-//! Run every policy that applies to a transition and decide: the gate itself.
+//! Judge: run every policy that applies to a transition and decide (the gate itself).
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ use crate::decision::{Decision, PolicyOutcome};
 use crate::runtime::{
     Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, NotAccepted, PendingDecision, Plugin, PluginInfo, PluginRef, PluginSource, Runtime,
 };
+use super::plan::Plan;
+use crate::repo::GitRepo;
 use crate::transition::Transition;
 
 /// What one policy said.
@@ -87,18 +90,6 @@ pub struct GateResult {
     pub outcome: GateOutcome,
     /// One per applicable policy, in configuration order.
     pub policies: Vec<PolicyRun>,
-}
-
-/// Ask a loaded plugin for its info, then evaluate it with what its configuration grants.
-/// A plugin whose info() fails is a failed run (fail closed in enforce mode).
-pub fn run_policy(
-    policy: &PolicyConfig,
-    plugin: &Arc<Plugin>,
-    manifest_digest: Option<String>,
-    transition: &Transition,
-    files: Arc<dyn FileSource>,
-) -> PolicyRun {
-    start_policy(policy, plugin, manifest_digest, transition, files).finish()
 }
 
 /// A policy run started on the runtime's workers (or already over, when it could not start).
@@ -197,7 +188,7 @@ pub fn resolve_plugin(text: &str, base_dir: &Path) -> Result<PluginRef, String> 
 /// loaded. `Err` is a plugin that cannot be loaded: a configuration error (exit 2).
 /// A policy that names `signers` must come with a valid signature by one of them (the
 /// allowed signers are read from `files`, the proposed tree).
-pub fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str, files: &dyn FileSource) -> Result<Vec<Prepared<'c>>, String> {
+fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str, files: &dyn FileSource) -> Result<Vec<Prepared<'c>>, String> {
     let mut prepared = Vec::new();
     for (index, policy) in config.policies.iter().enumerate().filter(|(_, policy)| policy.applies_to(env)) {
         let describe = |error: String| format!("policies[{index}] ({}): {error}", policy.plugin);
@@ -231,7 +222,7 @@ pub struct Prepared<'c> {
 
 /// Run prepared policies on `transition`, in parallel (each on a runtime worker), reported
 /// in configuration order.
-pub fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>) -> Vec<PolicyRun> {
+fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>) -> Vec<PolicyRun> {
     let started: Vec<Started> = prepared
         .iter()
         .map(|prepared| start_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files.clone()))
@@ -250,16 +241,47 @@ pub fn outcome(policies: &[PolicyRun]) -> GateOutcome {
     }
 }
 
-/// Run the policies of `config` that apply to `transition.to_env`, in parallel.
-/// `Err` is a policy that could not be loaded (bad input).
-pub fn run_policies(
-    runtime: &Runtime,
-    config: &Config,
-    base_dir: &Path,
-    transition: &Transition,
-    files: Arc<dyn FileSource>,
-) -> Result<GateResult, String> {
-    let prepared = prepare(runtime, config, base_dir, &transition.to_env, &*files)?;
-    let policies = run_prepared(&prepared, transition, files);
-    Ok(GateResult { outcome: outcome(&policies), policies })
+/// The gate: runs every policy that applies to a transition, loading each plugin once per
+/// call. The policies of an environment are loaded on its first transition and reused for
+/// the next ones, unless a policy names `signers` (its signature is then checked against each
+/// proposed tree on its own).
+pub struct Judge<'c> {
+    runtime: &'c Runtime,
+    config: &'c Config,
+    base_dir: &'c Path,
+    loaded: HashMap<String, Vec<Prepared<'c>>>,
+}
+
+impl<'c> Judge<'c> {
+    /// A judge of transitions under `config` (relative plugin paths resolve against `base_dir`).
+    pub fn new(runtime: &'c Runtime, config: &'c Config, base_dir: &'c Path) -> Judge<'c> {
+        Judge { runtime, config, base_dir, loaded: HashMap::new() }
+    }
+
+    /// Run the policies on a plan, over the tree it proposes. `Err` is a policy that could not
+    /// be loaded (bad input).
+    pub fn judge(&mut self, repo: &GitRepo, plan: &Plan) -> Result<GateResult, String> {
+        let overlay = plan.edits().map(|(path, after)| (path.to_string(), Some(after.to_string()))).collect();
+        let files = repo.proposed_tree(plan.base.tree, overlay).map_err(|error| error.0)?;
+        self.run(&plan.transition, Arc::new(files))
+    }
+
+    /// Run the policies that apply to `transition.to_env` on it, in parallel, with `files`
+    /// as the tree `read-file` sees.
+    pub fn run(&mut self, transition: &Transition, files: Arc<dyn FileSource>) -> Result<GateResult, String> {
+        let env = &transition.to_env;
+        let reusable = self.config.policies.iter().all(|policy| policy.signers.is_empty());
+        if !reusable {
+            let prepared = prepare(self.runtime, self.config, self.base_dir, env, &*files)?;
+            let policies = run_prepared(&prepared, transition, files);
+            return Ok(GateResult { outcome: outcome(&policies), policies });
+        }
+        if !self.loaded.contains_key(env) {
+            let prepared = prepare(self.runtime, self.config, self.base_dir, env, &*files)?;
+            self.loaded.insert(env.clone(), prepared);
+        }
+        let prepared = &self.loaded[env];
+        let policies = run_prepared(prepared, transition, files);
+        Ok(GateResult { outcome: outcome(&policies), policies })
+    }
 }

@@ -1,0 +1,274 @@
+//! The one promotion pipeline: request → plan → judge → record → commit → publish.
+//!
+//! Every command that decides runs through here, and a single promotion is a batch of one:
+//! `plan`, `promote` and `rollback` of one target, several targets and release trains
+//! ([`Workspace::decide_batch`], [`Workspace::promote_batch`]), and `plan-batch`
+//! ([`Workspace::decide_each`]). Every request of a call is planned on the same branch tip
+//! with one lazily read history, judged by one [`Judge`] (plugins loaded once per call), and,
+//! when the call commits, every allowed transition lands in one commit with one decision
+//! record each (all or nothing).
+
+use std::sync::atomic::Ordering;
+
+use git2::Signature;
+use super::commit::{CommitError, commit_plans, signature};
+use super::workspace::{MAX_ATTEMPTS, Workspace, commit_failure};
+use super::judge::{GateOutcome, GateResult, Judge};
+use super::history::HistoryReader;
+use super::journal::PromotionLock;
+use super::plan::{Plan, plan_with};
+use super::request::PlanRequest;
+use super::publish::Pushed;
+use super::record::DecisionRecord;
+use super::request::Skipped;
+use super::source::{Standing, standing};
+use crate::exit::{ExitCode, Failure};
+
+/// A planned transition and the gate's verdict on it.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The plan.
+    pub plan: Plan,
+    /// The policies' verdicts.
+    pub gate: GateResult,
+}
+
+impl Decided {
+    /// A plan with nothing to do: no policy runs.
+    fn no_op(plan: Plan) -> Decided {
+        Decided { plan, gate: GateResult { outcome: GateOutcome::Allowed, policies: Vec::new() } }
+    }
+}
+
+/// The transitions of one call, judged together, and what became of them.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Every transition that would change something, with its verdicts, in request order.
+    pub decided: Vec<Decided>,
+    /// Transitions with nothing to do (the target already runs the artifact).
+    pub unchanged: Vec<Decided>,
+    /// Pairs with nothing to do, and why: not configured there, already there (each of
+    /// [`Batch::unchanged`]), or (a release train) the target already runs a newer version.
+    pub skipped: Vec<Skipped>,
+    /// The one commit holding every transition, when all were allowed and committed.
+    pub commit: Option<String>,
+    /// Where it was published, with `--push`.
+    pub pushed: Option<Pushed>,
+}
+
+impl Batch {
+    fn empty() -> Batch {
+        Batch { decided: Vec::new(), unchanged: Vec::new(), skipped: Vec::new(), commit: None, pushed: None }
+    }
+
+    /// Failed when any enforce-mode policy failed to run, else denied when any denied,
+    /// else allowed (also when there is nothing to do).
+    pub fn outcome(&self) -> GateOutcome {
+        let outcomes = self.decided.iter().map(|decided| decided.gate.outcome);
+        if outcomes.clone().any(|outcome| outcome == GateOutcome::Failed) {
+            GateOutcome::Failed
+        } else if outcomes.clone().any(|outcome| outcome == GateOutcome::Denied) {
+            GateOutcome::Denied
+        } else {
+            GateOutcome::Allowed
+        }
+    }
+
+    /// The exit code of the whole: 3 when a policy failed to run, 1 when denied, else 0.
+    pub fn exit_code(&self) -> ExitCode {
+        match self.outcome() {
+            GateOutcome::Allowed => ExitCode::Success,
+            GateOutcome::Denied => ExitCode::Denied,
+            GateOutcome::Failed => ExitCode::PolicyFailed,
+        }
+    }
+
+    /// The one decision of a batch of one request (changing something or not).
+    pub fn single(&self) -> Option<&Decided> {
+        self.decided.first().or(self.unchanged.first())
+    }
+}
+
+/// Each request of `plan-batch`, decided on its own.
+pub struct Each {
+    /// One result per request, in request order: a request that cannot be planned is an `Err`
+    /// in its place.
+    pub results: Vec<Result<Decided, Failure>>,
+    /// Commits of history read for the whole call.
+    pub history_commits_read: usize,
+}
+
+impl Workspace {
+    /// request → plan → judge, for each request, on one branch tip and one history. The
+    /// error of a request that cannot be planned is in its place.
+    fn plan_and_judge(&self, requests: &[PlanRequest]) -> Result<(Vec<Result<Decided, Failure>>, usize), Failure> {
+        let mut history = self.history_reader()?;
+        let mut judge = Judge::new(&self.runtime, &self.config, &self.base_dir);
+        let results = requests
+            .iter()
+            .map(|request| {
+                let plan = self.plan_one(request, &mut history)?;
+                if plan.no_op {
+                    return Ok(Decided::no_op(plan));
+                }
+                let gate = judge.judge(&self.repo, &plan).map_err(Failure::bad_input)?;
+                Ok(Decided { plan, gate })
+            })
+            .collect();
+        Ok((results, history.commits_read()))
+    }
+
+    /// Plan one request with the history read so far (a promotion needs only the newest
+    /// arrival in its source environment; a rollback reads all of it).
+    fn plan_one(&self, request: &PlanRequest, history: &mut HistoryReader<'_>) -> Result<Plan, Failure> {
+        plan_with(&self.repo, &self.config, request, history).map_err(Failure::bad_input)
+    }
+
+    /// Plan a transition and run the policies on it: a batch of one.
+    pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
+        let (mut results, commits_read) = self.plan_and_judge(std::slice::from_ref(request))?;
+        self.history_commits_read.store(commits_read, Ordering::Relaxed);
+        results.pop().expect("one result per request")
+    }
+
+    /// `plan-batch`: decide every request on its own; one that cannot be planned does not
+    /// stop the others.
+    pub fn decide_each(&self, requests: &[PlanRequest]) -> Result<Each, Failure> {
+        let (results, history_commits_read) = self.plan_and_judge(requests)?;
+        Ok(Each { results, history_commits_read })
+    }
+
+    /// Plan every request on the branch tip and run the policies on each: the first request
+    /// that cannot be planned ends the call (named by application and environment when the
+    /// call has several). A release train (`train`) leaves out an application whose target
+    /// already runs a newer version than its upstream (both semantic versions).
+    pub fn decide_batch(&self, requests: &[PlanRequest], train: bool) -> Result<Batch, Failure> {
+        let (results, commits_read) = self.plan_and_judge(requests)?;
+        self.history_commits_read.store(commits_read, Ordering::Relaxed);
+        let mut batch = Batch::empty();
+        for (request, result) in requests.iter().zip(results) {
+            let decided = result.map_err(|failure| match requests.len() {
+                1 => failure,
+                _ => Failure { message: format!("{} to {}: {}", request.app, request.to_env, failure.message), ..failure },
+            })?;
+            let t = &decided.plan.transition;
+            if decided.plan.no_op {
+                let reason = format!("{} already runs {} in {}; nothing to do", t.application, t.artifact.version, t.to_env);
+                batch.skipped.push(Skipped { app: t.application.clone(), env: t.to_env.clone(), reason });
+                batch.unchanged.push(decided);
+                continue;
+            }
+            if let (true, Some(from), Some(previous)) = (train, &t.from_env, &t.previous_artifact)
+                && standing((&previous.version, previous.digest.as_deref()), (&t.artifact.version, t.artifact.digest.as_deref())) == Standing::Ahead
+            {
+                let reason = format!("{} runs {} in {}, newer than {} in {from}; nothing to do", t.application, previous.version, t.to_env, t.artifact.version);
+                batch.skipped.push(Skipped { app: t.application.clone(), env: t.to_env.clone(), reason });
+                continue;
+            }
+            batch.decided.push(decided);
+        }
+        // Planned on one tip, or planned again.
+        if let Some(first) = batch.decided.first()
+            && batch.decided.iter().any(|decided| decided.plan.base.commit != first.plan.base.commit)
+        {
+            return Err(Failure::conflict(format!("{} moved while the transitions were being planned; try again", self.config.branch)));
+        }
+        // One commit cannot hold two independent edits of one file.
+        for (index, decided) in batch.decided.iter().enumerate() {
+            for file in decided.plan.files() {
+                if let Some(other) = batch.decided[..index].iter().find(|other| other.plan.files().any(|path| path == file)) {
+                    let (a, b) = (&other.plan.transition, &decided.plan.transition);
+                    return Err(Failure::bad_input(format!(
+                        "{file} holds both {} in {} and {} in {}; promote them in separate calls",
+                        a.application, a.to_env, b.application, b.to_env
+                    )));
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Decide every request and, when all are allowed, commit them as one commit with one
+    /// decision record each (on `new_branch` instead of the configured branch when given),
+    /// re-planning on the new tip if the branch moved (at most [`MAX_ATTEMPTS`] times). With
+    /// `remote`, start from the remote's tip and push the commit; see [`Workspace::publish`].
+    pub fn promote_batch(&self, requests: &[PlanRequest], train: bool, new_branch: Option<&str>, remote: Option<&str>) -> Result<Batch, Failure> {
+        let Some(author) = self.check_promotion(requests, new_branch)? else { return Ok(Batch::empty()) };
+        let Some(remote) = remote else {
+            let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
+            return self.decide_and_commit(&mut lock, requests, train, new_branch, &author, false);
+        };
+        let (mut batch, pushed) = self.publish(new_branch, remote, |lock| {
+            let batch = self.decide_and_commit(lock, requests, train, new_branch, &author, true)?;
+            let made = batch.commit.clone().zip(batch.decided.first().map(|decided| decided.plan.base.commit.to_string()));
+            Ok((batch, made))
+        })?;
+        batch.pushed = pushed;
+        Ok(batch)
+    }
+
+    /// A batch of one: [`Workspace::promote_batch`] of one request.
+    pub fn promote(&self, request: &PlanRequest, new_branch: Option<&str>, remote: Option<&str>) -> Result<Batch, Failure> {
+        self.promote_batch(std::slice::from_ref(request), false, new_branch, remote)
+    }
+
+    /// What every promotion checks before it takes the promotion lock; returns the commit's
+    /// author (`None` for an empty call).
+    fn check_promotion(&self, requests: &[PlanRequest], new_branch: Option<&str>) -> Result<Option<Signature<'static>>, Failure> {
+        let Some(first) = requests.first() else { return Ok(None) };
+        self.check_requested_at(first)?;
+        if let Some(name) = new_branch {
+            crate::input::branch("--branch", name).map_err(|error| Failure::bad_input(error.to_string()))?;
+        }
+        // Before the actor reaches a signature; planning checks the rest again.
+        for request in requests {
+            request.validate().map_err(|error| Failure::bad_input(error.to_string()))?;
+        }
+        let author = signature(&self.repo, first.actor_given.then_some(&first.actor)).map_err(commit_failure)?;
+        for request in requests {
+            crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env, request.actor.identity())
+                .map_err(Failure::bad_input)?;
+        }
+        Ok(Some(author))
+    }
+
+    /// The promotion loop, holding the promotion lock: decide, record, commit; `publish` as
+    /// for [`super::commit::commit_plans`].
+    fn decide_and_commit(
+        &self,
+        lock: &mut PromotionLock,
+        requests: &[PlanRequest],
+        train: bool,
+        new_branch: Option<&str>,
+        author: &Signature<'static>,
+        publish: bool,
+    ) -> Result<Batch, Failure> {
+        let mut last_conflict = String::new();
+        for _ in 0..MAX_ATTEMPTS {
+            let mut batch = match self.decide_batch(requests, train) {
+                // The branch moved between two plans: plan them all again.
+                Err(failure) if failure.code == ExitCode::Conflict => {
+                    last_conflict = failure.message;
+                    continue;
+                }
+                other => other?,
+            };
+            if batch.decided.is_empty() || batch.outcome() != GateOutcome::Allowed {
+                return Ok(batch);
+            }
+            let records: Vec<DecisionRecord> = batch.decided.iter().map(|decided| DecisionRecord::new(&decided.plan, &decided.gate)).collect();
+            let plans: Vec<_> = batch.decided.iter().zip(&records).map(|(decided, record)| (&decided.plan, record)).collect();
+            match commit_plans(&self.repo, lock, publish, &self.config.branch, new_branch, &plans, author) {
+                Ok(commit) => {
+                    batch.commit = Some(commit.to_string());
+                    return Ok(batch);
+                }
+                Err(CommitError::Conflict(message)) => last_conflict = message,
+                Err(CommitError::State(message)) => return Err(Failure::bad_input(message)),
+            }
+        }
+        Err(Failure::conflict(format!(
+            "{last_conflict}; gave up after {MAX_ATTEMPTS} attempts (re-planned and re-ran the policies each time). Try again."
+        )))
+    }
+}

@@ -1,0 +1,128 @@
+//! `tollgate status`: what version of every application runs in every environment, who put
+//! it there, and whether it arrived by a promotion that counts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::history::PromotionRecord;
+use super::verified::Trust;
+use super::workspace::Workspace;
+use crate::exit::Failure;
+use crate::manifest::read_deployed;
+
+impl Workspace {
+    /// What is deployed where.
+    pub fn status(&self) -> Result<Vec<AppStatus>, Failure> {
+        let tip = self.tip()?;
+        let history = self.history()?;
+        let mut apps = Vec::new();
+        for (name, application) in &self.config.applications {
+            let mut environments = BTreeMap::new();
+            for env in &self.config.environments {
+                let Some(location) = application.environments.get(env) else { continue };
+                let text = self.repo.read_file(tip.tree, &location.file).map_err(|error| Failure::bad_input(error.0))?;
+                let cell = match text {
+                    None => EnvStatus::error(format!("{} does not exist", location.file)),
+                    Some(text) => match read_deployed(&location.file, &text, &location.layout(&application.image)) {
+                        Ok(deployed) => {
+                            let into_env = |record: &&PromotionRecord| record.app == *name && record.to == *env;
+                            // The newest promotion claimed into the environment that checks out (counting or
+                            // not); the file is as it left it, or it was changed another way since (or only
+                            // ever by commits that are no promotion: hand edits, forged records).
+                            let newest = history.iter().filter(into_env).find(|record| !matches!(record.trust, Trust::Unrecorded { .. }));
+                            let tip_blob = self.blob_at(&tip.commit.to_string(), &location.file);
+                            let attributed = newest.filter(|record| self.blob_at(&record.commit, &location.file) == tip_blob);
+                            let unrecorded = attributed.is_none()
+                                && (newest.is_some() || history.iter().any(|record| !record.counts && self.touches(&record.commit, &location.file)));
+                            EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest)
+                        }
+                        Err(_) if location.inserts_missing() && crate::manifest::insert::lacks_target(&text, &location.layout(&application.image)) => {
+                            EnvStatus::error(format!("not set in {} yet; the first promotion adds it (insert: true)", location.file))
+                        }
+                        Err(error) => EnvStatus::error(error.0),
+                    },
+                };
+                environments.insert(env.clone(), cell);
+            }
+            apps.push(AppStatus { app: name.clone(), environments });
+        }
+        Ok(apps)
+    }
+
+    /// Whether `commit` changed `path` relative to its first parent.
+    fn touches(&self, commit: &str, path: &str) -> bool {
+        let parent = commit.parse().ok().and_then(|oid| self.repo.git().find_commit(oid).ok()).and_then(|commit| commit.parent_id(0).ok());
+        parent.is_some_and(|parent| self.blob_at(commit, path) != self.blob_at(&parent.to_string(), path))
+    }
+
+    /// The blob of `path` in `commit`, if any.
+    fn blob_at(&self, commit: &str, path: &str) -> Option<git2::Oid> {
+        let commit = self.repo.git().find_commit(commit.parse().ok()?).ok()?;
+        commit.tree().ok()?.get_path(Path::new(path)).ok().map(|entry| entry.id())
+    }
+
+}
+
+/// One application's state across environments.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    /// Application.
+    pub app: String,
+    /// Per environment.
+    pub environments: BTreeMap<String, EnvStatus>,
+}
+
+/// What is in one environment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EnvStatus {
+    /// Version.
+    pub version: Option<String>,
+    /// Digest.
+    pub digest: Option<String>,
+    /// When it got there (Unix seconds), from the promotion history.
+    pub since: Option<i64>,
+    /// Who promoted it.
+    pub by: Option<String>,
+    /// The promotion commit.
+    pub commit: Option<String>,
+    /// The decision time, when the requester chose it (`--at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<i64>,
+    /// The promotion's labels (a break-glass label shows here).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// What the promotion that brought it is worth: verified, unsigned (a claim) or untrusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Trust>,
+    /// Whether the version in the file did not arrive by a tollgate promotion although
+    /// promotions, hand edits or claims of them exist for this environment: a hand edit, a
+    /// forged trailer block or a transplanted record.
+    pub unrecorded_change: bool,
+    /// Why the version could not be read.
+    pub error: Option<String>,
+}
+
+impl EnvStatus {
+    fn error(message: String) -> Self {
+        EnvStatus { error: Some(message), ..EnvStatus::default() }
+    }
+
+    /// The cell for `version`: attributed to the verified promotion that left the file as it
+    /// is, or marked as an unrecorded change.
+    fn of(attributed: Option<&PromotionRecord>, unrecorded_change: bool, version: String, digest: Option<String>) -> Self {
+        EnvStatus {
+            since: attributed.map(|record| record.time),
+            by: attributed.map(|record| record.requested_by.clone()),
+            commit: attributed.map(|record| record.commit.clone()),
+            requested_at: attributed.and_then(|record| record.requested_at),
+            labels: attributed.map(|record| record.labels.clone()).unwrap_or_default(),
+            trust: attributed.map(|record| record.trust.clone()),
+            unrecorded_change,
+            version: Some(version),
+            digest,
+            error: None,
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Regression tests for "nothing the gate says is false": each test is named after the item
+//! it fixes (`item_NN_…`), and fails on the code before the fix.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{committed_repo, git, tollgate_in};
+
+/// A fresh ed25519 key pair for `name`: (private key path, public key line).
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(format!("id_{name}"));
+    let status = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path).status().expect("ssh-keygen runs");
+    assert!(status.success());
+    (path.clone(), std::fs::read_to_string(path.with_extension("pub")).unwrap().trim().to_string())
+}
+
+/// Make `repo` sign its commits with `key` in Git's own SSH format.
+fn sign_with(repo: &str, key: &Path) {
+    git(repo, &["config", "gpg.format", "ssh"]);
+    git(repo, &["config", "user.signingKey", key.to_str().unwrap()]);
+    git(repo, &["config", "commit.gpgsign", "true"]);
+}
+
+fn json(run: &crate::support::Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {}{}", run.stdout, run.stderr))
+}
+
+/// A repository with `shop-api` (Helm values) in each of `versions` (environment, version),
+/// the environments a chain in that order, and `policies` (YAML list items, may be empty).
+fn chain_repo(versions: &[(&str, &str)], policies: &str) -> (tempfile::TempDir, String) {
+    chain_repo_with(versions, policies, "", &[])
+}
+
+/// [`chain_repo`] with `extra` top-level configuration and extra files.
+fn chain_repo_with(versions: &[(&str, &str)], policies: &str, extra: &str, extra_files: &[(&str, &str)]) -> (tempfile::TempDir, String) {
+    let envs: Vec<&str> = versions.iter().map(|(env, _)| *env).collect();
+    let mut config = format!("environments: [{}]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n", envs.join(", "));
+    for env in &envs {
+        config.push_str(&format!("      {env}: {{ file: envs/{env}/values.yaml, helm: {{ tag_path: image.tag }} }}\n"));
+    }
+    config.push_str(&format!("policies:\n{policies}{extra}"));
+    let mut files = vec![("tollgate.yaml".to_string(), config)];
+    files.extend(extra_files.iter().map(|(path, content)| (path.to_string(), content.to_string())));
+    for (env, version) in versions {
+        files.push((format!("envs/{env}/values.yaml"), format!("image:\n  repository: registry.example.com/shop/api\n  tag: \"{version}\"\n")));
+    }
+    committed_repo(&files)
+}
+
+#[test]
+fn item_05_status_says_ahead_or_differs_where_an_environment_is_not_behind() {
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("test", "1.3.0"), ("prod", "build-7")], "  []\n");
+    let status = tollgate_in(&repo, &["status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let row = |env: &str| status.stdout.lines().find(|line| line.trim_start().starts_with(env)).unwrap_or_default().to_string();
+    assert!(row("test").contains("[ahead of dev: 1.2.0]"), "{}", status.stdout);
+    assert!(!status.stdout.contains("[behind dev"), "{}", status.stdout);
+    assert!(row("prod").contains("[differs from test: 1.3.0]"), "{}", status.stdout);
+
+    let json: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &["status", "-o", "json"]).stdout).unwrap();
+    let standings: Vec<(String, String)> = json["lagging"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|lag| (lag["environment"].as_str().unwrap().to_string(), lag["standing"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(standings, [("test".to_string(), "ahead".to_string()), ("prod".to_string(), "differs".to_string())]);
+
+    // A release train agrees: test runs a later version than dev offers, so there is nothing to do.
+    let train = tollgate_in(&repo, &["plan", "--all", "--to", "test"]);
+    assert_eq!(train.code, 0, "{}{}", train.stdout, train.stderr);
+    assert!(train.stdout.contains("shop-api runs 1.3.0 in test, newer than 1.2.0 in dev; nothing to do"), "{}", train.stdout);
+    assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "1");
+}
+
+#[test]
+fn item_11_an_e_mail_actor_is_the_authors_address_as_it_is() {
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], "  []\n");
+    let promoted = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "bob@example.com"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    assert_eq!(git(&repo, &["log", "-1", "--format=%an <%ae>"]).trim(), "bob@example.com <bob@example.com>");
+    assert!(git(&repo, &["log", "-1", "--format=%B"]).contains("Tollgate-Requested-By: bob@example.com\n"));
+}
+
+#[test]
+fn item_04_history_lists_the_hand_edit_that_status_reports() {
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], "  []\n");
+    let promoted = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let file = Path::new(&repo).join("envs/prod/values.yaml");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("1.2.0", "9.9.9")).unwrap();
+    git(&repo, &["commit", "-q", "-am", "hotfix prod by hand"]);
+    let edit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+
+    let status = tollgate_in(&repo, &["status"]).stdout;
+    assert!(status.contains("UNRECORDED CHANGE"), "{status}");
+    for args in [vec!["history"], vec!["history", "--env", "prod"], vec!["history", "--app", "shop-api"]] {
+        let history = tollgate_in(&repo, &args).stdout;
+        let entry = history.split(&format!("{}  ", &edit[..12])).nth(1).unwrap_or_else(|| panic!("{args:?} does not list {edit}: {history}"));
+        assert!(entry.contains("9.9.9"), "{entry}");
+        assert!(entry.contains("UNRECORDED CHANGE: not a verified tollgate promotion: envs/prod/values.yaml was changed without a decision record (a hand edit"), "{entry}");
+    }
+    let history = json(&tollgate_in(&repo, &["history", "-o", "json"]));
+    let newest = &history["promotions"][0];
+    assert_eq!((newest["commit"].as_str(), newest["version"].as_str(), newest["to"].as_str()), (Some(edit.as_str()), Some("9.9.9"), Some("prod")), "{history}");
+    assert_eq!((&newest["trust"]["status"], &newest["counts"], &newest["verified"]), (&"unrecorded".into(), &false.into(), &false.into()));
+}
+
+/// A repository whose allowed signers list alice (commits and approvals) and whose trust
+/// section has `trust` (YAML lines under `trust:`); alice signs the checkout's commits.
+fn signing_repo(versions: &[(&str, &str)], policies: &str, trust: &str) -> (tempfile::TempDir, String, PathBuf) {
+    let keys = tempfile::tempdir().unwrap();
+    let (alice, alice_pub) = keygen(keys.path(), "alice");
+    let signers = format!("alice namespaces=\"git,tollgate-approval\" {alice_pub}\n");
+    let extra = format!("trust:\n  allowed_signers: .tollgate/allowed_signers\n{trust}");
+    let (dir, repo) = chain_repo_with(versions, policies, &extra, &[(".tollgate/allowed_signers", &signers)]);
+    let kept = dir.path().join("alice");
+    std::fs::copy(&alice, &kept).unwrap();
+    std::fs::copy(alice.with_extension("pub"), kept.with_extension("pub")).unwrap();
+    (dir, repo, kept)
+}
+
+#[test]
+fn item_06_a_rule_added_later_does_not_judge_earlier_promotions() {
+    let (_dir, repo, _alice) = signing_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], "  []\n", "");
+    assert_eq!(tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice"]).code, 0);
+    assert_eq!(tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.3.0", "--actor", "alice"]).code, 0);
+    assert_eq!(tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice"]).code, 0);
+    // prod now requires signed promotion commits; the earlier ones were made under the old rules.
+    let config = Path::new(&repo).join("tollgate.yaml");
+    let text = std::fs::read_to_string(&config).unwrap() + "  environments:\n    prod: { signed_commits: true }\n";
+    std::fs::write(&config, text).unwrap();
+    git(&repo, &["commit", "-q", "-am", "prod requires signed promotion commits"]);
+    let change = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+
+    let history = tollgate_in(&repo, &["history"]).stdout;
+    assert!(!history.contains("UNTRUSTED"), "{history}");
+    assert_eq!(history.matches("unsigned record (not signed)").count(), 3, "{history}");
+    assert!(history.contains(&format!("{}  ", &change[..12])) && history.contains("configuration change: tollgate.yaml by platform@example.com (not signed)"), "{history}");
+    let status = tollgate_in(&repo, &["status"]).stdout;
+    assert!(!status.contains("UNTRUSTED") && status.contains("by alice (unsigned record)"), "{status}");
+    let rollback = tollgate_in(&repo, &["rollback", "shop-api", "--env", "prod", "--actor", "alice", "--dry-run"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    assert!(rollback.stdout.contains("rollback shop-api in prod to 1.2.0"), "{}", rollback.stdout);
+}
+
+#[test]
+fn item_07_a_record_in_a_plain_commit_is_an_unsigned_claim_and_a_replay_fails_verify() {
+    let (dir, repo, alice) = signing_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], "  []\n", "  promoters: [alice]\n");
+    sign_with(&repo, &alice);
+    let promoted = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let genuine = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let history = tollgate_in(&repo, &["history"]).stdout;
+    assert!(history.contains("verified: signed by promoter alice"), "{history}");
+
+    // mallory promotes in a clone of her own (unsigned) and brings the commit over with git alone.
+    let clone = dir.path().join("mallory").to_str().unwrap().to_string();
+    git(&repo, &["clone", "-q", &repo, &clone]);
+    git(&clone, &["config", "commit.gpgsign", "false"]);
+    assert_eq!(tollgate_in(&clone, &["promote", "shop-api", "--to", "dev", "--version", "1.3.0", "--actor", "mallory", "--approval", "bob", "--approval", "carol"]).code, 0);
+    git(&repo, &["-c", "commit.gpgsign=false", "pull", "-q", "--ff-only", &clone, "main"]);
+    let forged = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let history = json(&tollgate_in(&repo, &["history", "-o", "json"]));
+    let entry = &history["promotions"][0];
+    assert_eq!(entry["commit"], forged.as_str());
+    assert_eq!((&entry["trust"]["status"], &entry["verified"], &entry["counts"]), (&"unsigned".into(), &false.into(), &true.into()), "{entry}");
+    let text = tollgate_in(&repo, &["history"]).stdout;
+    let forged_entry = text.split(&format!("{}  ", &forged[..12])).nth(1).unwrap();
+    assert!(forged_entry.lines().nth(1).unwrap().contains("unsigned record (not signed): a claim anyone with push access could have written"), "{text}");
+    let status = tollgate_in(&repo, &["status"]).stdout;
+    assert!(status.contains("by mallory (unsigned record)"), "{status}");
+    assert!(tollgate_in(&repo, &["verify", &genuine]).stdout.contains("verified: signed by promoter alice"));
+
+    // A replay: the genuine record, carried onto a later commit that sets prod back (new id and
+    // base, the old decision time), self-consistent, committed by hand.
+    assert_eq!(tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice"]).code, 0);
+    let record_path = git(&repo, &["show", "--name-only", "--format=", &genuine]).lines().find(|l| l.ends_with(".decision")).unwrap().to_string();
+    let mut record: serde_json::Value = serde_json::from_str(&git(&repo, &["show", &format!("{genuine}:{record_path}")])).unwrap();
+    let file = Path::new(&repo).join("envs/prod/values.yaml");
+    let now = std::fs::read_to_string(&file).unwrap();
+    let back = now.replace("1.3.0", "1.2.0");
+    let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    record["base_commit"] = head.as_str().into();
+    record["transition"]["id"] = "tg-0123456789abcdef".into();
+    record["transition"]["requested_at"] = (record["transition"]["requested_at"].as_i64().unwrap() - 7200).into();
+    record["transition"]["previous_artifact"]["version"] = "1.3.0".into();
+    record["transition"]["changes"][0]["before"] = now.as_str().into();
+    record["transition"]["changes"][0]["after"] = back.as_str().into();
+    std::fs::write(&file, &back).unwrap();
+    let replayed = Path::new(&repo).join(".tollgate/decisions/shop-api/prod/tg-0123456789abcdef.decision");
+    std::fs::write(&replayed, format!("{}\n", serde_json::to_string_pretty(&record).unwrap())).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "promote shop-api 1.2.0 to prod"]);
+    let verify = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert!(verify.stdout.contains("a record carried over from another commit"), "{}", verify.stdout);
+    assert!(verify.stdout.contains("takes 1.2.0 from dev, but at its base commit dev held 1.3.0"), "{}", verify.stdout);
+}
+
+#[test]
+fn item_08_verify_checks_every_record_of_a_commit() {
+    // A two-record commit (dev takes qa's 1.2.0, prod dev's 1.1.0) made where prod did not
+    // require signed approvals ...
+    let (dir, repo, _alice) = signing_repo(&[("qa", "1.2.0"), ("dev", "1.1.0"), ("prod", "1.0.0")], "  []\n", "");
+    let clone = dir.path().join("elsewhere").to_str().unwrap().to_string();
+    git(&repo, &["clone", "-q", &repo, &clone]);
+    let promoted = tollgate_in(&clone, &["promote", "shop-api", "--to", "dev", "--to", "prod", "--actor", "alice", "--approval", "bob"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    assert_eq!(git(&clone, &["show", "--name-only", "--format=", "HEAD"]).matches(".decision").count(), 2);
+    // ... lands where prod does: its typed approval must not pass as signed.
+    let config = Path::new(&repo).join("tollgate.yaml");
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap() + "  environments:\n    prod: { signed_approvals: true }\n").unwrap();
+    git(&repo, &["commit", "-q", "-am", "prod requires signed approvals"]);
+    git(&repo, &["fetch", "-q", &clone, "main"]);
+    git(&repo, &["cherry-pick", "FETCH_HEAD"]);
+    let verify = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert!(verify.stdout.contains("approval by bob is not signed, but prod requires signed approvals"), "{}", verify.stdout);
+}
+
+#[test]
+fn item_12_verify_in_a_depth_1_clone_names_the_decision() {
+    let (dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], "  []\n");
+    assert_eq!(tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice"]).code, 0);
+    let id = git(&repo, &["log", "-1", "--format=%(trailers:key=Tollgate-Decision,valueonly)"]).trim().to_string();
+    assert!(id.starts_with("tg-"), "{id}");
+    let clone = dir.path().join("shallow").to_str().unwrap().to_string();
+    git(&repo, &["clone", "-q", "--depth", "1", &format!("file://{repo}"), &clone]);
+    let verify = tollgate_in(&clone, &["verify", "HEAD"]);
+    assert_eq!(verify.code, 1);
+    assert!(verify.stdout.starts_with(&format!("verify {} (decision {id})\n", &git(&clone, &["rev-parse", "HEAD"])[..12])), "{}", verify.stdout);
+}
