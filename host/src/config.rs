@@ -248,8 +248,7 @@ pub struct PolicyConfig {
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
     pub config: serde_yaml::Value,
-    /// What `policy-environments` tells its plugin (set when loading): every environment, and
-    /// those it runs for, in graph order.
+    /// What `policy-environments` tells its plugin (set when loading; see [`EnvGraph::policy_environments`]).
     #[serde(skip)]
     pub environment_names: PolicyEnvironments,
 }
@@ -367,10 +366,9 @@ impl Config {
         templates::resolve(&mut config, &at)?;
         config.check_and_fill_artifacts(&at)?;
         config.check(&at)?;
-        let order = config.graph().topological_order().to_vec();
+        let graph = config.environments.graph();
         for policy in &mut config.policies {
-            let runs_for = order.iter().filter(|env| policy.applies_to(env)).cloned().collect();
-            policy.environment_names = PolicyEnvironments { configured: order.clone(), runs_for };
+            policy.environment_names = graph.policy_environments(|env| policy.applies_to(env));
         }
         config.text = ConfigText { name: source.to_string(), text: text.into() };
         Ok(config)

@@ -168,15 +168,16 @@ mod tests {
         fn info() -> crate::PluginInfo {
             crate::PluginInfo::new("limits", "0.1.0", "test")
         }
-        fn evaluate(_config: &Config, _t: &crate::Transition) -> crate::Result<crate::Verdict> {
-            Ok(crate::Verdict::allow())
+        fn evaluate(config: &Config, _t: &crate::Transition) -> crate::Result<crate::Verdict> {
+            Ok(crate::Verdict::allow().with_finding(format!("{:?} {:?}", config.limits, config.frozen)))
         }
     }
 
     #[test]
     fn maps_and_lists_of_environment_names_are_refused_at_the_misspelt_name() {
         testing::set_environments(&["dev", "prod-eu", "prod-us"], Some(&["prod-eu", "prod-us"]));
-        assert!(testing::validate::<Limits>(r#"{"limits": {"prod-eu": 3}, "frozen": ["prod-us"]}"#).is_ok());
+        let verdict = testing::evaluate::<Limits>(r#"{"limits": {"prod-eu": 3}, "frozen": ["prod-us"]}"#, &testing::transition().build()).unwrap();
+        assert_eq!(verdict.findings[0].message, r#"{"prod-eu": 3} ["prod-us"]"#);
         let error = testing::validate::<Limits>(r#"{"limits": {"prod-eu": 3, "prod": 1}}"#).unwrap_err().to_string();
         assert!(error.starts_with("config.limits.prod: no environment is called prod; the environments of tollgate.yaml are dev, prod-eu, prod-us"), "{error}");
         let error = testing::validate::<Limits>(r#"{"frozen": ["prod-us", "dev"]}"#).unwrap_err().to_string();
