@@ -185,7 +185,24 @@ pub fn check_repository(repo_path: &Path, config_path: Option<&Path>, protected_
             return report;
         }
     }
-    check_config(&Workspace::new(repo, config, runtime), &source, &text)
+    let workdir_config = repo.workdir().map(|workdir| workdir.join(crate::config::CONFIG_FILE));
+    let branch = protected_branch.map(str::to_string).or_else(|| crate::promotion::workspace::default_protected_branch(&repo).ok());
+    let mut report = check_config(&Workspace::new(repo, config, runtime), &source, &text);
+    // What is checked is what judges promotions, never the file being edited: say so when they differ.
+    if config_path.is_none()
+        && let Some(local_path) = workdir_config
+        && let Ok(local) = std::fs::read_to_string(&local_path)
+        && local != text
+    {
+        let branch = branch.map_or_else(|| "the protected branch".to_string(), |branch| format!("branch {branch}"));
+        report.warning(unplaced(format!(
+            "{} in the working tree differs from the one checked here (on {branch}, which judges promotions); \
+             to check your edits, run: tollgate check-config --config {}",
+            local_path.display(),
+            local_path.display()
+        )));
+    }
+    report
 }
 
 /// Check an opened workspace whose configuration is `text`, read from `source` (used for

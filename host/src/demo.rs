@@ -226,7 +226,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
     out(&report::history(&workspace.log()?, BasicFormat::Text));
     let head = workspace.tip()?.commit.to_string();
     step(out, "Check the last promotion commit and re-run its policies as its base configured them", "tollgate verify HEAD");
-    out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
+    out(&report::verification(&workspace.verify(&head, false)?, VerifyFormat::Text));
     signed_approvals(workspace, &dir, out)?;
     out(&format!("\nThe repository is at {}\nInspect it with: git -C {} log --stat (each promotion commit holds its decision record under .tollgate/decisions/)\n", dir.display(), dir.display()));
     Ok(dir)
@@ -294,7 +294,7 @@ fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str))
     out(&render_promotion(&workspace.promote(&signed, None, None)?));
     let head = workspace.tip()?.commit.to_string();
     step(out, "verify re-checks the recorded signatures offline", "tollgate verify HEAD");
-    out(&report::verification(&workspace.verify(&head)?, VerifyFormat::Text));
+    out(&report::verification(&workspace.verify(&head, false)?, VerifyFormat::Text));
     Ok(())
 }
 

@@ -43,12 +43,32 @@ pub struct Tip {
     pub tree: Oid,
 }
 
+/// In a pre-receive hook the pushed objects are still quarantined: git names their directory
+/// in `GIT_OBJECT_DIRECTORY` (and the repository's own in `GIT_ALTERNATE_OBJECT_DIRECTORIES`),
+/// as it does for every git command the hook runs. Read them as git would.
+fn add_quarantined_objects(repo: &Repository) -> Result<(), RepoError> {
+    let directories = std::env::var_os("GIT_OBJECT_DIRECTORY").into_iter().chain(
+        std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES").map(|list| std::env::split_paths(&list).map(|path| path.into_os_string()).collect::<Vec<_>>()).unwrap_or_default(),
+    );
+    let odb = repo.odb().map_err(|error| RepoError(error.message().to_string()))?;
+    for directory in directories.filter(|directory| !directory.is_empty()) {
+        let directory = Path::new(&directory);
+        let directory = if directory.is_relative() { std::env::current_dir().unwrap_or_default().join(directory) } else { directory.to_path_buf() };
+        if directory.is_dir() {
+            odb.add_disk_alternate(&directory.to_string_lossy()).map_err(|error| RepoError(format!("{}: {}", directory.display(), error.message())))?;
+        }
+    }
+    Ok(())
+}
+
 impl GitRepo {
-    /// Open the repository at or above `path` (bare or not).
+    /// Open the repository at or above `path` (bare or not), with objects a pre-receive hook's
+    /// quarantine holds.
     pub fn open(path: &Path) -> Result<GitRepo, RepoError> {
         cache_large_trees();
         let repo = Repository::discover(path)
             .map_err(|error| RepoError(format!("{}: not a Git repository ({}); use --repo DIR", path.display(), error.message())))?;
+        add_quarantined_objects(&repo)?;
         Ok(GitRepo { path: path.to_path_buf(), repo, file_reader: OnceLock::new() })
     }
 

@@ -19,9 +19,10 @@ pub enum TransitionKind {
     Rollback,
 }
 
-/// An immutable, deployable build.
+/// An immutable, deployable build. Each field has its default of [`Artifact::default`] on its
+/// own, so a cases file can give just the version (`artifact: { version: 1.5.0-rc }`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Artifact {
     /// Image repository without tag or digest.
     pub image: String,
@@ -247,6 +248,17 @@ mod tests {
         assert_eq!(t.requested_at, 1_774_745_100);
         assert_eq!(t.from_env_since, Some(10));
         assert_eq!(t.to_env, "prod", "unspecified fields keep their defaults");
+    }
+
+    #[test]
+    fn cases_artifact_with_only_a_version_takes_the_default_image() {
+        let t: Transition = serde_yaml::from_str("artifact: { version: 1.5.0-rc }\nprevious_artifact: { version: 1.4.0 }").unwrap();
+        assert_eq!(t.artifact, Artifact { version: "1.5.0-rc".into(), ..Artifact::default() });
+        assert_eq!(t.previous_artifact, Some(Artifact { version: "1.4.0".into(), ..Artifact::default() }));
+        let t: Transition = serde_yaml::from_str("artifact: { image: registry.example.com/api }").unwrap();
+        assert_eq!(t.artifact.version, "1.0.0", "the version keeps its default too");
+        let error = serde_yaml::from_str::<Transition>("artifact: { versoin: 1.5.0 }").unwrap_err().to_string();
+        assert!(error.contains("unknown field `versoin`"), "a typo is still an error: {error}");
     }
 
     #[test]

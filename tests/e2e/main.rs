@@ -11,6 +11,7 @@ mod deployment_health;
 mod erp_http;
 mod examples;
 mod graph;
+mod guard;
 mod hardening;
 mod multi;
 pub mod outputs;

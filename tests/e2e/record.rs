@@ -144,6 +144,7 @@ fn item_02_a_plugin_name_cannot_write_a_line_of_the_commit_message() {
         http_origins: vec![],
         credentials: Default::default(),
         outcome: serde_json::json!({"outcome": "verdict", "decision": "allow", "findings": []}),
+        observations: Vec::new(),
     });
     let message = commit_message(&record);
     assert!(!message.lines().any(|line| line.starts_with("Tollgate-Version: 6.6.6")), "{message}");

@@ -10,12 +10,26 @@ const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// `tollgate ARGS` with its own plugin store / compile cache and no Docker credentials.
 fn run(cache: &Path, args: &[&str]) -> Run {
+    run_env(cache, args, &[])
+}
+
+/// [`run`] with more environment variables.
+fn run_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let docker = cache.join("docker-config");
-    tollgate_env(cache, args, &[("DOCKER_CONFIG", docker.to_str().unwrap())])
+    let mut env = env.to_vec();
+    env.push(("DOCKER_CONFIG", docker.to_str().unwrap()));
+    tollgate_env(cache, args, &env)
 }
 
 fn json(run: &Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {}{}", run.stdout, run.stderr))
+}
+
+/// `plugin push FILE REFERENCE -o json` with `env`, which must succeed: its report.
+fn push_json(registry: &Registry, cache: &Path, file: &Path, reference: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let pushed = run_env(cache, &["plugin", "push", file.to_str().unwrap(), reference, "-o", "json"], env);
+    assert_eq!(pushed.code, 0, "{}{}", pushed.stderr, registry.log());
+    json(&pushed)
 }
 
 /// Point the demo repository's policies at one registry plugin and commit that.
@@ -181,7 +195,7 @@ fn registry_pushed_manifest_follows_the_wasm_oci_artifact_layout() {
     assert_eq!(annotations["org.opencontainers.image.version"], info["version"]);
     assert_eq!(annotations["org.opencontainers.image.description"], info["description"]);
     assert_eq!(annotations["org.opencontainers.image.source"], "https://git.example.com/policies");
-    assert!(annotations["org.opencontainers.image.created"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
+    assert!(annotations.get("org.opencontainers.image.created").is_none(), "no wall-clock time: {annotations:#}");
 
     let config_digest = manifest["config"]["digest"].as_str().unwrap();
     let config_blob = registry.get(&format!("/v2/policies/image-policy/blobs/{config_digest}"), "*/*");
@@ -191,7 +205,7 @@ fn registry_pushed_manifest_follows_the_wasm_oci_artifact_layout() {
     assert_eq!(config["architecture"], "wasm");
     assert_eq!(config["os"], "wasip2");
     assert_eq!(config["layerDigests"], serde_json::json!([sha256(&component)]));
-    assert!(config["created"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z", "no wall-clock time without SOURCE_DATE_EPOCH");
     let exports = config["component"]["exports"].as_array().unwrap();
     assert!(exports.iter().any(|export| export.as_str().unwrap().starts_with("tollgate:policy/plugin@0.1")), "{config:#}");
     assert!(config["component"]["imports"].as_array().unwrap().iter().any(|import| import.as_str().unwrap().starts_with("tollgate:policy/")), "{config:#}");
@@ -397,4 +411,74 @@ fn registry_lock_and_local_store_are_checked_not_trusted() {
     let promoted = run(cache.path(), &args);
     assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
     assert_eq!(std::fs::read(&stored).unwrap(), component, "pulled again into the store");
+}
+
+#[test]
+fn registry_pushing_the_same_file_twice_gives_the_same_manifest_digest() {
+    let registry = Registry::start();
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = plugin("image-policy");
+    let reference = registry.reference("policies/repush:1.0.0");
+    let push = |reference: &str, env: &[(&str, &str)]| {
+        push_json(&registry, cache.path(), &wasm, reference, env)["manifest_digest"].as_str().unwrap().to_string()
+    };
+    let first = push(&reference, &[]);
+
+    // Locked, then the unchanged build pushed again: --locked still finds the lock up to date.
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    use_registry_plugin(&repo, &reference);
+    let locked = run(cache.path(), &["--repo", &repo, "plugin", "lock"]);
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    commit_lock(&repo);
+    assert_eq!(push(&reference, &[]), first, "the same bytes, the same manifest");
+    assert_eq!(push(&registry.reference("policies/repush:latest"), &[]), first, "under another tag too");
+    let mut args = vec!["--repo", repo.as_str(), "plan"];
+    args.extend(DEV);
+    args.extend(["alice", "--locked", "-o", "json"]);
+    let strict = run(cache.path(), &args);
+    assert_eq!(strict.code, 0, "{}{}", strict.stdout, strict.stderr);
+    assert_eq!(json(&strict)["policies"][0]["manifest_digest"], first.as_str());
+
+    // SOURCE_DATE_EPOCH, the reproducible-builds convention, dates the artifact, reproducibly.
+    let dated = registry.reference("policies/repush:2.0.0");
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let with_date = push(&dated, &epoch);
+    assert_eq!(push(&dated, &epoch), with_date);
+    assert_ne!(with_date, first);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&registry.get(&format!("/v2/policies/repush/manifests/{with_date}"), MANIFEST_TYPE)).unwrap();
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.created"], "2023-11-14T22:13:20Z");
+    let bad = run_env(cache.path(), &["plugin", "push", wasm.to_str().unwrap(), &dated], &[("SOURCE_DATE_EPOCH", "yesterday")]);
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("SOURCE_DATE_EPOCH=\"yesterday\" is not a number of seconds"), "{}", bad.stderr);
+}
+
+#[test]
+fn registry_component_digest_pinned_as_manifest_is_named_as_the_layer() {
+    let registry = Registry::start();
+    let cache = tempfile::tempdir().unwrap();
+    let reference = registry.reference("policies/pinned:1.0.0");
+    let pushed = push_json(&registry, cache.path(), &plugin("image-policy"), &reference, &[]);
+    let component = pushed["component_digest"].as_str().unwrap().to_string();
+    let pull_hint = format!("`tollgate plugin pull {}` prints it", registry.reference("policies/pinned:TAG"));
+
+    for pinned in [registry.reference(&format!("policies/pinned@{component}")), format!("{reference}@{component}")] {
+        let pulled = run(cache.path(), &["plugin", "pull", &pinned]);
+        assert_eq!(pulled.code, 2, "{}{}", pulled.stdout, pulled.stderr);
+        assert!(
+            pulled.stderr.contains(&format!("{component} is the digest of the component layer, not of the manifest; pin the manifest digest")),
+            "{}",
+            pulled.stderr
+        );
+        assert!(pulled.stderr.contains(&pull_hint), "{}", pulled.stderr);
+        // The same pin in tollgate.yaml: the promotion says so and commits nothing.
+        let (_dir, repo) = promotion(&pinned);
+        refused(&repo, &pinned, "is the digest of the component layer, not of the manifest");
+    }
+    // A digest of nothing in the repository is still just not found.
+    let missing = registry.reference(&format!("policies/pinned@{DIGEST}"));
+    let pulled = run(cache.path(), &["plugin", "pull", &missing]);
+    assert_eq!(pulled.code, 2, "{}{}", pulled.stdout, pulled.stderr);
+    assert!(pulled.stderr.contains(&format!("manifest {DIGEST} not found")), "{}", pulled.stderr);
 }

@@ -197,3 +197,57 @@ fn registry_push_refuses_a_stale_signature() {
     assert_eq!(pushed.code, 2, "{}{}", pushed.stdout, pushed.stderr);
     assert!(pushed.stderr.contains("image_policy.wasm.sig") && pushed.stderr.contains("sign this build again"), "{}", pushed.stderr);
 }
+
+#[test]
+fn registry_lock_refuses_an_unsigned_plugin_whose_policy_names_signers() {
+    let registry = Registry::start();
+    let keys = tempfile::tempdir().unwrap();
+    let (bob, bob_pub) = keygen(keys.path(), "bob");
+    let (mallory, _) = keygen(keys.path(), "mallory");
+    let author = tempfile::tempdir().unwrap();
+    let unsigned = registry.reference("policies/lock-unsigned:1.0.0");
+    let pushed = run(author.path(), &["plugin", "push", plugin("image-policy").to_str().unwrap(), &unsigned]);
+    assert_eq!(pushed.code, 0, "{}{}", pushed.stderr, registry.log());
+
+    // Refused at lock time, naming the policy, and nothing written.
+    let dir = gitops_repo();
+    let repo = repo_with(&dir, &bob_pub, &unsigned, true);
+    let lock_file = Path::new(&repo).join("tollgate.lock");
+    let cache = tempfile::tempdir().unwrap();
+    let refused = run(cache.path(), &["--repo", &repo, "plugin", "lock"]);
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("tollgate.yaml: policies[0].signers") && refused.stderr.contains("no signature"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("Nothing was written") && refused.stderr.contains("--allow-unsigned"), "{}", refused.stderr);
+    assert!(!lock_file.exists(), "no tollgate.lock");
+
+    // --allow-unsigned locks it with a warning; plan still refuses the plugin.
+    let allowed = run(cache.path(), &["--repo", &repo, "plugin", "lock", "--allow-unsigned"]);
+    assert_eq!(allowed.code, 0, "{}{}", allowed.stdout, allowed.stderr);
+    assert!(allowed.stderr.contains("warning") && allowed.stderr.contains("locked anyway (--allow-unsigned)"), "{}", allowed.stderr);
+    assert!(allowed.stdout.contains("UNSIGNED   policies[0] requires a signature by bob"), "{}", allowed.stdout);
+    assert!(lock_file.exists());
+    git(&repo, &["add", "tollgate.lock"]);
+    git(&repo, &["commit", "-qm", "lock"]);
+    let planned = plan(cache.path(), &repo);
+    assert_eq!(planned.code, 2, "{}{}", planned.stdout, planned.stderr);
+    assert!(planned.stderr.contains("no signature"), "{}", planned.stderr);
+
+    // Signed by someone the allowed signers do not list for the policy: refused too. Signed by
+    // bob: locked, and the summary says by whom.
+    let wasm = author.path().join("image_policy.wasm");
+    std::fs::copy(plugin("image-policy"), &wasm).unwrap();
+    let lock_signed_by = |key: &Path, reference: &str| {
+        let signed = run(author.path(), &["plugin", "sign", wasm.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+        assert_eq!(signed.code, 0, "{}", signed.stderr);
+        assert_eq!(run(author.path(), &["plugin", "push", wasm.to_str().unwrap(), reference]).code, 0);
+        let dir = gitops_repo();
+        let repo = repo_with(&dir, &bob_pub, reference, true);
+        run(cache.path(), &["--repo", &repo, "plugin", "lock"])
+    };
+    let refused = lock_signed_by(&mallory, &registry.reference("policies/lock-mallory:1.0.0"));
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("not signed by any of the policy's signers (bob)"), "{}", refused.stderr);
+    let locked = lock_signed_by(&bob, &registry.reference("policies/lock-bob:1.0.0"));
+    assert_eq!(locked.code, 0, "{}{}", locked.stdout, locked.stderr);
+    assert!(locked.stdout.contains("signed by  bob (SHA256:"), "{}", locked.stdout);
+}

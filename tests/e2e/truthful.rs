@@ -231,3 +231,121 @@ fn item_12_verify_in_a_depth_1_clone_names_the_decision() {
     assert_eq!(verify.code, 1);
     assert!(verify.stdout.starts_with(&format!("verify {} (decision {id})\n", &git(&clone, &["rev-parse", "HEAD"])[..12])), "{}", verify.stdout);
 }
+
+#[test]
+fn item_02_check_config_refuses_what_plan_refuses_and_names_the_working_tree_copy() {
+    // The file names another image than tollgate.yaml configures: plan refuses, so must check-config.
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], "  []\n");
+    let file = Path::new(&repo).join("envs/prod/values.yaml");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("shop/api", "shop/other")).unwrap();
+    git(&repo, &["commit", "-q", "-am", "prod runs another image"]);
+    let plan = tollgate_in(&repo, &["plan", "shop-api", "--to", "prod"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    let check = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(check.code, 2, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains("error: applications.shop-api.environments.prod.helm: envs/prod/values.yaml:3: the image repository in the file is registry.example.com/shop/other, but tollgate.yaml configures registry.example.com/shop/api for shop-api"),
+        "{}",
+        check.stdout
+    );
+
+    // Names Docker treats as one image are one image, for both.
+    let (_dir, repo) = committed_repo(&[
+        ("tollgate.yaml".to_string(), "environments: [dev, prod]\napplications:\n  app:\n    image: kostiscodefresh/simple-env-app\n    environments:\n      dev: { file: dev.yaml, helm: { tag_path: image.tag } }\n      prod: { file: prod.yaml, helm: { tag_path: image.tag } }\npolicies: []\n".to_string()),
+        ("dev.yaml".to_string(), "image:\n  repository: docker.io/kostiscodefresh/simple-env-app\n  tag: \"2.0\"\n".to_string()),
+        ("prod.yaml".to_string(), "image:\n  repository: index.docker.io/kostiscodefresh/simple-env-app\n  tag: \"1.0\"\n".to_string()),
+    ]);
+    assert_eq!(tollgate_in(&repo, &["check-config"]).code, 0);
+    assert_eq!(tollgate_in(&repo, &["plan", "app", "--to", "prod"]).code, 0);
+
+    // Editing tollgate.yaml in the working tree: check-config says which copy it checked.
+    let config = Path::new(&repo).join("tollgate.yaml");
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("prod: { file: prod.yaml", "prod: { file: missing.yaml")).unwrap();
+    let check = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    assert!(check.stdout.contains("tollgate.yaml in the working tree differs from the one checked here (on branch main, which judges promotions); to check your edits, run: tollgate check-config --config"), "{}", check.stdout);
+    let edits = tollgate_in(&repo, &["check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(edits.code, 2, "{}", edits.stdout);
+    assert!(edits.stdout.contains("missing.yaml does not exist"), "{}", edits.stdout);
+}
+
+/// A readiness endpoint on 127.0.0.1 whose answer the test switches: 0 ready, 1 degraded,
+/// anything else closes the connection (the endpoint is gone). Returns its origin.
+fn switchable_endpoint(state: std::sync::Arc<std::sync::atomic::AtomicU8>) -> String {
+    use std::io::{BufRead, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
+                line.clear();
+            }
+            let body = match state.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => r#"{"status": "ready"}"#,
+                1 => r#"{"status": "degraded", "message": "invoice sync lagging"}"#,
+                _ => continue,
+            };
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    origin
+}
+
+#[test]
+fn item_09_verify_replays_what_the_policy_saw_and_asks_again_only_when_told() {
+    let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let origin = switchable_endpoint(state.clone());
+    let policies = format!(
+        "  - plugin: builtin:erp-readiness\n    environments: [prod]\n    http_origins: ['{origin}']\n    \
+         config: {{ environments: {{ prod: {{ endpoint: {{ url: '{origin}/ready' }} }} }} }}\n"
+    );
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], &policies);
+    let promoted = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let record = crate::support::record_at(&repo, "HEAD");
+    assert_eq!(record["schema_version"], 3);
+    let seen = &record["policies"][0]["observations"][0];
+    assert_eq!((seen["call"].as_str(), seen["status"].as_u64()), (Some("http-get"), Some(200)), "{record}");
+    assert_eq!(seen["url"], format!("{origin}/ready"));
+    assert_eq!(seen["kept"]["text"], r#"{"status": "ready"}"#);
+
+    // The world changes: the endpoint degrades, then disappears. Offline, verify replays what
+    // the policy saw; --live asks again and reports the difference as a changed world.
+    for change in [1, 2] {
+        state.store(change, std::sync::atomic::Ordering::SeqCst);
+        let offline = tollgate_in(&repo, &["verify", "HEAD"]);
+        assert_eq!(offline.code, 0, "{}{}", offline.stdout, offline.stderr);
+        assert!(offline.stdout.contains("  same     erp-readiness\n"), "{}", offline.stdout);
+        let live = tollgate_in(&repo, &["verify", "HEAD", "--live"]);
+        assert_eq!(live.code, 1, "{}{}", live.stdout, live.stderr);
+        assert!(live.stdout.contains("  DIFFERS  erp-readiness (re-run live)\n"), "{}", live.stdout);
+    }
+}
+
+#[test]
+fn item_09_an_answer_from_a_credentialed_origin_is_not_kept_and_not_replayed() {
+    let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let origin = switchable_endpoint(state);
+    let policies = format!(
+        "  - plugin: builtin:erp-readiness\n    environments: [prod]\n    http_origins: ['{origin}']\n    \
+         credentials: {{ '{origin}': {{ bearer: {{ env: ITEM09_TOKEN }} }} }}\n    \
+         config: {{ environments: {{ prod: {{ endpoint: {{ url: '{origin}/ready' }} }} }} }}\n"
+    );
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], &policies);
+    let token = "item-09-token-0123456789";
+    let promoted = crate::support::tollgate_env(&crate::support::shared_cache(), &["--repo", &repo, "promote", "shop-api", "--to", "prod", "--actor", "alice"], &[("ITEM09_TOKEN", token)]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let record = crate::support::record_at(&repo, "HEAD");
+    let seen = &record["policies"][0]["observations"][0];
+    assert_eq!(seen["not_kept"], "the origin received a credential", "{record}");
+    assert!(seen.get("kept").is_none());
+    assert!(!record.to_string().contains(token));
+    let offline = tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(offline.code, 1, "{}{}", offline.stdout, offline.stderr);
+    assert!(offline.stdout.contains("  NOT REPLAYED erp-readiness\n"), "{}", offline.stdout);
+    assert!(offline.stdout.contains("not replayable offline: an answer it got was not kept"), "{}", offline.stdout);
+    assert!(!offline.stdout.contains("DIFFERS") && !offline.stdout.contains("reproduced: "), "{}", offline.stdout);
+}

@@ -6,8 +6,8 @@
 use serde::Serialize;
 
 use super::{CheckReport, CheckedLocation};
-use crate::config::ConfigLocator;
-use crate::manifest::{insert, read_deployed};
+use crate::config::{ConfigLocator, Location};
+use crate::manifest::{check_image, insert, read_deployed};
 use crate::promotion::workspace::Workspace;
 use crate::repo::Tip;
 
@@ -30,76 +30,113 @@ pub struct MissingFile {
     pub column: Option<usize>,
 }
 
-/// Check every application's location in every environment it runs in, in environment order.
+/// Check every application's locations in every environment it runs in, in environment order:
+/// each file exists and holds a version where its layout says, names the configured image
+/// (compared as Docker compares names), and the files of one artifact agree — every check
+/// `plan` makes that depends on the configuration and the files alone.
 pub(super) fn check_locations(workspace: &Workspace, tip: &Tip, locator: &ConfigLocator, report: &mut CheckReport) {
     let config = &workspace.config;
-    let short = &tip.commit.to_string()[..12];
     for (name, application) in &config.applications {
         for env in &config.environments {
-            let Some(location) = application.environments.get(env) else { continue };
-            let fallback = ["applications", name, "environments", env];
-            let file_path = if location.origin.file.is_empty() {
-                [&fallback[..], &["file"]].concat()
+            if application.is_multi_artifact() {
+                for artifact in application.artifact_list() {
+                    let Some(locations) = artifact.environments.get(env.as_str()) else { continue };
+                    let what = format!("{name} artifact {}", artifact.name);
+                    let held: Vec<(String, String)> = locations
+                        .iter()
+                        .filter_map(|location| check_location(workspace, tip, locator, report, (name, env), location, artifact.image, &what).map(|version| (location.file.clone(), version)))
+                        .collect();
+                    if let Some((first_file, first)) = held.first()
+                        && let Some((file, other)) = held.iter().find(|(_, version)| version != first)
+                    {
+                        let field = ["applications", name, "artifacts", artifact.name];
+                        report.error(locator.problem(&field, format!("{what} runs {first} in {first_file} but {other} in {file} ({env}); make its files agree")));
+                    }
+                }
+            } else if let Some(location) = application.environments.get(env) {
+                check_location(workspace, tip, locator, report, (name, env), location, &application.image, name);
+            }
+        }
+    }
+}
+
+/// Check one location of `what` (an application, or one of its artifacts) holding `image`;
+/// the version it holds, when it holds one.
+#[allow(clippy::too_many_arguments)]
+fn check_location(
+    workspace: &Workspace,
+    tip: &Tip,
+    locator: &ConfigLocator,
+    report: &mut CheckReport,
+    (name, env): (&String, &String),
+    location: &Location,
+    image: &str,
+    what: &str,
+) -> Option<String> {
+    let config = &workspace.config;
+    let short = &tip.commit.to_string()[..12];
+    let fallback = ["applications", name, "environments", env];
+    let file_path = if location.origin.file.is_empty() { [&fallback[..], &["file"]].concat() } else { location.origin.file_path() };
+    let layout_path = || {
+        if !location.origin.layout.is_empty() {
+            return location.origin.layout_path();
+        }
+        let layout = if location.helm.is_some() {
+            "helm"
+        } else if location.kustomize.is_some() {
+            "kustomize"
+        } else {
+            "manifest"
+        };
+        [&fallback[..], &[layout]].concat()
+    };
+    match workspace.repo.read_file(tip.tree, &location.file) {
+        Err(error) => report.error(locator.problem(&file_path, format!("{}: {}", location.file, error.0))),
+        Ok(None) => {
+            let from_template = location.origin.from_defaults();
+            let advice = if from_template {
+                format!("({name} in {env}, from this template); commit the file, fix the template, or add {env} to applications.{name}.skip")
             } else {
-                location.origin.file_path()
+                format!("({name} in {env}); fix the path or commit the file")
             };
-            match workspace.repo.read_file(tip.tree, &location.file) {
-                Err(error) => report.error(locator.problem(&file_path, format!("{}: {}", location.file, error.0))),
-                Ok(None) => {
-                    let from_template = location.origin.from_defaults();
-                    let advice = if from_template {
-                        format!(
-                            "({name} in {env}, from this template); commit the file, fix the template, or add {env} to applications.{name}.skip"
-                        )
-                    } else {
-                        format!("({name} in {env}); fix the path or commit the file")
-                    };
-                    let problem = locator.problem(
-                        &file_path,
-                        format!("{} does not exist on branch {} ({short}) {advice}", location.file, config.branch),
-                    );
-                    report.missing_files.push(MissingFile {
+            let problem = locator.problem(&file_path, format!("{} does not exist on branch {} ({short}) {advice}", location.file, config.branch));
+            report.missing_files.push(MissingFile {
+                application: name.clone(),
+                environment: env.clone(),
+                file: location.file.clone(),
+                field: file_path.join("."),
+                from_template,
+                line: problem.line,
+                column: problem.column,
+            });
+            report.error(problem);
+        }
+        Ok(Some(content)) => {
+            let layout = location.layout(image);
+            match read_deployed(&location.file, &content, &layout) {
+                Ok(deployed) => {
+                    if let Err(message) = check_image(&location.file, &deployed, image, what) {
+                        report.error(locator.problem(&layout_path(), message));
+                        return None;
+                    }
+                    report.locations.push(CheckedLocation {
                         application: name.clone(),
                         environment: env.clone(),
                         file: location.file.clone(),
-                        field: file_path.join("."),
-                        from_template,
-                        line: problem.line,
-                        column: problem.column,
+                        version: deployed.version.clone(),
+                        digest: deployed.digest,
                     });
-                    report.error(problem);
+                    return Some(deployed.version);
                 }
-                Ok(Some(content)) => {
-                    let layout = location.layout(&application.image);
-                    match read_deployed(&location.file, &content, &layout) {
-                        Ok(deployed) => report.locations.push(CheckedLocation {
-                            application: name.clone(),
-                            environment: env.clone(),
-                            file: location.file.clone(),
-                            version: deployed.version,
-                            digest: deployed.digest,
-                        }),
-                        // Opted in: the first promotion adds the key, nothing to report.
-                        Err(_) if location.inserts_missing() && insert::lacks_target(&content, &layout) => {}
-                        Err(error) => {
-                            let layout_path = if location.origin.layout.is_empty() {
-                                let layout = if location.helm.is_some() {
-                                    "helm"
-                                } else if location.kustomize.is_some() {
-                                    "kustomize"
-                                } else {
-                                    "manifest"
-                                };
-                                [&fallback[..], &[layout]].concat()
-                            } else {
-                                location.origin.layout_path()
-                            };
-                            let message = insert::opt_in_advice(&location.file, &content, &layout, &layout_path.join(".")).unwrap_or(error.0);
-                            report.error(locator.problem(&layout_path, message));
-                        }
-                    }
+                // Opted in: the first promotion adds the key, nothing to report.
+                Err(_) if location.inserts_missing() && insert::lacks_target(&content, &layout) => {}
+                Err(error) => {
+                    let layout_path = layout_path();
+                    let message = insert::opt_in_advice(&location.file, &content, &layout, &layout_path.join(".")).unwrap_or(error.0);
+                    report.error(locator.problem(&layout_path, message));
                 }
             }
         }
     }
+    None
 }

@@ -157,11 +157,20 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
     },
-    /// Check a promotion commit and its decision record, and re-run the policies its base commit configures.
-    #[command(after_help = "Example:\n  tollgate verify HEAD")]
+    /// Check a promotion commit and its decision record, and re-run the policies its base
+    /// commit configures; or, given BASE..HEAD, judge every commit of the range as a protected
+    /// branch's guard (a required status check or a pre-receive hook).
+    #[command(after_help = "Exit codes: 0 verified (every commit of a range passes), 1 not, 2 bad input.\n\n\
+                            Examples:\n  tollgate verify HEAD\n  tollgate verify origin/main..HEAD\n  \
+                            tollgate verify \"$oldrev..$newrev\"    # in a pre-receive hook; $oldrev may be all zeros")]
     Verify {
-        /// The promotion commit (any revision, e.g. HEAD~1).
+        /// The promotion commit (any revision, e.g. HEAD~1), or a range BASE..HEAD.
+        #[arg(value_name = "COMMIT|BASE..HEAD")]
         commit: String,
+        /// Re-run the policies against the systems they ask (Argo CD, Alertmanager, an ERP
+        /// endpoint) instead of the answers the record kept.
+        #[arg(long)]
+        live: bool,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: VerifyFormat,
@@ -287,7 +296,7 @@ pub enum PluginCommand {
     /// tollgate.yaml (the work tree's, or --config), pulled into the local store.
     #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
                             --locked fails when it is missing or out of date.\n\nExample:\n  tollgate --repo gitops plugin lock")]
-    Lock,
+    Lock(crate::registry::commands::LockArgs),
     /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
     /// builds for wasm32-wasip2 and passes its cases right away.
     #[command(after_help = "The crate depends on tollgate-sdk by path, because the SDK is not published: by default on \
@@ -417,9 +426,18 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&String::from_utf8_lossy(&script));
             Ok(ExitCode::Success)
         }
-        Command::Verify { commit, output } => {
+        Command::Verify { commit, output, .. } if commit.contains("..") => {
+            if *output == VerifyFormat::Junit {
+                return Err(Failure::bad_input("verify BASE..HEAD prints text or json (-o text|json)"));
+            }
+            let repo = crate::repo::GitRepo::open(&cli.repo).map_err(|error| Failure::bad_input(error.0))?;
+            let judged = crate::promotion::guard::guard(&repo, commit).map_err(Failure::bad_input)?;
+            print(&report::guard(commit, &judged, *output));
+            Ok(if judged.iter().all(|one| one.passes()) { ExitCode::Success } else { ExitCode::Denied })
+        }
+        Command::Verify { commit, output, live } => {
             let workspace = open_workspace(cli)?;
-            let verification = workspace.verify(commit)?;
+            let verification = workspace.verify(commit, *live)?;
             print(&report::verification(&verification, *output));
             Ok(if verification.reproduced && verification.trust.counts() { ExitCode::Success } else { ExitCode::Denied })
         }
@@ -507,8 +525,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&crate::registry::commands::pull_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::Lock) => {
-            let (_, summary) = crate::registry::commands::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref())?;
+        Command::Plugin(PluginCommand::Lock(args)) => {
+            let (_, summary) = crate::registry::commands::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref(), args)?;
             print(&summary);
             Ok(ExitCode::Success)
         }

@@ -9,8 +9,11 @@
 //!
 //! Multi-document files are searched document by document; the first match is used.
 
+mod image;
 pub mod insert;
 pub mod yaml;
+
+pub use image::{check_image, normalize_image};
 
 use serde::{Deserialize, Serialize};
 

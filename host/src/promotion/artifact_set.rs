@@ -14,13 +14,13 @@
 use std::collections::BTreeMap;
 
 use super::history::{Arrivals, last_arrival, arrivals_in};
-use super::plan::{Plan, bound_approvals, decision_id, rollback_artifact};
+use super::plan::{Edited, Moved, Plan, assemble, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
 use crate::config::{Config, Location};
-use crate::manifest::{Deployed, read_deployed, write_deployed};
+use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
 use crate::repo::GitRepo;
-use crate::transition::{Artifact, FileChange, NamedArtifact, Transition, TransitionKind, set_version};
+use crate::transition::{Artifact, FileChange, NamedArtifact, TransitionKind, set_version};
 
 /// What one artifact runs in one environment: the same version in every one of its files.
 struct Running {
@@ -58,12 +58,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         let mut found: Option<(Running, String)> = None;
         for location in locations {
             let deployed: Deployed = read_deployed(&location.file, &read_text(location)?, &location.layout(image)).map_err(|error| error.0)?;
-            if let Some(named) = deployed.image.as_ref().filter(|named| named.as_str() != image) {
-                return Err(format!(
-                    "{}:{}: the image repository in the file is {named}, but tollgate.yaml configures {image} for {} artifact {name}; fix one of them",
-                    location.file, deployed.line, request.app
-                ));
-            }
+            check_image(&location.file, &deployed, image, &format!("{} artifact {name}", request.app))?;
             if let Some((first, first_file)) = &found {
                 if first.version != deployed.version || first.digest != deployed.digest {
                     return Err(format!(
@@ -220,7 +215,6 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         Some(env) => history.last_arrival(&request.app, env, Some(&new_set))?.map(|record| record.time),
         None => None,
     };
-    let approvals = bound_approvals(request, &new_set);
     let primary_file = application.environments[&request.to_env].file.clone();
     let (file, before, after) = changes
         .first()
@@ -229,32 +223,15 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             let text = files.get(&primary_file).map(|(before, _)| before.clone()).unwrap_or_default();
             (primary_file.clone(), text.clone(), text)
         });
-    let transition = Transition {
-        id: decision_id(request),
+    let moved = Moved {
         kind,
-        application: request.app.clone(),
         from_env,
-        to_env: request.to_env.clone(),
         artifact: Artifact { image: application.image.clone(), version: new_set, digest: None },
         previous_artifact: Some(Artifact { image: application.image.clone(), version: current_set, digest: None }),
-        requested_by: request.actor.identity().to_string(),
-        requested_at: request.at,
-        approvals,
-        changes,
-        labels: request.labels.clone(),
         from_env_since,
         artifacts: named,
+        changes,
     };
-    Ok(Plan {
-        base,
-        transition,
-        file,
-        before,
-        after,
-        line: current[primary.as_str()].line,
-        no_op,
-        rollback_of,
-        time_overridden: request.at_given,
-        source_reason,
-    })
+    let edited = Edited { file, before, after, line: current[primary.as_str()].line, no_op };
+    Ok(assemble(request, base, moved, edited, rollback_of, source_reason))
 }

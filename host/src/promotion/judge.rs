@@ -13,6 +13,7 @@ use crate::decision::{Decision, PolicyOutcome};
 use crate::runtime::{
     Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, NotAccepted, PendingDecision, Plugin, PluginInfo, PluginRef, PluginSource, Runtime,
 };
+use super::observe::{Observation, Observed, RecordingFetcher, RecordingFiles, ReplayFetcher};
 use super::plan::Plan;
 use crate::repo::GitRepo;
 use crate::transition::Transition;
@@ -48,6 +49,9 @@ pub struct PolicyRun {
     pub credentials: BTreeMap<String, String>,
     /// Its outcome, logs and output.
     pub evaluation: Evaluation,
+    /// What it saw through the host (kept in the decision record for offline replay).
+    #[serde(skip)]
+    pub observations: Vec<Observation>,
 }
 
 impl PolicyRun {
@@ -94,23 +98,25 @@ pub struct GateResult {
 
 /// A policy run started on the runtime's workers (or already over, when it could not start).
 enum Started {
-    /// The run so far, the decision in flight, and whether the configuration names the policy.
-    Running(PolicyRun, PendingDecision, bool),
+    /// The run so far, the decision in flight, whether the configuration names the policy,
+    /// and what it sees through the host.
+    Running(PolicyRun, PendingDecision, bool, Observed),
     Over(PolicyRun),
 }
 
 impl Started {
     /// Wait for the decision and fill in what the plugin said about itself.
     fn finish(self) -> PolicyRun {
-        let (mut run, pending, named) = match self {
+        let (mut run, pending, named, observed) = match self {
             Started::Over(run) => return run,
-            Started::Running(run, pending, named) => (run, pending, named),
+            Started::Running(run, pending, named, observed) => (run, pending, named, observed),
         };
         let decided = pending.wait();
         if let Some(info) = &decided.info {
             name_from_info(&mut run, info, named);
         }
         run.evaluation = decided.evaluation;
+        run.observations = observed.take();
         run
     }
 }
@@ -131,6 +137,7 @@ fn start_policy(
     manifest_digest: Option<String>,
     transition: &Transition,
     files: Arc<dyn FileSource>,
+    replay: Option<&[Observation]>,
 ) -> Started {
     let limits = policy.limits();
     let config_json = policy.config_json();
@@ -148,30 +155,34 @@ fn start_policy(
         http_origins: http_origins.clone(),
         credentials: policy.credentials.iter().map(|(origin, credential)| (origin.clone(), credentials::describe(credential))).collect(),
         evaluation: Evaluation::failed(String::new()),
+        observations: Vec::new(),
     };
-    // A secret that cannot be read fails the policy closed, before the plugin runs (its
-    // name and version still come from its info(), asked on its own for this report).
-    let credentials = match credentials::resolve(&policy.credentials) {
-        Ok(credentials) => credentials,
-        Err(cause) => {
-            run.evaluation = match plugin.info(limits) {
-                Ok(info) => {
-                    name_from_info(&mut run, &info, policy.name.is_some());
-                    Evaluation::failed(cause)
-                }
-                Err(info_cause) => Evaluation::failed(format!("its info() failed: {info_cause}")),
-            };
-            return Started::Over(run);
-        }
+    // A replay answers from the record and needs no credential; live, a secret that cannot
+    // be read fails the policy closed before the plugin runs (its name and version still
+    // come from its info(), asked on its own for this report).
+    let network: Arc<dyn HttpFetcher> = match replay {
+        Some(answers) => Arc::new(ReplayFetcher::new(answers)),
+        None => match credentials::resolve(&policy.credentials) {
+            Ok(credentials) if credentials.is_empty() => Arc::new(NetworkFetcher),
+            Ok(credentials) => Arc::new(CredentialedFetcher { inner: Arc::new(NetworkFetcher), credentials }),
+            Err(cause) => {
+                run.evaluation = match plugin.info(limits) {
+                    Ok(info) => {
+                        name_from_info(&mut run, &info, policy.name.is_some());
+                        Evaluation::failed(cause)
+                    }
+                    Err(info_cause) => Evaluation::failed(format!("its info() failed: {info_cause}")),
+                };
+                return Started::Over(run);
+            }
+        },
     };
-    let http: Arc<dyn HttpFetcher> = if credentials.is_empty() {
-        Arc::new(NetworkFetcher)
-    } else {
-        Arc::new(CredentialedFetcher { inner: Arc::new(NetworkFetcher), credentials })
-    };
+    let observed = Observed::default();
+    let http = Arc::new(RecordingFetcher { inner: network, credentialed: policy.credentials.keys().map(|origin| origin.trim_end_matches('/').to_string()).collect(), observed: observed.clone() });
+    let files = Arc::new(RecordingFiles { inner: files, observed: observed.clone() });
     let access = HostAccess { files: Some(files), http_origins, http, environments: policy.environment_names.clone() };
     let pending = plugin.start_decision(&config_json, transition, limits, access);
-    Started::Running(run, pending, policy.name.is_some())
+    Started::Running(run, pending, policy.name.is_some(), observed)
 }
 
 /// Parse a plugin reference as configured; relative paths are relative to `base_dir`.
@@ -222,10 +233,15 @@ pub struct Prepared<'c> {
 
 /// Run prepared policies on `transition`, in parallel (each on a runtime worker), reported
 /// in configuration order.
-fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>) -> Vec<PolicyRun> {
+/// With `replay`, each policy's `http-get` is answered from the recorded calls at its index.
+fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>, replay: Option<&[Vec<Observation>]>) -> Vec<PolicyRun> {
     let started: Vec<Started> = prepared
         .iter()
-        .map(|prepared| start_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files.clone()))
+        .enumerate()
+        .map(|(index, prepared)| {
+            let answers = replay.map(|replay| replay.get(index).map_or(&[][..], Vec::as_slice));
+            start_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files.clone(), answers)
+        })
         .collect();
     started.into_iter().map(Started::finish).collect()
 }
@@ -269,11 +285,21 @@ impl<'c> Judge<'c> {
     /// Run the policies that apply to `transition.to_env` on it, in parallel, with `files`
     /// as the tree `read-file` sees.
     pub fn run(&mut self, transition: &Transition, files: Arc<dyn FileSource>) -> Result<GateResult, String> {
+        self.run_with(transition, files, None)
+    }
+
+    /// [`Judge::run`] answering each policy's `http-get` from `answers` (what the record kept,
+    /// by policy index) instead of the network: `verify`'s offline replay.
+    pub fn replay(&mut self, transition: &Transition, files: Arc<dyn FileSource>, answers: &[Vec<Observation>]) -> Result<GateResult, String> {
+        self.run_with(transition, files, Some(answers))
+    }
+
+    fn run_with(&mut self, transition: &Transition, files: Arc<dyn FileSource>, replay: Option<&[Vec<Observation>]>) -> Result<GateResult, String> {
         let env = &transition.to_env;
         let reusable = self.config.policies.iter().all(|policy| policy.signers.is_empty());
         if !reusable {
             let prepared = prepare(self.runtime, self.config, self.base_dir, env, &*files)?;
-            let policies = run_prepared(&prepared, transition, files);
+            let policies = run_prepared(&prepared, transition, files, replay);
             return Ok(GateResult { outcome: outcome(&policies), policies });
         }
         if !self.loaded.contains_key(env) {
@@ -281,7 +307,7 @@ impl<'c> Judge<'c> {
             self.loaded.insert(env.clone(), prepared);
         }
         let prepared = &self.loaded[env];
-        let policies = run_prepared(prepared, transition, files);
+        let policies = run_prepared(prepared, transition, files, replay);
         Ok(GateResult { outcome: outcome(&policies), policies })
     }
 }

@@ -10,6 +10,7 @@
 //! - [`artifact_set`]: the same for a multi-artifact application, every artifact together;
 //! - [`source`]: which upstream in the environment graph a promotion takes its artifact from, and why;
 //! - [`judge`]: every applicable policy run on the transition, and the overall outcome;
+//! - [`observe`]: what a policy saw through the host, recorded for offline replay;
 //! - [`record`]: the decision record, written into the promotion commit's own tree, and the
 //!   check that tells a promotion that counts from one that does not;
 //! - [`tree_diff`]: which files a commit changes, reading only the subtrees that differ;
@@ -22,14 +23,17 @@
 //! - [`verified`]: the one definition of verified (and unsigned, untrusted, unrecorded),
 //!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
+//! - [`guard`]: the branch guard, every commit of a range judged as a protected branch would;
 //! - [`workspace`]: an opened repository with its configuration and plugin runtime;
 //! - [`status`]: what runs where, and how it got there.
 
 pub mod artifact_set;
 pub mod commit;
 pub mod judge;
+pub mod guard;
 pub mod history;
 pub mod journal;
+pub mod observe;
 mod overlay;
 pub mod pipeline;
 pub mod plan;

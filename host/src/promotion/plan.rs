@@ -8,7 +8,7 @@ use super::request::{PlanRequest, RollbackTarget};
 use super::source::promotion_source;
 use crate::config::Config;
 use crate::manifest::insert::insert_target;
-use crate::manifest::{Deployed, read_deployed, write_deployed};
+use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
 use crate::repo::{GitRepo, Tip};
 use crate::transition::{Approval, Artifact, FileChange, Transition, TransitionKind};
 
@@ -94,12 +94,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
                 format!("{} does not exist on {}; create it or fix {field}", location.file, config.branch)
             })?;
         let deployed = read_deployed(&location.file, &text, &location.layout(&application.image)).map_err(|error| error.0)?;
-        if let Some(image) = deployed.image.as_ref().filter(|image| **image != application.image) {
-            return Err(format!(
-                "{}:{}: the image repository in the file is {image}, but tollgate.yaml configures {} for {}; fix one of them",
-                location.file, deployed.line, application.image, request.app
-            ));
-        }
+        check_image(&location.file, &deployed, &application.image, &request.app)?;
         Ok((text, deployed))
     };
     let (before, current, inserting) = match read(&request.to_env) {
@@ -157,40 +152,68 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     let line = if inserting { read_deployed(&target.file, &after, &layout).map_err(|error| error.0)?.line } else { current.line };
     let (source_reason, from_env_since) = source.unzip();
     let from_env_since = from_env_since.flatten();
-    let approvals = bound_approvals(request, &artifact.version);
+    let changes = vec![FileChange { path: target.file.clone(), before: Some(before.clone()), after: Some(after.clone()) }];
+    let moved = Moved { kind, from_env, artifact, previous_artifact, from_env_since, artifacts: Vec::new(), changes };
+    Ok(assemble(request, base, moved, Edited { file: target.file.clone(), before, after, line, no_op }, rollback_of, source_reason))
+}
+
+/// What a transition moves: everything a planner works out (the rest comes from the request).
+pub(super) struct Moved {
+    pub kind: TransitionKind,
+    pub from_env: Option<String>,
+    pub artifact: Artifact,
+    pub previous_artifact: Option<Artifact>,
+    pub from_env_since: Option<i64>,
+    pub artifacts: Vec<crate::transition::NamedArtifact>,
+    pub changes: Vec<FileChange>,
+}
+
+/// The file a plan reports first (for a multi-artifact application, one of several).
+pub(super) struct Edited {
+    pub file: String,
+    pub before: String,
+    pub after: String,
+    pub line: usize,
+    pub no_op: bool,
+}
+
+/// The plan of `request` on `base`: the transition policies see, with the request's
+/// requester, time, labels and approvals (bound to the version it moves), whichever planner
+/// worked out what moves.
+pub(super) fn assemble(request: &PlanRequest, base: Tip, moved: Moved, edited: Edited, rollback_of: Option<String>, source_reason: Option<String>) -> Plan {
     let transition = Transition {
         id: decision_id(request),
-        kind,
+        kind: moved.kind,
         application: request.app.clone(),
-        from_env,
+        from_env: moved.from_env,
         to_env: request.to_env.clone(),
-        artifact,
-        previous_artifact,
+        approvals: bound_approvals(request, &moved.artifact.version),
+        artifact: moved.artifact,
+        previous_artifact: moved.previous_artifact,
         requested_by: request.actor.identity().to_string(),
         requested_at: request.at,
-        approvals,
-        changes: vec![FileChange { path: target.file.clone(), before: Some(before.clone()), after: Some(after.clone()) }],
+        changes: moved.changes,
         labels: request.labels.clone(),
-        from_env_since,
-        artifacts: Vec::new(),
+        from_env_since: moved.from_env_since,
+        artifacts: moved.artifacts,
     };
-    Ok(Plan {
+    Plan {
         base,
         transition,
-        file: target.file.clone(),
-        line,
-        before,
-        after,
-        no_op,
+        file: edited.file,
+        line: edited.line,
+        before: edited.before,
+        after: edited.after,
+        no_op: edited.no_op,
         rollback_of,
         time_overridden: request.at_given,
         source_reason,
-    })
+    }
 }
 
 /// The request's approvals, an approval given without a version approving `version` (what is
 /// being promoted).
-pub(super) fn bound_approvals(request: &PlanRequest, version: &str) -> Vec<Approval> {
+fn bound_approvals(request: &PlanRequest, version: &str) -> Vec<Approval> {
     request
         .approvals
         .iter()
@@ -295,7 +318,7 @@ fn left_out(history: &[PromotionRecord], request: &PlanRequest, target: Option<&
 }
 
 /// A fresh decision id: `tg-` and 16 hex digits.
-pub(super) fn decision_id(request: &PlanRequest) -> String {
+fn decision_id(request: &PlanRequest) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let digest = Sha256::new()
         .chain_update(request.app.as_bytes())

@@ -21,6 +21,7 @@ use git2::{Commit, Delta, ObjectType, Oid, Repository, Tree};
 use serde::{Deserialize, Serialize};
 
 use super::judge::GateResult;
+use super::observe::Observation;
 use super::plan::Plan;
 use super::trailers::Trailers;
 use super::tree_diff::changed_files;
@@ -28,8 +29,11 @@ use crate::transition::Transition;
 
 /// The folder of the repository holding decision records.
 pub const RECORD_DIR: &str = ".tollgate/decisions";
-/// The record format written now.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The record format written now. 3 added each policy's `observations` (what it saw through
+/// the host, for offline replay); a schema-2 record reads as one without them.
+pub const SCHEMA_VERSION: u32 = 3;
+/// The oldest record format this tollgate reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 2;
 /// A record larger than this is not read (records are a few KiB).
 const MAX_RECORD_BYTES: usize = 4 << 20;
 
@@ -65,6 +69,9 @@ pub struct RecordedPolicy {
     pub credentials: BTreeMap<String, String>,
     /// Its outcome (`{"outcome": "verdict", "decision": …, "findings": …}` or `{"outcome": "failed", "cause": …}`).
     pub outcome: serde_json::Value,
+    /// What it saw through the host, in call order (schema 3; see [`super::observe`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observations: Vec<Observation>,
 }
 
 /// The full decision, stored in the promotion commit's tree at [`DecisionRecord::path`].
@@ -109,6 +116,7 @@ impl DecisionRecord {
                 http_origins: run.http_origins.clone(),
                 credentials: run.credentials.clone(),
                 outcome: serde_json::to_value(&run.evaluation.outcome).unwrap_or_default(),
+                observations: run.observations.clone(),
             })
             .collect();
         DecisionRecord {
@@ -138,8 +146,11 @@ impl DecisionRecord {
     /// Parse a stored record.
     pub fn parse(text: &str) -> Result<DecisionRecord, String> {
         let record: DecisionRecord = serde_json::from_str(text).map_err(|error| format!("the decision record is not valid: {error}"))?;
-        if record.schema_version != SCHEMA_VERSION {
-            return Err(format!("the decision record has schema version {}, this tollgate reads {SCHEMA_VERSION}", record.schema_version));
+        if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&record.schema_version) {
+            return Err(format!(
+                "the decision record has schema version {}, this tollgate reads {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}",
+                record.schema_version
+            ));
         }
         Ok(record)
     }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::workspace::Workspace;
 use super::judge::{Judge, PolicyRun};
+use super::observe::Observation;
 use super::record::{DecisionRecord, RecordedPolicy, check_commit};
 use super::verified::{RulesAt, Trust, assess};
 use crate::trust::commit_signature::CommitSignature;
@@ -45,11 +46,26 @@ pub struct Verification {
     pub policies: Vec<VerifiedPolicy>,
 }
 
+/// How a policy was re-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rerun {
+    /// With the answers its record kept, offline.
+    Offline,
+    /// Asking the systems again (`--live`, or a schema-2 record, which kept no answers).
+    Live,
+    /// Offline, but an answer it got was not kept (too large, or from a credentialed origin):
+    /// neither reproduced nor differing; `verify --live` asks again.
+    NotReplayable,
+}
+
 /// One policy's re-run.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifiedPolicy {
     /// Policy name.
     pub name: String,
+    /// How it was re-run.
+    pub rerun: Rerun,
     /// Recorded outcome.
     pub recorded: serde_json::Value,
     /// Outcome now.
@@ -63,7 +79,7 @@ pub struct VerifiedPolicy {
 impl Workspace {
     /// Check the promotion commit at `revision` (any revision Git accepts) and re-run its
     /// decision with the configuration of its base commit.
-    pub fn verify(&self, revision: &str) -> Result<Verification, Failure> {
+    pub fn verify(&self, revision: &str, live: bool) -> Result<Verification, Failure> {
         let git = self.repo.git();
         let commit = git
             .revparse_single(revision)
@@ -110,14 +126,15 @@ impl Workspace {
         }
         for record in &checked.records {
             verification.problems.extend(replay_problems(git, &commit, record, &mut rules));
-            self.rerun(record, &mut verification);
+            self.rerun(record, live, &mut verification);
         }
         verification.reproduced = verification.problems.is_empty() && verification.policies.iter().all(|policy| policy.reproduced);
         Ok(verification)
     }
 
-    /// Re-run `record`'s decision with the configuration of its base commit.
-    fn rerun(&self, record: &DecisionRecord, verification: &mut Verification) {
+    /// Re-run `record`'s decision with the configuration of its base commit: offline with the
+    /// answers it kept (schema 3), unless `live` or the record kept none.
+    fn rerun(&self, record: &DecisionRecord, live: bool, verification: &mut Verification) {
         let git = self.repo.git();
         let id = &record.transition.id;
         let base = match record.base_commit.parse().ok().and_then(|oid| git.find_commit(oid).ok()) {
@@ -155,7 +172,11 @@ impl Workspace {
                 return;
             }
         }
-        let runs = match Judge::new(&self.runtime, &config, &self.base_dir).run(&record.transition, files) {
+        let offline = !live && record.schema_version >= 3;
+        let answers: Vec<Vec<Observation>> = record.policies.iter().map(|policy| policy.observations.clone()).collect();
+        let mut judge = Judge::new(&self.runtime, &config, &self.base_dir);
+        let judged = if offline { judge.replay(&record.transition, files, &answers) } else { judge.run(&record.transition, files) };
+        let runs = match judged {
             Ok(gate) => gate.policies,
             Err(error) => {
                 verification.problems.push(format!("decision {id}: a plugin the configuration at the base commit names cannot be loaded: {error}"));
@@ -163,11 +184,18 @@ impl Workspace {
             }
         };
         for (index, run) in runs.iter().enumerate() {
-            verification.policies.push(compare(run, record.policies.get(index)));
+            let recorded = record.policies.get(index);
+            let rerun = match recorded {
+                _ if !offline => Rerun::Live,
+                Some(recorded) if !recorded.observations.iter().all(Observation::replayable) => Rerun::NotReplayable,
+                _ => Rerun::Offline,
+            };
+            verification.policies.push(compare(run, recorded, rerun));
         }
         for extra in record.policies.iter().skip(runs.len()) {
             verification.policies.push(VerifiedPolicy {
                 name: extra.name.clone(),
+                rerun: if offline { Rerun::Offline } else { Rerun::Live },
                 recorded: extra.outcome.clone(),
                 now: None,
                 reproduced: false,
@@ -181,11 +209,12 @@ impl Workspace {
 }
 
 /// A re-run compared with what the record says ran at the same place.
-fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy {
+fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>, rerun: Rerun) -> VerifiedPolicy {
     let now = serde_json::to_value(&run.evaluation.outcome).unwrap_or_default();
     let Some(recorded) = recorded else {
         return VerifiedPolicy {
             name: run.name.clone(),
+            rerun,
             recorded: serde_json::Value::Null,
             now: Some(now),
             reproduced: false,
@@ -231,11 +260,21 @@ fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy
     if recorded.mode != run.mode {
         differences.push("the record's mode differs from the configuration's".to_string());
     }
+    if rerun == Rerun::NotReplayable {
+        // Its verdict now rests on errors where the record kept no answer: it says nothing.
+        let why = recorded.observations.iter().find_map(|observation| match observation {
+            Observation::HttpGet { url, not_kept: Some(why), .. } => Some(format!("{url}: {why}")),
+            _ => None,
+        });
+        differences.push(format!("not replayable offline: an answer it got was not kept ({}); verify --live asks again", why.unwrap_or_default()));
+        return VerifiedPolicy { name: run.name.clone(), rerun, recorded: recorded.outcome.clone(), now: None, reproduced: false, problem: Some(differences.join("; ")) };
+    }
     if recorded.outcome != now {
         differences.push("the verdict differs from the recorded one".to_string());
     }
     VerifiedPolicy {
         name: run.name.clone(),
+        rerun,
         recorded: recorded.outcome.clone(),
         now: Some(now),
         reproduced: differences.is_empty(),
@@ -247,7 +286,7 @@ fn compare(run: &PolicyRun, recorded: Option<&RecordedPolicy>) -> VerifiedPolicy
 /// forged record would be: a decision time far from the commit's author time (when the
 /// requester did not choose it), a source environment that did not hold the recorded artifact
 /// at the base commit, approvals of another version or dated after the decision.
-fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>, record: &DecisionRecord, rules: &mut RulesAt) -> Vec<String> {
+pub(super) fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>, record: &DecisionRecord, rules: &mut RulesAt) -> Vec<String> {
     let t = &record.transition;
     let id = &t.id;
     let mut problems = Vec::new();

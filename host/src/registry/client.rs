@@ -138,7 +138,18 @@ impl RegistryClient {
             ),
             other => format!("{reference}: cannot fetch the manifest: {other}"),
         })?;
-        match response.status().as_u16() {
+        let status = response.status().as_u16();
+        if !matches!(status, 200 | 401 | 403)
+            && let Some(digest) = &reference.digest
+            && let Some(blob) = self.blob_kind(&agent, reference, digest, authorization.as_deref())
+        {
+            return Err(format!(
+                "{reference}: {digest} is the digest of {blob}, not of the manifest; pin the manifest digest instead \
+                 (`tollgate plugin pull oci://{}/{}:TAG` prints it as `manifest`, with the `plugin:` line to write)",
+                reference.registry, reference.repository
+            ));
+        }
+        match status {
             200 => {}
             401 => return Err(self.refused(reference, "401 Unauthorized")),
             403 => return Err(self.refused(reference, "403 Forbidden")),
@@ -169,6 +180,29 @@ impl RegistryClient {
             return Err(too_big(format!("more than {MAX_MANIFEST_BYTES}")));
         }
         Ok(Some((bytes, digest)))
+    }
+
+    /// What the blob `digest` of the reference's repository is, when there is one: a digest
+    /// pinned as a manifest that names a blob instead is most often the component layer's (what
+    /// `plugin push` and `plugin info` print as the component). Reads at most its first 8 bytes.
+    fn blob_kind(&self, agent: &ureq::Agent, reference: &OciReference, digest: &str, authorization: Option<&str>) -> Option<&'static str> {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let url = format!("{scheme}://{}/v2/{}/blobs/{digest}", reference.registry, reference.repository);
+        let mut request = agent.get(&url);
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request.call().ok()?;
+        match response.status().as_u16() {
+            200 => {}
+            // Served from elsewhere (a storage redirect): a blob, of a kind not looked at.
+            300..=399 => return Some("a blob (a layer or a config)"),
+            _ => return None,
+        }
+        let mut start = Vec::new();
+        response.body_mut().as_reader().take(8).read_to_end(&mut start).ok()?;
+        // `\0asm` and the component encoding's version (a core module's is 1).
+        Some(if start == b"\0asm\x0d\x00\x01\x00" { "the component layer" } else { "a blob (a layer or a config)" })
     }
 
     fn refused(&self, reference: &OciReference, status: &str) -> String {

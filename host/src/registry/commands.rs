@@ -6,16 +6,18 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::layout::{self, ComponentInfo};
-use super::{LOCK_FILE, LockedPlugin, Lockfile, OciReference};
+use super::{Fetched, LOCK_FILE, LockedPlugin, Lockfile, OciReference};
 use crate::config::{CONFIG_FILE, Config};
 use crate::exit::Failure;
 use crate::report::BasicFormat;
-use crate::runtime::{Limits, PluginRef, PluginSource, Runtime};
+use crate::runtime::{FileSource, Limits, PluginRef, PluginSource, Runtime};
+use crate::trust::allowed_signers::AllowedSigners;
 
 /// `tollgate plugin push`'s closing help.
 pub const PUSH_HELP: &str = "The artifact follows the CNCF Wasm OCI artifact layout (config application/vnd.wasm.config.v0+json, \
                              one application/wasm layer), annotated with org.opencontainers.image.title, version and description \
-                             from the plugin's info(). When FILE.wasm.sig (from `tollgate plugin sign`) exists, it is pushed too, \
+                             from the plugin's info(). No wall-clock time goes in (created only from $SOURCE_DATE_EPOCH), so the \
+                             same file pushed again gives the same manifest digest. When FILE.wasm.sig (from `tollgate plugin sign`) exists, it is pushed too, \
                              as an application/vnd.tollgate.plugin.signature.v1+sshsig artifact tagged sha256-<manifest hex>.sig. Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.\n\n\
                              Example:\n  tollgate plugin push target/plugins/wasm32-wasip2/plugin/image_policy.wasm \\\n      \
                              oci://registry.example.com/policies/image-policy:1.0.0 --source https://git.example.com/policies";
@@ -33,6 +35,15 @@ pub struct PushArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     pub output: BasicFormat,
+}
+
+/// Arguments of `tollgate plugin lock`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Lock a plugin whose policy names `signers:` even when its manifest has no signature by
+    /// one of them (with a warning); `plan` and `promote` still refuse it until it is signed.
+    #[arg(long)]
+    pub allow_unsigned: bool,
 }
 
 /// Arguments of `tollgate plugin pull`.
@@ -127,12 +138,17 @@ pub fn push(runtime: &Runtime, file: &Path, reference: &OciReference, source: Op
     annotate("title", &info.name);
     annotate("version", &info.version);
     annotate("description", &info.description);
-    annotate("created", &jiff::Timestamp::now().to_string());
+    // No wall-clock time: pushing the same file twice must give the same manifest digest.
+    let created = source_date_epoch()?;
+    if let Some(created) = created {
+        annotate("created", &created.to_string());
+    }
     if let Some(source) = source {
         annotate("source", source);
     }
     let (imports, exports) = plugin.interfaces();
-    let artifact = layout::artifact(&component, ComponentInfo { exports: exports.to_vec(), imports: imports.to_vec() }, annotations);
+    let component_info = ComponentInfo { exports: exports.to_vec(), imports: imports.to_vec() };
+    let artifact = layout::artifact(&component, component_info, annotations, created.unwrap_or(jiff::Timestamp::UNIX_EPOCH));
     let client = runtime.registry().client(reference).map_err(Failure::bad_input)?;
     let manifest_digest = client.push(reference, &component, &artifact).map_err(Failure::bad_input)?;
     // A signature from `tollgate plugin sign` travels with it, under the manifest's signature tag.
@@ -177,6 +193,26 @@ pub fn push(runtime: &Runtime, file: &Path, reference: &OciReference, source: Op
     })
 }
 
+/// The creation time `SOURCE_DATE_EPOCH` gives (seconds since 1970, the reproducible-builds
+/// convention), if it is set and not empty.
+fn source_date_epoch() -> Result<Option<jiff::Timestamp>, Failure> {
+    let Some(value) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|value| !value.is_empty()) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .filter(|text| text.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|text| text.parse::<i64>().ok())
+        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Failure::bad_input(format!(
+                "SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970-01-01 UTC; set it to one \
+                 (e.g. the last commit's time, `git log -1 --format=%ct`) or unset it"
+            ))
+        })
+}
+
 /// Pull `reference` into the local store.
 pub fn pull(runtime: &Runtime, reference: &OciReference) -> Result<ArtifactReport, Failure> {
     let fetched = runtime.registry().pull(reference).map_err(Failure::bad_input)?;
@@ -196,17 +232,20 @@ pub fn pull(runtime: &Runtime, reference: &OciReference) -> Result<ArtifactRepor
 }
 
 /// Resolve every `oci://` plugin of the configuration file on disk (`config_path`, else
-/// tollgate.yaml in the work tree of `repo`) and write tollgate.lock next to it. Returns the
-/// lockfile's path and a summary.
-pub fn lock(runtime: &Runtime, repo: &Path, config_path: Option<&Path>) -> Result<(PathBuf, String), Failure> {
-    let config_path = match config_path {
-        Some(path) => path.to_path_buf(),
+/// tollgate.yaml in the work tree of `repo`) and write tollgate.lock next to it. A plugin
+/// whose policy names `signers:` must carry a signature by one of them (checked against the
+/// allowed signers next to that tollgate.yaml: the work tree's, or with `--config` the
+/// branch tip's, as `plan` reads them), else nothing is written, unless `--allow-unsigned`.
+/// Returns the lockfile's path and a summary.
+pub fn lock(runtime: &Runtime, repo: &Path, config_path: Option<&Path>, args: &LockArgs) -> Result<(PathBuf, String), Failure> {
+    let (config_path, workdir) = match config_path {
+        Some(path) => (path.to_path_buf(), None),
         None => {
             let git = crate::repo::GitRepo::open(repo).map_err(|error| Failure::bad_input(error.0))?;
             let workdir = git.workdir().ok_or_else(|| {
                 Failure::bad_input(format!("{} is a bare repository: pass --config with the tollgate.yaml to lock", repo.display()))
             })?;
-            workdir.join(CONFIG_FILE)
+            (workdir.join(CONFIG_FILE), Some(workdir.to_path_buf()))
         }
     };
     let source = config_path.display().to_string();
@@ -214,19 +253,54 @@ pub fn lock(runtime: &Runtime, repo: &Path, config_path: Option<&Path>) -> Resul
     let config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
     let mut lock = Lockfile { version: 1, plugins: Vec::new() };
     let mut summary = String::new();
+    let mut pulled: BTreeMap<String, Fetched> = BTreeMap::new();
+    let mut signers = None;
     for (index, policy) in config.policies.iter().enumerate() {
         let reference = PluginRef::parse(&policy.plugin).map_err(|error| Failure::bad_input(format!("{source}: policies[{index}].plugin: {error}")))?;
         let PluginSource::Oci(oci) = reference.source else { continue };
-        if lock.entry(&oci.to_string()).is_some() {
+        let key = oci.to_string();
+        if !pulled.contains_key(&key) {
+            let fetched = runtime.registry().pull(&oci).map_err(|error| Failure::bad_input(format!("{source}: policies[{index}].plugin: {error}")))?;
+            summary.push_str(&format!("  {oci}\n    manifest   {}\n    component  {}\n", fetched.resolution.manifest_digest, fetched.resolution.component_digest));
+            lock.upsert(LockedPlugin {
+                reference: key.clone(),
+                manifest: fetched.resolution.manifest_digest.clone(),
+                component: fetched.resolution.component_digest.clone(),
+            });
+            pulled.insert(key.clone(), fetched);
+        }
+        if policy.signers.is_empty() {
             continue;
         }
-        let fetched = runtime.registry().pull(&oci).map_err(|error| Failure::bad_input(format!("{source}: policies[{index}].plugin: {error}")))?;
-        summary.push_str(&format!("  {oci}\n    manifest   {}\n    component  {}\n", fetched.resolution.manifest_digest, fetched.resolution.component_digest));
-        lock.upsert(LockedPlugin {
-            reference: oci.to_string(),
-            manifest: fetched.resolution.manifest_digest,
-            component: fetched.resolution.component_digest,
-        });
+        let at = format!("{source}: policies[{index}].signers");
+        if signers.is_none() {
+            signers = Some(lock_signers(&config, repo, workdir.as_deref()).map_err(|error| Failure::bad_input(format!("{at}: {error}")))?);
+        }
+        let fetched = &pulled[&key];
+        let now = jiff::Timestamp::now().as_second();
+        let checked = crate::trust::plugin_signature::verify_fetched(
+            &oci,
+            &fetched.component,
+            &fetched.resolution.manifest_digest,
+            &fetched.signature,
+            signers.as_ref().expect("loaded above"),
+            &policy.signers,
+            now,
+        );
+        match checked {
+            Ok(signer) => summary.push_str(&format!("    signed by  {} ({}), as policies[{index}] requires\n", signer.principal, signer.fingerprint)),
+            Err(why) if args.allow_unsigned => {
+                eprintln!("tollgate: warning: {at}: {why}; locked anyway (--allow-unsigned): plan and promote refuse it until it is signed");
+                summary.push_str(&format!("    UNSIGNED   policies[{index}] requires a signature by {}\n", policy.signers.join(", ")));
+            }
+            Err(why) => {
+                return Err(Failure::bad_input(format!(
+                    "{at}: {why}\nNothing was written: plan and promote would refuse this plugin. Push it with a signature \
+                     (`tollgate plugin sign FILE.wasm`, then `tollgate plugin push FILE.wasm {oci}`), or lock it anyway \
+                     with --allow-unsigned"
+                )));
+            }
+        }
     }
     let lock_path = config_path.parent().unwrap_or(Path::new(".")).join(LOCK_FILE);
     let previous = std::fs::read_to_string(&lock_path).ok();
@@ -240,6 +314,33 @@ pub fn lock(runtime: &Runtime, repo: &Path, config_path: Option<&Path>) -> Resul
         (false, count) => format!("Wrote {} ({count} plugin(s)); commit it next to {CONFIG_FILE}:\n", lock_path.display()),
     };
     Ok((lock_path, format!("{header}{summary}")))
+}
+
+/// The allowed signers `plugin lock` checks `signers:` against: next to the tollgate.yaml it
+/// locks, in the work tree `workdir`, or with `--config` on the branch tip, where `plan` reads them.
+fn lock_signers(config: &Config, repo: &Path, workdir: Option<&Path>) -> Result<AllowedSigners, String> {
+    match workdir {
+        Some(workdir) => crate::trust::plugin_signature::signers_from(config, &WorkTree(workdir)),
+        None => {
+            let git = crate::repo::GitRepo::open(repo).map_err(|error| error.0)?;
+            let tip = git.tip(&config.branch).map_err(|error| error.0)?;
+            let files = git.proposed_tree(tip.tree, Default::default()).map_err(|error| error.0)?;
+            crate::trust::plugin_signature::signers_from(config, &files)
+        }
+    }
+}
+
+/// Files of a work tree, read as the user's own checkout (`plugin lock` runs there).
+struct WorkTree<'a>(&'a Path);
+
+impl FileSource for WorkTree<'_> {
+    fn read(&self, path: &str) -> Result<Option<String>, String> {
+        match std::fs::read_to_string(self.0.join(path)) {
+            Ok(text) => Ok(Some(text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(format!("{path}: cannot read it ({error})")),
+        }
+    }
 }
 
 fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {

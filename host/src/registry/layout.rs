@@ -60,7 +60,8 @@ pub struct Manifest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmConfig {
-    /// RFC 3339 time of the push.
+    /// RFC 3339 creation time: `SOURCE_DATE_EPOCH` when the pusher sets it, else the Unix
+    /// epoch, never the wall clock, so that pushing the same component gives the same digests.
     pub created: String,
     /// Always `wasm`.
     pub architecture: String,
@@ -96,11 +97,12 @@ pub struct Artifact {
     pub manifest_digest: String,
 }
 
-/// Lay out `component` with its world and the manifest `annotations`.
-pub fn artifact(component: &[u8], component_info: ComponentInfo, annotations: BTreeMap<String, String>) -> Artifact {
+/// Lay out `component` with its world, the manifest `annotations` and the config's `created`
+/// time; the same inputs give the same bytes.
+pub fn artifact(component: &[u8], component_info: ComponentInfo, annotations: BTreeMap<String, String>, created: jiff::Timestamp) -> Artifact {
     let layer_digest = sha256_digest(component);
     let config = WasmConfig {
-        created: jiff::Timestamp::now().to_string(),
+        created: created.to_string(),
         architecture: "wasm".to_string(),
         os: "wasip2".to_string(),
         layer_digests: vec![layer_digest.clone()],
@@ -166,11 +168,13 @@ mod tests {
     #[test]
     fn an_artifact_reads_back_as_its_component_layer() {
         let info = ComponentInfo { exports: vec!["tollgate:policy/policy@0.1.0".to_string()], imports: Vec::new() };
-        let artifact = artifact(b"\0asm-component", info, BTreeMap::new());
+        let artifact = artifact(b"\0asm-component", info.clone(), BTreeMap::new(), jiff::Timestamp::UNIX_EPOCH);
         let layer = component_layer(&artifact.manifest).unwrap();
         assert_eq!(layer.digest, sha256_digest(b"\0asm-component"));
         assert_eq!(layer.size, 14);
         assert_eq!(artifact.manifest_digest, sha256_digest(&artifact.manifest));
+        let again = super::artifact(b"\0asm-component", info, BTreeMap::new(), jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!((again.config, again.manifest), (artifact.config, artifact.manifest), "the same inputs, the same bytes");
     }
 
     #[test]

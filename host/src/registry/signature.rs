@@ -108,6 +108,7 @@ mod tests {
             b"\0asm",
             super::super::layout::ComponentInfo { exports: Vec::new(), imports: Vec::new() },
             BTreeMap::new(),
+            jiff::Timestamp::UNIX_EPOCH,
         );
         assert!(signature_layer(&plugin.manifest).unwrap_err().contains("not application/vnd.tollgate.plugin.signature"));
     }

@@ -419,6 +419,34 @@ pub(crate) fn bypass_marks(requested_at: Option<i64>, labels: &std::collections:
     marks
 }
 
+/// `tollgate verify BASE..HEAD`: one line per commit, then the verdict.
+pub fn guard(range: &str, judged: &[crate::promotion::guard::Guarded], format: VerifyFormat) -> String {
+    let refused = judged.iter().filter(|one| !one.passes()).count();
+    match format {
+        VerifyFormat::Json | VerifyFormat::Junit => to_json(&serde_json::json!({
+            "schema_version": JSON_SCHEMA_VERSION,
+            "range": range,
+            "passes": refused == 0,
+            "commits": judged,
+        })),
+        VerifyFormat::Text => {
+            let mut out = String::new();
+            for one in judged {
+                let mark = if one.passes() { "ok     " } else { "REFUSED" };
+                let _ = writeln!(out, "{}", line(&format!("{mark} {} {:<10} {}", &one.commit[..12], one.verdict, one.subject)));
+                for reason in &one.reasons {
+                    let _ = writeln!(out, "{}", line(&format!("    {reason}")));
+                }
+            }
+            let _ = match refused {
+                0 => writeln!(out, "{} commit{} checked: every one may land", judged.len(), if judged.len() == 1 { "" } else { "s" }),
+                _ => writeln!(out, "{refused} of {} commits refused", judged.len()),
+            };
+            out
+        }
+    }
+}
+
 /// `tollgate verify`.
 pub fn verification(verification: &crate::promotion::verify::Verification, format: VerifyFormat) -> String {
     match format {
@@ -431,8 +459,13 @@ pub fn verification(verification: &crate::promotion::verify::Verification, forma
                 let _ = writeln!(out, "  PROBLEM  {}", line(problem));
             }
             for policy in &verification.policies {
-                let mark = if policy.reproduced { "same" } else { "DIFFERS" };
-                let _ = writeln!(out, "  {mark:<8} {}", line(&policy.name));
+                let mark = match (policy.reproduced, policy.rerun) {
+                    (_, crate::promotion::verify::Rerun::NotReplayable) => "NOT REPLAYED",
+                    (true, _) => "same",
+                    (false, _) => "DIFFERS",
+                };
+                let live = if policy.rerun == crate::promotion::verify::Rerun::Live { " (re-run live)" } else { "" };
+                let _ = writeln!(out, "  {mark:<8} {}{live}", line(&policy.name));
                 if let Some(problem) = &policy.problem {
                     let _ = writeln!(out, "      {}", line(problem));
                     let _ = writeln!(out, "      recorded: {}", line(&policy.recorded.to_string()));

@@ -63,6 +63,10 @@ pub struct TrustConfig {
     /// principal the allowed signers accept for commits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub promoters: Vec<String>,
+    /// Commits that change the configuration (`tollgate.yaml`, `tollgate.lock`, the
+    /// allowed-signers file) must be signed by a promoter: the branch guard refuses others.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed_configuration: bool,
     /// What each target environment requires (default: nothing).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environments: BTreeMap<String, EnvironmentTrust>,

@@ -102,21 +102,34 @@ pub fn verify_oci(
     if hex::encode(Sha256::digest(signed.component.as_slice())) != loaded_sha256 {
         return Err(format!("{reference}: the component checked is not the one loaded; try again"));
     }
-    let tag = crate::registry::OciReference::signature_tag(&signed.manifest_digest);
-    let armored = match signed.signature {
+    verify_fetched(reference, &signed.component, &signed.manifest_digest, &signed.signature, signers, principals, time)
+}
+
+/// Who signed the registry plugin `reference` as fetched: `component` from manifest
+/// `manifest_digest`, with the signature found under that manifest's signature tag.
+pub fn verify_fetched(
+    reference: &crate::registry::OciReference,
+    component: &[u8],
+    manifest_digest: &str,
+    signature: &crate::registry::SignatureLookup,
+    signers: &AllowedSigners,
+    principals: &[String],
+    time: i64,
+) -> Result<VerifiedSigner, String> {
+    let tag = crate::registry::OciReference::signature_tag(manifest_digest);
+    let armored = match signature {
         crate::registry::SignatureLookup::Found(armored) => armored,
         crate::registry::SignatureLookup::Absent => {
             return Err(format!(
-                "{reference}: no signature: the registry has no tag {tag} for manifest {}; sign the plugin with \
-                 `tollgate plugin sign FILE.wasm` and push it again",
-                signed.manifest_digest
+                "{reference}: no signature: the registry has no tag {tag} for manifest {manifest_digest}; sign the plugin with \
+                 `tollgate plugin sign FILE.wasm` and push it again"
             ));
         }
         crate::registry::SignatureLookup::Unknown(reason) => return Err(format!("{reference}: no signature: {reason}")),
     };
-    let armored = std::str::from_utf8(&armored).map_err(|_| format!("{reference}: its signature ({tag}) is not text"))?;
+    let armored = std::str::from_utf8(armored).map_err(|_| format!("{reference}: its signature ({tag}) is not text"))?;
     let signature = sshsig::parse(armored).map_err(|error| format!("{reference}: its signature ({tag}): {error}"))?;
-    verify_bytes(&reference.to_string(), &signed.component, &signature, signers, principals, time)
+    verify_bytes(&reference.to_string(), component, &signature, signers, principals, time)
 }
 
 /// For a policy that names `signers:`: check the signature of its plugin (a `.wasm` file's

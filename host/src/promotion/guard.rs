@@ -1,0 +1,175 @@
+//! The branch guard: `tollgate verify BASE..HEAD` judges every commit a push would add to a
+//! protected branch (merge commits and a new branch, `BASE` all zeros, included), as a
+//! required status check or a pre-receive hook would. A commit passes when it is a promotion
+//! that counts ([`super::verified`]: verified, or unsigned where the rules in force allow
+//! it), or when it changes no configured manifest location (and, where the rules require it,
+//! changes the configuration only with a promoter's signature). Everything is judged by the
+//! rules in force before the commit (its first parent's), never by what the push brings.
+
+use git2::{Commit, Oid, Repository, Sort};
+use serde::Serialize;
+
+use super::record::check_commit;
+use super::verified::{Rules, RulesAt, Trust, assess};
+use crate::repo::GitRepo;
+use crate::trust::commit_signature::{CommitSignature, verify_commit};
+
+/// How many commits one guard run judges at most.
+const MAX_COMMITS: usize = 100_000;
+
+/// What the guard says of one commit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Guarded {
+    /// The commit.
+    pub commit: String,
+    /// Its subject line (escaped).
+    pub subject: String,
+    /// `verified`, `unsigned`, `unrelated` (touches no configured location), `merge` or `refused`.
+    pub verdict: &'static str,
+    /// Why it is refused (or, for an unsigned promotion, what it is).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+impl Guarded {
+    /// Whether the commit may land.
+    pub fn passes(&self) -> bool {
+        self.verdict != "refused"
+    }
+}
+
+/// Judge every commit in `range` (`BASE..HEAD`; `BASE` may be all zeros for a new branch:
+/// then every commit no other ref reaches), oldest first.
+pub fn guard(repo: &GitRepo, range: &str) -> Result<Vec<Guarded>, String> {
+    let git = repo.git();
+    let (base, head) = range.split_once("..").filter(|(_, head)| !head.is_empty()).ok_or_else(|| format!("{range:?}: write the range as BASE..HEAD"))?;
+    let resolve = |revision: &str| {
+        git.revparse_single(revision).and_then(|object| object.peel_to_commit()).map(|commit| commit.id()).map_err(|_| format!("{revision} is not a commit in {}", repo.path().display()))
+    };
+    let head = resolve(head)?;
+    let mut walk = git.revwalk().map_err(|error| error.message().to_string())?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).map_err(|error| error.message().to_string())?;
+    walk.push(head).map_err(|error| error.message().to_string())?;
+    if base.chars().all(|c| c == '0') && !base.is_empty() {
+        // A new branch: what no existing branch or tag reaches.
+        for reference in git.references().map_err(|error| error.message().to_string())?.flatten() {
+            if let Some(target) = reference.target().filter(|_| reference.is_branch() || reference.is_tag() || reference.is_remote()) {
+                let _ = walk.hide(target);
+            }
+        }
+    } else {
+        walk.hide(resolve(base)?).map_err(|error| error.message().to_string())?;
+    }
+    let mut rules = RulesAt::default();
+    let mut judged = Vec::new();
+    for oid in walk {
+        let oid = oid.map_err(|error| error.message().to_string())?;
+        if judged.len() == MAX_COMMITS {
+            return Err(format!("{range} holds more than {MAX_COMMITS} commits; check it in parts"));
+        }
+        let commit = git.find_commit(oid).map_err(|error| error.message().to_string())?;
+        judged.push(judge_commit(git, &commit, &mut rules));
+    }
+    Ok(judged)
+}
+
+/// The guard's verdict on one commit.
+fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> Guarded {
+    let subject = crate::input::escape_untrusted(&String::from_utf8_lossy(commit.message_bytes()).lines().next().unwrap_or_default().to_string(), 200);
+    let verdict = |verdict: &'static str, reasons: Vec<String>| Guarded { commit: commit.id().to_string(), subject: subject.clone(), verdict, reasons };
+    if commit.parent_count() == 0 {
+        return verdict("unrelated", vec!["a root commit: no rules were in force before it".into()]);
+    }
+    let in_force = rules.before(git, commit);
+    if commit.parent_count() > 1 {
+        return match merge_problems(commit, &in_force) {
+            problems if problems.is_empty() => verdict("merge", Vec::new()),
+            problems => verdict("refused", problems),
+        };
+    }
+    match check_commit(git, commit) {
+        Err(error) => verdict("refused", vec![error.message().to_string()]),
+        Ok(Some(checked)) if checked.checks_out() => {
+            let mut reasons: Vec<String> = checked.records.iter().flat_map(|record| super::verify::replay_problems(git, commit, record, rules)).collect();
+            let trust = assess(git, commit.id(), &checked.records, &in_force);
+            reasons.extend(configuration_problems(git, commit, &in_force));
+            match trust {
+                _ if !reasons.is_empty() => verdict("refused", reasons),
+                Trust::Verified { signer, .. } => verdict("verified", vec![format!("signed by promoter {signer}")]),
+                trust @ Trust::Unsigned { .. } => verdict("unsigned", trust.reasons()),
+                other => verdict("refused", other.reasons()),
+            }
+        }
+        Ok(Some(checked)) => verdict("refused", checked.problems),
+        Ok(None) => {
+            let mut reasons: Vec<String> = changed(commit, in_force.locations.keys())
+                .into_iter()
+                .map(|path| {
+                    let located = &in_force.locations[&path][0];
+                    format!("changes {path} ({} in {}) without a decision record", located.app, located.env)
+                })
+                .collect();
+            reasons.extend(configuration_problems(git, commit, &in_force));
+            if let Some(problem) = &in_force.problem {
+                reasons.push(format!("the rules in force before it cannot be read: {problem}"));
+            }
+            if reasons.is_empty() { verdict("unrelated", Vec::new()) } else { verdict("refused", reasons) }
+        }
+    }
+}
+
+/// Where the rules in force require it, a change of the configuration must be signed by a
+/// promoter.
+fn configuration_problems(git: &Repository, commit: &Commit<'_>, rules: &Rules) -> Vec<String> {
+    let files = changed(commit, rules.configuration_files.iter());
+    if files.is_empty() || !rules.trust.signed_configuration {
+        return Vec::new();
+    }
+    let signature = match &rules.signers {
+        Some(signers) => verify_commit(git, signers, commit.id()),
+        None => CommitSignature::Missing,
+    };
+    let by_promoter = match &signature {
+        CommitSignature::Good { principal, .. } => {
+            rules.trust.promoters.is_empty() || rules.trust.promoters.iter().any(|promoter| crate::trust::commit_signature::same_principal(promoter, principal))
+        }
+        _ => false,
+    };
+    if by_promoter {
+        return Vec::new();
+    }
+    vec![format!(
+        "changes {} without a promoter's signature, which trust.signed_configuration requires ({})",
+        files.join(", "),
+        signature.describe()
+    )]
+}
+
+/// A merge commit may only take each configured file from one of its parents: content that
+/// none of them has is an edit the merge itself makes, which no record covers.
+fn merge_problems(commit: &Commit<'_>, rules: &Rules) -> Vec<String> {
+    let Ok(tree) = commit.tree() else { return vec!["its tree cannot be read".into()] };
+    let parents: Vec<git2::Tree<'_>> = commit.parents().filter_map(|parent| parent.tree().ok()).collect();
+    rules
+        .locations
+        .keys()
+        .chain(rules.configuration_files.iter())
+        .filter(|path| {
+            let own = blob(&tree, path);
+            !parents.iter().any(|parent| blob(parent, path) == own)
+        })
+        .map(|path| format!("the merge itself changes {path}: its content is in none of the merged commits"))
+        .collect()
+}
+
+/// The paths among `paths` that `commit` changes relative to its first parent (for a root
+/// commit: that it has).
+fn changed<'p>(commit: &Commit<'_>, paths: impl Iterator<Item = &'p String>) -> Vec<String> {
+    let Ok(tree) = commit.tree() else { return Vec::new() };
+    let parent = commit.parent(0).ok().and_then(|parent| parent.tree().ok());
+    paths.filter(|path| blob(&tree, path) != parent.as_ref().and_then(|parent| blob(parent, path))).cloned().collect()
+}
+
+fn blob(tree: &git2::Tree<'_>, path: &str) -> Option<Oid> {
+    tree.get_path(std::path::Path::new(path)).ok().map(|entry| entry.id())
+}
