@@ -63,5 +63,6 @@ pub mod trust;
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "tollgate:policy";
 /// The WIT package version this host implements; plugins built for any 0.1.x load (0.1.1
-/// added `host.transition-artifacts`).
-pub const WIT_VERSION: &str = "0.1.1";
+/// added `host.transition-artifacts`; 0.1.2 `host.policy-environments` and
+/// `host.report-counted-approvals`).
+pub const WIT_VERSION: &str = "0.1.2";

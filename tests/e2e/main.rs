@@ -5,6 +5,7 @@ pub mod budget;
 mod cli_paths;
 mod cold_start;
 mod config_tools;
+mod contract;
 mod crash;
 mod deployment_health;
 mod erp_http;

@@ -263,6 +263,13 @@ pub enum PluginCommand {
         /// Grant http-get access to this origin (e.g. https://erp.example.com); repeatable.
         #[arg(long = "http-origin", value_name = "ORIGIN")]
         http_origins: Vec<String>,
+        /// A configured environment, in graph order, as `policy-environments` tells the plugin;
+        /// repeatable [default: none, so the plugin cannot check environment names].
+        #[arg(long = "environment", value_name = "NAME")]
+        environments: Vec<String>,
+        /// An environment the policy runs for (its `environments:` in tollgate.yaml); repeatable [default: every --environment].
+        #[arg(long = "policy-environment", value_name = "NAME")]
+        policy_environments: Vec<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
@@ -469,7 +476,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&crate::trust::commands::plugin_sign(&cli.repo, plugin, key.as_deref())?);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::Eval { plugin, policy_config, policy_config_file, transition, timeout_ms, memory_mib, http_origins, output }) => {
+        Command::Plugin(PluginCommand::Eval { plugin, policy_config, policy_config_file, transition, timeout_ms, memory_mib, http_origins, environments, policy_environments, output }) => {
             let config = match (policy_config, policy_config_file) {
                 (Some(text), _) => yaml_to_json("--policy-config", text)?,
                 (None, Some(path)) => yaml_to_json(&path.display().to_string(), &read_input(path)?)?,
@@ -489,7 +496,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 .iter()
                 .map(|origin| origin_of(origin).map_err(|error| Failure::bad_input(format!("--http-origin: {error}"))))
                 .collect::<Result<Vec<_>, _>>()?;
-            let access = HostAccess { files: None, http_origins, http: Arc::new(NetworkFetcher) };
+            let runs_for = (!policy_environments.is_empty()).then_some(policy_environments.as_slice());
+            let environments = crate::fixtures::told_environments(environments, runs_for, ("--environment", "--policy-environment")).map_err(Failure::bad_input)?;
+            let access = HostAccess { files: None, http_origins, http: Arc::new(NetworkFetcher), environments };
             let evaluation = plugin.evaluate(&config, &transition, limits, access);
             print(&report::evaluation(&plugin, &evaluation, *output));
             Ok(match &evaluation.outcome {

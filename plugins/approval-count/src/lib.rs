@@ -37,9 +37,14 @@
 //!
 //! Configuration is per target environment with an optional `default` for environments
 //! not listed; an environment entry replaces the default entirely (no field-by-field
-//! merge), so what applies to an environment is always written in one place. An
-//! environment with neither an entry nor a default is allowed with a finding saying the
-//! policy has no rules for it.
+//! merge), so what applies to an environment is always written in one place. Every key under
+//! `environments` must be an environment the policy runs for, and every environment it runs
+//! for needs an entry or the default: anything else is a configuration error, so a misspelt
+//! name can never mean "no approvals needed". An environment with neither (which validation
+//! refuses) fails the policy rather than allow.
+//!
+//! The verdict names the approvals that counted (WIT 0.1.2, `report-counted-approvals`), so
+//! the host records only those as approving: a self-approval or a stale one is not.
 //!
 //! Rollbacks follow the same rules unless the environment says `rollbacks: exempt`.
 //!
@@ -156,21 +161,19 @@ impl Policy for ApprovalCount {
         config.require_rules(
             "config: no rules; add a `default` or at least one entry under `environments`, e.g. environments: { prod: { required: 2 } }",
         )?;
-        config.validate_each(validate_rules)
+        config.validate_each(validate_rules)?;
+        config.require_rules_where_it_runs()
     }
 
     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
         let env = &t.to_env;
         let version = &t.artifact.version;
-        let Some(rules) = config.for_env(env) else {
-            return Ok(Verdict::allow().with_finding(format!(
-                "approval-count has no rules for {env} (no entry under environments and no default), so no approvals are required"
-            )));
-        };
+        let (_, rules) = config.rules_for(env)?;
         if t.kind == TransitionKind::Rollback && rules.rollbacks == Rollbacks::Exempt {
-            return Ok(Verdict::allow().with_finding(format!(
-                "rollback of {env} to {version} needs no approvals (rollbacks: exempt)"
-            )));
+            let none: [&str; 0] = [];
+            return Ok(Verdict::allow()
+                .with_finding(format!("rollback of {env} to {version} needs no approvals (rollbacks: exempt)"))
+                .with_counted_approvals(none));
         }
 
         let tally = Tally::of(rules, t);
@@ -208,7 +211,7 @@ impl Policy for ApprovalCount {
             findings.push(Finding::new(summary));
         }
         findings.extend(tally.notes.into_iter().map(Finding::new));
-        Ok(Verdict { decision, findings })
+        Ok(Verdict::new(decision, findings).with_counted_approvals(tally.counted.into_iter().map(|counted| counted.name)))
     }
 }
 
@@ -220,7 +223,7 @@ fn validate_rules(path: &str, rules: &Rules) -> Result<()> {
     if rules.required == 0 {
         return fail(
             "required",
-            "must be at least 1; an environment that needs no approvals should have no entry (and no default)".to_string(),
+            "must be at least 1; leave an environment that needs no approvals out of the policy's environments in tollgate.yaml".to_string(),
         );
     }
     if let Some(allowed) = &rules.allowed_approvers {
