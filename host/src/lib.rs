@@ -28,7 +28,6 @@
 //!   request → plan (its source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
 //!   publish; a single promotion is a batch of one; then history, status and verify;
-//! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
@@ -37,7 +36,9 @@
 //! - [`report`]: output for people and machines (text, JSON, JUnit, GitHub, SARIF; `status` as
 //!   an aligned matrix, JSON with the graph, or a Mermaid picture, [`report::matrix`]), with all
 //!   untrusted text escaped per format ([`report::escape`]);
-//! - [`cli`]: the `tollgate` command line, a thin layer over the above.
+//! - [`cli`]: the `tollgate` command line, a thin layer over the above: every command and its
+//!   `clap` arguments, the trust commands (`approve`, `approvals`, `plugin sign`) and `tollgate
+//!   demo`'s promotion story ([`cli::demo`]).
 //!
 //! Exit codes for every command are in [`exit::ExitCode`].
 
@@ -46,7 +47,6 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod decision;
-pub mod demo;
 pub mod exit;
 pub mod fixtures;
 pub mod input;

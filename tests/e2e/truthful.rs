@@ -349,3 +349,25 @@ fn item_09_an_answer_from_a_credentialed_origin_is_not_kept_and_not_replayed() {
     assert!(offline.stdout.contains("not replayable offline: an answer it got was not kept"), "{}", offline.stdout);
     assert!(!offline.stdout.contains("DIFFERS") && !offline.stdout.contains("reproduced: "), "{}", offline.stdout);
 }
+
+#[test]
+fn item_03_an_approval_no_policy_counted_is_never_written_as_approved_by() {
+    let policies = "  - plugin: builtin:approval-count\n    environments: [prod]\n    config: { environments: { prod: { required: 2 } } }\n";
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], policies);
+    let args = ["shop-api", "--to", "prod", "--actor", "alice", "--approval", "bob", "--approval", "carol", "--approval", "alice"];
+    let plan = tollgate_in(&repo, &[&["plan"][..], &args].concat());
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("      counted approvals: bob, carol\n"), "{}", plan.stdout);
+    let promoted = tollgate_in(&repo, &[&["promote"][..], &args].concat());
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let message = git(&repo, &["log", "-1", "--format=%B"]);
+    assert!(message.contains("Tollgate-Approved-By: bob\nTollgate-Approved-By: carol\n") && !message.contains("Tollgate-Approved-By: alice"), "{message}");
+    assert!(message.contains("approved by bob, carol") && !message.contains("approved by bob, carol, alice"), "{message}");
+    let record = crate::support::record_at(&repo, "HEAD");
+    assert_eq!(record["policies"][0]["counted_approvals"], serde_json::json!(["bob", "carol"]));
+    assert_eq!(record["transition"]["approvals"].as_array().unwrap().len(), 3, "the record keeps every approval presented");
+    let history = json(&tollgate_in(&repo, &["history", "-o", "json"]));
+    assert_eq!(history["promotions"][0]["approved_by"], serde_json::json!(["bob", "carol"]));
+    assert_eq!(history["promotions"][0]["not_counted"], serde_json::json!(["alice"]));
+    assert_eq!(tollgate_in(&repo, &["verify", "HEAD"]).code, 0);
+}

@@ -15,7 +15,9 @@ use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{HostAccess, Limits, NetworkFetcher, PluginRef, origin_of};
 use crate::transition::Transition;
 
+pub mod demo;
 mod plan_batch;
+pub mod trust;
 mod decision;
 mod request;
 mod setup;
@@ -136,11 +138,11 @@ pub enum Command {
     /// and store it in refs/tollgate/approvals.
     #[command(after_help = "Examples:\n  tollgate approve shop-api --to prod --key ~/.ssh/id_ed25519 --push\n  \
                             tollgate approve shop-api --to prod --approval-file bob.approval")]
-    Approve(crate::trust::commands::ApproveArgs),
+    Approve(trust::ApproveArgs),
     /// List the signed approvals of an application into an environment and whether each counts.
     #[command(after_help = "Example:\n  git fetch origin refs/tollgate/approvals:refs/tollgate/approvals\n  \
                             tollgate approvals shop-api --to prod")]
-    Approvals(crate::trust::commands::ApprovalsArgs),
+    Approvals(trust::ApprovalsArgs),
     /// The promotion log: verified promotions, and commits that claim to be one but do not check out.
     #[command(after_help = "Example:\n  tollgate history --app shop-api --env prod")]
     History {
@@ -383,12 +385,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::Approve(args) => {
             let workspace = open_workspace(cli)?;
-            print(&crate::trust::commands::approve(&workspace, args)?);
+            print(&trust::approve(&workspace, args)?);
             Ok(ExitCode::Success)
         }
         Command::Approvals(args) => {
             let workspace = open_workspace(cli)?;
-            print(&crate::trust::commands::approvals(&workspace, args)?);
+            print(&trust::approvals(&workspace, args)?);
             Ok(ExitCode::Success)
         }
         Command::History { app, env, limit, output } => {
@@ -407,7 +409,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::Success)
         }
         Command::Demo { dir } => {
-            crate::demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;
+            demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;
             Ok(ExitCode::Success)
         }
         Command::CheckConfig { output } => {
@@ -448,9 +450,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let workspace = || if allowed_signers.is_none() { open_workspace(cli).ok() } else { None };
             let status = match PluginRef::parse(reference).map(|reference| reference.source) {
                 Ok(crate::runtime::PluginSource::File(path)) => {
-                    Some(crate::trust::commands::plugin_signature_status(&path, plugin.sha256(), allowed_signers.as_deref(), workspace().as_ref()))
+                    Some(trust::plugin_signature_status(&path, plugin.sha256(), allowed_signers.as_deref(), workspace().as_ref()))
                 }
-                Ok(crate::runtime::PluginSource::Oci(oci)) => Some(crate::trust::commands::oci_plugin_signature_status(
+                Ok(crate::runtime::PluginSource::Oci(oci)) => Some(trust::oci_plugin_signature_status(
                     runtime(cli)?.registry(),
                     &oci,
                     plugin.sha256(),
@@ -461,7 +463,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             };
             if let Some(status) = status {
                 text = match output {
-                    BasicFormat::Text => text + &crate::trust::commands::describe_plugin_signature(&status),
+                    BasicFormat::Text => text + &trust::describe_plugin_signature(&status),
                     BasicFormat::Json => {
                         let mut document: serde_json::Value = serde_json::from_str(&text).expect("plugin info JSON");
                         document["signature"] = status;
@@ -473,7 +475,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Sign { plugin, key }) => {
-            print(&crate::trust::commands::plugin_sign(&cli.repo, plugin, key.as_deref())?);
+            print(&trust::plugin_sign(&cli.repo, plugin, key.as_deref())?);
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Eval { plugin, policy_config, policy_config_file, transition, timeout_ms, memory_mib, http_origins, environments, policy_environments, output }) => {

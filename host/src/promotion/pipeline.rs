@@ -120,6 +120,7 @@ pub fn decision_record(plan: &Plan, gate: &GateResult) -> DecisionRecord {
             credentials: run.credentials.clone(),
             outcome: serde_json::to_value(&run.evaluation.outcome).unwrap_or_default(),
             observations: run.observations.clone(),
+            counted_approvals: run.evaluation.counted_approvals.clone(),
         })
         .collect();
     DecisionRecord {

@@ -63,6 +63,10 @@ pub struct RecordedPolicy {
     /// What it saw through the host, in call order (schema 3; see [`super::observe`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<Observation>,
+    /// The approvers whose approvals it counted, as it reported them (WIT 0.1.2; schema 3):
+    /// `None` when it did not report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_approvals: Option<Vec<String>>,
 }
 
 /// The full decision, stored in the promotion commit's tree at [`DecisionRecord::path`].
@@ -88,6 +92,32 @@ pub struct DecisionRecord {
 }
 
 impl DecisionRecord {
+    /// Who approved, as the record says: the approvers some enforce-mode policy counted, in the
+    /// transition's order (which approvals count is the policies' decision, never the host's).
+    /// A schema-2 record predates counted approvals and meant every approval given.
+    pub fn approved_by(&self) -> Vec<String> {
+        let approvers = self.transition.approvals.iter().map(|approval| approval.approver.clone());
+        if self.schema_version < 3 {
+            return approvers.collect();
+        }
+        let counted: Vec<&String> = self
+            .policies
+            .iter()
+            .filter(|policy| policy.mode == crate::config::Mode::Enforce)
+            .filter_map(|policy| policy.counted_approvals.as_ref())
+            .flatten()
+            .collect();
+        let mut approved: Vec<String> = approvers.filter(|approver| counted.contains(&approver)).collect();
+        approved.dedup();
+        approved
+    }
+
+    /// The approvals given that no policy counted (schema 3), in the transition's order.
+    pub fn presented_not_counted(&self) -> Vec<String> {
+        let approved = self.approved_by();
+        self.transition.approvals.iter().map(|approval| approval.approver.clone()).filter(|approver| !approved.contains(approver)).collect()
+    }
+
     /// Where the record lives in the tree.
     pub fn path(&self) -> String {
         let t = &self.transition;

@@ -97,6 +97,10 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
                 let label = label(run);
                 let verdict = super::paint_verdict(&format!("{:<13}", run.verdict_label()), run.blocks(), &run.verdict_label());
                 let _ = writeln!(out, "  {verdict} {label:<width$} ({:.0} ms)", run.evaluation.elapsed.as_secs_f64() * 1000.0);
+                if let Some(counted) = &run.evaluation.counted_approvals {
+                    let counted = if counted.is_empty() { "none".to_string() } else { counted.join(", ") };
+                    let _ = writeln!(out, "      counted approvals: {}", line(&counted));
+                }
                 match &run.evaluation.outcome {
                     PolicyOutcome::Failed { cause } => _ = writeln!(out, "      failed: {}", line(cause)),
                     PolicyOutcome::Verdict(verdict) => {

@@ -403,6 +403,9 @@ fn history_lines(entry: &Entry) -> Vec<String> {
     if !record.approved_by.is_empty() {
         lines.push(format!("    approved by {}", record.approved_by.join(", ")));
     }
+    if !record.not_counted.is_empty() {
+        lines.push(format!("    approvals no policy counted: {}", record.not_counted.join(", ")));
+    }
     lines.extend(record.policies.iter().map(|policy| format!("    policy {policy}")));
     lines
 }
