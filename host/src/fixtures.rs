@@ -324,7 +324,8 @@ pub fn run_cases(plugin: &Arc<Plugin>, path: &Path, cases: &CasesFile) -> Result
             None => shared_config.clone(),
         };
         let environments = environments_of(cases, case).map_err(|error| CasesError(format!("{}: {error}", path.display())))?;
-        let evaluation = plugin.evaluate(&config, &case.transition, limits, HostAccess { environments, ..access.clone() });
+        // As the gate decides: info() first, then only what it asks for is granted.
+        let evaluation = plugin.decide(&config, &case.transition, limits, HostAccess { environments, ..access.clone() }).evaluation;
         let problem = check_case(case, &evaluation);
         results.push(CaseResult {
             file: path.to_path_buf(),

@@ -371,3 +371,30 @@ fn item_03_an_approval_no_policy_counted_is_never_written_as_approved_by() {
     assert_eq!(history["promotions"][0]["not_counted"], serde_json::json!(["alice"]));
     assert_eq!(tollgate_in(&repo, &["verify", "HEAD"]).code, 0);
 }
+
+#[test]
+fn item_10_plugin_test_and_eval_grant_what_the_gate_grants_and_ask_info_first() {
+    let dir = tempfile::tempdir().unwrap();
+    // A plugin that declares no capabilities reads a file: refused in plugin test and eval as
+    // in the gate.
+    let undeclared = crate::support::plugin("undeclared");
+    let cases = crate::support::write(
+        dir.path(),
+        "undeclared.yaml",
+        "config: { path: f.txt }\nfiles: { f.txt: secret }\ncases:\n  - name: reads without asking\n    expect: deny\n    findings_contain: ['reading repository files is not available to this policy']\n",
+    );
+    let run = crate::support::tollgate(&["plugin", "test", undeclared.to_str().unwrap(), &cases]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("read 6 bytes"), "{}", run.stdout);
+    let transition = crate::support::write(dir.path(), "t.yaml", "application: shop-api\n");
+    let run = crate::support::tollgate(&["plugin", "eval", undeclared.to_str().unwrap(), "--policy-config", "{path: f.txt}", "--transition", &transition]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("reading repository files is not available to this policy"), "{}", run.stdout);
+
+    // A component whose info() floods fails closed in plugin test, as it does in plan.
+    let flood = crate::support::plugin("hostile-info");
+    let cases = crate::support::write(dir.path(), "flood.yaml", "cases:\n  - name: anything\n    expect: allow\n");
+    let run = crate::support::tollgate(&["plugin", "test", flood.to_str().unwrap(), &cases]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("got error: its info() failed: returned malformed output: 1000000 capabilities (limit 16)"), "{}", run.stdout);
+}

@@ -501,7 +501,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let runs_for = (!policy_environments.is_empty()).then_some(policy_environments.as_slice());
             let environments = crate::fixtures::told_environments(environments, runs_for, ("--environment", "--policy-environment")).map_err(Failure::bad_input)?;
             let access = HostAccess { files: None, http_origins, http: Arc::new(NetworkFetcher), environments };
-            let evaluation = plugin.evaluate(&config, &transition, limits, access);
+            let evaluation = plugin.decide(&config, &transition, limits, access).evaluation;
             print(&report::evaluation(&plugin, &evaluation, *output));
             Ok(match &evaluation.outcome {
                 PolicyOutcome::Verdict(Verdict { decision: Decision::Allow, .. }) => ExitCode::Success,

@@ -111,27 +111,10 @@ impl Plugin {
         }
     }
 
-    /// Evaluate the policy on a transition under `config` (JSON text): validate the config,
-    /// then evaluate, in one fresh instance. Never panics; any misbehaviour of the plugin
-    /// becomes [`PolicyOutcome::Failed`].
-    pub fn evaluate(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> Evaluation {
-        let wit_transition = transition_to_wit(transition);
-        let artifacts = named_artifacts_to_wit(&transition.artifacts);
-        let counted = CountedApprovals::for_approvers(approvers(transition));
-        let config = config.to_string();
-        let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
-        let http = access.http.clone();
-        let record = self.call(limits, access, transition.requested_at, &seed, move |store, policy| {
-            store.data_mut().artifacts = artifacts;
-            store.data_mut().counted = counted;
-            validate_and_evaluate(store, policy, &config, &wit_transition)
-        });
-        screened(evaluation_of(record), &*http)
-    }
-
     /// Ask info() (with nothing reachable), then grant `access` as far as the answer allows
     /// (read-file only to a plugin that asks for it), validate the configuration and
-    /// evaluate: all in one fresh instance, which is what [`Plugin::decide`] and the gate use.
+    /// evaluate: all in one fresh instance. The one way a plugin decides: the gate, `plugin test`,
+    /// `plugin eval`, `verify` and `plan-batch` all come here.
     ///
     /// One instance instead of one for info() and another for the decision: both calls read
     /// nothing the other could have changed outside the guest, and the instance is the
