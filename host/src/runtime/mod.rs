@@ -234,6 +234,22 @@ pub enum CodeSource {
     },
 }
 
+impl CodeSource {
+    /// The line `--verbose` prints for the plugin loaded from `source`.
+    pub fn describe(&self, source: &str) -> String {
+        let ms = |duration: &Duration| duration.as_secs_f64() * 1000.0;
+        match self {
+            CodeSource::Precompiled { load_time } => format!("{source}: loaded its build-time precompiled code in {:.1} ms", ms(load_time)),
+            CodeSource::Cache { load_time } => format!("{source}: loaded from the compile cache in {:.1} ms", ms(load_time)),
+            CodeSource::Compiled { compile_time, cached_at } => format!(
+                "{source}: compiled in {:.1} ms{}",
+                ms(compile_time),
+                cached_at.as_ref().map(|path| format!(", cached at {}", path.display())).unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// The sandboxed evaluator. Create one per process and load plugins through it.
 pub struct Runtime {
     engine: Engine,
@@ -243,6 +259,8 @@ pub struct Runtime {
     registry: crate::registry::Resolver,
     /// How many plugins this runtime compiled with Cranelift.
     compilations: AtomicUsize,
+    /// With `--verbose`: the plugins whose code source was already said on stderr.
+    reported: Option<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Runtime {
@@ -259,7 +277,14 @@ impl Runtime {
             loaded: Mutex::new(HashMap::new()),
             registry: crate::registry::Resolver::default(),
             compilations: AtomicUsize::new(0),
+            reported: None,
         })
+    }
+
+    /// With `verbose`, say on stderr, once per plugin, whether its code was precompiled,
+    /// loaded from the compile cache or compiled (and how long that took).
+    pub fn set_verbose(&mut self, verbose: bool) {
+        self.reported = verbose.then(Default::default);
     }
 
     /// How many plugins this runtime has compiled with Cranelift (the standard plugins, being
@@ -282,6 +307,16 @@ impl Runtime {
     /// Load a plugin: read it, check its pin, compile it (or load it from the cache),
     /// check that it implements `tollgate:policy/policy@0.1.x` and link it.
     pub fn load(&self, reference: &PluginRef) -> Result<Arc<Plugin>, LoadError> {
+        let plugin = self.load_unreported(reference)?;
+        if let Some(reported) = &self.reported
+            && reported.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(plugin.sha256().to_string())
+        {
+            eprintln!("tollgate: {}", plugin.code_source().describe(plugin.source()));
+        }
+        Ok(plugin)
+    }
+
+    fn load_unreported(&self, reference: &PluginRef) -> Result<Arc<Plugin>, LoadError> {
         let path = match &reference.source {
             PluginSource::Builtin(name) => {
                 let builtin = builtin::find(name).ok_or_else(|| LoadError {
