@@ -30,7 +30,7 @@
 //!       https://erp.example.com: { bearer: { env: ERP_TOKEN } }
 //!     config: { … }                       # the plugin's own configuration
 //!     signers: [secteam@example.com]      # optional: the .wasm must carry a valid .wasm.sig by one of them
-//! trust:                                  # optional, see crate::trust
+//! trust:                                  # optional, see the trust module
 //!   allowed_signers: .tollgate/allowed_signers
 //!   environments:
 //!     prod: { signed_approvals: true, signed_commits: true }
@@ -89,7 +89,7 @@ pub struct Config {
     pub allow_requested_at: bool,
     /// Signatures required per environment, and the allowed signers that check them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trust: Option<crate::trust::TrustConfig>,
+    pub trust: Option<trust::TrustConfig>,
     /// The text it was read from (set when loading), to place problems plugins find.
     #[serde(skip)]
     pub text: ConfigText,
@@ -466,7 +466,7 @@ impl Config {
                     return Err(at(&signers_path, "name the allowed-signers file that lists them: trust: { allowed_signers: .tollgate/allowed_signers }".into()));
                 }
                 for principal in &policy.signers {
-                    crate::trust::allowed_signers::check_literal_principal(principal).map_err(|error| at(&signers_path, error))?;
+                    crate::input::literal_principal(principal).map_err(|error| at(&signers_path, error))?;
                 }
             }
         }
@@ -604,6 +604,7 @@ mod tests {
 
 pub mod artifacts;
 pub mod templates;
+pub mod trust;
 
 #[cfg(test)]
 mod mutations;

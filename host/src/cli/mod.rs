@@ -10,13 +10,15 @@ use clap::{Parser, Subcommand};
 use crate::decision::{Decision, PolicyOutcome, Verdict};
 use crate::promotion::request::RollbackTarget;
 use crate::exit::{ExitCode, Failure};
-use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
+use crate::fixtures::{read_cases_file, run_cases};
+use crate::input::describe_yaml_error;
 use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{HostAccess, Limits, NetworkFetcher, PluginRef, origin_of};
 use crate::transition::Transition;
 
 pub mod demo;
 mod plan_batch;
+pub mod registry;
 pub mod trust;
 mod decision;
 mod request;
@@ -289,16 +291,16 @@ pub enum PluginCommand {
         output: TestFormat,
     },
     /// Push a plugin to an OCI registry as a Wasm component artifact; prints the manifest digest.
-    #[command(after_help = crate::registry::commands::PUSH_HELP)]
-    Push(crate::registry::commands::PushArgs),
+    #[command(after_help = registry::PUSH_HELP)]
+    Push(registry::PushArgs),
     /// Pull a plugin from an OCI registry into the local store (checking every digest).
     #[command(after_help = "Example:\n  tollgate plugin pull oci://registry.example.com/policies/image-policy:1.0.0")]
-    Pull(crate::registry::commands::PullArgs),
+    Pull(registry::PullArgs),
     /// Write tollgate.lock: the manifest and component digests of every oci:// plugin in
     /// tollgate.yaml (the work tree's, or --config), pulled into the local store.
     #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
                             --locked fails when it is missing or out of date.\n\nExample:\n  tollgate --repo gitops plugin lock")]
-    Lock(crate::registry::commands::LockArgs),
+    Lock(registry::LockArgs),
     /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
     /// builds for wasm32-wasip2 and passes its cases right away.
     #[command(after_help = "The crate depends on tollgate-sdk by path, because the SDK is not published: by default on \
@@ -520,15 +522,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             Ok(if results.iter().all(|result| result.passed) { ExitCode::Success } else { ExitCode::Denied })
         }
         Command::Plugin(PluginCommand::Push(args)) => {
-            print(&crate::registry::commands::push_command(&runtime(cli)?, args)?);
+            print(&registry::push_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Pull(args)) => {
-            print(&crate::registry::commands::pull_command(&runtime(cli)?, args)?);
+            print(&registry::pull_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Lock(args)) => {
-            let (_, summary) = crate::registry::commands::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref(), args)?;
+            let (_, summary) = registry::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref(), args)?;
             print(&summary);
             Ok(ExitCode::Success)
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Cli;
 use crate::exit::Failure;
-use crate::fixtures::describe_yaml_error;
+use crate::input::describe_yaml_error;
 use crate::promotion::workspace::Workspace;
 use crate::runtime::{CompileCache, Plugin, PluginRef, Runtime};
 

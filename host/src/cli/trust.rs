@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::trust::allowed_signers::{AllowedSigners, check_literal_principal, fingerprint};
+use crate::input::literal_principal;
+use crate::trust::allowed_signers::{AllowedSigners, fingerprint};
 use crate::trust::approvals::{CheckedApproval, Target, check_all};
 use crate::trust::sshsig::{self, SigningKey};
 use crate::trust::statement::{SignedApproval, Statement};
@@ -169,7 +170,7 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
         Some(principal) => principal.clone(),
         None => default_principal(&key, &signers, git)?,
     };
-    check_literal_principal(&principal).map_err(|error| Failure::bad_input(format!("--principal: {error}")))?;
+    literal_principal(&principal).map_err(|error| Failure::bad_input(format!("--principal: {error}")))?;
     let statement = Statement {
         application: target.application.clone(),
         environment: target.environment.clone(),

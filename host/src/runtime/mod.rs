@@ -28,7 +28,7 @@ mod reference;
 mod sandbox;
 mod workers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,7 +40,6 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 
 pub use cache::CompileCache;
-pub(crate) use cache::effective_uid;
 pub use plugin::{Decided, NotAccepted, PendingDecision, Plugin};
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
@@ -59,8 +58,7 @@ pub const MAX_LOG_LINES: usize = 200;
 pub const MAX_LOG_BYTES: usize = 256 * 1024;
 /// A `log` line is cut at this size.
 pub const MAX_LOG_LINE_BYTES: usize = 4096;
-/// `read-file` refuses files over this size.
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::platform::MAX_FILE_BYTES;
 /// `http-get` refuses response bodies over this size.
 pub const MAX_HTTP_BODY_BYTES: u64 = 1024 * 1024;
 /// A verdict with more findings than this is malformed output.
@@ -69,8 +67,7 @@ pub const MAX_FINDINGS: usize = 500;
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// A plugin asking for more capabilities than this (with repeats) returned malformed output.
 pub const MAX_CAPABILITIES: usize = 16;
-/// Plugin files over this size are refused before compiling.
-pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
+pub use crate::platform::MAX_PLUGIN_BYTES;
 
 /// How often the engine's epoch advances; the resolution of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -99,18 +96,7 @@ impl Default for Limits {
     }
 }
 
-/// The read-only repository view behind `host.read-file`.
-pub trait FileSource: Send + Sync {
-    /// The file's text, `Ok(None)` if it does not exist, `Err` with a message otherwise.
-    fn read(&self, path: &str) -> Result<Option<String>, String>;
-}
-
-/// Canned files (for cases files and tests).
-impl FileSource for BTreeMap<String, String> {
-    fn read(&self, path: &str) -> Result<Option<String>, String> {
-        Ok(self.get(path).cloned())
-    }
-}
+pub use crate::repo::FileSource;
 
 /// One `host.log` line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
