@@ -370,6 +370,7 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
 
 /// A readiness endpoint on 127.0.0.1 that, while the gate waits for its answer, lets someone
 /// else commit to `repo`'s main (the first `moves` requests; every request when `None`).
+/// The policy's timeout is a minute: a `git commit` on a loaded machine can take seconds.
 fn endpoint_that_moves_main(repo: &str, moves: Option<usize>) -> String {
     use std::io::{BufRead, BufReader, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -397,7 +398,7 @@ fn repo_gated_by(origin_of: impl FnOnce(&str) -> String) -> (tempfile::TempDir, 
     let (dir, repo) = crate::record::plain_repo();
     let origin = origin_of(&repo);
     let config = format!(
-        "{}policies:\n  - plugin: builtin:erp-readiness\n    http_origins: ['{origin}']\n    config: {{ default: {{ endpoint: {{ url: '{origin}/ready' }} }} }}\n",
+        "{}policies:\n  - plugin: builtin:erp-readiness\n    timeout_ms: 60000\n    http_origins: ['{origin}']\n    config: {{ default: {{ endpoint: {{ url: '{origin}/ready' }} }} }}\n",
         crate::record::PLAIN_CONFIG
     );
     write(std::path::Path::new(&repo), "tollgate.yaml", &config);

@@ -720,8 +720,12 @@ mod arbitrary_input {
             Flag::Digest => prop_assert_eq!(transition["artifact"]["digest"].as_str(), Some(text), "{}", record),
             Flag::Approval => {
                 let approval = &transition["approvals"][0];
-                let (who, group) = text.split_once(':').map_or((text, None), |(who, group)| (who, Some(group)));
-                let (name, version) = who.split_once('@').map_or((who, None), |(name, version)| (name, Some(version)));
+                // NAME, NAME@VERSION or NAME@VERSION:GROUP.
+                let (name, version_and_group) = text.split_once('@').map_or((text, None), |(name, rest)| (name, Some(rest)));
+                let (version, group) = match version_and_group.map(|rest| rest.split_once(':').map_or((rest, None), |(version, group)| (version, Some(group)))) {
+                    Some((version, group)) => (Some(version), group),
+                    None => (None, None),
+                };
                 prop_assert_eq!(approval["approver"].as_str(), Some(name), "{}", record);
                 // An approval without a version approves the version being promoted.
                 prop_assert_eq!(approval["version"].as_str(), Some(version.unwrap_or("1.1.0")), "{}", record);
@@ -741,7 +745,7 @@ mod arbitrary_input {
             "[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8})?".prop_map(|text| (Flag::Actor, text)),
             "[2-9]\\.[0-9]{1,2}\\.[0-9]{1,2}(-rc\\.[0-9]{1,2})?".prop_map(|text| (Flag::Version, text)),
             "sha256:[0-9a-f]{64}".prop_map(|text| (Flag::Digest, text)),
-            "[a-z]{2,8}(:[a-z]{2,6})?".prop_map(|text| (Flag::Approval, text)),
+            "[a-z]{2,8}(@1\\.1\\.0(:[a-z]{2,6})?)?".prop_map(|text| (Flag::Approval, text)),
             "[A-Za-z0-9][A-Za-z0-9._-]{0,15}".prop_map(|text| (Flag::LabelValue, text)),
             "promote/[a-z0-9]{1,8}(-[a-z0-9]{1,6})?".prop_map(|text| (Flag::Branch, text)),
             "[a-z][a-z0-9-]{0,12}".prop_map(|text| (Flag::LabelKey, text)),

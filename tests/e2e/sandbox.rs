@@ -186,17 +186,17 @@ fn read_file_sees_the_repository_view_and_nothing_outside_it() {
 #[test]
 fn http_get_reaches_only_granted_origins_within_the_deadline() {
     let ready = http_server(200, r#"{"ready": true}"#, Duration::ZERO);
-    let slow = http_server(200, r#"{"ready": true}"#, Duration::from_secs(5));
+    let slow = http_server(200, r#"{"ready": true}"#, Duration::from_secs(60));
     let ungranted = http_server(200, "secret", Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let cases = write(
         dir.path(),
         "http.yaml",
         &format!(
-            "http_origins: ['{ready}', '{slow}']\ntimeout_ms: 800\ncases:\n\
+            "http_origins: ['{ready}', '{slow}']\ntimeout_ms: 2000\ncases:\n\
              \x20 - name: a granted origin answers\n    config: {{ behaviour: http-get, target: '{ready}/ready' }}\n    expect: allow\n    findings_contain: ['status 200: {{\"ready\": true}}']\n\
              \x20 - name: an ungranted origin is refused by the host\n    config: {{ behaviour: http-get, target: '{ungranted}/x' }}\n    expect: error\n    error_contains: 'is not granted to this policy'\n\
-             \x20 - name: a slow server runs into the deadline\n    config: {{ behaviour: http-get, target: '{slow}/ready' }}\n    expect: error\n    error_contains: \"timed out: no complete response within the policy's 800 ms deadline\"\n"
+             \x20 - name: a slow server runs into the deadline\n    config: {{ behaviour: http-get, target: '{slow}/ready' }}\n    expect: error\n    error_contains: \"timed out: no complete response within the policy's 2000 ms deadline\"\n"
         ),
     );
     let run = tollgate(&["plugin", "test", &hostile(), &cases]);

@@ -228,3 +228,47 @@ pub fn record_at(repo: &str, rev: &str) -> serde_json::Value {
     let path = files.lines().find(|line| line.starts_with(".tollgate/decisions/") && line.ends_with(".decision")).unwrap_or_else(|| panic!("{rev} adds no record: {files}"));
     serde_json::from_str(&git(repo, &["show", &format!("{rev}:{path}")])).unwrap()
 }
+
+/// A loopback port that refuses connections for as long as this is held: a TCP socket bound
+/// to it that never listens. Unlike a port bound and released, no other test's server can
+/// take it meanwhile (the socket has no SO_REUSEADDR, so every other bind to it fails).
+pub struct ClosedPort {
+    _socket: std::os::fd::OwnedFd,
+    /// The port.
+    pub port: u16,
+}
+
+/// See [`ClosedPort`].
+pub fn closed_port() -> ClosedPort {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns; the address structures
+    // are zero-initialised C structs of the sizes passed.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let socket = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut address: libc::sockaddr_in = std::mem::zeroed();
+        address.sin_family = libc::AF_INET as libc::sa_family_t;
+        address.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(libc::bind(fd, (&raw const address).cast(), size), 0, "bind: {}", std::io::Error::last_os_error());
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut length = size;
+        assert_eq!(libc::getsockname(fd, (&raw mut bound).cast(), &mut length), 0, "getsockname: {}", std::io::Error::last_os_error());
+        ClosedPort { _socket: socket, port: u16::from_be(bound.sin_port) }
+    }
+}
+
+/// Start a server that must bind a port it is told, on a free port: `start(port)` returns
+/// the server once it answers there as itself, or `None` when the port was taken between
+/// choosing it and the server binding it (then another port is tried; only this set-up is
+/// retried, never what a test asserts).
+pub fn start_on_a_free_port<T>(what: &str, mut start: impl FnMut(u16) -> Option<T>) -> T {
+    for _ in 0..10 {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if let Some(server) = start(port) {
+            return server;
+        }
+    }
+    panic!("{what}: 10 free ports were each taken before it could bind them");
+}
