@@ -15,6 +15,7 @@ mod multi;
 pub mod outputs;
 mod perf;
 mod plugin_cli;
+mod promises;
 mod promotion;
 mod push;
 mod record;
