@@ -58,7 +58,19 @@ fn setup(variant: Variant) -> (tempfile::TempDir, String, Option<String>) {
 }
 
 fn promote_command(repo: &str, push: bool) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    promote_under(&[], repo, push)
+}
+
+/// `promote` in `repo`, run by `tracer` (a command line that ends where the traced command
+/// begins) when it is not empty.
+fn promote_under(tracer: &[std::ffi::OsString], repo: &str, push: bool) -> Command {
+    let tollgate = std::ffi::OsString::from(env!("CARGO_BIN_EXE_tollgate"));
+    let (program, before) = tracer.split_first().map_or((&tollgate, &[][..]), |(program, rest)| (program, rest));
+    let mut command = Command::new(program);
+    command.args(before);
+    if !tracer.is_empty() {
+        command.arg(&tollgate);
+    }
     command
         .arg("--cache-dir")
         .arg(shared_cache())
@@ -186,22 +198,13 @@ fn kill_group(child: &std::process::Child) {
 /// group.
 fn traced_promote(repo: &str, push: bool, log: &std::path::Path, syscalls: &str, inject: Option<&str>) -> Command {
     assert!(std::path::Path::new(STRACE).is_file(), "{STRACE} is missing: install Debian's strace package (.ci/run does)");
-    let promote = promote_command(repo, push);
-    let mut command = Command::new(STRACE);
-    command.arg("-qq").arg("-o").arg(log).args(["-e", &format!("trace={syscalls}")]);
+    let mut tracer: Vec<std::ffi::OsString> = vec![STRACE.into(), "-qq".into(), "-o".into(), log.into(), "-e".into(), format!("trace={syscalls}").into()];
     if let Some(inject) = inject {
-        command.args(["-e", &format!("inject={inject}")]);
+        tracer.extend(["-e".into(), format!("inject={inject}").into()]);
     }
-    command
-        .arg("--")
-        .arg(promote.get_program())
-        .args(promote.get_args())
-        .current_dir(workspace())
-        .env_remove("TOLLGATE_CACHE_DIR")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
+    tracer.push("--".into());
+    let mut command = promote_under(&tracer, repo, push);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     command
 }
 

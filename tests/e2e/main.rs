@@ -19,6 +19,8 @@ mod promises;
 mod promotion;
 mod push;
 mod record;
+mod record_input;
+mod record_races;
 mod python_plugin;
 mod registry;
 mod registry_signature;
