@@ -43,6 +43,60 @@ fn an_infinite_loop_stops_at_the_configured_timeout_with_exit_3() {
     assert!(wall < Duration::from_secs(60), "tollgate itself took {wall:?}");
 }
 
+/// Regression: the epoch ticker counted its sleeps, so on a loaded machine, where a sleep
+/// lasts longer than asked, a spinning plugin's deadline came late, and the watchdog (meant
+/// for calls blocked in the host) abandoned it instead. The extreme of a loaded machine:
+/// the whole process gets no CPU for a second (SIGSTOP) while the plugin spins.
+#[test]
+fn a_plugin_starved_of_cpu_is_stopped_at_its_deadline_not_by_the_watchdog() {
+    use std::os::unix::process::CommandExt;
+    let config = "{behaviour: spin}";
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("--cache-dir")
+        .arg(crate::support::shared_cache())
+        .args(["plugin", "eval", "--policy-config", config, &hostile(), "--timeout-ms", "3000"])
+        .current_dir(crate::support::workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the plugin spins (its worker thread has used CPU), then stop everything.
+    let started = Instant::now();
+    while policy_thread_cpu_ticks(pid) < 5 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the plugin never started spinning");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on the child we started; no memory is involved.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    // Counted in sleeps, the epoch would lag the second the process stood still, and reach
+    // the deadline only after the watchdog (500 ms past it) gave up on the call.
+    assert!(stdout.contains("  timed out after 3000 ms\n"), "{stdout}");
+    assert!(!stdout.contains("watchdog"), "{stdout}");
+}
+
+/// CPU time (clock ticks) used so far by the `tollgate-policy` worker threads of `pid`.
+fn policy_thread_cpu_ticks(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "tollgate-policy"))
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .map(|stat| {
+            // After the command name in parentheses: fields 14 and 15 (utime, stime) of stat.
+            let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+            fields.get(11).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0)
+        })
+        .sum()
+}
+
 #[test]
 fn a_plugin_blocked_in_a_host_call_is_abandoned_at_the_timeout() {
     let started = Instant::now();
