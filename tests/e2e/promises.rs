@@ -83,7 +83,7 @@ fn a_finding_message_or_path_over_4_kib_is_malformed_output_and_4_kib_is_not() {
 #[test]
 fn logs_keep_at_most_256_kib_in_all_and_count_the_lines_dropped() {
     // 100 lines of 4 KiB (the longest a line may be): 400 KiB offered, 256 KiB kept.
-    let run = probe("log-lines:100", &[]);
+    let run = probe("log-lines:100", &["--timeout-ms", "60000"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let logs = document(&run)["logs"].as_array().unwrap().clone();
     let kept: Vec<&str> = logs.iter().map(|line| line["message"].as_str().unwrap()).filter(|message| message.starts_with('l')).collect();
@@ -95,9 +95,10 @@ fn logs_keep_at_most_256_kib_in_all_and_count_the_lines_dropped() {
 
 #[test]
 fn stdout_and_stderr_keep_64_kib_each_and_say_how_much_was_dropped() {
-    // flood-output writes 2,000 lines of 1,024 bytes to each.
+    // flood-output writes 2,000 lines of 1,024 bytes to each (and logs as many: a deadline
+    // far beyond the default 2 s, for a loaded machine).
     let config = "{behaviour: flood-output}";
-    let run = tollgate(&["plugin", "eval", "--policy-config", config, &hostile(), "-o", "json"]);
+    let run = tollgate(&["plugin", "eval", "--policy-config", config, &hostile(), "--timeout-ms", "60000", "-o", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let document = document(&run);
     for stream in ["stdout", "stderr"] {

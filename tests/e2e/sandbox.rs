@@ -115,11 +115,13 @@ fn a_plugin_blocked_in_a_host_call_is_abandoned_at_the_timeout() {
 
 #[test]
 fn a_memory_bomb_stops_at_the_cap() {
-    let run = eval("memory-bomb", &["--memory-mib", "16"]);
+    // A minute's deadline here and below: on a loaded machine the default 2 s could end the
+    // call before the limit under test does.
+    let run = eval("memory-bomb", &["--memory-mib", "16", "--timeout-ms", "60000"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("  exceeded memory limit of 16 MiB\n"), "{}", run.stdout);
 
-    let run = eval("memory-bomb", &[]);
+    let run = eval("memory-bomb", &["--timeout-ms", "60000"]);
     assert_eq!(run.code, 3);
     assert!(run.stdout.contains("exceeded memory limit of 64 MiB"), "the default cap is 64 MiB: {}", run.stdout);
 }
@@ -141,7 +143,7 @@ fn an_error_returned_by_the_plugin_fails_closed() {
 
 #[test]
 fn an_oversized_verdict_is_malformed_output() {
-    let run = eval("huge-verdict", &[]);
+    let run = eval("huge-verdict", &["--timeout-ms", "60000"]);
     assert_eq!(run.code, 3);
     assert!(run.stdout.contains("returned malformed output: 100000 findings (limit 500)"), "{}", run.stdout);
 }
@@ -206,7 +208,8 @@ fn the_same_transition_gives_identical_verdicts_even_with_clock_and_random() {
 
 #[test]
 fn floods_of_output_and_logs_are_cut_not_fatal() {
-    let run = eval("flood-output", &["-o", "json"]);
+    // 6,000 host calls: far more than the default 2 s on a loaded machine in a debug build.
+    let run = eval("flood-output", &["--timeout-ms", "60000", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let stdout = document["stdout"].as_str().unwrap();
@@ -359,7 +362,7 @@ fn http_get_bodies_are_capped_at_one_mib() {
 
 #[test]
 fn a_stack_overflow_fails_closed() {
-    let run = eval("stack-overflow", &[]);
+    let run = eval("stack-overflow", &["--timeout-ms", "60000"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("  overflowed its stack\n"), "{}", run.stdout);
 }
