@@ -51,7 +51,7 @@ fn an_infinite_loop_stops_at_the_configured_timeout_with_exit_3() {
 fn a_plugin_starved_of_cpu_is_stopped_at_its_deadline_not_by_the_watchdog() {
     use std::os::unix::process::CommandExt;
     let config = "{behaviour: spin}";
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("--cache-dir")
         .arg(crate::support::shared_cache())
         .args(["plugin", "eval", "--policy-config", config, &hostile(), "--timeout-ms", "3000"])
