@@ -318,8 +318,9 @@ impl host_imports::Host for SandboxState {
         if remaining.is_zero() {
             return Err(format!("the {} ms deadline has passed", self.timeout.as_millis()));
         }
-        // Leave the plugin a little time to turn a timeout into a verdict of its own.
-        let margin = (self.timeout / 10).min(Duration::from_millis(100));
+        // Leave the plugin time to turn a timeout into a verdict of its own: little CPU, but
+        // on a loaded machine its thread may wait that long to run again.
+        let margin = (self.timeout / 4).min(Duration::from_millis(250));
         let budget = remaining.saturating_sub(margin).max(Duration::from_millis(1));
         let response = self.access.http.get(&url, &headers, budget, MAX_HTTP_BODY_BYTES).map_err(|error| match error {
             FetchError::TimedOut => {
