@@ -448,7 +448,6 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Plugin(PluginCommand::Info { plugin: reference, allowed_signers, output }) => {
             let plugin = load_plugin(cli, reference)?;
             let info = plugin.info(Limits::default()).map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;
-            let mut text = report::plugin_info(&plugin, &info, *output);
             let workspace = || if allowed_signers.is_none() { open_workspace(cli).ok() } else { None };
             let status = match PluginRef::parse(reference).map(|reference| reference.source) {
                 Ok(crate::runtime::PluginSource::File(path)) => {
@@ -463,17 +462,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 )),
                 _ => None,
             };
-            if let Some(status) = status {
-                text = match output {
-                    BasicFormat::Text => text + &trust::describe_plugin_signature(&status),
-                    BasicFormat::Json => {
-                        let mut document: serde_json::Value = serde_json::from_str(&text).expect("plugin info JSON");
-                        document["signature"] = status;
-                        format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"))
-                    }
-                };
-            }
-            print(&text);
+            print(&report::plugin_info(&plugin, &info, status.as_ref(), *output));
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Sign { plugin, key }) => {

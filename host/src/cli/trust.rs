@@ -415,14 +415,4 @@ fn signature_status(
     }
 }
 
-/// The `signed by:` line of `plugin info` text output.
-pub fn describe_plugin_signature(status: &serde_json::Value) -> String {
-    let field = |name: &str| status[name].as_str().unwrap_or_default().to_string();
-    match status["status"].as_str() {
-        Some("good") => format!("signed by:    {} (key {})\n", field("principal"), field("key")),
-        Some("bad") => format!("signed by:    INVALID: {}\n", field("reason")),
-        Some("unchecked") => format!("signed by:    not checked ({}){}\n", field("reason"), status["key"].as_str().map(|key| format!("; key {key}")).unwrap_or_default()),
-        _ => "signed by:    unsigned\n".to_string(),
-    }
-}
 
