@@ -27,7 +27,8 @@
 //!   publish; a single promotion is a batch of one; then history, status and verify;
 //! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
-//! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
+//! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases
+//!   anywhere (with the SDK this binary carries, [`scaffold::sdk`]);
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
 //! - [`trust`]: SSH signatures checked against Git's allowed_signers: signed approvals,
 //!   signed promotion commits and signed plugins;

@@ -25,6 +25,7 @@ mod registry_signature;
 mod registry_support;
 mod sandbox;
 mod scaffold;
+mod sdk_package;
 mod support;
 mod templates;
 mod trust;

@@ -292,8 +292,9 @@ pub enum PluginCommand {
     Lock(crate::registry::commands::LockArgs),
     /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
     /// builds for wasm32-wasip2 and passes its cases right away.
-    #[command(after_help = "The crate depends on tollgate-sdk by path, because the SDK is not published: by default on \
-                            the sdk/ directory of the tollgate checkout this binary was built from, else on --sdk-path.\n\n\
+    #[command(after_help = "The SDK is not published yet, so this tollgate carries it: by default the crate gets a copy in \
+                            vendor/tollgate-sdk-VERSION/ and depends on it by that relative path, so it builds anywhere \
+                            without a tollgate checkout.\n\n\
                             Example:\n  tollgate plugin new require-ticket --dir plugins/require-ticket\n  \
                             cd plugins/require-ticket && cargo test && cargo build --target wasm32-wasip2 --release\n  \
                             tollgate plugin test target/wasm32-wasip2/release/require_ticket.wasm cases.yaml")]
@@ -303,9 +304,13 @@ pub enum PluginCommand {
         /// Directory to create the crate in (new or empty) [default: ./NAME].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// The tollgate-sdk crate to depend on, by path [default: the sdk/ directory of the tollgate checkout this binary was built from].
+        /// Depend on the tollgate-sdk crate in this directory instead (checked: cargo must read it
+        /// and it must build plugins this tollgate runs).
         #[arg(long, value_name = "PATH")]
         sdk_path: Option<PathBuf>,
+        /// Depend on this tollgate's SDK version from crates.io instead (once it is published).
+        #[arg(long, conflicts_with = "sdk_path")]
+        sdk_from_registry: bool,
     },
 }
 
@@ -521,23 +526,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&summary);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::New { name, dir, sdk_path }) => {
-            crate::scaffold::validate_name(name)?;
-            let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
-            let sdk = crate::scaffold::SdkSource::resolve(sdk_path.as_deref())?;
-            let crate::scaffold::SdkSource::Path(sdk_dir) = &sdk;
-            let mut text = format!("Created plugin {name} in {} (tollgate-sdk from {}):\n", dir.display(), sdk_dir.display());
-            for file in crate::scaffold::create(name, &dir, sdk.clone())? {
-                text.push_str(&format!("  {}\n", file.strip_prefix(&dir).unwrap_or(&file).display()));
-            }
-            text.push_str(&format!(
-                "\nNext:\n  cd {}\n  cargo test                                    # the unit tests in src/lib.rs, natively\n  \
-                 cargo build --target wasm32-wasip2 --release  # the component\n  \
-                 tollgate plugin test target/wasm32-wasip2/release/{}.wasm cases.yaml\n",
-                dir.display(),
-                crate::scaffold::crate_name(name)
-            ));
-            print(&text);
+        Command::Plugin(PluginCommand::New { name, dir, sdk_path, sdk_from_registry }) => {
+            print(&crate::scaffold::new_command(name, dir.as_deref(), sdk_path.as_deref(), *sdk_from_registry)?);
             Ok(ExitCode::Success)
         }
     }
