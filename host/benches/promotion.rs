@@ -1,7 +1,7 @@
 //! Promotion benchmark: the cost of deciding and committing a promotion must not grow with
 //! the size of the GitOps repository.
 //!
-//! Builds the demo repository (`tollgate::demo::create_repository`) twice, once with 1,000
+//! Builds the demo repository (`tollgate::cli::demo::create_repository`) twice, once with 1,000
 //! and once with 100,000 extra committed files (`other/NNNN/file-NNNNN.yaml`, written with
 //! `git fast-import`, then checked out so the index and working tree are full size too), and
 //! measures side by side, interleaved round by round:
@@ -307,7 +307,7 @@ fn extra_path(index: usize) -> String {
 
 /// The demo repository plus `extra` committed files, checked out.
 fn build_repository(dir: &Path, extra: usize) {
-    tollgate::demo::create_repository(dir, tollgate::demo::SECRET_SCOPE_CONFIG)
+    tollgate::cli::demo::create_repository(dir, tollgate::cli::demo::SECRET_SCOPE_CONFIG)
         .unwrap_or_else(|failure| fail(&format!("create_repository: {}", failure.message)));
     let head = git(dir, &["rev-parse", "HEAD"]);
     let demo_files = git(dir, &["ls-files"]).lines().count();

@@ -172,7 +172,7 @@ fn bench_plugins(counts: &Counts) -> Vec<Row> {
         for (row, (plugin, scenario)) in rows.iter_mut().zip(&prepared) {
             let access = scenario.access();
             let started = Instant::now();
-            let evaluation = plugin.evaluate(&scenario.config, &scenario.transition, Limits::default(), access);
+            let evaluation = plugin.decide(&scenario.config, &scenario.transition, Limits::default(), access).evaluation;
             row.evaluate.push(started.elapsed());
             check_outcome(&evaluation.outcome, scenario, &row.source);
         }
@@ -189,7 +189,7 @@ fn load(runtime: &Runtime, source: &str, bytes: &[u8]) -> Arc<Plugin> {
 }
 
 fn evaluate_checked(plugin: &Arc<Plugin>, scenario: &Scenario, source: &str) -> &'static str {
-    let evaluation = plugin.evaluate(&scenario.config, &scenario.transition, Limits::default(), scenario.access());
+    let evaluation = plugin.decide(&scenario.config, &scenario.transition, Limits::default(), scenario.access()).evaluation;
     check_outcome(&evaluation.outcome, scenario, source)
 }
 

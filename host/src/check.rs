@@ -229,8 +229,8 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
         report.error(locator.problem(&["trust", "allowed_signers"], error));
     }
 
-    for (index, policy) in config.policies.iter().enumerate() {
-        let index = index.to_string();
+    for (position, policy) in config.policies.iter().enumerate() {
+        let index = position.to_string();
         let at = |leaf: &'static str| ["policies", index.as_str(), leaf];
         let reference = match resolve_plugin(&policy.plugin, &workspace.base_dir) {
             Ok(reference) => reference,
@@ -263,9 +263,9 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
                 continue;
             }
         };
-        let accepted = plugin.validate_config(&policy.config_json(), policy.limits());
+        let accepted = plugin.validate_config(&policy.config_json(), &policy.environment_names, policy.limits());
         if let Err(message) = &accepted {
-            report.error(locator.problem(&at("config"), format!("{} does not accept this configuration: {message}", info.name)));
+            report.error(locator.plugin_refusal(position, &info.name, &message.to_string()));
         }
         // A secret the host cannot read now would fail the policy closed at plan time.
         if let Err(cause) = crate::credentials::resolve(&policy.credentials) {
@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_good_configuration_is_valid_and_lists_what_it_checked() {
-        let config = "environments: [dev, prod]\napplications:\n  api:\n    image: r/api\n    environments:\n      dev: { file: dev.yaml, helm: { tag_path: image.tag } }\n      prod: { file: prod.yaml, helm: { tag_path: image.tag } }\npolicies:\n  - plugin: builtin:approval-count\n    config: { environments: { prod: { required: 2 } } }\n";
+        let config = "environments: [dev, prod]\napplications:\n  api:\n    image: r/api\n    environments:\n      dev: { file: dev.yaml, helm: { tag_path: image.tag } }\n      prod: { file: prod.yaml, helm: { tag_path: image.tag } }\npolicies:\n  - plugin: builtin:approval-count\n    environments: [prod]\n    config: { environments: { prod: { required: 2 } } }\n";
         let dir = repository(&[("tollgate.yaml", config), ("dev.yaml", VALUES), ("prod.yaml", VALUES)]);
         let report = check_repository(dir.path(), None, None, runtime());
         assert!(report.valid(), "{report:?}");
@@ -457,7 +457,8 @@ mod tests {
         let expect = [
             "tollgate.yaml:7:15: error: applications.api.environments.prod.file: missing.yaml does not exist on branch main (",
             "tollgate.yaml:11:30: error: applications.web.environments.dev.kustomize: dev.yaml has no `images:` entry with name r/web; to let the first promotion add one",
-            "tollgate.yaml:14:5: error: policies.0.config: approval-count does not accept this configuration: config.environments.prod.required: ",
+            // Placed at the field the plugin names, inside its config.
+            "tollgate.yaml:14:39: error: policies.0.config.environments.prod.required: approval-count does not accept this configuration: invalid type: string \"lots\", expected u32",
             // No config: the place is the policy's.
             "tollgate.yaml:15:5: error: policies.1.config: change-window does not accept this configuration: ",
             "tollgate.yaml:16:5: warning: policies.1.http_origins: change-window does not ask for http-get",
@@ -481,9 +482,27 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&render(&report, CheckFormat::Json)).unwrap();
         assert_eq!((json["valid"].clone(), json["errors"].clone(), json["warnings"].clone()), (false.into(), 6.into(), 2.into()));
         assert_eq!(json["problems"][2]["line"], 14);
-        assert_eq!(json["problems"][2]["column"], 5);
-        assert_eq!(json["problems"][2]["field"], "policies.0.config");
+        assert_eq!(json["problems"][2]["column"], 39);
+        assert_eq!(json["problems"][2]["field"], "policies.0.config.environments.prod.required");
         assert_eq!(json["problems"][2]["severity"], "error");
+    }
+
+    #[test]
+    fn a_typo_in_a_per_environment_key_is_an_error_at_its_line_and_column() {
+        let config = "environments: [qa, { name: staging-us, upstream: qa }, prod-us]\napplications:\n  api:\n    image: r/api\n    environments:\n      qa: { file: dev.yaml, helm: { tag_path: image.tag } }\npolicies:\n  - plugin: builtin:approval-count\n    environments: [prod-us]\n    config:\n      environments:\n        prod: { required: 2 }\n  - plugin: builtin:change-window\n    config: { environments: { prod-us: { timezone: UTC, windows: [{ days: [mon], start: \"09:00\", end: \"17:00\" }] } } }\n";
+        let dir = repository(&[("tollgate.yaml", config), ("dev.yaml", VALUES)]);
+        let report = check_repository(dir.path(), None, None, runtime());
+        let lines: Vec<String> = report.problems.iter().map(describe).collect();
+        assert_eq!(
+            lines,
+            [
+                "tollgate.yaml:12:9: error: policies.0.config.environments.prod: approval-count does not accept this configuration: \
+                 no environment is called prod; the environments of tollgate.yaml are qa, staging-us, prod-us (a misspelt name would switch these rules off)",
+                "tollgate.yaml:14:5: error: policies.1.config: change-window does not accept this configuration: no rules for qa, staging-us, \
+                 where this policy runs (neither an entry under environments nor a default); add an entry for each (or a default), \
+                 or run the policy only where it has rules with `environments: [prod-us]` on the policy in tollgate.yaml",
+            ]
+        );
     }
 
     #[test]

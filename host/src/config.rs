@@ -48,11 +48,11 @@ pub mod graph;
 pub mod locator;
 
 pub use graph::{EnvGraph, EnvironmentEntry, EnvironmentSpec, Environments, Require};
-pub use locator::{ConfigLocator, ConfigProblem};
+pub use locator::{ConfigLocator, ConfigProblem, ConfigText};
 
 use crate::credentials::OriginCredential;
 use crate::manifest::Layout;
-use crate::runtime::{Limits, PluginRef, origin_of};
+use crate::runtime::{Limits, PluginRef, PolicyEnvironments, origin_of};
 
 /// The default file name at the repository root.
 pub const CONFIG_FILE: &str = "tollgate.yaml";
@@ -90,6 +90,9 @@ pub struct Config {
     /// Signatures required per environment, and the allowed signers that check them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<crate::trust::TrustConfig>,
+    /// The text it was read from (set when loading), to place problems plugins find.
+    #[serde(skip)]
+    pub text: ConfigText,
 }
 
 fn default_branch() -> String {
@@ -245,6 +248,9 @@ pub struct PolicyConfig {
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
     pub config: serde_yaml::Value,
+    /// What `policy-environments` tells its plugin (set when loading; see [`EnvGraph::policy_environments`]).
+    #[serde(skip)]
+    pub environment_names: PolicyEnvironments,
 }
 
 impl PolicyConfig {
@@ -360,6 +366,11 @@ impl Config {
         templates::resolve(&mut config, &at)?;
         config.check_and_fill_artifacts(&at)?;
         config.check(&at)?;
+        let graph = config.environments.graph();
+        for policy in &mut config.policies {
+            policy.environment_names = graph.policy_environments(|env| policy.applies_to(env));
+        }
+        config.text = ConfigText { name: source.to_string(), text: text.into() };
         Ok(config)
     }
 

@@ -12,16 +12,21 @@
 //! ```
 //!
 //! The host reads the secret when the policy runs and adds `Authorization` to requests to that
-//! origin only, after the sandbox's origin check ([`CredentialedFetcher`]). The plugin never
-//! sees the secret: a request of its own carrying `Authorization` to that origin is refused,
-//! redirects are never followed (so the header cannot be carried elsewhere), and the secret is
-//! cut out of the response before the plugin reads it (so a server echoing the request cannot
-//! hand it back). Reports and decision records hold only [`describe`]'s "bearer token from
-//! environment variable ARGOCD_TOKEN".
+//! origin only, after the sandbox's origin check ([`CredentialedFetcher`]). The plugin must
+//! never see the secret: a request of its own carrying `Authorization` to that origin is
+//! refused, and redirects are never followed (so the header cannot be carried elsewhere).
+//! A server that reflects its request could still hand the secret back in some encoding,
+//! so [`scan::SecretScan`] looks for the common encodings of every secret in each response
+//! from an origin that received one (before the plugin reads it), in everything the policy
+//! sends to any origin (URL and headers), and in its findings, logs and output. A hit stops
+//! the policy: it fails closed with a cause naming the origin, never the secret, and nothing
+//! it produced is kept. Secrets shorter than [`scan::MIN_SECRET_CHARS`] are refused at load.
+//! Reports and decision records hold only [`describe`]'s "bearer token from environment
+//! variable ARGOCD_TOKEN".
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -126,6 +131,8 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+pub mod scan;
+
 /// A credential read and ready to send.
 #[derive(Debug, Clone)]
 pub struct ResolvedCredential {
@@ -133,8 +140,8 @@ pub struct ResolvedCredential {
     pub origin: String,
     /// The `Authorization` header value.
     header: Secret,
-    /// Every form of the secret that is cut out of responses.
-    redact: Vec<Secret>,
+    /// The forms of the secret that must never reach the plugin or leave through it.
+    scan: scan::SecretScan,
 }
 
 /// Read every credential of a policy from its source. `Err` names the origin and the source
@@ -153,22 +160,21 @@ pub fn resolve_with(
         .map(|(origin, credential)| {
             let fail = |message: String| format!("credentials for {origin}: {message}");
             let origin = origin_of(origin).map_err(fail)?;
-            let (header, redact) = match (&credential.bearer, &credential.basic) {
+            let (header, scan) = match (&credential.bearer, &credential.basic) {
                 (Some(bearer), _) => {
                     let token = read_secret(bearer, env).map_err(fail)?;
-                    (format!("Bearer {token}"), vec![token])
+                    (format!("Bearer {token}"), scan::SecretScan::new(&[&token]))
                 }
                 (_, Some(basic)) => {
                     let password = read_secret(&basic.password, env).map_err(fail)?;
-                    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", basic.username));
-                    (format!("Basic {encoded}"), vec![encoded, password])
+                    let pair = format!("{}:{password}", basic.username);
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(&pair);
+                    // The pair's base64 forms cover the header value in any alignment.
+                    (format!("Basic {encoded}"), scan::SecretScan::new(&[&password, &pair]))
                 }
                 _ => return Err(fail("no bearer or basic credential".into())),
             };
-            let mut redact: Vec<Secret> = redact.into_iter().filter(|text| !text.is_empty()).map(Secret).collect();
-            // Longest first, so a secret containing another is cut whole.
-            redact.sort_by_key(|secret| std::cmp::Reverse(secret.0.len()));
-            Ok(ResolvedCredential { origin, header: Secret(header), redact })
+            Ok(ResolvedCredential { origin, header: Secret(header), scan })
         })
         .collect()
 }
@@ -192,6 +198,15 @@ fn read_secret(source: &SecretSource, env: &dyn Fn(&str) -> Option<std::ffi::OsS
     if value.is_empty() {
         return Err(format!("{place} is empty"));
     }
+    // Shorter secrets could turn up by chance in what a server answers, where the host
+    // looks for them (see `scan`).
+    if value.chars().count() < scan::MIN_SECRET_CHARS {
+        return Err(format!(
+            "{place} holds a secret of {} characters; tollgate needs at least {} (use a longer token or password)",
+            value.chars().count(),
+            scan::MIN_SECRET_CHARS
+        ));
+    }
     if value.chars().any(char::is_control) {
         return Err(format!("{place} holds control characters (a line break inside?); it must be one line"));
     }
@@ -204,17 +219,55 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
 }
 
 /// Adds a policy's credentials to requests to their origins; used under the sandbox, whose
-/// origin check has already passed when `get` is called.
+/// origin check has already passed when `get` is called. Every request of the policy (to any
+/// origin) goes through it, so it also screens what the policy sends, and what credentialed
+/// origins answer, for the secrets' forms; after a hit it refuses every further request and
+/// [`HttpFetcher::leak`] reports it, which fails the policy.
 pub struct CredentialedFetcher {
     /// Who performs the request.
-    pub inner: Arc<dyn HttpFetcher>,
+    inner: Arc<dyn HttpFetcher>,
     /// The credentials by origin.
-    pub credentials: Vec<ResolvedCredential>,
+    credentials: Vec<ResolvedCredential>,
+    /// Why the policy was stopped, once a secret's form turned up.
+    tripped: Mutex<Option<String>>,
+}
+
+impl CredentialedFetcher {
+    /// Requests through `inner`, with `credentials` attached to their origins.
+    pub fn new(inner: Arc<dyn HttpFetcher>, credentials: Vec<ResolvedCredential>) -> Self {
+        CredentialedFetcher { inner, credentials, tripped: Mutex::new(None) }
+    }
+
+    fn trip(&self, cause: String) -> FetchError {
+        let mut tripped = self.tripped.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tripped.get_or_insert(cause.clone());
+        FetchError::Failed(format!("refused: {cause}"))
+    }
+
+    fn tripped(&self) -> Option<String> {
+        self.tripped.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// The origin of the first credential a form of which is in `text`.
+    fn holder_found_in(&self, text: &[u8]) -> Option<&str> {
+        self.credentials.iter().find(|credential| credential.scan.found_in(text)).map(|credential| credential.origin.as_str())
+    }
 }
 
 impl HttpFetcher for CredentialedFetcher {
     fn get(&self, url: &str, headers: &[(String, String)], timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, FetchError> {
+        if let Some(cause) = self.tripped() {
+            return Err(FetchError::Failed(format!("refused: {cause}")));
+        }
         let origin = origin_of(url).map_err(FetchError::Failed)?;
+        let request: Vec<u8> = std::iter::once(url.to_string())
+            .chain(headers.iter().map(|(name, value)| format!("{name}: {value}")))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes();
+        if let Some(holder) = self.holder_found_in(&request) {
+            return Err(self.trip(format!("the policy tried to send a form of the credential for {holder} to {origin}; the policy was stopped")));
+        }
         let Some(credential) = self.credentials.iter().find(|credential| credential.origin == origin) else {
             return self.inner.get(url, headers, timeout, max_body_bytes);
         };
@@ -225,33 +278,29 @@ impl HttpFetcher for CredentialedFetcher {
         }
         let mut headers = headers.to_vec();
         headers.push(("authorization".to_string(), credential.header.0.clone()));
-        let mut response = self.inner.get(url, &headers, timeout, max_body_bytes)?;
-        for secret in &credential.redact {
-            response.body = replace_bytes(&response.body, secret.0.as_bytes(), b"[redacted]");
-            for (_, value) in &mut response.headers {
-                *value = value.replace(&secret.0, "[redacted]");
-            }
+        let response = self.inner.get(url, &headers, timeout, max_body_bytes)?;
+        let answer: Vec<u8> = response
+            .headers
+            .iter()
+            .flat_map(|(name, value)| format!("{name}: {value}\n").into_bytes())
+            .chain(response.body.iter().copied())
+            .collect();
+        if let Some(holder) = self.holder_found_in(&answer) {
+            return Err(self.trip(format!(
+                "the answer from {origin} carried a form of the credential for {holder} (a server that echoes credentials \
+                 must not be given them); the policy was stopped before reading it"
+            )));
         }
         Ok(response)
     }
-}
 
-fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return haystack.to_vec();
-    }
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut index = 0;
-    while index < haystack.len() {
-        if haystack[index..].starts_with(needle) {
-            out.extend_from_slice(with);
-            index += needle.len();
-        } else {
-            out.push(haystack[index]);
-            index += 1;
+    fn leak(&self, texts: &[&str]) -> Option<String> {
+        if let Some(cause) = self.tripped() {
+            return Some(cause);
         }
+        let holder = texts.iter().find_map(|text| self.holder_found_in(text.as_bytes()))?;
+        Some(format!("the policy's findings, logs or output carried a form of the credential for {holder}; nothing it produced is kept"))
     }
-    out
 }
 
 #[cfg(test)]

@@ -36,6 +36,40 @@ pub fn is_forbidden_char(c: char) -> bool {
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
+/// Code points that show as nothing or reorder what is around them: Unicode's
+/// default-ignorable code points (zero-width space and joiners, soft hyphen, variation
+/// selectors, Hangul fillers, tags, …) and the bidirectional formatting characters. In an
+/// identity they make a look-alike of someone else's name (`b\u{200b}ob`).
+pub fn is_invisible_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E
+            | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF
+    )
+}
+
+/// An identity (an actor, an approver, a principal): a [`name`] without invisible code
+/// points ([`is_invisible_char`]).
+pub fn identity(field: &str, value: &str, max: usize) -> Result<(), InputError> {
+    name(field, value, max)?;
+    if let Some(c) = value.chars().find(|c| is_invisible_char(*c)) {
+        return Err(refuse(
+            field,
+            format!("{:?} contains the invisible character U+{:04X}, which makes a look-alike of another name; remove it", value.escape_debug().to_string(), c as u32),
+        ));
+    }
+    Ok(())
+}
+
+/// The form in which identities are compared: trimmed, NFKC-normalised and case-folded
+/// (so `Bob`, `ＢＯＢ` and `bob` are one person).
+pub fn identity_key(value: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let folded = value.trim().nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
+}
+
 /// One line of printable text, at most `max` characters: refuse forbidden characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), InputError> {
     if let Some(c) = value.chars().find(|c| is_forbidden_char(*c)) {
@@ -146,7 +180,7 @@ pub struct Actor {
 impl Actor {
     /// Parse `login` or `Name <email>`; refuse what Git could not record as an identity.
     pub fn parse(field: &str, value: &str) -> Result<Actor, InputError> {
-        name(field, value, 200)?;
+        identity(field, value, 200)?;
         let forbidden_in_name = |text: &str| text.contains(['<', '>']);
         match value.split_once('<') {
             None if !forbidden_in_name(value) => Ok(Actor { name: value.to_string(), email: None }),
@@ -190,6 +224,22 @@ mod tests {
         }
         assert!(text("--actor", "Zoë Ångström", 100).is_ok());
         assert_eq!(text("--label", &"x".repeat(11), 10).unwrap_err().to_string(), "--label: is longer than 10 characters");
+    }
+
+    #[test]
+    fn look_alike_identities_are_refused_and_identities_compare_folded() {
+        for bad in ["b\u{200b}ob", "bob\u{200d}", "b\u{00ad}ob", "bo\u{fe0f}b", "b\u{2060}ob", "bob\u{e0062}", "\u{202e}bob"] {
+            assert!(identity("--actor", bad, 200).is_err(), "{bad:?}");
+            assert!(Actor::parse("--actor", bad).is_err(), "{bad:?}");
+            assert!(Actor::parse("--actor", &format!("Bob <{bad}@example.com>")).is_err(), "{bad:?}");
+        }
+        let error = identity("--actor", "b\u{200b}ob", 200).unwrap_err().to_string();
+        assert!(error.contains("U+200B") && error.contains("look-alike"), "{error}");
+        assert!(identity("--actor", "Zoë Ångström", 200).is_ok());
+        assert_eq!(identity_key("Bob"), identity_key("bob"));
+        assert_eq!(identity_key("ＢＯＢ"), "bob", "full-width letters fold by NFKC");
+        assert_eq!(identity_key("Zoe\u{308}"), identity_key("zoë"), "composed and decomposed are one");
+        assert_ne!(identity_key("b\u{200b}ob"), identity_key("bob"), "invisible characters are refused where they enter, not folded");
     }
 
     #[test]

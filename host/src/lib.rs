@@ -6,7 +6,8 @@
 //!   (upstreams, fan-in, roots, topological order) in [`config::graph`], its defaults and
 //!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]), and
 //!   multi-artifact applications ([`config::artifacts`]);
-//! - [`input`]: validation of every string a requester or configuration brings in;
+//! - [`input`]: validation of every string a requester or configuration brings in (identities
+//!   without invisible code points, compared NFKC-normalised and case-folded);
 //! - [`repo`]: the GitOps repository, read through git2;
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits
 //!   (including, when a location opts in, adding a missing key: [`manifest::insert`]);
@@ -17,15 +18,16 @@
 //!   one memory budget per call, on reused worker threads, checking everything that comes
 //!   back, failing closed on any misbehaviour;
 //! - [`credentials`]: secrets the host attaches to a policy's granted HTTP origins, never
-//!   shown to the plugin or written anywhere;
+//!   shown to the plugin or written anywhere: answers, requests, findings and logs are scanned
+//!   for their common encodings ([`credentials::scan`]), and a hit fails the policy closed;
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
-//! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull,
-//!   the local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
+//! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull over
+//!   a small client of its own with every answer bounded and one deadline per operation, the
+//!   local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
 //! - [`promotion`]: the one pipeline every command runs through ([`promotion::pipeline`]):
 //!   request → plan (its source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
 //!   publish; a single promotion is a batch of one; then history, status and verify;
-//! - [`demo`]: `tollgate demo`, an example repository and a promotion story;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases
 //!   anywhere (with the SDK this binary carries, [`scaffold::sdk`]);
@@ -35,7 +37,9 @@
 //! - [`report`]: output for people and machines (text, JSON, JUnit, GitHub, SARIF; `status` as
 //!   an aligned matrix, JSON with the graph, or a Mermaid picture, [`report::matrix`]), with all
 //!   untrusted text escaped per format ([`report::escape`]);
-//! - [`cli`]: the `tollgate` command line, a thin layer over the above.
+//! - [`cli`]: the `tollgate` command line, a thin layer over the above: every command and its
+//!   `clap` arguments, the trust commands (`approve`, `approvals`, `plugin sign`) and `tollgate
+//!   demo`'s promotion story ([`cli::demo`]).
 //!
 //! Exit codes for every command are in [`exit::ExitCode`].
 
@@ -44,7 +48,6 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod decision;
-pub mod demo;
 pub mod exit;
 pub mod fixtures;
 pub mod input;
@@ -61,5 +64,6 @@ pub mod trust;
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "tollgate:policy";
 /// The WIT package version this host implements; plugins built for any 0.1.x load (0.1.1
-/// added `host.transition-artifacts`).
-pub const WIT_VERSION: &str = "0.1.1";
+/// added `host.transition-artifacts`; 0.1.2 `host.policy-environments` and
+/// `host.report-counted-approvals`).
+pub const WIT_VERSION: &str = "0.1.2";

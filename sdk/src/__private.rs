@@ -31,6 +31,9 @@ pub fn validate_config<P: Policy>(config: &str) -> Result<(), String> {
 pub fn evaluate<P: Policy>(config: &str, transition: wit::Transition) -> Result<wit::Verdict, String> {
     let config = parse_config::<P>(config).map_err(|error| error.to_string())?;
     let verdict = P::evaluate(&config, &transition_from_wit(transition)).map_err(|error| error.to_string())?;
+    if let Some(counted) = &verdict.counted_approvals {
+        crate::bindings::tollgate::policy::host::report_counted_approvals(counted);
+    }
     Ok(verdict_to_wit(verdict))
 }
 

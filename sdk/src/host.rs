@@ -59,6 +59,31 @@ impl HttpResponse {
     }
 }
 
+/// The environments of the tollgate configuration a policy runs under (WIT 0.1.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyEnvironments {
+    /// Every environment the configuration defines, in graph order (upstreams first).
+    pub configured: Vec<String>,
+    /// Those this policy runs for (its `environments:` in tollgate.yaml, else all), in the same order.
+    pub runs_for: Vec<String>,
+}
+
+impl PolicyEnvironments {
+    /// Whether the host told any: not where no configuration is in play (`tollgate plugin
+    /// eval` without `--environment`, a cases file without `environments:`, a native test
+    /// that did not call [`crate::testing::set_environments`]).
+    pub fn told(&self) -> bool {
+        !self.configured.is_empty()
+    }
+}
+
+/// The environments of the tollgate configuration this policy runs under (WIT 0.1.2), for
+/// checking the environment names its configuration uses. [`crate::PerEnvironment`] and
+/// [`crate::environment_names`] use it; a plugin that calls it needs a 0.1.2 host.
+pub fn policy_environments() -> PolicyEnvironments {
+    imp::policy_environments()
+}
+
 /// Write a line to the decision report.
 pub fn log(level: LogLevel, message: &str) {
     imp::log(level, message)
@@ -112,6 +137,11 @@ mod imp {
         Ok(HttpResponse { status: response.status, headers: response.headers, body: response.body })
     }
 
+    pub fn policy_environments() -> super::PolicyEnvironments {
+        let told = wit::policy_environments();
+        super::PolicyEnvironments { configured: told.configured, runs_for: told.runs_for }
+    }
+
     pub fn transition_artifacts() -> Vec<crate::NamedArtifact> {
         let convert = |artifact: crate::bindings::tollgate::policy::types::Artifact| crate::Artifact {
             image: artifact.image,
@@ -127,5 +157,5 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    pub use crate::testing::double::{http_get, log, read_file, transition_artifacts};
+    pub use crate::testing::double::{http_get, log, policy_environments, read_file, transition_artifacts};
 }

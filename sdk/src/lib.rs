@@ -39,14 +39,21 @@
 //! ```
 //!
 //! Most policies configure rules per environment (`default` plus `environments`): use
-//! [`PerEnvironment`] for that shape rather than writing it again.
+//! [`PerEnvironment`] for that shape rather than writing it again. Its keys are checked
+//! against the tollgate configuration's environments ([`environment_names`], WIT 0.1.2), so a
+//! misspelt environment is a configuration error rather than a rule that never applies.
 //!
-//! Host functions ([`host::log`], [`host::read_file`], [`host::http_get`]) call the tollgate
+//! A policy that counts approvals says which ones it counted with
+//! [`Verdict::with_counted_approvals`] (WIT 0.1.2): only those are recorded as approving.
+//!
+//! Host functions ([`host::log`], [`host::read_file`], [`host::http_get`],
+//! [`host::transition_artifacts`], [`host::policy_environments`]) call the tollgate
 //! host inside the sandbox. Compiled natively (plain `cargo test`), they go to the test
 //! double in [`testing`], so a policy's unit tests need no WebAssembly at all.
 
 #![warn(missing_docs)]
 
+pub mod environment_names;
 mod error;
 pub mod host;
 mod per_environment;

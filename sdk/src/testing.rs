@@ -27,7 +27,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::host::{HttpResponse, LogLevel};
+use crate::host::{HttpResponse, LogLevel, PolicyEnvironments};
 use crate::policy::parse_config;
 use crate::{Approval, Artifact, FileChange, Label, NamedArtifact, Policy, Result, Transition, TransitionKind, Verdict};
 
@@ -38,6 +38,7 @@ struct TestHost {
     logs: Vec<(LogLevel, String)>,
     requests: Vec<(String, Vec<(String, String)>)>,
     artifacts: Vec<NamedArtifact>,
+    environments: PolicyEnvironments,
 }
 
 thread_local! {
@@ -65,6 +66,16 @@ pub fn set_transition_artifacts(artifacts: Vec<NamedArtifact>) {
     HOST.with(|host| host.borrow_mut().artifacts = artifacts);
 }
 
+/// Make `policy_environments()` tell `configured` (the tollgate configuration's environments,
+/// in graph order) and a policy that runs for `runs_for` (`None`: for all of them), as the
+/// host does from tollgate.yaml. Until a test calls it, no environments are told and names
+/// are not checked (as in `tollgate plugin eval` without `--environment`).
+pub fn set_environments(configured: &[&str], runs_for: Option<&[&str]>) {
+    let names = |list: &[&str]| list.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+    let told = PolicyEnvironments { configured: names(configured), runs_for: names(runs_for.unwrap_or(configured)) };
+    HOST.with(|host| host.borrow_mut().environments = told);
+}
+
 /// The lines logged so far on this thread.
 pub fn logs() -> Vec<(LogLevel, String)> {
     HOST.with(|host| host.borrow().logs.clone())
@@ -86,10 +97,40 @@ pub fn reset() {
 }
 
 /// Run a policy the way the host does: parse and validate `config` (JSON text), then
-/// evaluate. A config error comes back as `Err`, like the host's `validate-config`.
+/// evaluate. A config error comes back as `Err`, like the host's `validate-config`. The
+/// verdict's counted approvals are checked and put in order as the host does: only the
+/// transition's approvers, no more names than it has approvals (else `Err`, the host's
+/// malformed output), each once, in the order of `transition.approvals`.
 pub fn evaluate<P: Policy>(config: &str, transition: &Transition) -> Result<Verdict> {
     let config = parse_config::<P>(config)?;
-    P::evaluate(&config, transition)
+    let mut verdict = P::evaluate(&config, transition)?;
+    if let Some(counted) = verdict.counted_approvals.take() {
+        verdict.counted_approvals = Some(counted_as_the_host_keeps_them(counted, transition)?);
+    }
+    Ok(verdict)
+}
+
+fn counted_as_the_host_keeps_them(counted: Vec<String>, transition: &Transition) -> Result<Vec<String>> {
+    let approvers: Vec<&str> = transition.approvals.iter().map(|approval| approval.approver.as_str()).collect();
+    if counted.len() > approvers.len() {
+        return Err(crate::Error::new(format!(
+            "returned malformed output: it reported {} counted approvals, more than the {} the transition has",
+            counted.len(),
+            approvers.len()
+        )));
+    }
+    if let Some(stranger) = counted.iter().find(|name| !approvers.contains(&name.as_str())) {
+        return Err(crate::Error::new(format!(
+            "returned malformed output: it reported {stranger:?} as a counted approval, but no approval of this transition is by {stranger:?}"
+        )));
+    }
+    let mut kept: Vec<String> = Vec::new();
+    for approver in approvers {
+        if counted.iter().any(|name| name == approver) && !kept.iter().any(|name| name == approver) {
+            kept.push(approver.to_string());
+        }
+    }
+    Ok(kept)
 }
 
 /// Only validate `config` (JSON text), as the host's `validate-config` call does.
@@ -113,6 +154,10 @@ pub(crate) mod double {
 
     pub fn transition_artifacts() -> Vec<crate::NamedArtifact> {
         HOST.with(|host| host.borrow().artifacts.clone())
+    }
+
+    pub fn policy_environments() -> crate::host::PolicyEnvironments {
+        HOST.with(|host| host.borrow().environments.clone())
     }
 
     pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {
@@ -271,5 +316,36 @@ impl TransitionBuilder {
     /// The transition.
     pub fn build(self) -> Transition {
         self.transition
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PluginInfo, Verdict};
+
+    /// Counts whoever the configuration names, as given.
+    struct Counts;
+
+    impl Policy for Counts {
+        type Config = Vec<String>;
+        fn info() -> PluginInfo {
+            PluginInfo::new("counts", "0.1.0", "test")
+        }
+        fn evaluate(config: &Vec<String>, _t: &Transition) -> Result<Verdict> {
+            Ok(Verdict::allow().with_counted_approvals(config.clone()))
+        }
+    }
+
+    #[test]
+    fn counted_approvals_are_checked_and_ordered_as_the_host_keeps_them() {
+        let t = transition().approval("bob", "1.0.0").approval("alice", "1.0.0").approval("carol", "1.0.0").build();
+        let verdict = evaluate::<Counts>(r#"["carol", "bob"]"#, &t).unwrap();
+        assert_eq!(verdict.counted_approvals, Some(vec!["bob".to_string(), "carol".to_string()]));
+        assert_eq!(evaluate::<Counts>("[]", &t).unwrap().counted_approvals, Some(Vec::new()));
+        let error = evaluate::<Counts>(r#"["bob", "mallory"]"#, &t).unwrap_err().to_string();
+        assert_eq!(error, "returned malformed output: it reported \"mallory\" as a counted approval, but no approval of this transition is by \"mallory\"");
+        let error = evaluate::<Counts>(r#"["bob", "bob", "bob", "bob"]"#, &t).unwrap_err().to_string();
+        assert!(error.contains("4 counted approvals, more than the 3 the transition has"), "{error}");
     }
 }

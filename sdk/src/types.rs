@@ -141,29 +141,51 @@ pub struct Verdict {
     pub decision: Decision,
     /// Findings that explain the decision (an allow may carry notes too).
     pub findings: Vec<Finding>,
+    /// The approvers whose approvals the policy counted, each as written in
+    /// `transition.approvals` (WIT 0.1.2); `None` when the policy does not say. The host
+    /// records only counted approvals as approving the promotion. Set it with
+    /// [`Verdict::with_counted_approvals`].
+    pub counted_approvals: Option<Vec<String>>,
 }
 
 impl Verdict {
+    /// A verdict with these findings, saying nothing about approvals.
+    pub fn new(decision: Decision, findings: Vec<Finding>) -> Self {
+        Verdict { decision, findings, counted_approvals: None }
+    }
+
     /// Allow, with no findings.
     pub fn allow() -> Self {
-        Verdict { decision: Decision::Allow, findings: Vec::new() }
+        Verdict::new(Decision::Allow, Vec::new())
     }
 
     /// Deny, with one finding.
     pub fn deny(message: impl Into<String>) -> Self {
-        Verdict { decision: Decision::Deny, findings: vec![Finding::new(message)] }
+        Verdict::new(Decision::Deny, vec![Finding::new(message)])
     }
 
     /// Deny when there is at least one finding, allow otherwise: the usual shape of a
     /// policy that collects every violation before answering.
     pub fn deny_if_any(findings: Vec<Finding>) -> Self {
         let decision = if findings.is_empty() { Decision::Allow } else { Decision::Deny };
-        Verdict { decision, findings }
+        Verdict::new(decision, findings)
     }
 
     /// Add a finding.
     pub fn with_finding(mut self, finding: impl Into<Finding>) -> Self {
         self.findings.push(finding.into());
+        self
+    }
+
+    /// Say which approvals counted: their approvers, each exactly as in
+    /// `transition.approvals` (an empty list: none counted). Naming anyone who did not
+    /// approve the transition is malformed output and fails the policy closed.
+    pub fn with_counted_approvals<I, S>(mut self, approvers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.counted_approvals = Some(approvers.into_iter().map(Into::into).collect());
         self
     }
 

@@ -22,6 +22,12 @@ fn rss_bound(cap_mib: u64) -> u64 {
 // The child is reaped by `wait4` below (std's `wait` would not report its rusage).
 #[allow(clippy::zombie_processes)]
 pub fn tollgate_peak_rss(args: &[&str]) -> (Run, u64) {
+    tollgate_peak_rss_env(args, &[])
+}
+
+/// [`tollgate_peak_rss`] with extra environment variables.
+#[allow(clippy::zombie_processes)]
+pub fn tollgate_peak_rss_env(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .arg("--cache-dir")
         .arg(shared_cache())
@@ -29,6 +35,7 @@ pub fn tollgate_peak_rss(args: &[&str]) -> (Run, u64) {
         .current_dir(workspace())
         .env_remove("TOLLGATE_CACHE_DIR")
         .env_remove("GITHUB_STEP_SUMMARY")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

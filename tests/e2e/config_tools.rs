@@ -67,9 +67,10 @@ fn check_config_reports_each_problem_with_its_place_and_exits_2() {
             "{config}:{}: error: applications.shop-web.environments.prod.file: envs/prod/shop-web/kustomisation.yaml does not exist on branch main (",
             position(&broken, "file: envs/prod/shop-web/kustomisation.yaml")
         ),
+        // At the field the plugin names, inside its config.
         format!(
-            "{config}:{}: error: policies.0.config: approval-count does not accept this configuration: ",
-            position(&broken, "    config:\n      environments:\n        prod:\n          required: two")
+            "{config}:{}: error: policies.0.config.environments.prod.required: approval-count does not accept this configuration: invalid type: string \"two\"",
+            position(&broken, "          required: two")
         ),
         format!(
             "{config}:{}: warning: policies.1.http_origins: change-window does not ask for http-get, so the origins granted here are never used; remove them\n",

@@ -422,7 +422,7 @@ fn schema_errors(validator: &jsonschema::Validator, yaml: &str) -> Vec<String> {
 fn the_schema_accepts_the_demo_and_example_configurations() {
     let validator = schema_validator();
     let dir = tempfile::tempdir().unwrap();
-    tollgate::demo::create_repository(&dir.path().join("repo"), tollgate::demo::SECRET_SCOPE_CONFIG).unwrap();
+    tollgate::cli::demo::create_repository(&dir.path().join("repo"), tollgate::cli::demo::SECRET_SCOPE_CONFIG).unwrap();
     let demo = std::fs::read_to_string(dir.path().join("repo/tollgate.yaml")).unwrap();
     assert_eq!(schema_errors(&validator, &demo), Vec::<String>::new(), "the demo's tollgate.yaml");
 

@@ -319,8 +319,9 @@ fn the_demo_tells_the_whole_story() {
 
 #[test]
 fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update_kept() {
-    use tollgate::promotion::commit::{CommitError, commit_plan, signature};
-    use tollgate::promotion::record::DecisionRecord;
+    use tollgate::promotion::commit::{commit_plan, signature};
+    use tollgate::promotion::journal::CommitError;
+    use tollgate::promotion::pipeline::decision_record;
     use tollgate::promotion::journal::PromotionLock;
     use tollgate::promotion::workspace::Workspace;
     use tollgate::promotion::request::PlanRequest;
@@ -347,7 +348,7 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
 
     // The stale plan cannot be committed: the compare-and-swap on the old tip fails.
     let author = signature(&workspace.repo, Some(&"alice".into())).unwrap();
-    let record = DecisionRecord::new(&stale.plan, &stale.gate);
+    let record = decision_record(&stale.plan, &stale.gate);
     let error = {
         let mut lock = PromotionLock::acquire(&workspace.repo).unwrap();
         commit_plan(&workspace.repo, &mut lock, false, "main", None, &stale.plan, &record, &author).unwrap_err()

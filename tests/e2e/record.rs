@@ -145,6 +145,7 @@ fn item_02_a_plugin_name_cannot_write_a_line_of_the_commit_message() {
         credentials: Default::default(),
         outcome: serde_json::json!({"outcome": "verdict", "decision": "allow", "findings": []}),
         observations: Vec::new(),
+        counted_approvals: None,
     });
     let message = commit_message(&record);
     assert!(!message.lines().any(|line| line.starts_with("Tollgate-Version: 6.6.6")), "{message}");

@@ -22,16 +22,22 @@ pub struct Registry {
 impl Registry {
     /// Start a registry and wait until it answers `GET /v2/`.
     pub fn start() -> Registry {
-        Registry::start_with(false)
+        Registry::start_with(false, None)
+    }
+
+    /// A registry that requires HTTP basic auth checked against one htpasswd line
+    /// (`user:bcrypt-hash`).
+    pub fn start_with_htpasswd(line: &str) -> Registry {
+        Registry::start_with(false, Some(line))
     }
 
     /// A registry that requires a bearer token from a realm that never grants one
     /// (distribution's `silly` access controller): every request is refused with 401.
     pub fn start_refusing() -> Registry {
-        Registry::start_with(true)
+        Registry::start_with(true, None)
     }
 
-    fn start_with(refusing: bool) -> Registry {
+    fn start_with(refusing: bool, htpasswd: Option<&str>) -> Registry {
         assert!(
             Path::new(REGISTRY_BINARY).is_file(),
             "{REGISTRY_BINARY} is missing: install Debian's docker-registry package (.ci/run does)"
@@ -42,13 +48,22 @@ impl Registry {
         let storage = dir.path().join("storage");
         std::fs::create_dir(&storage).unwrap();
         let config = dir.path().join("config.yml");
+        let users = dir.path().join("htpasswd");
+        let auth = match (refusing, htpasswd) {
+            (true, _) => format!("auth:\n  silly:\n    realm: http://{host}/no-tokens-here\n    service: registry\n"),
+            (false, Some(line)) => {
+                std::fs::write(&users, format!("{line}\n")).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: tollgate-test\n    path: {}\n", users.display())
+            }
+            (false, None) => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
                  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{}",
                 storage.display(),
-                if refusing { format!("auth:\n  silly:\n    realm: http://{host}/no-tokens-here\n    service: registry\n") } else { String::new() }
+                auth
             ),
         )
         .unwrap();
@@ -107,26 +122,12 @@ impl Registry {
         response.body_mut().with_config().limit(1 << 20).read_to_vec().unwrap()
     }
 
-    /// Push a blob and a raw manifest under `repository:tag` with the OCI client (for
-    /// artifacts `tollgate plugin push` would never make).
+    /// Push blobs and a raw manifest under `repository:tag` with tollgate's registry client
+    /// (for artifacts `tollgate plugin push` would never make).
     pub fn push_raw(&self, repository: &str, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = oci_client::Client::new(oci_client::client::ClientConfig {
-            protocol: oci_client::client::ClientProtocol::Http,
-            ..Default::default()
-        });
-        let image = oci_client::Reference::with_tag(self.host.clone(), repository.to_string(), tag.to_string());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            client.auth(&image, &oci_client::secrets::RegistryAuth::Anonymous, oci_client::RegistryOperation::Push).await.unwrap();
-            for blob in blobs {
-                client.push_blob(&image, blob.to_vec(), &sha256(blob)).await.unwrap();
-            }
-            client
-                .push_manifest_raw(&image, manifest.to_vec(), http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"))
-                .await
-                .unwrap();
-        });
+        let reference = tollgate::registry::OciReference::parse(&self.reference(&format!("{repository}:{tag}"))).unwrap();
+        let client = tollgate::registry::RegistryClient::new(&reference, &[]).unwrap();
+        client.push_raw(&reference, blobs, manifest, "application/vnd.oci.image.manifest.v1+json").unwrap();
     }
 
     /// Stop answering (the process is killed; its port closes).

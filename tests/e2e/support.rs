@@ -144,7 +144,7 @@ pub fn http_server(status: u16, body: &'static str, delay: Duration) -> String {
 pub fn gitops_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    tollgate::demo::create_repository(&repo, tollgate::demo::SECRET_SCOPE_CONFIG).unwrap();
+    tollgate::cli::demo::create_repository(&repo, tollgate::cli::demo::SECRET_SCOPE_CONFIG).unwrap();
     dir
 }
 

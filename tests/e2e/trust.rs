@@ -258,11 +258,11 @@ fn prod_requiring_signed_approvals_refuses_typed_names_and_allows_two_signed_app
     assert!(ssh_keygen_verify(&keys.allowed_file, "carol", "tollgate-approval", &signed.signature, signed.text.as_bytes()));
     assert!(!ssh_keygen_verify(&keys.allowed_file, "carol", "tollgate-approval", &signed.signature, signed.text.replace("1.4.2", "1.4.3").as_bytes()));
 
-    let run = tollgate_in(&repo, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY]);
+    let run = tollgate_in(&repo, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY, "--actor", "alice"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("a promotion would take 1.4.2 sha256:abab"), "{}", run.stdout);
     assert!(run.stdout.contains("  ok    bob 1.4.2 at 2026-01-06T09:00:00Z: verified as bob (key SHA256:"), "{}", run.stdout);
-    assert!(run.stdout.ends_with("2 of 2 count\n"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("2 of 2 count (as approval-count counts them)\n"), "{}", run.stdout);
 
     let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY, "-o", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -453,8 +453,8 @@ fn approvals_pushed_from_two_clones_are_merged_on_the_remote() {
 
     let requester = clone("alice");
     git(&requester, &["fetch", "-q", "origin", "refs/tollgate/approvals:refs/tollgate/approvals"]);
-    let run = tollgate_in(&requester, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY]);
-    assert!(run.stdout.ends_with("2 of 2 count\n"), "{}{}", run.stdout, run.stderr);
+    let run = tollgate_in(&requester, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY, "--actor", "alice"]);
+    assert!(run.stdout.ends_with("2 of 2 count (as approval-count counts them)\n"), "{}{}", run.stdout, run.stderr);
     let run = tollgate_in(&requester, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY, "--push"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
@@ -520,4 +520,32 @@ fn approve_signs_through_ssh_agent_with_gits_signing_key() {
     assert_eq!(listing["counted"], 1);
     assert_eq!(listing["approvals"][0]["signer"]["principal"], "bob");
     assert_eq!(listing["approvals"][0]["statement"]["version"], "1.4.2");
+}
+
+#[test]
+fn item_03_approvals_agrees_with_what_approval_count_counts() {
+    let keys = keys();
+    let (_dir, repo) = trusted_repo(&keys, "  environments:\n    prod: { signed_approvals: true }\n");
+    for key in [&keys.bob, &keys.carol, &keys.alice] {
+        let run = approve(&repo, key, &[]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    }
+    // alice requests: her own signed approval verifies, but approval-count does not count it.
+    let run = tollgate_in(&repo, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY, "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("  SKIP  alice 1.4.2 at 2026-01-06T09:00:00Z: verified as alice (key SHA256:"), "{}", run.stdout);
+    assert!(run.stdout.contains("but approval-count does not count it"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("2 of 3 count (as approval-count counts them)\n"), "{}", run.stdout);
+    let json: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &["approvals", "shop-api", "--to", "prod", "--at", TUESDAY, "--actor", "alice", "-o", "json"]).stdout).unwrap();
+    assert_eq!(json["counted"], 2);
+    assert_eq!(json["counted_by"], "approval-count");
+
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let message = git(&repo, &["log", "-1", "--format=%B"]);
+    assert!(message.contains("Tollgate-Approved-By: bob\nTollgate-Approved-By: carol\n"), "{message}");
+    assert!(!message.contains("Tollgate-Approved-By: alice"), "{message}");
+    let history = tollgate_in(&repo, &["history", "--env", "prod"]).stdout;
+    assert!(history.contains("    approved by bob, carol\n    approvals no policy counted: alice\n"), "{history}");
+    assert_eq!(tollgate_in(&repo, &["verify", "HEAD"]).code, 0);
 }

@@ -349,3 +349,52 @@ fn item_09_an_answer_from_a_credentialed_origin_is_not_kept_and_not_replayed() {
     assert!(offline.stdout.contains("not replayable offline: an answer it got was not kept"), "{}", offline.stdout);
     assert!(!offline.stdout.contains("DIFFERS") && !offline.stdout.contains("reproduced: "), "{}", offline.stdout);
 }
+
+#[test]
+fn item_03_an_approval_no_policy_counted_is_never_written_as_approved_by() {
+    let policies = "  - plugin: builtin:approval-count\n    environments: [prod]\n    config: { environments: { prod: { required: 2 } } }\n";
+    let (_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], policies);
+    let args = ["shop-api", "--to", "prod", "--actor", "alice", "--approval", "bob", "--approval", "carol", "--approval", "alice"];
+    let plan = tollgate_in(&repo, &[&["plan"][..], &args].concat());
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("      counted approvals: bob, carol\n"), "{}", plan.stdout);
+    let promoted = tollgate_in(&repo, &[&["promote"][..], &args].concat());
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let message = git(&repo, &["log", "-1", "--format=%B"]);
+    assert!(message.contains("Tollgate-Approved-By: bob\nTollgate-Approved-By: carol\n") && !message.contains("Tollgate-Approved-By: alice"), "{message}");
+    assert!(message.contains("approved by bob, carol") && !message.contains("approved by bob, carol, alice"), "{message}");
+    let record = crate::support::record_at(&repo, "HEAD");
+    assert_eq!(record["policies"][0]["counted_approvals"], serde_json::json!(["bob", "carol"]));
+    assert_eq!(record["transition"]["approvals"].as_array().unwrap().len(), 3, "the record keeps every approval presented");
+    let history = json(&tollgate_in(&repo, &["history", "-o", "json"]));
+    assert_eq!(history["promotions"][0]["approved_by"], serde_json::json!(["bob", "carol"]));
+    assert_eq!(history["promotions"][0]["not_counted"], serde_json::json!(["alice"]));
+    assert_eq!(tollgate_in(&repo, &["verify", "HEAD"]).code, 0);
+}
+
+#[test]
+fn item_10_plugin_test_and_eval_grant_what_the_gate_grants_and_ask_info_first() {
+    let dir = tempfile::tempdir().unwrap();
+    // A plugin that declares no capabilities reads a file: refused in plugin test and eval as
+    // in the gate.
+    let undeclared = crate::support::plugin("undeclared");
+    let cases = crate::support::write(
+        dir.path(),
+        "undeclared.yaml",
+        "config: { path: f.txt }\nfiles: { f.txt: secret }\ncases:\n  - name: reads without asking\n    expect: deny\n    findings_contain: ['reading repository files is not available to this policy']\n",
+    );
+    let run = crate::support::tollgate(&["plugin", "test", undeclared.to_str().unwrap(), &cases]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("read 6 bytes"), "{}", run.stdout);
+    let transition = crate::support::write(dir.path(), "t.yaml", "application: shop-api\n");
+    let run = crate::support::tollgate(&["plugin", "eval", undeclared.to_str().unwrap(), "--policy-config", "{path: f.txt}", "--transition", &transition]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("reading repository files is not available to this policy"), "{}", run.stdout);
+
+    // A component whose info() floods fails closed in plugin test, as it does in plan.
+    let flood = crate::support::plugin("hostile-info");
+    let cases = crate::support::write(dir.path(), "flood.yaml", "cases:\n  - name: anything\n    expect: allow\n");
+    let run = crate::support::tollgate(&["plugin", "test", flood.to_str().unwrap(), &cases]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("got error: its info() failed: returned malformed output: 1000000 capabilities (limit 16)"), "{}", run.stdout);
+}

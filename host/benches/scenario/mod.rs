@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tollgate::decision::Decision;
-use tollgate::runtime::{CannedFetcher, FileSource, HostAccess};
+use tollgate::runtime::{FileSource, HostAccess};
 use tollgate::transition::{Approval, Artifact, FileChange, Transition};
 
 use crate::measure::fail;
@@ -21,7 +21,7 @@ pub struct Scenario {
 impl Scenario {
     pub fn access(&self) -> HostAccess {
         let files: Arc<dyn FileSource> = Arc::new(self.files.clone());
-        HostAccess { files: Some(files), http_origins: Vec::new(), http: Arc::new(CannedFetcher::default()) }
+        HostAccess { files: Some(files), ..HostAccess::none() }
     }
 }
 

@@ -15,7 +15,9 @@ use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{HostAccess, Limits, NetworkFetcher, PluginRef, origin_of};
 use crate::transition::Transition;
 
+pub mod demo;
 mod plan_batch;
+pub mod trust;
 mod decision;
 mod request;
 mod setup;
@@ -136,11 +138,11 @@ pub enum Command {
     /// and store it in refs/tollgate/approvals.
     #[command(after_help = "Examples:\n  tollgate approve shop-api --to prod --key ~/.ssh/id_ed25519 --push\n  \
                             tollgate approve shop-api --to prod --approval-file bob.approval")]
-    Approve(crate::trust::commands::ApproveArgs),
+    Approve(trust::ApproveArgs),
     /// List the signed approvals of an application into an environment and whether each counts.
     #[command(after_help = "Example:\n  git fetch origin refs/tollgate/approvals:refs/tollgate/approvals\n  \
                             tollgate approvals shop-api --to prod")]
-    Approvals(crate::trust::commands::ApprovalsArgs),
+    Approvals(trust::ApprovalsArgs),
     /// The promotion log: verified promotions, and commits that claim to be one but do not check out.
     #[command(after_help = "Example:\n  tollgate history --app shop-api --env prod")]
     History {
@@ -263,6 +265,13 @@ pub enum PluginCommand {
         /// Grant http-get access to this origin (e.g. https://erp.example.com); repeatable.
         #[arg(long = "http-origin", value_name = "ORIGIN")]
         http_origins: Vec<String>,
+        /// A configured environment, in graph order, as `policy-environments` tells the plugin;
+        /// repeatable [default: none, so the plugin cannot check environment names].
+        #[arg(long = "environment", value_name = "NAME")]
+        environments: Vec<String>,
+        /// An environment the policy runs for (its `environments:` in tollgate.yaml); repeatable [default: every --environment].
+        #[arg(long = "policy-environment", value_name = "NAME")]
+        policy_environments: Vec<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
@@ -381,12 +390,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::Approve(args) => {
             let workspace = open_workspace(cli)?;
-            print(&crate::trust::commands::approve(&workspace, args)?);
+            print(&trust::approve(&workspace, args)?);
             Ok(ExitCode::Success)
         }
         Command::Approvals(args) => {
             let workspace = open_workspace(cli)?;
-            print(&crate::trust::commands::approvals(&workspace, args)?);
+            print(&trust::approvals(&workspace, args)?);
             Ok(ExitCode::Success)
         }
         Command::History { app, env, limit, output } => {
@@ -405,7 +414,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::Success)
         }
         Command::Demo { dir } => {
-            crate::demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;
+            demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;
             Ok(ExitCode::Success)
         }
         Command::CheckConfig { output } => {
@@ -446,9 +455,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             let workspace = || if allowed_signers.is_none() { open_workspace(cli).ok() } else { None };
             let status = match PluginRef::parse(reference).map(|reference| reference.source) {
                 Ok(crate::runtime::PluginSource::File(path)) => {
-                    Some(crate::trust::commands::plugin_signature_status(&path, plugin.sha256(), allowed_signers.as_deref(), workspace().as_ref()))
+                    Some(trust::plugin_signature_status(&path, plugin.sha256(), allowed_signers.as_deref(), workspace().as_ref()))
                 }
-                Ok(crate::runtime::PluginSource::Oci(oci)) => Some(crate::trust::commands::oci_plugin_signature_status(
+                Ok(crate::runtime::PluginSource::Oci(oci)) => Some(trust::oci_plugin_signature_status(
                     runtime(cli)?.registry(),
                     &oci,
                     plugin.sha256(),
@@ -459,7 +468,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             };
             if let Some(status) = status {
                 text = match output {
-                    BasicFormat::Text => text + &crate::trust::commands::describe_plugin_signature(&status),
+                    BasicFormat::Text => text + &trust::describe_plugin_signature(&status),
                     BasicFormat::Json => {
                         let mut document: serde_json::Value = serde_json::from_str(&text).expect("plugin info JSON");
                         document["signature"] = status;
@@ -471,10 +480,10 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Sign { plugin, key }) => {
-            print(&crate::trust::commands::plugin_sign(&cli.repo, plugin, key.as_deref())?);
+            print(&trust::plugin_sign(&cli.repo, plugin, key.as_deref())?);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::Eval { plugin, policy_config, policy_config_file, transition, timeout_ms, memory_mib, http_origins, output }) => {
+        Command::Plugin(PluginCommand::Eval { plugin, policy_config, policy_config_file, transition, timeout_ms, memory_mib, http_origins, environments, policy_environments, output }) => {
             let config = match (policy_config, policy_config_file) {
                 (Some(text), _) => yaml_to_json("--policy-config", text)?,
                 (None, Some(path)) => yaml_to_json(&path.display().to_string(), &read_input(path)?)?,
@@ -494,8 +503,10 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 .iter()
                 .map(|origin| origin_of(origin).map_err(|error| Failure::bad_input(format!("--http-origin: {error}"))))
                 .collect::<Result<Vec<_>, _>>()?;
-            let access = HostAccess { files: None, http_origins, http: Arc::new(NetworkFetcher) };
-            let evaluation = plugin.evaluate(&config, &transition, limits, access);
+            let runs_for = (!policy_environments.is_empty()).then_some(policy_environments.as_slice());
+            let environments = crate::fixtures::told_environments(environments, runs_for, ("--environment", "--policy-environment")).map_err(Failure::bad_input)?;
+            let access = HostAccess { files: None, http_origins, http: Arc::new(NetworkFetcher), environments };
+            let evaluation = plugin.decide(&config, &transition, limits, access).evaluation;
             print(&report::evaluation(&plugin, &evaluation, *output));
             Ok(match &evaluation.outcome {
                 PolicyOutcome::Verdict(Verdict { decision: Decision::Allow, .. }) => ExitCode::Success,

@@ -188,15 +188,7 @@ pub(super) fn plan_request_for(
             .ok_or_else(|| Failure::bad_input(format!("--label {text:?}: write it as KEY=VALUE, e.g. break-glass=INC-1234")))?;
         labels.insert(key.to_string(), value.to_string());
     }
-    let actor = match &request.actor {
-        Some(actor) => Actor::parse("--actor", actor).map_err(bad)?,
-        None => {
-            let config = workspace.repo.git().config().ok();
-            let get = |key: &str| config.as_ref().and_then(|config| config.get_string(key).ok()).filter(|value| !value.is_empty());
-            let name = get("user.name").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string());
-            Actor { name, email: get("user.email") }
-        }
-    };
+    let actor = requester(workspace, request.actor.as_deref())?;
     let mut version = None;
     let mut artifact_versions = std::collections::BTreeMap::new();
     for text in &args.version {
@@ -226,9 +218,20 @@ pub(super) fn plan_request_for(
         at_given: request.at.is_some(),
         rollback,
     };
-    plan_request.approvals = crate::trust::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
+    plan_request.approvals = crate::promotion::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
     // Validated by planning (`PlanRequest::validate`), the one boundary every command goes through.
     Ok(plan_request)
+}
+
+/// Who requests: `--actor`, else Git's identity (`user.name`, `user.email`), else `$USER`.
+pub(super) fn requester(workspace: &Workspace, actor: Option<&str>) -> Result<Actor, Failure> {
+    if let Some(actor) = actor {
+        return Actor::parse("--actor", actor).map_err(|error| Failure::bad_input(error.to_string()));
+    }
+    let config = workspace.repo.git().config().ok();
+    let get = |key: &str| config.as_ref().and_then(|config| config.get_string(key).ok()).filter(|value| !value.is_empty());
+    let name = get("user.name").or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string());
+    Ok(Actor { name, email: get("user.email") })
 }
 
 /// One entry of an --approvals-file.

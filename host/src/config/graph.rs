@@ -245,6 +245,13 @@ impl EnvGraph {
     pub fn contains(&self, env: &str) -> bool {
         self.upstreams.contains_key(env)
     }
+
+    /// What `policy-environments` tells the plugin of a policy that runs where `runs_in` says:
+    /// every environment, and those it runs for, both in topological order.
+    pub fn policy_environments(&self, runs_in: impl Fn(&str) -> bool) -> crate::runtime::PolicyEnvironments {
+        let runs_for = self.order.iter().filter(|env| runs_in(env)).cloned().collect();
+        crate::runtime::PolicyEnvironments { configured: self.order.clone(), runs_for }
+    }
 }
 
 /// A problem with `environments:`: the path of the field (for the locator) and the message.

@@ -82,7 +82,8 @@ pub fn insert_target(file: &str, text: &str, layout: &Layout) -> Result<String, 
     }
     match read_deployed(file, &edited, layout) {
         Ok(deployed) if deployed.version.is_empty() => Ok(edited),
-        _ => Err(fail("after adding the keys the file does not read back as expected".into())),
+        // The read-back is the last guard: an insertion this layout did not survive is refused.
+        _ => Err(fail("the keys cannot be added safely (after adding them the file does not read back as expected); add them yourself".into())),
     }
 }
 

@@ -191,6 +191,17 @@ mod properties {
         out.into_iter().map(|(path, _, value)| (path, value)).collect()
     }
 
+    #[test]
+    fn insertions_add_only_lines_and_keep_every_value_regression_block_scalar_end() {
+        // Found by the property below: a block scalar ending a nested mapping the path runs
+        // through; the read-back refuses it precisely, with nothing written.
+        let text = "x-y:\n  app:\n    image: |\n      a\n  repository:\n    image: a\n";
+        match insert_target("v.yaml", text, &helm("x-y.app.tag")) {
+            Ok(edited) => assert_eq!(read_deployed("v.yaml", &edited, &helm("x-y.app.tag")).unwrap().version, ""),
+            Err(error) => assert!(error.0.contains("cannot be added safely") && error.0.ends_with("nothing was written"), "{}", error.0),
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 

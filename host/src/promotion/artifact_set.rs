@@ -2,7 +2,7 @@
 //! artifact moves together, as one transition with one decision and one commit.
 //!
 //! - The source environment is chosen as for one artifact (by the primary artifact; see
-//!   [`super::plan`]); every artifact takes what that environment runs. Into the first
+//!   `plan`); every artifact takes what that environment runs. Into the first
 //!   environment, `--version NAME=VERSION` per artifact, or one `--version` for all.
 //! - A rollback goes back to a set that ran in the environment, as recorded by the verified
 //!   promotion that brought it (or the one that replaced it).
@@ -14,13 +14,13 @@
 use std::collections::BTreeMap;
 
 use super::history::{Arrivals, last_arrival, arrivals_in};
-use super::plan::{Plan, bound_approvals, decision_id, rollback_artifact};
+use super::planned::{Edited, Moved, Plan, assemble, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
 use crate::config::{Config, Location};
 use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
 use crate::repo::GitRepo;
-use crate::transition::{Artifact, FileChange, NamedArtifact, Transition, TransitionKind, set_version};
+use crate::transition::{Artifact, FileChange, NamedArtifact, TransitionKind, set_version};
 
 /// What one artifact runs in one environment: the same version in every one of its files.
 struct Running {
@@ -215,7 +215,6 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         Some(env) => history.last_arrival(&request.app, env, Some(&new_set))?.map(|record| record.time),
         None => None,
     };
-    let approvals = bound_approvals(request, &new_set);
     let primary_file = application.environments[&request.to_env].file.clone();
     let (file, before, after) = changes
         .first()
@@ -224,32 +223,15 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             let text = files.get(&primary_file).map(|(before, _)| before.clone()).unwrap_or_default();
             (primary_file.clone(), text.clone(), text)
         });
-    let transition = Transition {
-        id: decision_id(request),
+    let moved = Moved {
         kind,
-        application: request.app.clone(),
         from_env,
-        to_env: request.to_env.clone(),
         artifact: Artifact { image: application.image.clone(), version: new_set, digest: None },
         previous_artifact: Some(Artifact { image: application.image.clone(), version: current_set, digest: None }),
-        requested_by: request.actor.identity().to_string(),
-        requested_at: request.at,
-        approvals,
-        changes,
-        labels: request.labels.clone(),
         from_env_since,
         artifacts: named,
+        changes,
     };
-    Ok(Plan {
-        base,
-        transition,
-        file,
-        before,
-        after,
-        line: current[primary.as_str()].line,
-        no_op,
-        rollback_of,
-        time_overridden: request.at_given,
-        source_reason,
-    })
+    let edited = Edited { file, before, after, line: current[primary.as_str()].line, no_op };
+    Ok(assemble(request, base, moved, edited, rollback_of, source_reason))
 }

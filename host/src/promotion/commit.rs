@@ -9,28 +9,14 @@ use std::path::Path;
 use git2::build::TreeUpdateBuilder;
 use git2::{ErrorCode, FileMode, Oid, Repository, Signature};
 
-use super::journal::{Intent, PromotionLock, update_worktree, worktree_error};
-use super::plan::Plan;
-use super::record::{DecisionRecord, check_commit};
+use super::journal::{CommitError, Intent, PromotionLock, update_worktree, worktree_error};
+use super::planned::Plan;
+use super::claim::check_commit;
+use super::record::DecisionRecord;
 use super::trailers::{batch_commit_message, commit_message};
-use super::worktree::TouchedPaths;
+use super::worktree::{TouchedPaths, checked_out_branch};
 use crate::input::Actor;
 use crate::repo::GitRepo;
-
-/// Why a commit was not made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommitError {
-    /// The branch moved since planning (compare-and-swap failed): re-plan.
-    Conflict(String),
-    /// The repository is not in a state to commit (bad input).
-    State(String),
-}
-
-impl From<git2::Error> for CommitError {
-    fn from(error: git2::Error) -> Self {
-        CommitError::State(error.message().to_string())
-    }
-}
 
 /// The author/committer: the requester given with `--actor` (an e-mail address is the
 /// author's address as it is; a login gets the address `LOGIN@tollgate.local`), else Git's
@@ -194,14 +180,4 @@ fn build_commit(git: &Repository, base: Oid, plans: &[(&Plan, &DecisionRecord)],
         ))),
         None => Err(CommitError::State("the promotion commit did not read back as a promotion; nothing was committed".into())),
     }
-}
-
-/// The branch HEAD points at in a non-bare repository.
-pub fn checked_out_branch(repo: &GitRepo) -> Option<String> {
-    if repo.git().is_bare() {
-        return None;
-    }
-    let head = repo.git().find_reference("HEAD").ok()?;
-    let target = head.symbolic_target().ok()??;
-    target.strip_prefix("refs/heads/").map(str::to_string)
 }

@@ -9,7 +9,7 @@
 use git2::{Commit, Oid, Repository, Sort};
 use serde::Serialize;
 
-use super::record::check_commit;
+use super::claim::check_commit;
 use super::verified::{Rules, RulesAt, Trust, assess};
 use crate::repo::GitRepo;
 use crate::trust::commit_signature::{CommitSignature, verify_commit};

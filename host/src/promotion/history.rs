@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
-use super::record::{DecisionRecord, check_commit};
+use super::claim::check_commit;
+use super::record::DecisionRecord;
 use super::trailers::{Trailers, policy_summary};
 use super::verified::{RulesAt, Trust, assess};
 use crate::transition::TransitionKind;
@@ -50,8 +51,11 @@ pub struct PromotionRecord {
     pub requested_by: String,
     /// The decision time, when the requester chose it (`--at`), Unix seconds.
     pub requested_at: Option<i64>,
-    /// Approvers.
+    /// Approvers whose approvals a policy counted (see [`DecisionRecord::approved_by`]).
     pub approved_by: Vec<String>,
+    /// Approvals given that no policy counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_counted: Vec<String>,
     /// Labels (a break-glass label shows here).
     pub labels: BTreeMap<String, String>,
     /// `name@version sha256:… verdict` per policy.
@@ -89,7 +93,8 @@ impl PromotionRecord {
             digest: t.artifact.digest.clone(),
             requested_by: t.requested_by.clone(),
             requested_at: record.time_overridden.then_some(t.requested_at),
-            approved_by: t.approvals.iter().map(|approval| approval.approver.clone()).collect(),
+            approved_by: record.approved_by(),
+            not_counted: record.presented_not_counted(),
             labels: t.labels.clone(),
             policies: record.policies.iter().map(policy_summary).collect(),
             decision: t.id.clone(),
@@ -124,6 +129,7 @@ impl PromotionRecord {
                     requested_by: t.requested_by.unwrap_or_default(),
                     requested_at: None,
                     approved_by: t.approved_by,
+                    not_counted: Vec::new(),
                     labels: BTreeMap::new(),
                     policies: t.policies,
                     decision: t.decision.unwrap_or_default(),
@@ -159,6 +165,7 @@ impl PromotionRecord {
             requested_by: crate::input::escape_untrusted(&who, 200),
             requested_at: None,
             approved_by: Vec::new(),
+            not_counted: Vec::new(),
             labels: BTreeMap::new(),
             policies: Vec::new(),
             decision: String::new(),

@@ -18,9 +18,24 @@ use std::time::{Duration, Instant};
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use super::commit::{CommitError, checked_out_branch};
-use super::worktree::TouchedPaths;
+use super::worktree::{TouchedPaths, checked_out_branch};
 use crate::repo::GitRepo;
+
+
+/// Why a commit was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    /// The branch moved since planning (compare-and-swap failed): re-plan.
+    Conflict(String),
+    /// The repository is not in a state to commit (bad input).
+    State(String),
+}
+
+impl From<git2::Error> for CommitError {
+    fn from(error: git2::Error) -> Self {
+        CommitError::State(error.message().to_string())
+    }
+}
 
 /// How long a promotion waits for another one in the same repository.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
@@ -78,6 +93,15 @@ impl PromotionLock {
         }
         let mut lock = PromotionLock { file, path };
         if let Some(intent) = lock.read_intent()? {
+            // The file is in `.git`, which anyone with write access there can edit: nothing
+            // is done on its word until the whole of it is checked.
+            validate(repo, &intent).map_err(|problem| {
+                CommitError::State(format!(
+                    "{} does not describe an interrupted promotion of this repository: {problem}; nothing was changed. \
+                     If no promotion is running, remove that file",
+                    lock.path.display()
+                ))
+            })?;
             recover(repo, &intent).map_err(|problem| {
                 CommitError::State(format!(
                     "an earlier promotion was interrupted ({} of {} to {}), and it cannot be completed: {problem}. \
@@ -129,6 +153,75 @@ impl PromotionLock {
     fn io_error(&self, error: std::io::Error) -> CommitError {
         CommitError::State(format!("cannot use {}: {error}", self.path.display()))
     }
+}
+
+/// Check everything an intent says before any of it is acted on: the branch name is valid
+/// and the branch is at `base` or `commit` (or, for a new branch, not created yet); both are
+/// commits and `commit`'s only parent is `base`; every path is a normalised relative path
+/// that `commit` changes, reached in the working tree through no symlink.
+fn validate(repo: &GitRepo, intent: &Intent) -> Result<(), String> {
+    let git = repo.git();
+    let reference = format!("refs/heads/{}", intent.branch);
+    if intent.branch.is_empty() || !git2::Reference::is_valid_name(&reference) {
+        return Err(format!("{:?} is not a branch name", crate::input::escape_untrusted(&intent.branch, 200)));
+    }
+    let commit_at = |what: &str, text: &str| {
+        Oid::from_str(text)
+            .ok()
+            .filter(|_| text.len() == 40)
+            .and_then(|id| git.find_commit(id).ok())
+            .ok_or_else(|| format!("its {what} {:?} is not a commit of this repository", crate::input::escape_untrusted(text, 100)))
+    };
+    let base = commit_at("base", &intent.base)?;
+    let commit = commit_at("commit", &intent.commit)?;
+    if commit.parent_ids().collect::<Vec<_>>() != [base.id()] {
+        return Err(format!("its commit {} is not a child of its base {}", commit.id(), base.id()));
+    }
+    let tip = git.refname_to_id(&reference).ok();
+    let tip_fits = match tip {
+        Some(tip) => tip == base.id() || tip == commit.id(),
+        None => intent.new_branch,
+    };
+    if !tip_fits {
+        return Err(format!("{} is at neither its base nor its commit", intent.branch));
+    }
+    let changed = changed_paths(git, &base, &commit)?;
+    let workdir = git.workdir();
+    for path in &intent.paths {
+        let shown = crate::input::escape_untrusted(path, 200);
+        let normalised = !path.is_empty()
+            && !path.starts_with('/')
+            && !path.contains(['\\', '\0'])
+            && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        if !normalised {
+            return Err(format!("the path {shown:?} is not a normalised path inside the repository"));
+        }
+        if !changed.iter().any(|changed| changed == path) {
+            return Err(format!("the path {shown:?} is not a file its commit changes"));
+        }
+        if let Some(workdir) = workdir {
+            let mut reached = workdir.to_path_buf();
+            for part in path.split('/') {
+                reached.push(part);
+                if std::fs::symlink_metadata(&reached).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+                    return Err(format!("the path {shown:?} goes through the symlink {}", reached.display()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The paths that differ between two commits' trees.
+fn changed_paths(git: &Repository, base: &git2::Commit<'_>, commit: &git2::Commit<'_>) -> Result<Vec<String>, String> {
+    let failed = |error: git2::Error| format!("cannot compare its base and commit: {}", error.message());
+    let diff = git.diff_tree_to_tree(Some(&base.tree().map_err(failed)?), Some(&commit.tree().map_err(failed)?), None).map_err(failed)?;
+    Ok(diff
+        .deltas()
+        .flat_map(|delta| [delta.old_file().path(), delta.new_file().path()])
+        .flatten()
+        .filter_map(|path| path.to_str().map(str::to_string))
+        .collect())
 }
 
 /// Bring the branch and, where it is checked out, the files of an interrupted promotion to

@@ -11,10 +11,10 @@ use crate::config::{Config, Mode, PolicyConfig};
 use crate::credentials::{self, CredentialedFetcher};
 use crate::decision::{Decision, PolicyOutcome};
 use crate::runtime::{
-    Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, PendingDecision, Plugin, PluginInfo, PluginRef, PluginSource, Runtime,
+    Evaluation, FileSource, HostAccess, HttpFetcher, Limits, NetworkFetcher, NotAccepted, PendingDecision, Plugin, PluginInfo, PluginRef, PluginSource, Runtime,
 };
 use super::observe::{Observation, Observed, RecordingFetcher, RecordingFiles, ReplayFetcher};
-use super::plan::Plan;
+use super::planned::Plan;
 use crate::repo::GitRepo;
 use crate::transition::Transition;
 
@@ -57,7 +57,7 @@ pub struct PolicyRun {
 impl PolicyRun {
     /// `allow`, `deny`, `error`, or `monitor-deny` / `monitor-error` for monitor-mode policies.
     pub fn verdict_label(&self) -> String {
-        mode_label(self.mode, self.evaluation.outcome.label())
+        super::record::mode_label(self.mode, self.evaluation.outcome.label())
     }
 
     /// Whether this run blocks the transition.
@@ -66,14 +66,6 @@ impl PolicyRun {
     }
 }
 
-/// `label` (`allow`, `deny` or `error`) as reported for a policy in `mode`: prefixed
-/// `monitor-` when a monitor-mode policy did not allow.
-pub fn mode_label(mode: Mode, label: &str) -> String {
-    match (mode, label) {
-        (Mode::Monitor, "deny" | "error") => format!("monitor-{label}"),
-        _ => label.to_string(),
-    }
-}
 
 /// The gate's overall answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,7 +156,7 @@ fn start_policy(
         Some(answers) => Arc::new(ReplayFetcher::new(answers)),
         None => match credentials::resolve(&policy.credentials) {
             Ok(credentials) if credentials.is_empty() => Arc::new(NetworkFetcher),
-            Ok(credentials) => Arc::new(CredentialedFetcher { inner: Arc::new(NetworkFetcher), credentials }),
+            Ok(credentials) => Arc::new(CredentialedFetcher::new(Arc::new(NetworkFetcher), credentials)),
             Err(cause) => {
                 run.evaluation = match plugin.info(limits) {
                     Ok(info) => {
@@ -180,7 +172,7 @@ fn start_policy(
     let observed = Observed::default();
     let http = Arc::new(RecordingFetcher { inner: network, credentialed: policy.credentials.keys().map(|origin| origin.trim_end_matches('/').to_string()).collect(), observed: observed.clone() });
     let files = Arc::new(RecordingFiles { inner: files, observed: observed.clone() });
-    let access = HostAccess { files: Some(files), http_origins, http };
+    let access = HostAccess { files: Some(files), http_origins, http, environments: policy.environment_names.clone() };
     let pending = plugin.start_decision(&config_json, transition, limits, access);
     Started::Running(run, pending, policy.name.is_some(), observed)
 }
@@ -207,6 +199,10 @@ fn prepare<'c>(runtime: &Runtime, config: &'c Config, base_dir: &Path, env: &str
         let plugin = runtime.load(&reference).map_err(|error| describe(error.message))?;
         if !policy.signers.is_empty() {
             crate::trust::plugin_signature::check_policy(config, files, runtime.registry(), &reference, &plugin, &policy.signers).map_err(describe)?;
+        }
+        // A refused configuration is bad input, never a policy that runs without its rules.
+        if let Err(NotAccepted::Refused(message)) = plugin.validate_config(&policy.config_json(), &policy.environment_names, policy.limits()) {
+            return Err(config.text.locator().plugin_refusal(index, &policy.plugin, &message).to_string());
         }
         let manifest_digest = match &reference.source {
             PluginSource::Oci(oci) => runtime.registry().resolution(oci).map(|resolution| resolution.manifest_digest),

@@ -3,16 +3,18 @@
 //!
 //! - [`pipeline`]: the one pipeline every command runs through, request → plan → judge →
 //!   record → commit → publish; a single promotion is a batch of one;
+//! - [`approvals`]: the approvals a request brings (signed ones verified where required);
 //! - [`request`]: what a call asks for, validated where it enters, and which (application,
 //!   environment) pairs it names (targets, globs, release trains);
 //! - [`plan`]: which artifact goes where, and the exact file edit (adding the version's place
 //!   to an overlay that lacks it, when the location opts in: `overlay`);
 //! - [`artifact_set`]: the same for a multi-artifact application, every artifact together;
+//! - [`planned`]: the [`planned::Plan`] both planners make, assembled in one place;
 //! - [`source`]: which upstream in the environment graph a promotion takes its artifact from, and why;
 //! - [`judge`]: every applicable policy run on the transition, and the overall outcome;
 //! - [`observe`]: what a policy saw through the host, recorded for offline replay;
-//! - [`record`]: the decision record, written into the promotion commit's own tree, and the
-//!   check that tells a promotion that counts from one that does not;
+//! - [`record`]: the decision record, written into the promotion commit's own tree;
+//! - [`claim`]: a commit checked against the records it adds (whether it checks out);
 //! - [`tree_diff`]: which files a commit changes, reading only the subtrees that differ;
 //! - [`trailers`]: the commit message and its `Tollgate-*` trailers, written from the record;
 //! - [`commit`]: the commit, built and checked before the branch moves by compare-and-swap;
@@ -27,7 +29,9 @@
 //! - [`workspace`]: an opened repository with its configuration and plugin runtime;
 //! - [`status`]: what runs where, and how it got there.
 
+pub mod approvals;
 pub mod artifact_set;
+pub mod claim;
 pub mod commit;
 pub mod judge;
 pub mod guard;
@@ -37,6 +41,7 @@ pub mod observe;
 mod overlay;
 pub mod pipeline;
 pub mod plan;
+pub mod planned;
 pub mod publish;
 pub mod record;
 pub mod request;

@@ -166,6 +166,11 @@ impl HttpFetcher for RecordingFetcher {
         self.observed.push(observation, kept_bytes);
         result
     }
+
+    /// Recording changes nothing of what the fetcher it wraps screens for.
+    fn leak(&self, texts: &[&str]) -> Option<String> {
+        self.inner.leak(texts)
+    }
 }
 
 /// A [`FileSource`] that records every read.

@@ -11,15 +11,17 @@
 use std::sync::atomic::Ordering;
 
 use git2::Signature;
-use super::commit::{CommitError, commit_plans, signature};
+use super::commit::{commit_plans, signature};
+use super::journal::CommitError;
 use super::workspace::{MAX_ATTEMPTS, Workspace, commit_failure};
 use super::judge::{GateOutcome, GateResult, Judge};
 use super::history::HistoryReader;
 use super::journal::PromotionLock;
-use super::plan::{Plan, plan_with};
+use super::plan::plan_with;
+use super::planned::Plan;
 use super::request::PlanRequest;
 use super::publish::Pushed;
-use super::record::DecisionRecord;
+use super::record::{DecisionRecord, RecordedPolicy, SCHEMA_VERSION};
 use super::request::Skipped;
 use super::source::{Standing, standing};
 use crate::exit::{ExitCode, Failure};
@@ -96,6 +98,40 @@ pub struct Each {
     pub results: Vec<Result<Decided, Failure>>,
     /// Commits of history read for the whole call.
     pub history_commits_read: usize,
+}
+
+/// The decision record of `plan` decided by `gate`: what the record step writes.
+pub fn decision_record(plan: &Plan, gate: &GateResult) -> DecisionRecord {
+    let policies = gate
+        .policies
+        .iter()
+        .map(|run| RecordedPolicy {
+            name: run.name.clone(),
+            plugin: run.plugin.clone(),
+            sha256: run.sha256.clone(),
+            manifest_digest: run.manifest_digest.clone(),
+            version: run.version.clone(),
+            mode: run.mode,
+            config: run.config.clone(),
+            config_json: run.config_json.clone(),
+            timeout_ms: run.limits.timeout.as_millis() as u64,
+            memory_bytes: run.limits.memory_bytes,
+            http_origins: run.http_origins.clone(),
+            credentials: run.credentials.clone(),
+            outcome: serde_json::to_value(&run.evaluation.outcome).unwrap_or_default(),
+            observations: run.observations.clone(),
+            counted_approvals: run.evaluation.counted_approvals.clone(),
+        })
+        .collect();
+    DecisionRecord {
+        schema_version: SCHEMA_VERSION,
+        tollgate_version: env!("CARGO_PKG_VERSION").to_string(),
+        base_commit: plan.base.commit.to_string(),
+        transition: plan.transition.clone(),
+        time_overridden: plan.time_overridden,
+        rollback_of: plan.rollback_of.clone(),
+        policies,
+    }
 }
 
 impl Workspace {
@@ -256,7 +292,7 @@ impl Workspace {
             if batch.decided.is_empty() || batch.outcome() != GateOutcome::Allowed {
                 return Ok(batch);
             }
-            let records: Vec<DecisionRecord> = batch.decided.iter().map(|decided| DecisionRecord::new(&decided.plan, &decided.gate)).collect();
+            let records: Vec<DecisionRecord> = batch.decided.iter().map(|decided| decision_record(&decided.plan, &decided.gate)).collect();
             let plans: Vec<_> = batch.decided.iter().zip(&records).map(|(decided, record)| (&decided.plan, record)).collect();
             match commit_plans(&self.repo, lock, publish, &self.config.branch, new_branch, &plans, author) {
                 Ok(commit) => {

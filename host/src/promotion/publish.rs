@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::commit::checked_out_branch;
+use super::worktree::checked_out_branch;
 use super::journal::PromotionLock;
 use super::workspace::{Workspace, commit_failure};
 use crate::exit::Failure;

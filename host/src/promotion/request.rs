@@ -18,7 +18,7 @@ pub struct PlanRequest {
     /// Target environment.
     pub to_env: String,
     /// Source environment: one of the target's upstreams, or an `allow_skip` pair (default:
-    /// chosen from the upstreams, see [`super::source`]).
+    /// chosen from the upstreams, see `promotion::source`).
     pub from_env: Option<String>,
     /// Version, only for a root environment.
     pub version: Option<String>,
@@ -65,12 +65,12 @@ impl PlanRequest {
         if let Some(digest) = &self.digest {
             input::digest("--digest", digest)?;
         }
-        input::name("--actor", &self.actor.name, 200)?;
+        input::identity("--actor", &self.actor.name, 200)?;
         if let Some(email) = &self.actor.email {
-            input::name("--actor", email, 200)?;
+            input::identity("--actor", email, 200)?;
         }
         for approval in &self.approvals {
-            input::name("--approval", &approval.approver, 200)?;
+            input::identity("--approval", &approval.approver, 200)?;
             if !approval.version.is_empty() {
                 input::version("--approval", &approval.version)?;
             }

@@ -93,7 +93,7 @@ impl Trailers {
             previous_digest: t.previous_artifact.as_ref().and_then(|previous| previous.digest.clone()),
             requested_by: Some(t.requested_by.clone()),
             requested_at: record.time_overridden.then(|| rfc3339(t.requested_at)),
-            approved_by: t.approvals.iter().map(|approval| approval.approver.clone()).collect(),
+            approved_by: record.approved_by(),
             labels: t.labels.iter().map(|(key, value)| format!("{key}={value}")).collect(),
             policies: record.policies.iter().map(policy_summary).collect(),
             rollback_of: record.rollback_of.clone(),
@@ -236,7 +236,7 @@ pub fn verdict_label(mode: crate::config::Mode, outcome: &serde_json::Value) -> 
         (Some("verdict"), _) => "deny",
         _ => "error",
     };
-    super::judge::mode_label(mode, label)
+    super::record::mode_label(mode, label)
 }
 
 /// `name@version sha256:<12 hex> verdict`, as in a `Tollgate-Policy` trailer and `history`.
@@ -339,7 +339,7 @@ pub fn batch_commit_message(records: &[&DecisionRecord]) -> String {
         let files: Vec<&str> = t.changes.iter().map(|change| change.path.as_str()).collect();
         let verdicts: Vec<String> =
             record.policies.iter().map(|policy| format!("{} {}", policy.name, verdict_label(policy.mode, &policy.outcome))).collect();
-        let approvers: Vec<&str> = t.approvals.iter().map(|approval| approval.approver.as_str()).collect();
+        let approvers = record.approved_by();
         message.push_str(&format!("- {}: changed {}", transition_summary(record), files.join(", ")));
         if !approvers.is_empty() {
             message.push_str(&format!("; approved by {}", approvers.join(", ")));

@@ -7,7 +7,7 @@
 //! that names, both read from the parent commit (a record's base is the requester's claim, so
 //! it cannot choose older, weaker rules; rules added later never judge earlier promotions):
 //!
-//! - **verified**: every record checks out ([`super::record::check_commit`]), the commit is
+//! - **verified**: every record checks out ([`super::claim::check_commit`]), the commit is
 //!   signed by a promoter's key (a principal of `trust.promoters`, or, when that list is empty,
 //!   any principal the allowed signers accept for namespace `git`), and every signature the
 //!   rules require is there and verifies (signed commits by the requester, signed approvals);

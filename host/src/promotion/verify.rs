@@ -1,6 +1,6 @@
 //! `tollgate verify`: check a promotion commit and re-run its decision. verify checks, it
 //! does not obey: the commit must check out as a promotion (see
-//! [`super::record::check_commit`]), and the policies re-run are those the `tollgate.yaml`
+//! [`super::claim::check_commit`]), and the policies re-run are those the `tollgate.yaml`
 //! of the record's base commit configures, with that configuration's plugins, limits and
 //! HTTP origins; whatever the record names is only compared, never loaded or granted.
 
@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::workspace::Workspace;
 use super::judge::{Judge, PolicyRun};
 use super::observe::Observation;
-use super::record::{DecisionRecord, RecordedPolicy, check_commit};
+use super::claim::check_commit;
+use super::record::{DecisionRecord, RecordedPolicy};
 use super::verified::{RulesAt, Trust, assess};
 use crate::trust::commit_signature::CommitSignature;
 use super::trailers::short_hash;
@@ -295,8 +296,8 @@ pub(super) fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>,
         problems.push(format!(
             "decision {id} was requested at {}, but its commit was authored at {} (more than {REQUESTED_AT_TOLERANCE_SECONDS} s apart): \
              a record carried over from another commit",
-            crate::report::format_time(t.requested_at),
-            crate::report::format_time(authored)
+            show_time(t.requested_at),
+            show_time(authored)
         ));
     }
     for approval in &t.approvals {
@@ -346,4 +347,9 @@ fn held_at(git: &git2::Repository, commit: &git2::Commit<'_>, rules: &super::ver
         }
     }
     held
+}
+
+/// Unix seconds as an RFC 3339 time (UTC).
+fn show_time(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |time| time.to_string())
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::commit::CommitError;
+use super::journal::CommitError;
 use super::history::{HistoryReader, PromotionRecord, read_history};
 use super::request::PlanRequest;
 use crate::config::{CONFIG_FILE, Config};

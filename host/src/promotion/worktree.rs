@@ -163,3 +163,13 @@ fn write_file(file: &Path, content: &[u8], executable: bool) -> std::io::Result<
     }
     written
 }
+
+/// The branch HEAD points at in a non-bare repository.
+pub fn checked_out_branch(repo: &crate::repo::GitRepo) -> Option<String> {
+    if repo.git().is_bare() {
+        return None;
+    }
+    let head = repo.git().find_reference("HEAD").ok()?;
+    let target = head.symbolic_target().ok()??;
+    target.strip_prefix("refs/heads/").map(str::to_string)
+}

@@ -1,29 +1,13 @@
-//! Blocking registry operations over the ORAS project's `oci-client` (async, on a
-//! current-thread tokio runtime owned by each [`RegistryClient`]), with size limits, digest
-//! checks and errors that name the reference and say what to do.
+//! Blocking registry operations (OCI distribution API) over [`Transport`]: size limits,
+//! digest checks, one deadline per operation, and errors that name the reference and say
+//! what to do.
 
-use std::time::Duration;
-
-use std::io::Read;
-
-use base64::Engine as _;
-use futures_util::StreamExt;
-use oci_client::secrets::RegistryAuth;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
-use oci_client::{Client, RegistryOperation};
-
-use super::credentials::{self, Credentials};
+use super::credentials;
 use super::layout::{self, ACCEPTED_MANIFEST_TYPES, Descriptor, MAX_MANIFEST_BYTES, sha256_digest};
 use super::reference::OciReference;
 use super::signature;
+use super::transport::{self, BodyError, Method, TIMEOUT_VARIABLE, Transport, TransportError, read_bounded};
 use crate::runtime::{MAX_PLUGIN_BYTES, describe_bytes};
-
-/// How long to wait for a registry to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a read from a registry may stall.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An artifact pulled and checked: the manifest and the component, both digest-verified.
 #[derive(Debug, Clone)]
@@ -41,36 +25,20 @@ pub struct Pulled {
 /// A manifest's bytes as received and the digest the registry gave for it (Docker-Content-Digest).
 type RawManifest = (Vec<u8>, Option<String>);
 
-/// A client for one registry.
+/// A client for one registry; everything it does shares one deadline, counted from
+/// [`RegistryClient::new`] ([`transport::operation_timeout`]).
 pub struct RegistryClient {
-    client: Client,
-    plain_http: bool,
-    credentials: Credentials,
-    tokio: tokio::runtime::Runtime,
+    transport: Transport,
 }
 
 impl RegistryClient {
     /// A client for the registry of `reference`: HTTPS, or plain HTTP for a loopback registry
     /// or one named in `insecure` (`--insecure-registry`).
     pub fn new(reference: &OciReference, insecure: &[String]) -> Result<Self, String> {
-        // reqwest is built without a bundled crypto provider; use ring, as ureq does.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let plain_http = uses_plain_http(reference, insecure);
-        let config = ClientConfig {
-            protocol: if plain_http { ClientProtocol::Http } else { ClientProtocol::Https },
-            // An index (multi-platform image) is not a plugin: refuse it rather than pick one.
-            platform_resolver: None,
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
-            user_agent: concat!("tollgate/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
         let credentials = credentials::for_registry(&reference.registry).map_err(|error| format!("{reference}: {error}"))?;
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| format!("{reference}: cannot start the network runtime ({error})"))?;
-        Ok(RegistryClient { client: Client::new(config), plain_http, credentials, tokio })
+        let timeout = transport::operation_timeout()?;
+        Ok(RegistryClient { transport: Transport::new(&reference.registry, plain_http, insecure, credentials, timeout) })
     }
 
     /// Fetch the manifest `reference` names (by digest when pinned, else by tag), reading at
@@ -94,54 +62,25 @@ impl RegistryClient {
         Ok((actual, bytes, layer))
     }
 
-    /// GET the manifest, reading at most [`MAX_MANIFEST_BYTES`] of it. oci-client reads a
-    /// manifest whole, so this one request goes through ureq with the token oci-client's
-    /// auth flow obtained. Returns the bytes and the registry's Docker-Content-Digest.
+    /// GET the manifest, reading at most [`MAX_MANIFEST_BYTES`] of it. Returns the bytes and
+    /// the registry's Docker-Content-Digest.
     fn bounded_manifest(&self, reference: &OciReference) -> Result<RawManifest, String> {
         self.bounded_manifest_if_any(reference)?.ok_or_else(|| not_found(reference))
     }
 
     /// [`Self::bounded_manifest`], with `None` when the registry has no such manifest (404).
     fn bounded_manifest_if_any(&self, reference: &OciReference) -> Result<Option<RawManifest>, String> {
-        let image = reference.client_reference();
-        let token = self
-            .tokio
-            .block_on(self.client.auth(&image, &self.credentials.auth, RegistryOperation::Pull))
-            .map_err(|error| self.describe(reference, "fetch the manifest of", error))?;
-        let authorization = match (token.as_ref(), &self.credentials.auth) {
-            (Some(token), _) | (None, RegistryAuth::Bearer(token)) => Some(format!("Bearer {}", token.trim())),
-            (None, RegistryAuth::Basic(username, password)) => {
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
-            }
-            (None, RegistryAuth::Anonymous) => None,
-        };
-        let scheme = if self.plain_http { "http" } else { "https" };
         let target = reference.digest.as_deref().or(reference.tag.as_deref()).unwrap_or_default();
-        let url = format!("{scheme}://{}/v2/{}/manifests/{target}", reference.registry, reference.repository);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(READ_TIMEOUT))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
-        let mut request = agent.get(&url).header("Accept", ACCEPTED_MANIFEST_TYPES.join(", "));
-        if let Some(authorization) = &authorization {
-            request = request.header("Authorization", authorization);
-        }
-        let mut response = request.call().map_err(|error| match error {
-            ureq::Error::Timeout(_) | ureq::Error::Io(_) | ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => format!(
-                "{reference}: cannot reach the registry {} ({error}); check the address and the network, \
-                 or use the locked plugins already in the local store",
-                reference.registry
-            ),
-            other => format!("{reference}: cannot fetch the manifest: {other}"),
-        })?;
+        let url = self.transport.url(&format!("{}/manifests/{target}", reference.repository));
+        let accept = [("Accept", ACCEPTED_MANIFEST_TYPES.join(", "))];
+        let mut response = self
+            .transport
+            .send(Method::Get, &url, &pull_scope(reference), &accept, &[])
+            .map_err(|error| self.failed(reference, "fetch the manifest of", error))?;
         let status = response.status().as_u16();
         if !matches!(status, 200 | 401 | 403)
             && let Some(digest) = &reference.digest
-            && let Some(blob) = self.blob_kind(&agent, reference, digest, authorization.as_deref())
+            && let Some(blob) = self.blob_kind(reference, digest)
         {
             return Err(format!(
                 "{reference}: {digest} is the digest of {blob}, not of the manifest; pin the manifest digest instead \
@@ -151,56 +90,33 @@ impl RegistryClient {
         }
         match status {
             200 => {}
-            401 => return Err(self.refused(reference, "401 Unauthorized")),
-            403 => return Err(self.refused(reference, "403 Forbidden")),
             404 => return Ok(None),
-            status => return Err(format!("{reference}: the registry answered HTTP {status} for the manifest")),
+            _ => return Err(self.error_answer(reference, "fetch the manifest of", &mut response)),
         }
-        let header = |name: &str| response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_string);
-        let too_big = |size: String| {
-            format!(
-                "{reference}: the manifest is {size} bytes, over the {} limit for a plugin artifact; refusing it",
+        let digest = response.headers().get("docker-content-digest").and_then(|value| value.to_str().ok()).map(str::to_string);
+        let bytes = read_bounded(&mut response, MAX_MANIFEST_BYTES as u64).map_err(|error| match error {
+            BodyError::TooLarge => format!(
+                "{reference}: the manifest is more than {MAX_MANIFEST_BYTES} bytes, over the {} limit for a plugin artifact; refusing it",
                 describe_bytes(MAX_MANIFEST_BYTES)
-            )
-        };
-        if let Some(length) = header("content-length").and_then(|length| length.parse::<u64>().ok())
-            && length > MAX_MANIFEST_BYTES as u64
-        {
-            return Err(too_big(length.to_string()));
-        }
-        let digest = header("docker-content-digest");
-        let mut bytes = Vec::new();
-        response
-            .body_mut()
-            .as_reader()
-            .take(MAX_MANIFEST_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|error| format!("{reference}: the manifest download broke off ({error})"))?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(too_big(format!("more than {MAX_MANIFEST_BYTES}")));
-        }
+            ),
+            BodyError::Failed(error) => self.failed(reference, "fetch the manifest of", self.transport.io_error(error)),
+        })?;
         Ok(Some((bytes, digest)))
     }
 
     /// What the blob `digest` of the reference's repository is, when there is one: a digest
     /// pinned as a manifest that names a blob instead is most often the component layer's (what
     /// `plugin push` and `plugin info` print as the component). Reads at most its first 8 bytes.
-    fn blob_kind(&self, agent: &ureq::Agent, reference: &OciReference, digest: &str, authorization: Option<&str>) -> Option<&'static str> {
-        let scheme = if self.plain_http { "http" } else { "https" };
-        let url = format!("{scheme}://{}/v2/{}/blobs/{digest}", reference.registry, reference.repository);
-        let mut request = agent.get(&url);
-        if let Some(authorization) = authorization {
-            request = request.header("Authorization", authorization);
-        }
-        let mut response = request.call().ok()?;
-        match response.status().as_u16() {
-            200 => {}
-            // Served from elsewhere (a storage redirect): a blob, of a kind not looked at.
-            300..=399 => return Some("a blob (a layer or a config)"),
-            _ => return None,
+    /// When a pinned manifest cannot be fetched: what the registry holds under that digest as a
+    /// blob, if anything (only the first 8 bytes are read): the component layer is named as such.
+    fn blob_kind(&self, reference: &OciReference, digest: &str) -> Option<&'static str> {
+        let url = self.transport.url(&format!("{}/blobs/{digest}", reference.repository));
+        let mut response = self.transport.get_blob(&url, &pull_scope(reference)).ok()?;
+        if response.status().as_u16() != 200 {
+            return None;
         }
         let mut start = Vec::new();
-        response.body_mut().as_reader().take(8).read_to_end(&mut start).ok()?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(response.body_mut().as_reader(), 8), &mut start).ok()?;
         // `\0asm` and the component encoding's version (a core module's is 1).
         Some(if start == b"\0asm\x0d\x00\x01\x00" { "the component layer" } else { "a blob (a layer or a config)" })
     }
@@ -210,7 +126,7 @@ impl RegistryClient {
         format!(
             "{reference}: registry {registry} refused access ({status}) with {}; log in with `docker login {registry}` \
              or fix the credentials in $DOCKER_CONFIG/config.json (~/.docker/config.json)",
-            self.credentials.described
+            self.transport.credentials.described
         )
     }
 
@@ -236,45 +152,25 @@ impl RegistryClient {
     }
 
     /// Download the blob `descriptor` (its size already checked against a limit), stopping
-    /// at the size the descriptor gives, and check its digest; `what` names it in messages.
+    /// at the size the descriptor gives (with or without a Content-Length), and check its
+    /// digest; `what` names it in messages.
     fn blob(&self, reference: &OciReference, descriptor: &Descriptor, what: &str) -> Result<Vec<u8>, String> {
-        let image = reference.client_reference();
-        let wanted = OciDescriptor {
-            media_type: descriptor.media_type.clone(),
-            digest: descriptor.digest.clone(),
-            size: descriptor.size as i64,
-            ..OciDescriptor::default()
-        };
-        let result: Result<Vec<u8>, String> = self.tokio.block_on(async {
-            let mut stream =
-                self.client.pull_blob_stream(&image, &wanted).await.map_err(|error| self.describe(reference, &format!("download the {what} of"), error))?;
-            if stream.content_length.is_some_and(|length| length > descriptor.size) {
-                return Err(format!(
-                    "{reference}: the registry offers {} bytes for a layer the manifest says is {} bytes; refusing it",
-                    stream.content_length.unwrap_or_default(),
-                    descriptor.size
-                ));
-            }
-            let mut bytes = Vec::with_capacity(descriptor.size as usize);
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|error| {
-                    if error.to_string().to_ascii_lowercase().contains("digest") {
-                        format!("{reference}: digest mismatch: the {what} the registry sent is not {} ({error}); refusing it", descriptor.digest)
-                    } else {
-                        format!("{reference}: the download of the {what} broke off ({error})")
-                    }
-                })?;
-                if (bytes.len() + chunk.len()) as u64 > descriptor.size {
-                    return Err(format!(
-                        "{reference}: the registry sent more than the {} bytes the manifest gives for the {what}; refusing it",
-                        descriptor.size
-                    ));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Ok(bytes)
-        });
-        let bytes = result?;
+        let doing = format!("download the {what} of");
+        let url = self.transport.url(&format!("{}/blobs/{}", reference.repository, descriptor.digest));
+        let mut response = self.transport.get_blob(&url, &pull_scope(reference)).map_err(|error| self.failed(reference, &doing, error))?;
+        if response.status().as_u16() != 200 {
+            return Err(self.error_answer(reference, &doing, &mut response));
+        }
+        let bytes = read_bounded(&mut response, descriptor.size).map_err(|error| match error {
+            BodyError::TooLarge => format!(
+                "{reference}: the registry sent more than the {} bytes the manifest gives for the {what}; refusing it",
+                descriptor.size
+            ),
+            BodyError::Failed(error) => match self.transport.io_error(error) {
+                TransportError::Unreachable(cause) => format!("{reference}: the download of the {what} broke off ({cause})"),
+                other => self.failed(reference, &doing, other),
+            },
+        })?;
         let actual = sha256_digest(&bytes);
         if actual != descriptor.digest {
             return Err(format!(
@@ -288,25 +184,78 @@ impl RegistryClient {
     /// Push an artifact (config, component, then the manifest under the reference's tag);
     /// returns the manifest digest the registry accepted.
     pub fn push(&self, reference: &OciReference, component: &[u8], artifact: &layout::Artifact) -> Result<String, String> {
-        let image = reference.client_reference();
-        let content_type = http::HeaderValue::from_static(layout::MANIFEST_MEDIA_TYPE);
-        let digest = self
-            .tokio
-            .block_on(async {
-                self.client.auth(&image, &self.credentials.auth, RegistryOperation::Push).await?;
-                self.client.push_blob(&image, artifact.config.clone(), &sha256_digest(&artifact.config)).await?;
-                self.client.push_blob(&image, component.to_vec(), &sha256_digest(component)).await?;
-                self.client.push_manifest_raw(&image, artifact.manifest.clone(), content_type).await
-            })
-            .map_err(|error| self.describe(reference, "push", error))?;
-        // Some registries answer with a URL rather than a digest; ours is the content's.
-        if digest.starts_with("sha256:") && digest != artifact.manifest_digest {
-            return Err(format!(
-                "{reference}: the registry stored the manifest as {digest}, not {}; it changed what was pushed",
-                artifact.manifest_digest
-            ));
-        }
+        self.push_raw(reference, &[&artifact.config, component], &artifact.manifest, layout::MANIFEST_MEDIA_TYPE)
+            .map_err(|error| self.failed(reference, "push", error))?;
         Ok(artifact.manifest_digest.clone())
+    }
+
+    /// Push blobs (those the registry lacks) and then `manifest` under the reference's tag,
+    /// with the content type `media_type`; the registry must store it under its own digest.
+    pub fn push_raw(&self, reference: &OciReference, blobs: &[&[u8]], manifest: &[u8], media_type: &str) -> Result<(), TransportError> {
+        let scope = format!("repository:{}:pull,push", reference.repository);
+        for blob in blobs {
+            self.push_blob(reference, &scope, blob)?;
+        }
+        let target = reference.tag.as_deref().or(reference.digest.as_deref()).unwrap_or_default();
+        let url = self.transport.url(&format!("{}/manifests/{target}", reference.repository));
+        let mut response = self.transport.send(Method::Put, &url, &scope, &[("Content-Type", media_type.to_string())], manifest)?;
+        if !matches!(response.status().as_u16(), 200 | 201) {
+            return Err(self.answer_error(&mut response, "the manifest upload"));
+        }
+        let digest = response.headers().get("docker-content-digest").and_then(|value| value.to_str().ok()).unwrap_or_default();
+        let expected = sha256_digest(manifest);
+        // Some registries answer without a digest; ours is the content's.
+        if digest.starts_with("sha256:") && digest != expected {
+            return Err(TransportError::Other(format!(
+                "the registry stored the manifest as {}, not {expected}; it changed what was pushed",
+                crate::input::escape_untrusted(digest, 100)
+            )));
+        }
+        Ok(())
+    }
+
+    /// One blob, monolithically (POST for an upload location, then PUT with the digest),
+    /// unless the registry already has it.
+    fn push_blob(&self, reference: &OciReference, scope: &str, blob: &[u8]) -> Result<(), TransportError> {
+        let digest = sha256_digest(blob);
+        let head = self.transport.url(&format!("{}/blobs/{digest}", reference.repository));
+        if self.transport.send(Method::Head, &head, scope, &[], &[])?.status().as_u16() == 200 {
+            return Ok(());
+        }
+        let start = self.transport.url(&format!("{}/blobs/uploads/", reference.repository));
+        let mut response = self.transport.send(Method::Post, &start, scope, &[], &[])?;
+        if response.status().as_u16() != 202 {
+            return Err(self.answer_error(&mut response, "the blob upload"));
+        }
+        let location = response.headers().get("location").and_then(|value| value.to_str().ok()).unwrap_or_default();
+        let mut upload = url::Url::parse(&start)
+            .and_then(|base| base.join(location))
+            .map_err(|_| TransportError::Other("the registry gave no usable upload location".into()))?;
+        if transport::authority(&upload) != self.transport.registry || upload.scheme() != self.transport.scheme {
+            return Err(TransportError::Other(format!(
+                "the registry gave an upload location on another server ({}); refusing to send it the credentials or the plugin",
+                upload.origin().ascii_serialization()
+            )));
+        }
+        upload.query_pairs_mut().append_pair("digest", &digest);
+        let headers = [("Content-Type", "application/octet-stream".to_string())];
+        let mut response = self.transport.send(Method::Put, upload.as_str(), scope, &headers, blob)?;
+        if !matches!(response.status().as_u16(), 201 | 204) {
+            return Err(self.answer_error(&mut response, "the blob upload"));
+        }
+        Ok(())
+    }
+
+    /// An unexpected answer to an upload, as an error (its body read bounded).
+    fn answer_error(&self, response: &mut ureq::http::Response<ureq::Body>, what: &str) -> TransportError {
+        let status = response.status().as_u16();
+        let (codes, said) = transport::error_codes(response);
+        match status {
+            401 => TransportError::Other("401 Unauthorized".into()),
+            403 => TransportError::Other("403 Forbidden".into()),
+            _ if codes.iter().any(|code| code == "UNAUTHORIZED" || code == "DENIED") => TransportError::Other("401 Unauthorized".into()),
+            _ => TransportError::Other(format!("the registry answered HTTP {status} to {what}{}", if said.is_empty() { String::new() } else { format!(": {said}") })),
+        }
     }
 
     /// Push `armored` (a `tollgate plugin sign` signature) as the signature artifact of the
@@ -314,17 +263,9 @@ impl RegistryClient {
     /// returns that tag's reference and the signature manifest's digest.
     pub fn push_signature(&self, reference: &OciReference, signed: &str, armored: &[u8]) -> Result<(OciReference, String), String> {
         let target = OciReference { tag: Some(OciReference::signature_tag(signed)), digest: None, ..reference.clone() };
-        let image = target.client_reference();
         let (manifest, manifest_digest) = signature::manifest(armored, signed);
-        let content_type = http::HeaderValue::from_static(layout::MANIFEST_MEDIA_TYPE);
-        self.tokio
-            .block_on(async {
-                self.client.auth(&image, &self.credentials.auth, RegistryOperation::Push).await?;
-                self.client.push_blob(&image, signature::EMPTY_CONFIG.to_vec(), &sha256_digest(signature::EMPTY_CONFIG)).await?;
-                self.client.push_blob(&image, armored.to_vec(), &sha256_digest(armored)).await?;
-                self.client.push_manifest_raw(&image, manifest, content_type).await
-            })
-            .map_err(|error| self.describe(&target, "push the signature to", error))?;
+        self.push_raw(&target, &[signature::EMPTY_CONFIG, armored], &manifest, layout::MANIFEST_MEDIA_TYPE)
+            .map_err(|error| self.failed(&target, "push the signature to", error))?;
         Ok((target, manifest_digest))
     }
 
@@ -346,43 +287,49 @@ impl RegistryClient {
         self.blob(&target.pinned(&actual), &layer, "signature").map(Some)
     }
 
-    /// An error a person can act on, naming the reference.
-    fn describe(&self, reference: &OciReference, doing: &str, error: OciDistributionError) -> String {
-        let registry = &reference.registry;
-        let refused = |status: &str| self.refused(reference, status);
-        let not_found = || not_found(reference);
-        match &error {
-            OciDistributionError::AuthenticationFailure(_) | OciDistributionError::UnauthorizedError { .. } => refused("401 Unauthorized"),
-            OciDistributionError::ImageManifestNotFoundError(_) => not_found(),
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|error| &error.code).collect();
-                if codes.iter().any(|code| matches!(code, OciErrorCode::Unauthorized)) {
-                    refused("401 Unauthorized")
-                } else if codes.iter().any(|code| matches!(code, OciErrorCode::Denied)) {
-                    refused("403 Forbidden")
-                } else if codes.iter().any(|code| {
-                    matches!(code, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound | OciErrorCode::BlobUnknown)
-                }) {
-                    not_found()
-                } else {
-                    format!("{reference}: the registry refused to {doing} it: {envelope}")
-                }
-            }
-            OciDistributionError::ServerError { code: 401, .. } => refused("401 Unauthorized"),
-            OciDistributionError::ServerError { code: 403, .. } => refused("403 Forbidden"),
-            OciDistributionError::ServerError { code: 404, .. } => not_found(),
-            OciDistributionError::UnsupportedMediaTypeError(media_type) => {
-                format!("{reference}: wrong media type: it is a {media_type}, not a Wasm component artifact")
-            }
-            OciDistributionError::DigestError(digest) => format!("{reference}: digest mismatch: {digest}; refusing it"),
-            OciDistributionError::RequestError(request) if request.is_connect() || request.is_timeout() => format!(
-                "{reference}: cannot reach the registry {registry} ({}); check the address and the network, \
-                 or use the locked plugins already in the local store",
-                chain(request)
-            ),
-            _ => format!("{reference}: cannot {doing} it: {}", chain(&error)),
+    /// An error status from the registry, as a message a person can act on (the body read
+    /// only up to [`transport::MAX_ERROR_BYTES`]).
+    fn error_answer(&self, reference: &OciReference, doing: &str, response: &mut ureq::http::Response<ureq::Body>) -> String {
+        let status = response.status().as_u16();
+        let (codes, said) = transport::error_codes(response);
+        let has = |wanted: &[&str]| codes.iter().any(|code| wanted.contains(&code.as_str()));
+        match status {
+            401 => self.refused(reference, "401 Unauthorized"),
+            403 => self.refused(reference, "403 Forbidden"),
+            404 => not_found(reference),
+            _ if has(&["UNAUTHORIZED"]) => self.refused(reference, "401 Unauthorized"),
+            _ if has(&["DENIED"]) => self.refused(reference, "403 Forbidden"),
+            _ if has(&["MANIFEST_UNKNOWN", "NAME_UNKNOWN", "NOT_FOUND", "BLOB_UNKNOWN"]) => not_found(reference),
+            _ if said.is_empty() => format!("{reference}: the registry answered HTTP {status} when asked to {doing} it"),
+            _ => format!("{reference}: the registry refused to {doing} it (HTTP {status}): {said}"),
         }
     }
+
+    /// A request that got no usable answer, as a message naming the reference.
+    fn failed(&self, reference: &OciReference, doing: &str, error: TransportError) -> String {
+        let registry = &reference.registry;
+        match error {
+            TransportError::Unreachable(cause) => format!(
+                "{reference}: cannot reach the registry {registry} ({cause}); check the address and the network, \
+                 or use the locked plugins already in the local store"
+            ),
+            TransportError::TimedOut(limit) => format!(
+                "{reference}: the registry {registry} did not finish within {} s (the deadline of one registry operation); \
+                 check the network, or set {TIMEOUT_VARIABLE} to a longer deadline in seconds",
+                limit.as_secs()
+            ),
+            TransportError::Other(cause) if cause == "401 Unauthorized" || cause == "403 Forbidden" => self.refused(reference, &cause),
+            TransportError::Other(cause) if cause.starts_with("the token realm") => {
+                format!("{} ({cause})", self.refused(reference, "401 Unauthorized"))
+            }
+            TransportError::Other(cause) => format!("{reference}: cannot {doing} it: {cause}"),
+        }
+    }
+}
+
+/// The token scope of a pull from `reference`'s repository.
+fn pull_scope(reference: &OciReference) -> String {
+    format!("repository:{}:pull", reference.repository)
 }
 
 /// Plain HTTP only for a loopback registry or one named with `--insecure-registry`.
@@ -398,20 +345,6 @@ fn not_found(reference: &OciReference) -> String {
         (Some(tag), None) => format!("{reference}: tag {tag:?} not found in {registry}/{}", reference.repository),
         (None, None) => format!("{reference}: not found"),
     }
-}
-
-/// An error and its causes, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -8,13 +8,30 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
+
+/// What is sent to a registry (and its token realm, which exchanges it for a bearer token).
+#[derive(Clone, PartialEq, Eq)]
+pub enum RegistryAuth {
+    /// Nothing: anonymous pulls, or tokens a realm grants to anyone.
+    Anonymous,
+    /// A user name and a password (or an access token used as one).
+    Basic(String, String),
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::Anonymous => f.write_str("Anonymous"),
+            RegistryAuth::Basic(username, _) => write!(f, "Basic({username:?}, [redacted])"),
+        }
+    }
+}
 
 /// Credentials for one registry and where they came from.
 #[derive(Debug, Clone)]
 pub struct Credentials {
-    /// What the OCI client sends (its bearer-token flow exchanges basic credentials for a token).
+    /// What is sent (the bearer-token flow exchanges basic credentials for a token).
     pub auth: RegistryAuth,
     /// For messages: "anonymous", "user bob from /home/me/.docker/config.json (auths)", ….
     pub described: String,

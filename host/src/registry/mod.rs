@@ -4,7 +4,9 @@
 //! - [`reference`], parsing `oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]`;
 //! - [`credentials`], Docker config files and credential helpers;
 //! - [`layout`], the CNCF Wasm OCI artifact layout (manifest, config, one `application/wasm` layer);
-//! - [`client`], blocking pull and push over `oci-client`, with size limits and digest checks;
+//! - [`client`], blocking pull and push, with size limits and digest checks, over
+//!   [`transport`]: HTTP to one registry (ureq), its token flow, one deadline per operation
+//!   and every response body bounded;
 //! - [`store`], the content-addressed local store in the user's cache directory;
 //! - [`lockfile`], `tollgate.lock`;
 //! - [`commands`], `tollgate plugin push`, `pull` and `lock`.
@@ -28,6 +30,7 @@ pub mod lockfile;
 pub mod reference;
 pub mod signature;
 pub mod store;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -74,15 +74,6 @@ impl OciReference {
             || host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
-    /// The reference in the OCI client's terms (by digest when pinned).
-    pub fn client_reference(&self) -> oci_client::Reference {
-        match (&self.digest, &self.tag) {
-            (Some(digest), _) => oci_client::Reference::with_digest(self.registry.clone(), self.repository.clone(), digest.clone()),
-            (None, Some(tag)) => oci_client::Reference::with_tag(self.registry.clone(), self.repository.clone(), tag.clone()),
-            (None, None) => unreachable!("parse requires a tag or a digest"),
-        }
-    }
-
     /// The tag that carries a signature of the manifest `digest`, in the `sha256-<hex>.sig`
     /// convention (cosign and others): where `tollgate plugin push` puts a plugin's signature
     /// and pulls look for it (see [`super::signature`]).

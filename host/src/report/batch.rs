@@ -22,7 +22,7 @@ struct BatchDocument<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pushed: Option<&'a Pushed>,
     /// Each transition's decision document, as `plan -o json` prints for one.
-    transitions: Vec<serde_json::Value>,
+    transitions: Vec<super::decision::DecisionDocument<'a>>,
     nothing_to_do: &'a [Skipped],
 }
 
@@ -82,28 +82,11 @@ pub fn render(batch: &Batch, dry_run: bool, format: OutputFormat) -> String {
             outcome: outcome_word(batch),
             committed,
             pushed: batch.pushed.as_ref(),
-            transitions: batch
-                .decided
-                .iter()
-                .map(|decided| serde_json::from_str(&super::decision::render(decided, committed, dry_run, OutputFormat::Json)).expect("decision JSON"))
-                .collect(),
+            transitions: batch.decided.iter().map(|decided| super::decision::document(decided, committed, None)).collect(),
             nothing_to_do: &batch.skipped,
         }),
         OutputFormat::Junit => super::junit::decisions(&batch.decided),
-        OutputFormat::Sarif => {
-            // One run per transition, in one log.
-            let mut runs = Vec::new();
-            for decided in &batch.decided {
-                let log: serde_json::Value = serde_json::from_str(&super::sarif::decision(decided)).expect("SARIF JSON");
-                runs.extend(log["runs"].as_array().cloned().unwrap_or_default());
-            }
-            let mut log: serde_json::Value = match batch.decided.first() {
-                Some(first) => serde_json::from_str(&super::sarif::decision(first)).expect("SARIF JSON"),
-                None => serde_json::json!({ "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0" }),
-            };
-            log["runs"] = serde_json::Value::Array(runs);
-            to_json(&log)
-        }
+        OutputFormat::Sarif => to_json(&super::sarif::log(&batch.decided.iter().collect::<Vec<_>>())),
         OutputFormat::Github => {
             let mut out = String::new();
             for decided in &batch.decided {

@@ -10,11 +10,13 @@ use crate::decision::PolicyOutcome;
 use crate::promotion::pipeline::Decided;
 use crate::promotion::publish::Pushed;
 use crate::promotion::judge::{GateOutcome, PolicyRun};
-use crate::promotion::plan::unified_diff;
+pub use super::words::{outcome_word, summary, verb};
+use crate::promotion::planned::unified_diff;
 use crate::transition::{Transition, TransitionKind};
 
+/// The JSON document of one decision (`plan -o json`; each transition of a call of several).
 #[derive(Serialize)]
-struct DecisionDocument<'a> {
+pub(super) struct DecisionDocument<'a> {
     schema_version: u32,
     decision: &'a str,
     outcome: &'a str,
@@ -31,48 +33,22 @@ struct DecisionDocument<'a> {
     diff: String,
 }
 
-/// The outcome word: `allowed`, `denied`, `failed` or `no-op`.
-pub fn outcome_word(decided: &Decided) -> &'static str {
-    if decided.plan.no_op {
-        return "no-op";
-    }
-    match decided.gate.outcome {
-        GateOutcome::Allowed => "allowed",
-        GateOutcome::Denied => "denied",
-        GateOutcome::Failed => "failed",
-    }
-}
-
-/// `promote`, or `rollback`.
-pub fn verb(t: &Transition) -> &'static str {
-    match t.kind {
-        TransitionKind::Promote => "promote",
-        TransitionKind::Rollback => "rollback",
-    }
-}
-
-/// The closing line: what happened and why.
-pub fn summary(decided: &Decided, committed: Option<&str>, dry_run: bool) -> String {
-    let t = &decided.plan.transition;
-    if decided.plan.no_op {
-        return format!("no-op: {} already runs {} in {}", line(&t.application), line(&t.artifact.version), line(&t.to_env));
-    }
-    let names = |failed: bool| -> String {
-        decided
-            .gate
-            .policies
-            .iter()
-            .filter(|run| run.blocks() && matches!(run.evaluation.outcome, PolicyOutcome::Failed { .. }) == failed)
-            .map(|run| line(&run.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match (decided.gate.outcome, committed, dry_run) {
-        (GateOutcome::Allowed, Some(commit), _) => format!("allowed: committed {}", &commit[..12.min(commit.len())]),
-        (GateOutcome::Allowed, None, true) => "allowed: would commit (dry run: plan only)".to_string(),
-        (GateOutcome::Allowed, None, false) => "allowed".to_string(),
-        (GateOutcome::Denied, ..) => format!("denied by {}; nothing committed", names(false)),
-        (GateOutcome::Failed, ..) => format!("failed closed: {} could not decide; nothing committed", names(true)),
+/// The JSON document of `decided`.
+pub(super) fn document<'a>(decided: &'a Decided, committed: Option<&'a str>, pushed: Option<&'a Pushed>) -> DecisionDocument<'a> {
+    let plan = &decided.plan;
+    let t = &plan.transition;
+    DecisionDocument {
+        schema_version: JSON_SCHEMA_VERSION,
+        decision: &t.id,
+        outcome: outcome_word(decided),
+        no_op: plan.no_op,
+        committed,
+        pushed,
+        transition: t,
+        source: plan.source_reason.as_deref(),
+        policies: &decided.gate.policies,
+        file: &plan.file,
+        diff: unified_diff(plan),
     }
 }
 
@@ -90,20 +66,8 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
     match format {
         OutputFormat::Junit => super::junit::decision(decided),
         OutputFormat::Github => super::github::decision(decided, committed, dry_run),
-        OutputFormat::Sarif => super::sarif::decision(decided),
-        OutputFormat::Json => to_json(&DecisionDocument {
-            schema_version: JSON_SCHEMA_VERSION,
-            decision: &t.id,
-            outcome: outcome_word(decided),
-            no_op: plan.no_op,
-            committed,
-            pushed,
-            transition: t,
-            source: plan.source_reason.as_deref(),
-            policies: &decided.gate.policies,
-            file: &plan.file,
-            diff: unified_diff(plan),
-        }),
+        OutputFormat::Sarif => to_json(&super::sarif::log(&[decided])),
+        OutputFormat::Json => to_json(&document(decided, committed, pushed)),
         OutputFormat::Text => {
             let mut out = String::new();
             let (app, version, to_env) = (line(&t.application), line(&t.artifact.version), line(&t.to_env));
@@ -133,6 +97,10 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
                 let label = label(run);
                 let verdict = super::paint_verdict(&format!("{:<13}", run.verdict_label()), run.blocks(), &run.verdict_label());
                 let _ = writeln!(out, "  {verdict} {label:<width$} ({:.0} ms)", run.evaluation.elapsed.as_secs_f64() * 1000.0);
+                if let Some(counted) = &run.evaluation.counted_approvals {
+                    let counted = if counted.is_empty() { "none".to_string() } else { counted.join(", ") };
+                    let _ = writeln!(out, "      counted approvals: {}", line(&counted));
+                }
                 match &run.evaluation.outcome {
                     PolicyOutcome::Failed { cause } => _ = writeln!(out, "      failed: {}", line(cause)),
                     PolicyOutcome::Verdict(verdict) => {

@@ -65,7 +65,7 @@ pub fn decision(decided: &Decided, committed: Option<&str>, dry_run: bool) -> St
         }
     }
     // Escaped like a message, so no plugin-chosen name can start a workflow command.
-    let _ = writeln!(out, "{}", escape_data(&super::decision::summary(decided, committed, dry_run)));
+    let _ = writeln!(out, "{}", escape_data(&super::words::summary(decided, committed, dry_run)));
     out
 }
 
@@ -78,11 +78,11 @@ pub fn summary_markdown(decided: &Decided, pipeline: Option<&str>) -> String {
     let _ = writeln!(
         out,
         "### tollgate: {} {} {} to {} — {}\n",
-        super::decision::verb(t),
+        super::words::verb(t),
         markdown_text(&t.application),
         markdown_text(&t.artifact.version),
         markdown_text(&t.to_env),
-        super::decision::outcome_word(decided)
+        super::words::outcome_word(decided)
     );
     if !decided.gate.policies.is_empty() {
         out.push_str("| policy | verdict | findings |\n| --- | --- | --- |\n");
@@ -109,7 +109,7 @@ pub fn summary_markdown(decided: &Decided, pipeline: Option<&str>) -> String {
         // The labels are Mermaid-escaped: no backtick can reach the fence.
         let _ = writeln!(out, "\n```mermaid\n{pipeline}```");
     }
-    let diff = crate::promotion::plan::unified_diff(&decided.plan);
+    let diff = crate::promotion::planned::unified_diff(&decided.plan);
     if !diff.is_empty() {
         // A fence longer than any run of backticks in the diff, so its content cannot close it.
         let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);

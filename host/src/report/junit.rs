@@ -144,7 +144,7 @@ pub fn decisions(decided: &[Decided]) -> String {
         .iter()
         .map(|decided| {
             let t = &decided.plan.transition;
-            let suite = format!("{} {} {} to {}", super::decision::verb(t), t.application, t.artifact.version, t.to_env);
+            let suite = format!("{} {} {} to {}", super::words::verb(t), t.application, t.artifact.version, t.to_env);
             (suite, decided.gate.policies.iter().map(|run| policy_case(run, &t.to_env)).collect())
         })
         .collect();

@@ -20,6 +20,7 @@ pub mod github;
 mod junit;
 pub mod matrix;
 mod sarif;
+mod words;
 
 use escape::line;
 pub use matrix::{StatusFormat, status};
@@ -127,7 +128,7 @@ pub struct Location {
 /// proposed content of the changed file, or the changed version line when it has no path.
 /// Only the file the transition changes can be a location: a path a plugin names elsewhere
 /// (`../../etc/passwd`, another file) gives the finding no location at all.
-pub fn finding_location(path: Option<&str>, plan: &crate::promotion::plan::Plan) -> Option<Location> {
+pub fn finding_location(path: Option<&str>, plan: &crate::promotion::planned::Plan) -> Option<Location> {
     let Some(path) = path else {
         return Some(Location { file: plan.file.clone(), line: Some(plan.line) });
     };
@@ -401,6 +402,9 @@ fn history_lines(entry: &Entry) -> Vec<String> {
     }
     if !record.approved_by.is_empty() {
         lines.push(format!("    approved by {}", record.approved_by.join(", ")));
+    }
+    if !record.not_counted.is_empty() {
+        lines.push(format!("    approvals no policy counted: {}", record.not_counted.join(", ")));
     }
     lines.extend(record.policies.iter().map(|policy| format!("    policy {policy}")));
     lines

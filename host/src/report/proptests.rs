@@ -13,7 +13,7 @@ use crate::config::Mode;
 use crate::decision::{Decision, Finding, PolicyOutcome, Verdict};
 use crate::promotion::pipeline::Decided;
 use crate::promotion::judge::{GateOutcome, GateResult, PolicyRun};
-use crate::promotion::plan::Plan;
+use crate::promotion::planned::Plan;
 use crate::repo::Tip;
 use crate::runtime::{Evaluation, Limits};
 use crate::transition::Transition;
@@ -81,7 +81,7 @@ fn decided(kind: Kind, mode: Mode, texts: &[String], finding_path: Option<String
         config_json: "{}".into(),
         limits: Limits::default(),
         http_origins: Vec::new(),
-        evaluation: Evaluation { outcome, logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: Duration::ZERO },
+        evaluation: Evaluation { outcome, logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: Duration::ZERO, counted_approvals: None },
         observations: Vec::new(),
     };
     let gate_outcome = match (kind, mode) {

@@ -29,8 +29,17 @@ fn locations(at: Option<super::Location>) -> Value {
     json!([{ "physicalLocation": physical }])
 }
 
-/// The SARIF log of a decision.
-pub fn decision(decided: &Decided) -> String {
+/// The SARIF log of one call: one run per decision.
+pub fn log(decided: &[&Decided]) -> Value {
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": decided.iter().map(|decided| run(decided)).collect::<Vec<_>>(),
+    })
+}
+
+/// The SARIF run of one decision.
+fn run(decided: &Decided) -> Value {
     let plan = &decided.plan;
     let rules: Vec<Value> = decided
         .gate
@@ -76,10 +85,7 @@ pub fn decision(decided: &Decided) -> String {
         }
     }
     let t = &plan.transition;
-    let log = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
+    json!({
             "tool": { "driver": {
                 "name": "tollgate",
                 "version": env!("CARGO_PKG_VERSION"),
@@ -89,10 +95,8 @@ pub fn decision(decided: &Decided) -> String {
             "automationDetails": { "id": format!("tollgate/{}/{}/{}", t.application, t.to_env, t.id) },
             "invocations": [{
                 "executionSuccessful": true,
-                "properties": { "outcome": super::decision::outcome_word(decided), "decision": t.id },
+                "properties": { "outcome": super::words::outcome_word(decided), "decision": t.id },
             }],
             "results": results,
-        }],
-    });
-    super::to_json(&log)
+    })
 }

@@ -28,6 +28,13 @@ pub enum FetchError {
 pub trait HttpFetcher: Send + Sync {
     /// Fetch `url`, giving up after `timeout` and refusing bodies over `max_body_bytes`.
     fn get(&self, url: &str, headers: &[(String, String)], timeout: Duration, max_body_bytes: u64) -> Result<HttpResponse, FetchError>;
+
+    /// For a fetcher that holds secrets: why the policy must fail, when `texts` (what it
+    /// produced: findings, logs, output) or anything it fetched carried a form of one.
+    /// The cause names an origin, never the secret.
+    fn leak(&self, _texts: &[&str]) -> Option<String> {
+        None
+    }
 }
 
 /// The real client (ureq): no redirects (a redirect could leave the granted origin),

@@ -16,6 +16,7 @@ mod bindings;
 mod builtin;
 mod cache;
 mod convert;
+mod counted;
 mod engine;
 /// The engine configuration, shared with host/build.rs (which precompiles the builtins with it).
 mod engine_config;
@@ -40,7 +41,7 @@ use wasmtime::Engine;
 
 pub use cache::CompileCache;
 pub(crate) use cache::effective_uid;
-pub use plugin::{Decided, PendingDecision, Plugin};
+pub use plugin::{Decided, NotAccepted, PendingDecision, Plugin};
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
 pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
@@ -135,13 +136,38 @@ pub struct Evaluation {
     /// Wall-clock time of the call, instantiation included.
     #[serde(serialize_with = "serialize_millis", rename = "elapsed_ms")]
     pub elapsed: Duration,
+    /// The approvers whose approvals the policy counted, as it reported them through
+    /// `report-counted-approvals` (WIT 0.1.2), checked against the transition's approvals and
+    /// in their order: `None` when it never reported (or did not decide), `Some(vec![])` when
+    /// it reported that none counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_approvals: Option<Vec<String>>,
 }
 
 impl Evaluation {
     /// A failure that happened before the plugin ran (e.g. its info() failed).
     pub fn failed(cause: String) -> Self {
-        Evaluation { outcome: PolicyOutcome::failed(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: Duration::ZERO }
+        Evaluation {
+            outcome: PolicyOutcome::failed(cause),
+            logs: Vec::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+            elapsed: Duration::ZERO,
+            counted_approvals: None,
+        }
     }
+}
+
+/// The environment names a policy's configuration may use, as `host.policy-environments`
+/// (WIT 0.1.2) tells the plugin: every configured environment in graph order, and those the
+/// policy runs for. Both empty where no tollgate configuration is in play (`plugin eval`
+/// without `--environment`, a cases file without `environments:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct PolicyEnvironments {
+    /// Every environment of the configuration, in graph order.
+    pub configured: Vec<String>,
+    /// The environments the policy runs for, in graph order.
+    pub runs_for: Vec<String>,
 }
 
 fn serialize_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -328,6 +354,7 @@ impl Runtime {
             pre,
             engine: self.engine.clone(),
             info: OnceLock::new(),
+            accepted: Mutex::new(std::collections::HashSet::new()),
         });
         self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(sha256, plugin.clone());
         Ok(plugin)

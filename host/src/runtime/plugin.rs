@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, Store, Trap};
 
+use sha2::{Digest, Sha256};
+
 use super::bindings::{Policy, PolicyPre};
+use super::counted::CountedApprovals;
 use super::convert::{bounded, info_from_wit, named_artifacts_to_wit, transition_to_wit, verdict_from_wit};
 use super::sandbox::{SandboxState, truncate_at_char_boundary};
 use super::workers;
-use super::{Capability, CannedFetcher, CodeSource, EPOCH_TICK, Evaluation, HostAccess, Limits, LogLine, MAX_INSTANCES, MAX_HOST_RESOURCES, MAX_MEMORIES, MAX_TABLES, MAX_TEXT_BYTES, PluginInfo, WATCHDOG_GRACE};
+use super::{Capability, CodeSource, EPOCH_TICK, Evaluation, HostAccess, Limits, LogLine, MAX_INSTANCES, MAX_HOST_RESOURCES, MAX_MEMORIES, MAX_TABLES, MAX_TEXT_BYTES, PluginInfo, PolicyEnvironments, WATCHDOG_GRACE};
 use crate::decision::PolicyOutcome;
 use crate::transition::Transition;
 
@@ -28,6 +31,8 @@ pub struct Plugin {
     pub(super) pre: PolicyPre<SandboxState>,
     pub(super) engine: Engine,
     pub(super) info: OnceLock<Result<PluginInfo, String>>,
+    /// Configurations (with the environments told) its validate-config accepted; see [`validation_key`].
+    pub(super) accepted: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
 }
 
 /// What a sandboxed call produced besides its result.
@@ -74,7 +79,7 @@ impl Plugin {
     pub fn info(self: &Arc<Self>, limits: Limits) -> Result<PluginInfo, String> {
         self.info
             .get_or_init(|| {
-                let record = self.call(limits, no_access(), 0, b"info", |store, policy| {
+                let record = self.call(limits, HostAccess::none(), 0, b"info", |store, policy| {
                     policy.tollgate_policy_plugin().call_info(store)
                 });
                 record.result.and_then(info_from_wit)
@@ -82,50 +87,34 @@ impl Plugin {
             .clone()
     }
 
-    /// Ask the plugin whether `config` (JSON text) is acceptable. `Err` carries the
-    /// plugin's message, or the cause if the call itself failed.
-    pub fn validate_config(self: &Arc<Self>, config: &str, limits: Limits) -> Result<(), String> {
+    /// Ask the plugin whether `config` (JSON text) is acceptable where the configuration has
+    /// `environments` (what `policy-environments` answers). An acceptance is remembered, so
+    /// the same question costs one instance per process.
+    pub fn validate_config(self: &Arc<Self>, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Result<(), NotAccepted> {
+        let question = validation_key(config, environments);
+        if self.accepted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&question) {
+            return Ok(());
+        }
         let seed = config.as_bytes().to_vec();
         let config = config.to_string();
-        let record = self.call(limits, no_access(), 0, &seed, move |store, policy| {
+        let access = HostAccess { environments: environments.clone(), ..HostAccess::none() };
+        let record = self.call(limits, access, 0, &seed, move |store, policy| {
             policy.tollgate_policy_plugin().call_validate_config(store, &config)
         });
         match record.result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(bounded(message)),
-            Err(cause) => Err(cause),
-        }
-    }
-
-    /// Evaluate the policy on a transition under `config` (JSON text): validate the config,
-    /// then evaluate, in one fresh instance. Never panics; any misbehaviour of the plugin
-    /// becomes [`PolicyOutcome::Failed`].
-    pub fn evaluate(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> Evaluation {
-        let wit_transition = transition_to_wit(transition);
-        let artifacts = named_artifacts_to_wit(&transition.artifacts);
-        let config = config.to_string();
-        let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
-        let record = self.call(limits, access, transition.requested_at, &seed, move |store, policy| {
-            store.data_mut().artifacts = artifacts;
-            let exports = policy.tollgate_policy_plugin();
-            if let Err(message) = exports.call_validate_config(&mut *store, &config)? {
-                return Ok(Err(format!("configuration rejected: {}", bounded(message))));
+            Ok(Ok(())) => {
+                self.accepted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(question);
+                Ok(())
             }
-            Ok(match exports.call_evaluate(store, &config, &wit_transition)? {
-                Ok(verdict) => verdict_from_wit(verdict),
-                Err(message) => Err(format!("the plugin returned an error: {}", bounded(message))),
-            })
-        });
-        let outcome = match record.result {
-            Ok(Ok(verdict)) => PolicyOutcome::Verdict(verdict),
-            Ok(Err(cause)) | Err(cause) => PolicyOutcome::failed(cause),
-        };
-        Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed }
+            Ok(Err(message)) => Err(NotAccepted::Refused(bounded(message))),
+            Err(cause) => Err(NotAccepted::Failed(cause)),
+        }
     }
 
     /// Ask info() (with nothing reachable), then grant `access` as far as the answer allows
     /// (read-file only to a plugin that asks for it), validate the configuration and
-    /// evaluate: all in one fresh instance, which is what [`Plugin::decide`] and the gate use.
+    /// evaluate: all in one fresh instance. The one way a plugin decides: the gate, `plugin test`,
+    /// `plugin eval`, `verify` and `plan-batch` all come here.
     ///
     /// One instance instead of one for info() and another for the decision: both calls read
     /// nothing the other could have changed outside the guest, and the instance is the
@@ -136,11 +125,13 @@ impl Plugin {
     pub fn start_decision(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> PendingDecision {
         let wit_transition = transition_to_wit(transition);
         let artifacts = named_artifacts_to_wit(&transition.artifacts);
+        let counted = CountedApprovals::for_approvers(approvers(transition));
         let config = config.to_string();
         let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
         let info = Arc::new(OnceLock::new());
         let info_slot = info.clone();
-        let call = self.start(limits, no_access(), transition.requested_at, &seed, move |store, policy| {
+        let http = access.http.clone();
+        let call = self.start(limits, HostAccess::none(), transition.requested_at, &seed, move |store, policy| {
             let exports = policy.tollgate_policy_plugin();
             let asked = match exports.call_info(&mut *store) {
                 Ok(info) => info_from_wit(info),
@@ -158,16 +149,11 @@ impl Plugin {
             }
             store.data_mut().grant(access);
             store.data_mut().artifacts = artifacts;
+            store.data_mut().counted = counted;
             let _ = info_slot.set(info);
-            if let Err(message) = exports.call_validate_config(&mut *store, &config)? {
-                return Ok(Err(format!("configuration rejected: {}", bounded(message))));
-            }
-            Ok(match exports.call_evaluate(store, &config, &wit_transition)? {
-                Ok(verdict) => verdict_from_wit(verdict),
-                Err(message) => Err(format!("the plugin returned an error: {}", bounded(message))),
-            })
+            validate_and_evaluate(store, policy, &config, &wit_transition)
         });
-        PendingDecision { call, info }
+        PendingDecision { call, info, http }
     }
 
     /// [`Plugin::start_decision`], waited for.
@@ -248,26 +234,95 @@ impl<R> PendingCall<R> {
     }
 }
 
+/// Why [`Plugin::validate_config`] did not accept a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAccepted {
+    /// The plugin refused it: its message (printable, bounded).
+    Refused(String),
+    /// The call failed (a trap, a timeout, …): the cause. Not a verdict on the configuration.
+    Failed(String),
+}
+
+impl std::fmt::Display for NotAccepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotAccepted::Refused(message) | NotAccepted::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+/// A verdict and the approvals the policy reported it counted.
+type Counted = (crate::decision::Verdict, Option<Vec<String>>);
+
+/// validate-config, then evaluate, in the instance `policy` of `store`; the verdict with the
+/// counted approvals the plugin reported, both checked, or why there is none.
+fn validate_and_evaluate(
+    store: &mut Store<SandboxState>,
+    policy: &Policy,
+    config: &str,
+    transition: &super::bindings::wit::Transition,
+) -> wasmtime::Result<Result<Counted, String>> {
+    let exports = policy.tollgate_policy_plugin();
+    if let Err(message) = exports.call_validate_config(&mut *store, config)? {
+        return Ok(Err(format!("configuration rejected: {}", bounded(message))));
+    }
+    let verdict = match exports.call_evaluate(&mut *store, config, transition)? {
+        Ok(verdict) => verdict_from_wit(verdict),
+        Err(message) => Err(format!("the plugin returned an error: {}", bounded(message))),
+    };
+    Ok(verdict.and_then(|verdict| Ok((verdict, store.data_mut().counted.finish()?))))
+}
+
+/// An evaluation from a call's record; counted approvals only with a verdict.
+fn evaluation_of(record: CallRecord<Result<Counted, String>>) -> Evaluation {
+    let (outcome, counted_approvals) = match record.result {
+        Ok(Ok((verdict, counted))) => (PolicyOutcome::Verdict(verdict), counted),
+        Ok(Err(cause)) | Err(cause) => (PolicyOutcome::failed(cause), None),
+    };
+    Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed, counted_approvals }
+}
+
+/// Who approved `transition`, in its order: what `report-counted-approvals` may name.
+fn approvers(transition: &Transition) -> Vec<String> {
+    transition.approvals.iter().map(|approval| approval.approver.clone()).collect()
+}
+
+/// The key under which an accepted configuration is remembered: a digest of the
+/// configuration and the environments the plugin was told, every part length-prefixed.
+fn validation_key(config: &str, environments: &PolicyEnvironments) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update((config.len() as u64).to_le_bytes());
+    hasher.update(config);
+    for list in [&environments.configured, &environments.runs_for] {
+        hasher.update((list.len() as u64).to_le_bytes());
+        for name in list {
+            hasher.update((name.len() as u64).to_le_bytes());
+            hasher.update(name);
+        }
+    }
+    hasher.finalize().into()
+}
+
 /// A decision running on a worker (see [`Plugin::start_decision`]).
 pub struct PendingDecision {
-    call: PendingCall<Result<crate::decision::Verdict, String>>,
+    call: PendingCall<Result<Counted, String>>,
     info: Arc<OnceLock<PluginInfo>>,
+    /// Who fetched for the decision: asked at the end whether a held secret leaked.
+    http: Arc<dyn super::HttpFetcher>,
 }
 
 impl PendingDecision {
     /// Wait for the decision (never longer than its timeout plus the watchdog's grace).
     pub fn wait(self) -> Decided {
-        let record = self.call.wait();
+        let mut record = self.call.wait();
         let info = self.info.get().cloned();
-        let outcome = match record.result {
-            Ok(Ok(verdict)) => PolicyOutcome::Verdict(verdict),
-            Ok(Err(cause)) => PolicyOutcome::failed(cause),
-            // Instantiation failed, or the call was abandoned, before info() had answered.
-            Err(cause) if info.is_none() => PolicyOutcome::failed(format!("its info() failed: {cause}")),
-            Err(cause) => PolicyOutcome::failed(cause),
-        };
-        let evaluation = Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed };
-        Decided { info, evaluation }
+        // Instantiation failed, or the call was abandoned, before info() had answered.
+        if info.is_none()
+            && let Err(cause) = &record.result
+        {
+            record.result = Err(format!("its info() failed: {cause}"));
+        }
+        Decided { info, evaluation: screened(evaluation_of(record), &*self.http) }
     }
 }
 
@@ -284,12 +339,26 @@ fn failed_record<R>(cause: String, started: Instant) -> CallRecord<R> {
     CallRecord { result: Err(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: started.elapsed() }
 }
 
-fn no_access() -> HostAccess {
-    HostAccess { files: None, http_origins: Vec::new(), http: Arc::new(CannedFetcher::default()) }
-}
 
 fn epoch_ticks(timeout: Duration) -> u64 {
     (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
+}
+
+/// `evaluation`, unless what the plugin produced (or fetched) carried a secret `http` holds:
+/// then a failure naming the origin, with nothing the plugin produced kept.
+fn screened(evaluation: Evaluation, http: &dyn super::HttpFetcher) -> Evaluation {
+    let mut texts: Vec<&str> = evaluation.logs.iter().map(|line| line.message.as_str()).collect();
+    texts.extend([evaluation.stdout.as_str(), evaluation.stderr.as_str()]);
+    match &evaluation.outcome {
+        PolicyOutcome::Verdict(verdict) => {
+            texts.extend(verdict.findings.iter().flat_map(|finding| std::iter::once(finding.message.as_str()).chain(finding.path.as_deref())));
+        }
+        PolicyOutcome::Failed { cause } => texts.push(cause),
+    }
+    match http.leak(&texts) {
+        None => evaluation,
+        Some(cause) => Evaluation { outcome: PolicyOutcome::failed(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: evaluation.elapsed, counted_approvals: None },
+    }
 }
 
 fn collect_logs(state: &SandboxState) -> Vec<LogLine> {

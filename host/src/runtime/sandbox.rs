@@ -10,9 +10,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{host_imports, wit};
-use super::http::{FetchError, HttpFetcher, origin_of};
+use super::counted::CountedApprovals;
+use super::http::{CannedFetcher, FetchError, HttpFetcher, origin_of};
 use super::output::CapturedOutput;
-use super::{FileSource, LogLine, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
+use super::{FileSource, LogLine, PolicyEnvironments, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
 
 /// What a policy may reach beyond its own memory, decided by the tollgate configuration.
 #[derive(Clone)]
@@ -23,6 +24,15 @@ pub struct HostAccess {
     pub http_origins: Vec<String>,
     /// Who performs granted requests.
     pub http: Arc<dyn HttpFetcher>,
+    /// The environment names `policy-environments` tells the plugin.
+    pub environments: PolicyEnvironments,
+}
+
+impl HostAccess {
+    /// Nothing reachable: no files, no origins (what info() runs with).
+    pub fn none() -> Self {
+        HostAccess { files: None, http_origins: Vec::new(), http: Arc::new(CannedFetcher::default()), environments: PolicyEnvironments::default() }
+    }
 }
 
 /// The store data of one evaluation.
@@ -41,6 +51,9 @@ pub struct SandboxState {
     pub(super) stderr: CapturedOutput,
     /// The artifacts of a multi-artifact transition, for `transition-artifacts`.
     pub(super) artifacts: Vec<host_imports::NamedArtifact>,
+    /// What the plugin reported through `report-counted-approvals`, checked against the
+    /// transition's approvers.
+    pub(super) counted: CountedApprovals,
 }
 
 impl SandboxState {
@@ -75,6 +88,7 @@ impl SandboxState {
             stdout,
             stderr,
             artifacts: Vec::new(),
+            counted: CountedApprovals::default(),
         }
     }
 }
@@ -258,6 +272,15 @@ impl wit::Host for SandboxState {}
 impl host_imports::Host for SandboxState {
     fn transition_artifacts(&mut self) -> Vec<host_imports::NamedArtifact> {
         self.artifacts.clone()
+    }
+
+    fn policy_environments(&mut self) -> host_imports::EnvironmentNames {
+        let told = &self.access.environments;
+        host_imports::EnvironmentNames { configured: told.configured.clone(), runs_for: told.runs_for.clone() }
+    }
+
+    fn report_counted_approvals(&mut self, approvers: Vec<String>) {
+        self.counted.report(approvers);
     }
 
     fn log(&mut self, level: host_imports::LogLevel, message: String) {

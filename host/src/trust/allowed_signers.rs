@@ -163,7 +163,7 @@ pub fn check_literal_principal(principal: &str) -> Result<(), String> {
     if principal.is_empty() {
         return Err("the principal is empty".into());
     }
-    if let Some(bad) = principal.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | ',' | '*' | '?' | '!')) {
+    if let Some(bad) = principal.chars().find(|c| c.is_whitespace() || c.is_control() || crate::input::is_invisible_char(*c) || matches!(c, '"' | ',' | '*' | '?' | '!')) {
         return Err(format!("principal {principal:?} contains {bad:?}; a principal is one word such as bob@example.com"));
     }
     Ok(())

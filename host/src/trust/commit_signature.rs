@@ -135,8 +135,8 @@ pub fn require_signing(repo: &crate::repo::GitRepo, config: &crate::config::Conf
     Ok(())
 }
 
-/// Principals are compared as approval-count compares people: ignoring case and surrounding
-/// space.
+/// Principals are compared as approval-count compares people: NFKC-normalised, case-folded,
+/// ignoring surrounding space ([`crate::input::identity_key`]).
 pub fn same_principal(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    crate::input::identity_key(a) == crate::input::identity_key(b)
 }

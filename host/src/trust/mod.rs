@@ -12,7 +12,6 @@
 //! - [`approvals`]: the approvals a promotion may count: only those that verify;
 //! - [`plugin_signature`]: `FILE.wasm.sig`, signatures over a plugin's exact bytes (for `oci://`
 //!   plugins, carried by the registry as a `sha256-<manifest hex>.sig` artifact);
-//! - [`commands`]: the `approve`, `approvals` and `plugin sign` commands;
 //! - [`commit_signature`]: promotion commits signed in Git's own format (`gpgsig`) and their
 //!   verification.
 //!
@@ -21,7 +20,6 @@
 
 pub mod allowed_signers;
 pub mod approvals;
-pub mod commands;
 pub mod commit_signature;
 pub mod plugin_signature;
 pub mod sshsig;

@@ -19,7 +19,8 @@
 //!
 //! Requesters and approvers arrive as a login (`bob`), an e-mail address (`bob@example.com`)
 //! or a Git identity (`Bob <bob@example.com>`). Each is reduced to an identity: a Git
-//! identity to its e-mail address, everything lower-cased, then mapped through the
+//! identity to its e-mail address, everything NFKC-normalised and case-folded (invisible
+//! code points such as a zero-width space dropped), then mapped through the
 //! environment's `identities` (`bob: [bob@example.com, bob@users.noreply.github.com]`
 //! makes all three one person, `bob`).
 //!
@@ -36,9 +37,14 @@
 //!
 //! Configuration is per target environment with an optional `default` for environments
 //! not listed; an environment entry replaces the default entirely (no field-by-field
-//! merge), so what applies to an environment is always written in one place. An
-//! environment with neither an entry nor a default is allowed with a finding saying the
-//! policy has no rules for it.
+//! merge), so what applies to an environment is always written in one place. Every key under
+//! `environments` must be an environment the policy runs for, and every environment it runs
+//! for needs an entry or the default: anything else is a configuration error, so a misspelt
+//! name can never mean "no approvals needed". An environment with neither (which validation
+//! refuses) fails the policy rather than allow.
+//!
+//! The verdict names the approvals that counted (WIT 0.1.2, `report-counted-approvals`), so
+//! the host records only those as approving: a self-approval or a stale one is not.
 //!
 //! Rollbacks follow the same rules unless the environment says `rollbacks: exempt`.
 //!
@@ -155,21 +161,19 @@ impl Policy for ApprovalCount {
         config.require_rules(
             "config: no rules; add a `default` or at least one entry under `environments`, e.g. environments: { prod: { required: 2 } }",
         )?;
-        config.validate_each(validate_rules)
+        config.validate_each(validate_rules)?;
+        config.require_rules_where_it_runs()
     }
 
     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
         let env = &t.to_env;
         let version = &t.artifact.version;
-        let Some(rules) = config.for_env(env) else {
-            return Ok(Verdict::allow().with_finding(format!(
-                "approval-count has no rules for {env} (no entry under environments and no default), so no approvals are required"
-            )));
-        };
+        let (_, rules) = config.rules_for(env)?;
         if t.kind == TransitionKind::Rollback && rules.rollbacks == Rollbacks::Exempt {
-            return Ok(Verdict::allow().with_finding(format!(
-                "rollback of {env} to {version} needs no approvals (rollbacks: exempt)"
-            )));
+            let none: [&str; 0] = [];
+            return Ok(Verdict::allow()
+                .with_finding(format!("rollback of {env} to {version} needs no approvals (rollbacks: exempt)"))
+                .with_counted_approvals(none));
         }
 
         let tally = Tally::of(rules, t);
@@ -207,7 +211,7 @@ impl Policy for ApprovalCount {
             findings.push(Finding::new(summary));
         }
         findings.extend(tally.notes.into_iter().map(Finding::new));
-        Ok(Verdict { decision, findings })
+        Ok(Verdict::new(decision, findings).with_counted_approvals(tally.counted.into_iter().map(|counted| counted.name)))
     }
 }
 
@@ -219,7 +223,7 @@ fn validate_rules(path: &str, rules: &Rules) -> Result<()> {
     if rules.required == 0 {
         return fail(
             "required",
-            "must be at least 1; an environment that needs no approvals should have no entry (and no default)".to_string(),
+            "must be at least 1; leave an environment that needs no approvals out of the policy's environments in tollgate.yaml".to_string(),
         );
     }
     if let Some(allowed) = &rules.allowed_approvers {
@@ -412,11 +416,26 @@ impl Rules {
     }
 }
 
-/// `Name <email>` → `email`; trimmed and lower-cased.
+/// `Name <email>` → `email`; trimmed, NFKC-normalised and case-folded, without invisible
+/// code points (the host refuses them in identities; here a look-alike such as
+/// `b\u{200b}ob` still counts as `bob`, so it can only refuse more).
 fn identity_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
     let name = name.trim();
     let email = name.rsplit_once('<').and_then(|(_, rest)| rest.strip_suffix('>'));
-    email.unwrap_or(name).trim().to_lowercase()
+    let visible: String = email.unwrap_or(name).trim().chars().filter(|c| !is_invisible(*c)).collect();
+    let folded = visible.nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
+}
+
+/// Unicode's default-ignorable code points and the bidirectional formatting characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E
+            | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF
+    )
 }
 
 /// `1 approval`, `2 approvals`.

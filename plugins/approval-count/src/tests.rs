@@ -192,14 +192,51 @@ fn an_environment_entry_replaces_the_default() {
 }
 
 #[test]
-fn an_environment_without_rules_is_allowed_with_a_note() {
+fn an_environment_without_rules_fails_closed_instead_of_needing_no_approvals() {
     let t = transition().to_env("dev").build();
+    let error = testing::evaluate::<ApprovalCount>(PROD_TWO, &t).unwrap_err().to_string();
+    assert!(error.starts_with("no rules for dev (no entry under environments and no default), so this policy cannot decide there"), "{error}");
+    // Where tollgate.yaml says the policy runs for dev, such a configuration is refused outright.
+    testing::set_environments(&["dev", "test", "prod"], None);
+    let error = config_error(PROD_TWO);
+    testing::reset();
+    assert!(error.starts_with("config: no rules for dev, test, where this policy runs"), "{error}");
+    assert!(error.ends_with("or run the policy only where it has rules with `environments: [prod]` on the policy in tollgate.yaml"), "{error}");
+}
+
+#[test]
+fn a_typo_in_an_environment_key_is_a_configuration_error_not_a_silent_allow() {
+    // qa → staging-* → prod-*: there is no `prod`, so these rules would apply nowhere.
+    testing::set_environments(&["qa", "staging-us", "prod-us", "staging-eu", "prod-eu"], Some(&["prod-us", "prod-eu"]));
+    let error = config_error(r#"{"default": {"required": 1}, "environments": {"prod": {"required": 2}}}"#);
+    let accepted = testing::validate::<ApprovalCount>(r#"{"environments": {"prod-us": {"required": 2}, "prod-eu": {"required": 2}}}"#);
+    testing::reset();
+    assert!(error.starts_with("config.environments.prod: no environment is called prod; the environments of tollgate.yaml are qa, staging-us"), "{error}");
+    assert!(accepted.is_ok(), "{accepted:?}");
+}
+
+#[test]
+fn the_verdict_names_exactly_the_approvals_that_counted() {
+    let t = transition()
+        .version("1.4.2")
+        .requested_by("alice")
+        .approval("bob", "1.4.2")
+        .approval("alice", "1.4.2")
+        .approval("dave", "1.4.1")
+        .approval("BOB", "1.4.2")
+        .approval("carol", "1.4.2")
+        .build();
     let verdict = eval(PROD_TWO, &t);
     assert!(verdict.is_allow());
-    assert_eq!(
-        messages(&verdict),
-        ["approval-count has no rules for dev (no entry under environments and no default), so no approvals are required"]
-    );
+    assert_eq!(messages(&verdict)[1], "ignored: alice approved their own promotion");
+    // Not alice (her own), not dave (another version), not BOB (bob again): the verdict says so.
+    assert_eq!(verdict.counted_approvals, Some(vec!["bob".to_string(), "carol".to_string()]));
+    // A deny names what counted too; an exempt rollback counts none.
+    let one = transition().version("1.4.2").approval("alice", "1.4.2").approval("carol", "1.4.2").build();
+    assert_eq!(eval(PROD_TWO, &one).counted_approvals, Some(vec!["carol".to_string()]));
+    let rollback = transition().rollback().version("1.4.1").approval("bob", "1.4.1").build();
+    let exempt = eval(r#"{"environments": {"prod": {"required": 1, "rollbacks": "exempt"}}}"#, &rollback);
+    assert_eq!(exempt.counted_approvals, Some(Vec::new()));
 }
 
 #[test]
@@ -320,6 +357,16 @@ fn self_approval_through_identity_format_is_refused() {
         let verdict = eval(PROD_TWO, &t);
         assert!(!verdict.is_allow(), "{requester}: {:?}", messages(&verdict));
         assert!(messages(&verdict).contains(&"ignored: bob approved their own promotion"), "{requester}: {:?}", messages(&verdict));
+    }
+}
+
+#[test]
+fn a_look_alike_requester_is_the_same_person_as_the_approver() {
+    for requester in ["b\u{200b}ob", "\u{ff42}\u{ff4f}\u{ff42}", "BOB\u{2060}", "bo\u{fe0f}b@example.com"] {
+        let t = transition().version("1.4.2").requested_by(requester).approval("bob", "1.4.2").approval("carol", "1.4.2").build();
+        let verdict = eval(PROD_TWO, &t);
+        assert!(!verdict.is_allow(), "{requester:?}: {:?}", messages(&verdict));
+        assert!(messages(&verdict).contains(&"ignored: bob approved their own promotion"), "{requester:?}: {:?}", messages(&verdict));
     }
 }
 

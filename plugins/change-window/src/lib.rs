@@ -33,8 +33,10 @@
 //!
 //! `environments.<to_env>` if present, else `default`. An environment entry replaces the
 //! default entirely (no field-by-field merging), so what applies to an environment is always
-//! one readable block. An environment with neither is allowed with a finding saying the policy
-//! has no rules for it.
+//! one readable block. Every key under `environments` must be an environment the policy runs
+//! for, and every environment it runs for needs an entry or the default: anything else is a
+//! configuration error, so a misspelt name cannot switch the windows off. An environment with
+//! neither (which validation refuses) fails the policy rather than allow.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,7 +60,8 @@ pub struct Config {
     #[serde(default)]
     pub default: Option<Rules>,
     /// Rules per target environment (the transition's `to_env`); an entry replaces `default`.
-    #[serde(default)]
+    /// Keys are environments the policy runs for.
+    #[serde(default, deserialize_with = "tollgate_sdk::environment_names::map")]
     pub environments: BTreeMap<String, Rules>,
     /// Key of the transition label that carries a break-glass ticket.
     #[serde(default = "default_break_glass_label")]
@@ -330,9 +333,10 @@ fn describe_days(days: &[Day]) -> String {
 }
 
 impl Config {
-    /// The rules for `env` and where they come from (`environments.<env>` or `default`).
-    fn rules_for(&self, env: &str) -> Option<(&Rules, String)> {
-        PerEnvironment::lookup(self.default.as_ref(), &self.environments, env).map(|(scope, rules)| (rules, scope.to_string()))
+    /// The rules for `env` and where they come from (`environments.<env>` or `default`);
+    /// `Err` where there are none.
+    fn rules_for(&self, env: &str) -> Result<(&Rules, String)> {
+        PerEnvironment::rules_in(self.default.as_ref(), &self.environments, env).map(|(scope, rules)| (rules, scope.to_string()))
     }
 }
 
@@ -367,16 +371,12 @@ impl Policy for ChangeWindow {
         for (env, rules) in &config.environments {
             validate_rules(rules, &format!("config.environments.{env}"))?;
         }
-        Ok(())
+        PerEnvironment::require_rules_in(config.default.as_ref(), &config.environments)
     }
 
     fn evaluate(config: &Config, transition: &Transition) -> Result<Verdict> {
         let env = transition.to_env.as_str();
-        let Some((rules, origin)) = config.rules_for(env) else {
-            return Ok(Verdict::allow().with_finding(format!(
-                "change-window has no rules for {env} (no entry under environments and no default), so changes to {env} are allowed at any time"
-            )));
-        };
+        let (rules, origin) = config.rules_for(env)?;
         // validate() guarantees a zone whenever there are windows or freezes; without one
         // there is nothing that could block.
         let Some(zone) = &rules.timezone else {
@@ -438,7 +438,7 @@ impl Policy for ChangeWindow {
         }
 
         if blocks.is_empty() {
-            return Ok(Verdict { decision: Decision::Allow, findings: notes.into_iter().map(Finding::new).collect() });
+            return Ok(Verdict::new(Decision::Allow, notes.into_iter().map(Finding::new).collect()));
         }
 
         // Break-glass only matters when something blocks; a label on a change that is
@@ -472,7 +472,7 @@ impl Policy for ChangeWindow {
                 // The recorded ticket comes first; what it overrode follows as context.
                 let mut findings = vec![Finding::new(format!("break-glass {ticket} used to {verb} {overridden}"))];
                 findings.extend(blocks.into_iter().chain(notes).map(Finding::new));
-                return Ok(Verdict { decision: Decision::Allow, findings });
+                return Ok(Verdict::new(Decision::Allow, findings));
             }
         }
 

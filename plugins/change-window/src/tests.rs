@@ -336,17 +336,23 @@ fn an_environment_entry_replaces_the_default_entirely() {
 }
 
 #[test]
-fn an_environment_without_rules_is_allowed_with_a_finding() {
+fn an_environment_without_rules_fails_closed_and_is_refused_where_the_policy_runs() {
     let config =
         with_prod(json!({ "timezone": "UTC", "windows": [{ "days": ["mon"], "start": "09:00", "end": "10:00" }] }));
-    let verdict = eval_with(&config, &transition().to_env("dev").at("2026-01-10T12:00:00Z").build());
-    assert!(verdict.is_allow());
-    assert_eq!(
-        messages(&verdict),
-        [
-            "change-window has no rules for dev (no entry under environments and no default), so changes to dev are allowed at any time"
-        ]
-    );
+    let t = transition().to_env("dev").at("2026-01-10T12:00:00Z").build();
+    let error = testing::evaluate::<ChangeWindow>(&config.to_string(), &t).unwrap_err().to_string();
+    assert!(error.starts_with("no rules for dev (no entry under environments and no default)"), "{error}");
+    testing::set_environments(&["dev", "prod"], None);
+    let uncovered = config_error(config.clone());
+    testing::set_environments(&["dev", "prod"], Some(&["prod"]));
+    let restricted = testing::validate::<ChangeWindow>(&config.to_string());
+    let mut misspelt = config.clone();
+    misspelt["environments"] = json!({ "production": config["environments"]["prod"].clone() });
+    let misspelt = config_error(misspelt);
+    testing::reset();
+    assert!(uncovered.starts_with("config: no rules for dev, where this policy runs"), "{uncovered}");
+    assert!(restricted.is_ok(), "{restricted:?}");
+    assert!(misspelt.starts_with("config.environments.production: no environment is called production"), "{misspelt}");
 }
 
 #[test]

@@ -21,7 +21,9 @@
 //! policy in tollgate.yaml), so the plugin never sees them.
 //!
 //! Rules are per *target* environment ([`PerEnvironment`]): `environments.prod` says what a
-//! promotion into prod must show about staging (its source). A rollback has no source
+//! promotion into prod must show about staging (its source); every environment the policy
+//! runs for needs an entry or a `default`, and every key must be one of them (configuration
+//! errors otherwise, so a misspelt name cannot switch the checks off). A rollback has no source
 //! environment; `rollbacks: exempt` lets it through without asking anything.
 
 pub mod alertmanager;
@@ -93,7 +95,7 @@ impl Policy for DeploymentHealth {
             if rules.argocd.is_none() && rules.alertmanager.is_none() {
                 return Err(Error::new(format!(
                     "{at}: set argocd, alertmanager or both, so the policy knows what to check; \
-                     an environment that needs no checks should have no entry"
+                     an environment that needs no checks should be left out of the policy's environments in tollgate.yaml"
                 )));
             }
             if let Some(argocd) = &rules.argocd {
@@ -103,17 +105,13 @@ impl Policy for DeploymentHealth {
                 alertmanager.validate(&format!("{at}.alertmanager"))?;
             }
             Ok(())
-        })
+        })?;
+        config.require_rules_where_it_runs()
     }
 
     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
         let env = t.to_env.as_str();
-        let Some(rules) = config.for_env(env) else {
-            return Ok(Verdict::allow().with_finding(format!(
-                "deployment-health has no rules for {env} (no entry under environments and no default), \
-                 so deployment health was not checked"
-            )));
-        };
+        let (_, rules) = config.rules_for(env)?;
         if t.kind == TransitionKind::Rollback && rules.rollbacks == Rollbacks::Exempt {
             return Ok(Verdict::allow().with_finding(format!(
                 "rollback of {} in {env} to {} was not checked for deployment health (rollbacks: exempt)",

@@ -219,12 +219,11 @@ fn rollbacks_are_exempt_when_configured_and_have_no_source_to_ask() {
 }
 
 #[test]
-fn an_environment_without_rules_is_allowed_with_a_note() {
+fn an_environment_without_rules_fails_closed_without_asking_anything() {
     testing::reset();
     let t = transition().to_env("dev").build();
-    let verdict = eval(ARGO_ONLY, &t);
-    assert!(verdict.is_allow());
-    assert!(messages(&verdict)[0].starts_with("deployment-health has no rules for dev"));
+    let error = testing::evaluate::<DeploymentHealth>(ARGO_ONLY, &t).unwrap_err().to_string();
+    assert!(error.starts_with("no rules for dev"), "{error}");
     assert!(testing::requested_urls().is_empty());
 }
 

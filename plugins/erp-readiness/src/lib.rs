@@ -15,8 +15,10 @@
 //!   unreachable, refused, slow, answers non-2xx or with a malformed body. Readiness that
 //!   cannot be established is never assumed: the policy fails closed.
 //!
-//! Rules are per target environment with an optional `default`; an environment with
-//! neither is allowed with a note that the policy has no rules for it.
+//! Rules are per target environment with an optional `default`. Every key under
+//! `environments` must be an environment the policy runs for, and every environment it runs
+//! for needs an entry or the default (else a configuration error); an environment with neither
+//! fails the policy rather than allow.
 
 pub mod document;
 
@@ -97,17 +99,13 @@ impl Policy for ErpReadiness {
 
     fn validate(config: &Config) -> Result<()> {
         config.require_rules("config: no rules; add an entry under environments (e.g. prod) or a default")?;
-        config.validate_each(|path, rules| validate_rules(&format!("config.{path}"), rules))
+        config.validate_each(|path, rules| validate_rules(&format!("config.{path}"), rules))?;
+        config.require_rules_where_it_runs()
     }
 
     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
         let env = t.to_env.as_str();
-        let Some(rules) = config.for_env(env) else {
-            return Ok(Verdict::allow().with_finding(format!(
-                "erp-readiness has no rules for {env} (it is not under environments and there is no default), \
-                 so ERP readiness was not checked"
-            )));
-        };
+        let (_, rules) = config.rules_for(env)?;
         let now = Timestamp::from_second(t.requested_at)
             .map_err(|error| Error::new(format!("requested_at {} is not a usable time ({error})", t.requested_at)))?;
 

@@ -337,13 +337,9 @@ fn both_sources_are_read_and_each_is_reported() {
 }
 
 #[test]
-fn an_environment_without_rules_is_allowed_with_a_note() {
-    let verdict = eval(ENDPOINT_CONFIG, &transition().to_env("dev").build());
-    assert!(verdict.is_allow());
-    assert_eq!(
-        messages(&verdict),
-        ["erp-readiness has no rules for dev (it is not under environments and there is no default), so ERP readiness was not checked"]
-    );
+fn an_environment_without_rules_fails_closed_without_asking_anything() {
+    let error = testing::evaluate::<ErpReadiness>(ENDPOINT_CONFIG, &transition().to_env("dev").build()).unwrap_err().to_string();
+    assert!(error.starts_with("no rules for dev (no entry under environments and no default)"), "{error}");
     assert!(testing::requested_urls().is_empty());
 }
 

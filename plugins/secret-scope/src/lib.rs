@@ -32,8 +32,10 @@
 //! max_referenced_files: 100         # files read through kustomizations (0: do not follow)
 //! ```
 //!
-//! An environment with neither an entry nor a `default` is allowed with a finding saying the
-//! policy has no rules for it; nothing is checked there. `README.md` lists every finding and limit.
+//! Every key under `environments` must be an environment the policy runs for, and every
+//! environment it runs for needs an entry or the `default`: anything else is a configuration
+//! error, so a misspelt name cannot switch the checks off (an environment with neither fails
+//! the policy rather than allow). `README.md` lists every finding and limit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -67,8 +69,9 @@ pub struct Config {
     /// Rules for environments that have no entry under `environments`.
     #[serde(default)]
     pub default: Option<Rules>,
-    /// Rules per target environment; an entry replaces `default` entirely.
-    #[serde(default)]
+    /// Rules per target environment; an entry replaces `default` entirely. Keys are
+    /// environments the policy runs for.
+    #[serde(default, deserialize_with = "tollgate_sdk::environment_names::map")]
     pub environments: BTreeMap<String, Rules>,
     /// More key names whose values are secrets, matched like the built-in ones: case and
     /// punctuation ignored, and a key ending with the name counts (`dsn` covers `DB_DSN`).
@@ -177,9 +180,9 @@ impl<'de> Deserialize<'de> for RefPattern {
 }
 
 impl Config {
-    /// The rules for `env` and where they come from, or `None` when there are none.
-    fn rules_for(&self, env: &str) -> Option<(&Rules, String)> {
-        PerEnvironment::lookup(self.default.as_ref(), &self.environments, env).map(|(scope, rules)| match scope {
+    /// The rules for `env` and where they come from; `Err` when there are none.
+    fn rules_for(&self, env: &str) -> Result<(&Rules, String)> {
+        PerEnvironment::rules_in(self.default.as_ref(), &self.environments, env).map(|(scope, rules)| match scope {
             Scope::Default => (rules, "the default rules".to_string()),
             Scope::Environment(_) => (rules, scope.to_string()),
         })
@@ -232,17 +235,12 @@ impl Policy for SecretScope {
                 )));
             }
         }
-        Ok(())
+        PerEnvironment::require_rules_in(config.default.as_ref(), &config.environments)
     }
 
     fn evaluate(config: &Config, transition: &Transition) -> Result<Verdict> {
         let env = &transition.to_env;
-        let Some((rules, rules_name)) = config.rules_for(env) else {
-            return Ok(Verdict::allow().with_finding(format!(
-                "secret-scope has no rules for {env} (no environments.{env} entry and no default), so its secret \
-                 references were not checked"
-            )));
-        };
+        let (rules, rules_name) = config.rules_for(env)?;
         let secret_keys = config.normalised_secret_keys();
         let mut checker = Checker {
             config,

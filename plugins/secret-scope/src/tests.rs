@@ -444,13 +444,10 @@ fn ignore_files_skips_matching_paths() {
 }
 
 #[test]
-fn environments_without_rules_are_allowed_with_a_note_and_default_rules_apply_otherwise() {
-    let verdict = evaluate("qa", &[("envs/qa/a.yaml", "secretName: prod-db\n")]);
-    assert!(verdict.is_allow());
-    assert_eq!(
-        messages(&verdict),
-        ["secret-scope has no rules for qa (no environments.qa entry and no default), so its secret references were not checked"]
-    );
+fn environments_without_rules_fail_closed_and_default_rules_apply_otherwise() {
+    let t = transition().to_env("qa").change("envs/qa/a.yaml", None, Some("secretName: prod-db\n")).build();
+    let error = testing::evaluate::<SecretScope>(CONFIG, &t).unwrap_err().to_string();
+    assert!(error.starts_with("no rules for qa (no entry under environments and no default)"), "{error}");
     let config = r#"{"default": {"allow": ["k8s:*"], "deny": ["*prod*"]}, "environments": {"prod": {"allow": ["k8s:prod-*"]}}}"#;
     let verdict = evaluate_with(config, "qa", &[("envs/qa/a.yaml", "secretName: prod-db\n")]);
     assert_eq!(messages(&verdict), ["qa may not reference k8s:prod-db (matches denied pattern *prod*); secretName at line 1"]);

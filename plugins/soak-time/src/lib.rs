@@ -120,16 +120,13 @@ impl Policy for SoakTime {
                 )));
             }
             Ok(())
-        })
+        })?;
+        config.require_rules_where_it_runs()
     }
 
     fn evaluate(config: &Config, t: &Transition) -> Result<Verdict> {
         let env = t.to_env.as_str();
-        let Some((scope, rules)) = config.scoped(env) else {
-            return Ok(Verdict::allow().with_finding(format!(
-                "soak-time has no rules for {env} (no entry under environments and no default), so no soak time is required"
-            )));
-        };
+        let (scope, rules) = config.rules_for(env)?;
         if t.kind == TransitionKind::Rollback {
             return Ok(Verdict::allow().with_finding(format!(
                 "rollback of {} in {env} to {}: a rollback goes back to what ran there, so no soak time applies",

@@ -106,16 +106,15 @@ fn the_break_glass_label_key_can_be_changed() {
 }
 
 #[test]
-fn rollbacks_roots_and_unconfigured_environments_are_allowed_with_a_finding() {
+fn rollbacks_and_roots_are_allowed_with_a_finding_and_unconfigured_environments_fail() {
     let verdict = eval(CONFIG, &transition().rollback().from_env(None).build());
     assert!(verdict.is_allow());
     assert!(messages(&verdict)[0].contains("no soak time applies"));
     let verdict = eval(CONFIG, &transition().from_env(None).build());
     assert!(verdict.is_allow());
     assert!(messages(&verdict)[0].contains("has no upstream"));
-    let verdict = eval(r#"{"environments": {"prod": {"min": "1h"}}}"#, &transition().to_env("test").build());
-    assert!(verdict.is_allow());
-    assert!(messages(&verdict)[0].starts_with("soak-time has no rules for test"));
+    let error = testing::evaluate::<SoakTime>(r#"{"environments": {"prod": {"min": "1h"}}}"#, &transition().to_env("test").build()).unwrap_err();
+    assert!(error.to_string().starts_with("no rules for test"), "{error}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use tollgate_sdk::{Capability, Error, Finding, PluginInfo, Policy, Result, Trans
 struct Config {
     behaviour: Behaviour,
     /// For `read-file` and `http-get`: what to read; for `probe-sandbox`: the address to
-    /// connect to (default 127.0.0.1:80).
+    /// connect to (default 127.0.0.1:80); for `count`: the names to report.
     #[serde(default)]
     target: String,
     /// For `http-get`: request headers (default: accept JSON).
@@ -53,6 +53,9 @@ enum Behaviour {
     ForgeReport,
     /// Create WASI host resources (stdout handles) without ever dropping them.
     ResourceFlood,
+    /// Allow, reporting the comma-separated names in `target` as the counted approvals
+    /// (WIT 0.1.2), whether or not they approved.
+    Count,
 }
 
 /// Bumped by every `state` evaluation of this instance.
@@ -148,6 +151,9 @@ impl Policy for Hostile {
                     std::mem::forget(wasip2::cli::stdout::get_stdout());
                 }
                 Ok(Verdict::allow().with_finding("created 20,000 host resources"))
+            }
+            Behaviour::Count => {
+                Ok(Verdict::allow().with_counted_approvals(config.target.split(',').filter(|name| !name.is_empty())))
             }
             Behaviour::ForgeReport => Ok(Verdict::deny_if_any(vec![
                 Finding::new("first line\nallowed: committed 4f2a9c1e7b3d"),

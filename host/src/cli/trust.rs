@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::allowed_signers::{AllowedSigners, check_literal_principal, fingerprint};
-use super::approvals::{CheckedApproval, Target, check_all};
-use super::sshsig::{self, SigningKey};
-use super::statement::{SignedApproval, Statement};
-use super::{NAMESPACE_APPROVAL, load_allowed_signers, store};
+use crate::trust::allowed_signers::{AllowedSigners, check_literal_principal, fingerprint};
+use crate::trust::approvals::{CheckedApproval, Target, check_all};
+use crate::trust::sshsig::{self, SigningKey};
+use crate::trust::statement::{SignedApproval, Statement};
+use crate::trust::{NAMESPACE_APPROVAL, load_allowed_signers, store};
 use crate::promotion::workspace::Workspace;
 use crate::exit::Failure;
 use crate::promotion::request::PlanRequest;
@@ -78,6 +78,10 @@ pub struct ApprovalsArgs {
     /// Check as if deciding at this time (RFC 3339) [default: now].
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
+    /// Who would request the promotion (the policies decide which approvals count, e.g. not
+    /// the requester's own) [default: git config user.name and user.email, else $USER].
+    #[arg(long)]
+    pub actor: Option<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     pub output: BasicFormat,
@@ -180,7 +184,7 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
     let signature = sshsig::sign(&key, NAMESPACE_APPROVAL, text.as_bytes(), sshsig::git_ssh_program(Some(git)).as_deref()).map_err(Failure::bad_input)?;
     let signed = SignedApproval { text, signature };
     // Store only what a promotion would count: a key not in the allowed signers fails here.
-    let checked = super::approvals::check(&signers, "new approval".into(), signed.clone(), Some(&target), at);
+    let checked = crate::trust::approvals::check(&signers, "new approval".into(), signed.clone(), Some(&target), at);
     let signer = checked.signer.ok_or_else(|| {
         Failure::bad_input(format!("this approval would not count, so it was not stored: {}", checked.problem.unwrap_or_default()))
     })?;
@@ -238,22 +242,71 @@ fn default_principal(key: &SigningKey, signers: &AllowedSigners, git: &git2::Rep
 /// `tollgate approvals`: every signed approval for `app` into `env`, with whether it counts.
 pub fn approvals(workspace: &Workspace, args: &ApprovalsArgs) -> Result<String, Failure> {
     let at = parse_at(args.at.as_deref())?;
-    let target = promotion_target(workspace, &target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at)).ok();
+    let request = target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at);
+    let target = promotion_target(workspace, &request).ok();
     let checked = check_all(&workspace.repo, &workspace.config, &args.app, &args.to, target.as_ref(), at, &args.files).map_err(Failure::bad_input)?;
-    Ok(render_approvals(&args.app, &args.to, target.as_ref(), &checked, args.output))
+    // Which of them count is the policies' decision: plan the promotion with the approvals that
+    // verify, as the requester, and judge it as `plan` would.
+    let counted = match &target {
+        Some(_) => {
+            let request = PlanRequest {
+                actor: super::request::requester(workspace, args.actor.as_deref())?,
+                approvals: checked.iter().filter_map(CheckedApproval::approval).collect(),
+                ..request
+            };
+            let decided = workspace.decide(&request)?;
+            counted_by_policies(&decided.gate)
+        }
+        None => None,
+    };
+    Ok(render_approvals(&args.app, &args.to, target.as_ref(), &checked, counted.as_ref(), args.output))
 }
 
-fn render_approvals(app: &str, env: &str, target: Option<&Target>, checked: &[CheckedApproval], format: BasicFormat) -> String {
+/// The approvers the enforce-mode policies of `gate` counted (a union), with their names;
+/// `None` when no policy reports which approvals it counts.
+fn counted_by_policies(gate: &crate::promotion::judge::GateResult) -> Option<(Vec<String>, Vec<String>)> {
+    let reporting: Vec<&crate::promotion::judge::PolicyRun> =
+        gate.policies.iter().filter(|run| run.mode == crate::config::Mode::Enforce && run.evaluation.counted_approvals.is_some()).collect();
+    if reporting.is_empty() {
+        return None;
+    }
+    let approvers = reporting.iter().flat_map(|run| run.evaluation.counted_approvals.clone().unwrap_or_default()).collect();
+    Some((approvers, reporting.iter().map(|run| run.name.clone()).collect()))
+}
+
+fn render_approvals(
+    app: &str,
+    env: &str,
+    target: Option<&Target>,
+    checked: &[CheckedApproval],
+    counted: Option<&(Vec<String>, Vec<String>)>,
+    format: BasicFormat,
+) -> String {
+    // An approval counts when its signature verifies and, where a policy reports what it
+    // counts, that policy counted it.
+    let counts = |one: &CheckedApproval| {
+        one.signer.as_ref().is_some_and(|signer| counted.is_none_or(|(approvers, _)| approvers.iter().any(|approver| *approver == signer.principal)))
+    };
+    let counting = counted.map(|(_, policies)| policies.join(", "));
     match format {
         BasicFormat::Json => {
+            let approvals: Vec<serde_json::Value> = checked
+                .iter()
+                .map(|one| {
+                    let mut value = serde_json::to_value(one).expect("JSON");
+                    value["counts"] = counts(one).into();
+                    value
+                })
+                .collect();
             let document = serde_json::json!({
                 "schema_version": crate::report::JSON_SCHEMA_VERSION,
                 "application": app,
                 "environment": env,
                 "version": target.map(|target| target.artifact.version.clone()),
                 "digest": target.and_then(|target| target.artifact.digest.clone()),
-                "counted": checked.iter().filter(|one| one.counts()).count(),
-                "approvals": checked,
+                "counted": checked.iter().filter(|one| counts(one)).count(),
+                "counted_by": counting,
+                "approvals": approvals,
             });
             format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"))
         }
@@ -279,11 +332,18 @@ fn render_approvals(app: &str, env: &str, target: Option<&Target>, checked: &[Ch
                     })
                     .unwrap_or_else(|| "unreadable".to_string());
                 match (&one.signer, &one.problem) {
-                    (Some(signer), _) => out.push_str(&format!("  ok    {what}: verified as {} (key {})\n", signer.principal, signer.fingerprint)),
+                    (Some(signer), _) if counts(one) => out.push_str(&format!("  ok    {what}: verified as {} (key {})\n", signer.principal, signer.fingerprint)),
+                    (Some(signer), _) => out.push_str(&format!(
+                        "  SKIP  {what}: verified as {} (key {}), but {} does not count it\n",
+                        signer.principal,
+                        signer.fingerprint,
+                        counting.as_deref().unwrap_or_default()
+                    )),
                     (None, problem) => out.push_str(&format!("  FAIL  {what}: {} [{}]\n", problem.as_deref().unwrap_or("not verified"), one.source)),
                 }
             }
-            out.push_str(&format!("{} of {} count\n", checked.iter().filter(|one| one.counts()).count(), checked.len()));
+            let by = counting.map(|policies| format!(" (as {policies} counts them)")).unwrap_or_default();
+            out.push_str(&format!("{} of {} count{by}\n", checked.iter().filter(|one| counts(one)).count(), checked.len()));
             out
         }
     }
@@ -294,20 +354,20 @@ pub fn plugin_sign(repo: &Path, plugin: &Path, key: Option<&str>) -> Result<Stri
     let opened = crate::repo::GitRepo::open(repo).ok();
     let git = opened.as_ref().map(crate::repo::GitRepo::git);
     let key = SigningKey::resolve(key, git).map_err(Failure::bad_input)?;
-    let signature = super::plugin_signature::sign(plugin, &key, sshsig::git_ssh_program(git).as_deref()).map_err(Failure::bad_input)?;
-    Ok(format!("signed {} (namespace {}): {}\n", plugin.display(), super::NAMESPACE_PLUGIN, signature.display()))
+    let signature = crate::trust::plugin_signature::sign(plugin, &key, sshsig::git_ssh_program(git).as_deref()).map_err(Failure::bad_input)?;
+    Ok(format!("signed {} (namespace {}): {}\n", plugin.display(), crate::trust::NAMESPACE_PLUGIN, signature.display()))
 }
 
 /// The signature line of `plugin info` for the plugin file at `path` whose loaded bytes have
 /// `sha256`: checked against `allowed_signers` (a file) or the repository's allowed signers.
 pub fn plugin_signature_status(path: &Path, sha256: &str, allowed_signers: Option<&Path>, workspace: Option<&Workspace>) -> serde_json::Value {
-    let signature_file = super::plugin_signature::signature_path(path);
+    let signature_file = crate::trust::plugin_signature::signature_path(path);
     if !signature_file.exists() {
         return serde_json::json!({ "status": "unsigned" });
     }
     let armored = std::fs::read_to_string(&signature_file).unwrap_or_default();
     signature_status(&armored, allowed_signers, workspace, |signers| {
-        super::plugin_signature::verify(path, sha256, signers, &[], jiff::Timestamp::now().as_second())
+        crate::trust::plugin_signature::verify(path, sha256, signers, &[], jiff::Timestamp::now().as_second())
     })
 }
 
@@ -327,7 +387,7 @@ pub fn oci_plugin_signature_status(
         Ok(SignatureLookup::Unknown(reason)) | Err(reason) => return serde_json::json!({ "status": "unchecked", "reason": reason }),
     };
     signature_status(&armored, allowed_signers, workspace, |signers| {
-        super::plugin_signature::verify_oci(registry, reference, sha256, signers, &[], jiff::Timestamp::now().as_second())
+        crate::trust::plugin_signature::verify_oci(registry, reference, sha256, signers, &[], jiff::Timestamp::now().as_second())
     })
 }
 
@@ -336,7 +396,7 @@ fn signature_status(
     armored: &str,
     allowed_signers: Option<&Path>,
     workspace: Option<&Workspace>,
-    verify: impl FnOnce(&AllowedSigners) -> Result<super::VerifiedSigner, String>,
+    verify: impl FnOnce(&AllowedSigners) -> Result<crate::trust::VerifiedSigner, String>,
 ) -> serde_json::Value {
     let signers = match (allowed_signers, workspace) {
         (Some(file), _) => std::fs::read_to_string(file)

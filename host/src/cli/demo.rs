@@ -235,7 +235,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
 /// The last part of the story: prod starts requiring signed approvals; bob and carol approve
 /// with SSH keys made for the demo (skipped when ssh-keygen is not installed).
 fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str)) -> Result<(), Failure> {
-    use crate::trust::commands::{ApproveArgs, approve};
+    use super::trust::{ApproveArgs, approve};
     let fail = |error: &dyn std::fmt::Display| Failure::bad_input(format!("demo: {error}"));
     let keys = tempfile::tempdir().map_err(|error| fail(&error))?;
     let mut allowed = String::from("# who may sign approvals (ssh-keygen(1) ALLOWED SIGNERS)\n");
@@ -269,7 +269,7 @@ fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str))
     };
     step(out, "Typed approvals no longer count in prod", "tollgate promote shop-api --to prod --actor alice --approval bob --approval carol");
     let typed = PlanRequest { approvals: vec![approval("bob"), approval("carol")], ..request.clone() };
-    if let Err(refused) = crate::trust::approvals::request_approvals(&workspace, &typed, &[]) {
+    if let Err(refused) = crate::promotion::approvals::request_approvals(&workspace, &typed, &[]) {
         out(&format!("tollgate: {}\n", refused.message));
     }
     for name in ["bob", "carol"] {
@@ -290,7 +290,7 @@ fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str))
         out(&approve(&workspace, &args)?);
     }
     step(out, "With two verified signed approvals: allowed and committed", &format!("tollgate promote shop-api --to prod --actor alice --at {when}"));
-    let signed = PlanRequest { approvals: crate::trust::approvals::request_approvals(&workspace, &request, &[])?, ..request };
+    let signed = PlanRequest { approvals: crate::promotion::approvals::request_approvals(&workspace, &request, &[])?, ..request };
     out(&render_promotion(&workspace.promote(&signed, None, None)?));
     let head = workspace.tip()?.commit.to_string();
     step(out, "verify re-checks the recorded signatures offline", "tollgate verify HEAD");
