@@ -17,6 +17,7 @@ mod hardening2;
 mod multi;
 pub mod outputs;
 mod perf;
+mod plugin_bench;
 mod plugin_cli;
 mod promotion;
 mod push;

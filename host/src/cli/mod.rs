@@ -17,6 +17,7 @@ use crate::transition::Transition;
 
 pub mod demo;
 mod plan_batch;
+mod plugin_bench;
 pub mod trust;
 mod decision;
 mod request;
@@ -288,6 +289,9 @@ pub enum PluginCommand {
         #[arg(short, long, value_enum, default_value = "text")]
         output: TestFormat,
     },
+    /// Run a plugin's cases many times: median and p99 time and peak memory of each.
+    #[command(after_help = plugin_bench::BENCH_HELP)]
+    Bench(plugin_bench::BenchArgs),
     /// Push a plugin to an OCI registry as a Wasm component artifact; prints the manifest digest.
     #[command(after_help = crate::registry::commands::PUSH_HELP)]
     Push(crate::registry::commands::PushArgs),
@@ -523,6 +527,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             }
             print(&report::test_results(&plugin, &results, *output));
             Ok(if results.iter().all(|result| result.passed) { ExitCode::Success } else { ExitCode::Denied })
+        }
+        Command::Plugin(PluginCommand::Bench(args)) => {
+            let (text, code) = plugin_bench::bench_command(cli, args)?;
+            print(&text);
+            Ok(code)
         }
         Command::Plugin(PluginCommand::Push(args)) => {
             print(&crate::registry::commands::push_command(&runtime(cli)?, args)?);

@@ -142,6 +142,9 @@ pub struct Evaluation {
     /// it reported that none counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counted_approvals: Option<Vec<String>>,
+    /// The most memory the call's instance held (linear memories and tables, as charged
+    /// against the memory cap): its high-water mark. 0 when it never started.
+    pub peak_memory_bytes: usize,
 }
 
 impl Evaluation {
@@ -154,6 +157,7 @@ impl Evaluation {
             stderr: String::new(),
             elapsed: Duration::ZERO,
             counted_approvals: None,
+            peak_memory_bytes: 0,
         }
     }
 }

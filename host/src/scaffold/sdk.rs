@@ -18,6 +18,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../../../sdk/Cargo.toml")),
     ("README.md", include_str!("../../../sdk/README.md")),
     ("src/__private.rs", include_str!("../../../sdk/src/__private.rs")),
+    ("src/environment_names.rs", include_str!("../../../sdk/src/environment_names.rs")),
     ("src/error.rs", include_str!("../../../sdk/src/error.rs")),
     ("src/host.rs", include_str!("../../../sdk/src/host.rs")),
     ("src/lib.rs", include_str!("../../../sdk/src/lib.rs")),
@@ -26,7 +27,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("src/policy.rs", include_str!("../../../sdk/src/policy.rs")),
     ("src/testing.rs", include_str!("../../../sdk/src/testing.rs")),
     ("src/types.rs", include_str!("../../../sdk/src/types.rs")),
-    ("wit/v0.1.1/policy.wit", include_str!("../../../sdk/wit/v0.1.1/policy.wit")),
+    ("wit/v0.1.2/policy.wit", include_str!("../../../sdk/wit/v0.1.2/policy.wit")),
 ];
 
 /// The version of the SDK this binary carries, from its `Cargo.toml`.
