@@ -1,6 +1,6 @@
-//! The WIT the SDK builds against (`sdk/wit/vVERSION/policy.wit`, inside the package so a
-//! copy of the SDK builds anywhere) is the repository's `wit/policy.wit`, byte for byte, under
-//! the directory named after its version. The top-level file is the one to edit; this test
+//! The WIT the SDKs build against (`sdk/wit/vVERSION/policy.wit` and
+//! `sdk-js/wit/vVERSION/policy.wit`, inside each package so a copy builds anywhere) is the
+//! repository's `wit/policy.wit`, byte for byte, under the directory named after its version. The top-level file is the one to edit; this test
 //! says what to copy when they differ. (Not packaged: it needs the repository around it.)
 
 use std::path::Path;
@@ -18,15 +18,18 @@ fn the_sdk_wit_is_the_repository_wit_under_its_version() {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR"));
     let source = std::fs::read_to_string(sdk.join("../wit/policy.wit")).unwrap();
     let version = package_version(&source);
-    let copy = sdk.join("wit").join(format!("v{version}")).join("policy.wit");
-    let fix = format!("run: mkdir -p sdk/wit/v{version} && cp wit/policy.wit sdk/wit/v{version}/ (and point sdk/src/lib.rs's bindings there)");
-    let copied = std::fs::read_to_string(&copy).unwrap_or_else(|error| panic!("{}: {error}; {fix}", copy.display()));
-    assert!(copied == source, "{} differs from wit/policy.wit; {fix}", copy.display());
-
-    // Only that version: an old directory left behind would be packaged for nothing.
-    let versions: Vec<String> = std::fs::read_dir(sdk.join("wit")).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(versions, [format!("v{version}")], "sdk/wit holds only the current version; remove the others");
+    for package in ["sdk", "sdk-js"] {
+        let wit = sdk.join("..").join(package).join("wit");
+        let copy = wit.join(format!("v{version}")).join("policy.wit");
+        let fix = format!("run: mkdir -p {package}/wit/v{version} && cp wit/policy.wit {package}/wit/v{version}/ (and remove the old version)");
+        let copied = std::fs::read_to_string(&copy).unwrap_or_else(|error| panic!("{}: {error}; {fix}", copy.display()));
+        assert!(copied == source, "{} differs from wit/policy.wit; {fix}", copy.display());
+        // Only that version: an old directory left behind would be packaged for nothing.
+        let versions: Vec<String> = std::fs::read_dir(&wit).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(versions, [format!("v{version}")], "{package}/wit holds only the current version; remove the others");
+    }
 
     let lib = std::fs::read_to_string(sdk.join("src/lib.rs")).unwrap();
     assert!(lib.contains(&format!("path: \"wit/v{version}\",")), "sdk/src/lib.rs generates its bindings from wit/v{version}");
+    // (sdk-js: tollgate-js finds its one wit/vVERSION itself; its TypeScript types are checked by its own tests.)
 }

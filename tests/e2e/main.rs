@@ -33,4 +33,5 @@ mod support;
 mod templates;
 mod trust;
 mod truthful;
+mod ts_plugin;
 mod verify;
