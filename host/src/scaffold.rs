@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::exit::Failure;
 
 pub mod sdk;
+pub mod typescript;
 
 pub use sdk::SdkSource;
 
@@ -93,79 +94,123 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
-/// `tollgate plugin new NAME [--dir DIR] [--sdk-path PATH | --sdk-from-registry]`: create the
-/// crate and say what was written and what to run next.
+/// The language of a new plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    /// A Rust crate with tollgate-sdk (`sdk/`).
+    Rust,
+    /// A TypeScript project with tollgate-sdk for JavaScript (`sdk-js/`, [`typescript`]).
+    Ts,
+}
+
+/// `tollgate plugin new NAME [--lang rust|ts] [--dir DIR] [--sdk-path PATH | --sdk-from-registry]`:
+/// create the project and say what was written and what to run next.
 ///
 /// # Errors
-/// As [`create`] and [`SdkSource::checked_path`].
-pub fn new_command(name: &str, dir: Option<&Path>, sdk_path: Option<&Path>, sdk_from_registry: bool) -> Result<String, Failure> {
+/// As [`create`] and [`SdkSource::checked_path`]; `--sdk-path` and `--sdk-from-registry`
+/// are for Rust only.
+pub fn new_command(name: &str, language: Language, dir: Option<&Path>, sdk_path: Option<&Path>, sdk_from_registry: bool) -> Result<String, Failure> {
     validate_name(name)?;
     let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
+    if language == Language::Ts && (sdk_path.is_some() || sdk_from_registry) {
+        return Err(Failure::bad_input(
+            "--sdk-path and --sdk-from-registry choose the Rust SDK; a TypeScript plugin gets tollgate-sdk for JavaScript in vendor/ (leave them out)",
+        ));
+    }
     let sdk = match sdk_path {
         Some(path) => SdkSource::checked_path(path)?,
         None if sdk_from_registry => SdkSource::Registry,
         None => SdkSource::Vendored,
     };
-    let mut text = format!("Created plugin {name} in {} ({}):\n", dir.display(), sdk.describe());
-    for file in create(name, &dir, &sdk)? {
+    let (described, next) = match language {
+        Language::Rust => (
+            sdk.describe(),
+            format!(
+                "cargo test                                    # the unit tests in src/lib.rs, natively\n  \
+                 cargo build --target wasm32-wasip2 --release  # the component\n  \
+                 tollgate plugin test {} cases.yaml",
+                rust_component(name)
+            ),
+        ),
+        Language::Ts => (
+            typescript::describe(),
+            format!(
+                "npm ci         # the packages package-lock.json pins\n  \
+                 npm test       # the unit tests in src/policy.test.ts, natively\n  \
+                 npm run build  # the component\n  \
+                 tollgate plugin test {} cases.yaml",
+                typescript::component(name)
+            ),
+        ),
+    };
+    let mut text = format!("Created plugin {name} in {} ({described}):\n", dir.display());
+    for file in create(name, &dir, language, &sdk)? {
         let relative = file.strip_prefix(&dir).unwrap_or(&file).display().to_string();
         let slash = if file.is_dir() { "/" } else { "" };
         text.push_str(&format!("  {relative}{slash}\n"));
     }
-    text.push_str(&format!(
-        "\nNext:\n  cd {}\n  cargo test                                    # the unit tests in src/lib.rs, natively\n  \
-         cargo build --target wasm32-wasip2 --release  # the component\n  \
-         tollgate plugin test target/wasm32-wasip2/release/{}.wasm cases.yaml\n",
-        dir.display(),
-        crate_name(name)
-    ));
+    text.push_str(&format!("\nNext:\n  cd {}\n  {next}\n", dir.display()));
     Ok(text)
 }
 
-/// Write a new plugin crate named `name` into `dir`, depending on the SDK from `sdk`.
-///
-/// `dir` may exist if it is an empty directory; it is created (with its parents) otherwise.
-/// The crate is written into a staging directory beside `dir` and renamed into place, so
-/// `dir` either ends up complete or is left as it was. Returns what the crate holds, each
-/// `dir` joined with its path in the crate, in the order `Cargo.toml`, `src/lib.rs`,
-/// `cases.yaml`, `README.md`, `rust-toolchain.toml`, `.gitignore`, then the SDK's
-/// directory when it is vendored ([`sdk::vendored_dir`]).
-///
-/// # Errors
-/// Bad input (exit 2) for an invalid name (see [`validate_name`]), a `dir` that is a file, a
-/// symbolic link or a non-empty directory (nothing is overwritten), or a file that cannot be
-/// written.
-pub fn create(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Vec<PathBuf>, Failure> {
-    validate_name(name)?;
-    check_target(dir)?;
+/// Where `cargo build --target wasm32-wasip2 --release` puts a Rust plugin's component.
+fn rust_component(name: &str) -> String {
+    format!("target/wasm32-wasip2/release/{}.wasm", crate_name(name))
+}
+
+/// A Rust plugin crate: (path in it, content) of every file, and the paths to list.
+fn rust_project(name: &str, sdk: &SdkSource) -> (Vec<(String, String)>, Vec<String>) {
     let crate_name = crate_name(name);
     let dependency = sdk.dependency();
     let sdk_readme = sdk_readme(sdk);
+    let component = rust_component(name);
     let vars: &[(&str, &str)] = &[
         ("name", name),
         ("crate_name", &crate_name),
         ("sdk_dependency", &dependency),
         ("sdk_readme", &sdk_readme),
         ("rust_version", env!("CARGO_PKG_RUST_VERSION")),
+        ("build_command", "cargo build --target wasm32-wasip2 --release"),
+        ("component", &component),
     ];
-    let mut contents: Vec<(String, String)> = TEMPLATES.iter().map(|(path, template)| (path.to_string(), render(template, vars))).collect();
+    let mut files: Vec<(String, String)> = TEMPLATES.iter().map(|(path, template)| (path.to_string(), render(template, vars))).collect();
+    let mut listed: Vec<String> = TEMPLATES.iter().map(|(path, _)| path.to_string()).collect();
     if *sdk == SdkSource::Vendored {
         let vendored = sdk::vendored_dir();
-        contents.extend(sdk::FILES.iter().map(|(path, content)| (format!("{vendored}/{path}"), content.to_string())));
+        files.extend(sdk::FILES.iter().map(|(path, content)| (format!("{vendored}/{path}"), content.to_string())));
+        listed.push(vendored);
     }
+    (files, listed)
+}
 
+/// Write a new plugin project named `name` in `language` into `dir`; a Rust crate depends on
+/// the SDK from `sdk` (a TypeScript project always gets the carried SDK in `vendor/`).
+///
+/// `dir` may exist if it is an empty directory; it is created (with its parents) otherwise.
+/// The project is written into a staging directory beside `dir` and renamed into place, so
+/// `dir` either ends up complete or is left as it was. Returns what it holds, each `dir`
+/// joined with its path in the project: the files (for Rust `Cargo.toml`, `src/lib.rs`,
+/// `cases.yaml`, `README.md`, `rust-toolchain.toml`, `.gitignore`), then the SDK's directory
+/// when it is vendored ([`sdk::vendored_dir`], [`typescript::vendored_dir`]).
+///
+/// # Errors
+/// Bad input (exit 2) for an invalid name (see [`validate_name`]), a `dir` that is a file, a
+/// symbolic link or a non-empty directory (nothing is overwritten), or a file that cannot be
+/// written.
+pub fn create(name: &str, dir: &Path, language: Language, sdk: &SdkSource) -> Result<Vec<PathBuf>, Failure> {
+    validate_name(name)?;
+    check_target(dir)?;
+    let (files, listed) = match language {
+        Language::Rust => rust_project(name, sdk),
+        Language::Ts => typescript::project(name),
+    };
     let staging = Staging::new(dir)?;
-    for (relative, content) in &contents {
+    for (relative, content) in &files {
         let path = staging.path.join(relative);
         write_new(&path, content).map_err(|error| Failure::bad_input(format!("{}: cannot write it ({error})", dir.join(relative).display())))?;
     }
     staging.finish(dir)?;
-
-    let mut written: Vec<PathBuf> = TEMPLATES.iter().map(|(path, _)| dir.join(path)).collect();
-    if *sdk == SdkSource::Vendored {
-        written.push(dir.join(sdk::vendored_dir()));
-    }
-    Ok(written)
+    Ok(listed.iter().map(|path| dir.join(path)).collect())
 }
 
 /// The README's "The SDK dependency" paragraph for where the SDK comes from.
@@ -303,7 +348,7 @@ mod tests {
 
     #[test]
     fn every_template_renders_completely() {
-        let vars = [("name", "n"), ("crate_name", "c"), ("sdk_dependency", "\"1\""), ("sdk_readme", "s"), ("rust_version", "1")];
+        let vars = [("name", "n"), ("crate_name", "c"), ("sdk_dependency", "\"1\""), ("sdk_readme", "s"), ("rust_version", "1"), ("build_command", "b"), ("component", "c")];
         for (path, template) in TEMPLATES {
             let text = render(template, &vars);
             assert!(!text.contains("{{") && !text.contains("}}"), "{path} keeps a placeholder");
@@ -324,7 +369,7 @@ mod tests {
     fn creates_every_file_and_refuses_to_overwrite() {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().join("nested").join("my-policy");
-        let files = create("my-policy", &dir, &sdk()).unwrap();
+        let files = create("my-policy", &dir, Language::Rust, &sdk()).unwrap();
         let names: Vec<_> = files.iter().map(|path| path.strip_prefix(&dir).unwrap().to_str().unwrap().to_string()).collect();
         assert_eq!(names, ["Cargo.toml", "src/lib.rs", "cases.yaml", "README.md", "rust-toolchain.toml", ".gitignore"]);
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
@@ -337,20 +382,20 @@ mod tests {
         assert!(cases.contains("target/wasm32-wasip2/release/my_policy.wasm cases.yaml"), "{cases}");
         assert!(std::fs::read_to_string(dir.join("README.md")).unwrap().contains("/opt/tollgate/sdk"));
 
-        let again = message(create("my-policy", &dir, &sdk()));
+        let again = message(create("my-policy", &dir, Language::Rust, &sdk()));
         assert!(again.ends_with("the directory already exists and is not empty; refusing to overwrite it (choose another --dir, or remove it)"), "{again}");
         assert_eq!(std::fs::read_to_string(dir.join("Cargo.toml")).unwrap(), manifest);
 
         let file = temp.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        assert!(message(create("my-policy", &file, &sdk())).ends_with("exists and is not a directory; choose another --dir"));
+        assert!(message(create("my-policy", &file, Language::Rust, &sdk())).ends_with("exists and is not a directory; choose another --dir"));
 
         let empty = temp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
-        assert_eq!(create("p", &empty, &sdk()).unwrap().len(), TEMPLATES.len());
+        assert_eq!(create("p", &empty, Language::Rust, &sdk()).unwrap().len(), TEMPLATES.len());
 
         let bad = temp.path().join("Bad");
-        assert!(message(create("Bad", &bad, &sdk())).contains("did you mean \"bad\"?"));
+        assert!(message(create("Bad", &bad, Language::Rust, &sdk())).contains("did you mean \"bad\"?"));
         assert!(!bad.exists(), "nothing is written for a bad name");
     }
 
@@ -376,7 +421,7 @@ mod tests {
     fn by_default_the_carried_sdk_is_written_into_the_crate_and_depended_on_by_a_relative_path() {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().join("p");
-        let written = create("p", &dir, &SdkSource::Vendored).unwrap();
+        let written = create("p", &dir, Language::Rust, &SdkSource::Vendored).unwrap();
         assert_eq!(written.last().unwrap(), &dir.join("vendor/tollgate-sdk-0.1.0"));
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("tollgate-sdk = { path = \"vendor/tollgate-sdk-0.1.0\" }\n"), "{manifest}");
@@ -392,7 +437,7 @@ mod tests {
     fn from_the_registry_the_crate_depends_on_this_sdk_version_and_carries_no_copy() {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().join("p");
-        assert_eq!(create("p", &dir, &SdkSource::Registry).unwrap().len(), TEMPLATES.len());
+        assert_eq!(create("p", &dir, Language::Rust, &SdkSource::Registry).unwrap().len(), TEMPLATES.len());
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("tollgate-sdk = \"0.1.0\"\n"), "{manifest}");
         assert!(!dir.join("vendor").exists());
@@ -404,12 +449,12 @@ mod tests {
         let dir = temp.path().join("p");
         // A symbolic link where the crate would go is refused before anything is written.
         std::os::unix::fs::symlink(temp.path(), &dir).unwrap();
-        assert!(message(create("p", &dir, &SdkSource::Vendored)).ends_with("is a symbolic link; give the directory it points to, or another --dir"));
+        assert!(message(create("p", &dir, Language::Rust, &SdkSource::Vendored)).ends_with("is a symbolic link; give the directory it points to, or another --dir"));
         std::fs::remove_file(&dir).unwrap();
         // A parent that is a file.
         let file = temp.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        assert!(message(create("p", &file.join("p"), &SdkSource::Vendored)).contains("/file/p: cannot read it ("));
+        assert!(message(create("p", &file.join("p"), Language::Rust, &SdkSource::Vendored)).contains("/file/p: cannot read it ("));
         assert_eq!(files_under(temp.path()), ["file"]);
     }
 }

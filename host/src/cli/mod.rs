@@ -303,17 +303,24 @@ pub enum PluginCommand {
     #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
                             --locked fails when it is missing or out of date.\n\nExample:\n  tollgate --repo gitops plugin lock")]
     Lock(crate::registry::commands::LockArgs),
-    /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
-    /// builds for wasm32-wasip2 and passes its cases right away.
+    /// Create a new policy plugin (a Rust crate, or with --lang ts a TypeScript project: the
+    /// SDK, a cases file, native unit tests) that builds and passes its cases right away.
     #[command(after_help = "The SDK is not published yet, so this tollgate carries it: by default the crate gets a copy in \
                             vendor/tollgate-sdk-VERSION/ and depends on it by that relative path, so it builds anywhere \
-                            without a tollgate checkout.\n\n\
+                            without a tollgate checkout. A TypeScript project gets tollgate-sdk for JavaScript in \
+                            vendor/tollgate-sdk-js-VERSION/ and a package-lock.json pinning every package.\n\n\
                             Example:\n  tollgate plugin new require-ticket --dir plugins/require-ticket\n  \
                             cd plugins/require-ticket && cargo test && cargo build --target wasm32-wasip2 --release\n  \
-                            tollgate plugin test target/wasm32-wasip2/release/require_ticket.wasm cases.yaml")]
+                            tollgate plugin test target/wasm32-wasip2/release/require_ticket.wasm cases.yaml\n\n  \
+                            tollgate plugin new require-ticket --lang ts\n  \
+                            cd require-ticket && npm ci && npm test && npm run build\n  \
+                            tollgate plugin test dist/require_ticket.wasm cases.yaml")]
     New {
         /// Plugin (and crate) name: lowercase letters, digits and `-`, starting with a letter.
         name: String,
+        /// The plugin's language: a Rust crate, or a TypeScript project (tollgate-sdk for JavaScript).
+        #[arg(long = "lang", value_enum, default_value = "rust")]
+        language: crate::scaffold::Language,
         /// Directory to create the crate in (new or empty) [default: ./NAME].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
@@ -546,8 +553,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&summary);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::New { name, dir, sdk_path, sdk_from_registry }) => {
-            print(&crate::scaffold::new_command(name, dir.as_deref(), sdk_path.as_deref(), *sdk_from_registry)?);
+        Command::Plugin(PluginCommand::New { name, language, dir, sdk_path, sdk_from_registry }) => {
+            print(&crate::scaffold::new_command(name, *language, dir.as_deref(), sdk_path.as_deref(), *sdk_from_registry)?);
             Ok(ExitCode::Success)
         }
     }
