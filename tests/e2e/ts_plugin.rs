@@ -10,22 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::scaffold::assert_success;
 use crate::support::{tollgate, workspace};
 
 /// Where plugins/examples/ts-image-policy/build.sh puts the component (relative to the workspace root).
 const EXAMPLE_WASM: &str = "target/plugins/ts_image_policy.wasm";
 /// The Rust example's cases, which the TypeScript port must pass unchanged.
 const RUST_CASES: &str = "plugins/examples/image-policy/cases.yaml";
-
-fn assert_success(what: &str, output: &Output) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// The case names of a cases file, in order.
 fn case_names(path: &Path) -> Vec<String> {
