@@ -457,4 +457,20 @@ mod tests {
         assert!(message(create("p", &file.join("p"), Language::Rust, &SdkSource::Vendored)).contains("/file/p: cannot read it ("));
         assert_eq!(files_under(temp.path()), ["file"]);
     }
+
+    #[test]
+    fn a_typescript_plugin_takes_no_rust_sdk_choice_and_gets_its_own_files() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("p");
+        for (sdk_path, from_registry) in [(Some(Path::new("/opt/sdk")), false), (None, true)] {
+            let refused = message(new_command("p", Language::Ts, Some(&dir), sdk_path, from_registry));
+            assert!(refused.starts_with("--sdk-path and --sdk-from-registry choose the Rust SDK; "), "{refused}");
+        }
+        assert!(!dir.exists());
+        let text = new_command("p", Language::Ts, Some(&dir), None, false).unwrap();
+        assert!(text.starts_with(&format!("Created plugin p in {} (tollgate-sdk for JavaScript 0.1.0 in vendor/tollgate-sdk-js-0.1.0):\n", dir.display())), "{text}");
+        assert!(text.ends_with("npm run build  # the component\n  tollgate plugin test dist/p.wasm cases.yaml\n"), "{text}");
+        assert!(dir.join("vendor/tollgate-sdk-js-0.1.0/bin/tollgate-js.mjs").is_file());
+        assert!(!dir.join("Cargo.toml").exists());
+    }
 }

@@ -127,7 +127,7 @@ mod tests {
         let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk-js");
         let published: Vec<String> = super::super::tests::files_under(&sdk)
             .into_iter()
-            .filter(|file| !file.starts_with("node_modules/") && !file.starts_with("test/") && file != ".gitignore" && file != "package-lock.json")
+            .filter(|file| !file.starts_with("node_modules/") && !file.starts_with("test/") && file != ".gitignore" && file != ".npmrc" && file != "package-lock.json")
             .collect();
         let mut carried: Vec<String> = FILES.iter().map(|(path, _)| path.to_string()).collect();
         carried.sort();
