@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::input::describe_yaml_error;
 use crate::decision::PolicyOutcome;
 use crate::runtime::{CannedFetcher, Evaluation, FileSource, HostAccess, HttpFetcher, HttpResponse, Limits, NetworkFetcher, Plugin, PolicyEnvironments, origin_of};
 use crate::transition::Transition;
@@ -265,16 +266,6 @@ fn environments_of(cases: &CasesFile, case: &Case) -> Result<PolicyEnvironments,
     told_environments(configured, runs_for.map(Vec::as_slice), ("environments", "policy_environments"))
 }
 
-/// serde_yaml's message, with its position spelled out for people.
-pub fn describe_yaml_error(error: &serde_yaml::Error) -> String {
-    let message = error.to_string();
-    match error.location() {
-        Some(location) if !message.contains(" at line ") => {
-            format!("line {} column {}: {message}", location.line(), location.column())
-        }
-        _ => message,
-    }
-}
 
 fn json_config(value: &serde_yaml::Value, path: &Path) -> Result<String, CasesError> {
     let value = if value.is_null() { &serde_yaml::Value::Mapping(Default::default()) } else { value };

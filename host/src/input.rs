@@ -213,6 +213,29 @@ impl From<&str> for Actor {
     }
 }
 
+/// serde_yaml's message, with its position spelled out for people.
+pub fn describe_yaml_error(error: &serde_yaml::Error) -> String {
+    let message = error.to_string();
+    match error.location() {
+        Some(location) if !message.contains(" at line ") => {
+            format!("line {} column {}: {message}", location.line(), location.column())
+        }
+        _ => message,
+    }
+}
+
+/// Whether a principal (or namespace) may appear: literal text of printable characters
+/// without whitespace, quotes, commas or pattern characters.
+pub fn literal_principal(principal: &str) -> Result<(), String> {
+    if principal.is_empty() {
+        return Err("the principal is empty".into());
+    }
+    if let Some(bad) = principal.chars().find(|c| c.is_whitespace() || c.is_control() || is_invisible_char(*c) || matches!(c, '"' | ',' | '*' | '?' | '!')) {
+        return Err(format!("principal {principal:?} contains {bad:?}; a principal is one word such as bob@example.com"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

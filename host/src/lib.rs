@@ -8,6 +8,8 @@
 //!   multi-artifact applications ([`config::artifacts`]);
 //! - [`input`]: validation of every string a requester or configuration brings in (identities
 //!   without invisible code points, compared NFKC-normalised and case-folded);
+//! - [`platform`]: what every layer takes from the machine: the effective user and the size
+//!   limits the runtime and the registry share;
 //! - [`repo`]: the GitOps repository, read through git2;
 //! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits
 //!   (including, when a location opts in, adding a missing key: [`manifest::insert`]);
@@ -54,6 +56,7 @@ pub mod exit;
 pub mod fixtures;
 pub mod input;
 pub mod manifest;
+pub mod platform;
 pub mod promotion;
 pub mod registry;
 pub mod repo;

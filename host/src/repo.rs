@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use git2::{ObjectType, Oid, Repository};
 
-use crate::runtime::FileSource;
 
 /// A repository problem: bad input (exit 2) unless said otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +40,19 @@ pub struct Tip {
     pub commit: Oid,
     /// Its tree.
     pub tree: Oid,
+}
+
+/// The read-only repository view behind `host.read-file`.
+pub trait FileSource: Send + Sync {
+    /// The file's text, `Ok(None)` if it does not exist, `Err` with a message otherwise.
+    fn read(&self, path: &str) -> Result<Option<String>, String>;
+}
+
+/// Canned files (for cases files and tests).
+impl FileSource for BTreeMap<String, String> {
+    fn read(&self, path: &str) -> Result<Option<String>, String> {
+        Ok(self.get(path).cloned())
+    }
 }
 
 /// In a pre-receive hook the pushed objects are still quarantined: git names their directory
@@ -149,7 +161,7 @@ fn read_text(repo: &Repository, tree: Oid, path: &str, limit: Option<usize>) -> 
         if size > limit {
             return Err(RepoError(format!(
                 "{path} is {size} bytes, over the {} limit for read-file",
-                crate::runtime::describe_bytes(limit)
+                crate::platform::describe_bytes(limit)
             )));
         }
     }
@@ -172,7 +184,7 @@ impl FileSource for ProposedTree {
             return Ok(content.clone());
         }
         let repo = self.repo.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        read_text(&repo, self.tree, path, Some(crate::runtime::MAX_FILE_BYTES)).map_err(|error| error.0)
+        read_text(&repo, self.tree, path, Some(crate::platform::MAX_FILE_BYTES)).map_err(|error| error.0)
     }
 }
 
@@ -199,7 +211,7 @@ mod tests {
 
     #[test]
     fn read_file_refuses_a_blob_over_the_limit_from_its_header() {
-        let big = vec![b'x'; crate::runtime::MAX_FILE_BYTES + 1];
+        let big = vec![b'x'; crate::platform::MAX_FILE_BYTES + 1];
         let (_dir, repo, tree) = repo_with(&[("big.yaml", &big), ("small.yaml", b"a: 1\n")]);
         let view = repo.proposed_tree(tree, BTreeMap::new()).unwrap();
         assert_eq!(view.read("small.yaml"), Ok(Some("a: 1\n".to_string())));

@@ -3,7 +3,7 @@
 //! `promote --push` that leaves the clone and the remote as they were.
 
 use crate::record::{DIGEST_A, PLAIN_CONFIG, plain_repo_with};
-use crate::support::{git, plugin, snapshot, tollgate_in};
+use crate::support::{files_under, git, plugin, snapshot, tollgate_in, tollgate_with_cache};
 
 fn config_with(policies: &str) -> String {
     format!("{PLAIN_CONFIG}policies:\n{policies}")
@@ -48,11 +48,33 @@ fn approvals_with_a_version_and_group_reach_the_policy_and_the_record() {
 
 #[test]
 fn no_cache_compiles_in_memory_and_writes_nothing() {
-    let (dir, repo) = plain_repo_with(&config_with("  - plugin: builtin:approval-count\n    config: { default: { required: 1 } }\n"), &[]);
+    // A plugin file, not a builtin: builtins are precompiled at build time and never touch
+    // the cache, so only a file plugin shows what --no-cache changes.
+    let wasm = plugin("image-policy");
+    let policies = format!("  - plugin: {}\n    config: {{ allowed_registries: [registry.example.com/], require_digest: true }}\n", wasm.display());
+    let (dir, repo) = plain_repo_with(&config_with(&policies), &[]);
     let cache = dir.path().join("cache");
-    let run = crate::support::tollgate_with_cache(&cache, &["--repo", &repo, "--no-cache", "--verbose", "plan", "api", "--to", "dev", "--version", "1.1.0", "--actor", "alice"]);
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["--repo", repo.as_str()];
+        args.extend_from_slice(extra);
+        args.extend(["plan", "api", "--to", "dev", "--version", "1.1.0", "--actor", "alice"]);
+        tollgate_with_cache(&cache, &args)
+    };
+    // The plugin's own verdict: it was compiled and ran.
+    let run = plan(&["--no-cache"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(!cache.exists() || std::fs::read_dir(&cache).unwrap().next().is_none(), "--no-cache wrote to {}", cache.display());
+    assert!(run.stdout.contains("denied by image-policy"), "{}", run.stdout);
+    assert_eq!(files_under(&cache), Vec::<std::path::PathBuf>::new(), "--no-cache wrote to the cache");
+    // `-v` says the code was compiled here and now, and cached nowhere.
+    let info = tollgate_with_cache(&cache, &["--no-cache", "--verbose", "plugin", "info", wasm.to_str().unwrap()]);
+    assert_eq!(info.code, 0, "{}{}", info.stdout, info.stderr);
+    assert!(info.stderr.contains(&format!("tollgate: {}: compiled in ", wasm.display())), "{}", info.stderr);
+    assert!(!info.stderr.contains("cached at"), "{}", info.stderr);
+    assert_eq!(files_under(&cache), Vec::<std::path::PathBuf>::new(), "--no-cache wrote to the cache");
+    // Without --no-cache the same commands do write compiled code there: the checks above can fail.
+    let run = plan(&[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(!files_under(&cache).is_empty(), "a cached run writes compiled code to {}", cache.display());
 }
 
 #[test]

@@ -1,14 +1,18 @@
-//! `tollgate promote` killed with SIGKILL at random points (checkout and bare repositories,
-//! with and without `--push` to a local bare remote), 100 runs: afterwards the branch is the
+//! `tollgate promote` killed with SIGKILL (checkout and bare repositories, with and without
+//! `--push` to a local bare remote): 100 runs at random points, and in each variant runs
+//! killed exactly at each step that publishes a file (each `rename`, found with `strace`
+//! syscall injection) and at some of the object writes (`link`). Afterwards the branch is the
 //! old or the new commit, `git fsck --full` finds nothing broken, a checkout's work tree and
-//! index match the branch, and the next promote works without manual cleanup (or names the
-//! lock file git itself left).
+//! index match the branch, the next promote works without manual cleanup (or names the lock
+//! file git itself left), and every commit it leaves verifies. Each window is asserted to have
+//! been hit: killed mid-run, with a git lock left, and mid-update (the branch moved, the files
+//! not yet).
 
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{git, gitops_repo, repo_path, shared_cache, tollgate_in, workspace};
+use crate::support::{files_under, git, gitops_repo, repo_path, shared_cache, tollgate_in, workspace};
 
 const RUNS_PER_VARIANT: u64 = 25;
 
@@ -54,7 +58,19 @@ fn setup(variant: Variant) -> (tempfile::TempDir, String, Option<String>) {
 }
 
 fn promote_command(repo: &str, push: bool) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    promote_under(&[], repo, push)
+}
+
+/// `promote` in `repo`, run by `tracer` (a command line that ends where the traced command
+/// begins) when it is not empty.
+fn promote_under(tracer: &[std::ffi::OsString], repo: &str, push: bool) -> Command {
+    let tollgate = std::ffi::OsString::from(env!("CARGO_BIN_EXE_tollgate"));
+    let (program, before) = tracer.split_first().map_or((&tollgate, &[][..]), |(program, rest)| (program, rest));
+    let mut command = Command::new(program);
+    command.args(before);
+    if !tracer.is_empty() {
+        command.arg(&tollgate);
+    }
     command
         .arg("--cache-dir")
         .arg(shared_cache())
@@ -116,19 +132,11 @@ fn journal_holds_intent(repo: &str) -> bool {
 /// Any `*.lock` file git left in the repository's git directory.
 fn lock_files(repo: &str) -> Vec<String> {
     let git_dir = git(repo, &["rev-parse", "--absolute-git-dir"]).trim().to_string();
-    let mut found = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from(git_dir)];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|extension| extension == "lock") {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
+    files_under(std::path::Path::new(&git_dir))
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|extension| extension == "lock"))
+        .map(|path| path.display().to_string())
+        .collect()
 }
 
 fn run_variant(variant: Variant, seed: &mut u64) -> Outcome {
@@ -153,21 +161,88 @@ fn run_variant(variant: Variant, seed: &mut u64) -> Outcome {
         if child.try_wait().unwrap().is_none() {
             outcome.killed += 1;
         }
-        // SIGKILL to the whole group: tollgate and any git it is running.
-        // SAFETY: kill(2) on the process group we created; no memory is involved.
-        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+        kill_group(&child);
         let _ = child.wait();
         if let Err(problem) = check_run(variant, &repo, remote.as_deref(), &old, &mut outcome) {
             outcome.problems.push(format!("{variant:?} run {run} (killed after {delay:?}): {problem}"));
         }
     }
+    for (syscall, invocation) in kill_points(variant) {
+        let (_dir, repo, remote) = setup(variant);
+        let old = rev(&repo, "refs/heads/main");
+        let log = std::path::Path::new("/dev/null");
+        let mut traced = traced_promote(&repo, variant.push, log, PUBLISHING_SYSCALLS, Some(&format!("{syscall}:signal=KILL:when={invocation}"))).spawn().unwrap();
+        let status = traced.wait().unwrap();
+        kill_group(&traced);
+        outcome.targeted += 1;
+        if status.signal() != Some(libc::SIGKILL) {
+            outcome.problems.push(format!("{variant:?}: the promote was not killed at {syscall} #{invocation} ({status})"));
+            continue;
+        }
+        outcome.killed += 1;
+        if let Err(problem) = check_run(variant, &repo, remote.as_deref(), &old, &mut outcome) {
+            outcome.problems.push(format!("{variant:?} killed at {syscall} #{invocation}: {problem}"));
+        }
+    }
     outcome
+}
+
+/// SIGKILL to the whole process group of `child`: tollgate and any git it is running.
+fn kill_group(child: &std::process::Child) {
+    // SAFETY: kill(2) on the process group we created; no memory is involved.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+}
+
+/// `promote` under `strace` (its main thread only: that is where it writes the repository),
+/// tracing `syscalls` into `log`, with an `inject` expression when given, in its own process
+/// group.
+fn traced_promote(repo: &str, push: bool, log: &std::path::Path, syscalls: &str, inject: Option<&str>) -> Command {
+    assert!(std::path::Path::new(STRACE).is_file(), "{STRACE} is missing: install Debian's strace package (.ci/run does)");
+    let mut tracer: Vec<std::ffi::OsString> = vec![STRACE.into(), "-qq".into(), "-o".into(), log.into(), "-e".into(), format!("trace={syscalls}").into()];
+    if let Some(inject) = inject {
+        tracer.extend(["-e".into(), format!("inject={inject}").into()]);
+    }
+    tracer.push("--".into());
+    let mut command = promote_under(&tracer, repo, push);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    command
+}
+
+const STRACE: &str = "/usr/bin/strace";
+/// The syscalls by which the promote publishes what it writes: `rename` (git and tollgate
+/// rename a finished ref, index or work-tree file over the old one, from a `.lock` or
+/// temporary file) and `link` (libgit2 links each finished loose object, and a ref that
+/// was only packed, into place).
+const PUBLISHING_SYSCALLS: &str = "rename,renameat,renameat2,link,linkat";
+
+/// Where to kill `variant`: at each `rename` of an undisturbed run, and at its first, middle
+/// and last `link` (the last one publishes the branch when it was packed).
+fn kill_points(variant: Variant) -> Vec<(&'static str, usize)> {
+    let (dir, repo, _remote) = setup(variant);
+    let log = dir.path().join("trace");
+    let status = traced_promote(&repo, variant.push, &log, PUBLISHING_SYSCALLS, None).status().unwrap();
+    assert!(status.success(), "{variant:?}: an undisturbed traced promote failed ({status})");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let count = |syscall: &str| calls.lines().filter(|line| line.starts_with(&format!("{syscall}("))).count();
+    assert_eq!(count("renameat") + count("renameat2") + count("linkat"), 0, "{variant:?}: only rename and link are counted here: {calls}");
+    let (renames, links) = (count("rename"), count("link"));
+    assert!(links >= 2, "{variant:?}: the promote published its commit without linking its objects and branch into place: {calls}");
+    let mut points: Vec<(&'static str, usize)> = (1..=renames).map(|invocation| ("rename", invocation)).collect();
+    let mut sampled = vec![1, links.div_ceil(2), links];
+    sampled.dedup();
+    points.extend(sampled.into_iter().map(|invocation| ("link", invocation)));
+    points
 }
 
 #[derive(Default)]
 struct Outcome {
+    /// Runs killed while the promote was still running.
     killed: u64,
+    /// Of all runs, those killed at a chosen syscall.
+    targeted: u64,
+    /// Runs that left a git lock file.
     with_lock: u64,
+    /// Runs killed after the branch moved, before the work tree and index followed.
     mid_update: u64,
     problems: Vec<String>,
 }
@@ -217,11 +292,19 @@ fn check_run(variant: Variant, repo: &str, remote: Option<&str>, old: &str, outc
         && rev(remote, "refs/heads/main") != rev(repo, "refs/heads/main") {
             return Err("the next promote did not publish".into());
         }
+    // Every commit on the branch now, the killed run's (when it landed) and the next one's,
+    // is a promotion that verifies.
+    for commit in git(repo, &["rev-list", &format!("{old}..refs/heads/main")]).lines() {
+        let verify = tollgate_in(repo, &["verify", commit]);
+        if verify.code != 0 {
+            return Err(format!("verify {commit} exited {}: {}{}", verify.code, verify.stdout, verify.stderr));
+        }
+    }
     Ok(())
 }
 
 #[test]
-fn promote_survives_sigkill_at_random_points() {
+fn promote_survives_sigkill_at_random_points_and_at_every_publishing_step() {
     let mut seed = 0x9e37_79b9_7f4a_7c15;
     let (mut summary, mut problems) = (Vec::new(), Vec::new());
     for variant in [
@@ -232,12 +315,23 @@ fn promote_survives_sigkill_at_random_points() {
     ] {
         let outcome = run_variant(variant, &mut seed);
         summary.push(format!(
-            "{variant:?}: {RUNS_PER_VARIANT} runs, {} killed mid-run, {} left a git lock, {} killed while writing files (finished by the next promote), {} inconsistent",
+            "{variant:?}: {RUNS_PER_VARIANT} runs at random points and {} at chosen syscalls, {} killed mid-run, {} left a git lock, {} killed while writing files (finished by the next promote), {} inconsistent",
+            outcome.targeted,
             outcome.killed,
             outcome.with_lock,
             outcome.mid_update,
             outcome.problems.len()
         ));
+        // Each window this test is about was really hit.
+        if outcome.killed < outcome.targeted + 1 {
+            problems.push(format!("{variant:?}: no random kill landed mid-run"));
+        }
+        if outcome.with_lock == 0 {
+            problems.push(format!("{variant:?}: no kill left a git lock"));
+        }
+        if !variant.bare && outcome.mid_update == 0 {
+            problems.push(format!("{variant:?}: no kill landed between moving the branch and updating the files"));
+        }
         problems.extend(outcome.problems);
     }
     // For SECURITY.md's figures (`-- --nocapture`).

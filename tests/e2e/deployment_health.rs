@@ -31,10 +31,17 @@ impl Alertmanager {
             .into_iter()
             .find(|path| Path::new(path).exists())
             .expect("prometheus-alertmanager is not installed; .ci/run installs it (apt-get install prometheus-alertmanager)");
+        crate::support::start_on_a_free_port("prometheus-alertmanager", |port| Alertmanager::start_on(binary, port))
+    }
+
+    /// Start on `port`; `None` when another process took the port first.
+    fn start_on(binary: &str, port: u16) -> Option<Alertmanager> {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
-        std::fs::write(&config, "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n").unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // A receiver named for this instance: an answer from another server that took the
+        // port is not mistaken for this one's.
+        let receiver = format!("blackhole-{}-{port}", std::process::id());
+        std::fs::write(&config, format!("route:\n  receiver: {receiver}\nreceivers:\n  - name: {receiver}\n")).unwrap();
         let child = Command::new(binary)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", dir.path().join("data").display()))
@@ -49,15 +56,24 @@ impl Alertmanager {
         let mut alertmanager = Alertmanager { url: format!("http://127.0.0.1:{port}"), child, _dir: dir };
         let started = Instant::now();
         loop {
-            if ureq::get(&format!("{}/-/ready", alertmanager.url)).call().is_ok() {
-                return alertmanager;
+            if ureq::get(&format!("{}/-/ready", alertmanager.url)).call().is_ok()
+                && ureq::get(&format!("{}/api/v2/status", alertmanager.url))
+                    .call()
+                    .ok()
+                    .and_then(|mut response| response.body_mut().read_to_string().ok())
+                    .is_some_and(|status| status.contains(&receiver))
+            {
+                return Some(alertmanager);
             }
             if let Ok(Some(status)) = alertmanager.child.try_wait() {
                 let mut stderr = String::new();
                 alertmanager.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+                if stderr.contains("address already in use") {
+                    return None;
+                }
                 panic!("prometheus-alertmanager exited ({status}): {stderr}");
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "prometheus-alertmanager did not become ready");
+            assert!(started.elapsed() < Duration::from_secs(60), "prometheus-alertmanager did not become ready");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -275,8 +291,9 @@ fn promotion_to_prod_waits_for_stagings_critical_alerts_to_be_silenced_or_resolv
 
 #[test]
 fn alertmanager_that_is_down_fails_closed_and_monitor_mode_only_warns() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let am = format!("http://127.0.0.1:{port}");
+    // Nothing answers there, and nothing else can start answering while the test runs.
+    let down = crate::support::closed_port();
+    let am = format!("http://127.0.0.1:{}", down.port);
     let policy = |mode: &str| {
         format!("  - plugin: builtin:deployment-health\n    mode: {mode}\n    http_origins: ['{am}']\n    config: {{ default: {{ alertmanager: {{ url: '{am}' }} }} }}\n")
     };

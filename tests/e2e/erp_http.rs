@@ -75,25 +75,28 @@ fn erp_readiness_reads_a_real_endpoint_and_fails_closed_on_bad_answers() {
 
 #[test]
 fn erp_readiness_endpoint_slower_than_the_deadline_is_never_an_allow() {
-    let slow = http_server(200, r#"{"status": "ready"}"#, Duration::from_secs(5));
+    // The server answers long after the deadline; the deadline is long enough that the margin
+    // the host leaves the plugin after http-get gives up (a quarter of it, at most 250 ms) is
+    // far more than a loaded machine delays a thread.
+    let slow = http_server(200, r#"{"status": "ready"}"#, Duration::from_secs(60));
     let dir = tempfile::tempdir().unwrap();
     let cases = format!(
-        "http_origins: ['{slow}']\ntimeout_ms: 500\ncases:\n{}",
+        "http_origins: ['{slow}']\ntimeout_ms: 2000\ncases:\n{}",
         case("slow endpoint", &format!("{slow}/ready"), "deny", "")
     );
     let cases = write(dir.path(), "slow.yaml", &cases);
     let run = tollgate(&["plugin", "test", &erp(), &cases, "-o", "json"]);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}{}", run.stdout, run.stderr));
     let evaluation = &document["cases"][0]["evaluation"];
-    // The host gives http-get the deadline minus a small margin, so the plugin itself
-    // turns the timeout into a deny with a finding (fail closed, never an allow).
+    // The host gives http-get the deadline minus that margin, so the plugin itself turns the
+    // timeout into a deny with a finding (fail closed, never an allow).
     assert_eq!(evaluation["outcome"], "verdict", "{evaluation}");
     assert_eq!(evaluation["decision"], "deny", "{evaluation}");
     assert_eq!(
         evaluation["findings"][0]["message"].as_str().unwrap(),
-        format!("ERP readiness endpoint {slow}/ready could not be read: timed out: no complete response within the policy's 500 ms deadline")
+        format!("ERP readiness endpoint {slow}/ready could not be read: timed out: no complete response within the policy's 2000 ms deadline")
     );
-    // Bounded by the 500 ms deadline, not by the server's 5 s delay.
+    // Ended by the deadline, not by the server's answer a minute later.
     let elapsed = evaluation["elapsed_ms"].as_f64().unwrap();
-    assert!(elapsed < 3000.0, "took {elapsed} ms");
+    assert!(elapsed < 30_000.0, "took {elapsed} ms");
 }

@@ -1,7 +1,7 @@
 //! The promotion engine on real Git repositories: status, plan, promote, rollback,
 //! history, verify, branches, bare repositories, conflicts and failures.
 
-use crate::support::{git, gitops_repo, plugin, record_at, repo_path, snapshot, tollgate, tollgate_in, write};
+use crate::support::{git, git_dir_bytes, gitops_repo, plugin, record_at, repo_path, snapshot, tollgate, tollgate_in, write};
 
 const TUESDAY: &str = "2026-01-06T10:30:00+01:00";
 const FRIDAY_EVENING: &str = "2026-01-09T17:30:00+01:00";
@@ -43,6 +43,7 @@ fn a_denied_promotion_leaves_the_repository_byte_for_byte_unchanged() {
     let repo = repo_path(&dir);
     promote_to_test(&repo);
     let before = snapshot(&repo);
+    let git_before = git_dir_bytes(&repo);
     let values_before = std::fs::read(dir.path().join("repo/envs/prod/shop-api/values.yaml")).unwrap();
 
     let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--at", TUESDAY]);
@@ -56,6 +57,9 @@ fn a_denied_promotion_leaves_the_repository_byte_for_byte_unchanged() {
 
     assert_eq!(snapshot(&repo), before);
     assert_eq!(std::fs::read(dir.path().join("repo/envs/prod/shop-api/values.yaml")).unwrap(), values_before);
+    // Nothing under .git either: no object written (not even an unreferenced one), the
+    // index, refs and logs as they were.
+    assert_eq!(git_dir_bytes(&repo), git_before);
 }
 
 #[test]
@@ -367,6 +371,7 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
 
 /// A readiness endpoint on 127.0.0.1 that, while the gate waits for its answer, lets someone
 /// else commit to `repo`'s main (the first `moves` requests; every request when `None`).
+/// The policy's timeout is a minute: a `git commit` on a loaded machine can take seconds.
 fn endpoint_that_moves_main(repo: &str, moves: Option<usize>) -> String {
     use std::io::{BufRead, BufReader, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -394,7 +399,7 @@ fn repo_gated_by(origin_of: impl FnOnce(&str) -> String) -> (tempfile::TempDir, 
     let (dir, repo) = crate::record::plain_repo();
     let origin = origin_of(&repo);
     let config = format!(
-        "{}policies:\n  - plugin: builtin:erp-readiness\n    http_origins: ['{origin}']\n    config: {{ default: {{ endpoint: {{ url: '{origin}/ready' }} }} }}\n",
+        "{}policies:\n  - plugin: builtin:erp-readiness\n    timeout_ms: 60000\n    http_origins: ['{origin}']\n    config: {{ default: {{ endpoint: {{ url: '{origin}/ready' }} }} }}\n",
         crate::record::PLAIN_CONFIG
     );
     write(std::path::Path::new(&repo), "tollgate.yaml", &config);

@@ -122,12 +122,35 @@ fn a_bare_clone_fetches_promotes_and_pushes() {
     let setup = remote_with_two_clones();
     let bare = format!("{}-bare", setup.b);
     git(&setup.a, &["clone", "--quiet", "--bare", &setup.remote, &bare]);
+    // A plain `git clone --bare` has no fetch refspec (no remote-tracking refs) …
+    let refspec = std::process::Command::new("git").args(["-C", &bare, "config", "--get-all", "remote.origin.fetch"]).output().unwrap();
+    assert!(refspec.stdout.is_empty(), "the set-up is the case under test: {}", String::from_utf8_lossy(&refspec.stdout));
+    let cloned_at = git(&bare, &["rev-parse", "main"]);
+    // … and the remote moves on after the clone: the promotion must fetch to build on it.
+    git(&setup.a, &["commit", "--quiet", "--allow-empty", "-m", "someone else's change"]);
     git(&setup.a, &["push", "--quiet", "origin", "HEAD:main"]);
+    let moved_to = git(&setup.remote, &["rev-parse", "main"]);
+    assert_ne!(moved_to, cloned_at, "the remote really moved");
     let run = tollgate_in(&bare, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0", "--actor", "ci", "--push"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("pushed to origin (main at "), "{}", run.stdout);
     assert_eq!(git(&setup.remote, &["rev-parse", "main"]), git(&bare, &["rev-parse", "main"]));
+    assert_eq!(git(&setup.remote, &["rev-parse", "main~1"]), moved_to, "the promotion is built on the commit the remote moved to");
+    assert!(git(&setup.remote, &["log", "-1", "--format=%s", "main"]).starts_with("promote shop-web 2.1.0 to dev"));
     assert_eq!(records_on(&setup.remote), 1);
+    let run = tollgate_in(&setup.remote, &["verify", "main"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // And again, after the remote moved once more: the bare clone catches up each time.
+    git(&setup.a, &["pull", "--quiet", "--ff-only", "origin", "main"]);
+    git(&setup.a, &["commit", "--quiet", "--allow-empty", "-m", "another change"]);
+    git(&setup.a, &["push", "--quiet", "origin", "HEAD:main"]);
+    let moved_to = git(&setup.remote, &["rev-parse", "main"]);
+    let run = tollgate_in(&bare, &["promote", "shop-web", "--to", "test", "--actor", "ci", "--push"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(git(&setup.remote, &["rev-parse", "main~1"]), moved_to);
+    assert_eq!(git(&setup.remote, &["rev-parse", "main"]), git(&bare, &["rev-parse", "main"]));
+    assert_eq!(records_on(&setup.remote), 2);
 }
 
 /// Regression (issue 9's crash suite, issue 8 item 11): a promotion left unpublished by an

@@ -266,13 +266,6 @@ fn item_05_verify_runs_what_the_base_configures_not_what_the_record_names() {
     assert_eq!(hits.load(Ordering::SeqCst), 0, "verify must not reach an origin the record names");
 }
 
-/// Promote `api` into dev with `version` from `repo` (a clone) and push; the exit code.
-fn push_promotion(repo: &str, app: &str, version: &str) -> i32 {
-    let run = tollgate_in(repo, &["promote", app, "--to", "dev", "--version", version, "--actor", "ci", "--push"]);
-    assert!(run.code == 0 || run.code == 4, "exit {}: {}{}", run.code, run.stdout, run.stderr);
-    run.code
-}
-
 #[test]
 fn item_06_concurrent_promotions_never_lose_a_record() {
     let (dir, source) = plain_repo();
@@ -292,9 +285,12 @@ fn item_06_concurrent_promotions_never_lose_a_record() {
         })
         .collect();
     let landed = handles.into_iter().map(|handle| handle.join().unwrap()).filter(|code| *code == 0).count();
+    // They queue on the repository's promotion lock (each holds it for well under a second of
+    // its 20 s wait) and re-plan on the tip they find: every one lands.
+    assert_eq!(landed, 5, "all five concurrent promotions land, one after another");
     let history: serde_json::Value = serde_json::from_str(&tollgate_in(&bare, &["history", "-o", "json"]).stdout).unwrap();
     let promotions = history["promotions"].as_array().unwrap();
-    assert_eq!(promotions.len(), landed);
+    assert_eq!(promotions.len(), 5, "{history}");
     for promotion in promotions {
         assert_eq!(promotion["counts"], true, "{promotion}");
         let verify = tollgate_in(&bare, &["verify", promotion["commit"].as_str().unwrap()]);
@@ -302,69 +298,27 @@ fn item_06_concurrent_promotions_never_lose_a_record() {
     }
     assert_fsck_clean(&bare);
 
-    // The same environment from two processes in one checkout: each lands or exits 4.
+    // The same environment from four processes in one checkout: they queue on the lock and
+    // each lands on the one before it.
+    let before = git(&source, &["rev-parse", "main"]);
     let handles: Vec<_> = (0..4)
         .map(|index| {
             let source = source.clone();
             std::thread::spawn(move || {
                 let run = tollgate_in(&source, &["promote", "api", "--to", "dev", "--version", &format!("3.0.{index}"), "--actor", "ci", "--no-digest"]);
-                assert!(run.code == 0 || run.code == 4, "exit {}: {}{}", run.code, run.stdout, run.stderr);
+                assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
             })
         })
         .collect();
     handles.into_iter().for_each(|handle| handle.join().unwrap());
+    let landed = git(&source, &["rev-list", &format!("{}..main", before.trim())]);
+    assert_eq!(landed.lines().count(), 4, "four promotion commits: {landed}");
+    for commit in landed.lines() {
+        let verify = tollgate_in(&source, &["verify", commit]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    }
     assert_eq!(git(&source, &["status", "--porcelain"]), "", "the working tree and index match the branch");
     assert_fsck_clean(&source);
-}
-
-#[test]
-fn eight_promoters_pushing_two_hundred_promotions_land_each_once_with_its_record() {
-    let (dir, source) = plain_repo();
-    let remote = dir.path().join("remote.git").to_str().unwrap().to_string();
-    git(&source, &["clone", "--quiet", "--bare", &source, &remote]);
-    let handles: Vec<_> = (0..8)
-        .map(|promoter| {
-            let clone = dir.path().join(format!("promoter-{promoter}")).to_str().unwrap().to_string();
-            let bare = promoter % 2 == 0;
-            let mut args = vec!["clone", "--quiet"];
-            if bare {
-                args.push("--bare");
-            }
-            args.extend([remote.as_str(), clone.as_str()]);
-            git(&source, &args);
-            if bare {
-                // A bare clone has no remote-tracking refs by default.
-                git(&clone, &["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"]);
-            }
-            std::thread::spawn(move || {
-                let mut landed = Vec::new();
-                for round in 0..25 {
-                    // Half the promoters share one application, so they race for one file.
-                    let app = if promoter < 4 { "api" } else { "web" };
-                    let version = format!("{promoter}.{round}.1"); // never the initial 1.0.0, a no-op
-                    if push_promotion(&clone, app, &version) == 0 {
-                        landed.push(version);
-                    }
-                }
-                landed
-            })
-        })
-        .collect();
-    let landed: Vec<String> = handles.into_iter().flat_map(|handle| handle.join().unwrap()).collect();
-    assert!(!landed.is_empty());
-    let history: serde_json::Value = serde_json::from_str(&tollgate_in(&remote, &["history", "-o", "json"]).stdout).unwrap();
-    let mut recorded: Vec<String> = history["promotions"].as_array().unwrap().iter().map(|p| {
-        assert_eq!(p["counts"], true, "{p}");
-        p["version"].as_str().unwrap().to_string()
-    }).collect();
-    let mut expected = landed.clone();
-    recorded.sort();
-    expected.sort();
-    assert_eq!(recorded, expected, "every promotion that exited 0 landed exactly once, and nothing else did");
-    for commit in history["promotions"].as_array().unwrap().iter().take(10).map(|p| p["commit"].as_str().unwrap().to_string()) {
-        assert_eq!(tollgate_in(&remote, &["verify", &commit]).code, 0);
-    }
-    assert_fsck_clean(&remote);
 }
 
 #[test]
@@ -605,66 +559,4 @@ fn item_15_branch_names_git_would_refuse_are_refused() {
         assert!(run.stderr.contains("--branch"), "{}", run.stderr);
     }
     assert_eq!(snapshot(&repo), before);
-}
-
-mod arbitrary_input {
-    use proptest::prelude::*;
-
-    use super::{assert_fsck_clean, plain_repo};
-    use crate::support::{snapshot, tollgate_in};
-
-    /// Strings a requester could pass: printable text, control and line-breaking
-    /// characters, bidirectional overrides, quotes and YAML or trailer syntax.
-    fn hostile_text() -> impl Strategy<Value = String> {
-        let pieces = prop_oneof![
-            "[a-zA-Z0-9._-]{1,8}",
-            Just("\n".to_string()),
-            Just("\r".to_string()),
-            Just("\u{2028}".to_string()),
-            Just("\u{202e}".to_string()),
-            Just("\t".to_string()),
-            Just(": ".to_string()),
-            Just("\nTollgate-To: prod\n".to_string()),
-            Just("--- ".to_string()),
-            Just("\"'{}[]#&*!|>%@`".to_string()),
-            Just("<x@y>".to_string()),
-            "\\PC{1,4}",
-        ];
-        prop::collection::vec(pieces, 1..5).prop_map(|parts| parts.concat())
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
-
-        /// Any string in any flag: an fsck-clean commit that history verifies, or exit 2 with
-        /// nothing changed.
-        #[test]
-        fn any_string_in_any_flag_gives_a_clean_commit_or_exit_2_with_nothing_changed(flag in 0..7usize, text in hostile_text()) {
-            let (_dir, repo) = plain_repo();
-            let before = snapshot(&repo);
-            let mut args: Vec<String> = ["promote", "api", "--to", "dev", "--version", "1.1.0", "--actor", "alice"].map(String::from).to_vec();
-            match flag {
-                0 => args[7] = text.clone(),
-                1 => args[5] = text.clone(),
-                2 => args.extend(["--digest".to_string(), text.clone()]),
-                3 => args.extend(["--approval".to_string(), text.clone()]),
-                4 => args.extend(["--label".to_string(), format!("k={text}")]),
-                5 => args.extend(["--branch".to_string(), text.clone()]),
-                _ => args.extend(["--label".to_string(), format!("{text}=v")]),
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let run = tollgate_in(&repo, &args);
-            match run.code {
-                0 => {
-                    assert_fsck_clean(&repo);
-                    let history: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &["history", "-o", "json"]).stdout).unwrap();
-                    if flag != 5 {
-                        prop_assert_eq!(&history["promotions"][0]["counts"], &serde_json::Value::Bool(true), "{}", history);
-                    }
-                }
-                2 => prop_assert_eq!(snapshot(&repo), before, "{}", run.stderr),
-                other => prop_assert!(false, "exit {other}: {}{}", run.stdout, run.stderr),
-            }
-        }
-    }
 }

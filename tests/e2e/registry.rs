@@ -155,6 +155,10 @@ fn registry_push_pull_lock_promote_moved_tag_and_offline() {
 
     // Offline: the registry is gone, the locked plugin comes from the local store.
     registry.stop();
+    // verify replays the recorded decision with the plugin the record names, from the store.
+    let verified = run(cache.path(), &["--repo", &repo, "verify", &promotion_commit]);
+    assert_eq!(verified.code, 0, "verify offline: {}{}", verified.stdout, verified.stderr);
+    assert!(verified.stdout.ends_with("\nreproduced: the commit checks out and every verdict is identical\n"), "{}", verified.stdout);
     let mut args = vec!["--repo", repo.as_str(), "promote", "shop-api", "--to", "test", "--actor", "alice", "-o", "json"];
     let offline = run(cache.path(), &args);
     assert_eq!(offline.code, 0, "{}{}", offline.stdout, offline.stderr);
@@ -284,6 +288,11 @@ fn registry_refusals_exit_2_with_nothing_committed() {
     let reference = registry.reference("policies/huge:1");
     let (_dir, repo) = promotion(&reference);
     refused(&repo, &reference, "over the 64 MiB plugin size limit; refusing it without downloading");
+    // The registry's access log: the manifest was read, the 64 MiB layer never requested.
+    let requests = registry.requests();
+    assert!(requests.iter().any(|request| request.starts_with("GET /v2/policies/huge/manifests/1")), "the access log is read: {requests:?}");
+    let huge_blob = format!("/v2/policies/huge/blobs/{}", sha256(&huge));
+    assert!(!requests.iter().any(|request| request.starts_with("GET ") && request.contains(&huge_blob)), "{requests:?}");
 
     // A manifest over the 64 KiB bound (a huge annotation), refused before reading it.
     let component_config = br#"{"architecture":"wasm","os":"wasip2","layerDigests":[]}"#;

@@ -3,7 +3,7 @@
 //! config, stopped when dropped.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,12 +42,20 @@ impl Registry {
             Path::new(REGISTRY_BINARY).is_file(),
             "{REGISTRY_BINARY} is missing: install Debian's docker-registry package (.ci/run does)"
         );
+        crate::support::start_on_a_free_port("docker-registry", |port| Registry::start_on(port, refusing, htpasswd))
+    }
+
+    /// Start on `port`; `None` when another process took the port first.
+    fn start_on(port: u16, refusing: bool, htpasswd: Option<&str>) -> Option<Registry> {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let host = format!("127.0.0.1:{port}");
         let storage = dir.path().join("storage");
         std::fs::create_dir(&storage).unwrap();
         let config = dir.path().join("config.yml");
+        // The access log is on (it goes to stdout, into registry.log): tests read it to see
+        // which requests tollgate made. The header names this instance, so that an answer from
+        // another server that took the port is not mistaken for this one's.
+        let instance = format!("{}-{port}", std::process::id());
         let users = dir.path().join("htpasswd");
         let auth = match (refusing, htpasswd) {
             (true, _) => format!("auth:\n  silly:\n    realm: http://{host}/no-tokens-here\n    service: registry\n"),
@@ -60,8 +68,8 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-                 delete:\n    enabled: true\nhttp:\n  addr: {host}\n{}",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+                 delete:\n    enabled: true\nhttp:\n  addr: {host}\n  headers:\n    X-Tollgate-Test-Registry: [\"{instance}\"]\n{}",
                 storage.display(),
                 auth
             ),
@@ -77,27 +85,43 @@ impl Registry {
             .spawn()
             .expect("start docker-registry");
         let mut registry = Registry { child: Some(child), host, dir };
-        registry.wait_until_ready();
-        registry
+        registry.wait_until_ready(&instance).then_some(registry)
     }
 
-    fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    /// Whether the registry answers `GET /v2/` as itself (false: it could not bind its port).
+    fn wait_until_ready(&mut self, instance: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut().and_then(|child| child.try_wait().unwrap()) {
-                panic!("docker-registry exited with {status}: {}", self.log());
+                let log = self.log();
+                if log.contains("address already in use") {
+                    return false;
+                }
+                panic!("docker-registry exited with {status}: {log}");
             }
             if let Ok(mut stream) = TcpStream::connect(&self.host) {
                 let _ = write!(stream, "GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.host);
                 let mut answer = String::new();
                 let _ = stream.read_to_string(&mut answer);
-                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 401") || answer.starts_with("HTTP/1.0 401") {
-                    return;
+                let status_line = answer.lines().next().unwrap_or_default();
+                let answered = status_line.ends_with(" 200 OK") || status_line.ends_with(" 401 Unauthorized");
+                if answered && answer.to_ascii_lowercase().contains(&format!("x-tollgate-test-registry: {instance}\r\n")) {
+                    return true;
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("docker-registry did not answer on {} within 20 s: {}", self.host, self.log());
+        panic!("docker-registry did not answer on {} within 60 s: {}", self.host, self.log());
+    }
+
+    /// The requests the registry served so far (its access log): `METHOD PATH` per line.
+    pub fn requests(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|line| line.split('"').nth(1))
+            .filter(|request| request.ends_with("HTTP/1.1") || request.ends_with("HTTP/1.0"))
+            .map(|request| request.rsplit_once(' ').map_or(request, |(head, _)| head).to_string())
+            .collect()
     }
 
     /// The registry's own log.

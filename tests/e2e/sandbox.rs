@@ -43,6 +43,60 @@ fn an_infinite_loop_stops_at_the_configured_timeout_with_exit_3() {
     assert!(wall < Duration::from_secs(60), "tollgate itself took {wall:?}");
 }
 
+/// Regression: the epoch ticker counted its sleeps, so on a loaded machine, where a sleep
+/// lasts longer than asked, a spinning plugin's deadline came late, and the watchdog (meant
+/// for calls blocked in the host) abandoned it instead. The extreme of a loaded machine:
+/// the whole process gets no CPU for a second (SIGSTOP) while the plugin spins.
+#[test]
+fn a_plugin_starved_of_cpu_is_stopped_at_its_deadline_not_by_the_watchdog() {
+    use std::os::unix::process::CommandExt;
+    let config = "{behaviour: spin}";
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("--cache-dir")
+        .arg(crate::support::shared_cache())
+        .args(["plugin", "eval", "--policy-config", config, &hostile(), "--timeout-ms", "3000"])
+        .current_dir(crate::support::workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the plugin spins (its worker thread has used CPU), then stop everything.
+    let started = Instant::now();
+    while policy_thread_cpu_ticks(pid) < 5 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the plugin never started spinning");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on the child we started; no memory is involved.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    // Counted in sleeps, the epoch would lag the second the process stood still, and reach
+    // the deadline only after the watchdog (500 ms past it) gave up on the call.
+    assert!(stdout.contains("  timed out after 3000 ms\n"), "{stdout}");
+    assert!(!stdout.contains("watchdog"), "{stdout}");
+}
+
+/// CPU time (clock ticks) used so far by the `tollgate-policy` worker threads of `pid`.
+fn policy_thread_cpu_ticks(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "tollgate-policy"))
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .map(|stat| {
+            // After the command name in parentheses: fields 14 and 15 (utime, stime) of stat.
+            let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+            fields.get(11).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0)
+        })
+        .sum()
+}
+
 #[test]
 fn a_plugin_blocked_in_a_host_call_is_abandoned_at_the_timeout() {
     let started = Instant::now();
@@ -61,11 +115,13 @@ fn a_plugin_blocked_in_a_host_call_is_abandoned_at_the_timeout() {
 
 #[test]
 fn a_memory_bomb_stops_at_the_cap() {
-    let run = eval("memory-bomb", &["--memory-mib", "16"]);
+    // A minute's deadline here and below: on a loaded machine the default 2 s could end the
+    // call before the limit under test does.
+    let run = eval("memory-bomb", &["--memory-mib", "16", "--timeout-ms", "60000"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("  exceeded memory limit of 16 MiB\n"), "{}", run.stdout);
 
-    let run = eval("memory-bomb", &[]);
+    let run = eval("memory-bomb", &["--timeout-ms", "60000"]);
     assert_eq!(run.code, 3);
     assert!(run.stdout.contains("exceeded memory limit of 64 MiB"), "the default cap is 64 MiB: {}", run.stdout);
 }
@@ -87,7 +143,7 @@ fn an_error_returned_by_the_plugin_fails_closed() {
 
 #[test]
 fn an_oversized_verdict_is_malformed_output() {
-    let run = eval("huge-verdict", &[]);
+    let run = eval("huge-verdict", &["--timeout-ms", "60000"]);
     assert_eq!(run.code, 3);
     assert!(run.stdout.contains("returned malformed output: 100000 findings (limit 500)"), "{}", run.stdout);
 }
@@ -152,7 +208,8 @@ fn the_same_transition_gives_identical_verdicts_even_with_clock_and_random() {
 
 #[test]
 fn floods_of_output_and_logs_are_cut_not_fatal() {
-    let run = eval("flood-output", &["-o", "json"]);
+    // 6,000 host calls: far more than the default 2 s on a loaded machine in a debug build.
+    let run = eval("flood-output", &["--timeout-ms", "60000", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let stdout = document["stdout"].as_str().unwrap();
@@ -186,17 +243,17 @@ fn read_file_sees_the_repository_view_and_nothing_outside_it() {
 #[test]
 fn http_get_reaches_only_granted_origins_within_the_deadline() {
     let ready = http_server(200, r#"{"ready": true}"#, Duration::ZERO);
-    let slow = http_server(200, r#"{"ready": true}"#, Duration::from_secs(5));
+    let slow = http_server(200, r#"{"ready": true}"#, Duration::from_secs(60));
     let ungranted = http_server(200, "secret", Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let cases = write(
         dir.path(),
         "http.yaml",
         &format!(
-            "http_origins: ['{ready}', '{slow}']\ntimeout_ms: 800\ncases:\n\
+            "http_origins: ['{ready}', '{slow}']\ntimeout_ms: 2000\ncases:\n\
              \x20 - name: a granted origin answers\n    config: {{ behaviour: http-get, target: '{ready}/ready' }}\n    expect: allow\n    findings_contain: ['status 200: {{\"ready\": true}}']\n\
              \x20 - name: an ungranted origin is refused by the host\n    config: {{ behaviour: http-get, target: '{ungranted}/x' }}\n    expect: error\n    error_contains: 'is not granted to this policy'\n\
-             \x20 - name: a slow server runs into the deadline\n    config: {{ behaviour: http-get, target: '{slow}/ready' }}\n    expect: error\n    error_contains: \"timed out: no complete response within the policy's 800 ms deadline\"\n"
+             \x20 - name: a slow server runs into the deadline\n    config: {{ behaviour: http-get, target: '{slow}/ready' }}\n    expect: error\n    error_contains: \"timed out: no complete response within the policy's 2000 ms deadline\"\n"
         ),
     );
     let run = tollgate(&["plugin", "test", &hostile(), &cases]);
@@ -305,7 +362,7 @@ fn http_get_bodies_are_capped_at_one_mib() {
 
 #[test]
 fn a_stack_overflow_fails_closed() {
-    let run = eval("stack-overflow", &[]);
+    let run = eval("stack-overflow", &["--timeout-ms", "60000"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("  overflowed its stack\n"), "{}", run.stdout);
 }

@@ -64,37 +64,36 @@ pub fn tollgate_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     Run::from(output)
 }
 
-/// The published SARIF 2.1.0 JSON Schema (OASIS), as shipped in the `serde-sarif` crate on
-/// crates.io: fetched with cargo into a scratch project, not copied into this repository.
+/// The published SARIF 2.1.0 JSON Schema (OASIS), kept in `tests/fixtures/sarif/` (with its
+/// origin, hash and licence) so that no test needs the network.
 pub fn published_sarif_schema() -> serde_json::Value {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("published-sarif-schema");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        "[package]\nname = \"sarif-schema-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nserde-sarif = \"=0.8.0\"\n\n[workspace]\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
-    let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("run cargo metadata");
-    assert!(output.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&output.stderr));
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let manifest = metadata["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|package| package["name"] == "serde-sarif")
-        .and_then(|package| package["manifest_path"].as_str())
-        .expect("serde-sarif in the metadata")
-        .to_string();
-    let schema = Path::new(&manifest).parent().unwrap().join("src/schema.json");
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&schema).unwrap()).unwrap();
+    let path = workspace().join("tests/fixtures/sarif/sarif-schema-2.1.0.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    use sha2::Digest;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        "af47e7b67f24efe74076621fd3a5fbe7398add9e84fe820c971219a385895cea",
+        "{} is not the published schema its README names",
+        path.display()
+    );
+    let schema: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(schema["title"], "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema");
     schema
+}
+
+/// Every file under `dir` (none when it does not exist), sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() { stack.push(path) } else { found.push(path) }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Write `content` to `name` in `dir` and return the path as a string.
@@ -194,8 +193,33 @@ pub fn tollgate_in(repo: &str, args: &[&str]) -> Run {
 /// Everything that identifies a repository's state: refs (with notes) and the worktree status.
 pub fn snapshot(repo: &str) -> String {
     let refs = git(repo, &["for-each-ref", "--format=%(refname) %(objectname)"]);
-    let status = if Path::new(repo).join(".git").exists() { git(repo, &["status", "--porcelain", "--ignored"]) } else { String::new() };
+    let status = if Path::new(repo).join(".git").exists() { git_read_only(repo, &["status", "--porcelain", "--ignored"]) } else { String::new() };
     format!("{refs}\n{status}")
+}
+
+/// Run `git ARGS` in `repo` without the index refresh git otherwise writes opportunistically
+/// (`GIT_OPTIONAL_LOCKS=0`), so that looking never changes what is looked at.
+pub fn git_read_only(repo: &str, args: &[&str]) -> String {
+    let output = Command::new("git").arg("-C").arg(repo).args(args).env("GIT_OPTIONAL_LOCKS", "0").output().expect("run git");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The git directory of `repo` byte for byte: every file under it (objects loose and packed,
+/// the index, refs, logs, config) with the SHA-256 of its content, one per line, plus the
+/// ids of every object the repository holds.
+pub fn git_dir_bytes(repo: &str) -> String {
+    use sha2::Digest;
+    let git_dir = PathBuf::from(git_read_only(repo, &["rev-parse", "--absolute-git-dir"]).trim());
+    let mut lines: Vec<String> = files_under(&git_dir)
+        .into_iter()
+        .map(|file| {
+            let content = std::fs::read(&file).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
+            format!("{} {}", hex::encode(sha2::Sha256::digest(&content)), file.strip_prefix(&git_dir).unwrap().display())
+        })
+        .collect();
+    lines.push(git_read_only(repo, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)"]));
+    lines.join("\n")
 }
 
 /// The decision record that commit `rev` of `repo` adds, parsed.
@@ -203,4 +227,48 @@ pub fn record_at(repo: &str, rev: &str) -> serde_json::Value {
     let files = git(repo, &["show", "--name-only", "--format=", rev]);
     let path = files.lines().find(|line| line.starts_with(".tollgate/decisions/") && line.ends_with(".decision")).unwrap_or_else(|| panic!("{rev} adds no record: {files}"));
     serde_json::from_str(&git(repo, &["show", &format!("{rev}:{path}")])).unwrap()
+}
+
+/// A loopback port that refuses connections for as long as this is held: a TCP socket bound
+/// to it that never listens. Unlike a port bound and released, no other test's server can
+/// take it meanwhile (the socket has no SO_REUSEADDR, so every other bind to it fails).
+pub struct ClosedPort {
+    _socket: std::os::fd::OwnedFd,
+    /// The port.
+    pub port: u16,
+}
+
+/// See [`ClosedPort`].
+pub fn closed_port() -> ClosedPort {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns; the address structures
+    // are zero-initialised C structs of the sizes passed.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let socket = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut address: libc::sockaddr_in = std::mem::zeroed();
+        address.sin_family = libc::AF_INET as libc::sa_family_t;
+        address.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(libc::bind(fd, (&raw const address).cast(), size), 0, "bind: {}", std::io::Error::last_os_error());
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut length = size;
+        assert_eq!(libc::getsockname(fd, (&raw mut bound).cast(), &mut length), 0, "getsockname: {}", std::io::Error::last_os_error());
+        ClosedPort { _socket: socket, port: u16::from_be(bound.sin_port) }
+    }
+}
+
+/// Start a server that must bind a port it is told, on a free port: `start(port)` returns
+/// the server once it answers there as itself, or `None` when the port was taken between
+/// choosing it and the server binding it (then another port is tried; only this set-up is
+/// retried, never what a test asserts).
+pub fn start_on_a_free_port<T>(what: &str, mut start: impl FnMut(u16) -> Option<T>) -> T {
+    for _ in 0..10 {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if let Some(server) = start(port) {
+            return server;
+        }
+    }
+    panic!("{what}: 10 free ports were each taken before it could bind them");
 }

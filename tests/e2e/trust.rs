@@ -169,7 +169,10 @@ fn signatures_are_refused_with_what_and_why() {
     let tampered = SignedApproval { text: text.replace("approver: bob", "approver: bot"), signature: signature.clone() };
     let checked = check(&signers(&keys), "t".into(), tampered, Some(&target()), TUESDAY_SECONDS);
     let error = checked.problem.unwrap();
-    assert!(error.contains("does not match the signed bytes") || error.contains("not in the allowed signers"), "{error}");
+    // The one right reason: the bytes changed after signing (the signature is checked before
+    // anyone asks who "bot" is).
+    assert!(error.starts_with("approver bot: the signature by key SHA256:") && error.contains("does not match the signed bytes") && error.ends_with("they were changed after signing"), "{error}");
+    assert!(!error.contains("allowed signers") && !error.contains("principal"), "{error}");
     let tampered = SignedApproval { text: text.replace("image: registry", "image: registrx"), signature };
     let later = Target { artifact: Artifact { image: "registrx.example.com/shop/api".into(), ..target().artifact }, ..target() };
     let error = check(&signers(&keys), "t".into(), tampered, Some(&later), TUESDAY_SECONDS).problem.unwrap();

@@ -398,3 +398,25 @@ fn item_10_plugin_test_and_eval_grant_what_the_gate_grants_and_ask_info_first() 
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("got error: its info() failed: returned malformed output: 1000000 capabilities (limit 16)"), "{}", run.stdout);
 }
+
+#[test]
+fn item_12_verbose_says_how_plan_and_check_config_got_each_plugins_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("image_policy.wasm");
+    std::fs::copy(crate::support::plugin("image-policy"), &wasm).unwrap();
+    let policies = format!(
+        "  - plugin: {}\n    config: {{ allowed_registries: [registry.example.com/] }}\n  - plugin: builtin:approval-count\n    environments: [prod]\n    config: {{ environments: {{ prod: {{ required: 1 }} }} }}\n",
+        wasm.display()
+    );
+    let (_repo_dir, repo) = chain_repo(&[("dev", "1.2.0"), ("prod", "1.1.0")], &policies);
+    let cache = dir.path().join("cache");
+    let run = |args: &[&str]| crate::support::tollgate_with_cache(&cache, &[&["--repo", &repo, "-v"][..], args].concat());
+    let check = run(&["check-config"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(check.stderr.contains(&format!("tollgate: {}: compiled in ", wasm.display())), "{}", check.stderr);
+    assert!(check.stderr.contains("tollgate: builtin:approval-count: loaded its build-time precompiled code in "), "{}", check.stderr);
+    let plan = run(&["plan", "shop-api", "--to", "prod", "--approval", "bob"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains(&format!("tollgate: {}: loaded from the compile cache in ", wasm.display())), "{}", plan.stderr);
+    assert_eq!(plan.stderr.matches("image_policy.wasm: ").count(), 1, "said once: {}", plan.stderr);
+}

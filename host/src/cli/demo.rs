@@ -235,7 +235,7 @@ pub fn run(dir: Option<&Path>, runtime: Runtime, out: &mut dyn FnMut(&str)) -> R
 /// The last part of the story: prod starts requiring signed approvals; bob and carol approve
 /// with SSH keys made for the demo (skipped when ssh-keygen is not installed).
 fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str)) -> Result<(), Failure> {
-    use super::trust::{ApproveArgs, approve};
+    use super::trust::{ApprovalTarget, ApproveArgs, approve};
     let fail = |error: &dyn std::fmt::Display| Failure::bad_input(format!("demo: {error}"));
     let keys = tempfile::tempdir().map_err(|error| fail(&error))?;
     let mut allowed = String::from("# who may sign approvals (ssh-keygen(1) ALLOWED SIGNERS)\n");
@@ -276,11 +276,7 @@ fn signed_approvals(workspace: Workspace, dir: &Path, out: &mut dyn FnMut(&str))
         let key = keys.path().join(name);
         step(out, &format!("{name} approves with their SSH key"), &format!("tollgate approve shop-api --to prod --key ~/.ssh/{name}"));
         let args = ApproveArgs {
-            app: "shop-api".into(),
-            to: "prod".into(),
-            from: None,
-            version: None,
-            digest: None,
+            target: ApprovalTarget { app: "shop-api".into(), to: "prod".into(), from: None, version: None, digest: None },
             key: Some(key.display().to_string()),
             principal: None,
             approval_file: None,

@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use crate::decision::{Decision, PolicyOutcome, Verdict};
 use crate::promotion::request::RollbackTarget;
 use crate::exit::{ExitCode, Failure};
-use crate::fixtures::{describe_yaml_error, read_cases_file, run_cases};
+use crate::fixtures::{read_cases_file, run_cases};
+use crate::input::describe_yaml_error;
 use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
 use crate::runtime::{HostAccess, Limits, NetworkFetcher, PluginRef, origin_of};
 use crate::transition::Transition;
@@ -18,6 +19,7 @@ use crate::transition::Transition;
 pub mod demo;
 mod plan_batch;
 mod plugin_bench;
+pub mod registry;
 pub mod trust;
 mod decision;
 mod request;
@@ -293,16 +295,16 @@ pub enum PluginCommand {
     #[command(after_help = plugin_bench::BENCH_HELP)]
     Bench(plugin_bench::BenchArgs),
     /// Push a plugin to an OCI registry as a Wasm component artifact; prints the manifest digest.
-    #[command(after_help = crate::registry::commands::PUSH_HELP)]
-    Push(crate::registry::commands::PushArgs),
+    #[command(after_help = registry::PUSH_HELP)]
+    Push(registry::PushArgs),
     /// Pull a plugin from an OCI registry into the local store (checking every digest).
     #[command(after_help = "Example:\n  tollgate plugin pull oci://registry.example.com/policies/image-policy:1.0.0")]
-    Pull(crate::registry::commands::PullArgs),
+    Pull(registry::PullArgs),
     /// Write tollgate.lock: the manifest and component digests of every oci:// plugin in
     /// tollgate.yaml (the work tree's, or --config), pulled into the local store.
     #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
                             --locked fails when it is missing or out of date.\n\nExample:\n  tollgate --repo gitops plugin lock")]
-    Lock(crate::registry::commands::LockArgs),
+    Lock(registry::LockArgs),
     /// Create a new policy plugin (a Rust crate, or with --lang ts a TypeScript project: the
     /// SDK, a cases file, native unit tests) that builds and passes its cases right away.
     #[command(after_help = "The SDK is not published yet, so this tollgate carries it: by default the crate gets a copy in \
@@ -462,7 +464,6 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Plugin(PluginCommand::Info { plugin: reference, allowed_signers, output }) => {
             let plugin = load_plugin(cli, reference)?;
             let info = plugin.info(Limits::default()).map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;
-            let mut text = report::plugin_info(&plugin, &info, *output);
             let workspace = || if allowed_signers.is_none() { open_workspace(cli).ok() } else { None };
             let status = match PluginRef::parse(reference).map(|reference| reference.source) {
                 Ok(crate::runtime::PluginSource::File(path)) => {
@@ -477,17 +478,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 )),
                 _ => None,
             };
-            if let Some(status) = status {
-                text = match output {
-                    BasicFormat::Text => text + &trust::describe_plugin_signature(&status),
-                    BasicFormat::Json => {
-                        let mut document: serde_json::Value = serde_json::from_str(&text).expect("plugin info JSON");
-                        document["signature"] = status;
-                        format!("{}\n", serde_json::to_string_pretty(&document).expect("JSON"))
-                    }
-                };
-            }
-            print(&text);
+            print(&report::plugin_info(&plugin, &info, status.as_ref(), *output));
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Sign { plugin, key }) => {
@@ -541,15 +532,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             Ok(code)
         }
         Command::Plugin(PluginCommand::Push(args)) => {
-            print(&crate::registry::commands::push_command(&runtime(cli)?, args)?);
+            print(&registry::push_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Pull(args)) => {
-            print(&crate::registry::commands::pull_command(&runtime(cli)?, args)?);
+            print(&registry::pull_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
         }
         Command::Plugin(PluginCommand::Lock(args)) => {
-            let (_, summary) = crate::registry::commands::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref(), args)?;
+            let (_, summary) = registry::lock(&runtime(cli)?, &cli.repo, cli.config.as_deref(), args)?;
             print(&summary);
             Ok(ExitCode::Success)
         }

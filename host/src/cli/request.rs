@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::read_input;
 use crate::exit::Failure;
-use crate::fixtures::describe_yaml_error;
+use crate::input::describe_yaml_error;
 use crate::input::Actor;
 use crate::promotion::workspace::Workspace;
 use crate::promotion::request::{PlanRequest, RollbackTarget, Selection, Skipped};

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::Cli;
 use crate::exit::Failure;
-use crate::fixtures::describe_yaml_error;
+use crate::input::describe_yaml_error;
 use crate::promotion::workspace::Workspace;
-use crate::runtime::{CodeSource, CompileCache, Plugin, PluginRef, Runtime};
+use crate::runtime::{CompileCache, Plugin, PluginRef, Runtime};
 
 /// The plugin runtime with the compile cache and the registry store the flags choose.
 pub(super) fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
@@ -16,6 +16,7 @@ pub(super) fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
     let cache_root = if cli.no_cache { None } else { store_root.clone() };
     let mut runtime = Runtime::new(cache_root.as_deref())
         .map_err(|error| Failure::policy_failed(format!("cannot start the WebAssembly runtime: {error:#}")))?;
+    runtime.set_verbose(cli.verbose);
     // Pulled plugins stay in the store even with --no-cache: it holds verified bytes, not compiled code.
     runtime.set_registry(crate::registry::Resolver::new(store_root, cli.insecure_registries.clone(), cli.locked));
     Ok(runtime)
@@ -45,22 +46,6 @@ pub(super) fn load_plugin(cli: &Cli, reference: &str) -> Result<Arc<Plugin>, Fai
     let reference = PluginRef::parse(reference).map_err(Failure::bad_input)?;
     let runtime = runtime(cli)?;
     let plugin = runtime.load(&reference).map_err(|error| Failure::bad_input(error.message))?;
-    if cli.verbose {
-        match plugin.code_source() {
-            CodeSource::Precompiled { load_time } => {
-                eprintln!("tollgate: {}: loaded its build-time precompiled code in {:.1} ms", plugin.source(), load_time.as_secs_f64() * 1000.0)
-            }
-            CodeSource::Cache { load_time } => {
-                eprintln!("tollgate: {}: loaded from the compile cache in {:.1} ms", plugin.source(), load_time.as_secs_f64() * 1000.0)
-            }
-            CodeSource::Compiled { compile_time, cached_at } => eprintln!(
-                "tollgate: {}: compiled in {:.1} ms{}",
-                plugin.source(),
-                compile_time.as_secs_f64() * 1000.0,
-                cached_at.as_ref().map(|path| format!(", cached at {}", path.display())).unwrap_or_default()
-            ),
-        }
-    }
     Ok(plugin)
 }
 

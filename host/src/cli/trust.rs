@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::trust::allowed_signers::{AllowedSigners, check_literal_principal, fingerprint};
+use crate::input::literal_principal;
+use crate::trust::allowed_signers::{AllowedSigners, fingerprint};
 use crate::trust::approvals::{CheckedApproval, Target, check_all};
 use crate::trust::sshsig::{self, SigningKey};
 use crate::trust::statement::{SignedApproval, Statement};
@@ -16,9 +17,10 @@ use crate::exit::Failure;
 use crate::promotion::request::PlanRequest;
 use crate::report::BasicFormat;
 
-/// Arguments of `tollgate approve`.
+/// What an approval names: the application, the target and (for the first environment, or a
+/// rollback) the version and digest; shared by `approve` and `approvals`.
 #[derive(Debug, Args)]
-pub struct ApproveArgs {
+pub struct ApprovalTarget {
     /// Application.
     pub app: String,
     /// Target environment.
@@ -28,13 +30,20 @@ pub struct ApproveArgs {
     /// environment graph), or another environment an allow_skip pair permits.
     #[arg(long, value_name = "ENV")]
     pub from: Option<String>,
-    /// Version to approve [default: what a promotion would take]; in a later environment, a
-    /// version that ran there (to approve a rollback).
+    /// Version [default: what a promotion would take]; into the first environment, the version
+    /// a promotion brings; in a later one, a version that ran there (a rollback).
     #[arg(long)]
     pub version: Option<String>,
-    /// Digest to approve [default: what a promotion would take].
+    /// Digest of that version [default: what a promotion would take].
     #[arg(long)]
     pub digest: Option<String>,
+}
+
+/// Arguments of `tollgate approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub target: ApprovalTarget,
     /// SSH key to sign with: a private key file, a public key whose private half is in
     /// ssh-agent, or `key::ssh-ed25519 AAAA…` [default: git config user.signingKey].
     #[arg(long, value_name = "FILE")]
@@ -57,21 +66,8 @@ pub struct ApproveArgs {
 /// Arguments of `tollgate approvals`.
 #[derive(Debug, Args)]
 pub struct ApprovalsArgs {
-    /// Application.
-    pub app: String,
-    /// Target environment.
-    #[arg(long, value_name = "ENV")]
-    pub to: String,
-    /// Source environment: one of the target's upstreams (default: chosen from the
-    /// environment graph), or another environment an allow_skip pair permits.
-    #[arg(long, value_name = "ENV")]
-    pub from: Option<String>,
-    /// Version a promotion would take (a root environment only).
-    #[arg(long)]
-    pub version: Option<String>,
-    /// Digest of that version (a root environment only).
-    #[arg(long)]
-    pub digest: Option<String>,
+    #[command(flatten)]
+    pub target: ApprovalTarget,
     /// Signed approvals from FILE too (repeatable).
     #[arg(long = "signed-approvals", value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -130,15 +126,15 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
     // What a promotion would take; with --version in a later environment, a rollback to a
     // version that ran there (its digest from the history); in the first environment,
     // --version/--digest as given.
-    let request = target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at);
-    let target = match (&args.version, promotion_target(workspace, &request)) {
+    let request = target_request(&args.target.app, &args.target.to, &args.target.from, &args.target.version, &args.target.digest, at);
+    let target = match (&args.target.version, promotion_target(workspace, &request)) {
         (_, Ok(target)) => target,
-        (Some(version), Err(_)) if workspace.config.previous_env(&args.to).is_none() => {
-            let image = workspace.config.applications.get(&args.app).map(|application| application.image.clone()).unwrap_or_default();
+        (Some(version), Err(_)) if workspace.config.previous_env(&args.target.to).is_none() => {
+            let image = workspace.config.applications.get(&args.target.app).map(|application| application.image.clone()).unwrap_or_default();
             Target {
-                application: args.app.clone(),
-                environment: args.to.clone(),
-                artifact: crate::transition::Artifact { image, version: version.clone(), digest: args.digest.clone() },
+                application: args.target.app.clone(),
+                environment: args.target.to.clone(),
+                artifact: crate::transition::Artifact { image, version: version.clone(), digest: args.target.digest.clone() },
             }
         }
         (Some(version), Err(failure)) => {
@@ -152,11 +148,11 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
             let target = promotion_target(workspace, &rollback).map_err(|rollback_failure| {
                 Failure::bad_input(format!("{}; nor is {version} a version to roll back to: {}", failure.message, rollback_failure.message))
             })?;
-            if args.digest.is_some() && args.digest != target.artifact.digest {
+            if args.target.digest.is_some() && args.target.digest != target.artifact.digest {
                 return Err(Failure::bad_input(format!(
                     "--digest {} is not the digest of {version} in {} ({})",
-                    args.digest.as_deref().unwrap_or_default(),
-                    args.to,
+                    args.target.digest.as_deref().unwrap_or_default(),
+                    args.target.to,
                     target.artifact.digest.as_deref().unwrap_or("none")
                 )));
             }
@@ -169,7 +165,7 @@ pub fn approve(workspace: &Workspace, args: &ApproveArgs) -> Result<String, Fail
         Some(principal) => principal.clone(),
         None => default_principal(&key, &signers, git)?,
     };
-    check_literal_principal(&principal).map_err(|error| Failure::bad_input(format!("--principal: {error}")))?;
+    literal_principal(&principal).map_err(|error| Failure::bad_input(format!("--principal: {error}")))?;
     let statement = Statement {
         application: target.application.clone(),
         environment: target.environment.clone(),
@@ -242,9 +238,9 @@ fn default_principal(key: &SigningKey, signers: &AllowedSigners, git: &git2::Rep
 /// `tollgate approvals`: every signed approval for `app` into `env`, with whether it counts.
 pub fn approvals(workspace: &Workspace, args: &ApprovalsArgs) -> Result<String, Failure> {
     let at = parse_at(args.at.as_deref())?;
-    let request = target_request(&args.app, &args.to, &args.from, &args.version, &args.digest, at);
+    let request = target_request(&args.target.app, &args.target.to, &args.target.from, &args.target.version, &args.target.digest, at);
     let target = promotion_target(workspace, &request).ok();
-    let checked = check_all(&workspace.repo, &workspace.config, &args.app, &args.to, target.as_ref(), at, &args.files).map_err(Failure::bad_input)?;
+    let checked = check_all(&workspace.repo, &workspace.config, &args.target.app, &args.target.to, target.as_ref(), at, &args.files).map_err(Failure::bad_input)?;
     // Which of them count is the policies' decision: plan the promotion with the approvals that
     // verify, as the requester, and judge it as `plan` would.
     let counted = match &target {
@@ -259,7 +255,7 @@ pub fn approvals(workspace: &Workspace, args: &ApprovalsArgs) -> Result<String, 
         }
         None => None,
     };
-    Ok(render_approvals(&args.app, &args.to, target.as_ref(), &checked, counted.as_ref(), args.output))
+    Ok(render_approvals(&args.target.app, &args.target.to, target.as_ref(), &checked, counted.as_ref(), args.output))
 }
 
 /// The approvers the enforce-mode policies of `gate` counted (a union), with their names;
@@ -419,14 +415,4 @@ fn signature_status(
     }
 }
 
-/// The `signed by:` line of `plugin info` text output.
-pub fn describe_plugin_signature(status: &serde_json::Value) -> String {
-    let field = |name: &str| status[name].as_str().unwrap_or_default().to_string();
-    match status["status"].as_str() {
-        Some("good") => format!("signed by:    {} (key {})\n", field("principal"), field("key")),
-        Some("bad") => format!("signed by:    INVALID: {}\n", field("reason")),
-        Some("unchecked") => format!("signed by:    not checked ({}){}\n", field("reason"), status["key"].as_str().map(|key| format!("; key {key}")).unwrap_or_default()),
-        _ => "signed by:    unsigned\n".to_string(),
-    }
-}
 

@@ -7,7 +7,7 @@ use super::layout::{self, ACCEPTED_MANIFEST_TYPES, Descriptor, MAX_MANIFEST_BYTE
 use super::reference::OciReference;
 use super::signature;
 use super::transport::{self, BodyError, Method, TIMEOUT_VARIABLE, Transport, TransportError, read_bounded};
-use crate::runtime::{MAX_PLUGIN_BYTES, describe_bytes};
+use crate::platform::{MAX_PLUGIN_BYTES, describe_bytes};
 
 /// An artifact pulled and checked: the manifest and the component, both digest-verified.
 #[derive(Debug, Clone)]

@@ -42,7 +42,7 @@ impl Lockfile {
     /// Parse lockfile text; `source` names it in messages.
     pub fn parse(source: &str, text: &str) -> Result<Lockfile, String> {
         let lock: Lockfile = serde_yaml::from_str(text)
-            .map_err(|error| format!("{source}: {}; run `tollgate plugin lock` to rewrite it", crate::fixtures::describe_yaml_error(&error)))?;
+            .map_err(|error| format!("{source}: {}; run `tollgate plugin lock` to rewrite it", crate::input::describe_yaml_error(&error)))?;
         if lock.version != 1 {
             return Err(format!("{source}: version {} is not supported (this tollgate writes version 1)", lock.version));
         }

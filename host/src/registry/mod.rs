@@ -9,7 +9,6 @@
 //!   and every response body bounded;
 //! - [`store`], the content-addressed local store in the user's cache directory;
 //! - [`lockfile`], `tollgate.lock`;
-//! - [`commands`], `tollgate plugin push`, `pull` and `lock`.
 //!
 //! - [`signature`], the artifact that carries a plugin's `tollgate plugin sign` signature.
 //!
@@ -23,7 +22,6 @@
 //! `trust::plugin_signature::check_policy`), exactly as for a `.wasm` file.
 
 pub mod client;
-pub mod commands;
 pub mod credentials;
 pub mod layout;
 pub mod lockfile;
@@ -41,7 +39,7 @@ pub use lockfile::{LOCK_FILE, LockedPlugin, Lockfile};
 pub use reference::OciReference;
 pub use store::Store;
 
-use crate::runtime::MAX_PLUGIN_BYTES;
+use crate::platform::MAX_PLUGIN_BYTES;
 use layout::MAX_MANIFEST_BYTES;
 
 /// Where a registry plugin's bytes came from, for records and reports.

@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 use super::layout::sha256_digest;
-use crate::runtime::effective_uid;
+use crate::platform::effective_uid;
 
 /// The local artifact store.
 #[derive(Debug, Clone)]

@@ -166,10 +166,13 @@ struct PluginInfoDocument<'a> {
     world: &'a str,
     sha256: &'a str,
     size_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<&'a serde_json::Value>,
 }
 
-/// `tollgate plugin info`.
-pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: BasicFormat) -> String {
+/// `tollgate plugin info`: `signature` is the plugin's signature status (`status`: `good`, `bad`, `unchecked` or
+/// `unsigned`), when it has a place to carry one.
+pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, signature: Option<&serde_json::Value>, format: BasicFormat) -> String {
     match format {
         BasicFormat::Json => to_json(&PluginInfoDocument {
             schema_version: JSON_SCHEMA_VERSION,
@@ -178,6 +181,7 @@ pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: BasicFormat) -> S
             world: plugin.world(),
             sha256: plugin.sha256(),
             size_bytes: plugin.size(),
+            signature,
         }),
         BasicFormat::Text => {
             let capabilities = capability_list(&info.capabilities);
@@ -190,6 +194,9 @@ pub fn plugin_info(plugin: &Plugin, info: &PluginInfo, format: BasicFormat) -> S
             let _ = writeln!(out, "sha256:       {}", plugin.sha256());
             let _ = writeln!(out, "size:         {} bytes", plugin.size());
             let _ = writeln!(out, "source:       {}", line(plugin.source()));
+            if let Some(signature) = signature {
+                out.push_str(&plugin_signature_line(signature));
+            }
             out
         }
     }
@@ -202,6 +209,17 @@ struct EvaluationDocument<'a> {
     sha256: &'a str,
     #[serde(flatten)]
     evaluation: &'a Evaluation,
+}
+
+/// The `signed by:` line of `plugin info` text output.
+fn plugin_signature_line(status: &serde_json::Value) -> String {
+    let field = |name: &str| status[name].as_str().unwrap_or_default().to_string();
+    match status["status"].as_str() {
+        Some("good") => format!("signed by:    {} (key {})\n", field("principal"), field("key")),
+        Some("bad") => format!("signed by:    INVALID: {}\n", field("reason")),
+        Some("unchecked") => format!("signed by:    not checked ({}){}\n", field("reason"), status["key"].as_str().map(|key| format!("; key {key}")).unwrap_or_default()),
+        _ => "signed by:    unsigned\n".to_string(),
+    }
 }
 
 /// `tollgate plugin eval`: the outcome, findings indented under it, then logs and output.

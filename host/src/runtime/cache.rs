@@ -17,6 +17,7 @@
 //! `Engine::precompile_compatibility_hash` (the wasmtime version and every code-generation
 //! setting). Entries are written to a temporary file and renamed into place.
 
+use crate::platform::effective_uid;
 use std::fs::{File, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
@@ -166,11 +167,6 @@ impl CompileCache {
     }
 }
 
-/// The user this process acts as (owner checks of the compile cache and the plugin store).
-pub(crate) fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
 
 /// Open a directory without following a symlink in its last component.
 fn open_dir(path: &Path) -> Result<File, String> {

@@ -11,6 +11,7 @@
 //! copying megabytes into fresh pages first, means a plan faults in only the code it runs.
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use wasmtime::Engine;
 
@@ -77,8 +78,16 @@ fn start_epoch_ticker(engine: &Engine) {
     std::thread::Builder::new()
         .name("tollgate-epoch".into())
         .spawn(move || {
+            // Ticks of wall-clock time, not of sleeps: on a loaded machine a sleep lasts longer
+            // than asked, and a deadline counted in sleeps would come late.
+            let started = Instant::now();
+            let mut ticks: u128 = 0;
             loop {
-                engine.increment_epoch();
+                let due = started.elapsed().as_nanos() / EPOCH_TICK.as_nanos() + 1;
+                while ticks < due {
+                    engine.increment_epoch();
+                    ticks += 1;
+                }
                 std::thread::sleep(EPOCH_TICK);
             }
         })

@@ -28,7 +28,7 @@ mod reference;
 mod sandbox;
 mod workers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,7 +40,6 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 
 pub use cache::CompileCache;
-pub(crate) use cache::effective_uid;
 pub use plugin::{Decided, NotAccepted, PendingDecision, Plugin};
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
@@ -59,8 +58,7 @@ pub const MAX_LOG_LINES: usize = 200;
 pub const MAX_LOG_BYTES: usize = 256 * 1024;
 /// A `log` line is cut at this size.
 pub const MAX_LOG_LINE_BYTES: usize = 4096;
-/// `read-file` refuses files over this size.
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::platform::MAX_FILE_BYTES;
 /// `http-get` refuses response bodies over this size.
 pub const MAX_HTTP_BODY_BYTES: u64 = 1024 * 1024;
 /// A verdict with more findings than this is malformed output.
@@ -69,8 +67,7 @@ pub const MAX_FINDINGS: usize = 500;
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// A plugin asking for more capabilities than this (with repeats) returned malformed output.
 pub const MAX_CAPABILITIES: usize = 16;
-/// Plugin files over this size are refused before compiling.
-pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
+pub use crate::platform::MAX_PLUGIN_BYTES;
 
 /// How often the engine's epoch advances; the resolution of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -99,18 +96,7 @@ impl Default for Limits {
     }
 }
 
-/// The read-only repository view behind `host.read-file`.
-pub trait FileSource: Send + Sync {
-    /// The file's text, `Ok(None)` if it does not exist, `Err` with a message otherwise.
-    fn read(&self, path: &str) -> Result<Option<String>, String>;
-}
-
-/// Canned files (for cases files and tests).
-impl FileSource for BTreeMap<String, String> {
-    fn read(&self, path: &str) -> Result<Option<String>, String> {
-        Ok(self.get(path).cloned())
-    }
-}
+pub use crate::repo::FileSource;
 
 /// One `host.log` line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -238,6 +224,22 @@ pub enum CodeSource {
     },
 }
 
+impl CodeSource {
+    /// The line `--verbose` prints for the plugin loaded from `source`.
+    pub fn describe(&self, source: &str) -> String {
+        let ms = |duration: &Duration| duration.as_secs_f64() * 1000.0;
+        match self {
+            CodeSource::Precompiled { load_time } => format!("{source}: loaded its build-time precompiled code in {:.1} ms", ms(load_time)),
+            CodeSource::Cache { load_time } => format!("{source}: loaded from the compile cache in {:.1} ms", ms(load_time)),
+            CodeSource::Compiled { compile_time, cached_at } => format!(
+                "{source}: compiled in {:.1} ms{}",
+                ms(compile_time),
+                cached_at.as_ref().map(|path| format!(", cached at {}", path.display())).unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// The sandboxed evaluator. Create one per process and load plugins through it.
 pub struct Runtime {
     engine: Engine,
@@ -247,6 +249,8 @@ pub struct Runtime {
     registry: crate::registry::Resolver,
     /// How many plugins this runtime compiled with Cranelift.
     compilations: AtomicUsize,
+    /// With `--verbose`: the plugins whose code source was already said on stderr.
+    reported: Option<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Runtime {
@@ -263,7 +267,14 @@ impl Runtime {
             loaded: Mutex::new(HashMap::new()),
             registry: crate::registry::Resolver::default(),
             compilations: AtomicUsize::new(0),
+            reported: None,
         })
+    }
+
+    /// With `verbose`, say on stderr, once per plugin, whether its code was precompiled,
+    /// loaded from the compile cache or compiled (and how long that took).
+    pub fn set_verbose(&mut self, verbose: bool) {
+        self.reported = verbose.then(Default::default);
     }
 
     /// How many plugins this runtime has compiled with Cranelift (the standard plugins, being
@@ -286,6 +297,16 @@ impl Runtime {
     /// Load a plugin: read it, check its pin, compile it (or load it from the cache),
     /// check that it implements `tollgate:policy/policy@0.1.x` and link it.
     pub fn load(&self, reference: &PluginRef) -> Result<Arc<Plugin>, LoadError> {
+        let plugin = self.load_unreported(reference)?;
+        if let Some(reported) = &self.reported
+            && reported.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(plugin.sha256().to_string())
+        {
+            eprintln!("tollgate: {}", plugin.code_source().describe(plugin.source()));
+        }
+        Ok(plugin)
+    }
+
+    fn load_unreported(&self, reference: &PluginRef) -> Result<Arc<Plugin>, LoadError> {
         let path = match &reference.source {
             PluginSource::Builtin(name) => {
                 let builtin = builtin::find(name).ok_or_else(|| LoadError {

@@ -132,8 +132,11 @@ impl Plugin {
         let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
         let info = Arc::new(OnceLock::new());
         let info_slot = info.clone();
+        let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asking = asked.clone();
         let http = access.http.clone();
         let call = self.start(limits, HostAccess::none(), transition.requested_at, &seed, move |store, policy| {
+            asking.store(true, std::sync::atomic::Ordering::SeqCst);
             let exports = policy.tollgate_policy_plugin();
             let asked = match exports.call_info(&mut *store) {
                 Ok(info) => info_from_wit(info),
@@ -155,7 +158,7 @@ impl Plugin {
             let _ = info_slot.set(info);
             validate_and_evaluate(store, policy, &config, &wit_transition)
         });
-        PendingDecision { call, info, http }
+        PendingDecision { call, info, asked, http }
     }
 
     /// [`Plugin::start_decision`], waited for.
@@ -318,6 +321,9 @@ fn validation_key(config: &str, environments: &PolicyEnvironments) -> [u8; 32] {
 pub struct PendingDecision {
     call: PendingCall<Result<Counted, String>>,
     info: Arc<OnceLock<PluginInfo>>,
+    /// Whether the instance came up and info() was asked (a failure before that is the
+    /// instantiation's, not info()'s).
+    asked: Arc<std::sync::atomic::AtomicBool>,
     /// Who fetched for the decision: asked at the end whether a held secret leaked.
     http: Arc<dyn super::HttpFetcher>,
 }
@@ -327,8 +333,9 @@ impl PendingDecision {
     pub fn wait(self) -> Decided {
         let mut record = self.call.wait();
         let info = self.info.get().cloned();
-        // Instantiation failed, or the call was abandoned, before info() had answered.
+        // The call was abandoned while info() ran (an instantiation that failed says so itself).
         if info.is_none()
+            && self.asked.load(std::sync::atomic::Ordering::SeqCst)
             && let Err(cause) = &record.result
         {
             record.result = Err(format!("its info() failed: {cause}"));

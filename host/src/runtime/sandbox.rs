@@ -210,17 +210,7 @@ impl MemoryCap {
     }
 }
 
-/// `64 MiB`, `512 KiB`, `100 bytes`.
-pub fn describe_bytes(bytes: usize) -> String {
-    const MIB: usize = 1024 * 1024;
-    if bytes >= MIB && bytes.is_multiple_of(MIB) {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
-        format!("{} KiB", bytes / 1024)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
+pub use crate::platform::describe_bytes;
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
@@ -333,8 +323,9 @@ impl host_imports::Host for SandboxState {
         if remaining.is_zero() {
             return Err(format!("the {} ms deadline has passed", self.timeout.as_millis()));
         }
-        // Leave the plugin a little time to turn a timeout into a verdict of its own.
-        let margin = (self.timeout / 10).min(Duration::from_millis(100));
+        // Leave the plugin time to turn a timeout into a verdict of its own: little CPU, but
+        // on a loaded machine its thread may wait that long to run again.
+        let margin = (self.timeout / 4).min(Duration::from_millis(250));
         let budget = remaining.saturating_sub(margin).max(Duration::from_millis(1));
         let response = self.access.http.get(&url, &headers, budget, MAX_HTTP_BODY_BYTES).map_err(|error| match error {
             FetchError::TimedOut => {

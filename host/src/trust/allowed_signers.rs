@@ -157,17 +157,6 @@ fn show(time: Option<i64>) -> String {
     time.and_then(|seconds| jiff::Timestamp::from_second(seconds).ok()).map_or_else(|| "?".to_string(), |t| t.to_string())
 }
 
-/// Whether a principal (or namespace) may appear: literal text of printable characters
-/// without whitespace, quotes, commas or pattern characters.
-pub fn check_literal_principal(principal: &str) -> Result<(), String> {
-    if principal.is_empty() {
-        return Err("the principal is empty".into());
-    }
-    if let Some(bad) = principal.chars().find(|c| c.is_whitespace() || c.is_control() || crate::input::is_invisible_char(*c) || matches!(c, '"' | ',' | '*' | '?' | '!')) {
-        return Err(format!("principal {principal:?} contains {bad:?}; a principal is one word such as bob@example.com"));
-    }
-    Ok(())
-}
 
 fn parse_line(line_number: usize, line: &str) -> Result<SignerEntry, String> {
     let (principals_text, rest) = next_token(line);

@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use super::allowed_signers::check_literal_principal;
+use crate::input::literal_principal;
 
 /// The first line of every statement.
 pub const HEADER: &str = "tollgate approval v1";
@@ -66,7 +66,7 @@ impl Statement {
                 return Err("digest \"none\" is reserved for artifacts without a digest".into());
             }
         }
-        check_literal_principal(&self.approver)?;
+        literal_principal(&self.approver)?;
         jiff::Timestamp::from_second(self.time).map_err(|error| format!("time {} is out of range ({error})", self.time))?;
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use crate::platform::effective_uid;
 use super::*;
 
 fn cache_at(root: &Path) -> CompileCache {

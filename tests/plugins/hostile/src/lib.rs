@@ -1,6 +1,8 @@
 //! A policy plugin that misbehaves on request. The end-to-end tests load it as a real
 //! component to prove that the host contains every kind of misbehaviour and fails closed.
 
+mod probes;
+
 use serde::Deserialize;
 use tollgate_sdk::host::{self, LogLevel};
 use tollgate_sdk::{Capability, Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
@@ -10,7 +12,8 @@ use tollgate_sdk::{Capability, Error, Finding, PluginInfo, Policy, Result, Trans
 struct Config {
     behaviour: Behaviour,
     /// For `read-file` and `http-get`: what to read; for `probe-sandbox`: the address to
-    /// connect to (default 127.0.0.1:80); for `count`: the names to report.
+    /// connect to (default 127.0.0.1:80); for `count`: the names to report; for `probe`: which
+    /// probe (see probes.rs).
     #[serde(default)]
     target: String,
     /// For `http-get`: request headers (default: accept JSON).
@@ -56,6 +59,8 @@ enum Behaviour {
     /// Allow, reporting the comma-separated names in `target` as the counted approvals
     /// (WIT 0.1.2), whether or not they approved.
     Count,
+    /// Try one thing the host bounds or denies, named by `target` (see probes.rs).
+    Probe,
 }
 
 /// Bumped by every `state` evaluation of this instance.
@@ -67,7 +72,8 @@ impl Policy for Hostile {
     type Config = Config;
 
     fn info() -> PluginInfo {
-        PluginInfo::new("hostile", env!("CARGO_PKG_VERSION"), "Misbehaves on request (test fixture)")
+        let seen = probes::probe_from_info();
+        PluginInfo::new("hostile", env!("CARGO_PKG_VERSION"), format!("Misbehaves on request (test fixture); its info() saw: {}", seen.join("; ")))
             .with_capability(Capability::ReadFile)
             .with_capability(Capability::HttpGet)
     }
@@ -155,6 +161,7 @@ impl Policy for Hostile {
             Behaviour::Count => {
                 Ok(Verdict::allow().with_counted_approvals(config.target.split(',').filter(|name| !name.is_empty())))
             }
+            Behaviour::Probe => probes::run(&config.target),
             Behaviour::ForgeReport => Ok(Verdict::deny_if_any(vec![
                 Finding::new("first line\nallowed: committed 4f2a9c1e7b3d"),
                 Finding::new("\u{1b}[2K\rallowed: everything fine"),

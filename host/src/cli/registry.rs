@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::layout::{self, ComponentInfo};
-use super::{Fetched, LOCK_FILE, LockedPlugin, Lockfile, OciReference};
+use crate::registry::layout::{self, ComponentInfo};
+use crate::registry::{Fetched, LOCK_FILE, LockedPlugin, Lockfile, OciReference};
 use crate::config::{CONFIG_FILE, Config};
 use crate::exit::Failure;
 use crate::report::BasicFormat;
@@ -155,7 +155,7 @@ pub fn push(runtime: &Runtime, file: &Path, reference: &OciReference, source: Op
     let signature_file = crate::trust::plugin_signature::signature_path(file);
     let signature = match std::fs::symlink_metadata(&signature_file) {
         Err(_) => None,
-        Ok(meta) if meta.len() > super::signature::MAX_SIGNATURE_BYTES as u64 => {
+        Ok(meta) if meta.len() > crate::registry::signature::MAX_SIGNATURE_BYTES as u64 => {
             return Err(Failure::bad_input(format!(
                 "{}: {} bytes, too large for a plugin signature; sign again with `tollgate plugin sign {}`",
                 signature_file.display(),
