@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::scaffold::assert_success;
-use crate::support::{tollgate, workspace};
+use crate::support::{tollgate, tollgate_with_cache, workspace};
 
 /// Where plugins/examples/ts-image-policy/build.sh puts the component (relative to the workspace root).
 const EXAMPLE_WASM: &str = "target/plugins/ts_image_policy.wasm";
@@ -52,6 +52,16 @@ fn the_typescript_image_policy_passes_the_rust_examples_cases() {
     assert_eq!(info["name"], "ts-image-policy");
     assert_eq!(info["world"], format!("tollgate:policy/policy@{}", tollgate::WIT_VERSION));
     assert_eq!(info["capabilities"], serde_json::json!([]));
+
+    // The first load into an empty cache compiles with Winch (fast) and leaves Cranelift's
+    // code in the cache before the process ends; the next run loads that.
+    let cache = tempfile::tempdir().unwrap();
+    let run = tollgate_with_cache(cache.path(), &["--verbose", "plugin", "info", EXAMPLE_WASM]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(": compiled with Winch (the baseline compiler) in "), "{}", run.stderr);
+    let run = tollgate_with_cache(cache.path(), &["--verbose", "plugin", "info", EXAMPLE_WASM]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(": loaded from the compile cache in "), "Cranelift's code was cached: {}", run.stderr);
 
     // Host functions from JavaScript: a multi-artifact transition's images all checked
     // (transition-artifacts), exit 1 on deny.

@@ -71,6 +71,7 @@ fn load(plugin: &Plugin) -> (&'static str, f64) {
     match plugin.code_source() {
         CodeSource::Precompiled { load_time } => ("precompiled", load_time.as_secs_f64() * 1000.0),
         CodeSource::Cache { load_time } => ("compile cache", load_time.as_secs_f64() * 1000.0),
+        CodeSource::Baseline { compile_time } => ("compiled with Winch", compile_time.as_secs_f64() * 1000.0),
         CodeSource::Compiled { compile_time, .. } => ("compiled", compile_time.as_secs_f64() * 1000.0),
     }
 }
