@@ -24,6 +24,8 @@
 //! answers; without `environments` it answers none, so a plugin cannot check environment
 //! names; without `policy_environments` the policy runs for every environment.
 
+pub mod bench;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

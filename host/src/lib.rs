@@ -30,8 +30,11 @@
 //!   request → plan (its source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
 //!   publish; a single promotion is a batch of one; then history, status and verify;
-//! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file;
-//! - [`scaffold`]: `tollgate plugin new`, a new plugin crate that builds and passes its cases;
+//! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file, and `plugin
+//!   bench` ([`fixtures::bench`]), the same runs repeated and costed;
+//! - [`scaffold`]: `tollgate plugin new`, a new plugin that builds and passes its cases
+//!   anywhere: a Rust crate with the SDK this binary carries ([`scaffold::sdk`]), or a
+//!   TypeScript project with the JavaScript SDK ([`scaffold::typescript`]);
 //! - [`check`]: `tollgate check-config`, validating a configuration without planning;
 //! - [`trust`]: SSH signatures checked against Git's allowed_signers: signed approvals,
 //!   signed promotion commits and signed plugins;

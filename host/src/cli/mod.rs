@@ -18,6 +18,7 @@ use crate::transition::Transition;
 
 pub mod demo;
 mod plan_batch;
+mod plugin_bench;
 pub mod registry;
 pub mod trust;
 mod decision;
@@ -290,6 +291,9 @@ pub enum PluginCommand {
         #[arg(short, long, value_enum, default_value = "text")]
         output: TestFormat,
     },
+    /// Run a plugin's cases many times: median and p99 time and peak memory of each.
+    #[command(after_help = plugin_bench::BENCH_HELP)]
+    Bench(plugin_bench::BenchArgs),
     /// Push a plugin to an OCI registry as a Wasm component artifact; prints the manifest digest.
     #[command(after_help = registry::PUSH_HELP)]
     Push(registry::PushArgs),
@@ -301,22 +305,34 @@ pub enum PluginCommand {
     #[command(after_help = "Commit tollgate.lock next to tollgate.yaml; plan and promote then use the locked digests, and \
                             --locked fails when it is missing or out of date.\n\nExample:\n  tollgate --repo gitops plugin lock")]
     Lock(registry::LockArgs),
-    /// Create a new policy plugin crate (tollgate-sdk, a cases file, native unit tests) that
-    /// builds for wasm32-wasip2 and passes its cases right away.
-    #[command(after_help = "The crate depends on tollgate-sdk by path, because the SDK is not published: by default on \
-                            the sdk/ directory of the tollgate checkout this binary was built from, else on --sdk-path.\n\n\
+    /// Create a new policy plugin (a Rust crate, or with --lang ts a TypeScript project: the
+    /// SDK, a cases file, native unit tests) that builds and passes its cases right away.
+    #[command(after_help = "The SDK is not published yet, so this tollgate carries it: by default the crate gets a copy in \
+                            vendor/tollgate-sdk-VERSION/ and depends on it by that relative path, so it builds anywhere \
+                            without a tollgate checkout. A TypeScript project gets tollgate-sdk for JavaScript in \
+                            vendor/tollgate-sdk-js-VERSION/ and a package-lock.json pinning every package.\n\n\
                             Example:\n  tollgate plugin new require-ticket --dir plugins/require-ticket\n  \
                             cd plugins/require-ticket && cargo test && cargo build --target wasm32-wasip2 --release\n  \
-                            tollgate plugin test target/wasm32-wasip2/release/require_ticket.wasm cases.yaml")]
+                            tollgate plugin test target/wasm32-wasip2/release/require_ticket.wasm cases.yaml\n\n  \
+                            tollgate plugin new require-ticket --lang ts\n  \
+                            cd require-ticket && npm ci && npm test && npm run build\n  \
+                            tollgate plugin test dist/require_ticket.wasm cases.yaml")]
     New {
         /// Plugin (and crate) name: lowercase letters, digits and `-`, starting with a letter.
         name: String,
+        /// The plugin's language: a Rust crate, or a TypeScript project (tollgate-sdk for JavaScript).
+        #[arg(long = "lang", value_enum, default_value = "rust")]
+        language: crate::scaffold::Language,
         /// Directory to create the crate in (new or empty) [default: ./NAME].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// The tollgate-sdk crate to depend on, by path [default: the sdk/ directory of the tollgate checkout this binary was built from].
+        /// Depend on the tollgate-sdk crate in this directory instead (checked: cargo must read it
+        /// and it must build plugins this tollgate runs).
         #[arg(long, value_name = "PATH")]
         sdk_path: Option<PathBuf>,
+        /// Depend on this tollgate's SDK version from crates.io instead (once it is published).
+        #[arg(long, conflicts_with = "sdk_path")]
+        sdk_from_registry: bool,
     },
 }
 
@@ -510,6 +526,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::test_results(&plugin, &results, *output));
             Ok(if results.iter().all(|result| result.passed) { ExitCode::Success } else { ExitCode::Denied })
         }
+        Command::Plugin(PluginCommand::Bench(args)) => {
+            let (text, code) = plugin_bench::bench_command(cli, args)?;
+            print(&text);
+            Ok(code)
+        }
         Command::Plugin(PluginCommand::Push(args)) => {
             print(&registry::push_command(&runtime(cli)?, args)?);
             Ok(ExitCode::Success)
@@ -523,23 +544,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&summary);
             Ok(ExitCode::Success)
         }
-        Command::Plugin(PluginCommand::New { name, dir, sdk_path }) => {
-            crate::scaffold::validate_name(name)?;
-            let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
-            let sdk = crate::scaffold::SdkSource::resolve(sdk_path.as_deref())?;
-            let crate::scaffold::SdkSource::Path(sdk_dir) = &sdk;
-            let mut text = format!("Created plugin {name} in {} (tollgate-sdk from {}):\n", dir.display(), sdk_dir.display());
-            for file in crate::scaffold::create(name, &dir, sdk.clone())? {
-                text.push_str(&format!("  {}\n", file.strip_prefix(&dir).unwrap_or(&file).display()));
-            }
-            text.push_str(&format!(
-                "\nNext:\n  cd {}\n  cargo test                                    # the unit tests in src/lib.rs, natively\n  \
-                 cargo build --target wasm32-wasip2 --release  # the component\n  \
-                 tollgate plugin test target/wasm32-wasip2/release/{}.wasm cases.yaml\n",
-                dir.display(),
-                crate::scaffold::crate_name(name)
-            ));
-            print(&text);
+        Command::Plugin(PluginCommand::New { name, language, dir, sdk_path, sdk_from_registry }) => {
+            print(&crate::scaffold::new_command(name, *language, dir.as_deref(), sdk_path.as_deref(), *sdk_from_registry)?);
             Ok(ExitCode::Success)
         }
     }

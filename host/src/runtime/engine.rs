@@ -73,7 +73,7 @@ impl wasmtime::CustomCodeMemory for PublishInPlace {
 }
 
 /// Advance the engine's epoch every [`EPOCH_TICK`], for the process's lifetime.
-fn start_epoch_ticker(engine: &Engine) {
+pub(super) fn start_epoch_ticker(engine: &Engine) {
     let engine = engine.clone();
     std::thread::Builder::new()
         .name("tollgate-epoch".into())

@@ -12,6 +12,7 @@
 //!   spinning guest (stopped by the epoch deadline) nor one blocked in a host call (abandoned
 //!   by the watchdog) can hold up a decision: it fails closed with the cause in plain words.
 
+mod baseline;
 mod bindings;
 mod builtin;
 mod cache;
@@ -128,6 +129,9 @@ pub struct Evaluation {
     /// it reported that none counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counted_approvals: Option<Vec<String>>,
+    /// The most memory the call's instance held (linear memories and tables, as charged
+    /// against the memory cap): its high-water mark. 0 when it never started.
+    pub peak_memory_bytes: usize,
 }
 
 impl Evaluation {
@@ -140,6 +144,7 @@ impl Evaluation {
             stderr: String::new(),
             elapsed: Duration::ZERO,
             counted_approvals: None,
+            peak_memory_bytes: 0,
         }
     }
 }
@@ -211,6 +216,12 @@ pub enum CodeSource {
         /// Time to load.
         load_time: Duration,
     },
+    /// Compiled with Winch, the baseline compiler, while Cranelift compiles it for the cache
+    /// on another thread ([`baseline`]: big components only).
+    Baseline {
+        /// Time to compile.
+        compile_time: Duration,
+    },
     /// Compiled with Cranelift (and stored in the cache when there is one).
     Compiled {
         /// Time to compile.
@@ -227,6 +238,10 @@ impl CodeSource {
         match self {
             CodeSource::Precompiled { load_time } => format!("{source}: loaded its build-time precompiled code in {:.1} ms", ms(load_time)),
             CodeSource::Cache { load_time } => format!("{source}: loaded from the compile cache in {:.1} ms", ms(load_time)),
+            CodeSource::Baseline { compile_time } => format!(
+                "{source}: compiled with Winch (the baseline compiler) in {:.1} ms; Cranelift's faster code is compiled into the cache before this run ends, for the next",
+                ms(compile_time)
+            ),
             CodeSource::Compiled { compile_time, cached_at } => format!(
                 "{source}: compiled in {:.1} ms{}",
                 ms(compile_time),
@@ -240,7 +255,9 @@ impl CodeSource {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<SandboxState>,
-    cache: Option<CompileCache>,
+    cache: Option<Arc<CompileCache>>,
+    /// Cranelift compiling big components into the cache (waited for when the runtime goes away).
+    upgrades: baseline::Upgrades,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
     registry: crate::registry::Resolver,
     /// How many plugins this runtime compiled with Cranelift.
@@ -257,7 +274,8 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         Ok(Runtime {
-            cache: cache_root.map(|root| CompileCache::new(root, &engine)),
+            cache: cache_root.map(|root| Arc::new(CompileCache::new(root, &engine))),
+            upgrades: baseline::Upgrades::default(),
             engine,
             linker,
             loaded: Mutex::new(HashMap::new()),
@@ -357,11 +375,18 @@ impl Runtime {
     /// Check the component's world and imports, link it, and remember it by digest.
     fn link(&self, source: &str, sha256: String, size: usize, component: Component, code_source: CodeSource) -> Result<Arc<Plugin>, LoadError> {
         let fail = |message: String| LoadError { message: format!("plugin {source}: {message}") };
-        let world = policy_export_name(&component, &self.engine).map_err(fail)?;
+        // The baseline engine's code links with the baseline engine's linker.
+        let (engine, linker) = if Engine::same(component.engine(), &self.engine) {
+            (&self.engine, &self.linker)
+        } else {
+            let (engine, linker) = baseline::engine_and_linker().map_err(fail)?;
+            (engine, linker)
+        };
+        let world = policy_export_name(&component, engine).map_err(fail)?;
         let component_type = component.component_type();
-        let imports = component_type.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        let exports = component_type.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|error| fail(describe_link_error(&error)))?;
+        let imports = component_type.imports(engine).map(|(name, _)| name.to_string()).collect();
+        let exports = component_type.exports(engine).map(|(name, _)| name.to_string()).collect();
+        let instance_pre = linker.instantiate_pre(&component).map_err(|error| fail(describe_link_error(&error)))?;
         let pre = PolicyPre::new(instance_pre)
             .map_err(|error| fail(format!("its exports do not match tollgate:policy/policy@{}: {error:#}", crate::WIT_VERSION)))?;
         let plugin = Arc::new(Plugin {
@@ -373,7 +398,7 @@ impl Runtime {
             exports,
             code_source,
             pre,
-            engine: self.engine.clone(),
+            engine: engine.clone(),
             info: OnceLock::new(),
             accepted: Mutex::new(std::collections::HashSet::new()),
         });
@@ -392,6 +417,18 @@ impl Runtime {
             }
         }
         self.compilations.fetch_add(1, Ordering::Relaxed);
+        if let Some(cache) = store_in_cache.filter(|_| baseline::available() && bytes.len() >= baseline::MIN_BYTES)
+            && let Ok(component) = baseline::compile(bytes)
+        {
+            let compile_time = started.elapsed();
+            let (cache, engine, bytes, sha256) = (cache.clone(), self.engine.clone(), bytes.to_vec(), sha256.to_string());
+            self.upgrades.start(move || {
+                if let Ok(compiled) = Component::new(&engine, &bytes).and_then(|component| component.serialize()) {
+                    let _ = cache.store(&sha256, &compiled);
+                }
+            });
+            return Ok((component, CodeSource::Baseline { compile_time }));
+        }
         let component = Component::new(&self.engine, bytes).map_err(|error| format!("it is not a valid component: {error:#}"))?;
         let compile_time = started.elapsed();
         let cached_at =

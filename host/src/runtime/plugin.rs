@@ -42,6 +42,8 @@ struct CallRecord<R> {
     stdout: String,
     stderr: String,
     elapsed: Duration,
+    /// Memory the instance held at the end: its high-water mark, as memories and tables never shrink.
+    peak_memory_bytes: usize,
 }
 
 impl Plugin {
@@ -198,6 +200,7 @@ impl Plugin {
                 stdout: state.stdout.text(),
                 stderr: state.stderr.text(),
                 elapsed: started.elapsed(),
+                peak_memory_bytes: state.limiter.used(),
             });
         }));
         let receiver = started_job.map(|()| receiver).map_err(|error| format!("could not start the sandbox thread: {error}"));
@@ -282,7 +285,15 @@ fn evaluation_of(record: CallRecord<Result<Counted, String>>) -> Evaluation {
         Ok(Ok((verdict, counted))) => (PolicyOutcome::Verdict(verdict), counted),
         Ok(Err(cause)) | Err(cause) => (PolicyOutcome::failed(cause), None),
     };
-    Evaluation { outcome, logs: record.logs, stdout: record.stdout, stderr: record.stderr, elapsed: record.elapsed, counted_approvals }
+    Evaluation {
+        outcome,
+        logs: record.logs,
+        stdout: record.stdout,
+        stderr: record.stderr,
+        elapsed: record.elapsed,
+        counted_approvals,
+        peak_memory_bytes: record.peak_memory_bytes,
+    }
 }
 
 /// Who approved `transition`, in its order: what `report-counted-approvals` may name.
@@ -343,7 +354,7 @@ pub struct Decided {
 }
 
 fn failed_record<R>(cause: String, started: Instant) -> CallRecord<R> {
-    CallRecord { result: Err(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: started.elapsed() }
+    CallRecord { result: Err(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: started.elapsed(), peak_memory_bytes: 0 }
 }
 
 
@@ -364,7 +375,7 @@ fn screened(evaluation: Evaluation, http: &dyn super::HttpFetcher) -> Evaluation
     }
     match http.leak(&texts) {
         None => evaluation,
-        Some(cause) => Evaluation { outcome: PolicyOutcome::failed(cause), logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: evaluation.elapsed, counted_approvals: None },
+        Some(cause) => Evaluation { elapsed: evaluation.elapsed, peak_memory_bytes: evaluation.peak_memory_bytes, ..Evaluation::failed(cause) },
     }
 }
 

@@ -187,6 +187,11 @@ impl MemoryCap {
         MemoryCap { limit, used: 0, exceeded: None }
     }
 
+    /// Bytes in use now; as memories and tables never shrink, also the most ever used.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
     /// The message for a plugin that hit the cap.
     pub fn message(&self) -> String {
         format!("exceeded memory limit of {}", describe_bytes(self.limit))
