@@ -26,6 +26,8 @@ mod registry_signature;
 mod registry_support;
 mod sandbox;
 mod scaffold;
+mod serve;
+mod serve_support;
 mod support;
 mod templates;
 mod trust;

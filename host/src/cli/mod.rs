@@ -18,6 +18,7 @@ use crate::transition::Transition;
 mod plan_batch;
 mod decision;
 mod request;
+mod serve;
 mod setup;
 
 pub use request::{PlanArgs, RequestArgs};
@@ -209,6 +210,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Serve decisions over HTTP (for Kargo, GitOps Promoter, CI), a dashboard and metrics.
+    #[command(after_help = "Examples:\n  tollgate --repo gitops serve --listen 127.0.0.1:8080 --token-file tokens\n  \
+                            tollgate --repo https://git.example.com/gitops.git serve --mirror-dir /var/lib/tollgate/mirror \\\n      \
+                            --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key --token-file tokens --allow-promote")]
+    Serve(serve::ServeArgs),
     /// Inspect and test policy plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -354,6 +360,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             report(cli, &workspace, &batch, args.selection().is_single(), true, args.request.output)
         }
         Command::PlanBatch(args) => plan_batch::run(cli, args),
+        Command::Serve(args) => serve::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
@@ -386,13 +393,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::History { app, env, limit, output } => {
             let workspace = open_workspace(cli)?;
-            let wanted = |record: &crate::promotion::history::PromotionRecord| {
-                app.as_ref().is_none_or(|app| &record.app == app) && env.as_ref().is_none_or(|env| &record.to == env)
-            };
-            let records = workspace
-                .history_reader()?
-                .page(wanted, app.is_none() && env.is_none(), (*limit > 0).then_some(*limit))
-                .map_err(|error| Failure::bad_input(error.message().to_string()))?;
+            let records = workspace.history_page(app.as_deref(), env.as_deref(), *limit)?;
             if *limit > 0 && records.len() == *limit {
                 eprintln!("tollgate: the newest {limit} entries; --limit N shows more (0: all)");
             }

@@ -16,8 +16,13 @@ use crate::transition::{Transition, TransitionKind};
 #[derive(Serialize)]
 struct DecisionDocument<'a> {
     schema_version: u32,
-    decision: &'a str,
+    /// `allow`, `deny` or `error` (a policy failed to run): what a caller branches on.
+    decision: &'static str,
+    /// The transition's decision id (also the record's name).
+    decision_id: &'a str,
     outcome: &'a str,
+    /// The closing line of the text report.
+    summary: String,
     no_op: bool,
     committed: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,6 +45,16 @@ pub fn outcome_word(decided: &Decided) -> &'static str {
         GateOutcome::Allowed => "allowed",
         GateOutcome::Denied => "denied",
         GateOutcome::Failed => "failed",
+    }
+}
+
+/// What a caller branches on: `allow` (also when there is nothing to do), `deny`, or `error`
+/// when an enforce-mode policy failed to run.
+pub fn decision_word(outcome: GateOutcome) -> &'static str {
+    match outcome {
+        GateOutcome::Allowed => "allow",
+        GateOutcome::Denied => "deny",
+        GateOutcome::Failed => "error",
     }
 }
 
@@ -93,8 +108,10 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
         OutputFormat::Sarif => super::sarif::decision(decided),
         OutputFormat::Json => to_json(&DecisionDocument {
             schema_version: JSON_SCHEMA_VERSION,
-            decision: &t.id,
+            decision: decision_word(decided.gate.outcome),
+            decision_id: &t.id,
             outcome: outcome_word(decided),
+            summary: summary(decided, committed, dry_run),
             no_op: plan.no_op,
             committed,
             pushed,

@@ -1,0 +1,293 @@
+//! The endpoints. Decisions answer the document `tollgate plan -o json` (or `promote`)
+//! prints, status, history and verify the documents their commands print: the same
+//! functions make them.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::body::{ApiError, PlanBody, json_response, json_text};
+use super::guard::{Limits, bearer_allowed, unauthorized, webhook_signature_valid};
+use super::dashboard::view::RecentDecision;
+use super::metrics::Metrics;
+use super::mirror::RepoSource;
+use super::{Commands, MAX_BODY_BYTES, ServeOptions};
+use crate::exit::Failure;
+use crate::promotion::workspace::Workspace;
+use crate::report::{self, BasicFormat, OutputFormat, StatusFormat, VerifyFormat};
+
+/// What every request shares.
+pub struct AppState {
+    /// The command line's set-up.
+    pub commands: Arc<dyn Commands>,
+    /// The repository (its mirror for a remote one).
+    pub repo: RepoSource,
+    /// API tokens.
+    pub tokens: Option<Vec<String>>,
+    /// Tokens for `/metrics`.
+    pub metrics_tokens: Option<Vec<String>>,
+    /// The webhook secret.
+    pub webhook_secret: Option<Vec<u8>>,
+    /// Serve `/v1/promote`.
+    pub allow_promote: bool,
+    /// Where decisions are appended, one JSON line each; one writer at a time.
+    pub decision_log: Option<Mutex<PathBuf>>,
+    /// The in-flight limit and deadline.
+    pub limits: Limits,
+    /// The metrics.
+    pub metrics: Metrics,
+    /// One fetch of the mirror at a time.
+    pub fetching: tokio::sync::Mutex<()>,
+    /// The newest decisions answered, newest last (at most [`RECENT_DECISIONS`]).
+    recent: Mutex<VecDeque<RecentDecision>>,
+}
+
+/// How many answered decisions the dashboard lists.
+pub const RECENT_DECISIONS: usize = 100;
+
+impl AppState {
+    /// The state of a server run with `options`.
+    pub fn new(options: &ServeOptions, commands: Arc<dyn Commands>) -> AppState {
+        AppState {
+            commands,
+            repo: options.repo.clone(),
+            tokens: options.tokens.clone(),
+            metrics_tokens: options.metrics_tokens.clone().or_else(|| options.tokens.clone()),
+            webhook_secret: options.webhook_secret.clone(),
+            allow_promote: options.allow_promote,
+            decision_log: options.decision_log.clone().map(Mutex::new),
+            limits: Limits::new(options.max_in_flight, options.request_timeout),
+            metrics: Metrics::default(),
+            fetching: tokio::sync::Mutex::new(()),
+            recent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Open the repository for one request.
+    pub fn open(&self) -> Result<Workspace, Failure> {
+        self.commands.open(self.repo.path())
+    }
+
+    /// Append a call's decisions to the decision log (a log that cannot be written is a
+    /// warning, as for the command line).
+    fn log(&self, lines: &str) {
+        let Some(path) = &self.decision_log else { return };
+        let path = path.lock().expect("decision log lock");
+        let appended = std::fs::OpenOptions::new().create(true).append(true).open(&*path).and_then(|mut file| file.write_all(lines.as_bytes()));
+        if let Err(error) = appended {
+            eprintln!("tollgate: warning: --decision-log {}: cannot append to it ({error})", path.display());
+        }
+    }
+
+    /// Keep what a call decided for the dashboard.
+    fn remember(&self, batch: &crate::promotion::pipeline::Batch, call: &'static str, dry_run: bool) {
+        let mut recent = self.recent.lock().expect("recent decisions lock");
+        for decided in &batch.decided {
+            if recent.len() == RECENT_DECISIONS {
+                recent.pop_front();
+            }
+            recent.push_back(RecentDecision::of(decided, call, batch.commit.as_deref(), dry_run));
+        }
+    }
+
+    /// The newest decisions answered, newest first.
+    pub fn recent_decisions(&self) -> Vec<RecentDecision> {
+        self.recent.lock().expect("recent decisions lock").iter().rev().cloned().collect()
+    }
+
+    /// Fetch the mirror now (nothing to do for a local repository); `true` when fetched.
+    pub async fn refresh(&self) -> Result<bool, Failure> {
+        let RepoSource::Remote { dir, .. } = &self.repo else { return Ok(false) };
+        let _one_at_a_time = self.fetching.lock().await;
+        let fetched = super::mirror::fetch(dir).await;
+        self.metrics.fetched(fetched.is_ok());
+        fetched.map(|()| true)
+    }
+}
+
+/// Every route: `/healthz` and `/v1/refresh` check their own credentials; every other one
+/// needs a bearer token when the server has tokens.
+pub fn router(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/v1/plan", post(plan))
+        .route("/v1/promote", post(promote))
+        .route("/v1/status", get(status))
+        .route("/v1/history", get(history))
+        .route("/v1/verify/{commit}", get(verify))
+        .route("/v1/openapi.json", get(openapi))
+        .merge(super::dashboard::routes())
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/refresh", post(refresh))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if bearer_allowed(state.tokens.as_deref(), request.headers()) {
+        next.run(request).await
+    } else {
+        unauthorized().into_response()
+    }
+}
+
+/// The body, or 413 past [`MAX_BODY_BYTES`].
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::with_status(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY_BYTES} bytes")),
+        status => ApiError::with_status(status, format!("cannot read the request body: {}", rejection.body_text())),
+    })
+}
+
+/// `POST /v1/plan`: `tollgate plan -o json`.
+async fn plan(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    decide(state, body_bytes(body)?, false).await
+}
+
+/// `POST /v1/promote`: `tollgate promote --push -o json`, with `--allow-promote`.
+async fn promote(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    if !state.allow_promote {
+        return Err(ApiError::with_status(StatusCode::FORBIDDEN, "this server does not promote; start it with --allow-promote"));
+    }
+    decide(state, body_bytes(body)?, true).await
+}
+
+/// Plan (or promote and push) what `bytes` asks, on the pipeline every command runs.
+async fn decide(state: Arc<AppState>, bytes: Bytes, promote: bool) -> Result<Response, ApiError> {
+    let body = PlanBody::parse(&bytes)?;
+    let shared = Arc::clone(&state);
+    let text = state
+        .limits
+        .run(move || {
+            let workspace = shared.open()?;
+            let requests = shared.commands.plan_requests(&workspace, &body)?;
+            let mut batch = if promote {
+                workspace.promote_batch(&requests.requests, requests.train, None, Some("origin"))?
+            } else {
+                workspace.decide_batch(&requests.requests, requests.train)?
+            };
+            batch.skipped.splice(0..0, requests.skipped);
+            let dry_run = !promote;
+            shared.metrics.record(&batch);
+            shared.remember(&batch, if promote { "promote" } else { "plan" }, dry_run);
+            shared.log(&report::batch::log_lines(&batch, requests.single, dry_run));
+            Ok(report::batch::render_call(&batch, requests.single, dry_run, OutputFormat::Json))
+        })
+        .await?;
+    Ok(json_text(text))
+}
+
+/// `GET /v1/status`: `tollgate status -o json`.
+async fn status(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let shared = Arc::clone(&state);
+    let text = state
+        .limits
+        .run(move || {
+            let workspace = shared.open()?;
+            let apps = workspace.status()?;
+            Ok(report::status(workspace.config.graph(), &apps, StatusFormat::Json))
+        })
+        .await?;
+    Ok(json_text(text))
+}
+
+/// The query of `/v1/history`, as `history`'s flags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    app: Option<String>,
+    env: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/history?app=&env=&limit=`: `tollgate history -o json`.
+async fn history(State(state): State<Arc<AppState>>, query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(format!("query: {}", rejection.body_text())))?;
+    let shared = Arc::clone(&state);
+    let text = state
+        .limits
+        .run(move || {
+            let workspace = shared.open()?;
+            let records = workspace.history_page(query.app.as_deref(), query.env.as_deref(), query.limit.unwrap_or(1000))?;
+            Ok(report::history(&records, BasicFormat::Json))
+        })
+        .await?;
+    Ok(json_text(text))
+}
+
+/// `GET /v1/verify/{commit}`: `tollgate verify COMMIT -o json` (a range `BASE..HEAD` as the
+/// branch guard judges it). The status is 200 either way; the document says whether it
+/// verified.
+async fn verify(State(state): State<Arc<AppState>>, UrlPath(commit): UrlPath<String>) -> Result<Response, ApiError> {
+    crate::input::text("commit", &commit, 200).map_err(|error| ApiError::bad_request(error.to_string()))?;
+    if commit.starts_with('-') {
+        return Err(ApiError::bad_request(format!("commit {commit:?}: name a revision")));
+    }
+    let shared = Arc::clone(&state);
+    let text = state
+        .limits
+        .run(move || {
+            if commit.contains("..") {
+                let repo = crate::repo::GitRepo::open(shared.repo.path()).map_err(|error| Failure::bad_input(error.0))?;
+                let judged = crate::promotion::guard::guard(&repo, &commit).map_err(Failure::bad_input)?;
+                return Ok(report::guard(&commit, &judged, VerifyFormat::Json));
+            }
+            let workspace = shared.open()?;
+            let verification = workspace.verify(&commit, false)?;
+            Ok(report::verification(&verification, VerifyFormat::Json))
+        })
+        .await?;
+    Ok(json_text(text))
+}
+
+/// `POST /v1/refresh`: fetch a remote repository now. A forge's webhook signs it with the
+/// webhook secret (`X-Hub-Signature-256`); anyone else sends a bearer token.
+async fn refresh(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let signature = headers.get("x-hub-signature-256").and_then(|value| value.to_str().ok());
+    let allowed = match (&state.webhook_secret, signature) {
+        (Some(secret), Some(signature)) => webhook_signature_valid(secret, &body, signature),
+        // A wrong signature is refused even with a token: it says the sender is a webhook.
+        (None, Some(_)) => false,
+        // Without tokens (loopback only), an unsigned request is refused when a secret is set.
+        (_, None) => match &state.tokens {
+            Some(tokens) => bearer_allowed(Some(tokens), &headers),
+            None => state.webhook_secret.is_none(),
+        },
+    };
+    if !allowed {
+        return Err(ApiError::with_status(
+            StatusCode::UNAUTHORIZED,
+            "send a bearer token, or sign the body with the webhook secret (X-Hub-Signature-256: sha256=HMAC)",
+        ));
+    }
+    let fetched = state.refresh().await?;
+    Ok(json_response(&serde_json::json!({ "fetched": fetched })))
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !bearer_allowed(state.metrics_tokens.as_deref(), &headers) {
+        return Err(unauthorized());
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response())
+}
+
+/// `GET /v1/openapi.json`.
+async fn openapi() -> Response {
+    json_response(&super::openapi::document())
+}

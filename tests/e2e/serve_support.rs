@@ -1,0 +1,146 @@
+//! A real `tollgate serve` on a loopback port (port 0; the bound address is read from its
+//! first line of stdout), and a plain HTTP client for it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::support::{shared_cache, workspace};
+
+/// A token every test server accepts.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A running server; stopped (SIGTERM, then killed) when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stdout: Option<ChildStdout>,
+}
+
+/// An answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("{error}: {} {}", self.status, self.body))
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+}
+
+impl Server {
+    /// `tollgate --repo REPO serve --listen 127.0.0.1:0 ARGS`, with the shared compile cache;
+    /// waits until it listens. `global` go before `serve` (e.g. `--decision-log`).
+    pub fn start(repo: &str, global: &[&str], args: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .args(["--repo", repo])
+            .args(global)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(workspace())
+            .env_remove("TOLLGATE_CACHE_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("start tollgate serve");
+        let mut stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut buffered = BufReader::new(&mut stdout);
+            let _ = buffered.read_line(&mut line);
+            let _ = sender.send(line);
+            stdout
+        });
+        let line = match receiver.recv_timeout(Duration::from_secs(300)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("tollgate serve did not say where it listens");
+            }
+        };
+        let Some(url) = line.trim().strip_prefix("tollgate: listening on ") else {
+            let status = child.wait().unwrap();
+            panic!("tollgate serve did not start ({status}): {line:?}");
+        };
+        let url = url.to_string();
+        Server { child, url, stdout: Some(reader.join().unwrap()) }
+    }
+
+    /// A request with the test token.
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
+        self.call_with(method, path, &[("authorization", &format!("Bearer {TOKEN}"))], body.map(str::as_bytes))
+    }
+
+    /// A request with these headers only.
+    pub fn call_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+        request(&self.url, method, path, headers, body)
+    }
+
+    /// Send SIGTERM and wait for the exit code; also what it printed after its first line.
+    pub fn terminate(mut self) -> (i32, String) {
+        signal(&self.child, "TERM");
+        let code = self.child.wait().unwrap().code().unwrap_or(-1);
+        let mut rest = String::new();
+        if let Some(mut stdout) = self.stdout.take() {
+            let _ = stdout.read_to_string(&mut rest);
+        }
+        (code, rest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// One HTTP request with ureq (non-2xx answers are answers, not errors).
+pub fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(300)))
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder().method(method).uri(format!("{url}{path}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).unwrap();
+    let mut response = agent.run(request).unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().iter().map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("").to_string())).collect();
+    let body = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
+    Answer { status, headers, body }
+}
+
+/// Write a token file holding [`TOKEN`] into `dir`.
+pub fn token_file(dir: &Path) -> String {
+    crate::support::write(dir, "tokens", &format!("# the tests' token\n{TOKEN}\n"))
+}
