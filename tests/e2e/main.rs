@@ -27,6 +27,7 @@ mod registry_support;
 mod sandbox;
 mod scaffold;
 mod serve;
+mod serve_dashboard;
 mod serve_support;
 mod support;
 mod templates;

@@ -96,13 +96,19 @@ pub fn webhook_signature_valid(secret: &[u8], body: &[u8], signature: &str) -> b
 /// The in-flight limit and the deadline every evaluating request runs under.
 pub struct Limits {
     in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
     deadline: Duration,
 }
 
 impl Limits {
     /// At most `max_in_flight` at once, each answered within `deadline`.
     pub fn new(max_in_flight: usize, deadline: Duration) -> Self {
-        Limits { in_flight: Arc::new(Semaphore::new(max_in_flight)), deadline }
+        Limits { in_flight: Arc::new(Semaphore::new(max_in_flight)), max_in_flight, deadline }
+    }
+
+    /// Requests holding a place now.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.in_flight.available_permits()
     }
 
     /// Run `work` on a blocking thread when a place is free (else 503 with `Retry-After`),

@@ -17,7 +17,8 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
-use super::api::{AppState, router};
+use super::api::router;
+use super::state::AppState;
 use super::mirror::RepoSource;
 use super::{Commands, ServeOptions};
 use crate::exit::Failure;

@@ -29,6 +29,7 @@ pub struct Metrics {
     plugin_failures: Family<Labels, Counter>,
     fetch_failures: Counter,
     fetch_age: Gauge<f64, AtomicU64>,
+    in_flight: Gauge,
     last_fetch: Mutex<Option<Instant>>,
 }
 
@@ -52,7 +53,9 @@ impl Default for Metrics {
         registry.register("repository_fetch_failures", "Fetches of a remote --repo that failed", fetch_failures.clone());
         let fetch_age = Gauge::<f64, AtomicU64>::default();
         registry.register("repository_fetch_age_seconds", "Seconds since the last successful fetch of a remote --repo (0 for a local one)", fetch_age.clone());
-        Metrics { registry, decisions, verdicts, evaluation_seconds, plugin_failures, fetch_failures, fetch_age, last_fetch: Mutex::new(None) }
+        let in_flight = Gauge::default();
+        registry.register("requests_in_flight", "Requests holding one of the --max-in-flight places", in_flight.clone());
+        Metrics { registry, decisions, verdicts, evaluation_seconds, plugin_failures, fetch_failures, fetch_age, in_flight, last_fetch: Mutex::new(None) }
     }
 }
 
@@ -86,8 +89,9 @@ impl Metrics {
         }
     }
 
-    /// The metrics in the Prometheus text format.
-    pub fn render(&self) -> String {
+    /// The metrics in the Prometheus text format, with `in_flight` requests under way.
+    pub fn render(&self, in_flight: usize) -> String {
+        self.in_flight.set(i64::try_from(in_flight).unwrap_or(i64::MAX));
         let age = self.last_fetch.lock().expect("metrics lock").map_or(0.0, |last| last.elapsed().as_secs_f64());
         self.fetch_age.set(age);
         let mut text = String::new();
@@ -125,7 +129,8 @@ mod tests {
     fn an_empty_registry_still_renders_the_fetch_metrics() {
         let metrics = Metrics::default();
         metrics.fetched(false);
-        let text = metrics.render();
+        let text = metrics.render(2);
+        assert!(text.contains("tollgate_requests_in_flight 2"), "{text}");
         assert!(text.contains("tollgate_repository_fetch_failures_total 1"), "{text}");
         assert!(text.contains("tollgate_repository_fetch_age_seconds 0.0"), "{text}");
     }

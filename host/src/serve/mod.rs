@@ -7,6 +7,7 @@
 //! `tollgate plan -o json`, `/v1/promote` is `tollgate promote --push -o json`.
 //!
 //! - [`api`]: the endpoints and their answers;
+//! - [`state`]: what every request shares;
 //! - [`body`]: request bodies (JSON with keys named after the flags) and error answers;
 //! - [`guard`]: bearer tokens, webhook signatures, the in-flight limit and the deadline;
 //! - [`listener`]: where it listens (loopback unless TLS or `--insecure-listen`), TLS with
@@ -32,6 +33,7 @@ pub mod listener;
 pub mod metrics;
 pub mod mirror;
 pub mod openapi;
+pub mod state;
 
 pub use body::PlanBody;
 pub use guard::{read_secret, read_tokens};

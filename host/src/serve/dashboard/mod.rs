@@ -13,7 +13,7 @@ use axum::routing::get;
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
-use super::api::AppState;
+use super::state::AppState;
 use super::body::ApiError;
 use crate::exit::Failure;
 use crate::promotion::history::Entry;
