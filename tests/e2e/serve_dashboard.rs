@@ -49,7 +49,10 @@ fn strip_tags(html: &str) -> String {
     let mut in_tag = false;
     for c in html.chars() {
         match c {
-            '<' => in_tag = true,
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
             '>' if in_tag => in_tag = false,
             _ if !in_tag => out.push(c),
             _ => {}
@@ -109,7 +112,7 @@ fn serve_dashboard_in_chromium_shows_the_matrix_a_denied_finding_and_script_as_t
     // A cell links to its promotion: who, approvals, every policy, the diff, verify status.
     let commit = tollgate_in(&repo, &["history", "--app", "shop-api", "--env", "test", "-o", "json"]).stdout;
     let commit: serde_json::Value = serde_json::from_str(&commit).unwrap();
-    let commit = commit[0]["commit"].as_str().unwrap().to_string();
+    let commit = commit["promotions"][0]["commit"].as_str().unwrap().to_string();
     assert!(dom.contains(&format!("href=\"/promotion/{commit}\"")), "{dom}");
     let page = chromium(profile.path(), &["--dump-dom"], &format!("{}/promotion/{commit}", server.url));
     let promotion = texts(&page, "id=\"promotion\"").join(" ");
