@@ -341,3 +341,29 @@ fn serve_refuses_a_non_loopback_address_without_tls_or_insecure_listen() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("needs --mirror-dir DIR"), "{}", run.stderr);
 }
+
+#[test]
+fn serve_over_tls_reloads_a_replaced_certificate_without_restarting() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    crate::serve_support::self_signed(dir.path(), "first", &cert, &key);
+    let first = std::fs::read(&cert).unwrap();
+    let tokens = token_file(dir.path());
+    let server = Server::start(&repo, &[], &["--token-file", &tokens, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let answer = crate::serve_support::get_tls(&server.url, "/healthz", &first).unwrap();
+    assert_eq!((answer.status, answer.body.as_str()), (200, "ok\n"));
+
+    // The files are replaced (a renewal): the next handshake presents the new pair.
+    std::thread::sleep(Duration::from_millis(1100)); // a modification time the old one cannot have
+    crate::serve_support::self_signed(dir.path(), "second", &cert, &key);
+    let second = std::fs::read(&cert).unwrap();
+    let answer = crate::serve_support::get_tls(&server.url, "/healthz", &second).expect("the renewed certificate is served");
+    assert_eq!(answer.status, 200);
+    assert!(crate::serve_support::get_tls(&server.url, "/healthz", &first).is_err(), "the old certificate is no longer served");
+
+    // A broken renewal keeps the last good pair.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    assert_eq!(crate::serve_support::get_tls(&server.url, "/healthz", &second).unwrap().status, 200);
+}

@@ -144,3 +144,34 @@ pub fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
 pub fn token_file(dir: &Path) -> String {
     crate::support::write(dir, "tokens", &format!("# the tests' token\n{TOKEN}\n"))
 }
+
+/// `GET url+path` over TLS trusting only the certificate in `ca_pem`; `Err` when the
+/// connection or the handshake fails (e.g. the server presents another certificate).
+pub fn get_tls(url: &str, path: &str, ca_pem: &[u8]) -> Result<Answer, String> {
+    let root = ureq::tls::Certificate::from_pem(ca_pem).unwrap();
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![root]))).build();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).timeout_global(Some(Duration::from_secs(60))).build().into();
+    let mut response = agent.get(format!("{url}{path}")).call().map_err(|error| error.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    Ok(Answer { status, headers: Vec::new(), body })
+}
+
+/// A self-signed certificate for 127.0.0.1 made by `openssl`, written to `cert`/`key`
+/// (through a temporary name and a rename, as cert-manager's atomic updates do).
+pub fn self_signed(dir: &Path, name: &str, cert: &Path, key: &Path) {
+    let (new_cert, new_key) = (dir.join(format!("{name}.crt.new")), dir.join(format!("{name}.key.new")));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", &format!("/CN={name}"), "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&new_key)
+        .arg("-out")
+        .arg(&new_cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    std::fs::rename(&new_key, key).unwrap();
+    std::fs::rename(&new_cert, cert).unwrap();
+}
