@@ -46,13 +46,18 @@ struct KargoStep {
 }
 
 fn kargo_step(stage: &str, version: &str) -> KargoStep {
-    let text = std::fs::read_to_string(crate::support::workspace().join("examples/kargo/promotion-template.yaml")).unwrap();
+    kargo_step_of("promotion-template.yaml", "/v1/plan", stage, version)
+}
+
+/// The `http` step of `examples/kargo/FILE`, which posts to `endpoint`.
+fn kargo_step_of(file: &str, endpoint: &str, stage: &str, version: &str) -> KargoStep {
+    let text = std::fs::read_to_string(crate::support::workspace().join("examples/kargo").join(file)).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let step = &yaml["spec"]["promotionTemplate"]["spec"]["steps"][0];
     assert_eq!(step["uses"], "http");
     let config = &step["config"];
     assert_eq!(config["method"], "POST");
-    assert!(config["url"].as_str().unwrap().ends_with("/v1/plan"));
+    assert!(config["url"].as_str().unwrap().ends_with(endpoint));
     let body = config["body"]
         .as_str()
         .unwrap()
@@ -292,13 +297,22 @@ fn serve_promote_through_a_mirrored_remote_lands_a_commit_verify_accepts() {
     let run = tollgate(&["--repo", &remote, "verify", &committed]);
     assert_eq!(run.code, 0, "verify accepts the pushed commit: {}{}", run.stdout, run.stderr);
 
+    // Kargo's promote step (examples/kargo/promote-step.yaml) takes it on to test.
+    let step = kargo_step_of("promote-step.yaml", "/v1/promote", "test", "1.4.2");
+    let document = server.call("POST", "/v1/promote", Some(&step.body)).json();
+    assert!(holds(&step.success, &document) && !holds(&step.failure, &document), "{document}");
+    let committed = document["committed"].as_str().unwrap().to_string();
+    assert_eq!(git(&remote, &["rev-parse", "main"]).trim(), committed);
+    let run = tollgate(&["--repo", &remote, "verify", &committed]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
     // Someone else promotes on the remote; a webhook signed with the secret fetches it.
     let clone = dir.path().join("clone");
     git(&source, &["clone", "--quiet", &remote, clone.to_str().unwrap()]);
     let clone = clone.to_str().unwrap().to_string();
     git(&clone, &["config", "user.name", "bob"]);
     git(&clone, &["config", "user.email", "bob@example.com"]);
-    let run = tollgate_in(&clone, &["promote", "shop-api", "--to", "test", "--actor", "bob", "--push"]);
+    let run = tollgate_in(&clone, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0", "--actor", "bob", "--push"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let payload = br#"{"ref": "refs/heads/main"}"#;
     let unsigned = server.call_with("POST", "/v1/refresh", &[("x-hub-signature-256", "sha256=00")], Some(payload));
@@ -308,7 +322,7 @@ fn serve_promote_through_a_mirrored_remote_lands_a_commit_verify_accepts() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["fetched"], true);
     let status = server.call("GET", "/v1/status", None).json();
-    assert_eq!(status["applications"][0]["environments"]["test"]["version"], "1.4.2", "the mirror has bob's promotion");
+    assert_eq!(status["applications"][1]["environments"]["dev"]["version"], "2.1.0", "the mirror has bob's promotion");
     let metrics = server.call("GET", "/metrics", None).body;
     assert!(metrics.contains(r#"tollgate_decisions_total{application="shop-api",environment="dev",decision="allow"} 1"#), "{metrics}");
 }
