@@ -171,7 +171,7 @@ fn serve_refuses_requests_without_or_with_a_wrong_token() {
     let server = Server::start(&repo, &[], &["--token-file", &tokens]);
     let body = br#"{"app": "shop-api", "to": "test"}"#;
     for headers in [vec![], vec![("authorization", "Bearer wrong-token-0123456789")], vec![("authorization", &format!("Basic {TOKEN}") as &str)]] {
-        for (method, path) in [("POST", "/v1/plan"), ("GET", "/v1/status"), ("GET", "/"), ("GET", "/metrics"), ("POST", "/v1/refresh")] {
+        for (method, path) in [("POST", "/v1/plan"), ("GET", "/v1/status"), ("GET", "/metrics"), ("POST", "/v1/refresh")] {
             let answer = server.call_with(method, path, &headers, Some(body));
             assert_eq!(answer.status, 401, "{method} {path} with {headers:?}: {}", answer.body);
         }
@@ -180,6 +180,27 @@ fn serve_refuses_requests_without_or_with_a_wrong_token() {
     let health = server.call_with("GET", "/healthz", &[], None);
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
     assert_eq!(server.call("GET", "/v1/status", None).status, 200);
+
+    // The dashboard leads a browser without a session to /login; a token logs it in with a
+    // cookie that is not the token.
+    for path in ["/", "/history", "/promotion/0123abcd"] {
+        let answer = server.call_with("GET", path, &[], None);
+        assert_eq!((answer.status, answer.header("location")), (303, Some("/login")), "{path}");
+    }
+    assert!(server.call_with("GET", "/login", &[], None).body.contains("name=\"token\""));
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let refused = server.call_with("POST", "/login", &form, Some(b"token=wrong-token-0123456789"));
+    assert_eq!(refused.status, 401);
+    let login = server.call_with("POST", "/login", &form, Some(format!("token={TOKEN}").as_bytes()));
+    assert_eq!(login.status, 303);
+    let cookie = login.header("set-cookie").unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains(TOKEN), "{cookie}");
+    let session = cookie.split(';').next().unwrap();
+    let page = server.call_with("GET", "/", &[("cookie", session)], None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"matrix\""));
+    // The cookie opens the pages, not the API.
+    assert_eq!(server.call_with("GET", "/v1/status", &[("cookie", session)], None).status, 401);
 }
 
 #[test]

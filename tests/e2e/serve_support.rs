@@ -118,10 +118,13 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-/// One HTTP request with ureq (non-2xx answers are answers, not errors).
+/// One HTTP request with ureq (non-2xx answers are answers, not errors; redirects are
+/// answers too, not followed).
 pub fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
         .timeout_global(Some(Duration::from_secs(300)))
         .build()
         .into();
@@ -129,7 +132,7 @@ pub fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    if body.is_some() {
+    if body.is_some() && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
         builder = builder.header("content-type", "application/json");
     }
     let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).unwrap();

@@ -31,9 +31,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/history", get(history))
         .route("/v1/verify/{commit}", get(verify))
         .route("/v1/openapi.json", get(openapi))
-        .merge(super::dashboard::routes())
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_token));
     Router::new()
+        .merge(super::dashboard::routes(Arc::clone(&state)))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/v1/refresh", post(refresh))

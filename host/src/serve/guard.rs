@@ -73,8 +73,34 @@ pub fn bearer_allowed(tokens: Option<&[String]>, headers: &HeaderMap) -> bool {
     let Some(given) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")) else {
         return false;
     };
-    let given = given.trim().as_bytes();
-    tokens.iter().fold(false, |found, token| found | bool::from(token.as_bytes().ct_eq(given)))
+    token_matches(tokens, given.trim())
+}
+
+/// The dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "tollgate_session";
+
+/// The session value a token logs in as: a digest of it, so the cookie never holds the token
+/// and its characters never need quoting.
+pub fn session_value(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(format!("tollgate-dashboard-session:{token}").as_bytes()))
+}
+
+/// Whether `headers` carry the session cookie of one of `tokens` (`None`: no token is needed).
+pub fn session_allowed(tokens: Option<&[String]>, headers: &HeaderMap) -> bool {
+    let Some(tokens) = tokens else { return true };
+    let sessions = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='));
+    sessions.into_iter().any(|given| tokens.iter().fold(false, |found, token| found | bool::from(session_value(token).as_bytes().ct_eq(given.as_bytes()))))
+}
+
+/// Whether `given` is one of `tokens`, compared in constant time.
+pub fn token_matches(tokens: &[String], given: &str) -> bool {
+    tokens.iter().fold(false, |found, token| found | bool::from(token.as_bytes().ct_eq(given.as_bytes())))
 }
 
 /// 401 with the scheme to use.
@@ -155,6 +181,20 @@ mod tests {
         assert!(!with("Basic fedcba9876543210fedc"));
         assert!(!bearer_allowed(Some(&tokens), &HeaderMap::new()));
         assert!(bearer_allowed(None, &HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_session_cookie_is_a_digest_of_a_token_not_the_token() {
+        let tokens = vec!["0123456789abcdef0123".to_string()];
+        let with = |cookie: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::COOKIE, cookie.parse().unwrap());
+            session_allowed(Some(&tokens), &headers)
+        };
+        assert!(with(&format!("theme=dark; {SESSION_COOKIE}={}", session_value(&tokens[0]))));
+        assert!(!with(&format!("{SESSION_COOKIE}={}", tokens[0])));
+        assert!(!with(&format!("{SESSION_COOKIE}={}", session_value("another-token-0123456"))));
+        assert!(!session_allowed(Some(&tokens), &HeaderMap::new()));
     }
 
     #[test]

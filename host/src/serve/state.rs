@@ -28,6 +28,8 @@ pub struct AppState {
     pub webhook_secret: Option<Vec<u8>>,
     /// Serve `/v1/promote`.
     pub allow_promote: bool,
+    /// Whether it serves TLS (the dashboard's cookie is then `Secure`).
+    pub tls: bool,
     /// Where decisions are appended, one JSON line each; one writer at a time.
     pub decision_log: Option<Mutex<PathBuf>>,
     /// The in-flight limit and deadline.
@@ -53,6 +55,7 @@ impl AppState {
             metrics_tokens: options.metrics_tokens.clone().or_else(|| options.tokens.clone()),
             webhook_secret: options.webhook_secret.clone(),
             allow_promote: options.allow_promote,
+            tls: options.tls.is_some(),
             decision_log: options.decision_log.clone().map(Mutex::new),
             limits: Limits::new(options.max_in_flight, options.request_timeout),
             metrics: Metrics::default(),

@@ -2,19 +2,23 @@
 //! script, font or style from elsewhere, so it works air-gapped). `/` is the application ×
 //! environment matrix with the environment graph as SVG and the decisions this server
 //! answered; `/promotion/{commit}` one promotion (who, when, approvals, every policy's
-//! verdict and findings, the diff, whether it verifies); `/history` the timeline, filtered.
+//! verdict and findings, the diff, whether it verifies); `/history` the timeline, filtered;
+//! `/login` takes an API token and sets a session cookie for the browser.
 
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Form, Path as UrlPath, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
 use super::state::AppState;
 use super::body::ApiError;
+use super::guard::{SESSION_COOKIE, bearer_allowed, session_allowed, session_value, token_matches};
 use crate::exit::Failure;
 use crate::promotion::history::Entry;
 use crate::promotion::workspace::Workspace;
@@ -27,9 +31,49 @@ use view::{PolicyView, drawing, matrix, trust_word};
 /// Most bytes of a promotion's diff shown.
 const MAX_DIFF_BYTES: usize = 256 * 1024;
 
-/// The dashboard's routes.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/", get(index)).route("/promotion/{commit}", get(promotion)).route("/history", get(history))
+/// The dashboard's routes: its pages need a bearer token or the session cookie `/login`
+/// sets (a browser sends no bearer token); without one they lead to `/login`.
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(index))
+        .route("/promotion/{commit}", get(promotion))
+        .route("/history", get(history))
+        .route_layer(middleware::from_fn_with_state(state, require_login))
+        .route("/login", get(login_page).post(login))
+}
+
+async fn require_login(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if bearer_allowed(state.tokens.as_deref(), headers) || session_allowed(state.tokens.as_deref(), headers) {
+        next.run(request).await
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
+async fn login_page() -> Result<Response, ApiError> {
+    render("login.html", context! { refused => false })
+}
+
+/// The login form's field.
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+/// A token from `--token-file` logs the browser in: an HttpOnly, SameSite=Strict cookie
+/// holding a digest of it (`Secure` over TLS).
+async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginForm>) -> Result<Response, ApiError> {
+    let token = form.token.trim();
+    let Some(tokens) = state.tokens.as_deref() else { return Ok(Redirect::to("/").into_response()) };
+    if !token_matches(tokens, token) {
+        let mut page = render("login.html", context! { refused => true })?;
+        *page.status_mut() = StatusCode::UNAUTHORIZED;
+        return Ok(page);
+    }
+    let secure = if state.tls { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}", session_value(token));
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
 }
 
 /// The templates, parsed once; `.html` names turn HTML escaping on for every value.
@@ -42,6 +86,7 @@ fn templates() -> &'static Environment<'static> {
             ("index.html", include_str!("templates/index.html")),
             ("promotion.html", include_str!("templates/promotion.html")),
             ("history.html", include_str!("templates/history.html")),
+            ("login.html", include_str!("templates/login.html")),
         ] {
             env.add_template(name, source).expect("the dashboard's templates parse");
         }
@@ -58,7 +103,7 @@ fn render(name: &str, context: minijinja::Value) -> Result<Response, ApiError> {
     let html = templates()
         .get_template(name)
         .and_then(|template| template.render(context))
-        .map_err(|error| ApiError::with_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("dashboard: {error}")))?;
+        .map_err(|error| ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, format!("dashboard: {error}")))?;
     Ok(Html(html).into_response())
 }
 
