@@ -67,6 +67,11 @@ fn answers(ok: &str, ok_schema: Value, more: &[(&str, &str)]) -> Value {
     responses
 }
 
+/// A dashboard page: HTML, or (without a token or session) a redirect to /login.
+fn html() -> Value {
+    json!({ "200": { "description": "HTML", "content": { "text/html": {} } }, "303": { "description": "to /login, without a token or session" } })
+}
+
 /// The document.
 pub fn document() -> Value {
     let decision = json!({ "$ref": "#/components/schemas/Decision" });
@@ -111,7 +116,30 @@ pub fn document() -> Value {
             "/v1/openapi.json": { "get": { "summary": "This document.", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
             "/healthz": { "get": { "summary": "Liveness and readiness; no token.", "security": [], "responses": { "200": { "description": "ok", "content": { "text/plain": {} } } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics (the API tokens, or --metrics-token-file).", "responses": { "200": { "description": "text format 0.0.4", "content": { "text/plain": {} } } } } },
-            "/": { "get": { "summary": "The dashboard: the application x environment matrix.", "responses": { "200": { "description": "HTML", "content": { "text/html": {} } } } } }
+            "/": { "get": { "summary": "The dashboard: the application x environment matrix, the environment graph, the decisions answered.", "responses": html() } },
+            "/promotion/{commit}": { "get": {
+                "summary": "The dashboard's page of one promotion: who, when, approvals, every policy's verdict and findings, the diff, verify status.",
+                "parameters": [{ "name": "commit", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{4,64}$" } }],
+                "responses": html()
+            } },
+            "/history": { "get": {
+                "summary": "The dashboard's history timeline.",
+                "parameters": [
+                    { "name": "app", "in": "query", "schema": { "type": "string" } },
+                    { "name": "env", "in": "query", "schema": { "type": "string" } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 0, "default": 200 } }
+                ],
+                "responses": html()
+            } },
+            "/login": {
+                "get": { "summary": "The dashboard's login form.", "security": [], "responses": html() },
+                "post": {
+                    "summary": "Log a browser in with an API token: sets the session cookie and redirects to /.",
+                    "security": [],
+                    "requestBody": { "content": { "application/x-www-form-urlencoded": { "schema": { "type": "object", "required": ["token"], "properties": { "token": { "type": "string" } } } } } },
+                    "responses": { "303": { "description": "logged in" }, "401": { "description": "not one of the tokens" } }
+                }
+            }
         }
     })
 }
@@ -121,7 +149,7 @@ mod tests {
     #[test]
     fn every_route_of_the_router_is_described() {
         let document = super::document();
-        for path in ["/v1/plan", "/v1/promote", "/v1/status", "/v1/history", "/v1/verify/{commit}", "/v1/refresh", "/v1/openapi.json", "/healthz", "/metrics", "/"] {
+        for path in ["/v1/plan", "/v1/promote", "/v1/status", "/v1/history", "/v1/verify/{commit}", "/v1/refresh", "/v1/openapi.json", "/healthz", "/metrics", "/", "/promotion/{commit}", "/history", "/login"] {
             assert!(document["paths"][path].is_object(), "{path} is not described");
         }
     }
