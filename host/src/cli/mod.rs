@@ -42,7 +42,7 @@ pub struct Cli {
     /// Compile plugins every time; do not read or write the compile cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
-    /// The GitOps repository (bare or not).
+    /// The GitOps repository (bare or not); for `serve`, also a URL mirrored into --mirror-dir.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
     /// Configuration file on disk, instead of tollgate.yaml on the protected branch.
