@@ -60,6 +60,8 @@ pub async fn serve(options: ServeOptions, commands: Arc<dyn Commands>) -> Result
         None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,
     };
     served.map_err(|error| Failure::bad_input(format!("the server stopped: {error}")))?;
+    // A fetch of the mirror under way finishes (killing git could leave a ref lock behind).
+    let _no_fetch_under_way = state.fetching.lock().await;
     eprintln!("tollgate: shut down cleanly");
     Ok(())
 }
