@@ -78,13 +78,19 @@ fn holds(expression: &str, body: &serde_json::Value) -> bool {
     body[key] == value
 }
 
-#[test]
-fn serve_kargo_step_body_and_expressions_allow_then_deny() {
+/// The demo repository, served with the test token.
+fn served_demo() -> (tempfile::TempDir, String, Server) {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    promote_with_cli(&repo, false);
     let tokens = token_file(dir.path());
     let server = Server::start(&repo, &[], &["--token-file", &tokens]);
+    (dir, repo, server)
+}
+
+#[test]
+fn serve_kargo_step_body_and_expressions_allow_then_deny() {
+    let (_dir, repo, server) = served_demo();
+    promote_with_cli(&repo, false);
 
     // test has no policies: allowed; Kargo goes on.
     let step = kargo_step("test", "1.4.2");
@@ -165,10 +171,7 @@ fn serve_plan_status_history_and_verify_answer_the_clis_documents() {
 
 #[test]
 fn serve_refuses_requests_without_or_with_a_wrong_token() {
-    let dir = gitops_repo();
-    let repo = repo_path(&dir);
-    let tokens = token_file(dir.path());
-    let server = Server::start(&repo, &[], &["--token-file", &tokens]);
+    let (_dir, _repo, server) = served_demo();
     let body = br#"{"app": "shop-api", "to": "test"}"#;
     for headers in [vec![], vec![("authorization", "Bearer wrong-token-0123456789")], vec![("authorization", &format!("Basic {TOKEN}") as &str)]] {
         for (method, path) in [("POST", "/v1/plan"), ("GET", "/v1/status"), ("GET", "/metrics"), ("POST", "/v1/refresh")] {
@@ -205,10 +208,7 @@ fn serve_refuses_requests_without_or_with_a_wrong_token() {
 
 #[test]
 fn serve_answers_400_naming_the_field_and_413_past_a_mebibyte() {
-    let dir = gitops_repo();
-    let repo = repo_path(&dir);
-    let tokens = token_file(dir.path());
-    let server = Server::start(&repo, &[], &["--token-file", &tokens]);
+    let (_dir, _repo, server) = served_demo();
     let answer = server.call("POST", "/v1/plan", Some(r#"{"app": "shop-api", "to": "test", "approvals": ["bob", 7]}"#));
     assert_eq!(answer.status, 400);
     let document = answer.json();
