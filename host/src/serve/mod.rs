@@ -35,6 +35,9 @@ pub mod mirror;
 pub mod openapi;
 pub mod state;
 
+#[cfg(test)]
+mod proptests;
+
 pub use body::PlanBody;
 pub use guard::{read_secret, read_tokens};
 pub use mirror::RepoSource;

@@ -100,10 +100,7 @@ fn data(value: &impl Serialize) -> minijinja::Value {
 }
 
 fn render(name: &str, context: minijinja::Value) -> Result<Response, ApiError> {
-    let html = templates()
-        .get_template(name)
-        .and_then(|template| template.render(context))
-        .map_err(|error| ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, format!("dashboard: {error}")))?;
+    let html = templates().get_template(name).and_then(|template| template.render(context)).map_err(template_error)?;
     Ok(Html(html).into_response())
 }
 
@@ -120,7 +117,17 @@ async fn index(State(state): State<Arc<AppState>>) -> Result<Response, ApiError>
         })
         .await?;
     let recent = state.recent_decisions();
-    render("index.html", context! { rows => data(&rows), envs, graph => data(&graph), recent => data(&recent), node_width => view::NODE_WIDTH })
+    render_index(&rows, &envs, &graph, &recent).map(|html| Html(html).into_response()).map_err(template_error)
+}
+
+/// The matrix page's HTML.
+pub fn render_index(rows: &[view::Row], envs: &[String], graph: &view::Drawing, recent: &[view::RecentDecision]) -> Result<String, minijinja::Error> {
+    let context = context! { rows => data(&rows), envs => data(&envs), graph => data(&graph), recent => data(&recent), node_width => view::NODE_WIDTH };
+    templates().get_template("index.html").and_then(|template| template.render(context))
+}
+
+fn template_error(error: minijinja::Error) -> ApiError {
+    ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, format!("dashboard: {error}"))
 }
 
 /// One approval as the promotion page shows it.
