@@ -402,3 +402,60 @@ fn serve_over_tls_reloads_a_replaced_certificate_without_restarting() {
     std::fs::write(&cert, "not a certificate").unwrap();
     assert_eq!(crate::serve_support::get_tls(&server.url, "/healthz", &second).unwrap().status, 200);
 }
+
+/// Commit on a new branch `name` off main an edit of shop-api's values in `env` (from 1.4.1 to
+/// 1.4.2 with the dev digest, and `extra` appended), as another tool or a person would; returns
+/// the commit.
+fn propose(repo: &str, name: &str, env: &str, extra: &str) -> String {
+    git(repo, &["checkout", "--quiet", "-b", name, "main"]);
+    let path = std::path::Path::new(repo).join(format!("envs/{env}/shop-api/values.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old_digest = text.lines().find_map(|line| line.trim().strip_prefix("digest: ")).unwrap().to_string();
+    std::fs::write(&path, text.replace("\"1.4.1\"", "\"1.4.2\"").replace(&old_digest, DIGEST) + extra).unwrap();
+    git(repo, &["-c", "user.name=carol", "-c", "user.email=carol@example.com", "commit", "--quiet", "-am", &format!("bump shop-api in {env}")]);
+    let commit = git(repo, &["rev-parse", "HEAD"]).trim().to_string();
+    git(repo, &["checkout", "--quiet", "main"]);
+    commit
+}
+
+#[test]
+fn serve_check_judges_a_proposed_commit_as_the_promotions_it_contains() {
+    let (_dir, repo, server) = served_demo();
+    promote_with_cli(&repo, false);
+    let check = |body: serde_json::Value| {
+        let answer = server.call("POST", "/v1/check", Some(&body.to_string()));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()
+    };
+
+    // test takes what dev runs: a commit that writes exactly that passes, its author an
+    // unverified requester.
+    let good = propose(&repo, "bump-test", "test", "");
+    let document = check(serde_json::json!({ "commit": good }));
+    assert_eq!(document["decision"], "allow", "{document}");
+    let transition = &document["transitions"][0];
+    assert_eq!((transition["application"].as_str(), transition["environment"].as_str()), (Some("shop-api"), Some("test")));
+    assert_eq!((transition["requester_verified"].as_bool(), transition["matches_promotion"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(transition["document"]["transition"]["requested_by"], "carol@example.com");
+    assert_eq!(transition["document"]["transition"]["labels"]["requester-unverified"], "true");
+    let cli = tollgate_in(&repo, &["check-proposal", &good, "-o", "json"]);
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert_eq!(stable(serde_json::from_str(&cli.stdout).unwrap()), stable(document));
+    let named = check(serde_json::json!({ "commit": good, "base": "main", "actor": "alice" }));
+    assert_eq!(named["transitions"][0]["requester_verified"], true);
+
+    // The same version with another change in the file is not what the promotion writes.
+    let extra = propose(&repo, "bump-test-and-more", "test", "podAnnotations: { team: shop }\n");
+    let document = check(serde_json::json!({ "commit": extra }));
+    assert_eq!(document["decision"], "deny", "{document}");
+    assert!(document["transitions"][0]["summary"].as_str().unwrap().contains("is not what the promotion writes"), "{document}");
+
+    // prod takes what test runs (1.4.1): 1.4.2 there is no promotion tollgate would make.
+    let skip = propose(&repo, "bump-prod", "prod", "");
+    let document = check(serde_json::json!({ "commit": skip }));
+    assert_eq!(document["decision"], "deny", "{document}");
+    assert!(document["transitions"][0]["summary"].as_str().unwrap().contains("prod takes what is in test (1.4.1), not 1.4.2"), "{document}");
+    let cli = tollgate_in(&repo, &["check-proposal", &format!("main..{skip}")]);
+    assert_eq!(cli.code, 1, "{}{}", cli.stdout, cli.stderr);
+    assert!(cli.stdout.contains("shop-api 1.4.2 to prod: not a promotion tollgate would make"), "{}", cli.stdout);
+}

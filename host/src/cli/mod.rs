@@ -176,6 +176,25 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "text")]
         output: VerifyFormat,
     },
+    /// Judge a proposal (a pull request's commits) as the promotions it contains: each
+    /// change of a configured version planned on the protected branch and judged with its
+    /// configuration, as of now.
+    #[command(
+        name = "check-proposal",
+        after_help = "Exit codes: 0 every transition allowed and edited as the promotion would, 1 not, 2 bad input, 3 a policy failed to run.\n\n\
+                      Example:\n  tollgate check-proposal origin/main..HEAD --actor \"$PR_AUTHOR\""
+    )]
+    CheckProposal {
+        /// The proposal: BASE..HEAD, or one commit.
+        #[arg(value_name = "BASE..HEAD|COMMIT")]
+        proposal: String,
+        /// Who requests it [default: each commit's author, labelled requester-unverified].
+        #[arg(long)]
+        actor: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: BasicFormat,
+    },
     /// Create an example GitOps repository and walk through a gated promotion story.
     #[command(after_help = "Example:\n  tollgate demo /tmp/shop-gitops")]
     Demo {
@@ -399,6 +418,16 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             }
             print(&report::history(&records, *output));
             Ok(ExitCode::Success)
+        }
+        Command::CheckProposal { proposal, actor, output } => {
+            let workspace = open_workspace(cli)?;
+            let transitions = workspace.check_proposal(proposal, actor.as_deref())?;
+            print(&report::proposal::render(&transitions, *output));
+            Ok(match report::proposal::decision_word(&transitions) {
+                "allow" => ExitCode::Success,
+                "error" => ExitCode::PolicyFailed,
+                _ => ExitCode::Denied,
+            })
         }
         Command::Demo { dir } => {
             crate::demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;

@@ -24,6 +24,8 @@
 //!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
 //! - [`guard`]: the branch guard, every commit of a range judged as a protected branch would;
+//! - [`proposal`]: a proposal's commits judged as the promotions they contain (`check-proposal`,
+//!   `POST /v1/check`);
 //! - [`workspace`]: an opened repository with its configuration and plugin runtime;
 //! - [`status`]: what runs where, and how it got there.
 
@@ -37,6 +39,7 @@ pub mod observe;
 mod overlay;
 pub mod pipeline;
 pub mod plan;
+pub mod proposal;
 pub mod publish;
 pub mod record;
 pub mod request;

@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/v1/plan", post(plan))
         .route("/v1/promote", post(promote))
+        .route("/v1/check", post(check))
         .route("/v1/status", get(status))
         .route("/v1/history", get(history))
         .route("/v1/verify/{commit}", get(verify))
@@ -91,6 +92,47 @@ async fn decide(state: Arc<AppState>, bytes: Bytes, promote: bool) -> Result<Res
             shared.remember(&batch, if promote { "promote" } else { "plan" }, dry_run);
             shared.log(&report::batch::log_lines(&batch, requests.single, dry_run));
             Ok(report::batch::render_call(&batch, requests.single, dry_run, OutputFormat::Json))
+        })
+        .await?;
+    Ok(json_text(text))
+}
+
+/// The body of `/v1/check`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    /// The proposed commit (or `BASE..HEAD`).
+    commit: String,
+    /// Where the proposal starts: judged is `base..commit`.
+    #[serde(default)]
+    base: Option<String>,
+    /// Who requests it (else each commit's author, unverified).
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+/// `POST /v1/check`: `tollgate check-proposal -o json`.
+async fn check(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body: CheckBody = super::body::parse_json(&body_bytes(body)?)?;
+    for (field, revision) in [("commit", Some(&body.commit)), ("base", body.base.as_ref())] {
+        if let Some(revision) = revision {
+            crate::input::text(field, revision, 200).map_err(|error| ApiError::bad_request(error.to_string()))?;
+            if revision.is_empty() || revision.starts_with('-') {
+                return Err(ApiError::bad_request(format!("{field}: name a revision")));
+            }
+        }
+    }
+    let proposal = match &body.base {
+        Some(base) => format!("{base}..{}", body.commit),
+        None => body.commit.clone(),
+    };
+    let shared = Arc::clone(&state);
+    let text = state
+        .limits
+        .run(move || {
+            let workspace = shared.open()?;
+            let transitions = workspace.check_proposal(&proposal, body.actor.as_deref())?;
+            Ok(report::proposal::render(&transitions, BasicFormat::Json))
         })
         .await?;
     Ok(json_text(text))
