@@ -92,6 +92,18 @@ pub fn document() -> Value {
                 "requestBody": body,
                 "responses": answers("the decision, with `committed` and `pushed` when allowed", decision, &[bad[0], bad[1], ("403", "the server runs without --allow-promote"), ("409", "the branch kept moving, or the push was refused")])
             } },
+            "/v1/check": { "post": {
+                "summary": "Judge a proposed commit or range as the promotions it contains (tollgate check-proposal -o json).",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "required": ["commit"],
+                    "properties": {
+                        "commit": { "type": "string", "description": "The proposed commit, or BASE..HEAD." },
+                        "base": { "type": "string", "description": "Judge base..commit." },
+                        "actor": { "type": "string", "description": "Who requests it; else each commit's author, labelled requester-unverified." }
+                    }
+                } } } },
+                "responses": answers("every transition with its decision, and `decision` for the whole", json!({ "type": "object", "required": ["decision", "summary", "transitions"] }), &bad)
+            } },
             "/v1/status": { "get": { "summary": "Every application in every environment (tollgate status -o json).", "responses": answers("the status", json!({ "type": "object" }), &[]) } },
             "/v1/history": { "get": {
                 "summary": "The promotion log (tollgate history -o json).",
@@ -149,7 +161,7 @@ mod tests {
     #[test]
     fn every_route_of_the_router_is_described() {
         let document = super::document();
-        for path in ["/v1/plan", "/v1/promote", "/v1/status", "/v1/history", "/v1/verify/{commit}", "/v1/refresh", "/v1/openapi.json", "/healthz", "/metrics", "/", "/promotion/{commit}", "/history", "/login"] {
+        for path in ["/v1/plan", "/v1/promote", "/v1/check", "/v1/status", "/v1/history", "/v1/verify/{commit}", "/v1/refresh", "/v1/openapi.json", "/healthz", "/metrics", "/", "/promotion/{commit}", "/history", "/login"] {
             assert!(document["paths"][path].is_object(), "{path} is not described");
         }
     }
