@@ -16,7 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::decision::PolicyOutcome;
-use crate::promotion::pipeline::Batch;
+use crate::promotion::pipeline::Decided;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -61,8 +61,8 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Count what a call decided.
-    pub fn record(&self, batch: &Batch) {
-        for decided in &batch.decided {
+    pub fn record<'a>(&self, decisions: impl IntoIterator<Item = &'a Decided>) {
+        for decided in decisions {
             let t = &decided.plan.transition;
             let pair = || vec![("application", t.application.clone()), ("environment", t.to_env.clone())];
             let mut labels = pair();
