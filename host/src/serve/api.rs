@@ -79,6 +79,9 @@ async fn decide(state: Arc<AppState>, bytes: Bytes, promote: bool) -> Result<Res
     let text = state
         .limits
         .run(move || {
+            // A fetch force-updates the mirror's branches: none may run between a promotion's
+            // commit and its push, or the push would publish the remote's own tip.
+            let _no_fetch = promote.then(|| shared.fetching.blocking_lock());
             let workspace = shared.open()?;
             let requests = shared.commands.plan_requests(&workspace, &body)?;
             let mut batch = if promote {

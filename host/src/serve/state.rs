@@ -36,7 +36,7 @@ pub struct AppState {
     pub limits: Limits,
     /// The metrics.
     pub metrics: Metrics,
-    /// One fetch of the mirror at a time.
+    /// One fetch of the mirror at a time, and none while a promotion commits and pushes.
     pub fetching: tokio::sync::Mutex<()>,
     /// The newest decisions answered, newest last (at most [`RECENT_DECISIONS`]).
     recent: Mutex<VecDeque<RecentDecision>>,
