@@ -363,7 +363,7 @@ fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
 }
 
 #[test]
-fn serve_refuses_a_non_loopback_address_without_tls_or_insecure_listen() {
+fn serve_refuses_a_non_loopback_address_without_tls_or_insecure_listen_and_promoting_without_tokens() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
     let run = tollgate(&["--repo", &repo, "serve", "--listen", "0.0.0.0:0"]);
@@ -372,6 +372,9 @@ fn serve_refuses_a_non_loopback_address_without_tls_or_insecure_listen() {
     let run = tollgate(&["--repo", &repo, "serve", "--listen", "0.0.0.0:0", "--insecure-listen"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("needs --token-file FILE"), "{}", run.stderr);
+    let run = tollgate(&["--repo", &repo, "serve", "--listen", "127.0.0.1:0", "--allow-promote"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--allow-promote needs --token-file FILE"), "{}", run.stderr);
     let run = tollgate(&["--repo", "https://git.example.com/gitops.git", "serve"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("needs --mirror-dir DIR"), "{}", run.stderr);

@@ -66,8 +66,13 @@ pub async fn serve(options: ServeOptions, commands: Arc<dyn Commands>) -> Result
     Ok(())
 }
 
-/// Loopback, or TLS, or `--insecure-listen`; and beyond loopback, tokens.
+/// Loopback, or TLS, or `--insecure-listen`; and beyond loopback, tokens. Promoting needs
+/// tokens anywhere: the server pushes with its own credentials, which no other local user may
+/// borrow.
 fn check_address(address: &SocketAddr, options: &ServeOptions) -> Result<(), Failure> {
+    if options.allow_promote && options.tokens.is_none() {
+        return Err(Failure::bad_input("--allow-promote needs --token-file FILE: promotions push with this server's credentials"));
+    }
     if address.ip().is_loopback() {
         return Ok(());
     }
