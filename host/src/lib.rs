@@ -41,6 +41,9 @@
 //! - [`report`]: output for people and machines (text, JSON, JUnit, GitHub, SARIF; `status` as
 //!   an aligned matrix, JSON with the graph, or a Mermaid picture, [`report::matrix`]), with all
 //!   untrusted text escaped per format ([`report::escape`]);
+//! - [`serve`]: `tollgate serve`, the same pipeline over HTTP (plan, promote, status,
+//!   history, verify), with tokens, limits, TLS, a mirrored remote repository, Prometheus
+//!   metrics and a dashboard;
 //! - [`cli`]: the `tollgate` command line, a thin layer over the above: every command and its
 //!   `clap` arguments, the trust commands (`approve`, `approvals`, `plugin sign`) and `tollgate
 //!   demo`'s promotion story ([`cli::demo`]).
@@ -63,6 +66,7 @@ pub mod repo;
 pub mod report;
 pub mod runtime;
 pub mod scaffold;
+pub mod serve;
 pub mod transition;
 pub mod trust;
 

@@ -14,19 +14,12 @@ use crate::report::{self, OutputFormat};
 /// map it to the exit code. A call that names one application and one environment is
 /// reported as one decision; several as the transitions of one call (all or nothing).
 pub(super) fn report(cli: &Cli, workspace: &Workspace, batch: &Batch, single: bool, dry_run: bool, format: OutputFormat) -> Result<ExitCode, Failure> {
-    let committed = batch.commit.as_deref();
+    print(&report::batch::render_call(batch, single, dry_run, format));
     match batch.single().filter(|_| single) {
-        Some(decided) => {
-            print(&report::decision::render_pushed(decided, committed, batch.pushed.as_ref(), dry_run, format));
-            append_step_summary(format, || report::github::summary_markdown(decided, pipeline(workspace, decided).as_deref()));
-            append_decision_log(cli, || report::decision::log_line(decided, committed, dry_run));
-        }
-        None => {
-            print(&report::batch::render(batch, dry_run, format));
-            append_step_summary(format, || report::batch::summary_markdown(batch, dry_run));
-            append_decision_log(cli, || batch.decided.iter().map(|decided| report::decision::log_line(decided, committed, dry_run)).collect());
-        }
+        Some(decided) => append_step_summary(format, || report::github::summary_markdown(decided, pipeline(workspace, decided).as_deref())),
+        None => append_step_summary(format, || report::batch::summary_markdown(batch, dry_run)),
     }
+    append_decision_log(cli, || report::batch::log_lines(batch, single, dry_run));
     Ok(batch.exit_code())
 }
 

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod trust;
 mod decision;
 mod request;
+mod serve;
 mod setup;
 
 pub use request::{PlanArgs, RequestArgs};
@@ -46,7 +47,7 @@ pub struct Cli {
     /// Compile plugins every time; do not read or write the compile cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
-    /// The GitOps repository (bare or not).
+    /// The GitOps repository (bare or not); for `serve`, also a URL mirrored into --mirror-dir.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
     /// Configuration file on disk, instead of tollgate.yaml on the protected branch.
@@ -180,6 +181,25 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "text")]
         output: VerifyFormat,
     },
+    /// Judge a proposal (a pull request's commits) as the promotions it contains: each
+    /// change of a configured version planned on the protected branch and judged with its
+    /// configuration, as of now.
+    #[command(
+        name = "check-proposal",
+        after_help = "Exit codes: 0 every transition allowed and edited as the promotion would, 1 not, 2 bad input, 3 a policy failed to run.\n\n\
+                      Example:\n  tollgate check-proposal origin/main..HEAD --actor \"$PR_AUTHOR\""
+    )]
+    CheckProposal {
+        /// The proposal: BASE..HEAD, or one commit.
+        #[arg(value_name = "BASE..HEAD|COMMIT")]
+        proposal: String,
+        /// Who requests it [default: each commit's author, labelled requester-unverified].
+        #[arg(long)]
+        actor: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: BasicFormat,
+    },
     /// Create an example GitOps repository and walk through a gated promotion story.
     #[command(after_help = "Example:\n  tollgate demo /tmp/shop-gitops")]
     Demo {
@@ -214,6 +234,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Serve decisions over HTTP (for Kargo, GitOps Promoter, CI), a dashboard and metrics.
+    #[command(after_help = "Examples:\n  tollgate --repo gitops serve --listen 127.0.0.1:8080 --token-file tokens\n  \
+                            tollgate --repo https://git.example.com/gitops.git serve --mirror-dir /var/lib/tollgate/mirror \\\n      \
+                            --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key --token-file tokens --allow-promote")]
+    Serve(serve::ServeArgs),
     /// Inspect and test policy plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -381,6 +406,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             report(cli, &workspace, &batch, args.selection().is_single(), true, args.request.output)
         }
         Command::PlanBatch(args) => plan_batch::run(cli, args),
+        Command::Serve(args) => serve::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;
@@ -413,18 +439,22 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::History { app, env, limit, output } => {
             let workspace = open_workspace(cli)?;
-            let wanted = |record: &crate::promotion::history::PromotionRecord| {
-                app.as_ref().is_none_or(|app| &record.app == app) && env.as_ref().is_none_or(|env| &record.to == env)
-            };
-            let records = workspace
-                .history_reader()?
-                .page(wanted, app.is_none() && env.is_none(), (*limit > 0).then_some(*limit))
-                .map_err(|error| Failure::bad_input(error.message().to_string()))?;
+            let records = workspace.history_page(app.as_deref(), env.as_deref(), *limit)?;
             if *limit > 0 && records.len() == *limit {
                 eprintln!("tollgate: the newest {limit} entries; --limit N shows more (0: all)");
             }
             print(&report::history(&records, *output));
             Ok(ExitCode::Success)
+        }
+        Command::CheckProposal { proposal, actor, output } => {
+            let workspace = open_workspace(cli)?;
+            let transitions = workspace.check_proposal(proposal, actor.as_deref())?;
+            print(&report::proposal::render(&transitions, *output));
+            Ok(match report::proposal::decision_word(&transitions) {
+                "allow" => ExitCode::Success,
+                "error" => ExitCode::PolicyFailed,
+                _ => ExitCode::Denied,
+            })
         }
         Command::Demo { dir } => {
             demo::run(dir.as_deref(), runtime(cli)?, &mut |text| print(text))?;

@@ -24,14 +24,19 @@ pub(super) fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
 
 /// The repository and the configuration of its protected branch, with its `tollgate.lock`.
 pub(super) fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
-    let protected = protected_branch(cli);
-    let workspace = Workspace::open(&cli.repo, cli.config.as_deref(), protected.as_deref(), runtime(cli)?)?;
+    open_workspace_with(&cli.repo, cli.config.as_deref(), protected_branch(cli), Arc::new(runtime(cli)?))
+}
+
+/// [`open_workspace`] of the repository at `repo` with a given runtime (the server's, shared
+/// by every request).
+pub(super) fn open_workspace_with(repo: &Path, config: Option<&Path>, protected: Option<String>, runtime: Arc<Runtime>) -> Result<Workspace, Failure> {
+    let workspace = Workspace::open(repo, config, protected.as_deref(), runtime)?;
     // tollgate.lock sits beside the tollgate.yaml that was read: on the protected branch.
     let lock_branch = match protected {
         Some(branch) => branch,
         None => crate::promotion::workspace::default_protected_branch(&workspace.repo).unwrap_or_else(|_| workspace.config.branch.clone()),
     };
-    let lock = crate::registry::Lockfile::for_configuration(&workspace.repo, &lock_branch, cli.config.as_deref()).map_err(Failure::bad_input)?;
+    let lock = crate::registry::Lockfile::for_configuration(&workspace.repo, &lock_branch, config).map_err(Failure::bad_input)?;
     workspace.runtime.registry().set_lockfile(lock);
     Ok(workspace)
 }

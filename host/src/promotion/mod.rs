@@ -26,6 +26,8 @@
 //!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
 //! - [`guard`]: the branch guard, every commit of a range judged as a protected branch would;
+//! - [`proposal`]: a proposal's commits judged as the promotions they contain (`check-proposal`,
+//!   `POST /v1/check`);
 //! - [`workspace`]: an opened repository with its configuration and plugin runtime;
 //! - [`status`]: what runs where, and how it got there.
 
@@ -42,6 +44,7 @@ mod overlay;
 pub mod pipeline;
 pub mod plan;
 pub mod planned;
+pub mod proposal;
 pub mod publish;
 pub mod record;
 pub mod request;

@@ -2,6 +2,7 @@
 //! what is checked out) and the plugin runtime every command of the pipeline uses.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::journal::CommitError;
@@ -26,8 +27,8 @@ pub struct Workspace {
     pub config: Config,
     /// Where relative plugin paths are resolved.
     pub base_dir: PathBuf,
-    /// The sandboxed plugin runtime.
-    pub runtime: Runtime,
+    /// The sandboxed plugin runtime (shared: `tollgate serve` keeps one for every request).
+    pub runtime: Arc<Runtime>,
     /// Commits of history the last promotion plan read (see [`Workspace::history_commits_read`]).
     pub(super) history_commits_read: AtomicUsize,
 }
@@ -37,7 +38,7 @@ impl Workspace {
     /// protected branch (`protected_branch`, else [`default_protected_branch`]), or from
     /// `config_path` on disk. What is checked out never chooses the configuration that
     /// judges it.
-    pub fn open(repo_path: &Path, config_path: Option<&Path>, protected_branch: Option<&str>, runtime: Runtime) -> Result<Workspace, Failure> {
+    pub fn open(repo_path: &Path, config_path: Option<&Path>, protected_branch: Option<&str>, runtime: impl Into<Arc<Runtime>>) -> Result<Workspace, Failure> {
         let repo = GitRepo::open(repo_path).map_err(|error| Failure::bad_input(error.0))?;
         let (source, text) = read_config(&repo, config_path, protected_branch)?;
         let config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
@@ -46,9 +47,9 @@ impl Workspace {
 
     /// A workspace over an open repository and an already parsed configuration; relative
     /// plugin paths resolve against the working directory (the current one for a bare repository).
-    pub fn new(repo: GitRepo, config: Config, runtime: Runtime) -> Workspace {
+    pub fn new(repo: GitRepo, config: Config, runtime: impl Into<Arc<Runtime>>) -> Workspace {
         let base_dir = repo.workdir().map(Path::to_path_buf).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        Workspace { repo, config, base_dir, runtime, history_commits_read: AtomicUsize::new(0) }
+        Workspace { repo, config, base_dir, runtime: runtime.into(), history_commits_read: AtomicUsize::new(0) }
     }
 
     /// The branch tip.
@@ -71,6 +72,16 @@ impl Workspace {
     /// check out, and configuration changes.
     pub fn log(&self) -> Result<Vec<super::history::Entry>, Failure> {
         self.history_reader()?.page(|_| true, true, None).map_err(|error| Failure::bad_input(error.message().to_string()))
+    }
+
+    /// What `history` shows: the newest `limit` entries (0: all), only promotions of `app` and
+    /// into `env` when given (configuration changes only when neither is), read only as far
+    /// as they go.
+    pub fn history_page(&self, app: Option<&str>, env: Option<&str>, limit: usize) -> Result<Vec<super::history::Entry>, Failure> {
+        let wanted = |record: &PromotionRecord| app.is_none_or(|app| record.app == app) && env.is_none_or(|env| record.to == env);
+        self.history_reader()?
+            .page(wanted, app.is_none() && env.is_none(), (limit > 0).then_some(limit))
+            .map_err(|error| Failure::bad_input(error.message().to_string()))
     }
 
     /// The promotion history of the branch, newest first.

@@ -16,8 +16,12 @@ use crate::promotion::judge::GateOutcome;
 #[derive(Serialize)]
 struct BatchDocument<'a> {
     schema_version: u32,
+    /// `allow`, `deny` or `error`, for the whole (all or nothing).
+    decision: &'static str,
     /// `allowed`, `denied`, `failed`, or `no-op` when nothing had anything to do.
     outcome: &'static str,
+    /// The closing line of the text report.
+    summary: String,
     committed: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pushed: Option<&'a Pushed>,
@@ -79,10 +83,12 @@ pub fn render(batch: &Batch, dry_run: bool, format: OutputFormat) -> String {
     match format {
         OutputFormat::Json => to_json(&BatchDocument {
             schema_version: JSON_SCHEMA_VERSION,
+            decision: super::decision::decision_word(batch.outcome()),
             outcome: outcome_word(batch),
+            summary: summary(batch, dry_run),
             committed,
             pushed: batch.pushed.as_ref(),
-            transitions: batch.decided.iter().map(|decided| super::decision::document(decided, committed, None)).collect(),
+            transitions: batch.decided.iter().map(|decided| super::decision::document(decided, committed, None, dry_run)).collect(),
             nothing_to_do: &batch.skipped,
         }),
         OutputFormat::Junit => super::junit::decisions(&batch.decided),
@@ -118,6 +124,25 @@ pub fn render(batch: &Batch, dry_run: bool, format: OutputFormat) -> String {
             }
             out
         }
+    }
+}
+
+/// The report of a call: one decision's when it named one application and one target
+/// (`single`), else the whole batch's.
+pub fn render_call(batch: &Batch, single: bool, dry_run: bool, format: OutputFormat) -> String {
+    match batch.single().filter(|_| single) {
+        Some(decided) => super::decision::render_pushed(decided, batch.commit.as_deref(), batch.pushed.as_ref(), dry_run, format),
+        None => render(batch, dry_run, format),
+    }
+}
+
+/// The `--decision-log` lines of a call: one per transition decided (the one decision of a
+/// `single` call even when it has nothing to do).
+pub fn log_lines(batch: &Batch, single: bool, dry_run: bool) -> String {
+    let committed = batch.commit.as_deref();
+    match batch.single().filter(|_| single) {
+        Some(decided) => super::decision::log_line(decided, committed, dry_run),
+        None => batch.decided.iter().map(|decided| super::decision::log_line(decided, committed, dry_run)).collect(),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::decision::PolicyOutcome;
 use crate::promotion::pipeline::Decided;
 use crate::promotion::publish::Pushed;
 use crate::promotion::judge::{GateOutcome, PolicyRun};
-pub use super::words::{outcome_word, summary, verb};
+pub use super::words::{decision_word, outcome_word, summary, verb};
 use crate::promotion::planned::unified_diff;
 use crate::transition::{Transition, TransitionKind};
 
@@ -18,8 +18,13 @@ use crate::transition::{Transition, TransitionKind};
 #[derive(Serialize)]
 pub(super) struct DecisionDocument<'a> {
     schema_version: u32,
-    decision: &'a str,
+    /// `allow`, `deny` or `error` (a policy failed to run): what a caller branches on.
+    decision: &'static str,
+    /// The transition's decision id (also the record's name).
+    decision_id: &'a str,
     outcome: &'a str,
+    /// The closing line of the text report.
+    summary: String,
     no_op: bool,
     committed: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,13 +39,15 @@ pub(super) struct DecisionDocument<'a> {
 }
 
 /// The JSON document of `decided`.
-pub(super) fn document<'a>(decided: &'a Decided, committed: Option<&'a str>, pushed: Option<&'a Pushed>) -> DecisionDocument<'a> {
+pub(super) fn document<'a>(decided: &'a Decided, committed: Option<&'a str>, pushed: Option<&'a Pushed>, dry_run: bool) -> DecisionDocument<'a> {
     let plan = &decided.plan;
     let t = &plan.transition;
     DecisionDocument {
         schema_version: JSON_SCHEMA_VERSION,
-        decision: &t.id,
+        decision: decision_word(decided.gate.outcome),
+        decision_id: &t.id,
         outcome: outcome_word(decided),
+        summary: summary(decided, committed, dry_run),
         no_op: plan.no_op,
         committed,
         pushed,
@@ -67,7 +74,7 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
         OutputFormat::Junit => super::junit::decision(decided),
         OutputFormat::Github => super::github::decision(decided, committed, dry_run),
         OutputFormat::Sarif => to_json(&super::sarif::log(&[decided])),
-        OutputFormat::Json => to_json(&document(decided, committed, pushed)),
+        OutputFormat::Json => to_json(&document(decided, committed, pushed, dry_run)),
         OutputFormat::Text => {
             let mut out = String::new();
             let (app, version, to_env) = (line(&t.application), line(&t.artifact.version), line(&t.to_env));

@@ -19,6 +19,7 @@ pub mod escape;
 pub mod github;
 mod junit;
 pub mod matrix;
+pub mod proposal;
 mod sarif;
 mod words;
 

@@ -18,6 +18,16 @@ pub fn outcome_word(decided: &Decided) -> &'static str {
     }
 }
 
+/// What a caller branches on: `allow` (also when there is nothing to do), `deny`, or `error`
+/// when an enforce-mode policy failed to run.
+pub fn decision_word(outcome: GateOutcome) -> &'static str {
+    match outcome {
+        GateOutcome::Allowed => "allow",
+        GateOutcome::Denied => "deny",
+        GateOutcome::Failed => "error",
+    }
+}
+
 /// `promote`, or `rollback`.
 pub fn verb(t: &Transition) -> &'static str {
     match t.kind {

@@ -1,0 +1,158 @@
+//! Checking a proposal (a pull request's commits, or a commit another tool made) as the
+//! promotions it contains: every change a commit makes to a configured location's version
+//! becomes a plan request, planned on the protected branch and judged with its
+//! configuration (never the proposal's), the requester as given (else the commit's author,
+//! labelled unverified), approvals from `refs/tollgate/approvals`, at the time of the check. A
+//! proposal passes when every transition is allowed and its edit is exactly what the
+//! promotion would write.
+
+use std::collections::BTreeMap;
+
+use git2::{Commit, Oid, Sort};
+
+use super::pipeline::Decided;
+use super::request::PlanRequest;
+use super::workspace::Workspace;
+use crate::exit::Failure;
+use crate::input::Actor;
+use crate::manifest::{Deployed, read_deployed};
+
+/// How many commits one check reads at most.
+const MAX_COMMITS: usize = 1000;
+/// The label a transition carries when its requester is only the commit's author.
+pub const UNVERIFIED_REQUESTER_LABEL: &str = "requester-unverified";
+
+/// One transition a proposed commit contains, and the verdict on it.
+pub struct ProposedTransition {
+    /// The commit that makes the change.
+    pub commit: String,
+    /// Application.
+    pub app: String,
+    /// Environment.
+    pub env: String,
+    /// The version the commit puts there.
+    pub version: String,
+    /// Whether the requester was named by the caller (else it is the commit's author).
+    pub requester_verified: bool,
+    /// The decision, or why the change cannot be planned as a promotion.
+    pub decided: Result<Decided, Failure>,
+    /// Whether the commit's edit of the file is byte for byte what the promotion writes.
+    pub matches_promotion: bool,
+}
+
+impl ProposedTransition {
+    /// Allowed, and the edit is the promotion's.
+    pub fn passes(&self) -> bool {
+        self.matches_promotion && self.decided.as_ref().is_ok_and(|decided| decided.gate.outcome == super::judge::GateOutcome::Allowed)
+    }
+}
+
+impl Workspace {
+    /// Judge `proposal` (`BASE..HEAD`, or one commit) as the promotions it contains; see the
+    /// module's documentation. `requester` is who asks (`login` or `Name <email>`).
+    pub fn check_proposal(&self, proposal: &str, requester: Option<&str>) -> Result<Vec<ProposedTransition>, Failure> {
+        let requester = requester.map(|text| Actor::parse("actor", text).map_err(|error| Failure::bad_input(error.to_string()))).transpose()?;
+        let git = self.repo.git();
+        let resolve = |revision: &str| {
+            git.revparse_single(revision)
+                .and_then(|object| object.peel_to_commit())
+                .map(|commit| commit.id())
+                .map_err(|_| Failure::bad_input(format!("{revision} is not a commit in {}", self.repo.path().display())))
+        };
+        let (base, head) = match proposal.split_once("..") {
+            Some((base, head)) => (Some(resolve(base)?), resolve(head)?),
+            None => (None, resolve(proposal)?),
+        };
+        let git_error = |error: git2::Error| Failure::bad_input(error.message().to_string());
+        let commits: Vec<Oid> = match base {
+            None => vec![head],
+            Some(base) => {
+                let mut walk = git.revwalk().map_err(git_error)?;
+                walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).map_err(git_error)?;
+                walk.push(head).map_err(git_error)?;
+                walk.hide(base).map_err(git_error)?;
+                walk.take(MAX_COMMITS + 1).collect::<Result<_, _>>().map_err(git_error)?
+            }
+        };
+        if commits.len() > MAX_COMMITS {
+            return Err(Failure::bad_input(format!("{proposal} holds more than {MAX_COMMITS} commits; check it in parts")));
+        }
+        let mut checked = Vec::new();
+        for oid in commits {
+            let commit = git.find_commit(oid).map_err(git_error)?;
+            for (app, env, before, after, text) in self.version_changes(&commit)? {
+                let (actor, verified) = match &requester {
+                    Some(actor) => (actor.clone(), true),
+                    None => (author(&commit), false),
+                };
+                let root = self.config.graph().is_root(&env);
+                let mut labels = BTreeMap::new();
+                if !verified {
+                    labels.insert(UNVERIFIED_REQUESTER_LABEL.to_string(), "true".to_string());
+                }
+                let mut request = PlanRequest {
+                    app: app.clone(),
+                    to_env: env.clone(),
+                    version: Some(after.version.clone()),
+                    digest: after.digest.clone().filter(|_| root),
+                    no_digest: root && after.digest.is_none() && before.is_some_and(|before| before.digest.is_some()),
+                    actor,
+                    actor_given: true,
+                    labels,
+                    at: jiff::Timestamp::now().as_second(),
+                    ..PlanRequest::default()
+                };
+                let decided = crate::promotion::approvals::request_approvals(self, &request, &[]).and_then(|approvals| {
+                    request.approvals = approvals;
+                    self.decide(&request)
+                });
+                let matches_promotion = decided.as_ref().is_ok_and(|decided| decided.plan.file == self.location_file(&app, &env) && decided.plan.after == text);
+                checked.push(ProposedTransition { commit: oid.to_string(), app, env, version: after.version, requester_verified: verified, decided, matches_promotion });
+            }
+        }
+        Ok(checked)
+    }
+
+    /// The configured file of `app` in `env`.
+    fn location_file(&self, app: &str, env: &str) -> String {
+        self.config.applications.get(app).and_then(|application| application.environments.get(env)).map(|location| location.file.clone()).unwrap_or_default()
+    }
+
+    /// Every configured location whose version or digest `commit` changes from its first
+    /// parent: application, environment, what was there, what is there, and the file's text.
+    #[allow(clippy::type_complexity)]
+    fn version_changes(&self, commit: &Commit<'_>) -> Result<Vec<(String, String, Option<Deployed>, Deployed, String)>, Failure> {
+        let tree = commit.tree_id();
+        let parent = commit.parent(0).ok().map(|parent| parent.tree_id());
+        let mut changes = Vec::new();
+        for (app, application) in &self.config.applications {
+            for env in &self.config.environments {
+                let Some(location) = application.environments.get(env) else { continue };
+                let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
+                let Some(text) = read(tree)? else { continue };
+                let before_text = match parent {
+                    Some(parent) => read(parent)?,
+                    None => None,
+                };
+                if before_text.as_deref() == Some(text.as_str()) {
+                    continue;
+                }
+                let layout = location.layout(&application.image);
+                let after = read_deployed(&location.file, &text, &layout)
+                    .map_err(|error| Failure::bad_input(format!("{}: {}", &commit.id().to_string()[..12], error.0)))?;
+                let before = before_text.and_then(|text| read_deployed(&location.file, &text, &layout).ok());
+                if before.as_ref().is_some_and(|before| before.version == after.version && before.digest == after.digest) {
+                    continue;
+                }
+                changes.push((app.clone(), env.clone(), before, after, text));
+            }
+        }
+        Ok(changes)
+    }
+}
+
+/// A commit's author as a requester.
+fn author(commit: &Commit<'_>) -> Actor {
+    let author = commit.author();
+    Actor { name: author.name().unwrap_or("unknown").to_string(), email: author.email().ok().map(str::to_string).filter(|email| !email.is_empty()) }
+}
