@@ -10,6 +10,7 @@ mod crash;
 mod deployment_health;
 mod erp_http;
 mod examples;
+mod discovery;
 mod graph;
 mod guard;
 mod hardening;

@@ -158,6 +158,7 @@ impl Config {
                                 environments: BTreeMap::from([(env.clone(), location.clone())]),
                                 artifacts: BTreeMap::new(),
                                 primary: None,
+                                discover: None,
                                 defaults: None,
                                 skip: Vec::new(),
                             },
