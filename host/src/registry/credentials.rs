@@ -94,13 +94,13 @@ pub fn for_registry(registry: &str) -> Result<Credentials, String> {
     };
     let config: DockerConfig =
         serde_json::from_str(&text).map_err(|error| format!("{}: not a Docker config file ({error})", path.display()))?;
-    let helper = config.cred_helpers.iter().find(|(key, _)| server_host(key) == registry).map(|(_, helper)| helper).or(config.creds_store.as_ref());
+    let helper = config.cred_helpers.iter().find(|(key, _)| same_registry(server_host(key), registry)).map(|(_, helper)| helper).or(config.creds_store.as_ref());
     if let Some(helper) = helper
         && let Some(credentials) = from_helper(helper, registry)?
     {
         return Ok(credentials);
     }
-    let entry = config.auths.iter().find(|(key, _)| server_host(key) == registry).map(|(_, entry)| entry);
+    let entry = config.auths.iter().find(|(key, _)| same_registry(server_host(key), registry)).map(|(_, entry)| entry);
     match entry {
         Some(entry) => {
             let (username, password) = decode_entry(entry)
@@ -112,6 +112,13 @@ pub fn for_registry(registry: &str) -> Result<Credentials, String> {
         }
         None => Ok(Credentials::anonymous(&format!(" ({} has no entry for {registry})", path.display()))),
     }
+}
+
+/// Whether a config key's host names `registry`: Docker Hub is one registry under the names
+/// `docker login` writes (`index.docker.io`) and the host its API answers on.
+fn same_registry(host: &str, registry: &str) -> bool {
+    const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+    host == registry || (DOCKER_HUB.contains(&host) && DOCKER_HUB.contains(&registry))
 }
 
 /// The host of a config key, which may be `host`, `https://host` or `https://host/v1/`.
@@ -173,5 +180,12 @@ mod tests {
         assert_eq!(server_host("127.0.0.1:5000"), "127.0.0.1:5000");
         let entry = AuthEntry { auth: Some(base64::engine::general_purpose::STANDARD.encode("bob:s3:cret")), ..AuthEntry::default() };
         assert_eq!(decode_entry(&entry), Some(("bob".to_string(), "s3:cret".to_string())));
+    }
+
+    #[test]
+    fn docker_logins_to_docker_hub_are_found_for_the_host_its_api_answers_on() {
+        assert!(same_registry(server_host("https://index.docker.io/v1/"), "registry-1.docker.io"));
+        assert!(!same_registry("index.docker.io", "ghcr.io"));
+        assert!(!same_registry("127.0.0.1:5000", "127.0.0.1:5001"));
     }
 }
