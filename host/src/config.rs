@@ -13,6 +13,8 @@
 //!     environments:
 //!       dev:  { file: envs/dev/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
 //!       prod: { file: envs/prod/shop-api/deployment.yaml, manifest: { container: api } }
+//!       # a location may live on a branch of its own: { branch: environment/prod, file: … }
+//!       # (or, for every environment, defaults: { branch: "environment/{env}", … })
 //!       # helm/kustomize take `insert: true`: the first promotion adds a missing key (manifest::insert)
 //!   shop-web:
 //!     image: registry.example.com/shop/web
@@ -149,6 +151,11 @@ pub struct Location {
     /// Repository-relative path of the file; `{app}` and `{env}` are filled in.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub file: String,
+    /// The branch that holds the file, for repositories that keep each environment on a
+    /// branch of its own (GitOps Promoter's `environment/dev`, …); `{app}` and `{env}` are
+    /// filled in. Default: the top-level `branch`. Once loaded, always set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
     /// A Helm values file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmLocation>,
@@ -366,6 +373,7 @@ impl Config {
         templates::resolve(&mut config, &at)?;
         config.check_and_fill_artifacts(&at)?;
         config.check(&at)?;
+        templates::fill_branches(&mut config);
         let graph = config.environments.graph();
         for policy in &mut config.policies {
             policy.environment_names = graph.policy_environments(|env| policy.applies_to(env));

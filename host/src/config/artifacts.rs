@@ -60,6 +60,14 @@ impl Locations {
             Locations::Several(locations) => locations,
         }
     }
+
+    /// Every location, to fill in at load.
+    pub(super) fn all_mut(&mut self) -> &mut [Location] {
+        match self {
+            Locations::One(location) => std::slice::from_mut(location),
+            Locations::Several(locations) => locations,
+        }
+    }
 }
 
 /// One artifact of an application as planning sees it: its name (the application's name
@@ -149,6 +157,11 @@ impl Config {
                         }
                         file_path.push("file");
                         super::templates::check_path(&location.file).map_err(|message| at(&file_path, format!("{:?} {message}", location.file)))?;
+                        if !location.branch.is_empty() {
+                            file_path.pop();
+                            file_path.push("branch");
+                            return Err(at(&file_path, "environment branches do not apply to an artifact's locations yet: keep this application's files on the top-level branch".into()));
+                        }
                         // The artifact's location checked as a one-location application.
                         let mut alone = self.clone();
                         alone.applications = BTreeMap::from([(
