@@ -95,6 +95,9 @@ impl Workspace {
                 Some(tree) => Some(tree),
                 None => commit.parent(0).ok().map(|parent| parent.tree_id()),
             };
+            if branch.is_none() {
+                self.refuse_environment_branch_files(&commit, before_tree)?;
+            }
             for (app, env, before, after, text) in self.version_changes(&commit, before_tree, onto)? {
                 let (actor, verified) = match &requester {
                     Some(actor) => (actor.clone(), true),
@@ -148,6 +151,32 @@ impl Workspace {
             )));
         }
         Ok(branch)
+    }
+
+    /// Without a branch named, a commit that changes the file of a location living on an
+    /// environment branch of its own would pass as unrelated: refuse it, naming the branches.
+    fn refuse_environment_branch_files(&self, commit: &Commit<'_>, before_tree: Option<Oid>) -> Result<(), Failure> {
+        let mut changed = Vec::new();
+        for (app, application) in &self.config.applications {
+            for (env, location) in application.environments.iter().filter(|(_, location)| location.branch != self.config.branch) {
+                let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
+                let before = match before_tree {
+                    Some(tree) => read(tree)?,
+                    None => None,
+                };
+                if read(commit.tree_id())? != before {
+                    changed.push(format!("{} ({app} in {env} on {})", location.file, location.branch));
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(Failure::bad_input(format!(
+            "{} changes files configured on environment branches: {}; name the branch it is to land on (check-proposal --branch BRANCH, \"branch\" in POST /v1/check)",
+            &commit.id().to_string()[..12],
+            changed.join(", ")
+        )))
     }
 
     /// Every location on `branch` whose version or digest `commit` changes from `before_tree`
