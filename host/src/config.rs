@@ -494,6 +494,12 @@ impl Config {
         self.graph().upstreams(env).first().map(String::as_str)
     }
 
+    /// Whether `location`'s file lives on an environment branch of its own rather than on the
+    /// configured `branch` (where promotions commit and their history is read).
+    pub fn on_environment_branch(&self, location: &Location) -> bool {
+        location.branch != self.branch
+    }
+
     /// Whether promoting directly from `from` to `to` is allowed by `allow_skip`.
     pub fn skip_allowed(&self, from: &str, to: &str) -> bool {
         self.allow_skip.iter().any(|rule| rule.from == from && rule.to == to)

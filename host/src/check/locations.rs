@@ -76,7 +76,7 @@ fn check_location(
     let fallback = ["applications", name, "environments", env];
     // A location on an environment branch of its own is read from that branch's tip.
     let own_tip;
-    let tip = if location.branch == workspace.config.branch {
+    let tip = if !workspace.config.on_environment_branch(location) {
         tip
     } else {
         match crate::promotion::plan::location_tip(&workspace.repo, location) {

@@ -45,6 +45,7 @@ pub struct ArtifactConfig {
 /// One location, or several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // read once per configuration; a box would buy nothing
 pub enum Locations {
     /// One file.
     One(Location),

@@ -279,7 +279,7 @@ impl Workspace {
     fn check_commits_to_configured_branch(&self, request: &PlanRequest) -> Result<(), Failure> {
         let location = self.config.applications.get(&request.app).and_then(|application| application.environments.get(&request.to_env));
         match location {
-            Some(location) if location.branch != self.config.branch => Err(Failure::bad_input(format!(
+            Some(location) if self.config.on_environment_branch(location) => Err(Failure::bad_input(format!(
                 "{} in {} lives on branch {} ({}), and promote commits only to {} so far: judge it with `tollgate plan` or \
                  `check-proposal --branch {}` (POST /v1/plan, /v1/check) and let the tool that owns {} (GitOps Promoter) merge it",
                 request.app,

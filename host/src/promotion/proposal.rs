@@ -158,7 +158,7 @@ impl Workspace {
     fn refuse_environment_branch_files(&self, commit: &Commit<'_>, before_tree: Option<Oid>) -> Result<(), Failure> {
         let mut changed = Vec::new();
         for (app, application) in &self.config.applications {
-            for (env, location) in application.environments.iter().filter(|(_, location)| location.branch != self.config.branch) {
+            for (env, location) in application.environments.iter().filter(|(_, location)| self.config.on_environment_branch(location)) {
                 let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
                 let before = match before_tree {
                     Some(tree) => read(tree)?,

@@ -34,7 +34,7 @@ impl Workspace {
                 };
                 // The history read is the configured branch's: its promotion records say
                 // nothing of a file on another branch.
-                let recorded_here = location.branch == self.config.branch;
+                let recorded_here = !self.config.on_environment_branch(location);
                 let text = self.repo.read_file(tip.tree, &location.file).map_err(|error| Failure::bad_input(error.0))?;
                 let cell = match text {
                     None => EnvStatus::error(format!("{} does not exist on {}", location.file, location.branch)),
