@@ -1,5 +1,5 @@
-//! Planning a transition: read the tip of the branch that holds the target's file, work out which artifact goes where, and
-//! compute the exact file edit, without changing anything.
+//! Planning a transition: read the tip of the branch that holds the target's file, work out
+//! which artifact goes where, and compute the exact file edit, without changing anything.
 
 use super::history::{Arrivals, PromotionRecord, last_arrival};
 use super::planned::{Edited, Moved, Plan, assemble, rollback_artifact};
@@ -11,12 +11,12 @@ use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
 use crate::repo::{GitRepo, Tip};
 use crate::transition::{Artifact, FileChange, TransitionKind};
 
-/// Plan `request` on the tip of the configured branch, with the whole history read.
+/// Plan `request` on the tip of the branch that holds the target's file, with the whole history read.
 pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, mut history: &[PromotionRecord]) -> Result<Plan, String> {
     plan_with(repo, config, request, &mut history)
 }
 
-/// Plan `request` on the tip of the configured branch, looking records up in `history`: a
+/// Plan `request` on the tip of the branch that holds the target's file, looking records up in `history`: a
 /// promotion needs only the newest arrival of its version in the source environment, so a
 /// [`super::history::HistoryReader`] stops reading there; a rollback reads it all.
 pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mut dyn Arrivals) -> Result<Plan, String> {
