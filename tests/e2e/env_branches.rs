@@ -150,7 +150,7 @@ use serde::Deserialize as _;
 #[test]
 fn env_branches_serve_check_answers_the_gitops_promoter_web_request_commit_status() {
     let (dir, repo) = promoter_repo();
-    let server = Server::start(&repo, &[], &["--token-file", &token_file(dir.path())]);
+    let server = Server::start(&repo, &[], &["--token-file", &token_file(dir.path()), "--allow-promote"]);
     let gate = promoter_gate();
     let check = |sha: &str, branch: &str| {
         let answer = server.call("POST", "/v1/check", Some(&gate.body(sha, branch)));
@@ -187,6 +187,13 @@ fn env_branches_serve_check_answers_the_gitops_promoter_web_request_commit_statu
     let (passes, _, document) = check(&skipped, "environment/prod");
     assert!(!passes);
     assert!(document["transitions"][0]["summary"].as_str().unwrap().contains("prod takes what is in dev (1.4.2), not 9.9.9"), "{document}");
+
+    // /v1/promote does not commit to an environment branch either: 400, nothing changed.
+    let before = snapshot(&repo);
+    let answer = server.call("POST", "/v1/promote", Some(r#"{"app": "shop-api", "to": "prod", "actor": "alice"}"#));
+    assert_eq!((answer.status, answer.json()["decision"].as_str()), (400, Some("error")), "{}", answer.body);
+    assert!(answer.body.contains("lives on branch environment/prod"), "{}", answer.body);
+    assert_eq!(snapshot(&repo), before);
 
     // Without the branch, the change cannot pass as unrelated; a branch no location lives on
     // is refused by name.
