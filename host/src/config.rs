@@ -136,6 +136,10 @@ pub struct Application {
     /// With `artifacts`: the one WIT 0.1.0 plugins see as `artifact` (default: first by name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
+    /// Where new versions come from: the image's registry tags this rule admits
+    /// (`tollgate versions`, `promote --latest`). See [`discover`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discover: Option<discover::Discovery>,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
@@ -406,6 +410,12 @@ impl Config {
                     "give the image repository without tag or digest, e.g. registry.example.com/shop/api".into(),
                 ));
             }
+            if let Some(discovery) = &application.discover {
+                if !application.artifacts.is_empty() {
+                    return Err(at(&["applications", name, "discover"], "discovery is for an application of one image; remove `discover:` or `artifacts:`".into()));
+                }
+                discovery.compile().map_err(|(key, message)| at(&["applications", name, "discover", key], message))?;
+            }
             for (env, location) in &application.environments {
                 if !known(env) {
                     return Err(at(
@@ -510,6 +520,7 @@ impl Config {
 mod tests;
 
 pub mod artifacts;
+pub mod discover;
 pub mod templates;
 pub mod trust;
 

@@ -26,10 +26,12 @@
 //! - [`decision`]: what one policy said (allow, deny, or failed) and what that means;
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull over
 //!   a small client of its own with every answer bounded and one deadline per operation, the
-//!   local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures);
+//!   local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures),
+//!   and container images' tags and digests for discovery ([`registry::client::images`]);
 //! - [`promotion`]: the one pipeline every command runs through ([`promotion::pipeline`]):
-//!   request → plan (each environment's file read from the tip of its location's branch,
-//!   [`promotion::plan::location_tip`]; its source taken from the environment graph, [`promotion::source`];
+//!   request (a version from the registry, [`promotion::discover`]) → plan (each environment's
+//!   file read from the tip of its location's branch, [`promotion::plan::location_tip`]; its
+//!   source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
 //!   publish; a single promotion is a batch of one; then history, status and verify;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file, and `plugin

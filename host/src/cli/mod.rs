@@ -25,6 +25,7 @@ mod decision;
 mod request;
 mod serve;
 mod setup;
+mod versions;
 
 pub use request::{PlanArgs, RequestArgs};
 use decision::{check_decision_log, report};
@@ -103,6 +104,9 @@ pub enum Command {
     /// Plan many promotions in one process (a release train), without committing: one request a line.
     #[command(name = "plan-batch", after_help = "Example:\n  printf 'shop-api prod\\nshop-web prod\\n' | tollgate plan-batch - --approval bob --approval carol")]
     PlanBatch(plan_batch::BatchArgs),
+    /// The versions an application's registry offers under its `discover:` rule, newest first, with their digests.
+    #[command(after_help = "Example:\n  tollgate versions shop-api --limit 5")]
+    Versions(versions::VersionsArgs),
     /// Promote: commit the change when every enforce-mode policy allows it.
     #[command(after_help = "Example:\n  tollgate promote shop-api --to prod --actor alice --approval bob --approval carol")]
     Promote {
@@ -410,6 +414,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             report(cli, &workspace, &batch, args.selection().is_single(), true, args.request.output)
         }
         Command::PlanBatch(args) => plan_batch::run(cli, args),
+        Command::Versions(args) => versions::run(cli, args),
         Command::Serve(args) => serve::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;

@@ -70,6 +70,7 @@ fn parse_batch(source: &str, text: &str) -> Result<Vec<(usize, PlanArgs)>, Failu
             version: version.into_iter().collect(),
             digest,
             no_digest: false,
+            latest: false,
             request: RequestArgs::empty(),
         };
         requests.push((number, plan));

@@ -46,6 +46,10 @@ pub struct PlanArgs {
     /// Promote into a root environment without a digest, clearing the one the file has.
     #[arg(long, conflicts_with = "digest")]
     pub no_digest: bool,
+    /// Take the newest version the application's registry offers (its `discover:` rule), with
+    /// the digest read from the registry (a first environment of the graph only).
+    #[arg(long, conflicts_with_all = ["version", "no_digest"])]
+    pub latest: bool,
     #[command(flatten)]
     pub request: RequestArgs,
 }
@@ -104,6 +108,7 @@ impl PlanArgs {
             version: Vec::new(),
             digest: None,
             no_digest: false,
+            latest: false,
             request: RequestArgs::empty(),
         }
     }
@@ -218,6 +223,8 @@ pub(super) fn plan_request_for(
         at_given: request.at.is_some(),
         rollback,
     };
+    // The version first (approvals name it), then the approvals for it.
+    workspace.take_from_registry(&mut plan_request, args.latest)?;
     plan_request.approvals = crate::promotion::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
     // Validated by planning (`PlanRequest::validate`), the one boundary every command goes through.
     Ok(plan_request)

@@ -152,6 +152,7 @@ fn plan_args(body: &PlanBody) -> Result<PlanArgs, Failure> {
         version: body.version.clone(),
         digest: body.digest.clone(),
         no_digest: body.no_digest,
+        latest: body.latest,
         request: RequestArgs { actor: body.actor.clone(), approvals: body.approvals.clone(), labels, at: body.at.clone(), output: OutputFormat::Json, ..RequestArgs::empty() },
     })
 }

@@ -172,6 +172,7 @@ impl Config {
                                 environments: BTreeMap::from([(env.clone(), location.clone())]),
                                 artifacts: BTreeMap::new(),
                                 primary: None,
+                                discover: None,
                                 defaults: None,
                                 skip: Vec::new(),
                             },

@@ -6,6 +6,8 @@
 //! - [`approvals`]: the approvals a request brings (signed ones verified where required);
 //! - [`request`]: what a call asks for, validated where it enters, and which (application,
 //!   environment) pairs it names (targets, globs, release trains);
+//! - [`discover`]: the versions an application's registry offers, and a request's version and
+//!   digest taken from there (`versions`, `--latest`);
 //! - [`plan`]: which artifact goes where, and the exact file edit (adding the version's place
 //!   to an overlay that lacks it, when the location opts in: `overlay`);
 //! - [`artifact_set`]: the same for a multi-artifact application, every artifact together;
@@ -41,6 +43,7 @@ pub mod history;
 pub mod journal;
 pub mod observe;
 mod overlay;
+pub mod discover;
 pub mod pipeline;
 pub mod plan;
 pub mod planned;

@@ -145,7 +145,8 @@ fn valid_repository(repository: &str) -> bool {
         })
 }
 
-fn valid_tag(tag: &str) -> bool {
+/// A tag as the distribution spec allows it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 128
         && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')

@@ -21,6 +21,7 @@ mod junit;
 pub mod matrix;
 pub mod proposal;
 mod sarif;
+pub mod versions;
 mod words;
 
 use escape::line;

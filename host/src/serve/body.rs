@@ -35,6 +35,9 @@ pub struct PlanBody {
     /// Clear a root environment's digest (`--no-digest`).
     #[serde(default)]
     pub no_digest: bool,
+    /// Take the newest version from the application's registry (`--latest`).
+    #[serde(default)]
+    pub latest: bool,
     /// Who requests it (`--actor`).
     #[serde(default)]
     pub actor: Option<String>,

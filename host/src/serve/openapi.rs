@@ -17,6 +17,7 @@ fn plan_body() -> Value {
             "version": { "description": "Version, or NAME=VERSION per artifact (--version).", "oneOf": strings["oneOf"] },
             "digest": { "type": "string", "description": "sha256:<64 hex> of a root environment's version (--digest)." },
             "no_digest": { "type": "boolean", "description": "Clear a root environment's digest (--no-digest)." },
+            "latest": { "type": "boolean", "description": "Take the newest version the application's registry offers, with its digest (--latest)." },
             "actor": { "type": "string", "description": "Who requests it: a login, or Name <email> (--actor)." },
             "approvals": { "type": "array", "items": { "type": "string" }, "description": "NAME, NAME@VERSION or NAME@VERSION:GROUP each (--approval)." },
             "labels": { "type": "object", "additionalProperties": { "type": "string" }, "description": "KEY: VALUE (--label)." },
