@@ -13,6 +13,8 @@
 //!     environments:
 //!       dev:  { file: envs/dev/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
 //!       prod: { file: envs/prod/shop-api/deployment.yaml, manifest: { container: api } }
+//!       # a location may live on a branch of its own: { branch: environment/prod, file: … }
+//!       # (or, for every environment, defaults: { branch: "environment/{env}", … })
 //!       # helm/kustomize take `insert: true`: the first promotion adds a missing key (manifest::insert)
 //!   shop-web:
 //!     image: registry.example.com/shop/web
@@ -153,6 +155,11 @@ pub struct Location {
     /// Repository-relative path of the file; `{app}` and `{env}` are filled in.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub file: String,
+    /// The branch that holds the file, for repositories that keep each environment on a
+    /// branch of its own (GitOps Promoter's `environment/dev`, …); `{app}` and `{env}` are
+    /// filled in. Default: the top-level `branch`. Once loaded, always set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
     /// A Helm values file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmLocation>,
@@ -370,6 +377,7 @@ impl Config {
         templates::resolve(&mut config, &at)?;
         config.check_and_fill_artifacts(&at)?;
         config.check(&at)?;
+        templates::fill_branches(&mut config);
         let graph = config.environments.graph();
         for policy in &mut config.policies {
             policy.environment_names = graph.policy_environments(|env| policy.applies_to(env));
@@ -494,6 +502,12 @@ impl Config {
     /// The (first) upstream of `env`: in a chain, the environment before it; `None` for a root.
     pub fn previous_env(&self, env: &str) -> Option<&str> {
         self.graph().upstreams(env).first().map(String::as_str)
+    }
+
+    /// Whether `location`'s file lives on an environment branch of its own rather than on the
+    /// configured `branch` (where promotions commit and their history is read).
+    pub fn on_environment_branch(&self, location: &Location) -> bool {
+        location.branch != self.branch
     }
 
     /// Whether promoting directly from `from` to `to` is allowed by `allow_skip`.

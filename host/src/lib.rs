@@ -4,8 +4,9 @@
 //!
 //! - [`config`]: `tollgate.yaml`, read from the protected branch, with the environment graph
 //!   (upstreams, fan-in, roots, topological order) in [`config::graph`], its defaults and
-//!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]), and
-//!   multi-artifact applications ([`config::artifacts`]);
+//!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]; a location's
+//!   `branch` too, for environments kept on branches of their own), and multi-artifact
+//!   applications ([`config::artifacts`]);
 //! - [`input`]: validation of every string a requester or configuration brings in (identities
 //!   without invisible code points, compared NFKC-normalised and case-folded);
 //! - [`platform`]: what every layer takes from the machine: the effective user and the size
@@ -28,8 +29,9 @@
 //!   local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures),
 //!   and container images' tags and digests for discovery ([`registry::client::images`]);
 //! - [`promotion`]: the one pipeline every command runs through ([`promotion::pipeline`]):
-//!   request (a version from the registry, [`promotion::discover`]) → plan (its source taken
-//!   from the environment graph, [`promotion::source`];
+//!   request (a version from the registry, [`promotion::discover`]) → plan (each environment's
+//!   file read from the tip of its location's branch, [`promotion::plan::location_tip`]; its
+//!   source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
 //!   publish; a single promotion is a batch of one; then history, status and verify;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file, and `plugin

@@ -8,6 +8,7 @@ mod config_tools;
 mod contract;
 mod crash;
 mod deployment_health;
+mod env_branches;
 mod erp_http;
 mod examples;
 mod discovery;

@@ -1,5 +1,5 @@
 //! check-config, step 2: every file the configuration resolves to (literal paths and
-//! `{app}`/`{env}` templates alike) exists on the branch tip and holds a version where the
+//! `{app}`/`{env}` templates alike) exists on the tip of its branch and holds a version where the
 //! layout says. Each missing file is reported on the line and column of the field it came
 //! from (for a template: the template's), with the application, environment and path.
 
@@ -73,9 +73,25 @@ fn check_location(
     image: &str,
     what: &str,
 ) -> Option<String> {
-    let config = &workspace.config;
-    let short = &tip.commit.to_string()[..12];
     let fallback = ["applications", name, "environments", env];
+    // A location on an environment branch of its own is read from that branch's tip.
+    let own_tip;
+    let tip = if !workspace.config.on_environment_branch(location) {
+        tip
+    } else {
+        match crate::promotion::plan::location_tip(&workspace.repo, location) {
+            Ok(found) => {
+                own_tip = found;
+                &own_tip
+            }
+            Err(message) => {
+                let branch_path = if location.origin.branch.is_empty() { [&fallback[..], &["branch"]].concat() } else { location.origin.branch.iter().map(String::as_str).collect() };
+                report.error(locator.problem(&branch_path, message));
+                return None;
+            }
+        }
+    };
+    let short = &tip.commit.to_string()[..12];
     let file_path = if location.origin.file.is_empty() { [&fallback[..], &["file"]].concat() } else { location.origin.file_path() };
     let layout_path = || {
         if !location.origin.layout.is_empty() {
@@ -99,7 +115,7 @@ fn check_location(
             } else {
                 format!("({name} in {env}); fix the path or commit the file")
             };
-            let problem = locator.problem(&file_path, format!("{} does not exist on branch {} ({short}) {advice}", location.file, config.branch));
+            let problem = locator.problem(&file_path, format!("{} does not exist on branch {} ({short}) {advice}", location.file, location.branch));
             report.missing_files.push(MissingFile {
                 application: name.clone(),
                 environment: env.clone(),

@@ -200,6 +200,10 @@ pub enum Command {
         /// Who requests it [default: each commit's author, labelled requester-unverified].
         #[arg(long)]
         actor: Option<String>,
+        /// The environment branch it is to land on (locations with a `branch:` of their own, as
+        /// GitOps Promoter keeps them); one COMMIT is judged as what it brings to that branch's tip.
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: BasicFormat,
@@ -451,9 +455,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&report::history(&records, *output));
             Ok(ExitCode::Success)
         }
-        Command::CheckProposal { proposal, actor, output } => {
+        Command::CheckProposal { proposal, actor, branch, output } => {
             let workspace = open_workspace(cli)?;
-            let transitions = workspace.check_proposal(proposal, actor.as_deref())?;
+            let transitions = workspace.check_proposal(proposal, actor.as_deref(), branch.as_deref())?;
             print(&report::proposal::render(&transitions, *output));
             Ok(match report::proposal::decision_word(&transitions) {
                 "allow" => ExitCode::Success,

@@ -45,6 +45,7 @@ pub struct ArtifactConfig {
 /// One location, or several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // read once per configuration; a box would buy nothing
 pub enum Locations {
     /// One file.
     One(Location),
@@ -57,6 +58,14 @@ impl Locations {
     pub fn all(&self) -> &[Location] {
         match self {
             Locations::One(location) => std::slice::from_ref(location),
+            Locations::Several(locations) => locations,
+        }
+    }
+
+    /// Every location, to fill in at load.
+    pub(super) fn all_mut(&mut self) -> &mut [Location] {
+        match self {
+            Locations::One(location) => std::slice::from_mut(location),
             Locations::Several(locations) => locations,
         }
     }
@@ -149,6 +158,11 @@ impl Config {
                         }
                         file_path.push("file");
                         super::templates::check_path(&location.file).map_err(|message| at(&file_path, format!("{:?} {message}", location.file)))?;
+                        if !location.branch.is_empty() {
+                            file_path.pop();
+                            file_path.push("branch");
+                            return Err(at(&file_path, "environment branches do not apply to an artifact's locations yet: keep this application's files on the top-level branch".into()));
+                        }
                         // The artifact's location checked as a one-location application.
                         let mut alone = self.clone();
                         alone.applications = BTreeMap::from([(

@@ -9,9 +9,9 @@ use super::Config;
 
 const VALID: &str = "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod:\n        file: envs/prod/kustomization.yaml\n        kustomize: {}\npolicies:\n  - plugin: builtin:change-window\n    environments: [prod]\n    timeout_ms: 500\n    memory_mib: 16\n    http_origins: ['https://erp.example.com']\n    config: { default: {} }\n";
 
-/// The same with defaults, a file template, a skip and an override, so mutations reach the
-/// template resolver too.
-const TEMPLATED: &str = "environments: [dev, test, prod]\ndefaults: { file: \"envs/{env}/{app}/values.yaml\", helm: { tag_path: image.tag, insert: true } }\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    skip: [test]\n    environments:\n      prod: { file: \"envs/prod/{app}/kustomization.yaml\", kustomize: {} }\n  shop-web:\n    image: registry.example.com/shop/web\n    defaults: { manifest: { container: web } }\n";
+/// The same with defaults, a file and a branch template, a skip and an override, so mutations
+/// reach the template resolver too.
+const TEMPLATED: &str = "environments: [dev, test, prod]\ndefaults: { branch: \"environment/{env}\", file: \"envs/{env}/{app}/values.yaml\", helm: { tag_path: image.tag, insert: true } }\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    skip: [test]\n    environments:\n      prod: { file: \"envs/prod/{app}/kustomization.yaml\", kustomize: {} }\n  shop-web:\n    image: registry.example.com/shop/web\n    defaults: { manifest: { container: web } }\n";
 
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -78,6 +78,33 @@ proptest! {
             prop_assert!(!problem.message.trim().is_empty(), "empty message for {:?}", text);
             if let Some(line) = problem.line {
                 prop_assert!(line >= 1 && line <= text.lines().count() + 1, "line {} outside the text {:?}", line, text);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Any text as an environment's `branch:` (a template or not) is either a branch name Git
+    /// accepts for every location it gives, or an error on that field's line naming it.
+    #[test]
+    fn any_environment_branch_is_a_valid_branch_or_an_error_on_its_field(branch in prop_oneof![
+        any::<String>(),
+        "[a-z{}/.~^:@ -]{0,24}",
+        Just("environment/{env}".to_string()),
+    ]) {
+        let quoted = serde_json::to_string(&branch).unwrap();
+        let text = format!("environments: [dev, prod]\napplications:\n  api:\n    image: r/api\n    defaults: {{ helm: {{ tag_path: image.tag }} }}\n    environments:\n      prod:\n        branch: {quoted}\n        file: api.yaml\n");
+        match Config::parse_located("tollgate.yaml", &text) {
+            Ok(config) => {
+                let resolved = &config.applications["api"].environments["prod"].branch;
+                prop_assert!(crate::input::branch("branch", resolved).is_ok(), "{:?} gave {:?}", branch, resolved);
+                prop_assert!(!resolved.contains(['{', '}']), "{:?} gave {:?}", branch, resolved);
+            }
+            Err(problem) => {
+                prop_assert_eq!(problem.line, Some(8), "{:?}: {}", branch, problem);
+                prop_assert_eq!(problem.field.as_deref(), Some("applications.api.environments.prod.branch"), "{:?}: {}", branch, problem);
             }
         }
     }

@@ -43,6 +43,8 @@ pub struct LocationOrigin {
     pub file: Vec<String>,
     /// The field that gave the layout (`…helm`, `…kustomize` or `…manifest`).
     pub layout: Vec<String>,
+    /// The field that gave the branch (empty: the top-level `branch`).
+    pub branch: Vec<String>,
 }
 
 impl LocationOrigin {
@@ -54,6 +56,11 @@ impl LocationOrigin {
     /// The layout's field as `&str` segments.
     pub fn layout_path(&self) -> Vec<&str> {
         self.layout.iter().map(String::as_str).collect()
+    }
+
+    /// The field to fix when the location's branch is wrong.
+    pub fn branch_field(&self) -> String {
+        if self.branch.is_empty() { "branch".to_string() } else { self.branch.join(".") }
     }
 
     /// Whether the file came from a template shared by several environments (a `defaults`).
@@ -84,6 +91,12 @@ pub(super) fn resolve(config: &mut Config, at: At) -> Result<(), ConfigProblem> 
         }
         // A multi-artifact application gives each artifact's files itself (config::artifacts).
         if application.is_multi_artifact() {
+            if top.as_ref().is_some_and(|defaults| !defaults.branch.is_empty()) {
+                return Err(at(
+                    &["defaults", "branch"],
+                    format!("environment branches do not apply to applications with artifacts: yet ({name}); keep them on the top-level branch, or give the branch per single-image application"),
+                ));
+            }
             continue;
         }
         let app_path = ["applications", name.as_str()];
@@ -150,10 +163,20 @@ pub(super) fn resolve(config: &mut Config, at: At) -> Result<(), ConfigProblem> 
                 location.manifest = level.manifest.clone();
             }
             layout_field.push(layout_name(&location));
+            let branch_source = std::iter::once((env_path.clone(), Some(&location)))
+                .chain(levels.iter().map(|(path, defaults)| (path.clone(), *defaults)))
+                .find_map(|(path, level)| level.filter(|level| !level.branch.is_empty()).map(|level| (path, level.branch.clone())));
+            let mut branch_field = Vec::new();
+            if let Some((mut field, template)) = branch_source {
+                field.push("branch");
+                location.branch = fill_branch(&template, Some((name, env))).map_err(|message| at(&field, message))?;
+                branch_field = field;
+            }
             location.file = file;
             location.origin = LocationOrigin {
                 file: file_field.iter().map(|segment| segment.to_string()).collect(),
                 layout: layout_field.iter().map(|segment| segment.to_string()).collect(),
+                branch: branch_field.iter().map(|segment| segment.to_string()).collect(),
             };
             resolved.insert(env.clone(), location);
         }
@@ -175,7 +198,36 @@ fn check_defaults(defaults: &Location, path: &[&str], at: At) -> Result<(), Conf
         let sample = fill(&defaults.file, "app", "env").map_err(|message| at(&file_path, message))?;
         check_path(&sample).map_err(|message| at(&file_path, format!("{:?} {message}", defaults.file)))?;
     }
+    if !defaults.branch.is_empty() {
+        fill_branch(&defaults.branch, None).map_err(|message| at(&[path, &["branch"]].concat(), message))?;
+    }
     Ok(())
+}
+
+/// A location's `branch` with `{app}` and `{env}` filled in (`names`; `None` checks a
+/// template with stand-ins), checked to be a branch name.
+fn fill_branch(template: &str, names: Option<(&str, &str)>) -> Result<String, String> {
+    let (app, env) = names.unwrap_or(("app", "env"));
+    let branch = fill(template, app, env)?;
+    crate::input::branch("branch", &branch).map_err(|_| {
+        let gives = if branch == template || names.is_none() { String::new() } else { format!(" (for {app} in {env} it gives {branch:?})") };
+        format!("{template:?}{gives} is not a branch name Git accepts: write it as environment/{{env}} or environment/prod, without spaces, `..`, `~`, `^`, `:` or a leading `-`")
+    })?;
+    Ok(branch)
+}
+
+/// Give every location that names no branch of its own the top-level `branch`, so that
+/// each location knows where it lives (see [`Location::branch`]).
+pub(super) fn fill_branches(config: &mut Config) {
+    let branch = config.branch.clone();
+    for application in config.applications.values_mut() {
+        let artifact_locations = application.artifacts.values_mut().flat_map(|artifact| artifact.environments.values_mut()).flat_map(|locations| locations.all_mut());
+        for location in application.environments.values_mut().chain(artifact_locations) {
+            if location.branch.is_empty() {
+                location.branch = branch.clone();
+            }
+        }
+    }
 }
 
 fn has_layout(location: &Location) -> bool {
@@ -377,6 +429,45 @@ mod tests {
         // In block style it needs no quotes.
         let text = "environments: [dev]\ndefaults:\n  file: envs/{env}/{app}/values.yaml\n  helm: { tag_path: image.tag }\napplications:\n  api: { image: r/api }\n";
         assert_eq!(resolved_files(&parse(text).unwrap())["api"]["dev"], "envs/dev/api/values.yaml");
+    }
+
+    const BRANCHES: &str = "environments: [dev, prod]\ndefaults: { branch: \"environment/{env}\", file: \"{app}/manifest.yaml\", manifest: { container: app } }\napplications:\n  api: { image: r/api }\n  web:\n    image: r/web\n    environments:\n      prod: { branch: main, file: web/prod.yaml }\n";
+
+    #[test]
+    fn environment_branches_resolve_per_location_and_default_to_the_configured_branch() {
+        let config = parse(BRANCHES).unwrap();
+        let api = &config.applications["api"].environments;
+        assert_eq!((api["dev"].branch.as_str(), api["prod"].branch.as_str()), ("environment/dev", "environment/prod"));
+        assert_eq!(api["prod"].file, "api/manifest.yaml");
+        assert_eq!(api["prod"].origin.branch_field(), "defaults.branch");
+        let web = &config.applications["web"].environments;
+        assert_eq!(web["prod"].branch, "main", "the environment's own branch wins");
+        assert_eq!(web["prod"].origin.branch_field(), "applications.web.environments.prod.branch");
+        // Without a branch anywhere, every location is on the top-level one.
+        let config = parse(TEMPLATED).unwrap();
+        assert!(config.applications.values().flat_map(|application| application.environments.values()).all(|location| location.branch == "main"));
+        assert_eq!(config.applications["api"].environments["dev"].origin.branch_field(), "branch");
+    }
+
+    #[test]
+    fn an_environment_branch_that_git_refuses_is_an_error_on_its_line() {
+        let error = parse(&BRANCHES.replace("environment/{env}", "environment {env}")).unwrap_err();
+        assert!(error.starts_with("tollgate.yaml:2:13: defaults.branch: \"environment {env}\" is not a branch name Git accepts"), "{error}");
+        let error = parse(&BRANCHES.replace("environment/{env}", "environment/{stage}")).unwrap_err();
+        assert!(error.starts_with("tollgate.yaml:2:13: defaults.branch:") && error.contains("unknown placeholder {stage}"), "{error}");
+        let error = parse(&BRANCHES.replace("branch: main", "branch: \"prod..x\"")).unwrap_err();
+        assert!(error.starts_with("tollgate.yaml:8:15: applications.web.environments.prod.branch: \"prod..x\" is not a branch name"), "{error}");
+        let error = parse(&BRANCHES.replace("branch: main", "branch: \"-prod\"")).unwrap_err();
+        assert!(error.contains("applications.web.environments.prod.branch"), "{error}");
+    }
+
+    #[test]
+    fn environment_branches_are_refused_for_multi_artifact_applications() {
+        let artifacts = "environments: [dev]\napplications:\n  shop:\n    artifacts:\n      api:\n        image: r/api\n        environments:\n          dev: { branch: environment/dev, file: api.yaml, manifest: { container: api } }\n";
+        let error = parse(artifacts).unwrap_err();
+        assert!(error.contains("applications.shop.artifacts.api.environments.dev.branch: environment branches do not apply"), "{error}");
+        let error = parse(&format!("{}defaults: {{ branch: \"environment/{{env}}\" }}\n", artifacts.replace("branch: environment/dev, ", ""))).unwrap_err();
+        assert!(error.contains("defaults.branch: environment branches do not apply to applications with artifacts: yet (shop)"), "{error}");
     }
 
     #[test]

@@ -232,6 +232,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         artifacts: named,
         changes,
     };
-    let edited = Edited { file, before, after, line: current[primary.as_str()].line, no_op };
+    // Config::parse keeps an artifact's locations on the configured branch.
+    let edited = Edited { file, branch: config.branch.clone(), before, after, line: current[primary.as_str()].line, no_op };
     Ok(assemble(request, base, moved, edited, rollback_of, source_reason))
 }

@@ -203,16 +203,18 @@ impl Workspace {
             }
             batch.decided.push(decided);
         }
-        // Planned on one tip, or planned again.
-        if let Some(first) = batch.decided.first()
-            && batch.decided.iter().any(|decided| decided.plan.base.commit != first.plan.base.commit)
-        {
-            return Err(Failure::conflict(format!("{} moved while the transitions were being planned; try again", self.config.branch)));
+        // Planned on one tip of each branch, or planned again.
+        for (index, decided) in batch.decided.iter().enumerate() {
+            let plan = &decided.plan;
+            if batch.decided[..index].iter().any(|other| other.plan.branch == plan.branch && other.plan.base.commit != plan.base.commit) {
+                return Err(Failure::conflict(format!("{} moved while the transitions were being planned; try again", plan.branch)));
+            }
         }
         // One commit cannot hold two independent edits of one file.
         for (index, decided) in batch.decided.iter().enumerate() {
             for file in decided.plan.files() {
-                if let Some(other) = batch.decided[..index].iter().find(|other| other.plan.files().any(|path| path == file)) {
+                let same_file = |other: &&Decided| other.plan.branch == decided.plan.branch && other.plan.files().any(|path| path == file);
+                if let Some(other) = batch.decided[..index].iter().find(same_file) {
                     let (a, b) = (&other.plan.transition, &decided.plan.transition);
                     return Err(Failure::bad_input(format!(
                         "{file} holds both {} in {} and {} in {}; promote them in separate calls",
@@ -260,12 +262,36 @@ impl Workspace {
         for request in requests {
             request.validate().map_err(|error| Failure::bad_input(error.to_string()))?;
         }
+        for request in requests {
+            self.check_commits_to_configured_branch(request)?;
+        }
         let author = signature(&self.repo, first.actor_given.then_some(&first.actor)).map_err(commit_failure)?;
         for request in requests {
             crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env, request.actor.identity())
                 .map_err(Failure::bad_input)?;
         }
         Ok(Some(author))
+    }
+
+    /// Promotions commit to the configured branch: one into an environment whose file lives
+    /// on a branch of its own (GitOps Promoter's `environment/…`) is refused before anything
+    /// is planned; `plan` and `check-proposal` judge such environments.
+    fn check_commits_to_configured_branch(&self, request: &PlanRequest) -> Result<(), Failure> {
+        let location = self.config.applications.get(&request.app).and_then(|application| application.environments.get(&request.to_env));
+        match location {
+            Some(location) if self.config.on_environment_branch(location) => Err(Failure::bad_input(format!(
+                "{} in {} lives on branch {} ({}), and promote commits only to {} so far: judge it with `tollgate plan` or \
+                 `check-proposal --branch {}` (POST /v1/plan, /v1/check) and let the tool that owns {} (GitOps Promoter) merge it",
+                request.app,
+                request.to_env,
+                location.branch,
+                location.origin.branch_field(),
+                self.config.branch,
+                location.branch,
+                location.branch
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The promotion loop, holding the promotion lock: decide, record, commit; `publish` as

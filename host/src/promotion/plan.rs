@@ -1,22 +1,22 @@
-//! Planning a transition: read the branch tip, work out which artifact goes where, and
-//! compute the exact file edit, without changing anything.
+//! Planning a transition: read the tip of the branch that holds the target's file, work out
+//! which artifact goes where, and compute the exact file edit, without changing anything.
 
 use super::history::{Arrivals, PromotionRecord, last_arrival};
 use super::planned::{Edited, Moved, Plan, assemble, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
-use crate::config::Config;
+use crate::config::{Config, Location};
 use crate::manifest::insert::insert_target;
 use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
-use crate::repo::GitRepo;
+use crate::repo::{GitRepo, Tip};
 use crate::transition::{Artifact, FileChange, TransitionKind};
 
-/// Plan `request` on the tip of the configured branch, with the whole history read.
+/// Plan `request` on the tip of the branch that holds the target's file, with the whole history read.
 pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, mut history: &[PromotionRecord]) -> Result<Plan, String> {
     plan_with(repo, config, request, &mut history)
 }
 
-/// Plan `request` on the tip of the configured branch, looking records up in `history`: a
+/// Plan `request` on the tip of the branch that holds the target's file, looking records up in `history`: a
 /// promotion needs only the newest arrival of its version in the source environment, so a
 /// [`super::history::HistoryReader`] stops reading there; a rollback reads it all.
 pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mut dyn Arrivals) -> Result<Plan, String> {
@@ -27,7 +27,6 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     if !request.artifact_versions.is_empty() {
         return Err(format!("--version NAME=VERSION names an artifact; {} has a single image: give --version VERSION", request.app));
     }
-    let base = repo.tip(&config.branch).map_err(|error| error.0)?;
     let application = config.applications.get(&request.app).ok_or_else(|| {
         format!(
             "unknown application {}; tollgate.yaml configures {}",
@@ -41,10 +40,14 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     let target = application.environments.get(&request.to_env).ok_or_else(|| {
         format!("{} has no location configured for {}; add applications.{}.environments.{}", request.app, request.to_env, request.app, request.to_env)
     })?;
+    // Planned on the tip of the branch that holds the target's file; every environment's
+    // file is read from its own branch.
+    let base = location_tip(repo, target)?;
     let read = |env: &str| -> Result<(String, Deployed), String> {
         let location = &application.environments[env];
+        let tip = if location.branch == target.branch { base } else { location_tip(repo, location)? };
         let text = repo
-            .read_file(base.tree, &location.file)
+            .read_file(tip.tree, &location.file)
             .map_err(|error| error.0)?
             .ok_or_else(|| {
                 let field = if location.origin.file.is_empty() {
@@ -52,7 +55,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
                 } else {
                     location.origin.file.join(".")
                 };
-                format!("{} does not exist on {}; create it or fix {field}", location.file, config.branch)
+                format!("{} does not exist on {}; create it or fix {field}", location.file, location.branch)
             })?;
         let deployed = read_deployed(&location.file, &text, &location.layout(&application.image)).map_err(|error| error.0)?;
         check_image(&location.file, &deployed, &application.image, &request.app)?;
@@ -115,5 +118,19 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     let from_env_since = from_env_since.flatten();
     let changes = vec![FileChange { path: target.file.clone(), before: Some(before.clone()), after: Some(after.clone()) }];
     let moved = Moved { kind, from_env, artifact, previous_artifact, from_env_since, artifacts: Vec::new(), changes };
-    Ok(assemble(request, base, moved, Edited { file: target.file.clone(), before, after, line, no_op }, rollback_of, source_reason))
+    let edited = Edited { file: target.file.clone(), branch: target.branch.clone(), before, after, line, no_op };
+    Ok(assemble(request, base, moved, edited, rollback_of, source_reason))
+}
+
+/// The tip of the branch that holds `location`'s file: an environment branch of its own, or
+/// the configured branch (see [`Location::branch`]).
+pub fn location_tip(repo: &GitRepo, location: &Location) -> Result<Tip, String> {
+    repo.tip(&location.branch).map_err(|_| {
+        format!(
+            "branch {} does not exist in {}; create it, or fix {} in tollgate.yaml",
+            location.branch,
+            repo.path().display(),
+            location.origin.branch_field()
+        )
+    })
 }

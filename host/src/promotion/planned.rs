@@ -18,6 +18,8 @@ pub struct Plan {
     pub transition: Transition,
     /// The file that changes.
     pub file: String,
+    /// The branch that holds it (the tip planned on is this branch's).
+    pub branch: String,
     /// Its content before.
     pub before: String,
     /// Its content after.
@@ -61,6 +63,7 @@ pub(super) struct Moved {
 /// The file a plan reports first (for a multi-artifact application, one of several).
 pub(super) struct Edited {
     pub file: String,
+    pub branch: String,
     pub before: String,
     pub after: String,
     pub line: usize,
@@ -91,6 +94,7 @@ pub(super) fn assemble(request: &PlanRequest, base: Tip, moved: Moved, edited: E
         base,
         transition,
         file: edited.file,
+        branch: edited.branch,
         line: edited.line,
         before: edited.before,
         after: edited.after,

@@ -4,7 +4,8 @@
 //! configuration (never the proposal's), the requester as given (else the commit's author,
 //! labelled unverified), approvals from `refs/tollgate/approvals`, at the time of the check. A
 //! proposal passes when every transition is allowed and its edit is exactly what the
-//! promotion would write.
+//! promotion would write. Locations on environment branches of their own (GitOps Promoter)
+//! are judged for a proposal onto that branch.
 
 use std::collections::BTreeMap;
 
@@ -49,9 +50,14 @@ impl ProposedTransition {
 
 impl Workspace {
     /// Judge `proposal` (`BASE..HEAD`, or one commit) as the promotions it contains; see the
-    /// module's documentation. `requester` is who asks (`login` or `Name <email>`).
-    pub fn check_proposal(&self, proposal: &str, requester: Option<&str>) -> Result<Vec<ProposedTransition>, Failure> {
+    /// module's documentation. `requester` is who asks (`login` or `Name <email>`). `branch`
+    /// is the environment branch the proposal is to land on (GitOps Promoter's
+    /// `environment/prod`), for locations that live on a branch of their own: one commit is
+    /// then judged as the change from that branch's tip to it (what merging it brings), a
+    /// range commit by commit; without it, the locations on the configured branch are judged.
+    pub fn check_proposal(&self, proposal: &str, requester: Option<&str>, branch: Option<&str>) -> Result<Vec<ProposedTransition>, Failure> {
         let requester = requester.map(|text| Actor::parse("actor", text).map_err(|error| Failure::bad_input(error.to_string()))).transpose()?;
+        let onto = self.proposal_branch(branch)?;
         let git = self.repo.git();
         let resolve = |revision: &str| {
             git.revparse_single(revision)
@@ -77,10 +83,22 @@ impl Workspace {
         if commits.len() > MAX_COMMITS {
             return Err(Failure::bad_input(format!("{proposal} holds more than {MAX_COMMITS} commits; check it in parts")));
         }
+        // One commit for an environment branch: what it brings to the branch's tip.
+        let onto_tip = match (base, branch) {
+            (None, Some(_)) => Some(self.repo.tip(onto).map_err(|error| Failure::bad_input(error.0))?.tree),
+            _ => None,
+        };
         let mut checked = Vec::new();
         for oid in commits {
             let commit = git.find_commit(oid).map_err(git_error)?;
-            for (app, env, before, after, text) in self.version_changes(&commit)? {
+            let before_tree = match onto_tip {
+                Some(tree) => Some(tree),
+                None => commit.parent(0).ok().map(|parent| parent.tree_id()),
+            };
+            if branch.is_none() {
+                self.refuse_environment_branch_files(&commit, before_tree)?;
+            }
+            for (app, env, before, after, text) in self.version_changes(&commit, before_tree, onto)? {
                 let (actor, verified) = match &requester {
                     Some(actor) => (actor.clone(), true),
                     None => (author(&commit), false),
@@ -118,16 +136,60 @@ impl Workspace {
         self.config.applications.get(app).and_then(|application| application.environments.get(env)).map(|location| location.file.clone()).unwrap_or_default()
     }
 
-    /// Every configured location whose version or digest `commit` changes from its first
-    /// parent: application, environment, what was there, what is there, and the file's text.
+    /// The branch a proposal is judged for: `branch` when given (a branch some location lives
+    /// on), else the configured branch.
+    fn proposal_branch<'a>(&'a self, branch: Option<&'a str>) -> Result<&'a str, Failure> {
+        let Some(branch) = branch else { return Ok(&self.config.branch) };
+        crate::input::branch("branch", branch).map_err(|error| Failure::bad_input(error.to_string()))?;
+        let mut known: Vec<&str> = self.config.applications.values().flat_map(|application| application.environments.values()).map(|location| location.branch.as_str()).collect();
+        known.sort_unstable();
+        known.dedup();
+        if !known.contains(&branch) {
+            return Err(Failure::bad_input(format!(
+                "branch: no configured location lives on {branch}; tollgate.yaml's locations live on {}",
+                known.join(", ")
+            )));
+        }
+        Ok(branch)
+    }
+
+    /// Without a branch named, a commit that changes the file of a location living on an
+    /// environment branch of its own would pass as unrelated: refuse it, naming the branches.
+    fn refuse_environment_branch_files(&self, commit: &Commit<'_>, before_tree: Option<Oid>) -> Result<(), Failure> {
+        let mut changed = Vec::new();
+        for (app, application) in &self.config.applications {
+            for (env, location) in application.environments.iter().filter(|(_, location)| self.config.on_environment_branch(location)) {
+                let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
+                let before = match before_tree {
+                    Some(tree) => read(tree)?,
+                    None => None,
+                };
+                if read(commit.tree_id())? != before {
+                    changed.push(format!("{} ({app} in {env} on {})", location.file, location.branch));
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(Failure::bad_input(format!(
+            "{} changes files configured on environment branches: {}; name the branch it is to land on (check-proposal --branch BRANCH, \"branch\" in POST /v1/check)",
+            &commit.id().to_string()[..12],
+            changed.join(", ")
+        )))
+    }
+
+    /// Every location on `branch` whose version or digest `commit` changes from `before_tree`
+    /// (its first parent's, or an environment branch's tip): application, environment, what was
+    /// there, what is there, and the file's text.
     #[allow(clippy::type_complexity)]
-    fn version_changes(&self, commit: &Commit<'_>) -> Result<Vec<(String, String, Option<Deployed>, Deployed, String)>, Failure> {
+    fn version_changes(&self, commit: &Commit<'_>, before_tree: Option<Oid>, branch: &str) -> Result<Vec<(String, String, Option<Deployed>, Deployed, String)>, Failure> {
         let tree = commit.tree_id();
-        let parent = commit.parent(0).ok().map(|parent| parent.tree_id());
+        let parent = before_tree;
         let mut changes = Vec::new();
         for (app, application) in &self.config.applications {
             for env in &self.config.environments {
-                let Some(location) = application.environments.get(env) else { continue };
+                let Some(location) = application.environments.get(env).filter(|location| location.branch == branch) else { continue };
                 let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
                 let Some(text) = read(tree)? else { continue };
                 let before_text = match parent {

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::history::PromotionRecord;
+use super::plan::location_tip;
 use super::verified::Trust;
 use super::workspace::Workspace;
 use crate::exit::Failure;
@@ -15,19 +16,31 @@ use crate::manifest::read_deployed;
 impl Workspace {
     /// What is deployed where.
     pub fn status(&self) -> Result<Vec<AppStatus>, Failure> {
-        let tip = self.tip()?;
         let history = self.history()?;
+        // The tip of each branch that holds a location: the configured one, and environment
+        // branches of their own.
+        let mut tips = BTreeMap::new();
         let mut apps = Vec::new();
         for (name, application) in &self.config.applications {
             let mut environments = BTreeMap::new();
             for env in &self.config.environments {
                 let Some(location) = application.environments.get(env) else { continue };
+                let tip = match tips.entry(location.branch.clone()).or_insert_with(|| location_tip(&self.repo, location)) {
+                    Ok(tip) => *tip,
+                    Err(message) => {
+                        environments.insert(env.clone(), EnvStatus::error(message.clone()));
+                        continue;
+                    }
+                };
+                // The history read is the configured branch's: its promotion records say
+                // nothing of a file on another branch.
+                let recorded_here = !self.config.on_environment_branch(location);
                 let text = self.repo.read_file(tip.tree, &location.file).map_err(|error| Failure::bad_input(error.0))?;
                 let cell = match text {
-                    None => EnvStatus::error(format!("{} does not exist", location.file)),
+                    None => EnvStatus::error(format!("{} does not exist on {}", location.file, location.branch)),
                     Some(text) => match read_deployed(&location.file, &text, &location.layout(&application.image)) {
                         Ok(deployed) => {
-                            let into_env = |record: &&PromotionRecord| record.app == *name && record.to == *env;
+                            let into_env = |record: &&PromotionRecord| recorded_here && record.app == *name && record.to == *env;
                             // The newest promotion claimed into the environment that checks out (counting or
                             // not); the file is as it left it, or it was changed another way since (or only
                             // ever by commits that are no promotion: hand edits, forged records).
@@ -35,7 +48,7 @@ impl Workspace {
                             let tip_blob = self.blob_at(&tip.commit.to_string(), &location.file);
                             let attributed = newest.filter(|record| self.blob_at(&record.commit, &location.file) == tip_blob);
                             let unrecorded = attributed.is_none()
-                                && (newest.is_some() || history.iter().any(|record| !record.counts && self.touches(&record.commit, &location.file)));
+                                && (newest.is_some() || history.iter().any(|record| recorded_here && !record.counts && self.touches(&record.commit, &location.file)));
                             EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest)
                         }
                         Err(_) if location.inserts_missing() && crate::manifest::insert::lacks_target(&text, &location.layout(&application.image)) => {

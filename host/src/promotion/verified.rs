@@ -128,6 +128,10 @@ impl Rules {
         }
         for (app, application) in &config.applications {
             let mut add = |env: &str, location: &crate::config::Location, image: &str, artifact: Option<&str>| {
+                // A file on an environment branch of its own is not this branch's to guard.
+                if config.on_environment_branch(location) {
+                    return;
+                }
                 let located = Located { app: app.clone(), env: env.to_string(), artifact: artifact.map(str::to_string), layout: location.layout(image) };
                 rules.locations.entry(location.file.clone()).or_default().push(located);
             };

@@ -93,6 +93,7 @@ fn decided(kind: Kind, mode: Mode, texts: &[String], finding_path: Option<String
         base: Tip { commit: git2::Oid::ZERO_SHA1, tree: git2::Oid::ZERO_SHA1 },
         transition,
         file: FILE.into(),
+        branch: "main".into(),
         before: "image:\n  tag: \"1.0.0\"\n".into(),
         after: format!("image:\n  tag: \"{}\"\n", texts[8]),
         line: 2,

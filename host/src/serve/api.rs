@@ -112,6 +112,9 @@ struct CheckBody {
     /// Who requests it (else each commit's author, unverified).
     #[serde(default)]
     actor: Option<String>,
+    /// The environment branch it is to land on (`check-proposal --branch`).
+    #[serde(default)]
+    branch: Option<String>,
 }
 
 /// `POST /v1/check`: `tollgate check-proposal -o json`.
@@ -134,7 +137,7 @@ async fn check(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesReje
         .limits
         .run(move || {
             let workspace = shared.open()?;
-            let transitions = workspace.check_proposal(&proposal, body.actor.as_deref())?;
+            let transitions = workspace.check_proposal(&proposal, body.actor.as_deref(), body.branch.as_deref())?;
             let decided: Vec<_> = transitions.iter().filter_map(|transition| transition.decided.as_ref().ok()).collect();
             shared.metrics.record(decided.iter().copied());
             shared.log(&decided.iter().map(|decided| report::decision::log_line(decided, None, true)).collect::<String>());

@@ -100,7 +100,8 @@ pub fn document() -> Value {
                     "properties": {
                         "commit": { "type": "string", "description": "The proposed commit, or BASE..HEAD." },
                         "base": { "type": "string", "description": "Judge base..commit." },
-                        "actor": { "type": "string", "description": "Who requests it; else each commit's author, labelled requester-unverified." }
+                        "actor": { "type": "string", "description": "Who requests it; else each commit's author, labelled requester-unverified." },
+                        "branch": { "type": "string", "description": "The environment branch it is to land on (locations with a branch of their own, as GitOps Promoter keeps them): one commit is judged as what it brings to that branch's tip." }
                     }
                 } } } },
                 "responses": answers("every transition with its decision, and `decision` for the whole", json!({ "type": "object", "required": ["decision", "summary", "transitions"] }), &bad)
