@@ -164,3 +164,22 @@ fn a_discovery_rule_that_cannot_be_checked_is_a_configuration_error_naming_its_k
     assert!(said.contains("tollgate.yaml:7:17: error: applications.api.discover.semver"), "{said}");
     assert!(said.contains("is not a semver requirement"), "{said}");
 }
+
+#[test]
+fn a_proposal_pinning_a_digest_the_registry_does_not_hold_for_its_version_does_not_pass() {
+    let registry = Registry::start();
+    let digests = push_releases(&registry);
+    let (_dir, repo) = repo(&registry, "{ semver: \">=1.0, <2\" }");
+    let propose = |branch: &str, digest: &str| {
+        git(&repo, &["checkout", "--quiet", "-b", branch, "main"]);
+        std::fs::write(format!("{repo}/envs/dev/api.yaml"), format!("image:\n  tag: \"1.2.0\"\n  digest: \"{digest}\"\n")).unwrap();
+        git(&repo, &["commit", "--quiet", "-am", "dev to 1.2.0"]);
+        git(&repo, &["checkout", "--quiet", "main"]);
+        run(&repo, &["check-proposal", &format!("main..{branch}"), "--actor", "ci"])
+    };
+    let forged = propose("forged", &digests["1.0.0"]);
+    assert_eq!(forged.code, 1, "{}{}", forged.stdout, forged.stderr);
+    assert!(forged.stdout.contains("is not what the registry holds for api:1.2.0"), "{}", forged.stdout);
+    let honest = propose("honest", &digests["1.2.0"]);
+    assert_eq!(honest.code, 0, "{}{}", honest.stdout, honest.stderr);
+}

@@ -120,10 +120,15 @@ impl Workspace {
                     at: jiff::Timestamp::now().as_second(),
                     ..PlanRequest::default()
                 };
-                let decided = crate::promotion::approvals::request_approvals(self, &request, &[]).and_then(|approvals| {
-                    request.approvals = approvals;
-                    self.decide(&request)
-                });
+                // As for a request made here: a digest the registry does not hold for the
+                // version is refused (where the application discovers its versions).
+                let decided = self
+                    .take_from_registry(&mut request, false)
+                    .and_then(|()| crate::promotion::approvals::request_approvals(self, &request, &[]))
+                    .and_then(|approvals| {
+                        request.approvals = approvals;
+                        self.decide(&request)
+                    });
                 let matches_promotion = decided.as_ref().is_ok_and(|decided| decided.plan.file == self.location_file(&app, &env) && decided.plan.after == text);
                 checked.push(ProposedTransition { commit: oid.to_string(), app, env, version: after.version, requester_verified: verified, decided, matches_promotion });
             }
