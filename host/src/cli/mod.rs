@@ -26,6 +26,7 @@ mod request;
 mod serve;
 mod setup;
 mod versions;
+mod watch;
 
 pub use request::{PlanArgs, RequestArgs};
 use decision::{check_decision_log, report};
@@ -107,6 +108,9 @@ pub enum Command {
     /// The versions an application's registry offers under its `discover:` rule, newest first, with their digests.
     #[command(after_help = "Example:\n  tollgate versions shop-api --limit 5")]
     Versions(versions::VersionsArgs),
+    /// Wait until the newest promotion of APP into ENV is synced and healthy in Argo CD and soaks without a matching alert; record the outcome.
+    #[command(after_help = "Example:\n  tollgate watch shop-api --env prod --deadline 15m --soak 10m --actor ci-bot")]
+    Watch(watch::WatchArgs),
     /// Promote: commit the change when every enforce-mode policy allows it.
     #[command(after_help = "Example:\n  tollgate promote shop-api --to prod --actor alice --approval bob --approval carol")]
     Promote {
@@ -415,6 +419,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::PlanBatch(args) => plan_batch::run(cli, args),
         Command::Versions(args) => versions::run(cli, args),
+        Command::Watch(args) => watch::run(cli, args),
         Command::Serve(args) => serve::run(cli, args),
         Command::Promote { plan, branch, push } => {
             check_decision_log(cli)?;

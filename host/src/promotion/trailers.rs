@@ -189,6 +189,8 @@ impl Trailers {
                     any = true;
                     continue;
                 }
+                // A health record's trailers: checked by `health`, never a promotion's claim.
+                super::health::TRAILER_HEALTH | super::health::TRAILER_HEALTH_OF => continue,
                 other if other.starts_with("Tollgate-") => {
                     any = true;
                     continue;
