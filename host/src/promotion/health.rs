@@ -24,10 +24,7 @@ use super::verified::{Claimed, Rules, Trust, assess_claims};
 pub const HEALTH_DIR: &str = ".tollgate/health";
 /// The health record format written now.
 pub const HEALTH_SCHEMA_VERSION: u32 = 1;
-/// The trailer with the outcome (`healthy` or `failed`).
-pub const TRAILER_HEALTH: &str = "Tollgate-Health";
-/// The trailer naming the promotion commit the record is about.
-pub const TRAILER_HEALTH_OF: &str = "Tollgate-Health-Of";
+use super::trailers::key::{HEALTH as TRAILER_HEALTH, HEALTH_OF as TRAILER_HEALTH_OF};
 /// A health record larger than this is not read.
 const MAX_HEALTH_BYTES: usize = 64 << 10;
 
@@ -97,9 +94,7 @@ impl HealthRecord {
 
     /// The record as stored: pretty JSON with a final newline.
     pub fn to_text(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("health records serialize");
-        text.push('\n');
-        text
+        super::record::stored_json(self)
     }
 
     /// Parse a stored record.
