@@ -32,6 +32,9 @@
 //!       https://erp.example.com: { bearer: { env: ERP_TOKEN } }
 //!     config: { … }                       # the plugin's own configuration
 //!     signers: [secteam@example.com]      # optional: the .wasm must carry a valid .wasm.sig by one of them
+//! health:                                 # optional: where `tollgate watch` looks, see health
+//!   argocd: { url: https://argocd.example.com, application: "{app}-{env}" }
+//!   alertmanager: { url: https://alertmanager.example.com, matchers: ['app="{app}"'] }
 //! trust:                                  # optional, see the trust module
 //!   allowed_signers: .tollgate/allowed_signers
 //!   environments:
