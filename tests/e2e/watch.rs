@@ -17,11 +17,13 @@ const TOKEN: &str = "watch-e2e-argocd-token-5d1c9e07";
 const FIXTURE_REVISION: &str = "8d3c1f0a9b7e6d5c4b3a29180f7e6d5c4b3a2918";
 
 /// A loopback Argo CD answering `GET /api/v1/applications/shop-api-dev` (with `Bearer TOKEN`;
-/// 401 without) with the queued answers, one per request, repeating the last; how many
-/// requests it answered is kept.
+/// 401 without) with the queued answers, one per request, repeating the last (`{HEAD}` in an
+/// answer is the tip of `main` in the repository `follow` names, as Argo CD syncs it); how
+/// many requests it answered is kept.
 struct FakeArgo {
     origin: String,
     answers: Arc<Mutex<(VecDeque<String>, usize)>>,
+    follow: Arc<Mutex<Option<String>>>,
 }
 
 impl FakeArgo {
@@ -29,7 +31,8 @@ impl FakeArgo {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let answers = Arc::new(Mutex::new((VecDeque::from(answers), 0)));
-        let shared = answers.clone();
+        let follow: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let (shared, followed) = (answers.clone(), follow.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -43,7 +46,10 @@ impl FakeArgo {
                 let (status, body) = {
                     let mut state = shared.lock().unwrap();
                     state.1 += 1;
-                    let answer = if state.0.len() > 1 { state.0.pop_front().unwrap() } else { state.0[0].clone() };
+                    let mut answer = if state.0.len() > 1 { state.0.pop_front().unwrap() } else { state.0[0].clone() };
+                    if let Some(repo) = followed.lock().unwrap().as_deref() {
+                        answer = answer.replace("{HEAD}", git(repo, &["rev-parse", "refs/heads/main"]).trim());
+                    }
                     match (authorized, request_line.split_whitespace().nth(1)) {
                         (false, _) => (401, fixture("unauthorized.json")),
                         (true, Some("/api/v1/applications/shop-api-dev")) => (200, answer),
@@ -53,7 +59,7 @@ impl FakeArgo {
                 let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
             }
         });
-        FakeArgo { origin, answers }
+        FakeArgo { origin, answers, follow }
     }
 
     fn requests(&self) -> usize {
@@ -69,14 +75,20 @@ fn argo_answer(name: &str, revision: &str) -> String {
 /// A repository (dev → prod) whose shop-api was promoted to 1.4.2 in dev by tollgate, with a
 /// `health:` section pointing at `argo` and `alertmanager`; returns the promotion commit.
 fn repository(dir: &std::path::Path, argo: &str, alertmanager: &str) -> (String, String) {
+    repository_with(dir, argo, alertmanager, &["1.4.2"], "[]")
+}
+
+/// The same, with each of `versions` promoted in turn (approved by bob) and `policies` (a YAML
+/// flow list).
+fn repository_with(dir: &std::path::Path, argo: &str, alertmanager: &str, versions: &[&str], policies: &str) -> (String, String) {
     let repo = dir.join("repo");
     for env in ["dev", "prod"] {
         std::fs::create_dir_all(repo.join(format!("envs/{env}"))).unwrap();
-        std::fs::write(repo.join(format!("envs/{env}/values.yaml")), "image:\n  repository: registry.example.com/shop/api\n  tag: \"1.4.1\"\n").unwrap();
+        std::fs::write(repo.join(format!("envs/{env}/values.yaml")), "image:\n  repository: registry.example.com/shop/api\n  tag: \"1.4.0\"\n").unwrap();
     }
     let config = format!(
         "environments: [dev, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: {{ file: envs/dev/values.yaml, helm: {{ tag_path: image.tag }} }}\n      prod: {{ file: envs/prod/values.yaml, helm: {{ tag_path: image.tag }} }}\n\
-         health:\n  argocd: {{ url: '{argo}' }}\n  alertmanager: {{ url: '{alertmanager}' }}\n  credentials:\n    {argo}: {{ bearer: {{ env: ARGOCD_TOKEN }} }}\n"
+         health:\n  argocd: {{ url: '{argo}' }}\n  alertmanager: {{ url: '{alertmanager}' }}\n  credentials:\n    {argo}: {{ bearer: {{ env: ARGOCD_TOKEN }} }}\npolicies: {policies}\n"
     );
     std::fs::write(repo.join("tollgate.yaml"), config).unwrap();
     let repo = repo.to_str().unwrap().to_string();
@@ -85,8 +97,10 @@ fn repository(dir: &std::path::Path, argo: &str, alertmanager: &str) -> (String,
     git(&repo, &["config", "user.email", "p@example.com"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "desired state"]);
-    let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--actor", "alice"]);
-    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    for version in versions {
+        let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", version, "--actor", "alice", "--approval", "bob"]);
+        assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    }
     let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
     (repo, commit)
 }
@@ -202,4 +216,56 @@ fn a_hand_made_health_record_commit_is_not_counted_and_the_guard_refuses_it() {
     let guard = run(&repo, &["verify", &format!("{promotion}..HEAD")]);
     assert_eq!(guard.code, 1, "{}{}", guard.stdout, guard.stderr);
     assert!(guard.stdout.contains("health record:"), "{}", guard.stdout);
+}
+
+#[test]
+fn promote_watch_promotes_then_watches_the_commit_it_made() {
+    let alertmanager = Alertmanager::start();
+    let dir = tempfile::tempdir().unwrap();
+    let argo = FakeArgo::start(Vec::new());
+    let (repo, _) = repository(dir.path(), &argo.origin, &alertmanager.url);
+    *argo.follow.lock().unwrap() = Some(repo.clone());
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", "{HEAD}").replace("api:1.4.2", "api:1.5.0")]), 0);
+    let args = ["promote", "shop-api", "--to", "dev", "--version", "1.5.0", "--actor", "alice", "--watch", "--soak", "1s", "--interval", "50ms", "--deadline", "60s"];
+    let promoted = run(&repo, &args);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    assert!(promoted.stdout.contains("shop-api 1.5.0 in dev") && promoted.stdout.contains(": healthy"), "{}", promoted.stdout);
+    let promotion = git(&repo, &["rev-parse", "HEAD~1"]);
+    assert!(git(&repo, &["log", "-1", "--format=%B"]).contains(&format!("Tollgate-Health-Of: {}", promotion.trim())));
+    assert!(git(&repo, &["log", "-1", "--format=%B", "HEAD~1"]).contains("Tollgate-Version: 1.5.0"));
+}
+
+#[test]
+fn watch_rollback_on_failure_commits_a_gated_rollback_and_a_denied_one_leaves_the_failure_recorded() {
+    let alertmanager = Alertmanager::start();
+    alertmanager.alert(r#"{"alertname": "HighErrorRate", "app": "shop-api", "env": "dev"}"#, None);
+    let rollback_args = ["watch", "shop-api", "--env", "dev", "--deadline", "60s", "--soak", "1s", "--interval", "50ms", "--actor", "watcher@example.com", "--rollback-on-failure"];
+
+    // The policies allow it: a rollback commit on top of the health record.
+    let dir = tempfile::tempdir().unwrap();
+    let argo = FakeArgo::start(Vec::new());
+    let (repo, promotion) = repository_with(dir.path(), &argo.origin, &alertmanager.url, &["1.4.1", "1.4.2"], "[]");
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", &promotion)]), 0);
+    let watched = run(&repo, &rollback_args);
+    assert_eq!(watched.code, 1, "{}{}", watched.stdout, watched.stderr);
+    assert!(watched.stdout.contains("failed its health check: alert HighErrorRate") && watched.stdout.contains("rolled back: commit"), "{}", watched.stdout);
+    let rollback = git(&repo, &["log", "-1", "--format=%an <%ae>%n%B"]);
+    assert!(rollback.contains(&format!("Tollgate-Rollback-Of: {promotion}")) && rollback.contains("Tollgate-Version: 1.4.1"), "{rollback}");
+    assert!(rollback.contains("watcher@example.com"), "{rollback}");
+    assert!(git(&repo, &["log", "-1", "--format=%B", "HEAD~1"]).contains("Tollgate-Health: failed"));
+    let (_clone, status, history) = from_a_fresh_clone(&repo);
+    assert!(status.stdout.lines().any(|line| line.contains("dev") && line.contains("1.4.1")), "{}", status.stdout);
+    assert!(history.stdout.contains("rollback in dev") && history.stdout.contains("failed its health check"), "{}", history.stdout);
+
+    // The policies deny it (an approval is required, the watcher brings none): said, and the failure stays recorded.
+    let dir = tempfile::tempdir().unwrap();
+    let argo = FakeArgo::start(Vec::new());
+    let policies = "[{ plugin: 'builtin:approval-count', config: { default: { required: 1 } } }]";
+    let (repo, promotion) = repository_with(dir.path(), &argo.origin, &alertmanager.url, &["1.4.1", "1.4.2"], policies);
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", &promotion)]), 0);
+    let watched = run(&repo, &rollback_args);
+    assert_eq!(watched.code, 1, "{}{}", watched.stdout, watched.stderr);
+    assert!(watched.stdout.contains("the rollback was not made: denied by the policies") && watched.stdout.contains("the failure stays recorded"), "{}", watched.stdout);
+    assert!(git(&repo, &["log", "-1", "--format=%B"]).contains("Tollgate-Health: failed"));
+    assert_eq!(git(&repo, &["rev-parse", "HEAD~1"]).trim(), promotion);
 }
