@@ -269,3 +269,27 @@ fn watch_rollback_on_failure_commits_a_gated_rollback_and_a_denied_one_leaves_th
     assert!(git(&repo, &["log", "-1", "--format=%B"]).contains("Tollgate-Health: failed"));
     assert_eq!(git(&repo, &["rev-parse", "HEAD~1"]).trim(), promotion);
 }
+
+#[test]
+fn watch_push_publishes_the_health_record_and_check_config_names_an_unread_health_credential() {
+    let alertmanager = Alertmanager::start();
+    let dir = tempfile::tempdir().unwrap();
+    let argo = FakeArgo::start(Vec::new());
+    let (repo, promotion) = repository(dir.path(), &argo.origin, &alertmanager.url);
+    let origin = dir.path().join("origin.git");
+    let origin = origin.to_str().unwrap();
+    assert!(Command::new("git").args(["clone", "-q", "--bare", &repo, origin]).status().unwrap().success());
+    git(&repo, &["remote", "add", "origin", origin]);
+    git(&repo, &["fetch", "-q", "origin"]);
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", &promotion)]), 0);
+
+    let watched = run(&repo, &["watch", "shop-api", "--env", "dev", "--soak", "1s", "--interval", "50ms", "--actor", "watcher@example.com", "--push"]);
+    assert_eq!(watched.code, 0, "{}{}", watched.stdout, watched.stderr);
+    assert!(watched.stdout.contains("pushed to origin (main at "), "{}", watched.stdout);
+    assert_eq!(git(origin, &["rev-parse", "main"]), git(&repo, &["rev-parse", "HEAD"]));
+    assert!(git(origin, &["log", "-1", "--format=%B", "main"]).contains("Tollgate-Health: healthy"));
+
+    let checked = tollgate_env(&shared_cache(), &["--repo", &repo, "check-config"], &[]);
+    assert_eq!(checked.code, 2, "{}{}", checked.stdout, checked.stderr);
+    assert!(checked.stdout.contains("health.credentials") && checked.stdout.contains("ARGOCD_TOKEN"), "{}", checked.stdout);
+}

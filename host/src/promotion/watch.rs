@@ -176,9 +176,9 @@ impl Workspace {
         if !application.environments.contains_key(env) {
             return Err(Failure::bad_input(format!("{app} does not run in {env} (tollgate.yaml)")));
         }
-        if let Some(actor) = &options.actor {
-            crate::trust::commit_signature::require_signing(&self.repo, &self.config, env, actor.identity()).map_err(Failure::bad_input)?;
-        }
+        // Before watching: a health record the rules would not accept is never made.
+        let author = signature(&self.repo, options.actor.as_ref()).map_err(commit_failure)?;
+        crate::trust::commit_signature::require_signing(&self.repo, &self.config, env, &watcher(options, &author)).map_err(Failure::bad_input)?;
         let promotion = {
             let mut history = self.history_reader()?;
             let found = history.find(|record| record.counts && record.app == app && record.to == env);
@@ -305,10 +305,7 @@ impl Workspace {
             WatchEnd::Failed(reason) => (HealthOutcome::Failed, Some(reason.clone())),
             WatchEnd::Unknown(_) => unreachable!("could-not-tell is never recorded"),
         };
-        let checked_by = match &options.actor {
-            Some(actor) => actor.identity().to_string(),
-            None => String::from_utf8_lossy(author.email_bytes()).to_string(),
-        };
+        let checked_by = watcher(options, &author);
         let record = HealthRecord {
             schema_version: super::health::HEALTH_SCHEMA_VERSION,
             tollgate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -331,9 +328,9 @@ impl Workspace {
                 (self.commit_health(&mut lock, &record, &author, false)?, None)
             }
             Some(remote) => self.publish(None, remote, |lock| {
-                let base = self.tip()?.commit.to_string();
                 let commit = self.commit_health(lock, &record, &author, true)?;
-                Ok((commit, Some((commit.to_string(), base))))
+                let base = self.repo.git().find_commit(commit).and_then(|made| made.parent_id(0)).map_err(|error| Failure::bad_input(error.message().to_string()))?;
+                Ok((commit, Some((commit.to_string(), base.to_string()))))
             })?,
         };
         watched.recorded = Some(commit.to_string());
@@ -382,6 +379,15 @@ impl Workspace {
             return Err(CommitError::State(format!("the health record commit did not pass its own checks ({}); nothing was committed", problems.join("; "))));
         }
         land_commit(&self.repo, lock, Landing { publish, branch, new_branch: None, base, commit, paths: &paths }, worktree.as_mut())
+    }
+}
+
+/// Who watches, as recorded and as the signing rules compare it: `--actor`, else the commit
+/// author's e-mail address.
+fn watcher(options: &WatchOptions, author: &Signature<'_>) -> String {
+    match &options.actor {
+        Some(actor) => actor.identity().to_string(),
+        None => String::from_utf8_lossy(author.email_bytes()).to_string(),
     }
 }
 
