@@ -293,3 +293,52 @@ fn watch_push_publishes_the_health_record_and_check_config_names_an_unread_healt
     assert_eq!(checked.code, 2, "{}{}", checked.stdout, checked.stderr);
     assert!(checked.stdout.contains("health.credentials") && checked.stdout.contains("ARGOCD_TOKEN"), "{}", checked.stdout);
 }
+
+#[test]
+fn where_commits_must_be_signed_the_watcher_signs_the_health_record_and_an_unsigned_one_is_untrusted() {
+    let alertmanager = Alertmanager::start();
+    let dir = tempfile::tempdir().unwrap();
+    let argo = FakeArgo::start(Vec::new());
+    let (repo, _) = repository_with(dir.path(), &argo.origin, &alertmanager.url, &[], "[]");
+    let (alice, alice_pub) = crate::trust::keygen(dir.path(), "alice", "ed25519");
+    let (watcher, watcher_pub) = crate::trust::keygen(dir.path(), "watcher", "ed25519");
+    std::fs::write(
+        std::path::Path::new(&repo).join(".tollgate-signers"),
+        format!("alice namespaces=\"git\" {alice_pub}\nwatcher@example.com namespaces=\"git\" {watcher_pub}\n"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(std::path::Path::new(&repo).join("tollgate.yaml")).unwrap();
+    let trust = "trust:\n  allowed_signers: .tollgate-signers\n  environments:\n    dev: { signed_commits: true }\n";
+    std::fs::write(std::path::Path::new(&repo).join("tollgate.yaml"), format!("{config}{trust}")).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "require signed commits into dev"]);
+    git(&repo, &["config", "gpg.format", "ssh"]);
+    git(&repo, &["config", "commit.gpgsign", "true"]);
+    git(&repo, &["config", "user.signingKey", alice.to_str().unwrap()]);
+    let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--actor", "alice"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let promotion = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", &promotion)]), 0);
+
+    // alice's key cannot sign a health record for the watcher: refused before watching.
+    let refused = watch(&repo, "60s");
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(argo.requests(), 0);
+    git(&repo, &["config", "user.signingKey", watcher.to_str().unwrap()]);
+    let watched = watch(&repo, "60s");
+    assert_eq!(watched.code, 0, "{}{}", watched.stdout, watched.stderr);
+    let history = run(&repo, &["history"]);
+    assert!(history.stdout.contains("health in dev") && history.stdout.contains("verified: signed by promoter watcher@example.com"), "{}", history.stdout);
+    assert!(run(&repo, &["status"]).stdout.contains("[healthy since "));
+    assert_eq!(run(&repo, &["verify", &format!("{promotion}..HEAD")]).code, 0);
+
+    // The same record recommitted without a signature: UNTRUSTED, not counted, refused by the guard.
+    let signed = git(&repo, &["rev-parse", "HEAD"]);
+    git(&repo, &["reset", "-q", "--soft", "HEAD~1"]);
+    git(&repo, &["-c", "commit.gpgsign=false", "commit", "-q", "-C", signed.trim()]);
+    let history = run(&repo, &["history"]);
+    assert!(history.stdout.contains("UNTRUSTED: dev requires signed commits; not signed"), "{}", history.stdout);
+    assert!(!run(&repo, &["status"]).stdout.contains("healthy since"));
+    let guard = run(&repo, &["verify", &format!("{promotion}..HEAD")]);
+    assert_eq!(guard.code, 1, "{}{}", guard.stdout, guard.stderr);
+}
