@@ -98,18 +98,15 @@ pub struct HealthTarget {
     pub alertmanager: Option<(String, Vec<String>)>,
 }
 
-/// `template` with `{app}` and `{env}` filled in.
+/// `template` with `{app}` and `{env}` filled in (checked when loading, so it always fills).
 fn fill(template: &str, app: &str, env: &str) -> String {
-    template.replace("{app}", app).replace("{env}", env)
+    super::templates::fill(template, app, env).unwrap_or_else(|_| template.to_string())
 }
 
-/// A template may hold `{app}` and `{env}`, and no other brace.
+/// A template may hold `{app}` and `{env}`, and no other placeholder: the one check file
+/// templates have too.
 fn check_placeholders(template: &str) -> Result<(), String> {
-    let rest = template.replace("{app}", "").replace("{env}", "");
-    match rest.contains(['{', '}']) {
-        true => Err(format!("{template:?} holds a placeholder other than {{app}} and {{env}}")),
-        false => Ok(()),
-    }
+    super::templates::fill(template, "app", "env").map(drop)
 }
 
 /// A base URL: http or https, an origin and an optional path, no query or fragment.
