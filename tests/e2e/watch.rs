@@ -342,3 +342,21 @@ fn where_commits_must_be_signed_the_watcher_signs_the_health_record_and_an_unsig
     let guard = run(&repo, &["verify", &format!("{promotion}..HEAD")]);
     assert_eq!(guard.code, 1, "{}{}", guard.stdout, guard.stderr);
 }
+
+#[test]
+fn watch_fails_at_once_when_argocd_runs_another_image_or_reports_degraded_at_the_promotion() {
+    for (fixture_name, says) in [
+        ("wrong-image.json", "failed its health check: Argo CD reports shop-api-dev running registry.example.com/shop/api:1.4.1, not the promoted registry.example.com/shop/api:1.4.2"),
+        ("degraded.json", "failed its health check: Argo CD reports shop-api-dev Degraded at "),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let argo = FakeArgo::start(Vec::new());
+        // Alertmanager is never reached: the check fails before the soak.
+        let (repo, promotion) = repository(dir.path(), &argo.origin, "http://127.0.0.1:9");
+        *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer(fixture_name, &promotion)]), 0);
+        let watched = watch(&repo, "60s");
+        assert_eq!(watched.code, 1, "{fixture_name}: {}{}", watched.stdout, watched.stderr);
+        assert!(watched.stdout.contains(says), "{fixture_name}: {}", watched.stdout);
+        assert!(git(&repo, &["log", "-1", "--format=%B"]).contains("Tollgate-Health: failed"));
+    }
+}

@@ -204,7 +204,16 @@ impl Workspace {
             watched.progress.push(line);
         };
         let promoted = |state: &ArgoState| self.is_promotion_or_unchanged_since(&promotion.commit, &state.revision, &application.environments[env].file);
-        let image_ok = |state: &ArgoState| runs_image(&state.images, &application.image, &promotion.version, promotion.digest.as_deref());
+        // Every artifact of a multi-artifact application, else the one image.
+        let expected: Vec<(&str, &str, Option<&str>)> = match promotion.artifacts.is_empty() {
+            true => vec![(application.image.as_str(), promotion.version.as_str(), promotion.digest.as_deref())],
+            false => promotion.artifacts.iter().map(|artifact| (artifact.image.as_str(), artifact.version.as_str(), artifact.digest.as_deref())).collect(),
+        };
+        let missing = |state: &ArgoState| -> Vec<String> {
+            let absent = expected.iter().filter(|(image, version, digest)| !runs_image(&state.images, image, version, *digest));
+            absent.map(|(image, version, _)| format!("{image}:{version}")).collect()
+        };
+        let image_ok = |state: &ArgoState| missing(state).is_empty();
 
         // Until synced at the promotion and healthy, within the deadline.
         let started = Instant::now();
@@ -218,11 +227,10 @@ impl Workspace {
                 Ok(state) if promoted(&state) && state.health == "Healthy" && state.sync == "Synced" => {
                     if !image_ok(&state) {
                         let end = WatchEnd::Failed(format!(
-                            "Argo CD reports {} running {}, not the promoted {}:{}",
+                            "Argo CD reports {} running {}, not the promoted {}",
                             target.application,
                             if state.images.is_empty() { "no image".to_string() } else { state.images.join(", ") },
-                            application.image,
-                            promotion.version
+                            missing(&state).join(", ")
                         ));
                         return self.finish(watched, end, &promotion, &target, None, 0, options);
                     }
