@@ -236,6 +236,45 @@ mod tests {
         assert_eq!(prod.alertmanager.unwrap().1, vec!["team=\"shop\""]);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+        /// Any text as the Argo CD application or an Alertmanager matcher is either accepted,
+        /// and then fills in to a URL path segment or a matcher that cannot break out of its
+        /// place, or an error on that field's line.
+        #[test]
+        fn any_application_or_matcher_is_safe_once_filled_or_an_error_on_its_field(
+            text in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[a-z{}\"=~!/?#%. -]{0,24}",
+                proptest::strategy::Just("{app}-{env}".to_string()),
+                proptest::strategy::Just("app=\"{app}\"".to_string()),
+            ],
+            matcher in proptest::prelude::any::<bool>(),
+        ) {
+            let quoted = serde_json::to_string(&text).unwrap();
+            let health = match matcher {
+                true => format!("  argocd: {{ url: 'https://a.example.com' }}\n  alertmanager:\n    url: 'https://b.example.com'\n    matchers: [{quoted}]\n"),
+                false => format!("  argocd:\n    url: 'https://a.example.com'\n    application: {quoted}\n"),
+            };
+            match parse(&health) {
+                Ok(config) => {
+                    let target = config.health.unwrap().target("shop-api", "prod");
+                    if matcher {
+                        let filled = &target.alertmanager.unwrap().1[0];
+                        proptest::prop_assert!(!filled.contains(['{', '}', '\n', '\\']) && filled.ends_with('"'), "{:?} gave {:?}", text, filled);
+                    } else {
+                        proptest::prop_assert!(target.application.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')), "{:?} gave {:?}", text, target.application);
+                    }
+                }
+                Err(error) => {
+                    let field = if matcher { "tollgate.yaml:11:" } else { "tollgate.yaml:10:" };
+                    proptest::prop_assert!(error.starts_with(field), "{:?}: {}", text, error);
+                }
+            }
+        }
+    }
+
     #[test]
     fn health_mistakes_are_errors_naming_the_field_and_line() {
         for (health, field) in [
