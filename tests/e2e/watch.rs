@@ -67,6 +67,11 @@ impl FakeArgo {
     }
 }
 
+/// A real Alertmanager, a directory for the repository and a fake Argo CD with nothing queued yet.
+fn servers() -> (Alertmanager, tempfile::TempDir, FakeArgo) {
+    (Alertmanager::start(), tempfile::tempdir().unwrap(), FakeArgo::start(Vec::new()))
+}
+
 /// The `healthy.json` fixture, synced at `revision` (progressing: the `progressing.json` one).
 fn argo_answer(name: &str, revision: &str) -> String {
     fixture(name).replace(FIXTURE_REVISION, revision)
@@ -220,9 +225,7 @@ fn a_hand_made_health_record_commit_is_not_counted_and_the_guard_refuses_it() {
 
 #[test]
 fn promote_watch_promotes_then_watches_the_commit_it_made() {
-    let alertmanager = Alertmanager::start();
-    let dir = tempfile::tempdir().unwrap();
-    let argo = FakeArgo::start(Vec::new());
+    let (alertmanager, dir, argo) = servers();
     let (repo, _) = repository(dir.path(), &argo.origin, &alertmanager.url);
     *argo.follow.lock().unwrap() = Some(repo.clone());
     *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", "{HEAD}").replace("api:1.4.2", "api:1.5.0")]), 0);
@@ -272,9 +275,7 @@ fn watch_rollback_on_failure_commits_a_gated_rollback_and_a_denied_one_leaves_th
 
 #[test]
 fn watch_push_publishes_the_health_record_and_check_config_names_an_unread_health_credential() {
-    let alertmanager = Alertmanager::start();
-    let dir = tempfile::tempdir().unwrap();
-    let argo = FakeArgo::start(Vec::new());
+    let (alertmanager, dir, argo) = servers();
     let (repo, promotion) = repository(dir.path(), &argo.origin, &alertmanager.url);
     let origin = dir.path().join("origin.git");
     let origin = origin.to_str().unwrap();
@@ -296,9 +297,7 @@ fn watch_push_publishes_the_health_record_and_check_config_names_an_unread_healt
 
 #[test]
 fn where_commits_must_be_signed_the_watcher_signs_the_health_record_and_an_unsigned_one_is_untrusted() {
-    let alertmanager = Alertmanager::start();
-    let dir = tempfile::tempdir().unwrap();
-    let argo = FakeArgo::start(Vec::new());
+    let (alertmanager, dir, argo) = servers();
     let (repo, _) = repository_with(dir.path(), &argo.origin, &alertmanager.url, &[], "[]");
     let (alice, alice_pub) = crate::trust::keygen(dir.path(), "alice", "ed25519");
     let (watcher, watcher_pub) = crate::trust::keygen(dir.path(), "watcher", "ed25519");
