@@ -426,29 +426,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Versions(args) => versions::run(cli, args),
         Command::Watch(args) => watch::run(cli, args),
         Command::Serve(args) => serve::run(cli, args),
-        Command::Promote { plan, branch, push, watch, timing } => {
-            check_decision_log(cli)?;
-            if *watch && (!plan.selection().is_single() || branch.is_some() || plan.request.output != report::OutputFormat::Text) {
-                return Err(Failure::bad_input(
-                    "promote --watch takes one application into one environment on the configured branch, with text output; \
-                     for JSON, run `tollgate watch APP --env ENV -o json` after promote",
-                ));
-            }
-            let workspace = open_workspace(cli)?;
-            let (requests, skipped, train) = plan_requests(&workspace, plan)?;
-            let mut batch = workspace.promote_batch(&requests, train, branch.as_deref(), push.as_deref())?;
-            batch.skipped.splice(0..0, skipped);
-            let code = report(cli, &workspace, &batch, plan.selection().is_single(), false, plan.request.output)?;
-            match (&batch.commit, batch.decided.first()) {
-                (Some(_), Some(decided)) if *watch => {
-                    let t = &decided.plan.transition;
-                    let on_failure = watch::OnFailure { rollback: false, approvals: Vec::new() };
-                    let target = (t.application.as_str(), t.to_env.as_str());
-                    watch::watch_and_report(cli, &workspace, target, timing, plan.request.actor.as_deref(), push.as_deref(), &on_failure, BasicFormat::Text)
-                }
-                _ => Ok(code),
-            }
-        }
+        Command::Promote { plan, branch, push, watch, timing } => watch::promote(cli, plan, (branch.as_deref(), push.as_deref()), watch.then_some(timing)),
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;

@@ -15,7 +15,7 @@ use crate::promotion::pipeline::Batch;
 use crate::promotion::request::RollbackTarget;
 use crate::promotion::watch::{WatchEnd, WatchOptions, Watched};
 use crate::promotion::workspace::Workspace;
-use crate::report::BasicFormat;
+use crate::report::{BasicFormat, OutputFormat};
 use crate::report::escape::line;
 
 /// How long `watch` waits: shared by `watch` and `promote --watch`.
@@ -104,6 +104,31 @@ pub(super) fn watch_and_report(
         WatchEnd::Failed(_) => ExitCode::Denied,
         WatchEnd::Unknown(_) => ExitCode::PolicyFailed,
     })
+}
+
+/// `promote`, and with `--watch` (`timing`) then `watch` of the commit it made.
+pub(super) fn promote(cli: &Cli, plan: &PlanArgs, (branch, push): (Option<&str>, Option<&str>), timing: Option<&WatchTiming>) -> Result<ExitCode, Failure> {
+    super::decision::check_decision_log(cli)?;
+    if timing.is_some() && (!plan.selection().is_single() || branch.is_some() || plan.request.output != OutputFormat::Text) {
+        return Err(Failure::bad_input(
+            "promote --watch takes one application into one environment on the configured branch, with text output; \
+             for JSON, run `tollgate watch APP --env ENV -o json` after promote",
+        ));
+    }
+    let workspace = open_workspace(cli)?;
+    let (requests, skipped, train) = super::request::plan_requests(&workspace, plan)?;
+    let mut batch = workspace.promote_batch(&requests, train, branch, push)?;
+    batch.skipped.splice(0..0, skipped);
+    let code = super::decision::report(cli, &workspace, &batch, plan.selection().is_single(), false, plan.request.output)?;
+    match (&batch.commit, batch.decided.first(), timing) {
+        (Some(_), Some(decided), Some(timing)) => {
+            let t = &decided.plan.transition;
+            let on_failure = OnFailure { rollback: false, approvals: Vec::new() };
+            let target = (t.application.as_str(), t.to_env.as_str());
+            watch_and_report(cli, &workspace, target, timing, plan.request.actor.as_deref(), push, &on_failure, BasicFormat::Text)
+        }
+        _ => Ok(code),
+    }
 }
 
 /// A rollback requested by the watcher, through the same pipeline as `tollgate rollback`.
