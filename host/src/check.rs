@@ -300,6 +300,12 @@ pub fn check_config(workspace: &Workspace, source: &str, text: &str) -> CheckRep
             config_accepted: accepted.is_ok(),
         });
     }
+    // `tollgate watch` reads its credentials as a policy does: one it cannot read now is an error.
+    if let Some(health) = &config.health
+        && let Err(cause) = crate::credentials::resolve(&health.credentials)
+    {
+        report.error(locator.problem(&["health", "credentials"], cause));
+    }
     report
 }
 

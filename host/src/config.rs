@@ -32,6 +32,9 @@
 //!       https://erp.example.com: { bearer: { env: ERP_TOKEN } }
 //!     config: { … }                       # the plugin's own configuration
 //!     signers: [secteam@example.com]      # optional: the .wasm must carry a valid .wasm.sig by one of them
+//! health:                                 # optional: where `tollgate watch` looks, see health
+//!   argocd: { url: https://argocd.example.com, application: "{app}-{env}" }
+//!   alertmanager: { url: https://alertmanager.example.com, matchers: ['app="{app}"'] }
 //! trust:                                  # optional, see the trust module
 //!   allowed_signers: .tollgate/allowed_signers
 //!   environments:
@@ -92,6 +95,9 @@ pub struct Config {
     /// Signatures required per environment, and the allowed signers that check them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<trust::TrustConfig>,
+    /// Where `tollgate watch` reads a promotion's sync, health and alerts. See [`health`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::HealthConfig>,
     /// The text it was read from (set when loading), to place problems plugins find.
     #[serde(skip)]
     pub text: ConfigText,
@@ -491,6 +497,9 @@ impl Config {
         if let Some(trust) = &self.trust {
             trust.check(&self.environments, at)?;
         }
+        if let Some(health) = &self.health {
+            health.check(self, at)?;
+        }
         Ok(())
     }
 
@@ -521,6 +530,7 @@ mod tests;
 
 pub mod artifacts;
 pub mod discover;
+pub mod health;
 pub mod templates;
 pub mod trust;
 

@@ -19,14 +19,14 @@ const TOKEN: &str = "argocd-e2e-token-0b7c4d19e2f6a853";
 
 /// `prometheus-alertmanager` on a free loopback port with a minimal configuration and a
 /// temporary storage path; stopped when dropped.
-struct Alertmanager {
-    url: String,
+pub(crate) struct Alertmanager {
+    pub(crate) url: String,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Alertmanager {
-    fn start() -> Alertmanager {
+    pub(crate) fn start() -> Alertmanager {
         let binary = ["/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager"]
             .into_iter()
             .find(|path| Path::new(path).exists())
@@ -87,7 +87,7 @@ impl Alertmanager {
     }
 
     /// Fire (or, with `ends_at`, resolve) an alert through the API v2.
-    fn alert(&self, labels: &str, ends_at: Option<&str>) {
+    pub(crate) fn alert(&self, labels: &str, ends_at: Option<&str>) {
         let ends = ends_at.map(|at| format!(r#", "endsAt": "{at}""#)).unwrap_or_default();
         self.post("/api/v2/alerts", &format!(r#"[{{"labels": {labels}, "annotations": {{"summary": "e2e"}}{ends}}}]"#));
     }
@@ -196,7 +196,7 @@ impl FakeArgo {
     }
 }
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     std::fs::read_to_string(workspace().join("tests/fixtures/argocd").join(name)).unwrap()
 }
 

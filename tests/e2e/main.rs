@@ -43,3 +43,4 @@ mod trust;
 mod truthful;
 mod ts_plugin;
 mod verify;
+mod watch;

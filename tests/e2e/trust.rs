@@ -20,7 +20,7 @@ fn digest() -> String {
 }
 
 /// A fresh key pair: (private key path, public key line).
-fn keygen(dir: &Path, name: &str, kind: &str) -> (PathBuf, String) {
+pub(crate) fn keygen(dir: &Path, name: &str, kind: &str) -> (PathBuf, String) {
     let path = dir.join(format!("id_{name}"));
     let mut args = vec!["-q", "-t", kind, "-N", "", "-C", name, "-f"];
     let path_text = path.to_str().unwrap().to_string();

@@ -26,6 +26,7 @@ mod request;
 mod serve;
 mod setup;
 mod versions;
+mod watch;
 
 pub use request::{PlanArgs, RequestArgs};
 use decision::{check_decision_log, report};
@@ -107,6 +108,9 @@ pub enum Command {
     /// The versions an application's registry offers under its `discover:` rule, newest first, with their digests.
     #[command(after_help = "Example:\n  tollgate versions shop-api --limit 5")]
     Versions(versions::VersionsArgs),
+    /// Wait until the newest promotion of APP into ENV is synced and healthy in Argo CD and soaks without a matching alert; record the outcome.
+    #[command(after_help = "Example:\n  tollgate watch shop-api --env prod --deadline 15m --soak 10m --actor ci-bot")]
+    Watch(watch::WatchArgs),
     /// Promote: commit the change when every enforce-mode policy allows it.
     #[command(after_help = "Example:\n  tollgate promote shop-api --to prod --actor alice --approval bob --approval carol")]
     Promote {
@@ -118,6 +122,11 @@ pub enum Command {
         /// Push the branch (with the decision record in its commit) to REMOTE [default: origin], re-planning if it moved.
         #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
         push: Option<String>,
+        /// Then watch it as `tollgate watch` does (one application into one environment; text output).
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        timing: watch::WatchTiming,
     },
     /// Roll an application back in an environment, gated by the policies like a promotion.
     #[command(after_help = "Example:\n  tollgate rollback shop-api --env prod --actor alice --approval bob")]
@@ -415,15 +424,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         }
         Command::PlanBatch(args) => plan_batch::run(cli, args),
         Command::Versions(args) => versions::run(cli, args),
+        Command::Watch(args) => watch::run(cli, args),
         Command::Serve(args) => serve::run(cli, args),
-        Command::Promote { plan, branch, push } => {
-            check_decision_log(cli)?;
-            let workspace = open_workspace(cli)?;
-            let (requests, skipped, train) = plan_requests(&workspace, plan)?;
-            let mut batch = workspace.promote_batch(&requests, train, branch.as_deref(), push.as_deref())?;
-            batch.skipped.splice(0..0, skipped);
-            report(cli, &workspace, &batch, plan.selection().is_single(), false, plan.request.output)
-        }
+        Command::Promote { plan, branch, push, watch, timing } => watch::promote(cli, plan, (branch.as_deref(), push.as_deref()), watch.then_some(timing)),
         Command::Rollback { app, env, to, request, branch, push, dry_run } => {
             check_decision_log(cli)?;
             let workspace = open_workspace(cli)?;

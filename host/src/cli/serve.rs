@@ -64,7 +64,7 @@ pub struct ServeArgs {
 }
 
 /// `30s`, `5m`, `1h`, `250ms`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |at| text.split_at(at));
     let value: u64 = number.parse().map_err(|_| format!("{text:?}: write a duration such as 30s, 5m or 1h"))?;
     let duration = match unit {

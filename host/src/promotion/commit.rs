@@ -92,8 +92,36 @@ pub fn commit_plans(
     let records: Vec<&DecisionRecord> = plans.iter().map(|(_, record)| *record).collect();
     let message = if records.len() == 1 { commit_message(records[0]) } else { batch_commit_message(&records) };
     let commit = build_commit(git, base, plans, &message, author)?;
+    land_commit(repo, lock, Landing { publish, branch, new_branch, base, commit, paths: &paths }, worktree.as_mut())
+}
+
+/// Where a built commit lands: see [`land_commit`].
+pub(super) struct Landing<'a> {
+    /// Keep the intent in the journal until the caller has pushed or undone the commit.
+    pub publish: bool,
+    /// The configured branch.
+    pub branch: &'a str,
+    /// A new branch to create at the commit instead (`--branch`).
+    pub new_branch: Option<&'a str>,
+    /// The commit's parent, the tip the branch must still be at.
+    pub base: Oid,
+    /// The commit, already built and checked.
+    pub commit: Oid,
+    /// The files it changes (the working tree and index follow them).
+    pub paths: &'a [&'a str],
+}
+
+/// Move the branch to a built and checked commit by compare-and-swap, with the intent in the
+/// journal, and update the working tree and index (`worktree`, when the branch is checked
+/// out); any failure after the branch moved puts it back. Every commit tollgate makes (a
+/// promotion, a health record) lands through here.
+pub(super) fn land_commit(repo: &GitRepo, lock: &mut PromotionLock, landing: Landing<'_>, worktree: Option<&mut TouchedPaths<'_>>) -> Result<Oid, CommitError> {
+    let git = repo.git();
+    let Landing { publish, branch, new_branch, base, commit, paths } = landing;
+    let target_branch = new_branch.unwrap_or(branch);
+    let message = git.find_commit(commit)?.summary().ok().flatten().unwrap_or_default().to_string();
     let reference = format!("refs/heads/{target_branch}");
-    let log = format!("tollgate: {}", message.lines().next().unwrap_or_default());
+    let log = format!("tollgate: {message}");
     lock.record(&Intent {
         branch: target_branch.to_string(),
         new_branch: new_branch.is_some(),
@@ -119,13 +147,13 @@ pub fn commit_plans(
         return Err(error);
     }
 
-    if let Some(worktree) = &mut worktree
-        && let Err(error) = update_worktree(git, worktree, commit, &paths) {
+    if let Some(worktree) = worktree
+        && let Err(error) = update_worktree(git, worktree, commit, paths) {
             // Put everything back: the branch to its base, the files to the base's content.
             let restored = git
                 .reference_matching(&reference, base, true, commit, "tollgate: undo a promotion the working tree could not take")
                 .map(drop)
-                .and_then(|()| update_worktree(git, worktree, base, &paths));
+                .and_then(|()| update_worktree(git, worktree, base, paths));
             if restored.is_ok() {
                 lock.clear()?;
             }

@@ -24,7 +24,8 @@ pub struct Guarded {
     pub commit: String,
     /// Its subject line (escaped).
     pub subject: String,
-    /// `verified`, `unsigned`, `unrelated` (touches no configured location), `merge` or `refused`.
+    /// `verified`, `unsigned`, `health` (a health record that counts), `unrelated` (touches no
+    /// configured location), `merge` or `refused`.
     pub verdict: &'static str,
     /// Why it is refused (or, for an unsigned promotion, what it is).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -112,6 +113,17 @@ fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> G
             reasons.extend(configuration_problems(git, commit, &in_force));
             if let Some(problem) = &in_force.problem {
                 reasons.push(format!("the rules in force before it cannot be read: {problem}"));
+            }
+            // A health record must count (check out, signed where the rules require it).
+            let health = match super::health::check_health_commit(git, commit) {
+                Ok(Some(checked)) => Some(super::health::health_trust(git, commit.id(), &checked, &in_force)),
+                Ok(None) => None,
+                Err(error) => Some(Trust::Unrecorded { reasons: vec![error.message().to_string()] }),
+            };
+            match health {
+                Some(trust) if !trust.counts() => reasons.extend(trust.reasons().into_iter().map(|reason| format!("health record: {reason}"))),
+                Some(_) if reasons.is_empty() => return verdict("health", Vec::new()),
+                _ => {}
             }
             if reasons.is_empty() { verdict("unrelated", Vec::new()) } else { verdict("refused", reasons) }
         }

@@ -12,6 +12,7 @@ use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
 use super::claim::check_commit;
+use super::health::{HealthEntry, check_health_commit, health_trust};
 use super::record::DecisionRecord;
 use super::trailers::{Trailers, policy_summary};
 use super::verified::{RulesAt, Trust, assess};
@@ -201,6 +202,8 @@ pub enum Entry {
     Promotion(PromotionRecord),
     /// A change of the trust configuration.
     Configuration(ConfigurationChange),
+    /// A health record of a promotion (`tollgate watch`), or a commit claiming to be one.
+    Health(HealthEntry),
 }
 
 /// The promotion log reachable from `tip` (promotions merged from review branches
@@ -224,6 +227,8 @@ pub struct HistoryReader<'r> {
     records: Vec<PromotionRecord>,
     /// Configuration changes, each with how many records were read before it.
     changes: Vec<(usize, ConfigurationChange)>,
+    /// Health records, each with how many records were read before it.
+    health: Vec<(usize, HealthEntry)>,
     rules: RulesAt,
     commits_read: usize,
 }
@@ -237,6 +242,7 @@ impl<'r> HistoryReader<'r> {
             reached: HashSet::new(),
             records: Vec::new(),
             changes: Vec::new(),
+            health: Vec::new(),
             rules: RulesAt::default(),
             commits_read: 0,
         };
@@ -289,7 +295,13 @@ impl<'r> HistoryReader<'r> {
             Some(checked) => {
                 self.records.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems));
             }
-            None if commit.parent_count() == 1 => self.read_ordinary(&commit)?,
+            None if commit.parent_count() == 1 => {
+                if let Some(checked) = check_health_commit(self.repo, &commit)? {
+                    let trust = health_trust(self.repo, commit.id(), &checked, &self.rules.before(self.repo, &commit));
+                    self.health.push((self.records.len(), HealthEntry::new(&commit, checked, trust)));
+                }
+                self.read_ordinary(&commit)?
+            }
             None => {}
         }
         Ok(true)
@@ -341,16 +353,34 @@ impl<'r> HistoryReader<'r> {
         }
     }
 
-    /// The newest `limit` entries (all of them with `None`): the records matching `wanted`
-    /// and, with `with_configuration`, the configuration changes, in log order; reading only
-    /// as far as the last one.
-    pub fn page(&mut self, wanted: impl Fn(&PromotionRecord) -> bool, with_configuration: bool, limit: Option<usize>) -> Result<Vec<Entry>, git2::Error> {
+    /// The health records read so far, newest first.
+    pub fn health(&self) -> impl Iterator<Item = &HealthEntry> {
+        self.health.iter().map(|(_, entry)| entry)
+    }
+
+    /// The newest `limit` entries (all of them with `None`): the records matching `wanted`,
+    /// the health records `wanted_health` admits and, with `with_configuration`, the
+    /// configuration changes, in log order; reading only as far as the last one.
+    pub fn page(
+        &mut self,
+        wanted: impl Fn(&PromotionRecord) -> bool,
+        wanted_health: impl Fn(&HealthEntry) -> bool,
+        with_configuration: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Entry>, git2::Error> {
         let mut page = Vec::new();
-        let (mut record_index, mut change_index) = (0, 0);
+        let (mut record_index, mut change_index, mut health_index) = (0, 0, 0);
         loop {
             loop {
                 if limit.is_some_and(|limit| page.len() == limit) {
                     return Ok(page);
+                }
+                if let Some((_, entry)) = self.health.get(health_index).filter(|(position, _)| *position <= record_index) {
+                    if wanted_health(entry) {
+                        page.push(Entry::Health(entry.clone()));
+                    }
+                    health_index += 1;
+                    continue;
                 }
                 if let Some((_, change)) = self.changes.get(change_index).filter(|(position, _)| *position <= record_index) {
                     if with_configuration {

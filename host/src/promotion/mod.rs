@@ -23,7 +23,11 @@
 //! - [`journal`]: promotions take turns, and one killed midway is finished or undone by the next;
 //! - [`worktree`]: the index and files of a checked-out branch, touched only at the changed paths;
 //! - [`publish`]: pushing with the user's `git`, re-planning when the remote moved;
-//! - [`history`]: the promotions that check out, newest first;
+//! - [`history`]: the promotions that check out, newest first, with health records;
+//! - [`health`]: health records, what `tollgate watch` found after a promotion, and whether
+//!   one in a commit checks out;
+//! - [`watch`]: `tollgate watch`, waiting for Argo CD to sync and report healthy and for the
+//!   soak period to pass without a matching alert, then recording the outcome;
 //! - [`verified`]: the one definition of verified (and unsigned, untrusted, unrecorded),
 //!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
@@ -39,6 +43,7 @@ pub mod claim;
 pub mod commit;
 pub mod judge;
 pub mod guard;
+pub mod health;
 pub mod history;
 pub mod journal;
 pub mod observe;
@@ -57,5 +62,6 @@ pub mod trailers;
 mod tree_diff;
 pub mod verified;
 pub mod verify;
+pub mod watch;
 pub mod workspace;
 pub mod worktree;

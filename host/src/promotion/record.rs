@@ -126,9 +126,7 @@ impl DecisionRecord {
 
     /// The record as stored: pretty JSON with a final newline.
     pub fn to_text(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("decision records serialize");
-        text.push('\n');
-        text
+        stored_json(self)
     }
 
     /// Parse a stored record.
@@ -142,6 +140,13 @@ impl DecisionRecord {
         }
         Ok(record)
     }
+}
+
+/// A record as stored in a commit (decision and health records): pretty JSON with a final newline.
+pub(super) fn stored_json(value: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("records serialize");
+    text.push('\n');
+    text
 }
 
 /// `label` (`allow`, `deny` or `error`) as reported for a policy in `mode`: prefixed

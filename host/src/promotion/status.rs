@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::health::{HealthEntry, HealthOutcome};
 use super::history::PromotionRecord;
 use super::plan::location_tip;
 use super::verified::Trust;
@@ -16,7 +17,10 @@ use crate::manifest::read_deployed;
 impl Workspace {
     /// What is deployed where.
     pub fn status(&self) -> Result<Vec<AppStatus>, Failure> {
-        let history = self.history()?;
+        let mut reader = self.history_reader()?;
+        reader.read_all().map_err(|error| Failure::bad_input(error.message().to_string()))?;
+        let history = reader.records();
+        let health: Vec<&HealthEntry> = reader.health().filter(|entry| entry.counts).collect();
         // The tip of each branch that holds a location: the configured one, and environment
         // branches of their own.
         let mut tips = BTreeMap::new();
@@ -49,7 +53,9 @@ impl Workspace {
                             let attributed = newest.filter(|record| self.blob_at(&record.commit, &location.file) == tip_blob);
                             let unrecorded = attributed.is_none()
                                 && (newest.is_some() || history.iter().any(|record| recorded_here && !record.counts && self.touches(&record.commit, &location.file)));
-                            EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest)
+                            let mut cell = EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest);
+                            cell.health = attributed.and_then(|promotion| HealthStatus::of(&health, &promotion.commit));
+                            cell
                         }
                         Err(_) if location.inserts_missing() && crate::manifest::insert::lacks_target(&text, &location.layout(&application.image)) => {
                             EnvStatus::error(format!("not set in {} yet; the first promotion adds it (insert: true)", location.file))
@@ -109,6 +115,9 @@ pub struct EnvStatus {
     /// What the promotion that brought it is worth: verified, unsigned (a claim) or untrusted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust: Option<Trust>,
+    /// What the newest health record of the promotion that brought it says (`tollgate watch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
     /// Whether the version in the file did not arrive by a tollgate promotion although
     /// promotions, hand edits or claims of them exist for this environment: a hand edit, a
     /// forged trailer block or a transplanted record.
@@ -133,9 +142,40 @@ impl EnvStatus {
             labels: attributed.map(|record| record.labels.clone()).unwrap_or_default(),
             trust: attributed.map(|record| record.trust.clone()),
             unrecorded_change,
+            health: None,
             version: Some(version),
             digest,
             error: None,
         }
+    }
+}
+
+/// The newest health record that counts of one promotion, for `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthStatus {
+    /// `healthy` or `failed`.
+    pub outcome: HealthOutcome,
+    /// Healthy: since when Argo CD reported it synced and healthy; failed: when the check ended.
+    pub since: i64,
+    /// How long no matching alert fired, in seconds.
+    pub soaked_seconds: u64,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The health record's commit.
+    pub commit: String,
+}
+
+impl HealthStatus {
+    /// From the newest of `health` (newest first, counting ones) about `promotion`.
+    fn of(health: &[&HealthEntry], promotion: &str) -> Option<HealthStatus> {
+        let (entry, record) = health.iter().find_map(|entry| entry.record.as_ref().filter(|record| record.promotion == promotion).map(|record| (entry, record)))?;
+        Some(HealthStatus {
+            outcome: record.outcome,
+            since: record.healthy_since.filter(|_| record.outcome == HealthOutcome::Healthy).unwrap_or(record.finished_at),
+            soaked_seconds: record.soaked_seconds,
+            reason: record.reason.clone(),
+            commit: entry.commit.clone(),
+        })
     }
 }

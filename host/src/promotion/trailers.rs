@@ -10,6 +10,10 @@ use crate::transition::TransitionKind;
 
 /// Trailer keys tollgate writes.
 pub mod key {
+    /// A health record's outcome (`healthy` or `failed`; see `promotion::health`).
+    pub const HEALTH: &str = "Tollgate-Health";
+    /// The promotion commit a health record is about.
+    pub const HEALTH_OF: &str = "Tollgate-Health-Of";
     /// Application.
     pub const APP: &str = "Tollgate-App";
     /// Source environment.
@@ -189,6 +193,8 @@ impl Trailers {
                     any = true;
                     continue;
                 }
+                // A health record's trailers: checked by `health`, never a promotion's claim.
+                key::HEALTH | key::HEALTH_OF => continue,
                 other if other.starts_with("Tollgate-") => {
                     any = true;
                     continue;

@@ -209,6 +209,31 @@ impl RulesAt {
 /// What the commit that adds `records` (all checking out) is worth under `rules`, the rules
 /// in force when it landed.
 pub fn assess(repo: &Repository, commit: Oid, records: &[DecisionRecord], rules: &Rules) -> Trust {
+    let claims = records
+        .iter()
+        .map(|record| {
+            let t = &record.transition;
+            let approvals = approval_problems(rules, record, rules.trust.environment(&t.to_env).signed_approvals);
+            Claimed { env: &t.to_env, requested_by: &t.requested_by, problems: approvals }
+        })
+        .collect::<Vec<_>>();
+    assess_claims(repo, commit, &claims, rules)
+}
+
+/// One thing a commit claims for an environment, as far as signatures are concerned: who asked
+/// for it, and what else is wrong with it under the rules in force.
+pub struct Claimed<'a> {
+    /// The environment it changes or reports on.
+    pub env: &'a str,
+    /// Who asked for it (the requester must sign where the environment requires signed commits).
+    pub requested_by: &'a str,
+    /// Problems found besides the commit's signature (e.g. approvals that no longer verify).
+    pub problems: Vec<String>,
+}
+
+/// What a commit holding `claims` (each checking out on its own) is worth under `rules`: the
+/// one rule for promotion commits and health records alike.
+pub fn assess_claims(repo: &Repository, commit: Oid, claims: &[Claimed<'_>], rules: &Rules) -> Trust {
     if let Some(problem) = &rules.problem {
         return Trust::Untrusted { reasons: vec![format!("the rules in force when it landed cannot be read: {problem}")] };
     }
@@ -222,21 +247,19 @@ pub fn assess(repo: &Repository, commit: Oid, records: &[DecisionRecord], rules:
     };
     let mut reasons = Vec::new();
     let mut commit_required = false;
-    for record in records {
-        let t = &record.transition;
-        let required = rules.trust.environment(&t.to_env);
-        if required.signed_commits {
+    for claim in claims {
+        let (env, requested_by) = (claim.env, claim.requested_by);
+        if rules.trust.environment(env).signed_commits {
             commit_required = true;
             match &signature {
-                CommitSignature::Good { principal, .. } if !same_principal(principal, &t.requested_by) => reasons.push(format!(
-                    "{} requires signed commits, and the requester must be the signer: signed by {principal}, requested by {}",
-                    t.to_env, t.requested_by
+                CommitSignature::Good { principal, .. } if !same_principal(principal, requested_by) => reasons.push(format!(
+                    "{env} requires signed commits, and the requester must be the signer: signed by {principal}, requested by {requested_by}"
                 )),
                 CommitSignature::Good { .. } => {}
-                other => reasons.push(format!("{} requires signed commits; {}", t.to_env, other.describe())),
+                other => reasons.push(format!("{env} requires signed commits; {}", other.describe())),
             }
         }
-        reasons.extend(approval_problems(rules, record, required.signed_approvals));
+        reasons.extend(claim.problems.iter().cloned());
     }
     if !reasons.is_empty() {
         return Trust::Untrusted { reasons };

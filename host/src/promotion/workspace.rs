@@ -71,7 +71,7 @@ impl Workspace {
     /// The whole log of the branch, newest first: promotions, hand edits, claims that do not
     /// check out, and configuration changes.
     pub fn log(&self) -> Result<Vec<super::history::Entry>, Failure> {
-        self.history_reader()?.page(|_| true, true, None).map_err(|error| Failure::bad_input(error.message().to_string()))
+        self.history_reader()?.page(|_| true, |_| true, true, None).map_err(|error| Failure::bad_input(error.message().to_string()))
     }
 
     /// What `history` shows: the newest `limit` entries (0: all), only promotions of `app` and
@@ -80,7 +80,7 @@ impl Workspace {
     pub fn history_page(&self, app: Option<&str>, env: Option<&str>, limit: usize) -> Result<Vec<super::history::Entry>, Failure> {
         let wanted = |record: &PromotionRecord| app.is_none_or(|app| record.app == app) && env.is_none_or(|env| record.to == env);
         self.history_reader()?
-            .page(wanted, app.is_none() && env.is_none(), (limit > 0).then_some(limit))
+            .page(wanted, |health| health.is_about(app, env), app.is_none() && env.is_none(), (limit > 0).then_some(limit))
             .map_err(|error| Failure::bad_input(error.message().to_string()))
     }
 

@@ -188,6 +188,12 @@ fn text(graph: &EnvGraph, apps: &[AppStatus]) -> String {
             if matches!(cell.trust, Some(Trust::Unsigned { .. })) {
                 when.push_str(" (unsigned record)");
             }
+            if let Some(health) = &cell.health {
+                when.push_str(&match &health.reason {
+                    Some(reason) => format!("  [failed its health check: {reason}]"),
+                    None => format!("  [healthy since {}]", format_time(health.since)),
+                });
+            }
             if let Some(lag) = lag(graph, app, env) {
                 when.push_str(&format!("  [{} {}: {}]", lag.mark(), lag.upstream, lag.upstream_version));
             }

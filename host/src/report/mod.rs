@@ -356,6 +356,8 @@ struct HistoryDocument<'a> {
     promotions: Vec<&'a PromotionRecord>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     configuration_changes: Vec<&'a ConfigurationChange>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    health_records: Vec<&'a crate::promotion::health::HealthEntry>,
 }
 
 /// `tollgate history`: promotions (verified, unsigned, untrusted), hand edits and claims that
@@ -366,6 +368,7 @@ pub fn history(entries: &[Entry], format: BasicFormat) -> String {
             schema_version: JSON_SCHEMA_VERSION,
             promotions: entries.iter().filter_map(|entry| if let Entry::Promotion(record) = entry { Some(record) } else { None }).collect(),
             configuration_changes: entries.iter().filter_map(|entry| if let Entry::Configuration(change) = entry { Some(change) } else { None }).collect(),
+            health_records: entries.iter().filter_map(|entry| if let Entry::Health(health) = entry { Some(health) } else { None }).collect(),
         }),
         BasicFormat::Text => {
             let mut out = String::new();
@@ -397,6 +400,7 @@ fn history_lines(entry: &Entry) -> Vec<String> {
                 change.signature
             )];
         }
+        Entry::Health(health) => return health_lines(health),
         Entry::Promotion(record) => record,
     };
     let route = match (&record.from, record.kind) {
@@ -427,6 +431,35 @@ fn history_lines(entry: &Entry) -> Vec<String> {
         lines.push(format!("    approvals no policy counted: {}", record.not_counted.join(", ")));
     }
     lines.extend(record.policies.iter().map(|policy| format!("    policy {policy}")));
+    lines
+}
+
+/// The text lines of a health record: what `watch` found, and what the record is worth.
+fn health_lines(health: &crate::promotion::health::HealthEntry) -> Vec<String> {
+    let head = format!("{}  {}  ", &health.commit[..12], format_time(health.time));
+    let mut lines = match &health.record {
+        Some(record) => {
+            let found = match &record.reason {
+                Some(reason) => format!("failed its health check: {reason}"),
+                None => format!("healthy (soaked {} s)", record.soaked_seconds),
+            };
+            vec![format!(
+                "{head}{:<12} health in {:<13} {:<10} {found}, checked by {} (promotion {})",
+                line(&record.application),
+                line(&record.environment),
+                line(&record.version),
+                line(&record.checked_by),
+                &record.promotion[..12.min(record.promotion.len())]
+            )]
+        }
+        None => vec![format!("{head}health record that cannot be read")],
+    };
+    match &health.trust {
+        Trust::Verified { signer, key } => lines.push(format!("    verified: signed by promoter {signer} (key {key})")),
+        Trust::Unsigned { .. } => lines.extend(health.trust.reasons().iter().map(|reason| format!("    {reason}"))),
+        Trust::Untrusted { reasons } => lines.push(format!("    UNTRUSTED: {}", reasons.join("; "))),
+        Trust::Unrecorded { reasons } => lines.push(format!("    NOT COUNTED: not a health record tollgate made: {}", reasons.join("; "))),
+    }
     lines
 }
 

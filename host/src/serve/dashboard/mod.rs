@@ -298,7 +298,7 @@ async fn history(State(state): State<Arc<AppState>>, Query(filter): Query<Histor
                         approved_by: record.approved_by,
                         problems: record.problems,
                     }),
-                    Entry::Configuration(_) => None,
+                    Entry::Configuration(_) | Entry::Health(_) => None,
                 })
                 .collect();
             let apps: Vec<String> = workspace.config.applications.keys().cloned().collect();
