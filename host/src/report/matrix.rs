@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::escape::{line, mermaid as label};
 use super::{JSON_SCHEMA_VERSION, format_time, short_digest, to_json};
 use crate::config::{EnvGraph, Require};
-use crate::promotion::status::{AppStatus, EnvStatus};
+use crate::promotion::status::{AppStatus, EnvStatus, HealthStatus};
 use crate::promotion::verified::Trust;
 use crate::promotion::source::{Standing, compare_versions, standing};
 
@@ -51,6 +51,16 @@ impl Lag {
             Standing::Ahead => "ahead of",
             Standing::Differs => "differs from",
         }
+    }
+}
+
+/// What the newest health record of a promotion says: `healthy since …` or `failed its
+/// health check: …` (never "verified", which keeps its one meaning). The reason comes from
+/// the sources the watcher read, so it is escaped.
+pub fn health_words(health: &HealthStatus) -> String {
+    match &health.reason {
+        Some(reason) => format!("failed its health check: {}", line(reason)),
+        None => format!("healthy since {}", format_time(health.since)),
     }
 }
 
@@ -189,10 +199,7 @@ fn text(graph: &EnvGraph, apps: &[AppStatus]) -> String {
                 when.push_str(" (unsigned record)");
             }
             if let Some(health) = &cell.health {
-                when.push_str(&match &health.reason {
-                    Some(reason) => format!("  [failed its health check: {reason}]"),
-                    None => format!("  [healthy since {}]", format_time(health.since)),
-                });
+                when.push_str(&format!("  [{}]", health_words(health)));
             }
             if let Some(lag) = lag(graph, app, env) {
                 when.push_str(&format!("  [{} {}: {}]", lag.mark(), lag.upstream, lag.upstream_version));

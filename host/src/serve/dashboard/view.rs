@@ -42,6 +42,11 @@ pub struct Cell {
     pub trust: Option<&'static str>,
     /// The version did not arrive by a tollgate promotion.
     pub unrecorded: bool,
+    /// What `tollgate watch` last recorded of the promotion (`healthy since …`, `failed its
+    /// health check: …`), and whether it failed.
+    pub health: Option<String>,
+    /// Whether that health check failed.
+    pub health_failed: bool,
     /// Why the version could not be read.
     pub error: Option<String>,
 }
@@ -66,6 +71,8 @@ pub fn matrix(graph: &EnvGraph, apps: &[AppStatus]) -> Vec<Row> {
                         lag: lag(graph, app, env).map(|lag| format!("{} {} ({})", lag.mark(), lag.upstream, lag.upstream_version)),
                         trust: status.trust.as_ref().map(trust_word),
                         unrecorded: status.unrecorded_change,
+                        health: status.health.as_ref().map(crate::report::matrix::health_words),
+                        health_failed: status.health.as_ref().is_some_and(|health| health.reason.is_some()),
                         error: status.error.clone(),
                     },
                 })
@@ -247,5 +254,43 @@ impl RecentDecision {
             committed: committed.map(str::to_string),
             policies: policies(decided),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::graph::{EnvironmentEntry, Environments};
+    use crate::promotion::health::HealthOutcome;
+    use crate::promotion::status::{EnvStatus, HealthStatus};
+
+    #[test]
+    fn a_cell_shows_what_the_newest_health_record_says_and_never_calls_it_verified() {
+        let environments = Environments::new(vec![EnvironmentEntry::Name("dev".into()), EnvironmentEntry::Name("prod".into())]);
+        let graph = environments.graph();
+        let health = |reason: Option<&str>| HealthStatus {
+            outcome: if reason.is_some() { HealthOutcome::Failed } else { HealthOutcome::Healthy },
+            since: 1_767_225_600,
+            soaked_seconds: 300,
+            reason: reason.map(str::to_string),
+            commit: "c".repeat(40),
+        };
+        let cell = |health| EnvStatus { version: Some("1.0.0".into()), health, ..EnvStatus::default() };
+        let app = AppStatus {
+            app: "api".into(),
+            environments: BTreeMap::from([
+                ("dev".to_string(), cell(Some(health(None)))),
+                ("prod".to_string(), cell(Some(health(Some("alert HighErrorRate fired\u{1b}[31m"))))),
+            ]),
+        };
+        let rows = matrix(graph, &[app]);
+        let (dev, prod) = (&rows[0].cells[0], &rows[0].cells[1]);
+        assert!(dev.health.as_deref().is_some_and(|words| words.starts_with("healthy since 2026-01-01")), "{:?}", dev.health);
+        assert!(!dev.health_failed);
+        assert_eq!(prod.health.as_deref(), Some("failed its health check: alert HighErrorRate fired\\u{001B}[31m"));
+        assert!(prod.health_failed);
+        assert_eq!(dev.trust, None, "health is not trust");
     }
 }
