@@ -107,3 +107,54 @@ fn verdict_to_wit(verdict: Verdict) -> wit::Verdict {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::{PluginInfo, Result};
+
+    static VALIDATED: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(serde::Deserialize)]
+    struct Config {
+        limit: u32,
+    }
+
+    struct Counting;
+
+    impl Policy for Counting {
+        type Config = Config;
+        fn info() -> PluginInfo {
+            PluginInfo::new("counting", "0.1.0", "counts parses")
+        }
+        fn validate(_config: &Config) -> Result<()> {
+            VALIDATED.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn evaluate(_config: &Config, _transition: &Transition) -> Result<Verdict> {
+            Ok(Verdict::allow())
+        }
+    }
+
+    #[test]
+    fn evaluate_reuses_the_configuration_validate_config_parsed_for_the_same_text_only() {
+        let parses = || VALIDATED.load(Ordering::SeqCst);
+        validate_config::<Counting>(r#"{"limit": 1}"#).unwrap();
+        assert_eq!(parses(), 1);
+        // The same text: the parsed configuration, taken once.
+        assert_eq!(accepted_config::<Counting>(r#"{"limit": 1}"#).unwrap().limit, 1);
+        assert_eq!(parses(), 1);
+        // Taken means gone: asked again, it is parsed again.
+        assert_eq!(accepted_config::<Counting>(r#"{"limit": 1}"#).unwrap().limit, 1);
+        assert_eq!(parses(), 2);
+        // Another text than the one validated is parsed, never answered with the old one.
+        validate_config::<Counting>(r#"{"limit": 1}"#).unwrap();
+        assert_eq!(accepted_config::<Counting>(r#"{"limit": 2}"#).unwrap().limit, 2);
+        assert_eq!(parses(), 4);
+        // A refused configuration is not kept.
+        assert!(validate_config::<Counting>(r#"{"limit": "x"}"#).is_err());
+        assert!(accepted_config::<Counting>(r#"{"limit": "x"}"#).is_err());
+    }
+}
