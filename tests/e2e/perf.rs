@@ -188,19 +188,19 @@ fn serve_gives_every_decision_a_fresh_pooled_instance_and_keeps_the_memory_cap()
     };
     let body = r#"{"app": "shop-api", "to": "dev", "version": "1.5.0", "actor": "alice"}"#;
 
-    let server = crate::serve_support::Server::start(&repo, &["--config", &config_for("state")], &[]);
-    for _ in 0..6 {
-        let answer = server.call("POST", "/v1/plan", Some(body)).json();
+    // The answers of a server running the policy with `behaviour`, to `count` plans.
+    let answers = |behaviour: &str, count: usize| {
+        let server = crate::serve_support::Server::start(&repo, &["--config", &config_for(behaviour)], &[]);
+        let answers: Vec<serde_json::Value> = (0..count).map(|_| server.call("POST", "/v1/plan", Some(body)).json()).collect();
+        server.terminate();
+        answers
+    };
+    for answer in answers("state", 6) {
         assert_eq!(answer["decision"], "allow", "{answer}");
         assert!(answer.to_string().contains("calls before: 0"), "an instance saw another decision's state: {answer}");
     }
-    server.terminate();
-
-    let server = crate::serve_support::Server::start(&repo, &["--config", &config_for("memory-bomb")], &[]);
-    for _ in 0..3 {
-        let answer = server.call("POST", "/v1/plan", Some(body)).json();
+    for answer in answers("memory-bomb", 3) {
         assert_eq!(answer["decision"], "error", "{answer}");
         assert!(answer.to_string().contains("exceeded memory limit of 16 MiB"), "{answer}");
     }
-    server.terminate();
 }
