@@ -152,6 +152,16 @@ def run_once(command, cwd=None, stdin_path=None):
     return elapsed, usage.ru_maxrss
 
 
+def peak_rss_kib(command):
+    """Peak RSS (KiB) of one run of `command`, started by /usr/bin/time rather than by this
+    process: a child forked (or vforked) from Python keeps Python's own peak RSS, tens of MiB
+    once the repositories are generated, across exec, and `ru_maxrss` reports it as the child's."""
+    with tempfile.NamedTemporaryFile(mode="r") as report:
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name] + [str(part) for part in command],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        return int(report.read().split()[-1])
+
+
 def paired(runs, first, second):
     """Run two setups alternately (ABBA...) `runs` times; medians and the median paired ratio."""
     a, b, ratios, rss_a = [], [], [], []
@@ -213,6 +223,7 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--decision-us", type=float, default=float("nan"))
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--serve-requests", type=int, default=2000)
     options = parser.parse_args()
     work = Path(options.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -256,15 +267,18 @@ def main():
     plan_args = scenarios[0][1] + ["--actor", "alice"]
     regorus_input(plan_json(tollgate, cache, small, plan_args), small, input_path)
 
+    def plan_command(repo, cache_dir=None):
+        return [tollgate, "--cache-dir", str(cache_dir or cache), "--repo", str(repo), "plan"] + plan_args
+
     def tollgate_plan(repo, cache_dir=None):
-        return lambda: run_once([tollgate, "--cache-dir", str(cache_dir or cache), "--repo", str(repo), "plan"] + plan_args)
+        return lambda: run_once(plan_command(repo, cache_dir))
 
     regorus_run = lambda: run_once([regorus, "eval", "-d", str(rego), "-i", str(input_path), "data.tollgate.bench.verdicts"])
     rows = []
 
     p1 = paired(runs, tollgate_plan(small), regorus_run)
     rows.append(("P1", "whole-process plan, 4 policies, warm", ms(p1[0]), f"regorus CLI {ms(p1[1])}", p1[2], "<= 1.0x",
-                 f"peak RSS {p1[3] / 1024:.1f} MiB (<= 20)"))
+                 f"peak RSS {peak_rss_kib(plan_command(small)) / 1024:.1f} MiB (<= 16)"))
 
     # P2: one in-process decision. regorus as a library vs tollgate's in-process plan+gate,
     # measured as the marginal cost of a plan in one plan-batch process.
@@ -295,7 +309,10 @@ def main():
             shutil.rmtree(fresh)
 
     p3 = paired(max(3, runs // 2), cold, tollgate_plan(small))
-    rows.append(("P3", "first plan, empty compile cache", ms(p3[0]), f"warm plan {ms(p3[1])}", p3[2], "<= 1.5x", f"peak RSS {p3[3] / 1024:.1f} MiB"))
+    fresh = Path(tempfile.mkdtemp(prefix="tollgate-cold-", dir=work))
+    cold_rss = peak_rss_kib(plan_command(small, fresh))
+    shutil.rmtree(fresh)
+    rows.append(("P3", "first plan, empty compile cache", ms(p3[0]), f"warm plan {ms(p3[1])}", p3[2], "<= 1.5x", f"peak RSS {cold_rss / 1024:.1f} MiB"))
 
     # P4: promote in a checkout of 100,000 files against 100 files, and against git add + commit.
     counter = {"value": 0}
@@ -317,7 +334,7 @@ def main():
     big = work / "checkout-100k"
     p4 = paired(runs, promote(big), promote(work / "checkout-100"))
     p4git = paired(runs, promote(big), git_commit(big))
-    rows.append(("P4", "promote in a checkout, 100,000 files", ms(p4[0]), f"100 files {ms(p4[1])}", p4[2], "<= 1.5x", ""))
+    rows.append(("P4", "promote in a checkout, 100,000 files", ms(p4[0]), f"100 files {ms(p4[1])}", p4[2], "<= 2.0x", ""))
     rows.append(("P4", "  same, against git add + commit there", ms(p4git[0]), f"git {ms(p4git[1])}", p4git[2], "<= 0.2x", ""))
     status = subprocess.run(["git", "-C", str(big), "status", "--porcelain"], capture_output=True, text=True, check=True).stdout
     if status.strip():
@@ -332,11 +349,20 @@ def main():
     regorus_hundred = sum(regorus_run()[0] for _ in range(100))
     p5 = statistics.median(batch_times)
     rows.append(("P5", "1,000 plans in one process (plan-batch)", ms(p5), f"1,000 regorus runs {regorus_hundred * 10:.2f} s",
-                 p5 / (regorus_hundred * 10), "<= 1 s", "regorus: 100 runs x 10"))
+                 p5 / (regorus_hundred * 10), "<= 0.4 s", "regorus: 100 runs x 10"))
 
     # P6: plan with 100,000 commits of history against 100.
     p6 = paired(runs, tollgate_plan(long_history), tollgate_plan(small))
     rows.append(("P6", "plan with 100,000 commits of history", ms(p6[0]), f"100 commits {ms(p6[1])}", p6[2], "<= 1.2x", ""))
+
+    # S: tollgate serve under load (issue 22), POST /v1/plan with the four policies at 200/s.
+    load = subprocess.run([sys.executable, str(Path(__file__).with_name("serve_load.py")), "--tollgate", tollgate,
+                           "--requests", str(options.serve_requests), "--rate", "200"], capture_output=True, text=True, check=True)
+    figures = next(line.split()[1:] for line in load.stdout.splitlines() if line.startswith("serve-load-figures "))
+    median_ms, p99_ms, rss_start, rss_end, answered = (float(value) for value in figures)
+    rows.append(("S", f"serve: POST /v1/plan at 200/s, median of {answered:.0f}", f"{median_ms:.2f} ms", "goal 1 ms", median_ms, "<= 1 ms",
+                 f"RSS {rss_start:.1f} -> {rss_end:.1f} MiB"))
+    rows.append(("S", "  same, p99", f"{p99_ms:.2f} ms", "goal 5 ms", p99_ms / 5, "<= 5 ms", "ratio: p99 / 5 ms"))
 
     print(f"\n{runs} paired runs each (interleaved); medians; ratio = median of the paired ratios\n")
     print("| target | what | tollgate | reference | ratio | goal | note |")

@@ -181,6 +181,8 @@ def main():
     print(f"latency median {median:.2f} ms, p99 {p99:.2f} ms")
     print(f"server RSS after warm-up {rss_start / 1024:.1f} MiB; after each chunk: "
           + ", ".join(f"{count}: {kib / 1024:.1f}" for count, kib in samples) + " MiB")
+    # One line for bench/compare to read.
+    print(f"serve-load-figures {median:.3f} {p99:.3f} {rss_start / 1024:.1f} {samples[-1][1] / 1024:.1f} {len(latencies)}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 //! decision a fresh store and instance per policy (info(), validate-config and evaluate in
 //! it), all four started on the runtime's workers and awaited in order.
 //!
-//! Prints the median of many decisions in microseconds, on one line that scripts can parse:
-//! `decision-median-us <N>` (and, for comparison, each plugin's evaluation on its own).
+//! Measured twice: with the pooled instances of a long-lived process (`plan-batch`, `serve`:
+//! `Runtime::new_pooled`), then with instances mapped on demand (a one-shot `plan`). Prints
+//! the medians in microseconds on lines that scripts can parse: `decision-median-us <N>` (the
+//! pooled one) and `decision-on-demand-median-us <N>`, and each plugin's evaluation on its own.
 //!
 //! `cargo bench -p tollgate --bench decision`; `TOLLGATE_BENCH_QUICK=1` for a smoke run.
 
@@ -24,7 +26,32 @@ const PLUGINS: [&str; 4] = ["change-window", "approval-count", "secret-scope", "
 
 fn main() {
     let (warmup, rounds) = if quick() { (2, 20) } else { (50, 1000) };
-    let runtime = Runtime::new(None).unwrap_or_else(|error| fail(&format!("cannot create a runtime: {error:#}")));
+    // What a long-lived process (plan-batch, serve) runs, where in-process decisions repeat;
+    // then what a one-shot process runs.
+    let pooled = Runtime::new_pooled(None).unwrap_or_else(|error| fail(&format!("cannot create a pooled runtime: {error:#}")));
+    let pooled = measure_decisions(&pooled, warmup, rounds);
+    let on_demand = Runtime::new(None).unwrap_or_else(|error| fail(&format!("cannot create a runtime: {error:#}")));
+    let on_demand = measure_decisions(&on_demand, warmup, rounds);
+
+    let us = |duration: Duration| duration.as_secs_f64() * 1e6;
+    for (what, samples) in [("pooled instances (plan-batch, serve)", &pooled), ("instances mapped on demand (one-shot plan)", &on_demand)] {
+        println!("one decision, four standard policies in parallel, {what} ({rounds} decisions after {warmup} warm-up):");
+        println!("  median {:.1} µs, fastest {:.1} µs", us(median(samples.decisions.clone())), us(*samples.decisions.iter().min().expect("samples")));
+        for (name, single) in PLUGINS.iter().zip(&samples.singles) {
+            println!("  {name:<15} alone: median {:.1} µs", us(median(single.clone())));
+        }
+    }
+    println!("decision-on-demand-median-us {:.1}", us(median(on_demand.decisions)));
+    println!("decision-median-us {:.1}", us(median(pooled.decisions)));
+}
+
+/// Decision times, and each plugin's alone.
+struct Samples {
+    decisions: Vec<Duration>,
+    singles: Vec<Vec<Duration>>,
+}
+
+fn measure_decisions(runtime: &Runtime, warmup: usize, rounds: usize) -> Samples {
     let policies: Vec<(Arc<Plugin>, Scenario)> = PLUGINS
         .iter()
         .map(|name| {
@@ -68,14 +95,7 @@ fn main() {
             }
         }
     }
-
-    let us = |duration: Duration| duration.as_secs_f64() * 1e6;
-    println!("one decision, four standard policies in parallel ({rounds} decisions after {warmup} warm-up):");
-    println!("  median {:.1} µs, fastest {:.1} µs", us(median(decisions.clone())), us(*decisions.iter().min().expect("samples")));
-    for (name, samples) in PLUGINS.iter().zip(&singles) {
-        println!("  {name:<15} alone: median {:.1} µs", us(median(samples.clone())));
-    }
-    println!("decision-median-us {:.1}", us(median(decisions)));
+    Samples { decisions, singles }
 }
 
 /// Every decision must allow, or the timing means nothing.

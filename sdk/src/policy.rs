@@ -9,7 +9,9 @@ use crate::{PluginInfo, Result, Transition, Verdict};
 pub trait Policy {
     /// The policy's configuration, deserialized from the `config` the tollgate configuration
     /// gives this policy. Add `#[serde(deny_unknown_fields)]` so a misspelt field is an error.
-    type Config: DeserializeOwned;
+    /// It owns its data (`'static`): the configuration validate-config parsed is kept for the
+    /// evaluate that follows in the same instance.
+    type Config: DeserializeOwned + 'static;
 
     /// Name, version, description and needed capabilities of the plugin.
     fn info() -> PluginInfo;

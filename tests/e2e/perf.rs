@@ -170,3 +170,37 @@ fn a_promotion_never_writes_through_a_symlinked_directory_of_the_checkout() {
     assert_eq!(std::fs::read_to_string(outside.join("shop-api/values.yaml")).unwrap(), before);
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head, "nothing committed");
 }
+
+/// `tollgate serve` (like `plan-batch`) takes its instances from wasmtime's pool (memory and
+/// table slots reset and reused, issue 25): every decision still starts from a fresh instance
+/// (the hostile plugin's global counter, bumped in one decision, reads 0 in the next), and
+/// the memory cap still holds in a pooled slot.
+#[test]
+fn serve_gives_every_decision_a_fresh_pooled_instance_and_keeps_the_memory_cap() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let config_for = |behaviour: &str| {
+        let config = format!(
+            "environments: [dev]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: {{ file: envs/dev/shop-api/values.yaml, helm: {{ tag_path: image.tag }} }}\npolicies:\n  - plugin: {}\n    memory_mib: 16\n    config: {{ behaviour: {behaviour} }}\n",
+            crate::support::plugin("hostile").display()
+        );
+        write(dir.path(), &format!("{behaviour}.yaml"), &config)
+    };
+    let body = r#"{"app": "shop-api", "to": "dev", "version": "1.5.0", "actor": "alice"}"#;
+
+    // The answers of a server running the policy with `behaviour`, to `count` plans.
+    let answers = |behaviour: &str, count: usize| {
+        let server = crate::serve_support::Server::start(&repo, &["--config", &config_for(behaviour)], &[]);
+        let answers: Vec<serde_json::Value> = (0..count).map(|_| server.call("POST", "/v1/plan", Some(body)).json()).collect();
+        server.terminate();
+        answers
+    };
+    for answer in answers("state", 6) {
+        assert_eq!(answer["decision"], "allow", "{answer}");
+        assert!(answer.to_string().contains("calls before: 0"), "an instance saw another decision's state: {answer}");
+    }
+    for answer in answers("memory-bomb", 3) {
+        assert_eq!(answer["decision"], "error", "{answer}");
+        assert!(answer.to_string().contains("exceeded memory limit of 16 MiB"), "{answer}");
+    }
+}

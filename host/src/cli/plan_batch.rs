@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::request::{PlanArgs, RequestArgs, plan_request};
-use super::{Cli, open_workspace, print};
+use super::setup::{Lifetime, open_workspace_for};
+use super::{Cli, print};
 use crate::exit::{ExitCode, Failure};
 use crate::promotion::judge::GateOutcome;
 use crate::report::OutputFormat;
@@ -95,7 +96,7 @@ pub(super) fn run(cli: &Cli, args: &BatchArgs) -> Result<ExitCode, Failure> {
         super::read_input(&args.file)?
     };
     let lines = parse_batch(&source, &text)?;
-    let workspace = open_workspace(cli)?;
+    let workspace = open_workspace_for(cli, Lifetime::LongLived)?;
     let mut requests = Vec::with_capacity(lines.len());
     for (number, plan) in &lines {
         let request = plan_request(&workspace, plan, &args.request, None).map_err(|failure| Failure { message: format!("{source}:{number}: {}", failure.message), ..failure })?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::request::{PlanArgs, RequestArgs, plan_requests};
-use super::setup::{open_workspace_with, runtime};
+use super::setup::{Lifetime, open_workspace_with, runtime_for};
 use super::Cli;
 use crate::exit::{ExitCode, Failure};
 use crate::promotion::workspace::Workspace;
@@ -97,7 +97,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode, Failure> {
         max_in_flight: args.max_in_flight as usize,
         request_timeout: args.request_timeout,
     };
-    let commands = CliCommands { runtime: Arc::new(runtime(cli)?), cli: CliSettings::of(cli) };
+    let commands = CliCommands { runtime: Arc::new(runtime_for(cli, Lifetime::LongLived)?), cli: CliSettings::of(cli) };
     crate::serve::run(options, Arc::new(commands))?;
     Ok(ExitCode::Success)
 }

@@ -12,9 +12,27 @@ use crate::runtime::{CompileCache, Plugin, PluginRef, Runtime};
 
 /// The plugin runtime with the compile cache and the registry store the flags choose.
 pub(super) fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
+    runtime_for(cli, Lifetime::OneShot)
+}
+
+/// How long the process that runs the decisions lives.
+#[derive(Clone, Copy)]
+pub(super) enum Lifetime {
+    /// One command: instances mapped on demand (quick to start).
+    OneShot,
+    /// Many decisions (`plan-batch`, `serve`): instances from a pool (quick per decision).
+    LongLived,
+}
+
+/// [`runtime`] for a process of `lifetime`.
+pub(super) fn runtime_for(cli: &Cli, lifetime: Lifetime) -> Result<Runtime, Failure> {
     let store_root = cli.cache_dir.clone().or_else(CompileCache::default_root);
     let cache_root = if cli.no_cache { None } else { store_root.clone() };
-    let mut runtime = Runtime::new(cache_root.as_deref())
+    let created = match lifetime {
+        Lifetime::OneShot => Runtime::new(cache_root.as_deref()),
+        Lifetime::LongLived => Runtime::new_pooled(cache_root.as_deref()),
+    };
+    let mut runtime = created
         .map_err(|error| Failure::policy_failed(format!("cannot start the WebAssembly runtime: {error:#}")))?;
     runtime.set_verbose(cli.verbose);
     // Pulled plugins stay in the store even with --no-cache: it holds verified bytes, not compiled code.
@@ -24,7 +42,12 @@ pub(super) fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
 
 /// The repository and the configuration of its protected branch, with its `tollgate.lock`.
 pub(super) fn open_workspace(cli: &Cli) -> Result<Workspace, Failure> {
-    open_workspace_with(&cli.repo, cli.config.as_deref(), protected_branch(cli), Arc::new(runtime(cli)?))
+    open_workspace_for(cli, Lifetime::OneShot)
+}
+
+/// [`open_workspace`] with the runtime of a process of `lifetime`.
+pub(super) fn open_workspace_for(cli: &Cli, lifetime: Lifetime) -> Result<Workspace, Failure> {
+    open_workspace_with(&cli.repo, cli.config.as_deref(), protected_branch(cli), Arc::new(runtime_for(cli, lifetime)?))
 }
 
 /// [`open_workspace`] of the repository at `repo` with a given runtime (the server's, shared

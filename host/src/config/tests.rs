@@ -104,3 +104,24 @@ fn the_json_schema_comes_from_the_types() {
     assert_eq!(schema["$defs"]["HelmLocation"]["additionalProperties"], false);
     assert_eq!(schema["$defs"]["Location"]["not"]["anyOf"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn a_remembered_parse_answers_only_for_the_same_source_and_text() {
+    // Parsed once, then remembered: the same answer, and never another text's or source's.
+    let first = Config::parse("tollgate.yaml", GOOD).unwrap();
+    assert_eq!(Config::parse("tollgate.yaml", GOOD).unwrap(), first);
+    let other_branch = GOOD.replacen("environments:", "branch: release\nenvironments:", 1);
+    assert_eq!(Config::parse("tollgate.yaml", &other_branch).unwrap().branch, "release");
+    assert_eq!(Config::parse("tollgate.yaml", GOOD).unwrap().branch, "main");
+    let broken = GOOD.replace("[dev, test, prod]", "[dev, test, prod, prod]");
+    for source in ["tollgate.yaml (commit 0123456789ab)", "other.yaml"] {
+        let error = Config::parse(source, &broken).unwrap_err();
+        assert!(error.0.starts_with(source) || error.0.contains(source), "{source}: {error}");
+    }
+    // More texts than are remembered, then the first again: parsed anew, the same.
+    for extra in 0..12 {
+        let text = GOOD.replace("image.tag", &format!("image.tag{extra}"));
+        assert!(Config::parse("tollgate.yaml", &text).is_ok());
+    }
+    assert_eq!(Config::parse("tollgate.yaml", GOOD).unwrap(), first);
+}

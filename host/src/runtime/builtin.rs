@@ -46,13 +46,13 @@ pub fn names() -> Vec<&'static str> {
 /// falls back to compiling: code that does not load means this binary is inconsistent, and
 /// saying so beats a silent second-long compile on every run.
 pub fn load_precompiled(engine: &Engine, builtin: &'static Builtin) -> Result<Component, String> {
-    if !runs_code_in_place() {
+    // wasmtime registers a code region once per process: the binary's copy belongs to the
+    // shared engine, one component per builtin; another engine (the pooled one of a long-lived
+    // process) gets a copy.
+    if !runs_code_in_place() || !super::engine::is_shared(engine) {
         // SAFETY: as below; this copies the code into memory wasmtime maps itself.
         return unsafe { Component::deserialize(engine, builtin.precompiled) }.map_err(|error| not_loadable(&error));
     }
-    // wasmtime registers a code region once per process: one component per builtin, in the
-    // process's one engine (the only engine a `Runtime` has).
-    debug_assert!(super::engine::shared_engine().is_ok_and(|shared| Engine::same(engine, &shared)));
     static LOADED: Mutex<Option<HashMap<&'static str, Component>>> = Mutex::new(None);
     let mut loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let loaded = loaded.get_or_insert_with(HashMap::new);

@@ -2,7 +2,8 @@
 //!
 //! - One [`Engine`] per process, shared by every [`Runtime`] (`engine.rs`), with epoch
 //!   interruption driven by a ticker thread, under one configuration shared with host/build.rs
-//!   (`engine_config.rs`).
+//!   (`engine_config.rs`); long-lived processes use a second one whose instances come from
+//!   wasmtime's pooling allocator ([`Runtime::new_pooled`]).
 //! - One `InstancePre` per plugin digest ([`Plugin`]): the standard plugins load code
 //!   precompiled at build time (`builtin.rs`: never compiled, never hashed, never cached at
 //!   run time, and run where they lie in the binary); other plugins are compiled once and cached on disk (`cache.rs`).
@@ -41,6 +42,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 
 pub use cache::CompileCache;
+pub use engine::{POOLED_INSTANCES, POOLED_TABLE_ELEMENTS};
 pub use plugin::{Decided, NotAccepted, PendingDecision, Plugin};
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
@@ -269,7 +271,19 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime caching compiled plugins under `cache_root` (`None`: no disk cache).
     pub fn new(cache_root: Option<&Path>) -> anyhow::Result<Self> {
-        let engine = engine::shared_engine().map_err(anyhow::Error::msg)?;
+        Self::with_engine(cache_root, engine::shared_engine().map_err(anyhow::Error::msg)?)
+    }
+
+    /// [`Runtime::new`] for a long-lived process (`plan-batch`, `tollgate serve`): every
+    /// decision still gets a fresh instance, but from a pool of memory and table slots that
+    /// are reset and reused, which makes each decision cheaper and starting slower
+    /// (`engine.rs`). At most [`POOLED_INSTANCES`] core instances are alive at once; past that
+    /// a decision fails closed, saying so.
+    pub fn new_pooled(cache_root: Option<&Path>) -> anyhow::Result<Self> {
+        Self::with_engine(cache_root, engine::pooled_engine().map_err(anyhow::Error::msg)?)
+    }
+
+    fn with_engine(cache_root: Option<&Path>, engine: Engine) -> anyhow::Result<Self> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;

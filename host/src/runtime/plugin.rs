@@ -399,6 +399,12 @@ fn describe_failure(error: &wasmtime::Error, state: &SandboxState, limits: Limit
             text.rsplit(": ").next().unwrap_or(&text)
         );
     }
+    if text.contains("maximum concurrent limit of") {
+        return format!(
+            "could not get an instance: this process's instance pool is exhausted by the calls in flight ({}); try again, or allow fewer at once (serve --max-in-flight)",
+            text.rsplit(": ").next().unwrap_or(&text)
+        );
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("timed out after {} ms", limits.timeout.as_millis()),
         Some(Trap::StackOverflow) => "overflowed its stack".to_string(),
