@@ -6,7 +6,7 @@
 //! changes the configuration only with a promoter's signature). Everything is judged by the
 //! rules in force before the commit (its first parent's), never by what the push brings.
 
-use git2::{Commit, Oid, Repository, Sort};
+use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
 use super::claim::check_commit;
@@ -43,31 +43,9 @@ impl Guarded {
 /// then every commit no other ref reaches), oldest first.
 pub fn guard(repo: &GitRepo, range: &str) -> Result<Vec<Guarded>, String> {
     let git = repo.git();
-    let (base, head) = range.split_once("..").filter(|(_, head)| !head.is_empty()).ok_or_else(|| format!("{range:?}: write the range as BASE..HEAD"))?;
-    let resolve = |revision: &str| {
-        git.revparse_single(revision).and_then(|object| object.peel_to_commit()).map(|commit| commit.id()).map_err(|_| format!("{revision} is not a commit in {}", repo.path().display()))
-    };
-    let head = resolve(head)?;
-    let mut walk = git.revwalk().map_err(|error| error.message().to_string())?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).map_err(|error| error.message().to_string())?;
-    walk.push(head).map_err(|error| error.message().to_string())?;
-    if base.chars().all(|c| c == '0') && !base.is_empty() {
-        // A new branch: what no existing branch or tag reaches.
-        for reference in git.references().map_err(|error| error.message().to_string())?.flatten() {
-            if let Some(target) = reference.target().filter(|_| reference.is_branch() || reference.is_tag() || reference.is_remote()) {
-                let _ = walk.hide(target);
-            }
-        }
-    } else {
-        walk.hide(resolve(base)?).map_err(|error| error.message().to_string())?;
-    }
     let mut rules = RulesAt::default();
     let mut judged = Vec::new();
-    for oid in walk {
-        let oid = oid.map_err(|error| error.message().to_string())?;
-        if judged.len() == MAX_COMMITS {
-            return Err(format!("{range} holds more than {MAX_COMMITS} commits; check it in parts"));
-        }
+    for oid in super::range::commits_in_range(repo, range, MAX_COMMITS)? {
         let commit = git.find_commit(oid).map_err(|error| error.message().to_string())?;
         judged.push(judge_commit(git, &commit, &mut rules));
     }

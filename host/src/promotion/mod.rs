@@ -31,6 +31,7 @@
 //! - [`verified`]: the one definition of verified (and unsigned, untrusted, unrecorded),
 //!   under the rules in force when a commit landed;
 //! - [`verify`]: re-checking a promotion commit and re-running its decision;
+//! - [`range`]: the commits of `BASE..HEAD`, read the same way by the guard and a proposal check;
 //! - [`guard`]: the branch guard, every commit of a range judged as a protected branch would;
 //! - [`proposal`]: a proposal's commits judged as the promotions they contain (`check-proposal`,
 //!   `POST /v1/check`);
@@ -54,6 +55,7 @@ pub mod plan;
 pub mod planned;
 pub mod proposal;
 pub mod publish;
+pub mod range;
 pub mod record;
 pub mod request;
 pub mod source;

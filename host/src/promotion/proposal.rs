@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use git2::{Commit, Oid, Sort};
+use git2::{Commit, Oid};
 
 use super::pipeline::Decided;
 use super::request::PlanRequest;
@@ -59,30 +59,12 @@ impl Workspace {
         let requester = requester.map(|text| Actor::parse("actor", text).map_err(|error| Failure::bad_input(error.to_string()))).transpose()?;
         let onto = self.proposal_branch(branch)?;
         let git = self.repo.git();
-        let resolve = |revision: &str| {
-            git.revparse_single(revision)
-                .and_then(|object| object.peel_to_commit())
-                .map(|commit| commit.id())
-                .map_err(|_| Failure::bad_input(format!("{revision} is not a commit in {}", self.repo.path().display())))
-        };
-        let (base, head) = match proposal.split_once("..") {
-            Some((base, head)) => (Some(resolve(base)?), resolve(head)?),
-            None => (None, resolve(proposal)?),
+        let bad = |message: String| Failure::bad_input(message);
+        let (base, commits) = match proposal.split_once("..") {
+            Some((base, _)) => (Some(base), super::range::commits_in_range(&self.repo, proposal, MAX_COMMITS).map_err(bad)?),
+            None => (None, vec![super::range::resolve_commit(&self.repo, proposal).map_err(bad)?]),
         };
         let git_error = |error: git2::Error| Failure::bad_input(error.message().to_string());
-        let commits: Vec<Oid> = match base {
-            None => vec![head],
-            Some(base) => {
-                let mut walk = git.revwalk().map_err(git_error)?;
-                walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).map_err(git_error)?;
-                walk.push(head).map_err(git_error)?;
-                walk.hide(base).map_err(git_error)?;
-                walk.take(MAX_COMMITS + 1).collect::<Result<_, _>>().map_err(git_error)?
-            }
-        };
-        if commits.len() > MAX_COMMITS {
-            return Err(Failure::bad_input(format!("{proposal} holds more than {MAX_COMMITS} commits; check it in parts")));
-        }
         // One commit for an environment branch: what it brings to the branch's tip.
         let onto_tip = match (base, branch) {
             (None, Some(_)) => Some(self.repo.tip(onto).map_err(|error| Failure::bad_input(error.0))?.tree),
