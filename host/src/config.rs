@@ -9,6 +9,7 @@
 //!   shop-api:
 //!     image: registry.example.com/shop/api
 //!     skip: [test]                       # environments it does not run in (with a file template)
+//!     discover: { semver: ">=1.4, <2" }  # where new versions come from (its registry's tags), see discover
 //!     defaults: { … }                    # this application's own file template and/or layout
 //!     environments:
 //!       dev:  { file: envs/dev/shop-api/values.yaml, helm: { tag_path: image.tag, digest_path: image.digest } }
