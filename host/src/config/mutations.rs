@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::Config;
 
-const VALID: &str = "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod:\n        file: envs/prod/kustomization.yaml\n        kustomize: {}\npolicies:\n  - plugin: builtin:change-window\n    environments: [prod]\n    timeout_ms: 500\n    memory_mib: 16\n    http_origins: ['https://erp.example.com']\n    config: { default: {} }\n";
+const VALID: &str = "environments: [dev, test, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    discover: { semver: \">=1.0, <2\", tag_regex: \"[0-9.]+\" }\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod:\n        file: envs/prod/kustomization.yaml\n        kustomize: {}\npolicies:\n  - plugin: builtin:change-window\n    environments: [prod]\n    timeout_ms: 500\n    memory_mib: 16\n    http_origins: ['https://erp.example.com']\n    config: { default: {} }\nhealth:\n  argocd: { url: https://argocd.example.com, application: \"{app}-{env}\" }\n  alertmanager: { url: https://alertmanager.example.com, matchers: ['app=\"{app}\"'] }\n";
 
 /// The same with defaults, a file and a branch template, a skip and an override, so mutations
 /// reach the template resolver too.
