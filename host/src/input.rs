@@ -107,8 +107,18 @@ pub fn identifier(field: &str, value: &str) -> Result<(), InputError> {
     }
 }
 
-/// A version: an OCI tag, `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+/// Whether a version is a digest: the version of an image pinned by digest alone
+/// (`repo@sha256:…`, or a Helm/Kustomize file with an empty tag and a digest).
+pub fn is_digest_version(value: &str) -> bool {
+    digest("version", value).is_ok()
+}
+
+/// A version: an OCI tag, `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`, or for an image pinned by
+/// digest alone, its digest ([`is_digest_version`]).
 pub fn version(field: &str, value: &str) -> Result<(), InputError> {
+    if is_digest_version(value) {
+        return Ok(());
+    }
     let valid = !value.is_empty()
         && value.len() <= 128
         && value.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
@@ -118,7 +128,7 @@ pub fn version(field: &str, value: &str) -> Result<(), InputError> {
     } else {
         Err(refuse(
             field,
-            format!("{value:?} is not a valid version: an image tag of 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.' or '-'"),
+            format!("{value:?} is not a valid version: an image tag of 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.' or '-' (or, for an image pinned by digest alone, its sha256: digest)"),
         ))
     }
 }

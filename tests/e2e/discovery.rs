@@ -183,3 +183,29 @@ fn a_proposal_pinning_a_digest_the_registry_does_not_hold_for_its_version_does_n
     let honest = propose("honest", &digests["1.2.0"]);
     assert_eq!(honest.code, 0, "{}{}", honest.stdout, honest.stderr);
 }
+
+#[test]
+fn an_image_pinned_by_digest_alone_is_promoted_with_the_digest_as_its_version_and_travels_downstream() {
+    let dir = crate::support::gitops_repo();
+    let repo = crate::support::repo_path(&dir);
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let promoted = crate::support::tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", &digest, "--actor", "ci", "-o", "json"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let values = git(&repo, &["show", "HEAD:envs/dev/shop-api/values.yaml"]);
+    assert!(values.contains("tag: \"\"") && values.contains(&format!("digest: {digest}")), "{values}");
+    let document: serde_json::Value = serde_json::from_str(&promoted.stdout).unwrap();
+    assert_eq!(document["transition"]["artifact"]["version"], digest.as_str());
+
+    let downstream = crate::support::tollgate_in(&repo, &["promote", "shop-api", "--to", "test", "--actor", "ci"]);
+    assert_eq!(downstream.code, 0, "{}{}", downstream.stdout, downstream.stderr);
+    assert!(git(&repo, &["show", "HEAD:envs/test/shop-api/values.yaml"]).contains(&format!("digest: {digest}")));
+    let verified = crate::support::tollgate_in(&repo, &["verify", "HEAD"]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+
+    let before = snapshot(&repo);
+    let other = format!("sha256:{}", "cd".repeat(32));
+    let refused = crate::support::tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", &digest, "--digest", &other, "--actor", "ci"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("is a digest (an image pinned by digest alone)"), "{}", refused.stderr);
+    assert_eq!(snapshot(&repo), before);
+}

@@ -165,7 +165,7 @@ pub(super) fn plan_request_for(
         crate::input::text("--approval", text, 300).map_err(bad)?;
         let (approver, rest) = text.split_once('@').map_or((text.as_str(), None), |(name, rest)| (name, Some(rest)));
         let (version, group) = match rest {
-            Some(rest) => rest.split_once(':').map_or((rest, None), |(version, group)| (version, Some(group.to_string()))),
+            Some(rest) => version_and_group(rest),
             None => ("", None),
         };
         if approver.is_empty() {
@@ -230,6 +230,20 @@ pub(super) fn plan_request_for(
     Ok(plan_request)
 }
 
+/// `VERSION[:GROUP]` of an `--approval NAME@…`; a version that is a digest (`sha256:…`, an
+/// image pinned by digest alone) keeps its own colon.
+fn version_and_group(rest: &str) -> (&str, Option<String>) {
+    let digest_end = "sha256:".len() + 64;
+    let split_from = match rest.get(..digest_end) {
+        Some(prefix) if crate::input::is_digest_version(prefix) => digest_end,
+        _ => 0,
+    };
+    match rest[split_from..].find(':') {
+        Some(colon) => (&rest[..split_from + colon], Some(rest[split_from + colon + 1..].to_string())),
+        None => (rest, None),
+    }
+}
+
 /// Who requests: `--actor`, else Git's identity (`user.name`, `user.email`), else `$USER`.
 pub(super) fn requester(workspace: &Workspace, actor: Option<&str>) -> Result<Actor, Failure> {
     if let Some(actor) = actor {
@@ -254,3 +268,17 @@ struct ApprovalInput {
     group: Option<String>,
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::version_and_group;
+
+    #[test]
+    fn an_approval_of_a_digest_keeps_the_digest_whole_and_its_group_after_it() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(version_and_group(&digest), (digest.as_str(), None));
+        assert_eq!(version_and_group(&format!("{digest}:sre")), (digest.as_str(), Some("sre".to_string())));
+        assert_eq!(version_and_group("1.4.2:sre"), ("1.4.2", Some("sre".to_string())));
+        assert_eq!(version_and_group("sha256:short:sre"), ("sha256", Some("short:sre".to_string())));
+    }
+}

@@ -87,8 +87,9 @@ pub fn read_deployed(file: &str, text: &str, layout: &Layout) -> Result<Deployed
     let target = find_target(file, text, layout)?;
     if target.whole_image {
         let reference = ImageRef::parse(&target.version.value);
-        let version = reference.tag.ok_or_else(|| {
-            ManifestError(format!("{file}:{}: image {:?} has no tag", target.version.line, target.version.value))
+        // An image pinned by digest alone: its version is the digest.
+        let version = reference.tag.or_else(|| reference.digest.clone()).ok_or_else(|| {
+            ManifestError(format!("{file}:{}: image {:?} has neither a tag nor a digest", target.version.line, target.version.value))
         })?;
         return Ok(Deployed {
             version,
@@ -98,10 +99,16 @@ pub fn read_deployed(file: &str, text: &str, layout: &Layout) -> Result<Deployed
             has_digest_field: true,
         });
     }
+    let digest = target.digest.as_ref().map(|digest| digest.value.clone()).filter(|digest| !digest.is_empty());
+    // An empty tag beside a digest: the image is pinned by digest alone, and that is its version.
+    let version = match (&digest, target.version.value.is_empty()) {
+        (Some(digest), true) => digest.clone(),
+        _ => target.version.value.clone(),
+    };
     Ok(Deployed {
-        version: target.version.value.clone(),
+        version,
         has_digest_field: target.digest.is_some(),
-        digest: target.digest.map(|digest| digest.value).filter(|digest| !digest.is_empty()),
+        digest,
         line: target.version.line,
         image: target.image,
     })
@@ -128,15 +135,20 @@ fn edit_target(file: &str, text: &str, layout: &Layout, version: &str, digest: O
     let fail = |scalar: &Scalar, error: yaml::EditError| ManifestError(format!("{file}:{}: {}", scalar.line, error.0));
     if target.whole_image {
         let reference = ImageRef::parse(&target.version.value);
-        let mut image = format!("{}:{version}", reference.repository);
+        let mut image = match pinned_by_digest_alone(version, digest) {
+            true => reference.repository.clone(),
+            false => format!("{}:{version}", reference.repository),
+        };
         if let Some(digest) = digest {
             image.push('@');
             image.push_str(digest);
         }
         return replace_scalar(text, &target.version, &image).map_err(|error| fail(&target.version, error));
     }
-    // Edit the later scalar first so the earlier one's byte range stays valid.
-    let mut edits: Vec<(&Scalar, &str)> = vec![(&target.version, version)];
+    // Edit the later scalar first so the earlier one's byte range stays valid. An image pinned
+    // by digest alone gets an empty tag beside its digest.
+    let tag = if pinned_by_digest_alone(version, digest) { "" } else { version };
+    let mut edits: Vec<(&Scalar, &str)> = vec![(&target.version, tag)];
     match (&target.digest, digest) {
         (Some(scalar), Some(digest)) => edits.push((scalar, digest)),
         (Some(scalar), None) if !scalar.value.is_empty() => edits.push((scalar, "")),
@@ -153,6 +165,11 @@ fn edit_target(file: &str, text: &str, layout: &Layout, version: &str, digest: O
         edited = replace_scalar(&edited, scalar, value).map_err(|error| fail(scalar, error))?;
     }
     Ok(edited)
+}
+
+/// Whether `version` is the digest itself: an image pinned by digest alone.
+fn pinned_by_digest_alone(version: &str, digest: Option<&str>) -> bool {
+    digest == Some(version)
 }
 
 fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, ManifestError> {

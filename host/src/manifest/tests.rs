@@ -428,3 +428,28 @@ mod widened {
         panic!("no images entry for registry.example.com/web in {text:?}");
     }
 }
+
+#[test]
+fn an_image_pinned_by_digest_alone_has_the_digest_as_its_version_in_every_layout() {
+    let helm = Layout::Helm { tag_path: "image.tag".into(), digest_path: Some("image.digest".into()) };
+    let values = "image:\n  tag: \"1.4.1\"\n  digest: \"\"\n";
+    let pinned = write_deployed("values.yaml", values, &helm, DIGEST, Some(DIGEST)).unwrap();
+    assert_eq!(pinned, format!("image:\n  tag: \"\"\n  digest: \"{DIGEST}\"\n"));
+    let read = read_deployed("values.yaml", &pinned, &helm).unwrap();
+    assert_eq!((read.version.as_str(), read.digest.as_deref()), (DIGEST, Some(DIGEST)));
+    let tagged_again = write_deployed("values.yaml", &pinned, &helm, "1.5.0", Some(DIGEST)).unwrap();
+    assert_eq!(read_deployed("values.yaml", &tagged_again, &helm).unwrap().version, "1.5.0");
+
+    let kustomize = Layout::Kustomize { image: "shop/web".into() };
+    let kustomization = "images:\n  - name: shop/web\n    newTag: 2.0.0\n    digest: sha256:00\n";
+    let pinned = write_deployed("kustomization.yaml", kustomization, &kustomize, DIGEST, Some(DIGEST)).unwrap();
+    assert_eq!(pinned, format!("images:\n  - name: shop/web\n    newTag: \"\"\n    digest: {DIGEST}\n"));
+    assert_eq!(read_deployed("kustomization.yaml", &pinned, &kustomize).unwrap().version, DIGEST);
+
+    let manifest = Layout::Manifest { container: "api".into() };
+    let deployment = "spec:\n  containers:\n    - name: api\n      image: registry.example.com:5000/shop/api:1.4.1\n";
+    let pinned = write_deployed("deploy.yaml", deployment, &manifest, DIGEST, Some(DIGEST)).unwrap();
+    assert!(pinned.ends_with(&format!("image: registry.example.com:5000/shop/api@{DIGEST}\n")), "{pinned}");
+    let read = read_deployed("deploy.yaml", &pinned, &manifest).unwrap();
+    assert_eq!((read.version.as_str(), read.digest.as_deref(), read.image.as_deref()), (DIGEST, Some(DIGEST), Some("registry.example.com:5000/shop/api")));
+}
