@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::request::PlanRequest;
 use super::workspace::Workspace;
-use crate::config::discover::NewestBy;
+use crate::config::discover::{NewestBy, TagFilter};
 use crate::exit::Failure;
 use crate::manifest::normalize_image;
+use crate::registry::client::RegistryClient;
 use crate::registry::reference::OciReference;
 
 /// With `newest_by: created`, at most this many tags are looked at (one manifest and one
@@ -34,25 +35,26 @@ fn rfc3339<S: serde::Serializer>(time: &Option<jiff::Timestamp>, serializer: S) 
 }
 
 impl Workspace {
-    /// The image repository of `app` as a registry reference (Docker Hub names normalised as
-    /// Docker does), and its discovery rule; an error when `app` has none.
-    fn discovery(&self, app: &str) -> Result<(OciReference, crate::config::discover::TagFilter), Failure> {
+    /// A client for the registry of `app`'s image, the image repository as a reference (Docker
+    /// Hub names normalised as Docker does), and its discovery rule; an error when `app` has none.
+    fn discovery(&self, app: &str) -> Result<(RegistryClient, OciReference, TagFilter), Failure> {
         let application = self.config.applications.get(app).ok_or_else(|| Failure::bad_input(format!("unknown application {app}")))?;
         let rule = application.discover.as_ref().ok_or_else(|| {
-            Failure::bad_input(format!("application {app} has no `discover:` rule in tollgate.yaml, so tollgate cannot ask its registry for versions; add one (see README, Discovering versions)"))
+            Failure::bad_input(format!("application {app} has no `discover:` rule in tollgate.yaml, so tollgate cannot ask its registry for versions; add one (see README, Where new versions come from)"))
         })?;
         let filter = rule.compile().map_err(|(key, message)| Failure::bad_input(format!("applications.{app}.discover.{key}: {message}")))?;
         let normalized = normalize_image(&application.image);
         let (registry, repository) = normalized.split_once('/').expect("a normalised image has a registry");
         let registry = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
-        Ok((OciReference { registry: registry.to_string(), repository: repository.to_string(), tag: None, digest: None }, filter))
+        let reference = OciReference { registry: registry.to_string(), repository: repository.to_string(), tag: None, digest: None };
+        let client = self.runtime.registry().client(&reference).map_err(Failure::bad_input)?;
+        Ok((client, reference, filter))
     }
 
     /// The candidate versions of `app`, newest first, at most `limit` of them, each with the
     /// digest its tag points at now.
     pub fn candidates(&self, app: &str, limit: usize) -> Result<Vec<Candidate>, Failure> {
-        let (reference, filter) = self.discovery(app)?;
-        let client = self.runtime.registry().client(&reference).map_err(Failure::bad_input)?;
+        let (client, reference, filter) = self.discovery(app)?;
         let mut admitted: Vec<(String, Option<semver::Version>)> = client
             .tags(&reference)
             .map_err(Failure::bad_input)?
@@ -111,8 +113,7 @@ impl Workspace {
         }
         let (version, digest) = match &request.version {
             Some(version) => {
-                let (reference, _) = self.discovery(&request.app)?;
-                let client = self.runtime.registry().client(&reference).map_err(Failure::bad_input)?;
+                let (client, reference, _) = self.discovery(&request.app)?;
                 (version.clone(), client.image_tag(&reference, version, false).map_err(Failure::bad_input)?.digest)
             }
             None => {
