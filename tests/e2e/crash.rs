@@ -40,15 +40,7 @@ fn setup(variant: Variant) -> (tempfile::TempDir, String, Option<String>) {
         }
         (bare, Some(remote)) => {
             let clone = dir.path().join("clone").to_str().unwrap().to_string();
-            let mut args = vec!["clone", "--quiet"];
-            if bare {
-                args.push("--bare");
-            }
-            args.extend([remote.as_str(), clone.as_str()]);
-            git(&source, &args);
-            if bare {
-                git(&clone, &["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"]);
-            }
+            crate::support::clone_remote(&remote, &clone, bare);
             git(&clone, &["config", "user.name", "ci"]);
             git(&clone, &["config", "user.email", "ci@example.com"]);
             clone

@@ -45,16 +45,7 @@ fn eight_promoters_pushing_two_hundred_promotions_land_each_once_with_its_record
         .map(|promoter| {
             let clone = dir.path().join(format!("promoter-{promoter}")).to_str().unwrap().to_string();
             let bare = promoter % 2 == 0;
-            let mut args = vec!["clone", "--quiet"];
-            if bare {
-                args.push("--bare");
-            }
-            args.extend([remote.as_str(), clone.as_str()]);
-            git(&source, &args);
-            if bare {
-                // A bare clone has no remote-tracking refs by default.
-                git(&clone, &["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"]);
-            }
+            crate::support::clone_remote(&remote, &clone, bare);
             std::thread::spawn(move || {
                 let mut landed = Vec::new();
                 for round in 0..25 {

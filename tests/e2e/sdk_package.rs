@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::scaffold::{assert_success, build_and_pass_cases, cargo};
-use crate::support::{tollgate, workspace};
+use crate::support::{self, tollgate, workspace};
 
 /// The SDK's version, as the packaged file names carry it.
 const VERSION: &str = "0.1.0";
@@ -36,22 +36,11 @@ fn packaged_sdk() -> &'static Path {
         .1
 }
 
-/// Every file under `dir`, relative to it, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        for entry in std::fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                out.push(path.strip_prefix(dir).unwrap().to_str().unwrap().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
+/// Every file under `dir`, relative to it, sorted ([`support::files_under`]).
+fn relative_files_under(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = support::files_under(dir).iter().map(|path| path.strip_prefix(dir).unwrap().to_str().unwrap().to_string()).collect();
+    files.sort();
+    files
 }
 
 #[test]
@@ -66,9 +55,9 @@ fn plugin_new_writes_exactly_the_packaged_sdk() {
     // cargo adds its normalised Cargo.toml (keeping ours as Cargo.toml.orig), the lock file
     // it resolved and where it was packed from; everything else is the same file.
     let added_by_cargo = ["Cargo.toml", ".cargo_vcs_info.json", "Cargo.lock"];
-    let packaged: Vec<String> = files_under(sdk).into_iter().filter(|file| !added_by_cargo.contains(&file.as_str())).collect();
+    let packaged: Vec<String> = relative_files_under(sdk).into_iter().filter(|file| !added_by_cargo.contains(&file.as_str())).collect();
     let written: Vec<String> =
-        files_under(&vendored).into_iter().map(|file| if file == "Cargo.toml" { "Cargo.toml.orig".to_string() } else { file }).collect();
+        relative_files_under(&vendored).into_iter().map(|file| if file == "Cargo.toml" { "Cargo.toml.orig".to_string() } else { file }).collect();
     let mut written_sorted = written.clone();
     written_sorted.sort();
     assert_eq!(written_sorted, packaged, "plugin new writes the files cargo packages (host/src/scaffold/sdk.rs FILES)");

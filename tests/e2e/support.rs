@@ -96,6 +96,21 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Clone `remote` into `clone` (bare or with a work tree), as a promoter's repository: a bare
+/// clone gets the fetch refspec it lacks by default, so it has remote-tracking refs.
+pub fn clone_remote(remote: &str, clone: &str, bare: bool) {
+    let mut args = vec!["clone", "--quiet"];
+    if bare {
+        args.push("--bare");
+    }
+    args.extend([remote, clone]);
+    let output = Command::new("git").args(&args).output().expect("run git");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    if bare {
+        git(clone, &["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"]);
+    }
+}
+
 /// Write `content` to `name` in `dir` and return the path as a string.
 pub fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
