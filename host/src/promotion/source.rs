@@ -210,24 +210,17 @@ fn root_source(application: &Application, request: &PlanRequest, current: &Deplo
         format!("{} is a root environment (no upstream): give the version to promote with --version (and --digest)", request.to_env)
     })?;
     // An image pinned by digest alone: the version is the digest, and the file holds it as one.
-    if crate::input::is_digest_version(&version) {
-        if request.no_digest || request.digest.as_ref().is_some_and(|digest| digest != &version) {
-            return Err(format!("--version {version} is a digest (an image pinned by digest alone): give no other --digest and no --no-digest"));
-        }
-        if !current.has_digest_field {
-            return Err(format!(
-                "--version {version}: the file of {} in {} has no place for a digest; add one (Helm: digest_path; Kustomize: a digest in the images entry)",
-                request.app, request.to_env
-            ));
-        }
-        let reason = format!("{version} given with --version (pinned by digest alone): {} is a root environment", request.to_env);
-        return Ok(Source { from_env: None, artifact: Artifact { image: application.image.clone(), version: version.clone(), digest: Some(version) }, since: None, reason });
+    let pinned_by_digest = crate::input::is_digest_version(&version);
+    if pinned_by_digest && (request.no_digest || request.digest.as_ref().is_some_and(|digest| digest != &version)) {
+        return Err(format!("--version {version} is a digest (an image pinned by digest alone): give no other --digest and no --no-digest"));
     }
-    let digest = match (&request.digest, request.no_digest) {
+    let given = if pinned_by_digest { Some(&version) } else { request.digest.as_ref() };
+    let digest = match (given, request.no_digest) {
         (Some(_), true) => return Err("give --digest or --no-digest, not both".into()),
         (Some(_), false) if !current.has_digest_field => {
+            let flag = if pinned_by_digest { format!("--version {version}") } else { "--digest".to_string() };
             return Err(format!(
-                "--digest: the file of {} in {} has no place for a digest; add one (Helm: digest_path; Kustomize: a digest in the images entry) or promote without --digest",
+                "{flag}: the file of {} in {} has no place for a digest; add one (Helm: digest_path; Kustomize: a digest in the images entry) or promote a tag without --digest",
                 request.app, request.to_env
             ));
         }
