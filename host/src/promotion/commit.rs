@@ -135,6 +135,11 @@ pub(super) fn land_commit(repo: &GitRepo, lock: &mut PromotionLock, landing: Lan
             ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
             _ => error.into(),
         }),
+        // No local branch (an environment branch of a fresh clone, planned on origin's tip):
+        // start it at the commit; creating it fails if one appeared meanwhile.
+        None if git.find_reference(&reference).is_err() => git.reference(&reference, commit, false, &log).map(drop).map_err(|error| {
+            CommitError::Conflict(format!("{branch} appeared while the transition was being decided ({})", error.message()))
+        }),
         None => git.reference_matching(&reference, commit, true, base, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => {
                 CommitError::Conflict(format!("{branch} moved while the transition was being decided ({})", error.message()))

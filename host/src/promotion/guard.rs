@@ -40,10 +40,15 @@ impl Guarded {
 }
 
 /// Judge every commit in `range` (`BASE..HEAD`; `BASE` may be all zeros for a new branch:
-/// then every commit no other ref reaches), oldest first.
+/// then every commit no other ref reaches), oldest first, each by its parent's rules.
 pub fn guard(repo: &GitRepo, range: &str) -> Result<Vec<Guarded>, String> {
+    guard_with(repo, range, RulesAt::default())
+}
+
+/// [`guard`] with the rules `rules` gives: for a range on an environment branch of its own,
+/// the protected branch's ([`RulesAt::on_environment_branch`]).
+pub fn guard_with(repo: &GitRepo, range: &str, mut rules: RulesAt) -> Result<Vec<Guarded>, String> {
     let git = repo.git();
-    let mut rules = RulesAt::default();
     let mut judged = Vec::new();
     for oid in super::range::commits_in_range(repo, range, MAX_COMMITS)? {
         let commit = git.find_commit(oid).map_err(|error| error.message().to_string())?;

@@ -335,7 +335,7 @@ impl Workspace {
                 let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
                 (self.commit_health(&mut lock, &record, &author, false)?, None)
             }
-            Some(remote) => self.publish(None, remote, |lock| {
+            Some(remote) => self.publish(&self.config.branch, None, remote, |lock| {
                 let commit = self.commit_health(lock, &record, &author, true)?;
                 let base = self.repo.git().find_commit(commit).and_then(|made| made.parent_id(0)).map_err(|error| Failure::bad_input(error.message().to_string()))?;
                 Ok((commit, Some((commit.to_string(), base.to_string()))))
