@@ -95,7 +95,10 @@ fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> G
                 .collect();
             reasons.extend(configuration_problems(git, commit, &in_force));
             if let Some(problem) = &in_force.problem {
-                reasons.push(format!("the rules in force before it cannot be read: {problem}"));
+                // An environment branch of its own holds no configuration: its commits are
+                // judged by the protected branch's rules when the guard is told the branch.
+                let hint = if problem.contains(crate::config::CONFIG_FILE) { " (on an environment branch of its own, pass --branch NAME)" } else { "" };
+                reasons.push(format!("the rules in force before it cannot be read: {problem}{hint}"));
             }
             // A health record must count (check out, signed where the rules require it).
             let health = match super::health::check_health_commit(git, commit) {
