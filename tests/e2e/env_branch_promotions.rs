@@ -123,6 +123,15 @@ fn env_branches_promote_push_verify_rollback_and_status_from_a_fresh_clone() {
     let run = tollgate_in(&fresh, &["verify", "environment/prod"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(git(&remote, &["rev-parse", "main"]), main_before);
+
+    // Without --push, a clone with no local environment/dev starts one at the promotion, whose
+    // parent is origin's tip; main and the work tree stay as they were.
+    assert!(git(&fresh, &["branch", "--list", "environment/dev"]).trim().is_empty());
+    let run = promote(&fresh, &["--to", "dev", "--version", "1.4.4"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(git(&fresh, &["rev-parse", "environment/dev~1"]), git(&fresh, &["rev-parse", "origin/environment/dev"]));
+    assert_eq!(version_at(&fresh, "environment/dev"), "1.4.4");
+    assert_eq!(git(&fresh, &["status", "--porcelain"]), "");
 }
 
 /// Commit `version` into shop-api's manifest on `branch` by hand (with `extra` files), from a
