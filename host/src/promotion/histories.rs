@@ -90,6 +90,10 @@ impl<'w> Histories<'w> {
     ) -> Result<Vec<Entry>, String> {
         let mut entries = Vec::new();
         for branch in self.branches() {
+            // An environment branch not created yet has no history to show.
+            if branch != self.config.branch && self.repo.tip_or_origin(branch).is_err() {
+                continue;
+            }
             let reader = self.of_branch(branch)?;
             entries.extend(reader.page(wanted, wanted_health, with_configuration, limit).map_err(|error| error.message().to_string())?);
         }
