@@ -264,3 +264,65 @@ fn env_branches_serve_promote_lands_on_the_environment_branch_and_history_and_st
     assert_eq!(status.status, 200, "{}", status.body);
     assert!(status.body.contains(&committed) && status.body.contains("\"1.4.2\""), "{}", status.body);
 }
+
+/// An HTTP endpoint on 127.0.0.1 answering erp-readiness "ready" that first moves
+/// environment/dev in `repo` by a commit of someone else's (every time). Returns its origin and
+/// how many times it moved the branch.
+fn endpoint_that_moves_dev(repo: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let moves = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (repo, counted) = (repo.to_string(), moves.clone());
+    std::thread::spawn(move || {
+        for (index, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
+                line.clear();
+            }
+            let message = format!("someone else's change {index}");
+            let moved = git(&repo, &["commit-tree", "environment/dev^{tree}", "-p", "environment/dev", "-m", &message]);
+            git(&repo, &["update-ref", "refs/heads/environment/dev", moved.trim()]);
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = r#"{"status": "ready"}"#;
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    (origin, moves)
+}
+
+#[test]
+fn env_branches_a_local_environment_branch_that_moves_during_every_decision_gives_up_with_exit_4() {
+    let (_dir, repo) = local_repo();
+    let (origin, moves) = endpoint_that_moves_dev(&repo);
+    let config = format!(
+        "{CONFIG}  - plugin: builtin:erp-readiness\n    environments: [dev]\n    timeout_ms: 60000\n    http_origins: ['{origin}']\n    \
+         config: {{ environments: {{ dev: {{ endpoint: {{ url: '{origin}/ready' }} }} }} }}\n"
+    );
+    std::fs::write(Path::new(&repo).join("tollgate.yaml"), config).unwrap();
+    git(&repo, &["commit", "--quiet", "-am", "gate dev on ERP readiness"]);
+    let main_before = git(&repo, &["rev-parse", "main"]);
+
+    let run = promote(&repo, &["--to", "dev", "--version", "1.4.2"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("gave up after 3 attempts (re-planned and re-ran the policies each time)"), "{}", run.stderr);
+    assert_eq!(moves.load(std::sync::atomic::Ordering::SeqCst), 3, "environment/dev moved during each of the 3 decisions");
+    assert_eq!(git(&repo, &["log", "-1", "--format=%s", "environment/dev"]).trim(), "someone else's change 2");
+    assert!(!git(&repo, &["log", "--format=%s", "environment/dev"]).contains("promote shop-api"), "nothing was committed");
+    assert_eq!(git(&repo, &["rev-parse", "main"]), main_before);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn env_branches_history_lists_the_others_while_an_environment_branch_is_not_created_yet() {
+    let (dir, repo) = committed_repo(&[("tollgate.yaml".into(), CONFIG.into())]);
+    commit_on_branch(&repo, "environment/dev", None, "1.4.1");
+    assert_eq!(promote(&repo, &["--to", "dev", "--version", "1.4.2"]).code, 0);
+    let run = tollgate_in(&repo, &["history", "-o", "json"]);
+    assert_eq!(run.code, 0, "environment/prod does not exist yet: {}{}", run.stdout, run.stderr);
+    let history: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(history["promotions"][0]["version"], "1.4.2", "{history}");
+    drop(dir);
+}
