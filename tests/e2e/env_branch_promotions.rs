@@ -265,30 +265,16 @@ fn env_branches_serve_promote_lands_on_the_environment_branch_and_history_and_st
     assert!(status.body.contains(&committed) && status.body.contains("\"1.4.2\""), "{}", status.body);
 }
 
-/// An HTTP endpoint on 127.0.0.1 answering erp-readiness "ready" that first moves
-/// environment/dev in `repo` by a commit of someone else's (every time). Returns its origin and
-/// how many times it moved the branch.
+/// An erp-readiness endpoint on 127.0.0.1 that moves environment/dev in `repo` by a commit of
+/// someone else's before every answer. Returns its origin and how many times it moved it.
 fn endpoint_that_moves_dev(repo: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{BufRead as _, BufReader, Write as _};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
     let moves = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (repo, counted) = (repo.to_string(), moves.clone());
-    std::thread::spawn(move || {
-        for (index, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
-                line.clear();
-            }
-            let message = format!("someone else's change {index}");
-            let moved = git(&repo, &["commit-tree", "environment/dev^{tree}", "-p", "environment/dev", "-m", &message]);
-            git(&repo, &["update-ref", "refs/heads/environment/dev", moved.trim()]);
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let body = r#"{"status": "ready"}"#;
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-        }
+    let origin = crate::promotion::ready_endpoint(move |index| {
+        let message = format!("someone else's change {index}");
+        let moved = git(&repo, &["commit-tree", "environment/dev^{tree}", "-p", "environment/dev", "-m", &message]);
+        git(&repo, &["update-ref", "refs/heads/environment/dev", moved.trim()]);
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     });
     (origin, moves)
 }
