@@ -161,8 +161,9 @@ fn env_branches_guard_refuses_a_hand_edit_and_a_forged_record_on_an_environment_
     assert_eq!(promote(&repo, &["--to", "dev", "--version", "1.4.2"]).code, 0);
     let run = promote(&repo, &["--to", "prod", "--approval", "bob"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
     let promoted = git(&repo, &["rev-parse", "environment/prod"]).trim().to_string();
+    assert!(run.stdout.contains(&format!("allowed: committed {} on environment/prod", &promoted[..12])), "{}", run.stdout);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
     let guard = |range: &str, branch: &str| tollgate_in(&repo, &["verify", range, "--branch", branch, "-o", "json"]);
     let run = guard(&format!("{hydrated}..{promoted}"), "environment/prod");
     assert_eq!(run.code, 0, "tollgate's own promotion passes the guard: {}{}", run.stdout, run.stderr);
