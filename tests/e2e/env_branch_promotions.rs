@@ -313,3 +313,49 @@ fn env_branches_history_lists_the_others_while_an_environment_branch_is_not_crea
     assert_eq!(history["promotions"][0]["version"], "1.4.2", "{history}");
     drop(dir);
 }
+
+#[test]
+fn env_branches_a_signed_promotion_on_an_environment_branch_is_verified_by_mains_signers_and_an_unsigned_copy_is_untrusted() {
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_key, alice_pub) = crate::trust::keygen(keys.path(), "alice", "ed25519");
+    let trust = "trust:\n  allowed_signers: .tollgate/allowed_signers\n  promoters: [alice]\n  environments:\n    prod: { signed_commits: true }\n";
+    let (_dir, repo) = committed_repo(&[
+        ("tollgate.yaml".into(), format!("{CONFIG}{trust}")),
+        (".tollgate/allowed_signers".into(), format!("alice namespaces=\"git\" {alice_pub}\n")),
+    ]);
+    commit_on_branch(&repo, "environment/dev", None, "1.4.1");
+    commit_on_branch(&repo, "environment/prod", None, "1.4.0");
+    assert_eq!(promote(&repo, &["--to", "dev", "--version", "1.4.2"]).code, 0);
+
+    // The signing rule of main's configuration holds for prod on its own branch.
+    let before = snapshot(&repo);
+    let run = promote(&repo, &["--to", "prod", "--approval", "bob"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("promotions into prod must be signed commits"), "{}", run.stderr);
+    assert_eq!(snapshot(&repo), before);
+    git(&repo, &["config", "gpg.format", "ssh"]);
+    git(&repo, &["config", "user.signingKey", alice_key.to_str().unwrap()]);
+    git(&repo, &["config", "commit.gpgsign", "true"]);
+    let run = promote(&repo, &["--to", "prod", "--approval", "bob"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let signed = git(&repo, &["rev-parse", "environment/prod"]).trim().to_string();
+    let run = tollgate_in(&repo, &["verify", &signed]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("commit signature: good signature by alice (key SHA256:"), "{}", run.stdout);
+    let status = tollgate_in(&repo, &["status", "-o", "json"]).stdout;
+    assert!(status.contains("\"verified\""), "{status}");
+
+    // The same promotion recommitted without a signature on environment/prod does not count.
+    git(&repo, &["checkout", "--quiet", "environment/prod"]);
+    git(&repo, &["reset", "-q", "--soft", "HEAD~1"]);
+    git(&repo, &["-c", "commit.gpgsign=false", "commit", "-q", "-C", &signed]);
+    let unsigned = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    git(&repo, &["checkout", "--quiet", "main"]);
+    let run = tollgate_in(&repo, &["verify", &unsigned]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("UNTRUSTED: prod requires signed commits; not signed"), "{}", run.stdout);
+    let run = tollgate_in(&repo, &["verify", &format!("{unsigned}~1..{unsigned}"), "--branch", "environment/prod"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let run = tollgate_in(&repo, &["status"]);
+    assert!(run.stdout.contains(&format!("UNTRUSTED: shop-api in prod arrived by {}", &unsigned[..12])), "{}", run.stdout);
+}
