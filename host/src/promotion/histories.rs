@@ -129,3 +129,63 @@ impl Arrivals for Histories<'_> {
         self.of_location(app, env)?.all()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use git2::{Repository, Signature};
+
+    const CONFIG: &str = "branch: main\nenvironments: [dev, prod]\ndefaults:\n  branch: \"environment/{env}\"\n  file: \"{app}/manifest.yaml\"\n  \
+                          manifest: { container: api }\napplications:\n  shop-api: { image: registry.example.com/shop/api }\n";
+
+    fn manifest(version: &str) -> String {
+        format!("kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: registry.example.com/shop/api:{version}\n")
+    }
+
+    /// Commit `files` (path, content; nested one level at most) on `branch` over `parent`.
+    fn commit(repo: &Repository, branch: &str, parent: Option<Oid>, files: &[(&str, &str)]) -> Oid {
+        let mut root = repo.treebuilder(None).unwrap();
+        let mut dirs: BTreeMap<&str, Vec<(&str, Oid)>> = BTreeMap::new();
+        for (path, content) in files {
+            let blob = repo.blob(content.as_bytes()).unwrap();
+            match path.split_once('/') {
+                Some((dir, name)) => dirs.entry(dir).or_default().push((name, blob)),
+                None => root.insert(path, blob, 0o100644).map(drop).unwrap(),
+            }
+        }
+        for (dir, entries) in dirs {
+            let mut sub = repo.treebuilder(None).unwrap();
+            entries.iter().for_each(|(name, blob)| sub.insert(name, *blob, 0o100644).map(drop).unwrap());
+            root.insert(dir, sub.write().unwrap(), 0o040000).unwrap();
+        }
+        let tree = repo.find_tree(root.write().unwrap()).unwrap();
+        let who = Signature::now("someone", "someone@example.com").unwrap();
+        let parents: Vec<git2::Commit<'_>> = parent.into_iter().map(|oid| repo.find_commit(oid).unwrap()).collect();
+        let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        repo.commit(Some(&format!("refs/heads/{branch}")), &who, &who, "change", &tree, &parents).unwrap()
+    }
+
+    #[test]
+    fn a_hand_edit_on_an_environment_branch_is_judged_by_mains_rules_even_beside_a_tollgate_yaml_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = Repository::init_bare(dir.path()).unwrap();
+        let main = commit(&git, "main", None, &[("tollgate.yaml", CONFIG)]);
+        let hydrated = commit(&git, "environment/prod", None, &[("shop-api/manifest.yaml", &manifest("1.4.0"))]);
+        // The edit brings a configuration of its own that configures no location: it counts for nothing.
+        let nothing_configured = "branch: environment/prod\nenvironments: [prod]\napplications: {}\n";
+        let edit = commit(&git, "environment/prod", Some(hydrated), &[("shop-api/manifest.yaml", &manifest("6.6.6")), ("tollgate.yaml", nothing_configured)]);
+        let repo = GitRepo::open(dir.path()).unwrap();
+        let config = Config::parse("tollgate.yaml", CONFIG).unwrap();
+        let mut histories = Histories::new(&repo, &config, main);
+
+        assert_eq!(histories.branch_of("shop-api", "prod"), "environment/prod");
+        assert_eq!(histories.branches(), ["main", "environment/dev", "environment/prod"]);
+        let prod = histories.of_location("shop-api", "prod").unwrap().all().unwrap().to_vec();
+        assert_eq!(prod.len(), 1, "{prod:?}");
+        assert_eq!((prod[0].commit.as_str(), prod[0].to.as_str(), prod[0].version.as_str(), prod[0].counts), (edit.to_string().as_str(), "prod", "6.6.6", false));
+        assert!(histories.of_branch("main").unwrap().all().unwrap().is_empty(), "main's history has nothing of environment/prod");
+        assert!(histories.of_branch("environment/dev").is_err_and(|error| error.contains("branch environment/dev does not exist")));
+        let page = histories.page(|_| true, |_| true, true, None).unwrap();
+        assert_eq!(page.len(), 1, "no configuration change is listed from an environment branch: {page:?}");
+    }
+}
