@@ -281,7 +281,7 @@ fn render_approvals(
     // An approval counts when its signature verifies and, where a policy reports what it
     // counts, that policy counted it.
     let counts = |one: &CheckedApproval| {
-        one.signer.as_ref().is_some_and(|signer| counted.is_none_or(|(approvers, _)| approvers.iter().any(|approver| *approver == signer.principal)))
+        one.signer.as_ref().is_some_and(|signer| counted.is_none_or(|(approvers, _)| approvers.contains(&signer.principal)))
     };
     let counting = counted.map(|(_, policies)| policies.join(", "));
     match format {

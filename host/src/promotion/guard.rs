@@ -59,7 +59,7 @@ pub fn guard_with(repo: &GitRepo, range: &str, mut rules: RulesAt) -> Result<Vec
 
 /// The guard's verdict on one commit.
 fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> Guarded {
-    let subject = crate::input::escape_untrusted(&String::from_utf8_lossy(commit.message_bytes()).lines().next().unwrap_or_default().to_string(), 200);
+    let subject = crate::input::escape_untrusted(String::from_utf8_lossy(commit.message_bytes()).lines().next().unwrap_or_default(), 200);
     let verdict = |verdict: &'static str, reasons: Vec<String>| Guarded { commit: commit.id().to_string(), subject: subject.clone(), verdict, reasons };
     if commit.parent_count() == 0 {
         return verdict("unrelated", vec!["a root commit: no rules were in force before it".into()]);
