@@ -123,6 +123,27 @@ fn serve_kargo_step_body_and_expressions_allow_then_deny() {
 }
 
 #[test]
+fn serve_reuses_its_opened_repository_but_judges_with_the_configuration_committed_since() {
+    let (_dir, repo, server) = served_demo();
+    promote_with_cli(&repo, true);
+    let step = kargo_step("prod", "1.4.2");
+    let before = server.call("POST", "/v1/plan", Some(&step.body)).json();
+    assert_eq!(before["decision"], "deny", "{before}");
+    let findings = |document: &serde_json::Value| document.to_string();
+    assert!(findings(&before).contains("2 approvals"), "{before}");
+
+    // The protected branch's configuration changes between two requests: the second one,
+    // served with the repository the first one opened, is judged by the new one.
+    let config = std::fs::read_to_string(std::path::Path::new(&repo).join("tollgate.yaml")).unwrap();
+    assert!(config.contains("required: 2"));
+    write(std::path::Path::new(&repo), "tollgate.yaml", &config.replacen("required: 2", "required: 3", 1));
+    git(&repo, &["commit", "-qam", "prod needs three approvals"]);
+    let after = server.call("POST", "/v1/plan", Some(&step.body)).json();
+    assert_eq!(after["decision"], "deny", "{after}");
+    assert!(findings(&after).contains("3 approvals") && !findings(&after).contains("2 approvals"), "{after}");
+}
+
+#[test]
 fn serve_plan_status_history_and_verify_answer_the_clis_documents() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);

@@ -2,14 +2,15 @@
 //! flags) lent to the server so that a request over HTTP becomes exactly what the same flags
 //! would on the command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::request::{PlanArgs, RequestArgs, plan_requests};
-use super::setup::{Lifetime, open_workspace_with, runtime_for};
+use super::setup::{Lifetime, open_workspace_in, runtime_for};
+use crate::repo::GitRepo;
 use super::Cli;
 use crate::exit::{ExitCode, Failure};
 use crate::promotion::workspace::Workspace;
@@ -121,8 +122,8 @@ struct CliCommands {
 }
 
 impl Commands for CliCommands {
-    fn open(&self, repo: &Path) -> Result<Workspace, Failure> {
-        open_workspace_with(repo, self.cli.config.as_deref(), self.cli.protected_branch.clone(), Arc::clone(&self.runtime))
+    fn open_in(&self, repo: GitRepo) -> Result<Workspace, Failure> {
+        open_workspace_in(repo, self.cli.config.as_deref(), self.cli.protected_branch.clone(), Arc::clone(&self.runtime))
     }
 
     fn plan_requests(&self, workspace: &Workspace, body: &PlanBody) -> Result<Requests, Failure> {

@@ -53,7 +53,13 @@ pub(super) fn open_workspace_for(cli: &Cli, lifetime: Lifetime) -> Result<Worksp
 /// [`open_workspace`] of the repository at `repo` with a given runtime (the server's, shared
 /// by every request).
 pub(super) fn open_workspace_with(repo: &Path, config: Option<&Path>, protected: Option<String>, runtime: Arc<Runtime>) -> Result<Workspace, Failure> {
-    let workspace = Workspace::open(repo, config, protected.as_deref(), runtime)?;
+    let repo = crate::repo::GitRepo::open(repo).map_err(|error| Failure::bad_input(error.0))?;
+    open_workspace_in(repo, config, protected, runtime)
+}
+
+/// [`open_workspace_with`] over a repository already open (the server reuses them).
+pub(super) fn open_workspace_in(repo: crate::repo::GitRepo, config: Option<&Path>, protected: Option<String>, runtime: Arc<Runtime>) -> Result<Workspace, Failure> {
+    let workspace = Workspace::open_in(repo, config, protected.as_deref(), runtime)?;
     // tollgate.lock sits beside the tollgate.yaml that was read: on the protected branch.
     let lock_branch = match protected {
         Some(branch) => branch,

@@ -41,9 +41,20 @@ impl Workspace {
     /// judges it.
     pub fn open(repo_path: &Path, config_path: Option<&Path>, protected_branch: Option<&str>, runtime: impl Into<Arc<Runtime>>) -> Result<Workspace, Failure> {
         let repo = GitRepo::open(repo_path).map_err(|error| Failure::bad_input(error.0))?;
+        Workspace::open_in(repo, config_path, protected_branch, runtime)
+    }
+
+    /// [`Workspace::open`] over a repository already open (`tollgate serve` reuses one between
+    /// requests): the configuration is read afresh all the same.
+    pub fn open_in(repo: GitRepo, config_path: Option<&Path>, protected_branch: Option<&str>, runtime: impl Into<Arc<Runtime>>) -> Result<Workspace, Failure> {
         let (source, text) = read_config(&repo, config_path, protected_branch)?;
         let config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
         Ok(Workspace::new(repo, config, runtime))
+    }
+
+    /// The open repository, for reuse once this workspace is done with.
+    pub fn into_repo(self) -> GitRepo {
+        self.repo
     }
 
     /// A workspace over an open repository and an already parsed configuration; relative

@@ -1,8 +1,9 @@
 //! `tollgate serve`: decisions over HTTP on the one pipeline, a dashboard and metrics.
 //!
-//! Each request opens the repository and reads the configuration of its protected branch,
-//! as a command would; what it shares with other requests is the plugin runtime (compiled
-//! plugins), the limits and the metrics. The decision endpoints call exactly what the
+//! Each request reads the configuration of the repository's protected branch, as a command
+//! would; what it shares with other requests is the plugin runtime (compiled plugins), the
+//! opened repositories (libgit2 handles and their object caches, [`state::AppState::open`]),
+//! the limits and the metrics. The decision endpoints call exactly what the
 //! commands call ([`Commands`] lends the command line's own request building): `/v1/plan` is
 //! `tollgate plan -o json`, `/v1/promote` is `tollgate promote --push -o json`.
 //!
@@ -17,13 +18,14 @@
 //! - [`openapi`]: the OpenAPI document of every endpoint;
 //! - [`dashboard`]: the HTML pages.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::exit::Failure;
 use crate::promotion::request::{PlanRequest, Skipped};
 use crate::promotion::workspace::Workspace;
+use crate::repo::GitRepo;
 
 pub mod api;
 pub mod body;
@@ -49,9 +51,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// opened and built exactly as the same flags would be (and the server does not depend on
 /// the command line).
 pub trait Commands: Send + Sync + 'static {
-    /// Open the repository at `repo` with the configuration of its protected branch (and its
-    /// `tollgate.lock`) and the shared runtime.
-    fn open(&self, repo: &Path) -> Result<Workspace, Failure>;
+    /// A workspace over `repo` (opened now, or reused between requests) with the
+    /// configuration of its protected branch (and its `tollgate.lock`), read now, and the
+    /// shared runtime.
+    fn open_in(&self, repo: GitRepo) -> Result<Workspace, Failure>;
     /// The plan requests the flags named in `body` would make.
     fn plan_requests(&self, workspace: &Workspace, body: &PlanBody) -> Result<Requests, Failure>;
 }

@@ -13,6 +13,7 @@ use super::mirror::RepoSource;
 use super::{Commands, ServeOptions};
 use crate::exit::Failure;
 use crate::promotion::workspace::Workspace;
+use crate::repo::GitRepo;
 
 /// What every request shares.
 pub struct AppState {
@@ -40,6 +41,38 @@ pub struct AppState {
     pub fetching: tokio::sync::Mutex<()>,
     /// The newest decisions answered, newest last (at most [`RECENT_DECISIONS`]).
     recent: Mutex<VecDeque<RecentDecision>>,
+    /// Opened repositories no request is using (at most [`IDLE_REPOSITORIES`]).
+    idle_repositories: Mutex<Vec<GitRepo>>,
+}
+
+/// How many opened repositories are kept for the next requests. Opening one (libgit2 finding
+/// it and reading its configuration files) was a tenth of a `/v1/plan`'s time, and a reused
+/// one keeps its object cache; every request still reads the configuration and its lock file
+/// from the protected branch's tip, so nothing decided depends on the reuse.
+pub const IDLE_REPOSITORIES: usize = 4;
+
+/// A request's workspace; its repository goes back to the server's idle ones when it ends.
+pub struct Leased<'a> {
+    workspace: Option<Workspace>,
+    idle: &'a Mutex<Vec<GitRepo>>,
+}
+
+impl std::ops::Deref for Leased<'_> {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        self.workspace.as_ref().expect("a leased workspace is present until dropped")
+    }
+}
+
+impl Drop for Leased<'_> {
+    fn drop(&mut self) {
+        let Some(workspace) = self.workspace.take() else { return };
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < IDLE_REPOSITORIES {
+            idle.push(workspace.into_repo());
+        }
+    }
 }
 
 /// How many answered decisions the dashboard lists.
@@ -61,12 +94,20 @@ impl AppState {
             metrics: Metrics::default(),
             fetching: tokio::sync::Mutex::new(()),
             recent: Mutex::new(VecDeque::new()),
+            idle_repositories: Mutex::new(Vec::new()),
         }
     }
 
-    /// Open the repository for one request.
-    pub fn open(&self) -> Result<Workspace, Failure> {
-        self.commands.open(self.repo.path())
+    /// The workspace of one request: an idle opened repository (else the repository opened
+    /// now) with the configuration read now from its protected branch.
+    pub fn open(&self) -> Result<Leased<'_>, Failure> {
+        let idle = self.idle_repositories.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        let repo = match idle {
+            Some(repo) => repo,
+            None => GitRepo::open(self.repo.path()).map_err(|error| Failure::bad_input(error.0))?,
+        };
+        let workspace = self.commands.open_in(repo)?;
+        Ok(Leased { workspace: Some(workspace), idle: &self.idle_repositories })
     }
 
     /// Append a call's decisions to the decision log (a log that cannot be written is a

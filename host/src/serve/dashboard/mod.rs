@@ -147,7 +147,7 @@ async fn promotion(State(state): State<Arc<AppState>>, UrlPath(commit): UrlPath<
         return Err(ApiError::bad_request(format!("promotion {:?}: name a commit by its hexadecimal id", commit.chars().take(80).collect::<String>())));
     }
     let shared = Arc::clone(&state);
-    let page = state.limits.run(move || promotion_page(&shared.open()?, &commit).map_err(ApiError::from)).await?;
+    let page = state.limits.run(move || promotion_page(&*shared.open()?, &commit).map_err(ApiError::from)).await?;
     render("promotion.html", page)
 }
 
