@@ -497,20 +497,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             if *output == VerifyFormat::Junit {
                 return Err(Failure::bad_input("verify BASE..HEAD prints text or json (-o text|json)"));
             }
-            let judged = match branch {
-                Some(branch) => {
-                    crate::input::branch("--branch", branch).map_err(|error| Failure::bad_input(error.to_string()))?;
-                    let workspace = open_workspace(cli)?;
-                    let configured = workspace.config.applications.values().flat_map(|application| application.environments.values()).any(|location| &location.branch == branch);
-                    let on_environment_branch = (configured && *branch != workspace.config.branch).then_some(branch.as_str());
-                    let rules = workspace.rules_for(on_environment_branch)?;
-                    crate::promotion::guard::guard_with(&workspace.repo, commit, rules).map_err(Failure::bad_input)?
-                }
-                None => {
-                    let repo = crate::repo::GitRepo::open(&cli.repo).map_err(|error| Failure::bad_input(error.0))?;
-                    crate::promotion::guard::guard(&repo, commit).map_err(Failure::bad_input)?
-                }
-            };
+            let judged = crate::promotion::guard::guard_range(&cli.repo, commit, branch.as_deref().map(|branch| ("--branch", branch)), || open_workspace(cli))?;
             print(&report::guard(commit, &judged, *output));
             Ok(if judged.iter().all(|one| one.passes()) { ExitCode::Success } else { ExitCode::Denied })
         }
