@@ -39,7 +39,8 @@
 //!   and verify, each environment's read from its location's branch
 //!   ([`promotion::histories`]); and after
 //!   deploying, `watch` ([`promotion::watch`]: Argo CD's sync and health, an alert-free soak in
-//!   Alertmanager) with its outcome committed as a health record ([`promotion::health`]);
+//!   Alertmanager) with its outcome committed as a health record ([`promotion::health`]) on
+//!   the environment's branch, after the promotion it reports on;
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file, and `plugin
 //!   bench` ([`fixtures::bench`]), the same runs repeated and costed;
 //! - [`scaffold`]: `tollgate plugin new`, a new plugin that builds and passes its cases

@@ -40,7 +40,7 @@ fn setup(variant: Variant) -> (tempfile::TempDir, String, Option<String>) {
         }
         (bare, Some(remote)) => {
             let clone = dir.path().join("clone").to_str().unwrap().to_string();
-            crate::support::clone_remote(&remote, &clone, bare);
+            crate::support::clone_remote(remote, &clone, bare);
             git(&clone, &["config", "user.name", "ci"]);
             git(&clone, &["config", "user.email", "ci@example.com"]);
             clone

@@ -359,3 +359,53 @@ fn env_branches_a_signed_promotion_on_an_environment_branch_is_verified_by_mains
     let run = tollgate_in(&repo, &["status"]);
     assert!(run.stdout.contains(&format!("UNTRUSTED: shop-api in prod arrived by {}", &unsigned[..12])), "{}", run.stdout);
 }
+
+#[test]
+fn env_branches_serve_verify_judges_a_range_on_an_environment_branch_as_verify_branch_does() {
+    let (dir, repo) = local_repo();
+    let hydrated = git(&repo, &["rev-parse", "environment/prod"]).trim().to_string();
+    assert_eq!(promote(&repo, &["--to", "dev", "--version", "1.4.2"]).code, 0);
+    assert_eq!(promote(&repo, &["--to", "prod", "--approval", "bob"]).code, 0);
+    let promoted = git(&repo, &["rev-parse", "environment/prod"]).trim().to_string();
+    let hand = hand_commit(&repo, "environment/prod", "6.6.6", &[]);
+    let server = Server::start(&repo, &[], &["--token-file", &token_file(dir.path())]);
+    let cli = |range: &str| {
+        let run = tollgate_in(&repo, &["verify", range, "--branch", "environment/prod", "-o", "json"]);
+        (run.code, serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap_or_else(|_| panic!("{}{}", run.stdout, run.stderr)))
+    };
+
+    // tollgate's own promotion passes; the answer is the command's document.
+    let range = format!("{hydrated}..{promoted}");
+    let answer = server.call("GET", &format!("/v1/verify/{range}?branch=environment/prod"), None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let document = answer.json();
+    assert_eq!(document["passes"], true, "{document}");
+    assert_eq!(document["commits"][0]["verdict"], "unsigned", "{document}");
+    assert_eq!((0, document), cli(&range));
+
+    // A hand edit on the environment branch is refused by main's rules.
+    let range = format!("{promoted}..{hand}");
+    let answer = server.call("GET", &format!("/v1/verify/{range}?branch=environment/prod"), None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let document = answer.json();
+    assert_eq!(document["passes"], false, "{document}");
+    assert!(document.to_string().contains("changes shop-api/manifest.yaml (shop-api in prod) without a decision record"), "{document}");
+    assert_eq!((1, document), cli(&range));
+
+    // Without the branch, the environment branch's commit cannot be judged by rules it does
+    // not carry: refused, with the hint to name the branch.
+    let answer = server.call("GET", &format!("/v1/verify/{range}"), None);
+    assert_eq!(answer.json()["passes"], false, "{}", answer.body);
+    assert!(answer.body.contains("pass --branch NAME"), "{}", answer.body);
+
+    // A bad branch, a branch without a range and an unknown query field are 400s.
+    for (query, expected) in [
+        (format!("{range}?branch=-x"), "branch: \\\"-x\\\" is not a valid"),
+        (format!("{hand}?branch=environment/prod"), "branch goes with a range BASE..HEAD"),
+        (format!("{range}?brnach=environment/prod"), "unknown field"),
+    ] {
+        let answer = server.call("GET", &format!("/v1/verify/{query}"), None);
+        assert_eq!(answer.status, 400, "{query}: {}", answer.body);
+        assert!(answer.body.contains(expected), "{query}: {}", answer.body);
+    }
+}

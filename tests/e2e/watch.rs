@@ -359,3 +359,70 @@ fn watch_fails_at_once_when_argocd_runs_another_image_or_reports_degraded_at_the
         assert!(git(&repo, &["log", "-1", "--format=%B"]).contains("Tollgate-Health: failed"));
     }
 }
+
+/// An environment on a branch of its own (GitOps Promoter's `environment/dev`): `watch --push`
+/// commits the health record on that branch, after the promotion it reports on, and publishes
+/// that branch; main is untouched; `status` and `history` of a fresh clone show it, and the
+/// branch guard on the environment branch passes it.
+#[test]
+fn watch_on_an_environment_branch_records_health_beside_the_promotion_and_status_shows_it() {
+    let (alertmanager, dir, argo) = servers();
+    let source = dir.path().join("source").to_str().unwrap().to_string();
+    let config = format!(
+        "branch: main\nenvironments: [dev, prod]\ndefaults:\n  branch: \"environment/{{env}}\"\n  file: \"{{app}}/manifest.yaml\"\n  manifest: {{ container: api }}\n\
+         applications:\n  shop-api: {{ image: registry.example.com/shop/api }}\n\
+         health:\n  argocd: {{ url: '{argo}' }}\n  alertmanager: {{ url: '{alertmanager}' }}\n  credentials:\n    {argo}: {{ bearer: {{ env: ARGOCD_TOKEN }} }}\npolicies: []\n",
+        argo = argo.origin,
+        alertmanager = alertmanager.url
+    );
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(dir.path().join("source/tollgate.yaml"), config).unwrap();
+    assert!(Command::new("git").args(["init", "-q", "-b", "main", &source]).status().unwrap().success());
+    git(&source, &["-c", "user.name=platform", "-c", "user.email=p@example.com", "add", "-A"]);
+    git(&source, &["-c", "user.name=platform", "-c", "user.email=p@example.com", "commit", "-qm", "DRY sources"]);
+    crate::env_branches::commit_on_branch(&source, "environment/dev", None, "1.4.1");
+    crate::env_branches::commit_on_branch(&source, "environment/prod", None, "1.4.0");
+    let origin = dir.path().join("origin.git").to_str().unwrap().to_string();
+    crate::support::clone_remote(&source, &origin, true);
+    let repo = dir.path().join("promoter").to_str().unwrap().to_string();
+    crate::support::clone_remote(&origin, &repo, false);
+    git(&repo, &["config", "user.name", "ci"]);
+    git(&repo, &["config", "user.email", "ci@example.com"]);
+    let main_before = git(&origin, &["rev-parse", "main"]);
+
+    let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--actor", "alice", "--push"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let promotion = git(&origin, &["rev-parse", "environment/dev"]).trim().to_string();
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("progressing.json", FIXTURE_REVISION), argo_answer("healthy.json", &promotion)]), 0);
+
+    let watched = run(&repo, &["watch", "shop-api", "--env", "dev", "--soak", "1s", "--interval", "50ms", "--actor", "watcher@example.com", "--push"]);
+    assert_eq!(watched.code, 0, "{}{}", watched.stdout, watched.stderr);
+    assert!(watched.stdout.contains("pushed to origin (environment/dev at "), "{}", watched.stdout);
+    assert!(watched.stderr.contains("Progressing") && argo.requests() >= 2, "it saw the rollout progressing first: {}", watched.stderr);
+    // On environment/dev, right after the promotion; main untouched.
+    let recorded = git(&origin, &["rev-parse", "environment/dev"]).trim().to_string();
+    assert_eq!(git(&origin, &["rev-parse", "environment/dev~1"]).trim(), promotion);
+    let message = git(&origin, &["log", "-1", "--format=%B", "environment/dev"]);
+    assert!(message.contains("Tollgate-Health: healthy") && message.contains(&format!("Tollgate-Health-Of: {promotion}")), "{message}");
+    assert_eq!(git(&origin, &["rev-parse", "main"]), main_before);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+
+    let (_clone, status, history) = from_a_fresh_clone(&origin);
+    assert!(status.stdout.contains("[healthy since "), "{}{}", status.stdout, status.stderr);
+    assert!(history.stdout.contains("health in dev") && history.stdout.contains("healthy (soaked"), "{}", history.stdout);
+    let guard = run(&repo, &["verify", &format!("{promotion}..{recorded}"), "--branch", "environment/dev", "-o", "json"]);
+    assert_eq!(guard.code, 0, "{}{}", guard.stdout, guard.stderr);
+    assert!(guard.stdout.contains("\"health\""), "{}", guard.stdout);
+
+    // A hand-made health record on the environment branch is refused by its guard.
+    git(&repo, &["checkout", "--quiet", "environment/dev"]);
+    let path = std::path::Path::new(&repo).join(format!(".tollgate/health/shop-api/dev/{promotion}-1.health"));
+    std::fs::write(&path, "{\"outcome\": \"healthy\"}").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "--quiet", "-m", &format!("healthy\n\nTollgate-Health: healthy\nTollgate-Health-Of: {promotion}")]);
+    let forged = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    git(&repo, &["checkout", "--quiet", "main"]);
+    let guard = run(&repo, &["verify", &format!("{recorded}..{forged}"), "--branch", "environment/dev"]);
+    assert_eq!(guard.code, 1, "{}{}", guard.stdout, guard.stderr);
+    assert!(guard.stdout.contains("health record:"), "{}", guard.stdout);
+}

@@ -12,7 +12,7 @@ use crate::promotion::request::RollbackTarget;
 use crate::exit::{ExitCode, Failure};
 use crate::fixtures::{read_cases_file, run_cases};
 use crate::input::describe_yaml_error;
-use crate::report::{self, BasicFormat, TestFormat, VerifyFormat};
+use crate::report::{self, BasicFormat, TestFormat};
 use crate::runtime::{HostAccess, Limits, NetworkFetcher, PluginRef, origin_of};
 use crate::transition::Transition;
 
@@ -25,6 +25,7 @@ mod decision;
 mod request;
 mod serve;
 mod setup;
+mod verify;
 mod versions;
 mod watch;
 
@@ -179,26 +180,8 @@ pub enum Command {
     /// Check a promotion commit and its decision record, and re-run the policies its base
     /// commit configures; or, given BASE..HEAD, judge every commit of the range as a protected
     /// branch's guard (a required status check or a pre-receive hook).
-    #[command(after_help = "Exit codes: 0 verified (every commit of a range passes), 1 not, 2 bad input.\n\n\
-                            Examples:\n  tollgate verify HEAD\n  tollgate verify origin/main..HEAD\n  \
-                            tollgate verify \"$oldrev..$newrev\"    # in a pre-receive hook; $oldrev may be all zeros")]
-    Verify {
-        /// The promotion commit (any revision, e.g. HEAD~1), or a range BASE..HEAD.
-        #[arg(value_name = "COMMIT|BASE..HEAD")]
-        commit: String,
-        /// Re-run the policies against the systems they ask (Argo CD, Alertmanager, an ERP
-        /// endpoint) instead of the answers the record kept.
-        #[arg(long)]
-        live: bool,
-        /// With BASE..HEAD: the branch the range lands on. An environment branch of its own
-        /// (a location's `branch:`) is judged by the protected branch's rules [default: the
-        /// rules each commit's parent holds].
-        #[arg(long, value_name = "NAME")]
-        branch: Option<String>,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value = "text")]
-        output: VerifyFormat,
-    },
+    #[command(after_help = verify::AFTER_HELP)]
+    Verify(verify::VerifyArgs),
     /// Judge a proposal (a pull request's commits) as the promotions it contains: each
     /// change of a configured version planned on the protected branch and judged with its
     /// configuration, as of now.
@@ -493,36 +476,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&String::from_utf8_lossy(&script));
             Ok(ExitCode::Success)
         }
-        Command::Verify { commit, output, branch, .. } if commit.contains("..") => {
-            if *output == VerifyFormat::Junit {
-                return Err(Failure::bad_input("verify BASE..HEAD prints text or json (-o text|json)"));
-            }
-            let judged = match branch {
-                Some(branch) => {
-                    crate::input::branch("--branch", branch).map_err(|error| Failure::bad_input(error.to_string()))?;
-                    let workspace = open_workspace(cli)?;
-                    let configured = workspace.config.applications.values().flat_map(|application| application.environments.values()).any(|location| &location.branch == branch);
-                    let on_environment_branch = (configured && *branch != workspace.config.branch).then_some(branch.as_str());
-                    let rules = workspace.rules_for(on_environment_branch)?;
-                    crate::promotion::guard::guard_with(&workspace.repo, commit, rules).map_err(Failure::bad_input)?
-                }
-                None => {
-                    let repo = crate::repo::GitRepo::open(&cli.repo).map_err(|error| Failure::bad_input(error.0))?;
-                    crate::promotion::guard::guard(&repo, commit).map_err(Failure::bad_input)?
-                }
-            };
-            print(&report::guard(commit, &judged, *output));
-            Ok(if judged.iter().all(|one| one.passes()) { ExitCode::Success } else { ExitCode::Denied })
-        }
-        Command::Verify { commit, output, live, branch } => {
-            if branch.is_some() {
-                return Err(Failure::bad_input("verify --branch goes with a range BASE..HEAD (the branch guard); verify COMMIT finds the branch from its records"));
-            }
-            let workspace = open_workspace(cli)?;
-            let verification = workspace.verify(commit, *live)?;
-            print(&report::verification(&verification, *output));
-            Ok(if verification.reproduced && verification.trust.counts() { ExitCode::Success } else { ExitCode::Denied })
-        }
+        Command::Verify(args) => verify::run(cli, args),
         Command::Plugin(PluginCommand::Info { plugin: reference, allowed_signers, output }) => {
             let plugin = load_plugin(cli, reference)?;
             let info = plugin.info(Limits::default()).map_err(|cause| Failure::policy_failed(format!("plugin {}: info failed: {cause}", plugin.source())))?;

@@ -6,11 +6,15 @@
 //! changes the configuration only with a promoter's signature). Everything is judged by the
 //! rules in force before the commit (its first parent's), never by what the push brings.
 
+use std::path::Path;
+
 use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
 use super::claim::check_commit;
 use super::verified::{Rules, RulesAt, Trust, assess};
+use super::workspace::Workspace;
+use crate::exit::Failure;
 use crate::repo::GitRepo;
 use crate::trust::commit_signature::{CommitSignature, verify_commit};
 
@@ -55,6 +59,29 @@ pub fn guard_with(repo: &GitRepo, range: &str, mut rules: RulesAt) -> Result<Vec
         judged.push(judge_commit(git, &commit, &mut rules));
     }
     Ok(judged)
+}
+
+/// The branch guard as `verify BASE..HEAD [--branch NAME]` and `GET /v1/verify/BASE..HEAD
+/// [?branch=NAME]` run it (one function for both). `branch` is (the flag or field that named
+/// it, the branch the range lands on): a branch a configured location lives on, other than the
+/// protected branch, is judged by the protected branch's rules ([`Workspace::rules_for`]);
+/// without it each commit is judged by its parent's, and no configuration is read.
+pub fn guard_range(
+    repo_path: &Path,
+    range: &str,
+    branch: Option<(&str, &str)>,
+    open_workspace: impl FnOnce() -> Result<Workspace, Failure>,
+) -> Result<Vec<Guarded>, Failure> {
+    let Some((field, branch)) = branch else {
+        let repo = GitRepo::open(repo_path).map_err(|error| Failure::bad_input(error.0))?;
+        return guard(&repo, range).map_err(Failure::bad_input);
+    };
+    crate::input::branch(field, branch).map_err(|error| Failure::bad_input(error.to_string()))?;
+    let workspace = open_workspace()?;
+    let configured = workspace.config.applications.values().flat_map(|application| application.environments.values()).any(|location| location.branch == branch);
+    let on_environment_branch = (configured && branch != workspace.config.branch).then_some(branch);
+    let rules = workspace.rules_for(on_environment_branch)?;
+    guard_with(&workspace.repo, range, rules).map_err(Failure::bad_input)
 }
 
 /// The guard's verdict on one commit.

@@ -28,7 +28,9 @@ impl Workspace {
         if let Some(message) = unreadable.get(self.config.branch.as_str()) {
             return Err(Failure::bad_input(message.clone()));
         }
-        let health: Vec<&HealthEntry> = histories.opened(&self.config.branch).into_iter().flat_map(|reader| reader.health()).filter(|entry| entry.counts).collect();
+        // Health records live beside the promotions they report on, on each location's branch.
+        let health: Vec<&HealthEntry> =
+            histories.branches().into_iter().filter_map(|branch| histories.opened(branch)).flat_map(|reader| reader.health()).filter(|entry| entry.counts).collect();
         // The tip of each branch that holds a location: the configured one, and environment
         // branches of their own.
         let mut tips = BTreeMap::new();

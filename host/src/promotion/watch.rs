@@ -2,8 +2,9 @@
 //! Argo CD reports the application synced at the promotion's commit, `Healthy`, and running the
 //! promoted image; then, for the soak period, that no matching alert fires in Alertmanager and
 //! the application stays healthy. The outcome — healthy, or failed with the reason — is
-//! committed as a health record ([`super::health`]); "could not tell" (the deadline passed, a
-//! source could not be read) commits nothing.
+//! committed as a health record ([`super::health`]) on the branch the environment's file is on
+//! (after the promotion it reports on); "could not tell" (the deadline passed, a source could
+//! not be read) commits nothing.
 //!
 //! Argo CD and Alertmanager are read by the host (no plugin is involved) through the same
 //! bounded HTTP client and host-held credentials as policies' `http-get`: no redirects, every
@@ -173,21 +174,17 @@ impl Workspace {
             Failure::bad_input("tollgate.yaml on the protected branch has no health: section; add health: { argocd: { url: … } } (README, Verifying after deploying)")
         })?;
         let application = self.config.applications.get(app).ok_or_else(|| Failure::bad_input(format!("unknown application {app} (tollgate.yaml)")))?;
-        let Some(location) = application.environments.get(env) else {
+        if !application.environments.contains_key(env) {
             return Err(Failure::bad_input(format!("{app} does not run in {env} (tollgate.yaml)")));
-        };
-        // Health records are kept in the protected branch's history only.
-        if self.config.on_environment_branch(location) {
-            return Err(Failure::bad_input(format!(
-                "{app} in {env} lives on branch {}: watch records health on {} only, and does not watch environments on branches of their own yet",
-                location.branch, self.config.branch
-            )));
         }
         // Before watching: a health record the rules would not accept is never made.
         let author = signature(&self.repo, options.actor.as_ref()).map_err(commit_failure)?;
         crate::trust::commit_signature::require_signing(&self.repo, &self.config, env, &watcher(options, &author)).map_err(Failure::bad_input)?;
+        // The promotion is read, and its health record later committed, on the branch the
+        // environment's file is on: a health record must descend from the promotion it reports on.
         let promotion = {
-            let mut history = self.history_reader()?;
+            let mut histories = self.histories()?;
+            let history = histories.of_location(app, env).map_err(Failure::bad_input)?;
             let found = history.find(|record| record.counts && record.app == app && record.to == env);
             found.map_err(|error| Failure::bad_input(error.message().to_string()))?.cloned()
         };
@@ -337,13 +334,14 @@ impl Workspace {
             finished_at: jiff::Timestamp::now().as_second(),
             argocd_application: target.application.clone(),
         };
+        let branch = self.config.applications[&watched.app].environments[&watched.env].branch.as_str();
         let (commit, pushed) = match options.push.as_deref() {
             None => {
                 let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
-                (self.commit_health(&mut lock, &record, &author, false)?, None)
+                (self.commit_health(&mut lock, branch, &record, &author, false)?, None)
             }
-            Some(remote) => self.publish(&self.config.branch, None, remote, |lock| {
-                let commit = self.commit_health(lock, &record, &author, true)?;
+            Some(remote) => self.publish(branch, None, remote, |lock| {
+                let commit = self.commit_health(lock, branch, &record, &author, true)?;
                 let base = self.repo.git().find_commit(commit).and_then(|made| made.parent_id(0)).map_err(|error| Failure::bad_input(error.message().to_string()))?;
                 Ok((commit, Some((commit.to_string(), base.to_string()))))
             })?,
@@ -354,11 +352,12 @@ impl Workspace {
         Ok(watched)
     }
 
-    /// Commit `record` onto the branch, holding `lock`, re-reading the tip when it moved.
-    fn commit_health(&self, lock: &mut PromotionLock, record: &HealthRecord, author: &Signature<'_>, publish: bool) -> Result<Oid, Failure> {
+    /// Commit `record` onto `branch` (the environment's: the protected branch, or an
+    /// environment branch of its own), holding `lock`, re-reading the tip when it moved.
+    fn commit_health(&self, lock: &mut PromotionLock, branch: &str, record: &HealthRecord, author: &Signature<'_>, publish: bool) -> Result<Oid, Failure> {
         let mut last_conflict = String::new();
         for _ in 0..MAX_ATTEMPTS {
-            match self.try_commit_health(lock, record, author, publish) {
+            match self.try_commit_health(lock, branch, record, author, publish) {
                 Err(CommitError::Conflict(message)) => last_conflict = message,
                 other => return other.map_err(commit_failure),
             }
@@ -366,10 +365,15 @@ impl Workspace {
         Err(Failure::conflict(format!("{last_conflict}; gave up after {MAX_ATTEMPTS} attempts. Try again.")))
     }
 
-    fn try_commit_health(&self, lock: &mut PromotionLock, record: &HealthRecord, author: &Signature<'_>, publish: bool) -> Result<Oid, CommitError> {
+    fn try_commit_health(&self, lock: &mut PromotionLock, branch: &str, record: &HealthRecord, author: &Signature<'_>, publish: bool) -> Result<Oid, CommitError> {
         let git = self.repo.git();
-        let branch = self.config.branch.as_str();
-        let base = self.repo.tip(branch).map_err(|error| CommitError::State(error.0))?.commit;
+        // An environment branch of a fresh clone is read from origin's tip; the commit starts
+        // the local branch (see `land_commit`).
+        let tip = match branch == self.config.branch {
+            true => self.repo.tip(branch),
+            false => self.repo.tip_or_origin(branch),
+        };
+        let base = tip.map_err(|error| CommitError::State(error.0))?.commit;
         let path = record.path();
         let paths = [path.as_str()];
         let mut worktree = match checked_out_branch(&self.repo).as_deref() == Some(branch) {

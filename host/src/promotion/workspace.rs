@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::journal::CommitError;
 use super::histories::Histories;
-use super::history::{HistoryReader, PromotionRecord};
+use super::history::PromotionRecord;
 use super::request::PlanRequest;
 use crate::config::{CONFIG_FILE, Config};
 use crate::exit::Failure;
@@ -73,11 +73,6 @@ impl Workspace {
     /// at the newest record it needs. Shown with `--verbose`.
     pub fn history_commits_read(&self) -> usize {
         self.history_commits_read.load(Ordering::Relaxed)
-    }
-
-    /// A lazy reader of the branch's promotion history, newest first.
-    pub fn history_reader(&self) -> Result<HistoryReader<'_>, Failure> {
-        HistoryReader::new(self.repo.git(), self.tip()?.commit).map_err(|error| Failure::bad_input(error.message().to_string()))
     }
 
     /// Every environment's history, each read from the branch its location is on.

@@ -18,7 +18,6 @@ use super::body::{ApiError, PlanBody, json_response, json_text};
 use super::guard::{bearer_allowed, unauthorized, webhook_signature_valid};
 use super::state::AppState;
 use super::MAX_BODY_BYTES;
-use crate::exit::Failure;
 use crate::report::{self, BasicFormat, OutputFormat, StatusFormat, VerifyFormat};
 
 /// Every route: `/healthz` and `/v1/refresh` check their own credentials; every other one
@@ -185,21 +184,36 @@ async fn history(State(state): State<Arc<AppState>>, query: Result<Query<History
     Ok(json_text(text))
 }
 
-/// `GET /v1/verify/{commit}`: `tollgate verify COMMIT -o json` (a range `BASE..HEAD` as the
-/// branch guard judges it). The status is 200 either way; the document says whether it
-/// verified.
-async fn verify(State(state): State<Arc<AppState>>, UrlPath(commit): UrlPath<String>) -> Result<Response, ApiError> {
+/// The query of `/v1/verify`, as `verify`'s `--branch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    branch: Option<String>,
+}
+
+/// `GET /v1/verify/{commit}[?branch=]`: `tollgate verify COMMIT -o json` (a range `BASE..HEAD`
+/// as the branch guard judges it, on `branch` if given: `verify BASE..HEAD --branch`). The
+/// status is 200 either way; the document says whether it verified.
+async fn verify(
+    State(state): State<Arc<AppState>>,
+    UrlPath(commit): UrlPath<String>,
+    query: Result<Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(format!("query: {}", rejection.body_text())))?;
     crate::input::text("commit", &commit, 200).map_err(|error| ApiError::bad_request(error.to_string()))?;
     if commit.starts_with('-') {
         return Err(ApiError::bad_request(format!("commit {commit:?}: name a revision")));
+    }
+    if query.branch.is_some() && !commit.contains("..") {
+        return Err(ApiError::bad_request("branch goes with a range BASE..HEAD (the branch guard); a commit's branch is found from its records".into()));
     }
     let shared = Arc::clone(&state);
     let text = state
         .limits
         .run(move || {
             if commit.contains("..") {
-                let repo = crate::repo::GitRepo::open(shared.repo.path()).map_err(|error| Failure::bad_input(error.0))?;
-                let judged = crate::promotion::guard::guard(&repo, &commit).map_err(Failure::bad_input)?;
+                let branch = query.branch.as_deref().map(|branch| ("branch", branch));
+                let judged = crate::promotion::guard::guard_range(shared.repo.path(), &commit, branch, || shared.open())?;
                 return Ok(report::guard(&commit, &judged, VerifyFormat::Json));
             }
             let workspace = shared.open()?;

@@ -117,9 +117,12 @@ pub fn document() -> Value {
                 "responses": answers("the entries, newest first", json!({ "type": "array" }), &[("400", "a bad query")])
             } },
             "/v1/verify/{commit}": { "get": {
-                "summary": "Verify a promotion commit (tollgate verify COMMIT -o json), or judge a range BASE..HEAD as the branch guard.",
-                "parameters": [{ "name": "commit", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": answers("the verification (its `reproduced` and trust say whether it verified)", json!({ "type": "object" }), &[("400", "not a revision of the repository")])
+                "summary": "Verify a promotion commit (tollgate verify COMMIT -o json), or judge a range BASE..HEAD as the branch guard (tollgate verify BASE..HEAD [--branch NAME] -o json).",
+                "parameters": [
+                    { "name": "commit", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "branch", "in": "query", "schema": { "type": "string" }, "description": "With BASE..HEAD: the branch the range lands on. An environment branch of its own (a location's branch:) is judged by the protected branch's rules." }
+                ],
+                "responses": answers("the verification (its `reproduced` and trust say whether it verified), or for a range every commit's verdict", json!({ "type": "object" }), &[("400", "not a revision of the repository, a bad query, or branch without a range")])
             } },
             "/v1/refresh": { "post": {
                 "summary": "Fetch a remote repository now: signed by the forge's webhook (X-Hub-Signature-256) or with a bearer token.",
