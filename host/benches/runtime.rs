@@ -131,6 +131,10 @@ fn bench_plugins(counts: &Counts) -> Vec<Row> {
                     "{}: compiled but not stored in the compile cache; the cached measurement would be wrong",
                     row.source
                 )),
+                CodeSource::Baseline { .. } => fail(&format!(
+                    "{}: compiled with Winch (a component of 4 MiB or more); this measures Cranelift",
+                    row.source
+                )),
                 CodeSource::Cache { .. } | CodeSource::Precompiled { .. } => {
                     fail(&format!("{}: the cold load came from the cache although its directory was empty", row.source))
                 }
