@@ -122,9 +122,16 @@ pub struct SkipRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    /// Image repository, e.g. `registry.example.com/shop/api` (with `artifacts`: the primary's).
+    /// Image repository, e.g. `registry.example.com/shop/api` (with `artifacts`: the primary's;
+    /// with `chart` or `git`: their identifier, see [`kinds`]).
     #[serde(default)]
     pub image: String,
+    /// A Helm chart, instead of an image. See [`kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<kinds::ChartSource>,
+    /// A Git repository's revisions, instead of an image. See [`kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<kinds::GitSource>,
     /// This application's defaults for its environments (a `file` template and/or a layout),
     /// over the top-level `defaults`. See [`templates`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,17 +154,16 @@ pub struct Application {
     /// (`tollgate versions`, `promote --latest`). See [`discover`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discover: Option<discover::Discovery>,
+    /// What it promotes (with `artifacts`: the primary's), set when loading.
+    #[serde(skip)]
+    pub source: kinds::ArtifactSource,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
 /// As written, either may be left to a `defaults` (see [`templates`]); once loaded, both are set.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("not" = { "anyOf": [
-    { "required": ["helm", "kustomize"] },
-    { "required": ["helm", "manifest"] },
-    { "required": ["kustomize", "manifest"] },
-] }))]
+#[schemars(transform = at_most_one_layout)]
 pub struct Location {
     /// Repository-relative path of the file; `{app}` and `{env}` are filled in.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -176,9 +182,37 @@ pub struct Location {
     /// A raw manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestLocation>,
+    /// A chart's version in a Chart.yaml `dependencies:` entry. See [`kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_dependency: Option<kinds::ChartDependencyLocation>,
+    /// A chart's version or a Git revision in an Argo CD `Application`'s
+    /// `spec.source.targetRevision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<kinds::ArgoCdLocation>,
+    /// A chart's version in a Flux `HelmRelease`'s `spec.chart.spec.version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm_release: Option<kinds::HelmReleaseLocation>,
+    /// A Git revision in a kustomization's remote `resources:` entry (`?ref=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize_remote: Option<kinds::KustomizeRemoteLocation>,
     /// Where the file and layout were written in the configuration (set when loading).
     #[serde(skip)]
     pub origin: templates::LocationOrigin,
+    /// The artifact whose version it holds: an image, chart or Git repository (set when loading).
+    #[serde(skip)]
+    pub source: kinds::ArtifactSource,
+}
+
+/// The schema of a location: at most one layout key (a `defaults` may leave it to another level).
+fn at_most_one_layout(schema: &mut schemars::Schema) {
+    let keys = ["helm", "kustomize", "manifest", "chart_dependency", "argocd", "helm_release", "kustomize_remote"];
+    let mut pairs = Vec::new();
+    for (index, first) in keys.iter().enumerate() {
+        for second in &keys[index + 1..] {
+            pairs.push(serde_json::json!({ "required": [first, second] }));
+        }
+    }
+    schema.insert("not".into(), serde_json::json!({ "anyOf": pairs }));
 }
 
 /// Helm values layout.
@@ -310,6 +344,8 @@ impl Location {
             Layout::Kustomize { image: kustomize.image.clone().unwrap_or_else(|| application_image.to_string()) }
         } else if let Some(manifest) = &self.manifest {
             Layout::Manifest { container: manifest.container.clone() }
+        } else if let Some(layout) = self.source_layout() {
+            layout
         } else {
             unreachable!("Config::parse checks that every location has a layout")
         }
@@ -430,13 +466,17 @@ impl Config {
         for (name, application) in &self.applications {
             crate::input::identifier("applications", name).map_err(|error| at(&["applications", name], error.message))?;
             let image_valid = application.image.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | ':' | '-'));
-            if application.image.is_empty() || !image_valid {
+            let kind = application.source.kind();
+            if kind.is_image() && (application.image.is_empty() || !image_valid) {
                 return Err(at(
                     &["applications", name, "image"],
                     "give the image repository without tag or digest, e.g. registry.example.com/shop/api".into(),
                 ));
             }
             if let Some(discovery) = &application.discover {
+                if !kind.is_image() {
+                    return Err(at(&["applications", name, "discover"], format!("discovery is for images so far; remove `discover:` and promote this {} with --version", kind.word())));
+                }
                 if !application.artifacts.is_empty() {
                     return Err(at(&["applications", name, "discover"], "discovery is for an application of one image; remove `discover:` or `artifacts:`".into()));
                 }
@@ -449,13 +489,10 @@ impl Config {
                         format!("unknown environment {env}; environments are {}", allowed()),
                     ));
                 }
-                let layouts = [location.helm.is_some(), location.kustomize.is_some(), location.manifest.is_some()];
-                if layouts.iter().filter(|set| **set).count() != 1 {
-                    return Err(at(
-                        &["applications", name, "environments", env],
-                        "give exactly one of helm: {tag_path: …}, kustomize: {…} or manifest: {container: …}".into(),
-                    ));
+                if kinds::layout_key(location).is_none() {
+                    return Err(at(&["applications", name, "environments", env], kinds::ONE_LAYOUT.into()));
                 }
+                kinds::check_layout_kind(location, kind).map_err(|(key, message)| at(&["applications", name, "environments", env, key], message))?;
                 if let Some(helm) = &location.helm {
                     for path in std::iter::once(&helm.tag_path).chain(&helm.digest_path) {
                         crate::manifest::yaml::parse_path(path)
@@ -550,6 +587,7 @@ mod tests;
 
 pub mod artifacts;
 pub mod discover;
+pub mod kinds;
 pub mod health;
 pub mod templates;
 pub mod trust;
