@@ -11,6 +11,7 @@ mod deployment_health;
 mod env_branches;
 mod erp_http;
 mod examples;
+mod freight;
 mod discovery;
 mod graph;
 mod guard;
