@@ -81,5 +81,5 @@ pub mod trust;
 pub const WIT_PACKAGE: &str = "tollgate:policy";
 /// The WIT package version this host implements; plugins built for any 0.1.x load (0.1.1
 /// added `host.transition-artifacts`; 0.1.2 `host.policy-environments` and
-/// `host.report-counted-approvals`).
-pub const WIT_VERSION: &str = "0.1.2";
+/// `host.report-counted-approvals`; 0.1.3 `host.transition-artifact-kinds`).
+pub const WIT_VERSION: &str = "0.1.3";

@@ -165,3 +165,36 @@ fn a_git_revision_is_promoted_through_a_kustomize_remote_ref_and_its_kind_is_rec
     let run = tollgate_in(&repo, &["plan", "base", "--to", "qa", "--version", "v2.1.0", "--digest", &format!("sha256:{}", "a".repeat(64)), "--actor", "alice"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn policies_see_each_artifacts_kind_and_a_wit_0_1_2_plugin_still_loads_and_sees_what_it_saw() {
+    let (dir, repo) = freight_repo();
+    let (image_policy, old) = (crate::support::plugin("image-policy"), crate::support::plugin("contract-0-1-2"));
+    let run = tollgate_in(&repo, &["plugin", "info", old.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.2\n"), "{}", run.stdout);
+    let run = tollgate_in(&repo, &["plugin", "info", image_policy.to_str().unwrap()]);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.3\n"), "{}", run.stdout);
+    // image-policy allows only the api's registry: the chart (not an image) and the Git
+    // revision are skipped because the host says what kind each is.
+    let policies = format!(
+        "policies:\n  - plugin: {}\n    config: {{ allowed_registries: [registry.example.com/shop/api] }}\n  - plugin: {}\n",
+        image_policy.display(),
+        old.display()
+    );
+    let config = crate::support::write(dir.path(), "tollgate.yaml", &CONFIG.replace(&CONFIG[CONFIG.find("policies:").unwrap()..], &policies));
+    let run = tollgate_in(&repo, &["--config", &config, "plan", "shop", "--to", "qa", "--version", "api=1.3.0", "--version", "chart=0.4.0", "--actor", "alice", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let document = json(&run);
+    let finding = document["policies"][1]["evaluation"]["findings"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(finding, "0.1.2 plugin saw [api=registry.example.com/shop/api:1.3.0, chart=oci://registry.example.com/charts/shop:0.4.0] in qa of [qa, prod]", "{}", run.stdout);
+    let run = tollgate_in(&repo, &["--config", &config, "plan", "base", "--to", "qa", "--version", "v2.1.0", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "a Git revision is no image to check: {}{}", run.stdout, run.stderr);
+    // An image from elsewhere is still denied.
+    let elsewhere = std::fs::read_to_string(&config).unwrap().replace("[registry.example.com/shop/api]", "[registry.example.com/other]");
+    let config = crate::support::write(dir.path(), "tollgate.yaml", &elsewhere);
+    let run = tollgate_in(&repo, &["--config", &config, "plan", "shop", "--to", "qa", "--version", "api=1.3.0", "--version", "chart=0.4.0", "--actor", "alice"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("registry.example.com/shop/api is not from an allowed registry"), "{}", run.stdout);
+    assert!(!run.stdout.contains("oci://registry.example.com/charts/shop is not"), "{}", run.stdout);
+}
