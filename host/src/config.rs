@@ -474,13 +474,14 @@ impl Config {
                 ));
             }
             if let Some(discovery) = &application.discover {
-                if !kind.is_image() {
-                    return Err(at(&["applications", name, "discover"], format!("discovery is for images so far; remove `discover:` and promote this {} with --version", kind.word())));
-                }
                 if !application.artifacts.is_empty() {
                     return Err(at(&["applications", name, "discover"], "discovery is for an application of one image; remove `discover:` or `artifacts:`".into()));
                 }
-                discovery.compile().map_err(|(key, message)| at(&["applications", name, "discover", key], message))?;
+                let filter = discovery.compile().map_err(|(key, message)| at(&["applications", name, "discover", key], message))?;
+                if !kind.is_image() && filter.newest_by != discover::NewestBy::Semver {
+                    let key = if discovery.newest_by.is_some() { "newest_by" } else { "semver" };
+                    return Err(at(&["applications", name, "discover", key], format!("a {}'s versions are ordered by semantic version (no creation time is read): give `semver:` (\"*\" for any)", kind.word())));
+                }
             }
             for (env, location) in &application.environments {
                 if !known(env) {

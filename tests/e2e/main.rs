@@ -12,6 +12,7 @@ mod env_branches;
 mod erp_http;
 mod examples;
 mod freight;
+mod freight_discovery;
 mod discovery;
 mod graph;
 mod guard;

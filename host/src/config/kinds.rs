@@ -329,8 +329,10 @@ applications:
         let loopback = FREIGHT.replace("oci://registry.example.com/charts", "http://127.0.0.1:8080/charts");
         assert!(Config::parse("tollgate.yaml", &loopback).is_ok());
         let text = FREIGHT.replace("  base:\n", "  base:\n    discover: { semver: '*' }\n");
+        assert!(Config::parse("tollgate.yaml", &text).is_ok());
+        let text = FREIGHT.replace("  base:\n", "  base:\n    discover: { tag_regex: 'v.*' }\n");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
-        assert!(error.contains("applications.base.discover: discovery is for images so far"), "{error}");
+        assert!(error.contains("applications.base.discover.semver: a git-revision's versions are ordered by semantic version"), "{error}");
     }
 
     #[test]
