@@ -91,6 +91,8 @@ fn listed(transition: &serde_json::Value) -> Vec<String> {
 #[test]
 fn a_chart_version_and_an_image_promoted_together_in_one_commit_verified_and_rolled_back_as_one() {
     let (_dir, repo) = freight_repo();
+    let run = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(run.code, 0, "check-config reads every kind's files: {}{}", run.stdout, run.stderr);
     // Into the first environment, each artifact's version is given; a chart's is a semver.
     let before = snapshot(&repo);
     let run = tollgate_in(&repo, &["promote", "shop", "--to", "qa", "--version", "api=1.3.0", "--version", "chart=latest", "--actor", "alice"]);
@@ -142,6 +144,20 @@ fn a_chart_version_and_an_image_promoted_together_in_one_commit_verified_and_rol
     assert_eq!(listed(&record["transition"]), ["api image 1.2.0 (was 1.3.0)", "chart helm-chart 0.3.0 (was 0.4.0)"]);
     let run = tollgate_in(&repo, &["verify", "HEAD"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn an_argocd_application_for_another_chart_is_an_error_naming_the_file_and_what_differs() {
+    let (_dir, repo) = freight_repo();
+    std::fs::write(Path::new(&repo).join("envs/qa/shop/application.yaml"), application("0.3.0").replace("chart: shop", "chart: web")).unwrap();
+    git(&repo, &["commit", "--quiet", "-am", "another chart"]);
+    let run = tollgate_in(&repo, &["check-config"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("error: applications.shop.environments.qa.argocd: envs/qa/shop/application.yaml: spec.source names repoURL registry.example.com/charts with chart web, but tollgate.yaml configures repoURL oci://registry.example.com/charts with chart shop"), "{}", run.stdout);
+    let before = snapshot(&repo);
+    let run = tollgate_in(&repo, &["promote", "shop", "--to", "qa", "--version", "api=1.3.0", "--version", "chart=0.4.0", "--actor", "alice"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(snapshot(&repo), before, "nothing written");
 }
 
 #[test]

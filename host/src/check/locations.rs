@@ -97,13 +97,7 @@ fn check_location(
         if !location.origin.layout.is_empty() {
             return location.origin.layout_path();
         }
-        let layout = if location.helm.is_some() {
-            "helm"
-        } else if location.kustomize.is_some() {
-            "kustomize"
-        } else {
-            "manifest"
-        };
+        let layout = crate::config::kinds::layout_key(location).unwrap_or("manifest");
         [&fallback[..], &[layout]].concat()
     };
     match workspace.repo.read_file(tip.tree, &location.file) {

@@ -133,16 +133,6 @@ fn check_git_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// Two repository addresses name the same repository: `oci://` (Argo CD writes OCI
-/// repositories with or without it), a trailing `/` and a trailing `.git` aside.
-pub fn same_repository(a: &str, b: &str) -> bool {
-    let plain = |address: &str| {
-        let address = address.strip_prefix("oci://").unwrap_or(address).trim_end_matches('/');
-        address.strip_suffix(".git").unwrap_or(address).to_string()
-    };
-    plain(a) == plain(b)
-}
-
 /// The layout keys of a location, by kind: `(key, set, kinds it is for)`.
 pub(super) fn layout_keys(location: &Location) -> [(&'static str, bool, &'static [ArtifactKind]); 7] {
     use ArtifactKind::{GitRevision, HelmChart, Image};
@@ -158,7 +148,7 @@ pub(super) fn layout_keys(location: &Location) -> [(&'static str, bool, &'static
 }
 
 /// The one layout key a location sets, when it sets exactly one.
-pub(super) fn layout_key(location: &Location) -> Option<&'static str> {
+pub fn layout_key(location: &Location) -> Option<&'static str> {
     let set: Vec<&'static str> = layout_keys(location).into_iter().filter(|(_, set, _)| *set).map(|(key, ..)| key).collect();
     (set.len() == 1).then(|| set[0])
 }

@@ -10,7 +10,6 @@
 
 use super::yaml::{Node, Scalar};
 use super::{Layout, ManifestError, Target};
-use crate::config::kinds::same_repository;
 
 /// The scalar holding the version for a chart or Git layout in `documents` of `file`.
 pub(super) fn find(file: &str, documents: &[Node], layout: &Layout) -> Result<Target, ManifestError> {
@@ -97,6 +96,16 @@ pub(super) fn find(file: &str, documents: &[Node], layout: &Layout) -> Result<Ta
         }
         Layout::Helm { .. } | Layout::Kustomize { .. } | Layout::Manifest { .. } => unreachable!("image layouts are found in manifest::find_target"),
     }
+}
+
+/// Two repository addresses name the same repository: `oci://` (Argo CD writes OCI
+/// repositories with or without it), a trailing `/` and a trailing `.git` aside.
+fn same_repository(a: &str, b: &str) -> bool {
+    let plain = |address: &str| {
+        let address = address.strip_prefix("oci://").unwrap_or(address).trim_end_matches('/');
+        address.strip_suffix(".git").unwrap_or(address).to_string()
+    };
+    plain(a) == plain(b)
 }
 
 /// Whether a kustomize remote resource `entry` is `url`, or a path inside it (`url//path`,

@@ -37,9 +37,12 @@ pub fn remote_tags(url: &str) -> Result<Vec<GitTag>, String> {
         .map_err(|error| format!("cannot run git ls-remote ({error}); is git installed?"))?;
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
+    let overflowed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let overflow = overflowed.clone();
     let reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let read = (&mut stdout).take(MAX_LS_REMOTE_BYTES + 1).read_to_end(&mut bytes);
+        overflow.store(bytes.len() as u64 > MAX_LS_REMOTE_BYTES, std::sync::atomic::Ordering::SeqCst);
         read.map(|_| bytes)
     });
     let errors = std::thread::spawn(move || {
@@ -48,13 +51,19 @@ pub fn remote_tags(url: &str) -> Result<Vec<GitTag>, String> {
         String::from_utf8_lossy(&bytes).trim().to_string()
     });
     let deadline = Instant::now() + timeout;
+    let too_much = || format!("git ls-remote {url}: more than {MAX_LS_REMOTE_BYTES} bytes of tags; refusing them");
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|error| format!("git ls-remote {url}: {error}"))? {
             break status;
         }
-        if Instant::now() >= deadline {
+        // The reader stops at the bound; git, unread, would wait on a full pipe until the deadline.
+        let over = overflowed.load(std::sync::atomic::Ordering::SeqCst);
+        if over || Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
+            if over {
+                return Err(too_much());
+            }
             return Err(format!("git ls-remote {url}: no answer within {} s (TOLLGATE_REGISTRY_TIMEOUT)", timeout.as_secs()));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -65,7 +74,7 @@ pub fn remote_tags(url: &str) -> Result<Vec<GitTag>, String> {
         return Err(format!("git ls-remote {url} failed: {}", crate::input::escape_untrusted(&said, 400)));
     }
     if bytes.len() as u64 > MAX_LS_REMOTE_BYTES {
-        return Err(format!("git ls-remote {url}: more than {MAX_LS_REMOTE_BYTES} bytes of tags; refusing them"));
+        return Err(too_much());
     }
     Ok(parse_ls_remote(&String::from_utf8_lossy(&bytes)))
 }
