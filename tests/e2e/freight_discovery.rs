@@ -5,17 +5,9 @@
 
 use std::time::Duration;
 
-use crate::registry_support::{Registry, sha256};
-use crate::support::{Run, committed_repo, git, http_server, tollgate_env};
-
-/// `tollgate --repo REPO ARGS` with its own cache and no Docker credentials.
-fn run(repo: &str, args: &[&str]) -> Run {
-    let cache = std::path::Path::new(repo).parent().unwrap().join("cache");
-    let docker = cache.join("docker-config");
-    let mut all = vec!["--repo", repo];
-    all.extend_from_slice(args);
-    tollgate_env(&cache, &all, &[("DOCKER_CONFIG", docker.to_str().unwrap())])
-}
+use crate::discovery::run;
+use crate::registry_support::Registry;
+use crate::support::{Run, committed_repo, git, http_server};
 
 /// A repository whose single application `shop` is `source` (a `chart:` or `git:` line),
 /// discovered by `discover`, its version in `file` as `layout` says, in dev → prod.
@@ -47,15 +39,7 @@ fn versions(run: &Run) -> Vec<(String, String)> {
 fn push_chart(registry: &Registry, version: &str) -> String {
     let config = format!(r#"{{"name":"shop","version":"{version}","apiVersion":"v2"}}"#);
     let layer = format!("chart archive of {version}");
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
-        sha256(config.as_bytes()),
-        config.len(),
-        sha256(layer.as_bytes()),
-        layer.len()
-    );
-    registry.push_raw("charts/shop", version, &[config.as_bytes(), layer.as_bytes()], manifest.as_bytes());
-    sha256(manifest.as_bytes())
+    registry.push_one_layer("charts/shop", version, ("application/vnd.cncf.helm.config.v1+json", config.as_bytes()), ("application/vnd.cncf.helm.chart.content.v1.tar+gzip", layer.as_bytes()))
 }
 
 #[test]

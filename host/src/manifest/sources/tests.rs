@@ -98,30 +98,11 @@ mod preservation {
     use proptest::prelude::*;
 
     use super::super::super::*;
+    use super::super::super::tests::preservation::{comment, other_documents, quoted};
     use super::{argocd_chart, chart_dependency, remote};
 
     fn version() -> impl Strategy<Value = String> {
         "v?[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}(-rc\\.[0-9])?"
-    }
-
-    fn comment() -> impl Strategy<Value = String> {
-        prop_oneof![Just(String::new()), "[a-z :#'\"-]{0,20}".prop_map(|text| format!("  # {text}"))]
-    }
-
-    fn quoted(value: &str, style: u8) -> String {
-        match style % 3 {
-            0 => value.to_string(),
-            1 => format!("'{value}'"),
-            _ => format!("\"{value}\""),
-        }
-    }
-
-    fn other_documents() -> impl Strategy<Value = String> {
-        prop::collection::vec(
-            (comment(), "[a-z]{1,8}").prop_map(|(comment, name)| format!("apiVersion: v1{comment}\nkind: ConfigMap\nmetadata: {{name: {name}}}\n---\n")),
-            0..3,
-        )
-        .prop_map(|documents| documents.concat())
     }
 
     /// Edit, read back, and check only `old` became `new` (the first time it appears).
