@@ -21,6 +21,10 @@
 //!     image: registry.example.com/shop/web
 //!     environments:
 //!       dev: { file: envs/dev/shop-web/kustomization.yaml, kustomize: {} }
+//!   shop-chart:                          # a Helm chart (or git: { url: … }) instead of an image, see kinds
+//!     chart: { repository: oci://registry.example.com/charts, name: shop }
+//!     environments:
+//!       dev: { file: envs/dev/shop/Chart.yaml, chart_dependency: { name: shop } }
 //! policies:
 //!   - name: change-window
 //!     plugin: builtin:change-window       # or a path to a .wasm, optionally @sha256:<hex>
