@@ -147,13 +147,14 @@ fn a_chart_version_and_an_image_promoted_together_in_one_commit_verified_and_rol
 }
 
 #[test]
-fn an_argocd_application_for_another_chart_is_an_error_naming_the_file_and_what_differs() {
+fn an_argocd_application_for_another_chart_is_an_error_placed_at_the_artifacts_location() {
     let (_dir, repo) = freight_repo();
     std::fs::write(Path::new(&repo).join("envs/qa/shop/application.yaml"), application("0.3.0").replace("chart: shop", "chart: web")).unwrap();
     git(&repo, &["commit", "--quiet", "-am", "another chart"]);
     let run = tollgate_in(&repo, &["check-config"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("error: applications.shop.environments.qa.argocd: envs/qa/shop/application.yaml: spec.source names repoURL registry.example.com/charts with chart web, but tollgate.yaml configures repoURL oci://registry.example.com/charts with chart shop"), "{}", run.stdout);
+    // Placed at the artifact's own location (it used to be placed at the application's).
+    assert!(run.stdout.contains("error: applications.shop.artifacts.chart.environments.qa.argocd: envs/qa/shop/application.yaml: spec.source names repoURL registry.example.com/charts with chart web, but tollgate.yaml configures repoURL oci://registry.example.com/charts with chart shop"), "{}", run.stdout);
     let before = snapshot(&repo);
     let run = tollgate_in(&repo, &["promote", "shop", "--to", "qa", "--version", "api=1.3.0", "--version", "chart=0.4.0", "--actor", "alice"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
