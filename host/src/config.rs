@@ -167,7 +167,7 @@ pub struct Application {
 /// As written, either may be left to a `defaults` (see [`templates`]); once loaded, both are set.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(transform = at_most_one_layout)]
+#[schemars(transform = kinds::at_most_one_layout)]
 pub struct Location {
     /// Repository-relative path of the file; `{app}` and `{env}` are filled in.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -205,18 +205,6 @@ pub struct Location {
     /// The artifact whose version it holds: an image, chart or Git repository (set when loading).
     #[serde(skip)]
     pub source: kinds::ArtifactSource,
-}
-
-/// The schema of a location: at most one layout key (a `defaults` may leave it to another level).
-fn at_most_one_layout(schema: &mut schemars::Schema) {
-    let keys = ["helm", "kustomize", "manifest", "chart_dependency", "argocd", "helm_release", "kustomize_remote"];
-    let mut pairs = Vec::new();
-    for (index, first) in keys.iter().enumerate() {
-        for second in &keys[index + 1..] {
-            pairs.push(serde_json::json!({ "required": [first, second] }));
-        }
-    }
-    schema.insert("not".into(), serde_json::json!({ "anyOf": pairs }));
 }
 
 /// Helm values layout.

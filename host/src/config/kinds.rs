@@ -147,6 +147,18 @@ pub(super) fn layout_keys(location: &Location) -> [(&'static str, bool, &'static
     ]
 }
 
+/// The schema of a location: at most one layout key (a `defaults` may leave it to another level).
+pub(super) fn at_most_one_layout(schema: &mut schemars::Schema) {
+    let keys: Vec<&str> = layout_keys(&Location::default()).into_iter().map(|(key, ..)| key).collect();
+    let mut pairs = Vec::new();
+    for (index, first) in keys.iter().enumerate() {
+        for second in &keys[index + 1..] {
+            pairs.push(serde_json::json!({ "required": [first, second] }));
+        }
+    }
+    schema.insert("not".into(), serde_json::json!({ "anyOf": pairs }));
+}
+
 /// The one layout key a location sets, when it sets exactly one.
 pub fn layout_key(location: &Location) -> Option<&'static str> {
     let set: Vec<&'static str> = layout_keys(location).into_iter().filter(|(_, set, _)| *set).map(|(key, ..)| key).collect();
