@@ -20,7 +20,7 @@ pub(super) fn find(file: &str, documents: &[Node], layout: &Layout) -> Result<Ta
         Layout::ChartDependency { name, repository } => {
             for document in documents {
                 for entry in document.get("dependencies").map(Node::as_sequence).unwrap_or_default() {
-                    if !entry.get("name").and_then(Node::as_scalar).is_some_and(|found| &found.value == name) {
+                    if entry.get("name").and_then(Node::as_scalar).is_none_or(|found| &found.value != name) {
                         continue;
                     }
                     let version = plain(entry.get("version").ok_or_else(|| fail(format!("the dependency {name} has no version; add one")))?, "version")?;

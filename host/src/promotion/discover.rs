@@ -41,6 +41,7 @@ fn rfc3339<S: serde::Serializer>(time: &Option<jiff::Timestamp>, serializer: S) 
 }
 
 /// Where an application's versions are listed.
+#[allow(clippy::large_enum_variant)] // one per discovery call; a box would buy nothing
 enum Offer {
     /// An OCI registry's tags: an image's, or a chart's in an OCI repository.
     Registry(RegistryClient, OciReference),
