@@ -39,7 +39,10 @@
 //!   file read from the tip of its location's branch, [`promotion::plan::location_tip`]; its
 //!   source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
-//!   publish; a single promotion is a batch of one; then history, status and verify; and after
+//!   publish (on the branch that holds the targets' files: the configured one, or an
+//!   environment branch of its own); a single promotion is a batch of one; then history, status
+//!   and verify, each environment's read from its location's branch
+//!   ([`promotion::histories`]); and after
 //!   deploying, `watch` ([`promotion::watch`]: Argo CD's sync and health, an alert-free soak in
 //!   Alertmanager) with its outcome committed as a health record ([`promotion::health`]);
 //! - [`fixtures`]: `tollgate plugin test`, running a plugin against a cases file, and `plugin

@@ -108,6 +108,16 @@ impl GitRepo {
         Ok(Tip { commit: commit.id(), tree: commit.tree_id() })
     }
 
+    /// The tip of `branch`, or, when there is no local branch of that name (a fresh clone has
+    /// only its default branch), of `origin`'s: what reading an environment branch needs.
+    pub fn tip_or_origin(&self, branch: &str) -> Result<Tip, RepoError> {
+        self.tip(branch).or_else(|error| {
+            let remote = self.repo.find_reference(&format!("refs/remotes/origin/{branch}")).map_err(|_| error)?;
+            let commit = remote.peel_to_commit()?;
+            Ok(Tip { commit: commit.id(), tree: commit.tree_id() })
+        })
+    }
+
     /// The text of `path` in `tree`, `None` if there is no such file.
     pub fn read_file(&self, tree: Oid, path: &str) -> Result<Option<String>, RepoError> {
         read_text(&self.repo, tree, path, None)

@@ -1,18 +1,19 @@
 //! Environments on branches of their own, as GitOps Promoter keeps them (`environment/dev`,
 //! `environment/prod`): a location's `branch:` (examples/gitops-promoter/tollgate.yaml), read by
-//! plan, status, check-config and check-proposal; promote refusing such an environment; and
-//! the example's `WebRequestCommitStatus` against a real server on a loopback port.
+//! plan, status, check-config and check-proposal; a promotion call spanning two branches
+//! refused; and the example's `WebRequestCommitStatus` against a real server on a loopback
+//! port. Promotions committed on environment branches: `env_branch_promotions.rs`.
 
 use crate::serve_support::{Server, token_file};
 use crate::support::{committed_repo, git, snapshot, tollgate_in, workspace};
 
-const IMAGE: &str = "registry.example.com/shop/api";
+pub(crate) const IMAGE: &str = "registry.example.com/shop/api";
 /// Appended to the example's policies: prod needs one approval, which a check has none of
 /// (no signed approvals are configured), so a proposal into prod is denied by a policy.
 const APPROVAL_POLICY: &str = "  - plugin: builtin:approval-count\n    environments: [prod]\n    config: { environments: { prod: { required: 1 } } }\n";
 
 /// The hydrated manifest GitOps Promoter keeps for shop-api, running `version`.
-fn manifest(version: &str) -> String {
+pub(crate) fn manifest(version: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: shop-api }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: {IMAGE}:{version}\n"
     )
@@ -20,7 +21,7 @@ fn manifest(version: &str) -> String {
 
 /// Commit shop-api's manifest at `version` on `branch`: a new branch off `from`, or, without
 /// it, an orphan branch holding only the manifest. Returns the commit.
-fn commit_on_branch(repo: &str, branch: &str, from: Option<&str>, version: &str) -> String {
+pub(crate) fn commit_on_branch(repo: &str, branch: &str, from: Option<&str>, version: &str) -> String {
     match from {
         Some(from) => git(repo, &["checkout", "--quiet", "-b", branch, from]),
         None => {
@@ -81,11 +82,16 @@ fn env_branches_plan_status_and_check_config_read_each_environment_from_its_bran
     assert_eq!(approval_count["evaluation"]["decision"], "allow", "{document}");
     assert!(code == 0 || document["summary"].as_str().unwrap().contains("change-window"), "only the change window may deny: {document}");
 
-    // promote does not commit to an environment branch: exit 2, nothing changed.
+    // One promotion commit lands on one branch: a call into dev and prod is refused before
+    // anything is planned (exit 2), nothing changed.
     let before = snapshot(&repo);
-    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "prod", "--actor", "alice", "--approval", "bob"]);
+    let run = tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--to", "prod", "--version", "1.4.3", "--actor", "alice", "--approval", "bob"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("shop-api in prod lives on branch environment/prod (defaults.branch), and promote commits only to main"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("shop-api in dev lives on branch environment/dev and shop-api in prod on branch environment/prod: one promotion commit lands on one branch"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(snapshot(&repo), before);
 
     // A branch that does not exist names itself and the field that gave it.
@@ -187,13 +193,6 @@ fn env_branches_serve_check_answers_the_gitops_promoter_web_request_commit_statu
     let (passes, _, document) = check(&skipped, "environment/prod");
     assert!(!passes);
     assert!(document["transitions"][0]["summary"].as_str().unwrap().contains("prod takes what is in dev (1.4.2), not 9.9.9"), "{document}");
-
-    // /v1/promote does not commit to an environment branch either: 400, nothing changed.
-    let before = snapshot(&repo);
-    let answer = server.call("POST", "/v1/promote", Some(r#"{"app": "shop-api", "to": "prod", "actor": "alice"}"#));
-    assert_eq!((answer.status, answer.json()["decision"].as_str()), (400, Some("error")), "{}", answer.body);
-    assert!(answer.body.contains("lives on branch environment/prod"), "{}", answer.body);
-    assert_eq!(snapshot(&repo), before);
 
     // Without the branch, the change cannot pass as unrelated; a branch no location lives on
     // is refused by name.

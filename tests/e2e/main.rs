@@ -9,6 +9,7 @@ mod contract;
 mod crash;
 mod deployment_health;
 mod env_branches;
+mod env_branch_promotions;
 mod erp_http;
 mod examples;
 mod freight;

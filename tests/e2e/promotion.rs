@@ -373,10 +373,20 @@ fn a_branch_that_moves_between_plan_and_commit_is_replanned_and_the_other_update
 /// else commit to `repo`'s main (the first `moves` requests; every request when `None`).
 /// The policy's timeout is a minute: a `git commit` on a loaded machine can take seconds.
 fn endpoint_that_moves_main(repo: &str, moves: Option<usize>) -> String {
+    let repo = repo.to_string();
+    ready_endpoint(move |index| {
+        if moves.is_none_or(|moves| index < moves) {
+            git(&repo, &["commit", "--quiet", "--allow-empty", "-m", &format!("someone else's change {index}")]);
+        }
+    })
+}
+
+/// An erp-readiness endpoint on 127.0.0.1 answering "ready" to every request, after running
+/// `before_answer` with the request's number (from 0). Returns its origin.
+pub(crate) fn ready_endpoint(before_answer: impl Fn(usize) + Send + 'static) -> String {
     use std::io::{BufRead, BufReader, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
-    let repo = repo.to_string();
     std::thread::spawn(move || {
         for (index, stream) in listener.incoming().enumerate() {
             let Ok(mut stream) = stream else { continue };
@@ -385,9 +395,7 @@ fn endpoint_that_moves_main(repo: &str, moves: Option<usize>) -> String {
             while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
                 line.clear();
             }
-            if moves.is_none_or(|moves| index < moves) {
-                git(&repo, &["commit", "--quiet", "--allow-empty", "-m", &format!("someone else's change {index}")]);
-            }
+            before_answer(index);
             let body = r#"{"status": "ready"}"#;
             let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
         }

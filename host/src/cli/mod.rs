@@ -190,6 +190,11 @@ pub enum Command {
         /// endpoint) instead of the answers the record kept.
         #[arg(long)]
         live: bool,
+        /// With BASE..HEAD: the branch the range lands on. An environment branch of its own
+        /// (a location's `branch:`) is judged by the protected branch's rules [default: the
+        /// rules each commit's parent holds].
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: VerifyFormat,
@@ -488,16 +493,31 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             print(&String::from_utf8_lossy(&script));
             Ok(ExitCode::Success)
         }
-        Command::Verify { commit, output, .. } if commit.contains("..") => {
+        Command::Verify { commit, output, branch, .. } if commit.contains("..") => {
             if *output == VerifyFormat::Junit {
                 return Err(Failure::bad_input("verify BASE..HEAD prints text or json (-o text|json)"));
             }
-            let repo = crate::repo::GitRepo::open(&cli.repo).map_err(|error| Failure::bad_input(error.0))?;
-            let judged = crate::promotion::guard::guard(&repo, commit).map_err(Failure::bad_input)?;
+            let judged = match branch {
+                Some(branch) => {
+                    crate::input::branch("--branch", branch).map_err(|error| Failure::bad_input(error.to_string()))?;
+                    let workspace = open_workspace(cli)?;
+                    let configured = workspace.config.applications.values().flat_map(|application| application.environments.values()).any(|location| &location.branch == branch);
+                    let on_environment_branch = (configured && *branch != workspace.config.branch).then_some(branch.as_str());
+                    let rules = workspace.rules_for(on_environment_branch)?;
+                    crate::promotion::guard::guard_with(&workspace.repo, commit, rules).map_err(Failure::bad_input)?
+                }
+                None => {
+                    let repo = crate::repo::GitRepo::open(&cli.repo).map_err(|error| Failure::bad_input(error.0))?;
+                    crate::promotion::guard::guard(&repo, commit).map_err(Failure::bad_input)?
+                }
+            };
             print(&report::guard(commit, &judged, *output));
             Ok(if judged.iter().all(|one| one.passes()) { ExitCode::Success } else { ExitCode::Denied })
         }
-        Command::Verify { commit, output, live } => {
+        Command::Verify { commit, output, live, branch } => {
+            if branch.is_some() {
+                return Err(Failure::bad_input("verify --branch goes with a range BASE..HEAD (the branch guard); verify COMMIT finds the branch from its records"));
+            }
             let workspace = open_workspace(cli)?;
             let verification = workspace.verify(commit, *live)?;
             print(&report::verification(&verification, *output));

@@ -96,7 +96,7 @@ pub fn parse_at(at: Option<&str>) -> Result<i64, Failure> {
 
 /// What a promotion of `app` into `env` would take, planned like `tollgate plan`.
 pub fn promotion_target(workspace: &Workspace, request: &PlanRequest) -> Result<Target, Failure> {
-    let mut history = workspace.history_reader()?;
+    let mut history = workspace.histories()?;
     let plan = crate::promotion::plan::plan_with(&workspace.repo, &workspace.config, request, &mut history).map_err(Failure::bad_input)?;
     Ok(Target { application: request.app.clone(), environment: request.to_env.clone(), artifact: plan.transition.artifact })
 }
@@ -281,7 +281,7 @@ fn render_approvals(
     // An approval counts when its signature verifies and, where a policy reports what it
     // counts, that policy counted it.
     let counts = |one: &CheckedApproval| {
-        one.signer.as_ref().is_some_and(|signer| counted.is_none_or(|(approvers, _)| approvers.iter().any(|approver| *approver == signer.principal)))
+        one.signer.as_ref().is_some_and(|signer| counted.is_none_or(|(approvers, _)| approvers.contains(&signer.principal)))
     };
     let counting = counted.map(|(_, policies)| policies.join(", "));
     match format {

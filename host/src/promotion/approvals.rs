@@ -30,7 +30,7 @@ pub fn request_approvals(workspace: &Workspace, request: &PlanRequest, files: &[
             store = crate::trust::store::APPROVALS_REF,
         )));
     }
-    let mut history = workspace.history_reader()?;
+    let mut history = workspace.histories()?;
     let plan = super::plan::plan_with(&workspace.repo, &workspace.config, request, &mut history).map_err(Failure::bad_input)?;
     if plan.no_op {
         return Ok(request.approvals.clone());

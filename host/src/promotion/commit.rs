@@ -122,9 +122,12 @@ pub(super) fn land_commit(repo: &GitRepo, lock: &mut PromotionLock, landing: Lan
     let message = git.find_commit(commit)?.summary().ok().flatten().unwrap_or_default().to_string();
     let reference = format!("refs/heads/{target_branch}");
     let log = format!("tollgate: {message}");
+    // No local branch (an environment branch of a fresh clone, planned on origin's tip): the
+    // commit starts it, and the journal knows it as a new branch (undone by deleting it).
+    let starts_branch = new_branch.is_none() && git.find_reference(&reference).is_err();
     lock.record(&Intent {
         branch: target_branch.to_string(),
-        new_branch: new_branch.is_some(),
+        new_branch: new_branch.is_some() || starts_branch,
         base: base.to_string(),
         commit: commit.to_string(),
         paths: paths.iter().map(|path| path.to_string()).collect(),
@@ -134,6 +137,10 @@ pub(super) fn land_commit(repo: &GitRepo, lock: &mut PromotionLock, landing: Lan
         Some(name) => git.reference(&reference, commit, false, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Exists => CommitError::State(format!("branch {name} already exists; choose another --branch name")),
             _ => error.into(),
+        }),
+        // Creating it fails if one appeared meanwhile.
+        None if starts_branch => git.reference(&reference, commit, false, &log).map(drop).map_err(|error| {
+            CommitError::Conflict(format!("{branch} appeared while the transition was being decided ({})", error.message()))
         }),
         None => git.reference_matching(&reference, commit, true, base, &log).map(drop).map_err(|error| match error.code() {
             ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists | ErrorCode::NotFound => {

@@ -40,10 +40,15 @@ impl Guarded {
 }
 
 /// Judge every commit in `range` (`BASE..HEAD`; `BASE` may be all zeros for a new branch:
-/// then every commit no other ref reaches), oldest first.
+/// then every commit no other ref reaches), oldest first, each by its parent's rules.
 pub fn guard(repo: &GitRepo, range: &str) -> Result<Vec<Guarded>, String> {
+    guard_with(repo, range, RulesAt::default())
+}
+
+/// [`guard`] with the rules `rules` gives: for a range on an environment branch of its own,
+/// the protected branch's ([`RulesAt::on_environment_branch`]).
+pub fn guard_with(repo: &GitRepo, range: &str, mut rules: RulesAt) -> Result<Vec<Guarded>, String> {
     let git = repo.git();
-    let mut rules = RulesAt::default();
     let mut judged = Vec::new();
     for oid in super::range::commits_in_range(repo, range, MAX_COMMITS)? {
         let commit = git.find_commit(oid).map_err(|error| error.message().to_string())?;
@@ -54,7 +59,7 @@ pub fn guard(repo: &GitRepo, range: &str) -> Result<Vec<Guarded>, String> {
 
 /// The guard's verdict on one commit.
 fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> Guarded {
-    let subject = crate::input::escape_untrusted(&String::from_utf8_lossy(commit.message_bytes()).lines().next().unwrap_or_default().to_string(), 200);
+    let subject = crate::input::escape_untrusted(String::from_utf8_lossy(commit.message_bytes()).lines().next().unwrap_or_default(), 200);
     let verdict = |verdict: &'static str, reasons: Vec<String>| Guarded { commit: commit.id().to_string(), subject: subject.clone(), verdict, reasons };
     if commit.parent_count() == 0 {
         return verdict("unrelated", vec!["a root commit: no rules were in force before it".into()]);
@@ -90,7 +95,10 @@ fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> G
                 .collect();
             reasons.extend(configuration_problems(git, commit, &in_force));
             if let Some(problem) = &in_force.problem {
-                reasons.push(format!("the rules in force before it cannot be read: {problem}"));
+                // An environment branch of its own holds no configuration: its commits are
+                // judged by the protected branch's rules when the guard is told the branch.
+                let hint = if problem.contains(crate::config::CONFIG_FILE) { " (on an environment branch of its own, pass --branch NAME)" } else { "" };
+                reasons.push(format!("the rules in force before it cannot be read: {problem}{hint}"));
             }
             // A health record must count (check out, signed where the rules require it).
             let health = match super::health::check_health_commit(git, commit) {

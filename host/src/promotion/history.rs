@@ -236,6 +236,12 @@ pub struct HistoryReader<'r> {
 impl<'r> HistoryReader<'r> {
     /// A reader of the history reachable from `tip`; nothing is read yet.
     pub fn new(repo: &'r Repository, tip: Oid) -> Result<Self, git2::Error> {
+        Self::with_rules(repo, tip, RulesAt::default())
+    }
+
+    /// A reader of the history reachable from `tip` that judges each commit by `rules` (see
+    /// [`RulesAt::on_environment_branch`] for an environment branch of its own).
+    pub fn with_rules(repo: &'r Repository, tip: Oid, rules: RulesAt) -> Result<Self, git2::Error> {
         let mut reader = HistoryReader {
             repo,
             frontier: BinaryHeap::new(),
@@ -243,7 +249,7 @@ impl<'r> HistoryReader<'r> {
             records: Vec::new(),
             changes: Vec::new(),
             health: Vec::new(),
-            rules: RulesAt::default(),
+            rules,
             commits_read: 0,
         };
         reader.reach(tip)?;
@@ -420,6 +426,11 @@ pub trait Arrivals {
     fn last_arrival(&mut self, app: &str, env: &str, version: Option<&str>) -> Result<Option<PromotionRecord>, String>;
     /// The whole history, newest first.
     fn all(&mut self) -> Result<&[PromotionRecord], String>;
+    /// The whole history of the branch that holds `app`'s file in `env`, newest first.
+    fn all_in(&mut self, app: &str, env: &str) -> Result<&[PromotionRecord], String> {
+        let _ = (app, env);
+        self.all()
+    }
 }
 
 impl Arrivals for &[PromotionRecord] {

@@ -24,6 +24,7 @@
 //! - [`worktree`]: the index and files of a checked-out branch, touched only at the changed paths;
 //! - [`publish`]: pushing with the user's `git`, re-planning when the remote moved;
 //! - [`history`]: the promotions that check out, newest first, with health records;
+//! - [`histories`]: each environment's history, read from the branch its location is on;
 //! - [`health`]: health records, what `tollgate watch` found after a promotion, and whether
 //!   one in a commit checks out;
 //! - [`watch`]: `tollgate watch`, waiting for Argo CD to sync and report healthy and for the
@@ -46,6 +47,7 @@ pub mod judge;
 pub mod guard;
 pub mod health;
 pub mod history;
+pub mod histories;
 pub mod journal;
 pub mod observe;
 mod overlay;

@@ -15,7 +15,7 @@ use super::commit::{commit_plans, signature};
 use super::journal::CommitError;
 use super::workspace::{MAX_ATTEMPTS, Workspace, commit_failure};
 use super::judge::{GateOutcome, GateResult, Judge};
-use super::history::HistoryReader;
+use super::histories::Histories;
 use super::journal::PromotionLock;
 use super::plan::plan_with;
 use super::planned::Plan;
@@ -138,7 +138,7 @@ impl Workspace {
     /// request → plan → judge, for each request, on one branch tip and one history. The
     /// error of a request that cannot be planned is in its place.
     fn plan_and_judge(&self, requests: &[PlanRequest]) -> Result<(Vec<Result<Decided, Failure>>, usize), Failure> {
-        let mut history = self.history_reader()?;
+        let mut history = self.histories()?;
         let mut judge = Judge::new(&self.runtime, &self.config, &self.base_dir);
         let results = requests
             .iter()
@@ -156,7 +156,7 @@ impl Workspace {
 
     /// Plan one request with the history read so far (a promotion needs only the newest
     /// arrival in its source environment; a rollback reads all of it).
-    fn plan_one(&self, request: &PlanRequest, history: &mut HistoryReader<'_>) -> Result<Plan, Failure> {
+    fn plan_one(&self, request: &PlanRequest, history: &mut Histories<'_>) -> Result<Plan, Failure> {
         plan_with(&self.repo, &self.config, request, history).map_err(Failure::bad_input)
     }
 
@@ -227,17 +227,18 @@ impl Workspace {
     }
 
     /// Decide every request and, when all are allowed, commit them as one commit with one
-    /// decision record each (on `new_branch` instead of the configured branch when given),
-    /// re-planning on the new tip if the branch moved (at most [`MAX_ATTEMPTS`] times). With
-    /// `remote`, start from the remote's tip and push the commit; see [`Workspace::publish`].
+    /// decision record each on the branch that holds their files (the configured branch, or
+    /// an environment branch of its own; on `new_branch` instead when given), re-planning on
+    /// the new tip if the branch moved (at most [`MAX_ATTEMPTS`] times). With `remote`, start
+    /// from the remote's tip and push the commit; see [`Workspace::publish`].
     pub fn promote_batch(&self, requests: &[PlanRequest], train: bool, new_branch: Option<&str>, remote: Option<&str>) -> Result<Batch, Failure> {
-        let Some(author) = self.check_promotion(requests, new_branch)? else { return Ok(Batch::empty()) };
+        let Some((author, branch)) = self.check_promotion(requests, new_branch)? else { return Ok(Batch::empty()) };
         let Some(remote) = remote else {
             let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
-            return self.decide_and_commit(&mut lock, requests, train, new_branch, &author, false);
+            return self.decide_and_commit(&mut lock, requests, train, (&branch, new_branch), &author, false);
         };
-        let (mut batch, pushed) = self.publish(new_branch, remote, |lock| {
-            let batch = self.decide_and_commit(lock, requests, train, new_branch, &author, true)?;
+        let (mut batch, pushed) = self.publish(&branch, new_branch, remote, |lock| {
+            let batch = self.decide_and_commit(lock, requests, train, (&branch, new_branch), &author, true)?;
             let made = batch.commit.clone().zip(batch.decided.first().map(|decided| decided.plan.base.commit.to_string()));
             Ok((batch, made))
         })?;
@@ -251,8 +252,8 @@ impl Workspace {
     }
 
     /// What every promotion checks before it takes the promotion lock; returns the commit's
-    /// author (`None` for an empty call).
-    fn check_promotion(&self, requests: &[PlanRequest], new_branch: Option<&str>) -> Result<Option<Signature<'static>>, Failure> {
+    /// author and the branch it commits to (`None` for an empty call).
+    fn check_promotion(&self, requests: &[PlanRequest], new_branch: Option<&str>) -> Result<Option<(Signature<'static>, String)>, Failure> {
         let Some(first) = requests.first() else { return Ok(None) };
         self.check_requested_at(first)?;
         if let Some(name) = new_branch {
@@ -262,36 +263,36 @@ impl Workspace {
         for request in requests {
             request.validate().map_err(|error| Failure::bad_input(error.to_string()))?;
         }
-        for request in requests {
-            self.check_commits_to_configured_branch(request)?;
-        }
+        let branch = self.commit_branch(requests)?;
         let author = signature(&self.repo, first.actor_given.then_some(&first.actor)).map_err(commit_failure)?;
         for request in requests {
             crate::trust::commit_signature::require_signing(&self.repo, &self.config, &request.to_env, request.actor.identity())
                 .map_err(Failure::bad_input)?;
         }
-        Ok(Some(author))
+        Ok(Some((author, branch)))
     }
 
-    /// Promotions commit to the configured branch: one into an environment whose file lives
-    /// on a branch of its own (GitOps Promoter's `environment/…`) is refused before anything
-    /// is planned; `plan` and `check-proposal` judge such environments.
-    fn check_commits_to_configured_branch(&self, request: &PlanRequest) -> Result<(), Failure> {
-        let location = self.config.applications.get(&request.app).and_then(|application| application.environments.get(&request.to_env));
-        match location {
-            Some(location) if self.config.on_environment_branch(location) => Err(Failure::bad_input(format!(
-                "{} in {} lives on branch {} ({}), and promote commits only to {} so far: judge it with `tollgate plan` or \
-                 `check-proposal --branch {}` (POST /v1/plan, /v1/check) and let the tool that owns {} (GitOps Promoter) merge it",
-                request.app,
-                request.to_env,
-                location.branch,
-                location.origin.branch_field(),
-                self.config.branch,
-                location.branch,
-                location.branch
-            ))),
-            _ => Ok(()),
+    /// The one branch a call's promotion commit lands on: where every target's file lives (the
+    /// configured branch, or an environment branch of its own). One commit is on one branch, so
+    /// a call whose targets live on several branches is refused before anything is planned.
+    fn commit_branch(&self, requests: &[PlanRequest]) -> Result<String, Failure> {
+        let located = |request: &PlanRequest| {
+            let location = self.config.applications.get(&request.app).and_then(|application| application.environments.get(&request.to_env));
+            location.map_or(self.config.branch.as_str(), |location| location.branch.as_str())
+        };
+        let branch = located(&requests[0]);
+        if let Some(other) = requests.iter().find(|request| located(request) != branch) {
+            return Err(Failure::bad_input(format!(
+                "{} in {} lives on branch {branch} and {} in {} on branch {}: one promotion commit lands on one branch; \
+                 promote the targets of each branch in a call of its own",
+                requests[0].app,
+                requests[0].to_env,
+                other.app,
+                other.to_env,
+                located(other)
+            )));
         }
+        Ok(branch.to_string())
     }
 
     /// The promotion loop, holding the promotion lock: decide, record, commit; `publish` as
@@ -301,7 +302,7 @@ impl Workspace {
         lock: &mut PromotionLock,
         requests: &[PlanRequest],
         train: bool,
-        new_branch: Option<&str>,
+        (branch, new_branch): (&str, Option<&str>),
         author: &Signature<'static>,
         publish: bool,
     ) -> Result<Batch, Failure> {
@@ -320,7 +321,7 @@ impl Workspace {
             }
             let records: Vec<DecisionRecord> = batch.decided.iter().map(|decided| decision_record(&decided.plan, &decided.gate)).collect();
             let plans: Vec<_> = batch.decided.iter().zip(&records).map(|(decided, record)| (&decided.plan, record)).collect();
-            match commit_plans(&self.repo, lock, publish, &self.config.branch, new_branch, &plans, author) {
+            match commit_plans(&self.repo, lock, publish, branch, new_branch, &plans, author) {
                 Ok(commit) => {
                     batch.commit = Some(commit.to_string());
                     return Ok(batch);

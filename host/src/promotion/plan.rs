@@ -90,7 +90,7 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
             if request.version.is_some() || request.from_env.is_some() || request.digest.is_some() {
                 return Err("a rollback takes --to VERSION|REVISION, not --version, --digest or --from".into());
             }
-            let history = history.all()?;
+            let history = history.all_in(&request.app, &request.to_env)?;
             let current_record = last_arrival(history, &request.app, &request.to_env, Some(&current.version));
             rollback_of = current_record.map(|record| record.commit.clone());
             let artifact = rollback_artifact(repo, history, request, target, &current.version, &application.image)?;
@@ -127,9 +127,9 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
 }
 
 /// The tip of the branch that holds `location`'s file: an environment branch of its own, or
-/// the configured branch (see [`Location::branch`]).
+/// the configured branch (see [`Location::branch`]); `origin`'s when there is no local one.
 pub fn location_tip(repo: &GitRepo, location: &Location) -> Result<Tip, String> {
-    repo.tip(&location.branch).map_err(|_| {
+    repo.tip_or_origin(&location.branch).map_err(|_| {
         format!(
             "branch {} does not exist in {}; create it, or fix {} in tollgate.yaml",
             location.branch,

@@ -54,8 +54,12 @@ pub fn sync_from_remote(dir: &Path, remote: &str, branch: &str, checked_out: boo
     let tracking = tracking_ref(remote, branch);
     git(dir, &["fetch", "--quiet", remote, &format!("+refs/heads/{branch}:{tracking}")])
         .map_err(|error| Failure::bad_input(format!("git fetch {remote} {branch} failed: {error}")))?;
-    let local = git(dir, &["rev-parse", &format!("refs/heads/{branch}")]).map_err(Failure::bad_input)?;
     let upstream = git(dir, &["rev-parse", &tracking]).map_err(Failure::bad_input)?;
+    let Ok(local) = git(dir, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]) else {
+        // No local branch yet (an environment branch in a fresh clone): start it at the
+        // remote's tip; the empty old value makes this fail if one appeared meanwhile.
+        return git(dir, &["update-ref", &format!("refs/heads/{branch}"), upstream.trim(), ""]).map(drop).map_err(Failure::conflict);
+    };
     let (local, upstream) = (local.trim(), upstream.trim());
     if local == upstream {
         return Ok(());
@@ -182,7 +186,8 @@ mod tests {
 }
 
 impl Workspace {
-    /// Push what `attempt` commits holding the promotion lock (it returns its result and,
+    /// Push what `attempt` commits on `base_branch` (or `new_branch`) holding the promotion
+    /// lock (it returns its result and,
     /// when it made a commit, the commit and its base), fetching and re-running `attempt`
     /// when the remote moved. A push rejected because the branch moved discards the local commit,
     /// fetches, re-plans, re-runs the policies and tries again (bounded, with jitter; exit 4
@@ -191,17 +196,18 @@ impl Workspace {
     /// next promotion discards it (see [`super::journal`]).
     pub(crate) fn publish<T>(
         &self,
+        base_branch: &str,
         new_branch: Option<&str>,
         remote: &str,
         attempt: impl Fn(&mut PromotionLock) -> Result<(T, Option<(String, String)>), Failure>,
     ) -> Result<(T, Option<Pushed>), Failure> {
         let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
         let dir = self.repo.path();
-        let branch = new_branch.unwrap_or(&self.config.branch);
-        let checked_out = checked_out_branch(&self.repo).as_deref() == Some(self.config.branch.as_str());
+        let branch = new_branch.unwrap_or(base_branch);
+        let checked_out = checked_out_branch(&self.repo).as_deref() == Some(base_branch);
         let mut last_rejection = String::new();
         for attempt_number in 1..=MAX_PUSH_ATTEMPTS {
-            sync_from_remote(dir, remote, &self.config.branch, checked_out)?;
+            sync_from_remote(dir, remote, base_branch, checked_out)?;
             let (result, made) = attempt(&mut lock)?;
             let Some((commit, base)) = made else { return Ok((result, None)) };
             let outcome = push(dir, remote, branch).unwrap_or_else(|failure| PushOutcome::Refused(failure.message));

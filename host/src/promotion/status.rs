@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::health::{HealthEntry, HealthOutcome};
-use super::history::PromotionRecord;
+use super::history::{Arrivals, PromotionRecord};
 use super::plan::location_tip;
 use super::verified::Trust;
 use super::workspace::Workspace;
@@ -17,10 +17,18 @@ use crate::manifest::read_deployed;
 impl Workspace {
     /// What is deployed where.
     pub fn status(&self) -> Result<Vec<AppStatus>, Failure> {
-        let mut reader = self.history_reader()?;
-        reader.read_all().map_err(|error| Failure::bad_input(error.message().to_string()))?;
-        let history = reader.records();
-        let health: Vec<&HealthEntry> = reader.health().filter(|entry| entry.counts).collect();
+        // Each location's history is its branch's, read whole once.
+        let mut histories = self.histories()?;
+        let mut unreadable = BTreeMap::new();
+        for branch in histories.branches() {
+            if let Err(message) = histories.of_branch(branch).and_then(|reader| reader.all().map(drop)) {
+                unreadable.insert(branch, message);
+            }
+        }
+        if let Some(message) = unreadable.get(self.config.branch.as_str()) {
+            return Err(Failure::bad_input(message.clone()));
+        }
+        let health: Vec<&HealthEntry> = histories.opened(&self.config.branch).into_iter().flat_map(|reader| reader.health()).filter(|entry| entry.counts).collect();
         // The tip of each branch that holds a location: the configured one, and environment
         // branches of their own.
         let mut tips = BTreeMap::new();
@@ -36,15 +44,19 @@ impl Workspace {
                         continue;
                     }
                 };
-                // The history read is the configured branch's: its promotion records say
-                // nothing of a file on another branch.
-                let recorded_here = !self.config.on_environment_branch(location);
+                let history = match (histories.opened(&location.branch), unreadable.get(location.branch.as_str())) {
+                    (Some(reader), None) => reader.records(),
+                    (_, message) => {
+                        environments.insert(env.clone(), EnvStatus::error(message.cloned().unwrap_or_default()));
+                        continue;
+                    }
+                };
                 let text = self.repo.read_file(tip.tree, &location.file).map_err(|error| Failure::bad_input(error.0))?;
                 let cell = match text {
                     None => EnvStatus::error(format!("{} does not exist on {}", location.file, location.branch)),
                     Some(text) => match read_deployed(&location.file, &text, &location.layout(&application.image)) {
                         Ok(deployed) => {
-                            let into_env = |record: &&PromotionRecord| recorded_here && record.app == *name && record.to == *env;
+                            let into_env = |record: &&PromotionRecord| record.app == *name && record.to == *env;
                             // The newest promotion claimed into the environment that checks out (counting or
                             // not); the file is as it left it, or it was changed another way since (or only
                             // ever by commits that are no promotion: hand edits, forged records).
@@ -52,7 +64,7 @@ impl Workspace {
                             let tip_blob = self.blob_at(&tip.commit.to_string(), &location.file);
                             let attributed = newest.filter(|record| self.blob_at(&record.commit, &location.file) == tip_blob);
                             let unrecorded = attributed.is_none()
-                                && (newest.is_some() || history.iter().any(|record| recorded_here && !record.counts && self.touches(&record.commit, &location.file)));
+                                && (newest.is_some() || history.iter().any(|record| !record.counts && self.touches(&record.commit, &location.file)));
                             let mut cell = EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest);
                             cell.health = attributed.and_then(|promotion| HealthStatus::of(&health, &promotion.commit));
                             cell

@@ -107,14 +107,23 @@ pub struct Rules {
     pub configuration_files: Vec<String>,
     /// Why the rules could not be read (nothing then counts as verified).
     pub problem: Option<String>,
+    /// Locations of the configuration that live on another branch than the one read, by
+    /// application and environment: the branch and file (a promotion's source may be there).
+    pub elsewhere: BTreeMap<(String, String), (String, String, crate::manifest::Layout)>,
 }
 
 impl Rules {
-    /// The rules `config` (read from a commit's `tree`) sets.
-    fn of(repo: &Repository, tree: &git2::Tree<'_>, config: &Config) -> Rules {
+    /// The rules `config` (read from a commit's `tree`) sets for the commits of `branch` (the
+    /// configuration's own `branch` when `None`): the locations on that branch are guarded; on
+    /// an environment branch of its own, copies of the configuration files configure nothing.
+    fn of(repo: &Repository, tree: &git2::Tree<'_>, config: &Config, branch: Option<&str>) -> Rules {
         let trust = config.trust.clone().unwrap_or_default();
         let mut rules = Rules { trust, ..Rules::default() };
-        rules.configuration_files = vec![CONFIG_FILE.to_string(), crate::registry::LOCK_FILE.to_string()];
+        let branch = branch.unwrap_or(&config.branch);
+        let configures = branch == config.branch;
+        if configures {
+            rules.configuration_files = vec![CONFIG_FILE.to_string(), crate::registry::LOCK_FILE.to_string()];
+        }
         if let Some(path) = rules.trust.allowed_signers.clone() {
             match read_text(repo, tree, &path) {
                 Ok(Some(text)) => match AllowedSigners::parse(&path, &text) {
@@ -124,12 +133,15 @@ impl Rules {
                 Ok(None) => rules.problem = Some(format!("{path} (trust.allowed_signers) does not exist there")),
                 Err(error) => rules.problem = Some(error),
             }
-            rules.configuration_files.push(path);
+            if configures {
+                rules.configuration_files.push(path);
+            }
         }
         for (app, application) in &config.applications {
             let mut add = |env: &str, location: &crate::config::Location, image: &str, artifact: Option<&str>| {
-                // A file on an environment branch of its own is not this branch's to guard.
-                if config.on_environment_branch(location) {
+                // A file on another branch is not this branch's to guard.
+                if location.branch != branch {
+                    rules.elsewhere.insert((app.clone(), env.to_string()), (location.branch.clone(), location.file.clone(), location.layout(image)));
                     return;
                 }
                 let located = Located { app: app.clone(), env: env.to_string(), artifact: artifact.map(str::to_string), layout: location.layout(image) };
@@ -170,11 +182,30 @@ pub struct Located {
 pub struct RulesAt {
     by_content: HashMap<(Option<Oid>, Option<Oid>), Arc<Rules>>,
     config_of: HashMap<Oid, Result<Arc<Config>, String>>,
+    /// For the commits of an environment branch of its own: that branch, and the protected
+    /// branch's commit whose configuration judges every one of them.
+    environment_branch: Option<(String, Oid)>,
 }
 
 impl RulesAt {
-    /// The rules in force at `commit` (from its own tree).
+    /// The rules for the commits of `branch`, an environment branch of its own: that branch
+    /// holds no configuration anyone vouches for, so every commit on it is judged by the
+    /// configuration of the protected branch at `protected_tip` (its tip when read: a time or
+    /// ancestry the requester could choose never picks older rules).
+    pub fn on_environment_branch(branch: &str, protected_tip: Oid) -> RulesAt {
+        RulesAt { environment_branch: Some((branch.to_string(), protected_tip)), ..RulesAt::default() }
+    }
+
+    /// The rules in force at `commit` (from its own tree; on an environment branch, from the
+    /// protected branch's, see [`RulesAt::on_environment_branch`]).
     pub fn at(&mut self, repo: &Repository, commit: &Commit<'_>) -> Arc<Rules> {
+        let (branch, commit) = match &self.environment_branch {
+            Some((branch, protected_tip)) => match repo.find_commit(*protected_tip) {
+                Ok(protected) => (Some(branch.clone()), protected),
+                Err(_) => return Arc::new(Rules { problem: Some("the protected branch's tip cannot be read".into()), ..Rules::default() }),
+            },
+            None => (None, commit.clone()),
+        };
         let Ok(tree) = commit.tree() else { return Arc::new(Rules { problem: Some("its tree cannot be read".into()), ..Rules::default() }) };
         let config_blob = tree.get_path(Path::new(CONFIG_FILE)).ok().map(|entry| entry.id());
         let Some(config_blob) = config_blob else {
@@ -194,11 +225,15 @@ impl RulesAt {
             Err(problem) => return Arc::new(Rules { problem: Some(problem), ..Rules::default() }),
         };
         let signers_blob = config.trust.as_ref().and_then(|trust| trust.allowed_signers.as_ref()).and_then(|path| tree.get_path(Path::new(path)).ok()).map(|entry| entry.id());
-        self.by_content.entry((Some(config_blob), signers_blob)).or_insert_with(|| Arc::new(Rules::of(repo, &tree, &config))).clone()
+        self.by_content.entry((Some(config_blob), signers_blob)).or_insert_with(|| Arc::new(Rules::of(repo, &tree, &config, branch.as_deref()))).clone()
     }
 
-    /// The rules in force when `commit` landed on the branch: its first parent's.
+    /// The rules in force when `commit` landed on the branch: its first parent's (on an
+    /// environment branch of its own, the protected branch's, see [`RulesAt::at`]).
     pub fn before(&mut self, repo: &Repository, commit: &Commit<'_>) -> Arc<Rules> {
+        if self.environment_branch.is_some() {
+            return self.at(repo, commit);
+        }
         match commit.parent(0) {
             Ok(parent) => self.at(repo, &parent),
             Err(_) => Arc::new(Rules { problem: Some("its parent commit is not in this repository".into()), ..Rules::default() }),

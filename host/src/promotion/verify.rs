@@ -101,7 +101,9 @@ impl Workspace {
             ids.sort();
             ids.dedup();
         }
-        let mut rules = RulesAt::default();
+        let claimed: Vec<(&str, &str)> = checked.records.iter().map(|record| (record.transition.application.as_str(), record.transition.to_env.as_str())).collect();
+        let environment_branch = self.environment_branch_of(&claimed);
+        let mut rules = self.rules_for(environment_branch)?;
         let in_force = rules.before(git, &commit);
         let trust = if checked.checks_out() {
             assess(git, commit.id(), &checked.records, &in_force)
@@ -127,15 +129,35 @@ impl Workspace {
         }
         for record in &checked.records {
             verification.problems.extend(replay_problems(git, &commit, record, &mut rules));
-            self.rerun(record, live, &mut verification);
+            self.rerun(record, live, environment_branch.is_some(), &mut verification);
         }
         verification.reproduced = verification.problems.is_empty() && verification.policies.iter().all(|policy| policy.reproduced);
         Ok(verification)
     }
 
-    /// Re-run `record`'s decision with the configuration of its base commit: offline with the
-    /// answers it kept (schema 3), unless `live` or the record kept none.
-    fn rerun(&self, record: &DecisionRecord, live: bool, verification: &mut Verification) {
+    /// The environment branch of its own that holds every (application, environment) of
+    /// `claimed` as the protected branch configures them; `None` when that is the protected
+    /// branch, or they are not all on one branch.
+    pub(crate) fn environment_branch_of(&self, claimed: &[(&str, &str)]) -> Option<&str> {
+        let branch_of = |(app, env): &(&str, &str)| self.config.applications.get(*app)?.environments.get(*env).map(|location| location.branch.as_str());
+        let first = branch_of(claimed.first()?)?;
+        (first != self.config.branch && claimed.iter().all(|pair| branch_of(pair) == Some(first))).then_some(first)
+    }
+
+    /// The rules that judge the commits of `environment_branch` (the protected branch's tip's,
+    /// see [`RulesAt::on_environment_branch`]), or, for `None`, each commit's parent's.
+    pub(crate) fn rules_for(&self, environment_branch: Option<&str>) -> Result<RulesAt, Failure> {
+        Ok(match environment_branch {
+            Some(branch) => RulesAt::on_environment_branch(branch, self.tip()?.commit),
+            None => RulesAt::default(),
+        })
+    }
+
+    /// Re-run `record`'s decision with the configuration of its base commit (for a record on
+    /// an environment branch of its own, `on_environment_branch`, of the protected branch's
+    /// tip, which that branch's commits never carry): offline with the answers it kept
+    /// (schema 3), unless `live` or the record kept none.
+    fn rerun(&self, record: &DecisionRecord, live: bool, on_environment_branch: bool, verification: &mut Verification) {
         let git = self.repo.git();
         let id = &record.transition.id;
         let base = match record.base_commit.parse().ok().and_then(|oid| git.find_commit(oid).ok()) {
@@ -145,8 +167,18 @@ impl Workspace {
                 return;
             }
         };
-        let config = match self.repo.read_file(base.tree_id(), CONFIG_FILE) {
-            Ok(Some(text)) => Config::parse(&format!("{CONFIG_FILE} (commit {})", short_hash(&record.base_commit)), &text),
+        let (config_tree, config_commit) = match on_environment_branch {
+            true => match self.tip() {
+                Ok(tip) => (tip.tree, tip.commit.to_string()),
+                Err(failure) => {
+                    verification.problems.push(format!("decision {id}: {}; nothing was re-run", failure.message));
+                    return;
+                }
+            },
+            false => (base.tree_id(), record.base_commit.clone()),
+        };
+        let config = match self.repo.read_file(config_tree, CONFIG_FILE) {
+            Ok(Some(text)) => Config::parse(&format!("{CONFIG_FILE} (commit {})", short_hash(&config_commit)), &text),
             Ok(None) => Err(crate::config::ConfigError(format!("the base commit has no {CONFIG_FILE}"))),
             Err(error) => Err(crate::config::ConfigError(error.0)),
         };
@@ -166,7 +198,7 @@ impl Workspace {
             }
         };
         // Registry plugins resolve through the tollgate.lock beside that configuration.
-        match crate::registry::Lockfile::in_tree(&self.repo, base.tree_id(), &format!("{} (commit {})", crate::registry::LOCK_FILE, short_hash(&record.base_commit))) {
+        match crate::registry::Lockfile::in_tree(&self.repo, config_tree, &format!("{} (commit {})", crate::registry::LOCK_FILE, short_hash(&config_commit))) {
             Ok(lock) => self.runtime.registry().set_lockfile(lock),
             Err(error) => {
                 verification.problems.push(format!("decision {id}: {error}; nothing was re-run"));
@@ -312,7 +344,12 @@ pub(super) fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>,
         let base = record.base_commit.parse().ok().and_then(|oid| git.find_commit(oid).ok());
         if let Some(base) = base {
             let at_base = rules.at(git, &base);
-            let held = held_at(git, &base, &at_base, &t.application, from);
+            let held = match at_base.elsewhere.get(&(t.application.clone(), from.clone())) {
+                // The source's file is on another branch: what it held at some commit of
+                // that branch not after the decision.
+                Some((branch, path, layout)) => held_on_branch(git, branch, path, layout, t.requested_at + REQUESTED_AT_TOLERANCE_SECONDS),
+                None => held_at(git, &base, &at_base, &t.application, from),
+            };
             let claimed: Vec<(Option<String>, &str, Option<&str>)> = match t.artifacts.is_empty() {
                 true => vec![(None, t.artifact.version.as_str(), t.artifact.digest.as_deref())],
                 false => t.artifacts.iter().map(|artifact| (Some(artifact.name.clone()), artifact.version.as_str(), artifact.digest.as_deref())).collect(),
@@ -343,6 +380,39 @@ fn held_at(git: &git2::Repository, commit: &git2::Commit<'_>, rules: &super::ver
             let Some(text) = super::verified::read_text(git, &tree, path).ok().flatten() else { continue };
             if let Ok(deployed) = crate::manifest::read_deployed(path, &text, &located.layout) {
                 held.push((located.artifact.clone(), deployed.version, deployed.digest));
+            }
+        }
+    }
+    held
+}
+
+/// How many commits of a source's environment branch [`held_on_branch`] reads at most.
+const MAX_SOURCE_COMMITS: usize = 10_000;
+
+/// What `path` (located by `layout`) held in the commits of `branch` (local, else `origin`'s)
+/// made no later than `not_after`, newest first, distinct versions once: where a promotion
+/// took its artifact from when the source environment is on a branch of its own.
+fn held_on_branch(git: &git2::Repository, branch: &str, path: &str, layout: &crate::manifest::Layout, not_after: i64) -> Vec<(Option<String>, String, Option<String>)> {
+    let tip = [format!("refs/heads/{branch}"), format!("refs/remotes/origin/{branch}")]
+        .iter()
+        .find_map(|name| git.find_reference(name).and_then(|reference| reference.peel_to_commit()).ok());
+    let Some(tip) = tip else { return Vec::new() };
+    let Ok(mut walk) = git.revwalk() else { return Vec::new() };
+    if walk.push(tip.id()).is_err() {
+        return Vec::new();
+    }
+    let mut held: Vec<(Option<String>, String, Option<String>)> = Vec::new();
+    for oid in walk.take(MAX_SOURCE_COMMITS).filter_map(Result::ok) {
+        let Ok(commit) = git.find_commit(oid) else { continue };
+        let Ok(tree) = commit.tree() else { continue };
+        if commit.time().seconds() > not_after {
+            continue;
+        }
+        let Some(text) = super::verified::read_text(git, &tree, path).ok().flatten() else { continue };
+        if let Ok(deployed) = crate::manifest::read_deployed(path, &text, layout) {
+            let entry = (None, deployed.version, deployed.digest);
+            if !held.contains(&entry) {
+                held.push(entry);
             }
         }
     }

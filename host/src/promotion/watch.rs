@@ -173,8 +173,15 @@ impl Workspace {
             Failure::bad_input("tollgate.yaml on the protected branch has no health: section; add health: { argocd: { url: … } } (README, Verifying after deploying)")
         })?;
         let application = self.config.applications.get(app).ok_or_else(|| Failure::bad_input(format!("unknown application {app} (tollgate.yaml)")))?;
-        if !application.environments.contains_key(env) {
+        let Some(location) = application.environments.get(env) else {
             return Err(Failure::bad_input(format!("{app} does not run in {env} (tollgate.yaml)")));
+        };
+        // Health records are kept in the protected branch's history only.
+        if self.config.on_environment_branch(location) {
+            return Err(Failure::bad_input(format!(
+                "{app} in {env} lives on branch {}: watch records health on {} only, and does not watch environments on branches of their own yet",
+                location.branch, self.config.branch
+            )));
         }
         // Before watching: a health record the rules would not accept is never made.
         let author = signature(&self.repo, options.actor.as_ref()).map_err(commit_failure)?;
@@ -335,7 +342,7 @@ impl Workspace {
                 let mut lock = PromotionLock::acquire(&self.repo).map_err(commit_failure)?;
                 (self.commit_health(&mut lock, &record, &author, false)?, None)
             }
-            Some(remote) => self.publish(None, remote, |lock| {
+            Some(remote) => self.publish(&self.config.branch, None, remote, |lock| {
                 let commit = self.commit_health(lock, &record, &author, true)?;
                 let base = self.repo.git().find_commit(commit).and_then(|made| made.parent_id(0)).map_err(|error| Failure::bad_input(error.message().to_string()))?;
                 Ok((commit, Some((commit.to_string(), base.to_string()))))

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::journal::CommitError;
-use super::history::{HistoryReader, PromotionRecord, read_history};
+use super::histories::Histories;
+use super::history::{HistoryReader, PromotionRecord};
 use super::request::PlanRequest;
 use crate::config::{CONFIG_FILE, Config};
 use crate::exit::Failure;
@@ -68,10 +69,15 @@ impl Workspace {
         HistoryReader::new(self.repo.git(), self.tip()?.commit).map_err(|error| Failure::bad_input(error.message().to_string()))
     }
 
-    /// The whole log of the branch, newest first: promotions, hand edits, claims that do not
-    /// check out, and configuration changes.
+    /// Every environment's history, each read from the branch its location is on.
+    pub fn histories(&self) -> Result<Histories<'_>, Failure> {
+        Ok(Histories::new(&self.repo, &self.config, self.tip()?.commit))
+    }
+
+    /// The whole log of every branch that holds a location, newest first: promotions, hand
+    /// edits, claims that do not check out, and configuration changes.
     pub fn log(&self) -> Result<Vec<super::history::Entry>, Failure> {
-        self.history_reader()?.page(|_| true, |_| true, true, None).map_err(|error| Failure::bad_input(error.message().to_string()))
+        self.histories()?.page(|_| true, |_| true, true, None).map_err(Failure::bad_input)
     }
 
     /// What `history` shows: the newest `limit` entries (0: all), only promotions of `app` and
@@ -79,15 +85,18 @@ impl Workspace {
     /// as they go.
     pub fn history_page(&self, app: Option<&str>, env: Option<&str>, limit: usize) -> Result<Vec<super::history::Entry>, Failure> {
         let wanted = |record: &PromotionRecord| app.is_none_or(|app| record.app == app) && env.is_none_or(|env| record.to == env);
-        self.history_reader()?
+        self.histories()?
             .page(wanted, |health| health.is_about(app, env), app.is_none() && env.is_none(), (limit > 0).then_some(limit))
-            .map_err(|error| Failure::bad_input(error.message().to_string()))
+            .map_err(Failure::bad_input)
     }
 
-    /// The promotion history of the branch, newest first.
+    /// The promotion history of every branch that holds a location, newest first.
     pub fn history(&self) -> Result<Vec<PromotionRecord>, Failure> {
-        let tip = self.tip()?;
-        read_history(self.repo.git(), tip.commit).map_err(|error| Failure::bad_input(error.message().to_string()))
+        let entries = self.histories()?.page(|_| true, |_| false, false, None).map_err(Failure::bad_input)?;
+        Ok(entries.into_iter().filter_map(|entry| match entry {
+            super::history::Entry::Promotion(record) => Some(record),
+            _ => None,
+        }).collect())
     }
 
     /// A requester-chosen decision time is for `plan`; `promote` and `rollback` decide as of

@@ -59,7 +59,8 @@ pub fn summary(batch: &Batch, dry_run: bool) -> String {
     }
     match (batch.outcome(), &batch.commit, dry_run) {
         (GateOutcome::Allowed, Some(commit), _) => {
-            format!("allowed: {count} transition{} committed together in {}", plural(count), &commit[..12.min(commit.len())])
+            let branch = batch.decided.first().map(|decided| line(&decided.plan.branch)).unwrap_or_default();
+            format!("allowed: {count} transition{} committed together in {} on {branch}", plural(count), &commit[..12.min(commit.len())])
         }
         (GateOutcome::Allowed, None, true) => format!("allowed: all {count} transition{} would commit together (dry run: plan only)", plural(count)),
         (GateOutcome::Allowed, None, false) => "allowed".to_string(),

@@ -53,7 +53,8 @@ pub fn summary(decided: &Decided, committed: Option<&str>, dry_run: bool) -> Str
             .join(", ")
     };
     match (decided.gate.outcome, committed, dry_run) {
-        (GateOutcome::Allowed, Some(commit), _) => format!("allowed: committed {}", &commit[..12.min(commit.len())]),
+        // The branch says where: the configured one, or an environment branch of its own.
+        (GateOutcome::Allowed, Some(commit), _) => format!("allowed: committed {} on {}", &commit[..12.min(commit.len())], line(&decided.plan.branch)),
         (GateOutcome::Allowed, None, true) => "allowed: would commit (dry run: plan only)".to_string(),
         (GateOutcome::Allowed, None, false) => "allowed".to_string(),
         (GateOutcome::Denied, ..) => format!("denied by {}; nothing committed", names(false)),
