@@ -44,6 +44,7 @@ const PLUGINS: &[PluginPackage] = &[
     PluginPackage { name: "undeclared", dir: "tests/plugins/undeclared", builtin: false },
     PluginPackage { name: "contract-0-1-0", dir: "tests/plugins/contract-0-1-0", builtin: false },
     PluginPackage { name: "contract-0-1-1", dir: "tests/plugins/contract-0-1-1", builtin: false },
+    PluginPackage { name: "contract-0-1-2", dir: "tests/plugins/contract-0-1-2", builtin: false },
 ];
 
 fn main() {

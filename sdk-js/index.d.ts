@@ -1,9 +1,9 @@
 // Types of tollgate-sdk (src/index.js). The WIT types come from types/wit/, generated from
-// wit/v0.1.2/policy.wit by `jco guest-types` (regenerate with `npm run types`).
+// wit/v0.1.3/policy.wit by `jco guest-types` (regenerate with `npm run types`).
 
 /// <reference path="./types/wit/policy.d.ts" />
 
-import type * as wit from 'tollgate:policy/types@0.1.2';
+import type * as wit from 'tollgate:policy/types@0.1.3';
 
 /** A capability a plugin asks for in `info.capabilities`. */
 export type Capability = wit.Capability;

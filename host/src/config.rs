@@ -21,6 +21,10 @@
 //!     image: registry.example.com/shop/web
 //!     environments:
 //!       dev: { file: envs/dev/shop-web/kustomization.yaml, kustomize: {} }
+//!   shop-chart:                          # a Helm chart (or git: { url: … }) instead of an image, see kinds
+//!     chart: { repository: oci://registry.example.com/charts, name: shop }
+//!     environments:
+//!       dev: { file: envs/dev/shop/Chart.yaml, chart_dependency: { name: shop } }
 //! policies:
 //!   - name: change-window
 //!     plugin: builtin:change-window       # or a path to a .wasm, optionally @sha256:<hex>
@@ -122,9 +126,16 @@ pub struct SkipRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    /// Image repository, e.g. `registry.example.com/shop/api` (with `artifacts`: the primary's).
+    /// Image repository, e.g. `registry.example.com/shop/api` (with `artifacts`: the primary's;
+    /// with `chart` or `git`: their identifier, see [`kinds`]).
     #[serde(default)]
     pub image: String,
+    /// A Helm chart, instead of an image. See [`kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<kinds::ChartSource>,
+    /// A Git repository's revisions, instead of an image. See [`kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<kinds::GitSource>,
     /// This application's defaults for its environments (a `file` template and/or a layout),
     /// over the top-level `defaults`. See [`templates`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,17 +158,16 @@ pub struct Application {
     /// (`tollgate versions`, `promote --latest`). See [`discover`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discover: Option<discover::Discovery>,
+    /// What it promotes (with `artifacts`: the primary's), set when loading.
+    #[serde(skip)]
+    pub source: kinds::ArtifactSource,
 }
 
 /// Where an application's version lives in one environment: a file and exactly one layout.
 /// As written, either may be left to a `defaults` (see [`templates`]); once loaded, both are set.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("not" = { "anyOf": [
-    { "required": ["helm", "kustomize"] },
-    { "required": ["helm", "manifest"] },
-    { "required": ["kustomize", "manifest"] },
-] }))]
+#[schemars(transform = kinds::at_most_one_layout)]
 pub struct Location {
     /// Repository-relative path of the file; `{app}` and `{env}` are filled in.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -176,9 +186,25 @@ pub struct Location {
     /// A raw manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestLocation>,
+    /// A chart's version in a Chart.yaml `dependencies:` entry. See [`kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_dependency: Option<kinds::ChartDependencyLocation>,
+    /// A chart's version or a Git revision in an Argo CD `Application`'s
+    /// `spec.source.targetRevision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<kinds::ArgoCdLocation>,
+    /// A chart's version in a Flux `HelmRelease`'s `spec.chart.spec.version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm_release: Option<kinds::HelmReleaseLocation>,
+    /// A Git revision in a kustomization's remote `resources:` entry (`?ref=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize_remote: Option<kinds::KustomizeRemoteLocation>,
     /// Where the file and layout were written in the configuration (set when loading).
     #[serde(skip)]
     pub origin: templates::LocationOrigin,
+    /// The artifact whose version it holds: an image, chart or Git repository (set when loading).
+    #[serde(skip)]
+    pub source: kinds::ArtifactSource,
 }
 
 /// Helm values layout.
@@ -310,6 +336,8 @@ impl Location {
             Layout::Kustomize { image: kustomize.image.clone().unwrap_or_else(|| application_image.to_string()) }
         } else if let Some(manifest) = &self.manifest {
             Layout::Manifest { container: manifest.container.clone() }
+        } else if let Some(layout) = self.source_layout() {
+            layout
         } else {
             unreachable!("Config::parse checks that every location has a layout")
         }
@@ -430,7 +458,8 @@ impl Config {
         for (name, application) in &self.applications {
             crate::input::identifier("applications", name).map_err(|error| at(&["applications", name], error.message))?;
             let image_valid = application.image.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | ':' | '-'));
-            if application.image.is_empty() || !image_valid {
+            let kind = application.source.kind();
+            if kind.is_image() && (application.image.is_empty() || !image_valid) {
                 return Err(at(
                     &["applications", name, "image"],
                     "give the image repository without tag or digest, e.g. registry.example.com/shop/api".into(),
@@ -440,7 +469,11 @@ impl Config {
                 if !application.artifacts.is_empty() {
                     return Err(at(&["applications", name, "discover"], "discovery is for an application of one image; remove `discover:` or `artifacts:`".into()));
                 }
-                discovery.compile().map_err(|(key, message)| at(&["applications", name, "discover", key], message))?;
+                let filter = discovery.compile().map_err(|(key, message)| at(&["applications", name, "discover", key], message))?;
+                if !kind.is_image() && filter.newest_by != discover::NewestBy::Semver {
+                    let key = if discovery.newest_by.is_some() { "newest_by" } else { "semver" };
+                    return Err(at(&["applications", name, "discover", key], format!("a {}'s versions are ordered by semantic version (no creation time is read): give `semver:` (\"*\" for any)", kind.word())));
+                }
             }
             for (env, location) in &application.environments {
                 if !known(env) {
@@ -449,13 +482,10 @@ impl Config {
                         format!("unknown environment {env}; environments are {}", allowed()),
                     ));
                 }
-                let layouts = [location.helm.is_some(), location.kustomize.is_some(), location.manifest.is_some()];
-                if layouts.iter().filter(|set| **set).count() != 1 {
-                    return Err(at(
-                        &["applications", name, "environments", env],
-                        "give exactly one of helm: {tag_path: …}, kustomize: {…} or manifest: {container: …}".into(),
-                    ));
+                if kinds::layout_key(location).is_none() {
+                    return Err(at(&["applications", name, "environments", env], kinds::ONE_LAYOUT.into()));
                 }
+                kinds::check_layout_kind(location, kind).map_err(|(key, message)| at(&["applications", name, "environments", env, key], message))?;
                 if let Some(helm) = &location.helm {
                     for path in std::iter::once(&helm.tag_path).chain(&helm.digest_path) {
                         crate::manifest::yaml::parse_path(path)
@@ -550,6 +580,7 @@ mod tests;
 
 pub mod artifacts;
 pub mod discover;
+pub mod kinds;
 pub mod health;
 pub mod templates;
 pub mod trust;

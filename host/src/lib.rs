@@ -5,14 +5,17 @@
 //! - [`config`]: `tollgate.yaml`, read from the protected branch, with the environment graph
 //!   (upstreams, fan-in, roots, topological order) in [`config::graph`], its defaults and
 //!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]; a location's
-//!   `branch` too, for environments kept on branches of their own), and multi-artifact
-//!   applications ([`config::artifacts`]);
+//!   `branch` too, for environments kept on branches of their own), multi-artifact
+//!   applications ([`config::artifacts`]) and artifact kinds (images, Helm charts, Git
+//!   revisions: [`config::kinds`]);
 //! - [`input`]: validation of every string a requester or configuration brings in (identities
 //!   without invisible code points, compared NFKC-normalised and case-folded);
 //! - [`platform`]: what every layer takes from the machine: the effective user and the size
 //!   limits the runtime and the registry share;
 //! - [`repo`]: the GitOps repository, read through git2;
-//! - [`manifest`]: where a version lives in an environment's files, and byte-preserving edits
+//! - [`manifest`]: where a version lives in an environment's files (a chart's or Git
+//!   revision's too: Chart.yaml dependencies, Argo CD Applications, Flux HelmReleases, kustomize
+//!   remote refs), and byte-preserving edits
 //!   (including, when a location opts in, adding a missing key: [`manifest::insert`]);
 //! - [`transition`]: the proposed change a policy decides on;
 //! - [`runtime`]: loads policy plugins (the standard ones from code precompiled at build time;
@@ -28,7 +31,9 @@
 //! - [`registry`]: plugins shared through OCI registries (`oci://` references, push, pull over
 //!   a small client of its own with every answer bounded and one deadline per operation, the
 //!   local store, `tollgate.lock`, and the signature artifacts that carry `plugin sign` signatures),
-//!   and container images' tags and digests for discovery ([`registry::client::images`]);
+//!   and for discovery container images' and OCI charts' tags and digests
+//!   ([`registry::client::images`]), HTTP chart repositories' `index.yaml`
+//!   ([`registry::client::chart_index`]) and Git remotes' tags ([`registry::client::git_tags`]);
 //! - [`promotion`]: the one pipeline every command runs through ([`promotion::pipeline`]):
 //!   request (a version from the registry, [`promotion::discover`]) → plan (each environment's
 //!   file read from the tip of its location's branch, [`promotion::plan::location_tip`]; its
@@ -85,5 +90,5 @@ pub mod trust;
 pub const WIT_PACKAGE: &str = "tollgate:policy";
 /// The WIT package version this host implements; plugins built for any 0.1.x load (0.1.1
 /// added `host.transition-artifacts`; 0.1.2 `host.policy-environments` and
-/// `host.report-counted-approvals`).
-pub const WIT_VERSION: &str = "0.1.2";
+/// `host.report-counted-approvals`; 0.1.3 `host.transition-artifact-kinds`).
+pub const WIT_VERSION: &str = "0.1.3";

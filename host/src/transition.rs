@@ -19,6 +19,60 @@ pub enum TransitionKind {
     Rollback,
 }
 
+/// What kind of thing an artifact is (Kargo's Freight holds all three): a container image, a
+/// Helm chart or a Git revision. Policies see it through WIT 0.1.3's
+/// `host.transition-artifact-kinds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// A container image: a tag (or a digest alone), and a digest where the files have one.
+    #[default]
+    Image,
+    /// A Helm chart: a chart version (semver); no digest.
+    HelmChart,
+    /// A Git revision: a tag or a full 40-hex commit id; no digest.
+    GitRevision,
+}
+
+impl ArtifactKind {
+    /// The word for it in messages and `status`.
+    pub fn word(self) -> &'static str {
+        match self {
+            ArtifactKind::Image => "image",
+            ArtifactKind::HelmChart => "helm-chart",
+            ArtifactKind::GitRevision => "git-revision",
+        }
+    }
+
+    /// Whether it is an image (kept out of records written before kinds, so they read and
+    /// write as before).
+    pub fn is_image(&self) -> bool {
+        *self == ArtifactKind::Image
+    }
+
+    /// Check `version` is one this kind can have: an image's as [`crate::input::version`]
+    /// says; a chart's a semantic version (a leading `v` allowed, as Helm allows it); a Git
+    /// revision's a tag that is one valid ref-name component, or a full 40-hex commit id.
+    pub fn check_version(self, version: &str) -> Result<(), String> {
+        crate::input::version("version", version).map_err(|error| error.message)?;
+        match self {
+            ArtifactKind::Image => Ok(()),
+            ArtifactKind::HelmChart => semver::Version::parse(version.strip_prefix('v').unwrap_or(version))
+                .map(drop)
+                .map_err(|error| format!("{version:?} is not a chart version: a Helm chart's version is a semantic version such as 1.4.2 ({error})")),
+            ArtifactKind::GitRevision => {
+                let commit = version.len() == 40 && version.chars().all(|c| c.is_ascii_hexdigit());
+                let tag = !version.contains('/') && git2::Reference::is_valid_name(&format!("refs/tags/{version}"));
+                if commit || tag {
+                    Ok(())
+                } else {
+                    Err(format!("{version:?} is not a Git revision: give a tag (one ref-name component) or a full 40-hex commit id"))
+                }
+            }
+        }
+    }
+}
+
 /// An immutable, deployable build. Each field has its default of [`Artifact::default`] on its
 /// own, so a cases file can give just the version (`artifact: { version: 1.5.0-rc }`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +176,10 @@ pub struct Transition {
     /// set's version (see [`set_version`]), so approvals bind to the whole set.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<NamedArtifact>,
+    /// What kind `artifact` is (a single-artifact application's chart or Git revision; a
+    /// multi-artifact application's primary). Left out when it is an image.
+    #[serde(skip_serializing_if = "ArtifactKind::is_image")]
+    pub artifact_kind: ArtifactKind,
 }
 
 /// One artifact of a multi-artifact transition, with what ran before.
@@ -130,6 +188,9 @@ pub struct Transition {
 pub struct NamedArtifact {
     /// Artifact name as configured (e.g. `worker`).
     pub name: String,
+    /// Image, Helm chart or Git revision (records written before kinds read as images).
+    #[serde(default)]
+    pub kind: ArtifactKind,
     /// Image repository without tag or digest.
     pub image: String,
     /// Version going in.
@@ -184,6 +245,7 @@ impl Default for Transition {
             labels: BTreeMap::new(),
             from_env_since: None,
             artifacts: Vec::new(),
+            artifact_kind: ArtifactKind::Image,
         }
     }
 }

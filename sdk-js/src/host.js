@@ -1,5 +1,5 @@
 // The host functions a policy calls. Inside the component they are the imports of
-// `tollgate:policy/host@0.1.2`, handed over by the entry `tollgate-js build` generates;
+// `tollgate:policy/host@0.1.3`, handed over by the entry `tollgate-js build` generates;
 // natively, `tollgate-sdk/testing` installs its test double.
 
 let current;

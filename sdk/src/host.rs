@@ -84,6 +84,31 @@ pub fn policy_environments() -> PolicyEnvironments {
     imp::policy_environments()
 }
 
+/// What kind of thing an artifact is (WIT 0.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArtifactKind {
+    /// A container image: `image` is its repository.
+    Image,
+    /// A Helm chart: `image` is `REPOSITORY/NAME`, `version` the chart version; no digest.
+    HelmChart,
+    /// A Git revision: `image` is the repository URL, `version` a tag or a 40-hex commit id.
+    GitRevision,
+}
+
+/// The kind of every artifact of the transition (WIT 0.1.3), as (name, kind) in name order:
+/// one per artifact of a multi-artifact application (named as in [`transition_artifacts`]),
+/// or one named after the application for `transition.artifact`. A plugin that calls it
+/// needs a 0.1.3 host.
+pub fn transition_artifact_kinds() -> Vec<(String, ArtifactKind)> {
+    imp::transition_artifact_kinds()
+}
+
+/// The kind of the artifact named `name` (an artifact's, or for a single-artifact
+/// application the application's), [`ArtifactKind::Image`] when the host names none.
+pub fn artifact_kind(name: &str) -> ArtifactKind {
+    transition_artifact_kinds().into_iter().find(|(named, _)| named == name).map_or(ArtifactKind::Image, |(_, kind)| kind)
+}
+
 /// Write a line to the decision report.
 pub fn log(level: LogLevel, message: &str) {
     imp::log(level, message)
@@ -142,6 +167,20 @@ mod imp {
         super::PolicyEnvironments { configured: told.configured, runs_for: told.runs_for }
     }
 
+    pub fn transition_artifact_kinds() -> Vec<(String, super::ArtifactKind)> {
+        wit::transition_artifact_kinds()
+            .into_iter()
+            .map(|(name, kind)| {
+                let kind = match kind {
+                    wit::ArtifactKind::Image => super::ArtifactKind::Image,
+                    wit::ArtifactKind::HelmChart => super::ArtifactKind::HelmChart,
+                    wit::ArtifactKind::GitRevision => super::ArtifactKind::GitRevision,
+                };
+                (name, kind)
+            })
+            .collect()
+    }
+
     pub fn transition_artifacts() -> Vec<crate::NamedArtifact> {
         let convert = |artifact: crate::bindings::tollgate::policy::types::Artifact| crate::Artifact {
             image: artifact.image,
@@ -157,5 +196,5 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    pub use crate::testing::double::{http_get, log, policy_environments, read_file, transition_artifacts};
+    pub use crate::testing::double::{http_get, log, policy_environments, read_file, transition_artifact_kinds, transition_artifacts};
 }

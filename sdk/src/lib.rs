@@ -76,14 +76,14 @@ pub use serde;
 pub use serde_json;
 
 /// The wit-bindgen output for the `tollgate:policy/policy` world, from the copy of the
-/// repository's `wit/policy.wit` inside this package (`wit/v0.1.2/`, so the package builds
+/// repository's `wit/policy.wit` inside this package (`wit/v0.1.3/`, so the package builds
 /// on its own; a test keeps the two identical).
 /// Plugin authors do not need it; [`export_policy!`] uses it.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "policy",
-        path: "wit/v0.1.2",
+        path: "wit/v0.1.3",
         pub_export_macro: true,
         export_macro_name: "__export_tollgate_policy_bindings",
         default_bindings_module: "::tollgate_sdk::bindings",

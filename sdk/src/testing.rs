@@ -27,7 +27,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::host::{HttpResponse, LogLevel, PolicyEnvironments};
+use crate::host::{ArtifactKind, HttpResponse, LogLevel, PolicyEnvironments};
 use crate::policy::parse_config;
 use crate::{Approval, Artifact, FileChange, Label, NamedArtifact, Policy, Result, Transition, TransitionKind, Verdict};
 
@@ -38,6 +38,7 @@ struct TestHost {
     logs: Vec<(LogLevel, String)>,
     requests: Vec<(String, Vec<(String, String)>)>,
     artifacts: Vec<NamedArtifact>,
+    artifact_kinds: Vec<(String, ArtifactKind)>,
     environments: PolicyEnvironments,
 }
 
@@ -64,6 +65,13 @@ pub fn set_http_error(url: &str, message: &str) {
 /// Make `transition_artifacts()` return `artifacts` (a multi-artifact application).
 pub fn set_transition_artifacts(artifacts: Vec<NamedArtifact>) {
     HOST.with(|host| host.borrow_mut().artifacts = artifacts);
+}
+
+/// Make `transition_artifact_kinds()` return `kinds`, (name, kind) pairs (WIT 0.1.3; until a
+/// test calls it, the host names no kinds and `host::artifact_kind` says every artifact is an image).
+pub fn set_transition_artifact_kinds(kinds: &[(&str, ArtifactKind)]) {
+    let kinds = kinds.iter().map(|(name, kind)| (name.to_string(), *kind)).collect();
+    HOST.with(|host| host.borrow_mut().artifact_kinds = kinds);
 }
 
 /// Make `policy_environments()` tell `configured` (the tollgate configuration's environments,
@@ -154,6 +162,10 @@ pub(crate) mod double {
 
     pub fn transition_artifacts() -> Vec<crate::NamedArtifact> {
         HOST.with(|host| host.borrow().artifacts.clone())
+    }
+
+    pub fn transition_artifact_kinds() -> Vec<(String, crate::host::ArtifactKind)> {
+        HOST.with(|host| host.borrow().artifact_kinds.clone())
     }
 
     pub fn policy_environments() -> crate::host::PolicyEnvironments {

@@ -129,7 +129,7 @@ fn plugins_built_against_wit_0_1_0_and_0_1_1_still_load_and_decide() {
         assert!(run.stdout.contains(&format!("world:        tollgate:policy/policy@{version}\n")), "{}", run.stdout);
     }
     let run = tollgate(&["plugin", "info", "builtin:approval-count"]);
-    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.2\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.3\n"), "{}", run.stdout);
 
     let policies = format!(
         "policies:\n  - plugin: {}\n    environments: [prod-us]\n  - plugin: {}\n    environments: [prod-us]\n",

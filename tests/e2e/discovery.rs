@@ -4,7 +4,7 @@
 //! registry holds, a typed digest checked against it, and an unreachable registry refused
 //! (exit 2, no fallback).
 
-use crate::registry_support::{Registry, sha256};
+use crate::registry_support::Registry;
 use crate::support::{Run, committed_repo, git, snapshot, tollgate_env};
 
 /// Push an image `shop/api:TAG` (a configuration created at `created`, one layer); returns
@@ -12,15 +12,7 @@ use crate::support::{Run, committed_repo, git, snapshot, tollgate_env};
 fn push_image(registry: &Registry, tag: &str, created: &str) -> String {
     let config = format!(r#"{{"created":"{created}","architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#);
     let layer = format!("layer of {tag}");
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
-        sha256(config.as_bytes()),
-        config.len(),
-        sha256(layer.as_bytes()),
-        layer.len()
-    );
-    registry.push_raw("shop/api", tag, &[config.as_bytes(), layer.as_bytes()], manifest.as_bytes());
-    sha256(manifest.as_bytes())
+    registry.push_one_layer("shop/api", tag, ("application/vnd.oci.image.config.v1+json", config.as_bytes()), ("application/vnd.oci.image.layer.v1.tar", layer.as_bytes()))
 }
 
 /// A repository whose application `api` (image on `registry`) has `discover` as its rule,
@@ -41,7 +33,7 @@ fn repo(registry: &Registry, discover: &str) -> (tempfile::TempDir, String) {
 }
 
 /// `tollgate --repo REPO ARGS` with its own cache and no Docker credentials.
-fn run(repo: &str, args: &[&str]) -> Run {
+pub fn run(repo: &str, args: &[&str]) -> Run {
     let cache = std::path::Path::new(repo).parent().unwrap().join("cache");
     let docker = cache.join("docker-config");
     let mut all = vec!["--repo", repo];

@@ -12,6 +12,8 @@ mod env_branches;
 mod env_branch_promotions;
 mod erp_http;
 mod examples;
+mod freight;
+mod freight_discovery;
 mod discovery;
 mod graph;
 mod guard;

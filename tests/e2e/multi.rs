@@ -372,7 +372,7 @@ fn a_plugin_checks_every_artifact_through_the_host_function_of_wit_0_1_1() {
     assert!(run.stdout.contains("registry.example.com/shop/migrate is not from an allowed registry"), "{}", run.stdout);
     assert!(!run.stdout.contains("registry.example.com/shop/api is not"), "{}", run.stdout);
     let run = tollgate_in(&repo, &["--config", &config, "plugin", "info", crate::support::plugin("image-policy").to_str().unwrap()]);
-    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.2\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.3\n"), "{}", run.stdout);
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn json_output_of_test_and_info_is_one_document() {
     let info: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(info["name"], "image-policy");
     assert_eq!(info["version"], "0.1.0");
-    assert_eq!(info["world"], "tollgate:policy/policy@0.1.2");
+    assert_eq!(info["world"], "tollgate:policy/policy@0.1.3");
     assert_eq!(info["capabilities"], serde_json::json!([]));
     let bytes = std::fs::read(&wasm).unwrap();
     assert_eq!(info["size_bytes"], bytes.len());
@@ -56,7 +56,7 @@ fn info_in_text_lists_capabilities_and_world() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("name:         hostile\n"), "{}", run.stdout);
     assert!(run.stdout.contains("capabilities: read-file, http-get\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.2\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.3\n"), "{}", run.stdout);
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn files_that_are_not_policy_components_are_rejected_with_the_reason() {
     let run = tollgate(&["plugin", "info", empty.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("does not implement the tollgate:policy/policy@0.1.2 world: it lacks the export `tollgate:policy/plugin@0.1.2` (it exports nothing)"),
+        run.stderr.contains("does not implement the tollgate:policy/policy@0.1.3 world: it lacks the export `tollgate:policy/plugin@0.1.3` (it exports nothing)"),
         "{}",
         run.stderr
     );

@@ -66,7 +66,7 @@ fn the_python_plugin_passes_its_cases_and_describes_itself() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("name:         python-policy\n"), "{}", run.stdout);
     assert!(run.stdout.contains("capabilities: none\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.2\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("world:        tollgate:policy/policy@0.1.3\n"), "{}", run.stdout);
     assert!(run.stderr.contains("loaded from the compile cache"), "the second load should hit the cache: {}", run.stderr);
 
     // Findings and the host import (`log`) work from Python too.

@@ -154,6 +154,22 @@ impl Registry {
         client.push_raw(&reference, blobs, manifest, "application/vnd.oci.image.manifest.v1+json").unwrap();
     }
 
+    /// Push `repository:tag` as an OCI manifest with one configuration and one layer, each a
+    /// (media type, bytes) pair; returns the manifest digest.
+    pub fn push_one_layer(&self, repository: &str, tag: &str, config: (&str, &[u8]), layer: (&str, &[u8])) -> String {
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{}","digest":"{}","size":{}}}]}}"#,
+            config.0,
+            sha256(config.1),
+            config.1.len(),
+            layer.0,
+            sha256(layer.1),
+            layer.1.len()
+        );
+        self.push_raw(repository, tag, &[config.1, layer.1], manifest.as_bytes());
+        sha256(manifest.as_bytes())
+    }
+
     /// Stop answering (the process is killed; its port closes).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -65,7 +65,7 @@ fn plugin_new_writes_exactly_the_packaged_sdk() {
         let ours = if file == "Cargo.toml.orig" { "Cargo.toml" } else { file.as_str() };
         assert_eq!(std::fs::read(vendored.join(ours)).unwrap(), std::fs::read(sdk.join(file)).unwrap(), "{file} differs");
     }
-    assert!(packaged.contains(&"wit/v0.1.2/policy.wit".to_string()), "the WIT is inside the package: {packaged:?}");
+    assert!(packaged.contains(&"wit/v0.1.3/policy.wit".to_string()), "the WIT is inside the package: {packaged:?}");
 
     // The package describes itself for crates.io and docs.rs, and inherits nothing.
     let manifest = std::fs::read_to_string(sdk.join("Cargo.toml")).unwrap();
@@ -93,7 +93,7 @@ fn a_plugin_builds_outside_the_checkout_offline_against_the_packaged_sdk() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let info: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(info["name"], "packaged-policy");
-    assert_eq!(info["world"], "tollgate:policy/policy@0.1.2");
+    assert_eq!(info["world"], "tollgate:policy/policy@0.1.3");
 }
 
 #[test]

@@ -44,7 +44,9 @@ pub(super) fn check_locations(workspace: &Workspace, tip: &Tip, locator: &Config
                     let what = format!("{name} artifact {}", artifact.name);
                     let held: Vec<(String, String)> = locations
                         .iter()
-                        .filter_map(|location| check_location(workspace, tip, locator, report, (name, env), location, artifact.image, &what).map(|version| (location.file.clone(), version)))
+                        .filter_map(|location| {
+                            check_location(workspace, tip, locator, report, (name, Some(artifact.name), env), location, artifact.image, &what).map(|version| (location.file.clone(), version))
+                        })
                         .collect();
                     if let Some((first_file, first)) = held.first()
                         && let Some((file, other)) = held.iter().find(|(_, version)| version != first)
@@ -54,7 +56,7 @@ pub(super) fn check_locations(workspace: &Workspace, tip: &Tip, locator: &Config
                     }
                 }
             } else if let Some(location) = application.environments.get(env) {
-                check_location(workspace, tip, locator, report, (name, env), location, &application.image, name);
+                check_location(workspace, tip, locator, report, (name, None, env), location, &application.image, name);
             }
         }
     }
@@ -68,12 +70,16 @@ fn check_location(
     tip: &Tip,
     locator: &ConfigLocator,
     report: &mut CheckReport,
-    (name, env): (&String, &String),
+    (name, artifact, env): (&String, Option<&str>, &String),
     location: &Location,
     image: &str,
     what: &str,
 ) -> Option<String> {
-    let fallback = ["applications", name, "environments", env];
+    // Where the location was written: an artifact's locations are under its name.
+    let fallback: Vec<&str> = match artifact {
+        Some(artifact) => vec!["applications", name, "artifacts", artifact, "environments", env],
+        None => vec!["applications", name, "environments", env],
+    };
     // A location on an environment branch of its own is read from that branch's tip.
     let own_tip;
     let tip = if !workspace.config.on_environment_branch(location) {
@@ -97,13 +103,7 @@ fn check_location(
         if !location.origin.layout.is_empty() {
             return location.origin.layout_path();
         }
-        let layout = if location.helm.is_some() {
-            "helm"
-        } else if location.kustomize.is_some() {
-            "kustomize"
-        } else {
-            "manifest"
-        };
+        let layout = crate::config::kinds::layout_key(location).unwrap_or("manifest");
         [&fallback[..], &[layout]].concat()
     };
     match workspace.repo.read_file(tip.tree, &location.file) {

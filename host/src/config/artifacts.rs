@@ -28,18 +28,28 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::kinds::ArtifactSource;
 use super::{Application, Config, ConfigProblem, Location};
 
 /// One named artifact of a multi-artifact application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactConfig {
-    /// Image repository, e.g. `registry.example.com/shop/worker`.
-    #[schemars(length(min = 1))]
+    /// Image repository, e.g. `registry.example.com/shop/worker` (or `chart:` or `git:`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
+    /// A Helm chart, instead of an image. See [`super::kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<super::kinds::ChartSource>,
+    /// A Git repository's revisions, instead of an image. See [`super::kinds`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<super::kinds::GitSource>,
     /// Where its version lives, per environment: one location, or a list of them (every
     /// one holds the same version and is edited together).
     pub environments: BTreeMap<String, Locations>,
+    /// What it promotes (set when loading).
+    #[serde(skip)]
+    pub source: ArtifactSource,
 }
 
 /// One location, or several.
@@ -77,8 +87,10 @@ impl Locations {
 pub struct NamedArtifactConfig<'a> {
     /// Artifact name.
     pub name: &'a str,
-    /// Image repository.
+    /// Image repository (for a chart or Git artifact, its identifier; see [`super::kinds`]).
     pub image: &'a str,
+    /// Image, Helm chart or Git revision.
+    pub kind: crate::transition::ArtifactKind,
     /// Locations per environment.
     pub environments: BTreeMap<&'a str, &'a [Location]>,
 }
@@ -102,6 +114,7 @@ impl Application {
             .map(|(name, artifact)| NamedArtifactConfig {
                 name,
                 image: &artifact.image,
+                kind: artifact.source.kind(),
                 environments: artifact.environments.iter().map(|(env, locations)| (env.as_str(), locations.all())).collect(),
             })
             .collect()
@@ -114,6 +127,7 @@ impl Config {
     /// then fill each multi-artifact application's `image` and `environments` from its
     /// primary artifact.
     pub(super) fn check_and_fill_artifacts(&mut self, at: &dyn Fn(&[&str], String) -> ConfigProblem) -> Result<(), ConfigProblem> {
+        self.fill_sources(at)?;
         for (name, application) in &self.applications {
             if !application.is_multi_artifact() {
                 if application.primary.is_some() {
@@ -121,10 +135,10 @@ impl Config {
                 }
                 continue;
             }
-            if !application.image.is_empty() || !application.environments.is_empty() {
+            if !application.image.is_empty() || application.chart.is_some() || application.git.is_some() || !application.environments.is_empty() {
                 return Err(at(
                     &["applications", name],
-                    "give either image: and environments: (one artifact) or artifacts: (several), not both".into(),
+                    "give either image: and environments: (one artifact; or chart: or git: instead of image:) or artifacts: (several), not both".into(),
                 ));
             }
             if let Some(primary) = &application.primary
@@ -169,6 +183,9 @@ impl Config {
                             name.clone(),
                             Application {
                                 image: artifact.image.clone(),
+                                chart: None,
+                                git: None,
+                                source: artifact.source.clone(),
                                 environments: BTreeMap::from([(env.clone(), location.clone())]),
                                 artifacts: BTreeMap::new(),
                                 primary: None,
@@ -200,7 +217,39 @@ impl Config {
             let primary = application.primary_artifact().expect("not empty").to_string();
             let artifact = &application.artifacts[&primary];
             application.image = artifact.image.clone();
+            application.source = artifact.source.clone();
             application.environments = artifact.environments.iter().map(|(env, locations)| (env.clone(), locations.all()[0].clone())).collect();
+        }
+        Ok(())
+    }
+
+    /// Work out every application's and artifact's source (exactly one of `image:`, `chart:`,
+    /// `git:`), keep a chart's or Git repository's identifier in `image`, and tell each
+    /// location whose version it holds.
+    fn fill_sources(&mut self, at: &dyn Fn(&[&str], String) -> ConfigProblem) -> Result<(), ConfigProblem> {
+        for (name, application) in &mut self.applications {
+            if !application.is_multi_artifact() {
+                if application.chart.is_some() || application.git.is_some() {
+                    let source = ArtifactSource::from_fields(&application.image, application.chart.as_ref(), application.git.as_ref())
+                        .map_err(|(key, message)| at(&["applications", name, key], message))?;
+                    application.image = source.identifier().unwrap_or_else(|| application.image.clone());
+                    application.source = source;
+                }
+                let source = application.source.clone();
+                application.environments.values_mut().for_each(|location| location.source = source.clone());
+                continue;
+            }
+            for (artifact_name, artifact) in &mut application.artifacts {
+                let source = ArtifactSource::from_fields(&artifact.image, artifact.chart.as_ref(), artifact.git.as_ref())
+                    .map_err(|(key, message)| at(&["applications", name, "artifacts", artifact_name, key], message))?;
+                if let Some(identifier) = source.identifier() {
+                    artifact.image = identifier;
+                }
+                for locations in artifact.environments.values_mut() {
+                    locations.all_mut().iter_mut().for_each(|location| location.source = source.clone());
+                }
+                artifact.source = source;
+            }
         }
         Ok(())
     }

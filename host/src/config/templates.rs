@@ -158,9 +158,7 @@ pub(super) fn resolve(config: &mut Config, at: At) -> Result<(), ConfigProblem> 
                     ));
                 };
                 layout_field = path.clone();
-                location.helm = level.helm.clone();
-                location.kustomize = level.kustomize.clone();
-                location.manifest = level.manifest.clone();
+                super::kinds::copy_layout(&mut location, level);
             }
             layout_field.push(layout_name(&location));
             let branch_source = std::iter::once((env_path.clone(), Some(&location)))
@@ -188,8 +186,7 @@ pub(super) fn resolve(config: &mut Config, at: At) -> Result<(), ConfigProblem> 
 /// A `defaults` (top level or under an application) gives at most one layout, a well-formed
 /// file template and nothing that only makes sense for one environment.
 fn check_defaults(defaults: &Location, path: &[&str], at: At) -> Result<(), ConfigProblem> {
-    let layouts = [defaults.helm.is_some(), defaults.kustomize.is_some(), defaults.manifest.is_some()];
-    if layouts.iter().filter(|set| **set).count() > 1 {
+    if super::kinds::has_layout(defaults) && super::kinds::layout_key(defaults).is_none() {
         return Err(at(path, "give at most one of helm: {tag_path: …}, kustomize: {…} or manifest: {container: …}".into()));
     }
     if !defaults.file.is_empty() {
@@ -230,18 +227,11 @@ pub(super) fn fill_branches(config: &mut Config) {
     }
 }
 
-fn has_layout(location: &Location) -> bool {
-    location.helm.is_some() || location.kustomize.is_some() || location.manifest.is_some()
-}
+use super::kinds::has_layout;
 
 fn layout_name(location: &Location) -> &'static str {
-    if location.helm.is_some() {
-        "helm"
-    } else if location.kustomize.is_some() {
-        "kustomize"
-    } else {
-        "manifest"
-    }
+    // Several layouts are reported by Config::check, naming the environment.
+    super::kinds::layout_key(location).unwrap_or("helm")
 }
 
 /// For a YAML syntax error on `line` (1-based) of `text`: when that line has an unquoted

@@ -38,7 +38,7 @@ pub fn lacks_target(text: &str, layout: &Layout) -> bool {
                 entry.get("name").and_then(Node::as_scalar).is_some_and(|name| &name.value == image)
             })
         }),
-        Layout::Manifest { .. } => false,
+        Layout::Manifest { .. } | Layout::ChartDependency { .. } | Layout::ArgoCd { .. } | Layout::HelmRelease { .. } | Layout::KustomizeRemote { .. } => false,
     }
 }
 
@@ -60,7 +60,7 @@ pub fn opt_in_advice(file: &str, text: &str, layout: &Layout, field: &str) -> Op
             "{file} has no `images:` entry with name {image}; to let the first promotion add one (`- name: {image}` with newTag), \
              write `kustomize: {{ image: {image}, insert: true }}` at {field} in tollgate.yaml, or add the entry yourself"
         ),
-        Layout::Manifest { .. } => return None,
+        Layout::Manifest { .. } | Layout::ChartDependency { .. } | Layout::ArgoCd { .. } | Layout::HelmRelease { .. } | Layout::KustomizeRemote { .. } => return None,
     })
 }
 
@@ -73,6 +73,9 @@ pub fn insert_target(file: &str, text: &str, layout: &Layout) -> Result<String, 
         Layout::Helm { tag_path, .. } => insert_mapping_path(text, tag_path).map_err(fail)?,
         Layout::Kustomize { image } => insert_images_entry(text, image).map_err(fail)?,
         Layout::Manifest { .. } => return Err(fail("a raw manifest's container image cannot be added; write it".into())),
+        Layout::ChartDependency { .. } | Layout::ArgoCd { .. } | Layout::HelmRelease { .. } | Layout::KustomizeRemote { .. } => {
+            return Err(fail("only Helm values and Kustomize images entries can be added; write the version".into()));
+        }
     };
     if let Layout::Helm { digest_path: Some(digest_path), .. } = layout {
         let documents = parse_documents(&edited).map_err(|error| fail(error.to_string()))?;

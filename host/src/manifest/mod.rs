@@ -7,10 +7,13 @@
 //! - Raw manifest: the `image: repo:tag@sha256:…` of a container selected by name, in any
 //!   `containers`/`initContainers` list of any document (Deployment, StatefulSet, CronJob…).
 //!
+//! A Helm chart's version and a Git revision have layouts of their own ([`sources`]).
+//!
 //! Multi-document files are searched document by document; the first match is used.
 
 mod image;
 pub mod insert;
+mod sources;
 pub mod yaml;
 
 pub use image::{check_image, normalize_image};
@@ -40,6 +43,32 @@ pub enum Layout {
     Manifest {
         /// The container whose `image:` holds the version.
         container: String,
+    },
+    /// A Chart.yaml `dependencies:` entry's `version`.
+    ChartDependency {
+        /// The entry's `name`.
+        name: String,
+        /// The chart repository its `repository:`, when written, must name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repository: Option<String>,
+    },
+    /// An Argo CD `Application`'s `spec.source.targetRevision`.
+    ArgoCd {
+        /// What its `repoURL` must name: the chart repository, or the Git repository.
+        repository: String,
+        /// For a chart, what its `chart` must be; for a Git revision, `None` (no `chart`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chart: Option<String>,
+    },
+    /// A Flux `HelmRelease`'s `spec.chart.spec.version`.
+    HelmRelease {
+        /// Its `spec.chart.spec.chart`.
+        chart: String,
+    },
+    /// The `?ref=` of a kustomization's remote `resources:` entry.
+    KustomizeRemote {
+        /// The entry's address (before `?`), or the repository it is a path of.
+        url: String,
     },
 }
 
@@ -78,6 +107,8 @@ struct Target {
     digest: Option<Scalar>,
     /// For raw manifests: the image string is `repo:tag[@digest]` in one scalar.
     whole_image: bool,
+    /// For a kustomize remote resource: the version is the `ref` of the URL in the scalar.
+    url_ref: bool,
     /// The image repository written beside the version, if any.
     image: Option<String>,
 }
@@ -85,6 +116,12 @@ struct Target {
 /// Read what `text` (the content of `file`) says is deployed.
 pub fn read_deployed(file: &str, text: &str, layout: &Layout) -> Result<Deployed, ManifestError> {
     let target = find_target(file, text, layout)?;
+    if target.url_ref {
+        let version = sources::remote_ref(&target.version.value).ok_or_else(|| {
+            ManifestError(format!("{file}:{}: the resource {} has no ?ref=; add one (…?ref=TAG)", target.version.line, target.version.value))
+        })?;
+        return Ok(Deployed { version: version.to_string(), digest: None, line: target.version.line, image: None, has_digest_field: false });
+    }
     if target.whole_image {
         let reference = ImageRef::parse(&target.version.value);
         // An image pinned by digest alone: its version is the digest.
@@ -133,6 +170,12 @@ pub fn write_deployed(file: &str, text: &str, layout: &Layout, version: &str, di
 fn edit_target(file: &str, text: &str, layout: &Layout, version: &str, digest: Option<&str>) -> Result<String, ManifestError> {
     let target = find_target(file, text, layout)?;
     let fail = |scalar: &Scalar, error: yaml::EditError| ManifestError(format!("{file}:{}: {}", scalar.line, error.0));
+    if target.url_ref {
+        if digest.is_some() {
+            return Err(ManifestError(format!("{file}: a Git revision has no digest; promote without one")));
+        }
+        return sources::edit_remote_ref(file, text, &target.version, version);
+    }
     if target.whole_image {
         let reference = ImageRef::parse(&target.version.value);
         let mut image = match pinned_by_digest_alone(version, digest) {
@@ -152,6 +195,9 @@ fn edit_target(file: &str, text: &str, layout: &Layout, version: &str, digest: O
     match (&target.digest, digest) {
         (Some(scalar), Some(digest)) => edits.push((scalar, digest)),
         (Some(scalar), None) if !scalar.value.is_empty() => edits.push((scalar, "")),
+        (None, Some(_)) if !matches!(layout, Layout::Helm { .. } | Layout::Kustomize { .. }) => {
+            return Err(ManifestError(format!("{file}: a Helm chart's version or a Git revision has no digest; promote without one")));
+        }
         (None, Some(_)) => {
             return Err(ManifestError(format!(
                 "{file}: has no place for a digest; add one (Helm: a digest value and digest_path; Kustomize: `digest:` in the images entry) or promote without one"
@@ -201,7 +247,7 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
                 )?),
                 None => None,
             };
-            Ok(Target { version, digest, whole_image: false, image: helm_image(document, tag_path) })
+            Ok(Target { version, digest, whole_image: false, url_ref: false, image: helm_image(document, tag_path) })
         }
         Layout::Kustomize { image } => {
             for document in &documents {
@@ -213,7 +259,7 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
                         let version = scalar_at(version, "newTag")?;
                         let digest = entry.get("digest").map(|node| scalar_at(node, "digest")).transpose()?;
                         let new_name = entry.get("newName").and_then(Node::as_scalar).map(|name| name.value.clone());
-                        return Ok(Target { version, digest, whole_image: false, image: new_name });
+                        return Ok(Target { version, digest, whole_image: false, url_ref: false, image: new_name });
                     }
                 }
             }
@@ -226,12 +272,13 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
             }
             match found.len() {
                 0 => Err(ManifestError(format!("{file}: no container named {container} with an image"))),
-                1 => Ok(Target { version: found.remove(0), digest: None, whole_image: true, image: None }),
+                1 => Ok(Target { version: found.remove(0), digest: None, whole_image: true, url_ref: false, image: None }),
                 count => Err(ManifestError(format!(
                     "{file}: {count} containers are named {container}; tollgate cannot tell which one to change"
                 ))),
             }
         }
+        Layout::ChartDependency { .. } | Layout::ArgoCd { .. } | Layout::HelmRelease { .. } | Layout::KustomizeRemote { .. } => sources::find(file, &documents, layout),
     }
 }
 

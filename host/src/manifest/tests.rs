@@ -62,7 +62,7 @@ fn image_references_split_around_registry_ports() {
 
 /// Property tests: for every layout, with comments, flow and block style, anchors, every
 /// quoting style and multi-document files, editing changes exactly the target scalars.
-mod preservation {
+pub(super) mod preservation {
     use proptest::prelude::*;
 
     use super::super::yaml::parse_documents;
@@ -72,11 +72,11 @@ mod preservation {
         "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}(-rc\\.[0-9])?"
     }
 
-    fn comment() -> impl Strategy<Value = String> {
+    pub(in crate::manifest) fn comment() -> impl Strategy<Value = String> {
         prop_oneof![Just(String::new()), "[a-z :#'\"-]{0,20}".prop_map(|text| format!("  # {text}"))]
     }
 
-    fn quoted(value: &str, style: u8) -> String {
+    pub(in crate::manifest) fn quoted(value: &str, style: u8) -> String {
         match style % 3 {
             0 => value.to_string(),
             1 => format!("'{value}'"),
@@ -84,7 +84,7 @@ mod preservation {
         }
     }
 
-    fn other_documents() -> impl Strategy<Value = String> {
+    pub(in crate::manifest) fn other_documents() -> impl Strategy<Value = String> {
         prop::collection::vec(
             (comment(), "[a-z]{1,8}").prop_map(|(comment, name)| format!("apiVersion: v1{comment}\nkind: Service\nmetadata: {{name: {name}}}\n---\n")),
             0..3,

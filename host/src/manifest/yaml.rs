@@ -324,7 +324,7 @@ pub fn replace_scalar(source: &str, scalar: &Scalar, new_value: &str) -> Result<
 /// Check an edit by reading it back: the same scalars, the target now `new_value`, every
 /// other one unchanged. The parser's spans are trusted only this far (fuzzing found layouts,
 /// such as multi-line plain scalars in flow collections, where they are off).
-fn verify_edit(source: &str, edited: &str, target: &Scalar, new_value: &str) -> Result<(), EditError> {
+pub(super) fn verify_edit(source: &str, edited: &str, target: &Scalar, new_value: &str) -> Result<(), EditError> {
     let refuse = || EditError("the value cannot be rewritten in place safely (unusual YAML layout around it); write it as a plain or quoted scalar on one line".into());
     let values = |text: &str| -> Option<Vec<(Range<usize>, String)>> {
         let documents = parse_documents(text).ok()?;

@@ -195,8 +195,12 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             };
             files.insert(location.file.clone(), (entry.0, after));
         }
+        if version != &running.version {
+            artifact.kind.check_version(version).map_err(|message| format!("{} artifact {} is a {}: {message}", request.app, artifact.name, artifact.kind.word()))?;
+        }
         named.push(NamedArtifact {
             name: artifact.name.to_string(),
+            kind: artifact.kind,
             image: artifact.image.to_string(),
             version: version.clone(),
             digest,
@@ -231,6 +235,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         from_env_since,
         artifacts: named,
         changes,
+        artifact_kind: application.source.kind(),
     };
     // Config::parse keeps an artifact's locations on the configured branch.
     let edited = Edited { file, branch: config.branch.clone(), before, after, line: current[primary.as_str()].line, no_op };

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::request::PlanRequest;
 use super::workspace::Workspace;
 use crate::config::discover::{NewestBy, TagFilter};
+use crate::config::kinds::ArtifactSource;
 use crate::exit::Failure;
 use crate::manifest::normalize_image;
 use crate::registry::client::RegistryClient;
@@ -18,13 +19,18 @@ use crate::registry::reference::OciReference;
 /// configuration read each).
 const MAX_CREATED_CANDIDATES: usize = 200;
 
-/// A version the registry offers and the discovery rule admits.
+/// A version the registry (chart repository, Git remote) offers and the discovery rule admits.
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
-    /// The tag.
+    /// The tag (an image's or OCI chart's), chart version, or Git tag.
     pub version: String,
-    /// The manifest digest the tag points at now.
-    pub digest: String,
+    /// The manifest digest the tag points at now (an image, a chart in an OCI repository), or
+    /// the chart archive's digest an HTTP repository's index names; none for a Git tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// For a Git tag, the commit it names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// The image configuration's creation time (read with `newest_by: created`).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339")]
     pub created: Option<jiff::Timestamp>,
@@ -34,27 +40,62 @@ fn rfc3339<S: serde::Serializer>(time: &Option<jiff::Timestamp>, serializer: S) 
     serializer.collect_str(&time.map(|time| time.to_string()).unwrap_or_default())
 }
 
+/// Where an application's versions are listed.
+#[allow(clippy::large_enum_variant)] // one per discovery call; a box would buy nothing
+enum Offer {
+    /// An OCI registry's tags: an image's, or a chart's in an OCI repository.
+    Registry(RegistryClient, OciReference),
+    /// An HTTP chart repository's `index.yaml`: (repository URL, chart name).
+    ChartIndex(String, String),
+    /// A Git remote's tags.
+    GitRemote(String),
+}
+
 impl Workspace {
-    /// A client for the registry of `app`'s image, the image repository as a reference (Docker
-    /// Hub names normalised as Docker does), and its discovery rule; an error when `app` has none.
-    fn discovery(&self, app: &str) -> Result<(RegistryClient, OciReference, TagFilter), Failure> {
+    /// Where `app`'s versions are listed (for an image, its registry with Docker Hub names
+    /// normalised as Docker does; for a chart, its OCI or HTTP repository; for a Git
+    /// revision, its remote), and its discovery rule; an error when `app` has none.
+    fn discovery(&self, app: &str) -> Result<(Offer, TagFilter), Failure> {
         let application = self.config.applications.get(app).ok_or_else(|| Failure::bad_input(format!("unknown application {app}")))?;
         let rule = application.discover.as_ref().ok_or_else(|| {
             Failure::bad_input(format!("application {app} has no `discover:` rule in tollgate.yaml, so tollgate cannot ask its registry for versions; add one (see README, Where new versions come from)"))
         })?;
         let filter = rule.compile().map_err(|(key, message)| Failure::bad_input(format!("applications.{app}.discover.{key}: {message}")))?;
-        let normalized = normalize_image(&application.image);
-        let (registry, repository) = normalized.split_once('/').expect("a normalised image has a registry");
-        let registry = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
-        let reference = OciReference { registry: registry.to_string(), repository: repository.to_string(), tag: None, digest: None };
-        let client = self.runtime.registry().client(&reference).map_err(Failure::bad_input)?;
-        Ok((client, reference, filter))
+        let oci = |address: &str| -> Result<Offer, Failure> {
+            let (registry, repository) = address.split_once('/').ok_or_else(|| Failure::bad_input(format!("{address}: name a repository on the registry")))?;
+            let registry = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
+            let reference = OciReference { registry: registry.to_string(), repository: repository.to_string(), tag: None, digest: None };
+            let client = self.runtime.registry().client(&reference).map_err(Failure::bad_input)?;
+            Ok(Offer::Registry(client, reference))
+        };
+        let offer = match &application.source {
+            ArtifactSource::Image => oci(&normalize_image(&application.image))?,
+            ArtifactSource::Chart(chart) => match chart.repository.strip_prefix("oci://") {
+                Some(_) => oci(application.image.trim_start_matches("oci://"))?,
+                None => Offer::ChartIndex(chart.repository.clone(), chart.name.clone()),
+            },
+            ArtifactSource::Git(git) => Offer::GitRemote(git.url.clone()),
+        };
+        Ok((offer, filter))
     }
 
     /// The candidate versions of `app`, newest first, at most `limit` of them, each with the
-    /// digest its tag points at now.
+    /// digest its tag points at now (a Git tag: the commit it names).
     pub fn candidates(&self, app: &str, limit: usize) -> Result<Vec<Candidate>, Failure> {
-        let (client, reference, filter) = self.discovery(app)?;
+        let (offer, filter) = self.discovery(app)?;
+        let (client, reference) = match offer {
+            Offer::Registry(client, reference) => (client, reference),
+            Offer::ChartIndex(repository, name) => {
+                let listed = crate::registry::client::chart_index::chart_versions(&repository, &name).map_err(Failure::bad_input)?;
+                let listed = listed.into_iter().map(|entry| Candidate { version: entry.version, digest: entry.digest, commit: None, created: None });
+                return Ok(newest_by_semver(&filter, listed, limit));
+            }
+            Offer::GitRemote(url) => {
+                let tags = crate::registry::client::git_tags::remote_tags(&url).map_err(Failure::bad_input)?;
+                let tags = tags.into_iter().map(|tag| Candidate { version: tag.name, digest: None, commit: Some(tag.commit), created: None });
+                return Ok(newest_by_semver(&filter, tags, limit));
+            }
+        };
         let mut admitted: Vec<(String, Option<semver::Version>)> = client
             .tags(&reference)
             .map_err(Failure::bad_input)?
@@ -69,7 +110,7 @@ impl Workspace {
                 admitted.sort_by(|(a_tag, a), (b_tag, b)| b.cmp(a).then_with(|| a_tag.len().cmp(&b_tag.len())));
                 for (tag, _) in admitted.into_iter().take(limit) {
                     let image = client.image_tag(&reference, &tag, false).map_err(Failure::bad_input)?;
-                    candidates.push(Candidate { version: tag, digest: image.digest, created: None });
+                    candidates.push(Candidate { version: tag, digest: Some(image.digest), commit: None, created: None });
                 }
             }
             NewestBy::Created => {
@@ -81,7 +122,7 @@ impl Workspace {
                 }
                 for (tag, _) in admitted {
                     let image = client.image_tag(&reference, &tag, true).map_err(Failure::bad_input)?;
-                    candidates.push(Candidate { version: tag, digest: image.digest, created: image.created });
+                    candidates.push(Candidate { version: tag, digest: Some(image.digest), commit: None, created: image.created });
                 }
                 candidates.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.version.cmp(&a.version)));
                 candidates.truncate(limit);
@@ -111,16 +152,27 @@ impl Workspace {
         } else if !(discovers && root && request.version.is_some() && !request.no_digest && request.rollback.is_none()) {
             return Ok(());
         }
+        if self.config.applications.get(&request.app).is_some_and(|application| !application.source.kind().is_image()) {
+            // A chart or Git revision has no digest: --latest takes the newest version alone,
+            // and a typed version is checked when planned.
+            if latest {
+                let newest = self.candidates(&request.app, 1)?.into_iter().next().ok_or_else(|| {
+                    Failure::bad_input(format!("--latest: {} offers no version that applications.{}.discover admits", request.app, request.app))
+                })?;
+                request.version = Some(newest.version);
+            }
+            return Ok(());
+        }
         let (version, digest) = match &request.version {
             Some(version) => {
-                let (client, reference, _) = self.discovery(&request.app)?;
+                let Offer::Registry(client, reference) = self.discovery(&request.app)?.0 else { unreachable!("an image's versions come from its registry") };
                 (version.clone(), client.image_tag(&reference, version, false).map_err(Failure::bad_input)?.digest)
             }
             None => {
                 let newest = self.candidates(&request.app, 1)?.into_iter().next().ok_or_else(|| {
                     Failure::bad_input(format!("--latest: the registry has no tag of {} that applications.{}.discover admits", request.app, request.app))
                 })?;
-                (newest.version, newest.digest)
+                (newest.version, newest.digest.expect("an image's candidates have digests"))
             }
         };
         if let Some(typed) = &request.digest
@@ -135,4 +187,13 @@ impl Workspace {
         request.digest = Some(digest);
         Ok(())
     }
+}
+
+/// The `listed` versions `filter` admits, newest first by semantic version (of two of one
+/// version, `1.2.0` and `v1.2.0`, the plain one first), at most `limit`.
+fn newest_by_semver(filter: &TagFilter, listed: impl Iterator<Item = Candidate>, limit: usize) -> Vec<Candidate> {
+    let mut admitted: Vec<(Option<semver::Version>, Candidate)> =
+        listed.filter_map(|candidate| filter.admits(&candidate.version).map(|version| (version, candidate))).collect();
+    admitted.sort_by(|(a, a_candidate), (b, b_candidate)| b.cmp(a).then_with(|| a_candidate.version.len().cmp(&b_candidate.version.len())));
+    admitted.into_iter().take(limit).map(|(_, candidate)| candidate).collect()
 }

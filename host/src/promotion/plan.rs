@@ -117,7 +117,11 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     let (source_reason, from_env_since) = source.unzip();
     let from_env_since = from_env_since.flatten();
     let changes = vec![FileChange { path: target.file.clone(), before: Some(before.clone()), after: Some(after.clone()) }];
-    let moved = Moved { kind, from_env, artifact, previous_artifact, from_env_since, artifacts: Vec::new(), changes };
+    let artifact_kind = application.source.kind();
+    if !no_op {
+        artifact_kind.check_version(&artifact.version).map_err(|message| format!("{} is a {}: {message}", request.app, artifact_kind.word()))?;
+    }
+    let moved = Moved { kind, from_env, artifact, previous_artifact, from_env_since, artifacts: Vec::new(), changes, artifact_kind };
     let edited = Edited { file: target.file.clone(), branch: target.branch.clone(), before, after, line, no_op };
     Ok(assemble(request, base, moved, edited, rollback_of, source_reason))
 }

@@ -58,6 +58,8 @@ pub(super) struct Moved {
     pub from_env_since: Option<i64>,
     pub artifacts: Vec<crate::transition::NamedArtifact>,
     pub changes: Vec<FileChange>,
+    /// What kind `artifact` is (a multi-artifact application's: its primary's).
+    pub artifact_kind: crate::transition::ArtifactKind,
 }
 
 /// The file a plan reports first (for a multi-artifact application, one of several).
@@ -89,6 +91,7 @@ pub(super) fn assemble(request: &PlanRequest, base: Tip, moved: Moved, edited: E
         labels: request.labels.clone(),
         from_env_since: moved.from_env_since,
         artifacts: moved.artifacts,
+        artifact_kind: moved.artifact_kind,
     };
     Plan {
         base,

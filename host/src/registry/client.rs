@@ -9,6 +9,8 @@ use super::signature;
 use super::transport::{self, BodyError, Method, TIMEOUT_VARIABLE, Transport, TransportError, read_bounded};
 use crate::platform::{MAX_PLUGIN_BYTES, describe_bytes};
 
+pub mod chart_index;
+pub mod git_tags;
 pub mod images;
 
 /// An artifact pulled and checked: the manifest and the component, both digest-verified.

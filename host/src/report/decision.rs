@@ -96,7 +96,11 @@ pub fn render_pushed(decided: &Decided, committed: Option<&str>, pushed: Option<
             }
             for artifact in &t.artifacts {
                 let was = artifact.previous_version.as_deref().map(|version| format!(" (was {})", line(version))).unwrap_or_default();
-                let _ = writeln!(out, "  artifact {} {}:{}{was}", line(&artifact.name), line(&artifact.image), line(&artifact.version));
+                match artifact.kind.is_image() {
+                    true => writeln!(out, "  artifact {} {}:{}{was}", line(&artifact.name), line(&artifact.image), line(&artifact.version)),
+                    false => writeln!(out, "  artifact {} {} {} {}{was}", line(&artifact.name), artifact.kind.word(), line(&artifact.image), line(&artifact.version)),
+                }
+                .ok();
             }
             let label = |run: &PolicyRun| format!("{}@{}", line(&run.name), line(&run.version));
             let width = decided.gate.policies.iter().map(|run| label(run).len()).max().unwrap_or(0);

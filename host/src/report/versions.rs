@@ -28,7 +28,8 @@ pub fn render(app: &str, candidates: &[Candidate], format: OutputFormat) -> Stri
     let mut out = String::new();
     for candidate in candidates {
         let created = candidate.created.map(|time| format!("  created {time}")).unwrap_or_default();
-        let _ = writeln!(out, "{:width$}  {}{created}", line(&candidate.version), line(&candidate.digest));
+        let pinned = candidate.digest.as_deref().or(candidate.commit.as_deref()).unwrap_or("-");
+        let _ = writeln!(out, "{:width$}  {}{created}", line(&candidate.version), line(pinned));
     }
     out
 }

@@ -94,6 +94,22 @@ pub(super) fn named_artifacts_to_wit(artifacts: &[crate::transition::NamedArtifa
         .collect()
 }
 
+/// Every artifact's kind, as `transition-artifact-kinds` returns them: one per named artifact,
+/// or the application's one.
+pub(super) fn artifact_kinds_to_wit(t: &Transition) -> Vec<(String, super::bindings::host_imports::ArtifactKind)> {
+    use super::bindings::host_imports::ArtifactKind as Wit;
+    use crate::transition::ArtifactKind;
+    let wit = |kind: ArtifactKind| match kind {
+        ArtifactKind::Image => Wit::Image,
+        ArtifactKind::HelmChart => Wit::HelmChart,
+        ArtifactKind::GitRevision => Wit::GitRevision,
+    };
+    match t.artifacts.is_empty() {
+        true => vec![(t.application.clone(), wit(t.artifact_kind))],
+        false => t.artifacts.iter().map(|named| (named.name.clone(), wit(named.kind))).collect(),
+    }
+}
+
 /// The transition as the plugin sees it.
 pub(super) fn transition_to_wit(t: &Transition) -> wit::Transition {
     wit::Transition {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::bindings::{Policy, PolicyPre};
 use super::counted::CountedApprovals;
-use super::convert::{bounded, info_from_wit, named_artifacts_to_wit, transition_to_wit, verdict_from_wit};
+use super::convert::{artifact_kinds_to_wit, bounded, info_from_wit, named_artifacts_to_wit, transition_to_wit, verdict_from_wit};
 use super::sandbox::{SandboxState, truncate_at_char_boundary};
 use super::workers;
 use super::{Capability, CodeSource, EPOCH_TICK, Evaluation, HostAccess, Limits, LogLine, MAX_INSTANCES, MAX_HOST_RESOURCES, MAX_MEMORIES, MAX_TABLES, MAX_TEXT_BYTES, PluginInfo, PolicyEnvironments, WATCHDOG_GRACE};
@@ -127,6 +127,7 @@ impl Plugin {
     pub fn start_decision(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> PendingDecision {
         let wit_transition = transition_to_wit(transition);
         let artifacts = named_artifacts_to_wit(&transition.artifacts);
+        let artifact_kinds = artifact_kinds_to_wit(transition);
         let counted = CountedApprovals::for_approvers(approvers(transition));
         let config = config.to_string();
         let seed = [config.as_bytes(), transition.id.as_bytes()].concat();
@@ -154,6 +155,7 @@ impl Plugin {
             }
             store.data_mut().grant(access);
             store.data_mut().artifacts = artifacts;
+            store.data_mut().artifact_kinds = artifact_kinds;
             store.data_mut().counted = counted;
             let _ = info_slot.set(info);
             validate_and_evaluate(store, policy, &config, &wit_transition)

@@ -51,6 +51,8 @@ pub struct SandboxState {
     pub(super) stderr: CapturedOutput,
     /// The artifacts of a multi-artifact transition, for `transition-artifacts`.
     pub(super) artifacts: Vec<host_imports::NamedArtifact>,
+    /// The kind of every artifact, for `transition-artifact-kinds` (WIT 0.1.3).
+    pub(super) artifact_kinds: Vec<(String, host_imports::ArtifactKind)>,
     /// What the plugin reported through `report-counted-approvals`, checked against the
     /// transition's approvers.
     pub(super) counted: CountedApprovals,
@@ -88,6 +90,7 @@ impl SandboxState {
             stdout,
             stderr,
             artifacts: Vec::new(),
+            artifact_kinds: Vec::new(),
             counted: CountedApprovals::default(),
         }
     }
@@ -267,6 +270,10 @@ impl wit::Host for SandboxState {}
 impl host_imports::Host for SandboxState {
     fn transition_artifacts(&mut self) -> Vec<host_imports::NamedArtifact> {
         self.artifacts.clone()
+    }
+
+    fn transition_artifact_kinds(&mut self) -> Vec<(String, host_imports::ArtifactKind)> {
+        self.artifact_kinds.clone()
     }
 
     fn policy_environments(&mut self) -> host_imports::EnvironmentNames {

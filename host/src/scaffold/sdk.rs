@@ -27,7 +27,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("src/policy.rs", include_str!("../../../sdk/src/policy.rs")),
     ("src/testing.rs", include_str!("../../../sdk/src/testing.rs")),
     ("src/types.rs", include_str!("../../../sdk/src/types.rs")),
-    ("wit/v0.1.2/policy.wit", include_str!("../../../sdk/wit/v0.1.2/policy.wit")),
+    ("wit/v0.1.3/policy.wit", include_str!("../../../sdk/wit/v0.1.3/policy.wit")),
 ];
 
 /// The version of the SDK this binary carries, from its `Cargo.toml`.

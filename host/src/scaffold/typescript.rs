@@ -32,7 +32,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("types/wit/interfaces/tollgate-policy-host.d.ts", include_str!("../../../sdk-js/types/wit/interfaces/tollgate-policy-host.d.ts")),
     ("types/wit/interfaces/tollgate-policy-plugin.d.ts", include_str!("../../../sdk-js/types/wit/interfaces/tollgate-policy-plugin.d.ts")),
     ("types/wit/interfaces/tollgate-policy-types.d.ts", include_str!("../../../sdk-js/types/wit/interfaces/tollgate-policy-types.d.ts")),
-    ("wit/v0.1.2/policy.wit", include_str!("../../../sdk-js/wit/v0.1.2/policy.wit")),
+    ("wit/v0.1.3/policy.wit", include_str!("../../../sdk-js/wit/v0.1.3/policy.wit")),
 ];
 
 /// sdk-js's lock file: the exact version and integrity of everything its tools use.

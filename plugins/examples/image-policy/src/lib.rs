@@ -2,6 +2,7 @@
 //! mutable tag such as `latest`, and (optionally) must be pinned by digest.
 
 use serde::Deserialize;
+use tollgate_sdk::host::ArtifactKind;
 use tollgate_sdk::{Artifact, Error, Finding, PluginInfo, Policy, Result, Transition, Verdict, export_policy};
 
 /// Configuration, as written under the policy's `config:` in tollgate.yaml.
@@ -45,12 +46,14 @@ impl Policy for ImagePolicy {
 
     fn evaluate(config: &Config, transition: &Transition) -> Result<Verdict> {
         // A multi-artifact application moves every artifact together: check each image
-        // (WIT 0.1.1); a single image is `transition.artifact`.
+        // (WIT 0.1.1); a single image is `transition.artifact`. Helm charts and Git
+        // revisions are not images: they are skipped (their kinds come from WIT 0.1.3).
         let named = tollgate_sdk::host::transition_artifacts();
+        let is_image = |name: &str| tollgate_sdk::host::artifact_kind(name) == ArtifactKind::Image;
         let artifacts: Vec<&Artifact> = if named.is_empty() {
-            vec![&transition.artifact]
+            if is_image(&transition.application) { vec![&transition.artifact] } else { Vec::new() }
         } else {
-            named.iter().map(|named| &named.artifact).collect()
+            named.iter().filter(|named| is_image(&named.name)).map(|named| &named.artifact).collect()
         };
         let mut findings = Vec::new();
         for artifact in artifacts {
@@ -113,6 +116,26 @@ mod tests {
         assert_eq!(verdict.decision, tollgate_sdk::Decision::Deny);
         assert_eq!(verdict.findings.len(), 1, "{verdict:?}");
         assert!(verdict.findings[0].message.starts_with("docker.io/evil/worker is not from an allowed registry"), "{verdict:?}");
+    }
+
+    #[test]
+    fn skips_helm_charts_and_git_revisions() {
+        let chart = Artifact { image: "oci://charts.example.org/shop".into(), version: "0.4.0".into(), digest: None };
+        testing::set_transition_artifacts(vec![
+            tollgate_sdk::NamedArtifact { name: "api".into(), artifact: Artifact { image: "registry.example.com/shop/api".into(), version: "1.3.0".into(), digest: Some(DIGEST.into()) }, previous: None },
+            tollgate_sdk::NamedArtifact { name: "chart".into(), artifact: chart, previous: None },
+        ]);
+        testing::set_transition_artifact_kinds(&[("api", ArtifactKind::Image), ("chart", ArtifactKind::HelmChart)]);
+        let t = transition().image("registry.example.com/shop/api").version("set-0123").digest(DIGEST).build();
+        let verdict = testing::evaluate::<ImagePolicy>(CONFIG, &t).unwrap();
+        testing::reset();
+        assert_eq!(verdict, Verdict::allow(), "the chart is not an image");
+        // A single-artifact application that is a Git revision has no image to check.
+        testing::set_transition_artifact_kinds(&[("base", ArtifactKind::GitRevision)]);
+        let t = transition().application("base").image("https://git.example.org/base").version("v1.0.0").build();
+        let verdict = testing::evaluate::<ImagePolicy>(CONFIG, &t).unwrap();
+        testing::reset();
+        assert_eq!(verdict, Verdict::allow());
     }
 
     #[test]

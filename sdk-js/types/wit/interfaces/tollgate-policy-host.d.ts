@@ -1,5 +1,5 @@
 /// <reference path="./tollgate-policy-types.d.ts" />
-declare module 'tollgate:policy/host@0.1.2' {
+declare module 'tollgate:policy/host@0.1.3' {
   /**
    * Every artifact of the transition being evaluated, in name order, when the
    * application has several (since 0.1.1). They move together; the transition's
@@ -29,6 +29,17 @@ declare module 'tollgate:policy/host@0.1.2' {
    */
   export function reportCountedApprovals(approvers: Array<string>): void;
   /**
+   * The kind of every artifact of the transition being evaluated (since 0.1.3), as
+   * (name, kind) in name order: for a multi-artifact application one pair per artifact,
+   * named as in `transition-artifacts`; for a single-artifact application one pair named
+   * after the application, for `transition.artifact`. A list of pairs rather than a
+   * `named-artifact` with a new field: a record cannot gain a field compatibly, the names
+   * join with `transition-artifacts`, and a single-artifact application (for which that
+   * list is empty) is covered too. A plugin of 0.1.2 or before sees every artifact as it
+   * did: a chart's or Git revision's `image` holds the identifier above.
+   */
+  export function transitionArtifactKinds(): Array<[string, ArtifactKind]>;
+  /**
    * Write a line to the decision report (bounded; excess lines are dropped).
    */
   export function log(level: LogLevel, message: string): void;
@@ -44,7 +55,7 @@ declare module 'tollgate:policy/host@0.1.2' {
    * maximum response size. Non-2xx statuses are returned as `ok`; `err` means no response.
    */
   export function httpGet(url: string, headers: Array<[string, string]>): HttpResponse;
-  export type Artifact = import('tollgate:policy/types@0.1.2').Artifact;
+  export type Artifact = import('tollgate:policy/types@0.1.3').Artifact;
   /**
    * One artifact of a multi-artifact application (since 0.1.1).
    */
@@ -77,6 +88,24 @@ declare module 'tollgate:policy/host@0.1.2' {
      */
     runsFor: Array<string>,
   }
+  /**
+   * What kind of thing an artifact is (since 0.1.3).
+   * # Variants
+   * 
+   * ## `"image"`
+   * 
+   * A container image: `image` is its repository, `version` its tag (or, pinned by
+   * digest alone, the digest), `digest` its manifest digest when the files hold one.
+   * ## `"helm-chart"`
+   * 
+   * A Helm chart: `image` is `REPOSITORY/NAME` (for an OCI repository, the
+   * `oci://…` reference Helm uses), `version` the chart version; no digest.
+   * ## `"git-revision"`
+   * 
+   * A Git revision: `image` is the repository URL, `version` a tag or a 40-hex
+   * commit id; no digest.
+   */
+  export type ArtifactKind = 'image' | 'helm-chart' | 'git-revision';
   /**
    * Severity of a log line.
    * # Variants

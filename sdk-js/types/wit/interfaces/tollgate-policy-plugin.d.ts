@@ -1,5 +1,5 @@
 /// <reference path="./tollgate-policy-types.d.ts" />
-declare module 'tollgate:policy/plugin@0.1.2' {
+declare module 'tollgate:policy/plugin@0.1.3' {
   /**
    * Describe the plugin.
    */
@@ -14,7 +14,7 @@ declare module 'tollgate:policy/plugin@0.1.2' {
    * `err` means the policy could not decide; the host fails closed.
    */
   export function evaluate(config: string, transition: Transition): Verdict;
-  export type PluginInfo = import('tollgate:policy/types@0.1.2').PluginInfo;
-  export type Transition = import('tollgate:policy/types@0.1.2').Transition;
-  export type Verdict = import('tollgate:policy/types@0.1.2').Verdict;
+  export type PluginInfo = import('tollgate:policy/types@0.1.3').PluginInfo;
+  export type Transition = import('tollgate:policy/types@0.1.3').Transition;
+  export type Verdict = import('tollgate:policy/types@0.1.3').Verdict;
 }

@@ -1,4 +1,4 @@
-declare module 'tollgate:policy/types@0.1.2' {
+declare module 'tollgate:policy/types@0.1.3' {
   /**
    * What a transition does to the target environment.
    * # Variants
