@@ -66,18 +66,20 @@ pub fn guard_with(repo: &GitRepo, range: &str, mut rules: RulesAt) -> Result<Vec
 /// it, the branch the range lands on): a branch a configured location lives on, other than the
 /// protected branch, is judged by the protected branch's rules ([`Workspace::rules_for`]);
 /// without it each commit is judged by its parent's, and no configuration is read.
-pub fn guard_range(
+/// `open_workspace` gives a workspace, owned or lent (the server's leased repository).
+pub fn guard_range<W: std::borrow::Borrow<Workspace>>(
     repo_path: &Path,
     range: &str,
     branch: Option<(&str, &str)>,
-    open_workspace: impl FnOnce() -> Result<Workspace, Failure>,
+    open_workspace: impl FnOnce() -> Result<W, Failure>,
 ) -> Result<Vec<Guarded>, Failure> {
     let Some((field, branch)) = branch else {
         let repo = GitRepo::open(repo_path).map_err(|error| Failure::bad_input(error.0))?;
         return guard(&repo, range).map_err(Failure::bad_input);
     };
     crate::input::branch(field, branch).map_err(|error| Failure::bad_input(error.to_string()))?;
-    let workspace = open_workspace()?;
+    let opened = open_workspace()?;
+    let workspace: &Workspace = std::borrow::Borrow::borrow(&opened);
     let configured = workspace.config.applications.values().flat_map(|application| application.environments.values()).any(|location| location.branch == branch);
     let on_environment_branch = (configured && branch != workspace.config.branch).then_some(branch);
     let rules = workspace.rules_for(on_environment_branch)?;

@@ -65,6 +65,12 @@ impl std::ops::Deref for Leased<'_> {
     }
 }
 
+impl std::borrow::Borrow<Workspace> for Leased<'_> {
+    fn borrow(&self) -> &Workspace {
+        self
+    }
+}
+
 impl Drop for Leased<'_> {
     fn drop(&mut self) {
         let Some(workspace) = self.workspace.take() else { return };
