@@ -54,6 +54,13 @@ fn a_chart_in_an_oci_registry_is_discovered_and_its_newest_version_promoted() {
     let promoted = run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]);
     assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
     assert_eq!(git(&repo, &["show", "HEAD:envs/dev/shop.yaml"]), chart_yaml("0.10.0"), "the chart version, no digest");
+    // A typed version must be one the repository holds (whether or not the rule admits it).
+    let typed = run(&repo, &["plan", "shop", "--to", "dev", "--version", "1.0.0-rc.1", "--actor", "ci"]);
+    assert_eq!(typed.code, 0, "{}{}", typed.stdout, typed.stderr);
+    let missing = run(&repo, &["promote", "shop", "--to", "dev", "--version", "0.5.0", "--actor", "ci"]);
+    assert_eq!(missing.code, 2, "{}{}", missing.stdout, missing.stderr);
+    assert!(missing.stderr.contains("--version 0.5.0: the repository of shop does not offer it"), "{}", missing.stderr);
+    assert_eq!(git(&repo, &["show", "HEAD:envs/dev/shop.yaml"]), chart_yaml("0.10.0"), "nothing changed");
 }
 
 #[test]
@@ -100,6 +107,12 @@ fn a_git_remotes_tags_are_discovered_with_their_commits_and_the_newest_promoted(
     let promoted = run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]);
     assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
     assert_eq!(git(&repo, &["show", "HEAD:envs/dev/shop.yaml"]), kustomization.replace("v0.9.0", "v1.2.0"));
+    // A typed tag must be one of the remote's; a full commit id is taken as typed.
+    let missing = run(&repo, &["plan", "shop", "--to", "dev", "--version", "v9.9.9", "--actor", "ci"]);
+    assert_eq!(missing.code, 2, "{}{}", missing.stdout, missing.stderr);
+    assert!(missing.stderr.contains("--version v9.9.9: the repository of shop does not offer it"), "{}", missing.stderr);
+    let pinned = run(&repo, &["plan", "shop", "--to", "dev", "--version", &commits[0], "--actor", "ci"]);
+    assert_eq!(pinned.code, 0, "{}{}", pinned.stdout, pinned.stderr);
     // A remote that is not there is an error (exit 2).
     let gone = format!("git: {{ url: 'file://{}/missing.git' }}", dir.path().display());
     let (_gone_dir, repo) = app_repo(&gone, "{ semver: '*' }", "kustomize_remote: { url: https://git.example.com/platform/base }", kustomization);

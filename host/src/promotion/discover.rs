@@ -131,6 +131,21 @@ impl Workspace {
         Ok(candidates)
     }
 
+    /// Whether `app`'s repository offers `version` now, whether or not its discovery rule
+    /// admits it: a tag of its OCI repository, a version in its chart index, a tag of its Git
+    /// remote. A full commit id is not listed by a remote, so it is taken as typed.
+    fn offers(&self, app: &str, version: &str) -> Result<bool, Failure> {
+        Ok(match self.discovery(app)?.0 {
+            Offer::Registry(client, reference) => client.tags(&reference).map_err(Failure::bad_input)?.iter().any(|tag| tag == version),
+            Offer::ChartIndex(repository, name) => crate::registry::client::chart_index::chart_versions(&repository, &name)
+                .map_err(Failure::bad_input)?
+                .iter()
+                .any(|entry| entry.version == version),
+            Offer::GitRemote(_) if version.len() == 40 && version.chars().all(|c| c.is_ascii_hexdigit()) => true,
+            Offer::GitRemote(url) => crate::registry::client::git_tags::remote_tags(&url).map_err(Failure::bad_input)?.iter().any(|tag| tag.name == version),
+        })
+    }
+
     /// Take a request's version and digest from the registry where the configuration says
     /// where versions come from: with `latest`, the newest candidate (into a root environment
     /// only); otherwise, for a version typed into a root environment of an application with a
@@ -154,12 +169,22 @@ impl Workspace {
         }
         if self.config.applications.get(&request.app).is_some_and(|application| !application.source.kind().is_image()) {
             // A chart or Git revision has no digest: --latest takes the newest version alone,
-            // and a typed version is checked when planned.
-            if latest {
-                let newest = self.candidates(&request.app, 1)?.into_iter().next().ok_or_else(|| {
-                    Failure::bad_input(format!("--latest: {} offers no version that applications.{}.discover admits", request.app, request.app))
-                })?;
-                request.version = Some(newest.version);
+            // and a typed version must be one the repository offers (as a typed image tag must
+            // be one its registry holds).
+            match &request.version {
+                None => {
+                    let newest = self.candidates(&request.app, 1)?.into_iter().next().ok_or_else(|| {
+                        Failure::bad_input(format!("--latest: {} offers no version that applications.{}.discover admits", request.app, request.app))
+                    })?;
+                    request.version = Some(newest.version);
+                }
+                Some(version) if !self.offers(&request.app, version)? => {
+                    return Err(Failure::bad_input(format!(
+                        "--version {version}: the repository of {} does not offer it (`tollgate versions {}` lists what it offers); refusing it",
+                        request.app, request.app
+                    )));
+                }
+                Some(_) => {}
             }
             return Ok(());
         }
