@@ -61,7 +61,7 @@ impl ArtifactKind {
                 .map(drop)
                 .map_err(|error| format!("{version:?} is not a chart version: a Helm chart's version is a semantic version such as 1.4.2 ({error})")),
             ArtifactKind::GitRevision => {
-                let commit = version.len() == 40 && version.chars().all(|c| c.is_ascii_hexdigit());
+                let commit = is_commit_id(version);
                 let tag = !version.contains('/') && git2::Reference::is_valid_name(&format!("refs/tags/{version}"));
                 if commit || tag {
                     Ok(())
@@ -71,6 +71,11 @@ impl ArtifactKind {
             }
         }
     }
+}
+
+/// Whether `text` is a full Git commit id: 40 hex digits.
+pub fn is_commit_id(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 /// An immutable, deployable build. Each field has its default of [`Artifact::default`] on its

@@ -301,6 +301,25 @@ pub fn upstreams_for(config: &Config, application: &super::Application, env: &st
     found
 }
 
+impl Config {
+    /// The branch that holds `app`'s file in `env`: its location's (resolved at load), else
+    /// the protected branch.
+    pub fn branch_of(&self, app: &str, env: &str) -> &str {
+        self.applications.get(app).and_then(|application| application.environments.get(env)).map_or(self.branch.as_str(), |location| location.branch.as_str())
+    }
+
+    /// The protected branch, then every other branch a configured location lives on, once each.
+    pub fn location_branches(&self) -> Vec<&str> {
+        let mut branches = vec![self.branch.as_str()];
+        for location in self.applications.values().flat_map(|application| application.environments.values()) {
+            if !branches.contains(&location.branch.as_str()) {
+                branches.push(location.branch.as_str());
+            }
+        }
+        branches
+    }
+}
+
 /// Every application's resolved locations, for tests and tools: application → environment →
 /// file.
 pub fn resolved_files(config: &Config) -> BTreeMap<String, BTreeMap<String, String>> {

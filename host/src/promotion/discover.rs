@@ -141,7 +141,7 @@ impl Workspace {
                 .map_err(Failure::bad_input)?
                 .iter()
                 .any(|entry| entry.version == version),
-            Offer::GitRemote(_) if version.len() == 40 && version.chars().all(|c| c.is_ascii_hexdigit()) => true,
+            Offer::GitRemote(_) if crate::transition::is_commit_id(version) => true,
             Offer::GitRemote(url) => crate::registry::client::git_tags::remote_tags(&url).map_err(Failure::bad_input)?.iter().any(|tag| tag.name == version),
         })
     }

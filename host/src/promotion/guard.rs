@@ -80,8 +80,7 @@ pub fn guard_range<W: std::borrow::Borrow<Workspace>>(
     crate::input::branch(field, branch).map_err(|error| Failure::bad_input(error.to_string()))?;
     let opened = open_workspace()?;
     let workspace: &Workspace = std::borrow::Borrow::borrow(&opened);
-    let configured = workspace.config.applications.values().flat_map(|application| application.environments.values()).any(|location| location.branch == branch);
-    let on_environment_branch = (configured && branch != workspace.config.branch).then_some(branch);
+    let on_environment_branch = (branch != workspace.config.branch && workspace.config.location_branches().contains(&branch)).then_some(branch);
     let rules = workspace.rules_for(on_environment_branch)?;
     guard_with(&workspace.repo, range, rules).map_err(Failure::bad_input)
 }

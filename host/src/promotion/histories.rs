@@ -2,7 +2,7 @@
 //! protected branch's own history for files kept there, and, for an environment on a branch of
 //! its own (GitOps Promoter's `environment/dev`, …), that branch's, judged by the protected
 //! branch's rules (see [`RulesAt::on_environment_branch`]). Every reader of history per
-//! location (planning, `status`, `history`, `rollback`) goes through [`Histories::of_branch`].
+//! location (planning, `status`, `history`, `rollback`) goes through [`Histories::of_branch`] (which branch holds a location: [`Config::branch_of`]).
 
 use std::collections::BTreeMap;
 
@@ -26,24 +26,6 @@ impl<'w> Histories<'w> {
     /// The histories of `repo` under `config`, whose protected branch is at `protected_tip`.
     pub fn new(repo: &'w GitRepo, config: &'w Config, protected_tip: Oid) -> Histories<'w> {
         Histories { repo, config, protected_tip, readers: BTreeMap::new() }
-    }
-
-    /// The branch that holds `app`'s file in `env`: its location's, else the protected branch.
-    pub fn branch_of(&self, app: &str, env: &str) -> &'w str {
-        let config: &'w Config = self.config;
-        config.applications.get(app).and_then(|application| application.environments.get(env)).map_or(config.branch.as_str(), |location| location.branch.as_str())
-    }
-
-    /// Every branch that holds a configured location, the protected branch first.
-    pub fn branches(&self) -> Vec<&'w str> {
-        let config: &'w Config = self.config;
-        let mut branches = vec![config.branch.as_str()];
-        for location in config.applications.values().flat_map(|application| application.environments.values()) {
-            if !branches.contains(&location.branch.as_str()) {
-                branches.push(location.branch.as_str());
-            }
-        }
-        branches
     }
 
     /// The history of `branch`: the one place that chooses which commits and which rules a
@@ -70,8 +52,8 @@ impl<'w> Histories<'w> {
 
     /// The history of the branch that holds `app`'s file in `env`.
     pub fn of_location(&mut self, app: &str, env: &str) -> Result<&mut HistoryReader<'w>, String> {
-        let branch = self.branch_of(app, env);
-        self.of_branch(branch)
+        let config: &'w Config = self.config;
+        self.of_branch(config.branch_of(app, env))
     }
 
     /// Commits read so far, over every branch.
@@ -89,7 +71,8 @@ impl<'w> Histories<'w> {
         limit: Option<usize>,
     ) -> Result<Vec<Entry>, String> {
         let mut entries = Vec::new();
-        for branch in self.branches() {
+        let config: &'w Config = self.config;
+        for branch in config.location_branches() {
             // An environment branch not created yet has no history to show.
             if branch != self.config.branch && self.repo.tip_or_origin(branch).is_err() {
                 continue;
@@ -178,8 +161,8 @@ mod tests {
         let config = Config::parse("tollgate.yaml", CONFIG).unwrap();
         let mut histories = Histories::new(&repo, &config, main);
 
-        assert_eq!(histories.branch_of("shop-api", "prod"), "environment/prod");
-        assert_eq!(histories.branches(), ["main", "environment/dev", "environment/prod"]);
+        assert_eq!(config.branch_of("shop-api", "prod"), "environment/prod");
+        assert_eq!(config.location_branches(), ["main", "environment/dev", "environment/prod"]);
         let prod = histories.of_location("shop-api", "prod").unwrap().all().unwrap().to_vec();
         assert_eq!(prod.len(), 1, "{prod:?}");
         assert_eq!((prod[0].commit.as_str(), prod[0].to.as_str(), prod[0].version.as_str(), prod[0].counts), (edit.to_string().as_str(), "prod", "6.6.6", false));

@@ -276,10 +276,7 @@ impl Workspace {
     /// configured branch, or an environment branch of its own). One commit is on one branch, so
     /// a call whose targets live on several branches is refused before anything is planned.
     fn commit_branch(&self, requests: &[PlanRequest]) -> Result<String, Failure> {
-        let located = |request: &PlanRequest| {
-            let location = self.config.applications.get(&request.app).and_then(|application| application.environments.get(&request.to_env));
-            location.map_or(self.config.branch.as_str(), |location| location.branch.as_str())
-        };
+        let located = |request: &PlanRequest| self.config.branch_of(&request.app, &request.to_env);
         let branch = located(&requests[0]);
         if let Some(other) = requests.iter().find(|request| located(request) != branch) {
             return Err(Failure::bad_input(format!(

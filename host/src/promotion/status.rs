@@ -20,7 +20,7 @@ impl Workspace {
         // Each location's history is its branch's, read whole once.
         let mut histories = self.histories()?;
         let mut unreadable = BTreeMap::new();
-        for branch in histories.branches() {
+        for branch in self.config.location_branches() {
             if let Err(message) = histories.of_branch(branch).and_then(|reader| reader.all().map(drop)) {
                 unreadable.insert(branch, message);
             }
@@ -30,7 +30,7 @@ impl Workspace {
         }
         // Health records live beside the promotions they report on, on each location's branch.
         let health: Vec<&HealthEntry> =
-            histories.branches().into_iter().filter_map(|branch| histories.opened(branch)).flat_map(|reader| reader.health()).filter(|entry| entry.counts).collect();
+            self.config.location_branches().into_iter().filter_map(|branch| histories.opened(branch)).flat_map(|reader| reader.health()).filter(|entry| entry.counts).collect();
         // The tip of each branch that holds a location: the configured one, and environment
         // branches of their own.
         let mut tips = BTreeMap::new();

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::registry::reference::parse_digest;
 use crate::registry::transport::{BodyError, operation_timeout, read_bounded};
 
 /// An `index.yaml` larger than this is refused (a busy repository's is a few MiB).
@@ -75,7 +76,7 @@ pub fn chart_versions(repository: &str, name: &str) -> Result<Vec<IndexedVersion
         .filter(|entry| crate::input::version("version", &entry.version).is_ok())
         .map(|entry| IndexedVersion {
             version: entry.version.clone(),
-            digest: entry.digest.as_ref().filter(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).map(|hex| format!("sha256:{}", hex.to_ascii_lowercase())),
+            digest: entry.digest.as_ref().and_then(|hex| parse_digest(&format!("sha256:{hex}")).ok()),
         })
         .collect())
 }

@@ -85,7 +85,7 @@ fn parse_ls_remote(output: &str) -> Vec<GitTag> {
     for line in output.lines() {
         let Some((id, name)) = line.split_once('\t') else { continue };
         let Some(name) = name.strip_prefix("refs/tags/") else { continue };
-        if id.len() != 40 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !crate::transition::is_commit_id(id) {
             continue;
         }
         let (name, peeled) = match name.strip_suffix("^{}") {
