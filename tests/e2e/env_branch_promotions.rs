@@ -182,7 +182,8 @@ fn env_branches_guard_refuses_a_hand_edit_and_a_forged_record_on_an_environment_
     // A forged record: the real one carried into a plain commit that sets 9.9.9, under a new id.
     let real = record_at(&repo, &promoted).to_string();
     let id = record_at(&repo, &promoted)["transition"]["id"].as_str().unwrap().to_string();
-    let forged_id = format!("{}0", &id[..id.len() - 1]);
+    // Another last hex digit, so the forged id always differs (an id ending in 0 kept it).
+    let forged_id = format!("{}{}", &id[..id.len() - 1], if id.ends_with('0') { '1' } else { '0' });
     let forged = real.replace("1.4.2", "9.9.9").replace(&id, &forged_id);
     let forged_path = format!(".tollgate/decisions/shop-api/prod/{forged_id}.decision");
     let forgery = hand_commit(&repo, "environment/prod", "9.9.9", &[(&forged_path, &forged)]);
