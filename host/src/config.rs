@@ -467,13 +467,12 @@ impl Config {
             }
             if let Some(discovery) = &application.discover {
                 if !application.artifacts.is_empty() {
-                    return Err(at(&["applications", name, "discover"], "discovery is for an application of one image; remove `discover:` or `artifacts:`".into()));
+                    return Err(at(
+                        &["applications", name, "discover"],
+                        format!("an application of several artifacts discovers each one's versions on its own: put `discover:` on each artifact under applications.{name}.artifacts"),
+                    ));
                 }
-                let filter = discovery.compile().map_err(|(key, message)| at(&["applications", name, "discover", key], message))?;
-                if !kind.is_image() && filter.newest_by != discover::NewestBy::Semver {
-                    let key = if discovery.newest_by.is_some() { "newest_by" } else { "semver" };
-                    return Err(at(&["applications", name, "discover", key], format!("a {}'s versions are ordered by semantic version (no creation time is read): give `semver:` (\"*\" for any)", kind.word())));
-                }
+                discovery.compile_for(kind).map_err(|(key, message)| at(&["applications", name, "discover", key], message))?;
             }
             for (env, location) in &application.environments {
                 if !known(env) {

@@ -9,7 +9,7 @@ use crate::support::{Run, committed_repo, git, snapshot, tollgate_env};
 
 /// Push an image `shop/api:TAG` (a configuration created at `created`, one layer); returns
 /// its manifest digest.
-fn push_image(registry: &Registry, tag: &str, created: &str) -> String {
+pub fn push_image(registry: &Registry, tag: &str, created: &str) -> String {
     let config = format!(r#"{{"created":"{created}","architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#);
     let layer = format!("layer of {tag}");
     registry.push_one_layer("shop/api", tag, ("application/vnd.oci.image.config.v1+json", config.as_bytes()), ("application/vnd.oci.image.layer.v1.tar", layer.as_bytes()))

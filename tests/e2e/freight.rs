@@ -71,7 +71,7 @@ fn json(run: &crate::support::Run) -> serde_json::Value {
 }
 
 /// The one decision record commit `rev` adds.
-fn record_at(repo: &str, rev: &str) -> serde_json::Value {
+pub fn record_at(repo: &str, rev: &str) -> serde_json::Value {
     let files = git(repo, &["show", "--name-only", "--format=", rev]);
     let records: Vec<&str> = files.lines().filter(|line| line.starts_with(".tollgate/decisions/")).collect();
     assert_eq!(records.len(), 1, "one decision: {files}");

@@ -19,6 +19,25 @@ fn app_repo(source: &str, discover: &str, layout: &str, file: &str) -> (tempfile
     committed_repo(&[("tollgate.yaml".into(), config), ("envs/dev/shop.yaml".into(), file.to_string()), ("envs/prod/shop.yaml".into(), file.to_string())])
 }
 
+/// A bare Git repository `base.git` in `dir` with one commit per tag (annotated), as a
+/// `file://` URL, and the commits the tags name.
+pub fn tagged_remote(dir: &std::path::Path, tags: &[&str]) -> (String, Vec<String>) {
+    let origin = dir.join("base");
+    let origin = origin.to_str().unwrap();
+    git(dir.to_str().unwrap(), &["init", "--quiet", origin]);
+    let mut commits = Vec::new();
+    for tag in tags {
+        std::fs::write(std::path::Path::new(origin).join("file"), tag).unwrap();
+        git(origin, &["add", "file"]);
+        git(origin, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", tag]);
+        git(origin, &["-c", "user.name=t", "-c", "user.email=t@example.com", "tag", "-a", "-m", tag, tag]);
+        commits.push(git(origin, &["rev-parse", "HEAD"]).trim().to_string());
+    }
+    let remote = dir.join("base.git");
+    git(dir.to_str().unwrap(), &["clone", "--bare", "--quiet", origin, remote.to_str().unwrap()]);
+    (format!("file://{}", remote.display()), commits)
+}
+
 fn chart_yaml(version: &str) -> String {
     format!("apiVersion: v2\nname: shop-env\nversion: 0.1.0\ndependencies:\n  - name: shop\n    version: {version}\n")
 }
@@ -36,7 +55,7 @@ fn versions(run: &Run) -> Vec<(String, String)> {
 
 /// Push chart `charts/shop:VERSION` as Helm pushes it: an OCI manifest with a Helm config and
 /// one chart layer; returns its manifest digest.
-fn push_chart(registry: &Registry, version: &str) -> String {
+pub fn push_chart(registry: &Registry, version: &str) -> String {
     let config = format!(r#"{{"name":"shop","version":"{version}","apiVersion":"v2"}}"#);
     let layer = format!("chart archive of {version}");
     registry.push_one_layer("charts/shop", version, ("application/vnd.cncf.helm.config.v1+json", config.as_bytes()), ("application/vnd.cncf.helm.chart.content.v1.tar+gzip", layer.as_bytes()))
@@ -86,20 +105,8 @@ fn a_chart_repositorys_index_is_read_on_loopback_and_an_unreachable_one_is_an_er
 #[test]
 fn a_git_remotes_tags_are_discovered_with_their_commits_and_the_newest_promoted() {
     let dir = tempfile::tempdir().unwrap();
-    let origin = dir.path().join("base");
-    let origin = origin.to_str().unwrap();
-    git(dir.path().to_str().unwrap(), &["init", "--quiet", origin]);
-    let mut commits = Vec::new();
-    for tag in ["v1.0.0", "v1.2.0", "v2.0.0-rc.1", "nightly"] {
-        std::fs::write(std::path::Path::new(origin).join("file"), tag).unwrap();
-        git(origin, &["add", "file"]);
-        git(origin, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", tag]);
-        git(origin, &["-c", "user.name=t", "-c", "user.email=t@example.com", "tag", "-a", "-m", tag, tag]);
-        commits.push(git(origin, &["rev-parse", "HEAD"]).trim().to_string());
-    }
-    let remote = dir.path().join("base.git");
-    git(dir.path().to_str().unwrap(), &["clone", "--bare", "--quiet", origin, remote.to_str().unwrap()]);
-    let source = format!("git: {{ url: 'file://{}' }}", remote.display());
+    let (remote, commits) = tagged_remote(dir.path(), &["v1.0.0", "v1.2.0", "v2.0.0-rc.1", "nightly"]);
+    let source = format!("git: {{ url: '{remote}' }}");
     let kustomization = "resources:\n  - https://git.example.com/platform/base//deploy?ref=v0.9.0\n";
     let (_dir, repo) = app_repo(&source, "{ semver: '*' }", "kustomize_remote: { url: https://git.example.com/platform/base }", kustomization);
     let listed = versions(&run(&repo, &["versions", "shop", "-o", "json"]));

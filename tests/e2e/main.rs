@@ -46,4 +46,5 @@ mod trust;
 mod truthful;
 mod ts_plugin;
 mod verify;
+mod warehouse;
 mod watch;

@@ -69,7 +69,7 @@ fn parse_batch(source: &str, text: &str) -> Result<Vec<(usize, PlanArgs)>, Failu
             to: vec![to],
             from,
             version: version.into_iter().collect(),
-            digest,
+            digest: digest.into_iter().collect(),
             no_digest: false,
             latest: false,
             request: RequestArgs::empty(),

@@ -40,9 +40,10 @@ pub struct PlanArgs {
     /// VERSION for all of them.
     #[arg(long, value_name = "VERSION|NAME=VERSION")]
     pub version: Vec<String>,
-    /// Digest of that version, sha256:<64 hex> (a root environment only).
-    #[arg(long)]
-    pub digest: Option<String>,
+    /// Digest of that version, sha256:<64 hex> (a root environment only). For a
+    /// multi-artifact application: NAME=DIGEST per artifact (repeatable).
+    #[arg(long, value_name = "DIGEST|NAME=DIGEST")]
+    pub digest: Vec<String>,
     /// Promote into a root environment without a digest, clearing the one the file has.
     #[arg(long, conflicts_with = "digest")]
     pub no_digest: bool,
@@ -106,7 +107,7 @@ impl PlanArgs {
             to: vec![env.to_string()],
             from: None,
             version: Vec::new(),
-            digest: None,
+            digest: Vec::new(),
             no_digest: false,
             latest: false,
             request: RequestArgs::empty(),
@@ -194,27 +195,17 @@ pub(super) fn plan_request_for(
         labels.insert(key.to_string(), value.to_string());
     }
     let actor = requester(workspace, request.actor.as_deref())?;
-    let mut version = None;
-    let mut artifact_versions = std::collections::BTreeMap::new();
-    for text in &args.version {
-        match text.split_once('=') {
-            Some((name, value)) => {
-                if artifact_versions.insert(name.to_string(), value.to_string()).is_some() {
-                    return Err(Failure::bad_input(format!("--version {name}=…: given twice")));
-                }
-            }
-            None if version.is_none() => version = Some(text.clone()),
-            None => return Err(Failure::bad_input("--version VERSION: give it once (or NAME=VERSION per artifact)".to_string())),
-        }
-    }
+    let (version, artifact_versions) = named_values("--version", "VERSION", &args.version)?;
+    let (digest, artifact_digests) = named_values("--digest", "DIGEST", &args.digest)?;
     let mut plan_request = PlanRequest {
         artifact_versions,
+        artifact_digests,
         actor_given: request.actor.is_some(),
         app: app.to_string(),
         to_env: to.to_string(),
         from_env: args.from.clone(),
         version,
-        digest: args.digest.clone(),
+        digest,
         no_digest: args.no_digest,
         actor,
         approvals,
@@ -228,6 +219,25 @@ pub(super) fn plan_request_for(
     plan_request.approvals = crate::promotion::approvals::request_approvals(workspace, &plan_request, &request.signed_approvals)?;
     // Validated by planning (`PlanRequest::validate`), the one boundary every command goes through.
     Ok(plan_request)
+}
+
+/// The values of a repeatable `--version` or `--digest`: one plain VALUE (for every artifact),
+/// and NAME=VALUE per artifact.
+fn named_values(flag: &str, value: &str, given: &[String]) -> Result<(Option<String>, std::collections::BTreeMap<String, String>), Failure> {
+    let mut plain = None;
+    let mut named = std::collections::BTreeMap::new();
+    for text in given {
+        match text.split_once('=') {
+            Some((name, one)) => {
+                if named.insert(name.to_string(), one.to_string()).is_some() {
+                    return Err(Failure::bad_input(format!("{flag} {name}=…: given twice")));
+                }
+            }
+            None if plain.is_none() => plain = Some(text.clone()),
+            None => return Err(Failure::bad_input(format!("{flag} {value}: give it once (or NAME={value} per artifact)"))),
+        }
+    }
+    Ok((plain, named))
 }
 
 /// `VERSION[:GROUP]` of an `--approval NAME@…`; a version that is a digest (`sha256:…`, an

@@ -151,7 +151,7 @@ fn plan_args(body: &PlanBody) -> Result<PlanArgs, Failure> {
         to: body.to.clone(),
         from: body.from.clone(),
         version: body.version.clone(),
-        digest: body.digest.clone(),
+        digest: body.digest.iter().cloned().collect(),
         no_digest: body.no_digest,
         latest: body.latest,
         request: RequestArgs { actor: body.actor.clone(), approvals: body.approvals.clone(), labels, at: body.at.clone(), output: OutputFormat::Json, ..RequestArgs::empty() },

@@ -1,4 +1,5 @@
-//! `tollgate versions APP`: what the application's registry offers under its `discover:` rule.
+//! `tollgate versions APP`: what the application's registry offers under its `discover:` rule
+//! (for a multi-artifact application, each artifact's under its own).
 
 use clap::Args;
 
@@ -10,7 +11,7 @@ use crate::report::{self, OutputFormat};
 /// Arguments of `versions`.
 #[derive(Debug, Args)]
 pub struct VersionsArgs {
-    /// Application (with a `discover:` rule in tollgate.yaml).
+    /// Application (with a `discover:` rule in tollgate.yaml, or on its artifacts).
     pub app: String,
     /// Show the newest N.
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -26,7 +27,7 @@ pub(super) fn run(cli: &Cli, args: &VersionsArgs) -> Result<ExitCode, Failure> {
     }
     crate::input::identifier("application", &args.app).map_err(|error| Failure::bad_input(error.to_string()))?;
     let workspace = open_workspace(cli)?;
-    let candidates = workspace.candidates(&args.app, args.limit.max(1))?;
-    print(&report::versions::render(&args.app, &candidates, args.output));
+    let offered = workspace.candidates(&args.app, args.limit.max(1))?;
+    print(&report::versions::render(&args.app, &offered, args.output));
     Ok(ExitCode::Success)
 }

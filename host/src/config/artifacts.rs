@@ -14,6 +14,7 @@
 //!             - { file: envs/prod/shop/cronjob.yaml, manifest: { container: api } }
 //!       worker:
 //!         image: registry.example.com/shop/worker
+//!         discover: { semver: "^1" }     # where its versions come from (see `discover`)
 //!         environments: { … }
 //!     primary: api          # optional: the artifact 0.1 plugins see as `artifact` (default: the first by name)
 //! ```
@@ -47,6 +48,10 @@ pub struct ArtifactConfig {
     /// Where its version lives, per environment: one location, or a list of them (every
     /// one holds the same version and is edited together).
     pub environments: BTreeMap<String, Locations>,
+    /// Where its new versions come from, as an application's `discover:` (Kargo: one of a
+    /// Warehouse's subscriptions). See [`super::discover`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discover: Option<super::discover::Discovery>,
     /// What it promotes (set when loading).
     #[serde(skip)]
     pub source: ArtifactSource,
@@ -151,6 +156,11 @@ impl Config {
             for (artifact_name, artifact) in &application.artifacts {
                 crate::input::identifier("artifacts", artifact_name)
                     .map_err(|error| at(&["applications", name, "artifacts", artifact_name], error.message))?;
+                if let Some(discovery) = &artifact.discover {
+                    discovery
+                        .compile_for(artifact.source.kind())
+                        .map_err(|(key, message)| at(&["applications", name, "artifacts", artifact_name, "discover", key], message))?;
+                }
                 if envs(artifact) != envs(first) {
                     return Err(at(
                         &["applications", name, "artifacts", artifact_name, "environments"],
@@ -311,6 +321,12 @@ applications:
         let text = SHOP.replace("  shop:\n", "  shop:\n    primary: db\n");
         let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
         assert!(error.contains("applications.shop.primary: db is not one of its artifacts (api, worker)"), "{error}");
+        let text = SHOP.replace("        image: registry.example.com/shop/worker\n", "        image: registry.example.com/shop/worker\n        discover: { semver: 'newest' }\n");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.contains("applications.shop.artifacts.worker.discover.semver: \"newest\" is not a semver requirement"), "{error}");
+        let text = SHOP.replace("  shop:\n", "  shop:\n    discover: { semver: '*' }\n");
+        let error = Config::parse("tollgate.yaml", &text).unwrap_err().0;
+        assert!(error.contains("applications.shop.discover: an application of several artifacts discovers each one's versions on its own"), "{error}");
         let text = SHOP.replace("  shop:\n", "  shop:\n    primary: worker\n");
         let config = Config::parse("tollgate.yaml", &text).unwrap();
         assert_eq!(config.applications["shop"].image, "registry.example.com/shop/worker");

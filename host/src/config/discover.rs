@@ -1,9 +1,13 @@
 //! Discovery: where an application's new versions come from (Kargo's Warehouse). The image's
 //! registry is asked for its tags; the ones this rule admits are the candidates, newest first,
-//! each with the manifest digest the registry holds for it (see `promotion::discover`).
+//! each with the manifest digest the registry holds for it (see `promotion::discover`). A
+//! multi-artifact application has a rule per artifact (`artifacts.NAME.discover`), as a
+//! Warehouse subscribes to several artifacts.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::transition::ArtifactKind;
 
 /// At most this many bytes of a `tag_regex` (the regex crate bounds what it compiles, too).
 const MAX_PATTERN_BYTES: usize = 1024;
@@ -76,6 +80,17 @@ impl Discovery {
             return Err(("newest_by", "`newest_by: semver` needs a `semver:` requirement (use \"*\" for any version)".into()));
         }
         Ok(TagFilter { requirement, pattern, prereleases: self.prereleases, newest_by })
+    }
+
+    /// Compile the rule for an artifact of `kind`: a chart's or Git revision's versions are
+    /// ordered by semantic version only (no creation time is read for them).
+    pub fn compile_for(&self, kind: ArtifactKind) -> Result<TagFilter, (&'static str, String)> {
+        let filter = self.compile()?;
+        if !kind.is_image() && filter.newest_by != NewestBy::Semver {
+            let key = if self.newest_by.is_some() { "newest_by" } else { "semver" };
+            return Err((key, format!("a {}'s versions are ordered by semantic version (no creation time is read): give `semver:` (\"*\" for any)", kind.word())));
+        }
+        Ok(filter)
     }
 }
 

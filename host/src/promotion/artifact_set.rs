@@ -42,6 +42,12 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             return Err(format!("--version {name}=…: {} has no artifact {name}; its artifacts are {}", request.app, names.join(", ")));
         }
     }
+    for name in request.artifact_digests.keys() {
+        if !application.artifacts.contains_key(name) {
+            let names: Vec<&str> = artifacts.iter().map(|artifact| artifact.name).collect();
+            return Err(format!("--digest {name}=…: {} has no artifact {name}; its artifacts are {}", request.app, names.join(", ")));
+        }
+    }
     if !config.environments.contains(&request.to_env) {
         return Err(format!("unknown environment {}; environments are {}", request.to_env, config.environments.join(", ")));
     }
@@ -91,6 +97,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             // application's (its version checks included).
             let primary_request = PlanRequest {
                 version: request.version.clone().or_else(|| request.artifact_versions.get(&primary).cloned()),
+                digest: request.digest.clone().or_else(|| request.artifact_digests.get(&primary).cloned()),
                 ..request.clone()
             };
             let primary_config = artifacts.iter().find(|artifact| artifact.name == primary).expect("the primary is an artifact");
@@ -110,6 +117,11 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             let chosen = promotion_source(config, application, &primary_request, &primary_deployed, &read_primary, history)?;
             source_reason = Some(chosen.reason);
             let from_env = chosen.from_env;
+            if let Some(from) = &from_env
+                && !request.artifact_digests.is_empty()
+            {
+                return Err(format!("--digest NAME=DIGEST only applies to a root environment; {} takes every artifact's digest from {from}", request.to_env));
+            }
             for artifact in &artifacts {
                 let value = match &from_env {
                     Some(from) => {
@@ -124,16 +136,29 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
                             )
                         })?;
                         if request.digest.is_some() {
-                            return Err(format!("{} has several artifacts: --digest does not say which one; promote without --digest", request.app));
+                            return Err(format!("{} has several artifacts: --digest does not say which one; give --digest NAME=DIGEST per artifact", request.app));
                         }
                         let running = &current[artifact.name];
-                        if running.digest.is_some() && !request.no_digest {
+                        let given = request.artifact_digests.get(artifact.name).cloned();
+                        if given.is_some() && request.no_digest {
+                            return Err("give --digest or --no-digest, not both".into());
+                        }
+                        if given.is_some() && !artifact.kind.is_image() {
+                            return Err(format!("--digest {}=…: {} artifact {} is a {}, which has no digest", artifact.name, request.app, artifact.name, artifact.kind.word()));
+                        }
+                        if given.is_some() && !running.has_digest_field {
                             return Err(format!(
-                                "{} artifact {} in {} has a digest; promote with --no-digest to clear it (per-artifact digests are not taken on the command line)",
-                                request.app, artifact.name, request.to_env
+                                "--digest {}=…: the file of {} artifact {} in {} has no place for a digest; add one (Helm: digest_path; Kustomize: a digest in the images entry) or promote it without a digest",
+                                artifact.name, request.app, artifact.name, request.to_env
                             ));
                         }
-                        (version.clone(), None)
+                        if given.is_none() && running.digest.is_some() && !request.no_digest {
+                            return Err(format!(
+                                "{} artifact {} in {} has a digest; give --digest {}=DIGEST, or --no-digest to clear it",
+                                request.app, artifact.name, request.to_env, artifact.name
+                            ));
+                        }
+                        (version.clone(), given)
                     }
                 };
                 target.insert(artifact.name, value);

@@ -27,6 +27,9 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     if !request.artifact_versions.is_empty() {
         return Err(format!("--version NAME=VERSION names an artifact; {} has a single image: give --version VERSION", request.app));
     }
+    if !request.artifact_digests.is_empty() {
+        return Err(format!("--digest NAME=DIGEST names an artifact; {} has a single image: give --digest DIGEST", request.app));
+    }
     let application = config.applications.get(&request.app).ok_or_else(|| {
         format!(
             "unknown application {}; tollgate.yaml configures {}",

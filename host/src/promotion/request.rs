@@ -27,6 +27,9 @@ pub struct PlanRequest {
     pub artifact_versions: BTreeMap<String, String>,
     /// Digest, only with `version`.
     pub digest: Option<String>,
+    /// For a multi-artifact application: digests by artifact name (`--digest NAME=DIGEST`),
+    /// only for the first environment.
+    pub artifact_digests: BTreeMap<String, String>,
     /// Promote into a root environment without a digest, clearing the one it has.
     pub no_digest: bool,
     /// Who asks; `requested-by` is its [`Actor::identity`].
@@ -63,6 +66,10 @@ impl PlanRequest {
             input::version("--version", version)?;
         }
         if let Some(digest) = &self.digest {
+            input::digest("--digest", digest)?;
+        }
+        for (name, digest) in &self.artifact_digests {
+            input::identifier("--digest", name)?;
             input::digest("--digest", digest)?;
         }
         input::identity("--actor", &self.actor.name, 200)?;

@@ -1,0 +1,221 @@
+//! Discovery for multi-artifact applications (issue 24; Kargo's Warehouse subscribing to
+//! several artifacts and making Freight of their newest versions): an image and a chart
+//! pushed to Debian's `docker-registry` and a local bare Git remote, each artifact with its
+//! own `discover:` rule; `tollgate versions` lists each, and `promote --latest` takes every
+//! newest version (the image's digest from the registry) into the first environment in one
+//! commit.
+
+use crate::discovery::{push_image, run};
+use crate::freight::record_at;
+use crate::freight_discovery::{push_chart, tagged_remote};
+use crate::registry_support::Registry;
+use crate::support::{Run, committed_repo, git, snapshot};
+
+/// The application `shop` of three artifacts (`api` image, `chart` OCI chart, `base` Git
+/// revision), each discovered by its own rule (`base`'s is `base_rule`, none when empty), in
+/// dev → prod.
+fn shop_repo(registry: &Registry, remote: &str, base_rule: &str) -> (tempfile::TempDir, String) {
+    let host = &registry.host;
+    let config = format!(
+        "environments:\n  - dev\n  - {{ name: prod, upstream: dev }}\napplications:\n  shop:\n    artifacts:\n      \
+         api:\n        image: {host}/shop/api\n        discover: {{ semver: '^1' }}\n        environments:\n          \
+         dev: {{ file: envs/dev/values.yaml, helm: {{ tag_path: api.tag, digest_path: api.digest }} }}\n          \
+         prod: {{ file: envs/prod/values.yaml, helm: {{ tag_path: api.tag, digest_path: api.digest }} }}\n      \
+         chart:\n        chart: {{ repository: 'oci://{host}/charts', name: shop }}\n        discover: {{ semver: '<1' }}\n        environments:\n          \
+         dev: {{ file: envs/dev/Chart.yaml, chart_dependency: {{ name: shop }} }}\n          \
+         prod: {{ file: envs/prod/Chart.yaml, chart_dependency: {{ name: shop }} }}\n      \
+         base:\n        git: {{ url: '{remote}' }}\n{base_rule}        environments:\n          \
+         dev: {{ file: envs/dev/kustomization.yaml, kustomize_remote: {{ url: https://git.example.com/platform/base }} }}\n          \
+         prod: {{ file: envs/prod/kustomization.yaml, kustomize_remote: {{ url: https://git.example.com/platform/base }} }}\n"
+    );
+    let mut files = vec![("tollgate.yaml".to_string(), config)];
+    for env in ["dev", "prod"] {
+        files.push((format!("envs/{env}/values.yaml"), values("0.9.0", "")));
+        files.push((format!("envs/{env}/Chart.yaml"), chart_yaml("0.1.0")));
+        files.push((format!("envs/{env}/kustomization.yaml"), kustomization("v0.9.0")));
+    }
+    committed_repo(&files)
+}
+
+const BASE_RULE: &str = "        discover: { semver: '*' }\n";
+
+fn values(tag: &str, digest: &str) -> String {
+    format!("api:\n  tag: \"{tag}\"\n  digest: \"{digest}\"\n")
+}
+
+fn chart_yaml(version: &str) -> String {
+    format!("apiVersion: v2\nname: shop-env\nversion: 0.1.0\ndependencies:\n  - name: shop\n    version: {version}\n")
+}
+
+fn kustomization(reference: &str) -> String {
+    format!("resources:\n  - https://git.example.com/platform/base//deploy?ref={reference}\n")
+}
+
+/// A registry holding api 1.0.0, 1.2.0 and 2.0.0 and chart 0.3.0, 0.4.0 and 1.0.0; the
+/// digests by `api:TAG` and `chart:VERSION`.
+fn pushed() -> (Registry, std::collections::BTreeMap<String, String>) {
+    let registry = Registry::start();
+    let mut digests = std::collections::BTreeMap::new();
+    for tag in ["1.0.0", "1.2.0", "2.0.0"] {
+        digests.insert(format!("api:{tag}"), push_image(&registry, tag, "2026-01-01T00:00:00Z"));
+    }
+    for version in ["0.3.0", "0.4.0", "1.0.0"] {
+        digests.insert(format!("chart:{version}"), push_chart(&registry, version));
+    }
+    (registry, digests)
+}
+
+fn succeeded(run: &Run) {
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+fn read(repo: &str, path: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(repo).join(path)).unwrap()
+}
+
+#[test]
+fn versions_lists_each_discovered_artifact_of_a_multi_artifact_application() {
+    let (registry, digests) = pushed();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let (remote, commits) = tagged_remote(remote_dir.path(), &["v1.0.0", "v1.1.0"]);
+    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
+    let listed = run(&repo, &["versions", "shop", "-o", "json"]);
+    succeeded(&listed);
+    let document: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let of = |name: &str| -> Vec<(String, String)> {
+        document["artifacts"][name]["versions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{document}"))
+            .iter()
+            .map(|v| (v["version"].as_str().unwrap().to_string(), v["digest"].as_str().or(v["commit"].as_str()).unwrap().to_string()))
+            .collect()
+    };
+    assert_eq!(of("api"), [("1.2.0".to_string(), digests["api:1.2.0"].clone()), ("1.0.0".into(), digests["api:1.0.0"].clone())]);
+    assert_eq!(of("chart"), [("0.4.0".to_string(), digests["chart:0.4.0"].clone()), ("0.3.0".into(), digests["chart:0.3.0"].clone())]);
+    assert_eq!(of("base"), [("v1.1.0".to_string(), commits[1].clone()), ("v1.0.0".into(), commits[0].clone())]);
+    assert_eq!(document["artifacts"]["chart"]["kind"], "helm-chart", "{document}");
+    let text = run(&repo, &["versions", "shop", "--limit", "1"]);
+    succeeded(&text);
+    assert_eq!(
+        text.stdout,
+        format!(
+            "api (image {host}/shop/api)\n  1.2.0  {}\nbase (git-revision {remote})\n  v1.1.0  {}\nchart (helm-chart oci://{host}/charts/shop)\n  0.4.0  {}\n",
+            digests["api:1.2.0"],
+            commits[1],
+            digests["chart:0.4.0"],
+            host = registry.host
+        )
+    );
+}
+
+#[test]
+fn promote_latest_takes_every_artifacts_newest_version_and_the_images_digest_in_one_commit() {
+    let (registry, digests) = pushed();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0", "v1.1.0"]);
+    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+    succeeded(&run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]));
+    assert_eq!(git(&repo, &["rev-parse", "HEAD~1"]).trim(), base.trim(), "one commit");
+    assert_eq!(read(&repo, "envs/dev/values.yaml"), values("1.2.0", &digests["api:1.2.0"]));
+    assert_eq!(read(&repo, "envs/dev/Chart.yaml"), chart_yaml("0.4.0"));
+    assert_eq!(read(&repo, "envs/dev/kustomization.yaml"), kustomization("v1.1.0"));
+    let record = record_at(&repo, "HEAD");
+    let artifacts: Vec<(String, String, String)> = record["transition"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap().into(), a["version"].as_str().unwrap().into(), a["digest"].as_str().unwrap_or("-").into()))
+        .collect();
+    assert_eq!(
+        artifacts,
+        [
+            ("api".to_string(), "1.2.0".to_string(), digests["api:1.2.0"].clone()),
+            ("base".into(), "v1.1.0".into(), "-".into()),
+            ("chart".into(), "0.4.0".into(), "-".into())
+        ]
+    );
+    succeeded(&run(&repo, &["verify", "HEAD"]));
+
+    // Further down, every artifact and digest comes from upstream, never from a registry.
+    let before = snapshot(&repo);
+    let refused = run(&repo, &["promote", "shop", "--to", "prod", "--latest", "--actor", "ci"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("takes its version from its upstream environment"), "{}", refused.stderr);
+    assert_eq!(snapshot(&repo), before);
+    succeeded(&run(&repo, &["promote", "shop", "--to", "prod", "--actor", "ci"]));
+    assert_eq!(read(&repo, "envs/prod/values.yaml"), values("1.2.0", &digests["api:1.2.0"]));
+    assert_eq!(read(&repo, "envs/prod/Chart.yaml"), chart_yaml("0.4.0"));
+}
+
+#[test]
+fn typed_versions_of_discovered_artifacts_are_checked_against_their_registries() {
+    let (registry, digests) = pushed();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0", "v1.1.0"]);
+    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
+    let before = snapshot(&repo);
+    let typed = ["--version", "api=1.0.0", "--version", "chart=0.3.0", "--version", "base=v1.0.0"];
+    let wrong = format!("api={}", digests["api:1.2.0"]);
+    let refused = run(&repo, &[&["promote", "shop", "--to", "dev", "--digest", &wrong, "--actor", "ci"][..], &typed].concat());
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let said = format!("--digest {wrong} is not what the registry holds for shop artifact api 1.0.0 ({})", digests["api:1.0.0"]);
+    assert!(refused.stderr.contains(&said), "{}", refused.stderr);
+    let missing = run(&repo, &["promote", "shop", "--to", "dev", "--version", "api=1.0.0", "--version", "chart=0.5.0", "--version", "base=v1.0.0", "--actor", "ci"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("--version chart=0.5.0: the repository of shop artifact chart does not offer it"), "{}", missing.stderr);
+    assert_eq!(snapshot(&repo), before, "nothing may change");
+
+    // Typed without a digest: the image's is read from the registry.
+    succeeded(&run(&repo, &[&["promote", "shop", "--to", "dev", "--actor", "ci"][..], &typed].concat()));
+    assert_eq!(read(&repo, "envs/dev/values.yaml"), values("1.0.0", &digests["api:1.0.0"]));
+    // The right digest typed is taken.
+    let right = format!("api={}", digests["api:1.2.0"]);
+    succeeded(&run(&repo, &["promote", "shop", "--to", "dev", "--version", "api=1.2.0", "--version", "chart=0.4.0", "--version", "base=v1.1.0", "--digest", &right, "--actor", "ci"]));
+    assert_eq!(read(&repo, "envs/dev/values.yaml"), values("1.2.0", &digests["api:1.2.0"]));
+}
+
+#[test]
+fn an_unreachable_registry_fails_a_multi_artifact_discovery_with_exit_2_and_changes_nothing() {
+    let (mut registry, _) = pushed();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0"]);
+    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
+    registry.stop();
+    let before = snapshot(&repo);
+    for args in [
+        vec!["versions", "shop"],
+        vec!["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"],
+        vec!["promote", "shop", "--to", "dev", "--version", "api=1.0.0", "--version", "chart=0.3.0", "--version", "base=v1.0.0", "--actor", "ci"],
+    ] {
+        let failed = run(&repo, &args);
+        assert_eq!(failed.code, 2, "{args:?}: {}", failed.stderr);
+        assert!(failed.stderr.contains("cannot reach the registry"), "{args:?}: {}", failed.stderr);
+    }
+    assert_eq!(snapshot(&repo), before);
+}
+
+#[test]
+fn latest_names_an_artifact_without_a_rule_and_an_application_level_rule_is_a_configuration_error() {
+    let (registry, digests) = pushed();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0"]);
+    let (_dir, repo) = shop_repo(&registry, &remote, "");
+    let before = snapshot(&repo);
+    let refused = run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("shop artifact base has no `discover:` rule (applications.shop.artifacts.base.discover)"), "{}", refused.stderr);
+    assert_eq!(snapshot(&repo), before);
+    // Typed, an artifact without a rule is taken as typed; the others are still checked.
+    succeeded(&run(&repo, &["promote", "shop", "--to", "dev", "--version", "api=1.2.0", "--version", "chart=0.4.0", "--version", "base=v7.0.0", "--actor", "ci"]));
+    assert_eq!(read(&repo, "envs/dev/values.yaml"), values("1.2.0", &digests["api:1.2.0"]));
+    assert_eq!(read(&repo, "envs/dev/kustomization.yaml"), kustomization("v7.0.0"));
+
+    let config = read(&repo, "tollgate.yaml").replace("  shop:\n", "  shop:\n    discover: { semver: '*' }\n");
+    let path = std::path::Path::new(&repo).join("tollgate.yaml");
+    std::fs::write(&path, config).unwrap();
+    let checked = run(&repo, &["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(checked.code, 2, "{}{}", checked.stdout, checked.stderr);
+    let said = format!("{}{}", checked.stdout, checked.stderr);
+    assert!(said.contains("applications.shop.discover: an application of several artifacts discovers each one's versions on its own"), "{said}");
+}
