@@ -51,9 +51,19 @@ fn kustomization(reference: &str) -> String {
     format!("resources:\n  - https://git.example.com/platform/base//deploy?ref={reference}\n")
 }
 
-/// A registry holding api 1.0.0, 1.2.0 and 2.0.0 and chart 0.3.0, 0.4.0 and 1.0.0; the
-/// digests by `api:TAG` and `chart:VERSION`.
-fn pushed() -> (Registry, std::collections::BTreeMap<String, String>) {
+/// A registry holding api 1.0.0, 1.2.0 and 2.0.0 and chart 0.3.0, 0.4.0 and 1.0.0 (their
+/// digests by `api:TAG` and `chart:VERSION`), a Git remote tagged v1.0.0 and v1.1.0 (its
+/// commits), and `shop_repo` on them.
+struct Shop {
+    registry: Registry,
+    digests: std::collections::BTreeMap<String, String>,
+    remote: String,
+    commits: Vec<String>,
+    repo: String,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn shop(base_rule: &str) -> Shop {
     let registry = Registry::start();
     let mut digests = std::collections::BTreeMap::new();
     for tag in ["1.0.0", "1.2.0", "2.0.0"] {
@@ -62,7 +72,10 @@ fn pushed() -> (Registry, std::collections::BTreeMap<String, String>) {
     for version in ["0.3.0", "0.4.0", "1.0.0"] {
         digests.insert(format!("chart:{version}"), push_chart(&registry, version));
     }
-    (registry, digests)
+    let remote_dir = tempfile::tempdir().unwrap();
+    let (remote, commits) = tagged_remote(remote_dir.path(), &["v1.0.0", "v1.1.0"]);
+    let (dir, repo) = shop_repo(&registry, &remote, base_rule);
+    Shop { registry, digests, remote, commits, repo, _dirs: (remote_dir, dir) }
 }
 
 fn succeeded(run: &Run) {
@@ -75,10 +88,8 @@ fn read(repo: &str, path: &str) -> String {
 
 #[test]
 fn versions_lists_each_discovered_artifact_of_a_multi_artifact_application() {
-    let (registry, digests) = pushed();
-    let remote_dir = tempfile::tempdir().unwrap();
-    let (remote, commits) = tagged_remote(remote_dir.path(), &["v1.0.0", "v1.1.0"]);
-    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
+    let shop = shop(BASE_RULE);
+    let (repo, digests) = (shop.repo.clone(), shop.digests.clone());
     let listed = run(&repo, &["versions", "shop", "-o", "json"]);
     succeeded(&listed);
     let document: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
@@ -92,28 +103,27 @@ fn versions_lists_each_discovered_artifact_of_a_multi_artifact_application() {
     };
     assert_eq!(of("api"), [("1.2.0".to_string(), digests["api:1.2.0"].clone()), ("1.0.0".into(), digests["api:1.0.0"].clone())]);
     assert_eq!(of("chart"), [("0.4.0".to_string(), digests["chart:0.4.0"].clone()), ("0.3.0".into(), digests["chart:0.3.0"].clone())]);
-    assert_eq!(of("base"), [("v1.1.0".to_string(), commits[1].clone()), ("v1.0.0".into(), commits[0].clone())]);
+    assert_eq!(of("base"), [("v1.1.0".to_string(), shop.commits[1].clone()), ("v1.0.0".into(), shop.commits[0].clone())]);
     assert_eq!(document["artifacts"]["chart"]["kind"], "helm-chart", "{document}");
     let text = run(&repo, &["versions", "shop", "--limit", "1"]);
     succeeded(&text);
     assert_eq!(
         text.stdout,
         format!(
-            "api (image {host}/shop/api)\n  1.2.0  {}\nbase (git-revision {remote})\n  v1.1.0  {}\nchart (helm-chart oci://{host}/charts/shop)\n  0.4.0  {}\n",
+            "api (image {host}/shop/api)\n  1.2.0  {}\nbase (git-revision {})\n  v1.1.0  {}\nchart (helm-chart oci://{host}/charts/shop)\n  0.4.0  {}\n",
             digests["api:1.2.0"],
-            commits[1],
+            shop.remote,
+            shop.commits[1],
             digests["chart:0.4.0"],
-            host = registry.host
+            host = shop.registry.host
         )
     );
 }
 
 #[test]
 fn promote_latest_takes_every_artifacts_newest_version_and_the_images_digest_in_one_commit() {
-    let (registry, digests) = pushed();
-    let remote_dir = tempfile::tempdir().unwrap();
-    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0", "v1.1.0"]);
-    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
+    let shop = shop(BASE_RULE);
+    let (repo, digests) = (shop.repo.clone(), shop.digests.clone());
     let base = git(&repo, &["rev-parse", "HEAD"]);
     succeeded(&run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]));
     assert_eq!(git(&repo, &["rev-parse", "HEAD~1"]).trim(), base.trim(), "one commit");
@@ -150,10 +160,8 @@ fn promote_latest_takes_every_artifacts_newest_version_and_the_images_digest_in_
 
 #[test]
 fn typed_versions_of_discovered_artifacts_are_checked_against_their_registries() {
-    let (registry, digests) = pushed();
-    let remote_dir = tempfile::tempdir().unwrap();
-    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0", "v1.1.0"]);
-    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
+    let shop = shop(BASE_RULE);
+    let (repo, digests) = (shop.repo.clone(), shop.digests.clone());
     let before = snapshot(&repo);
     let typed = ["--version", "api=1.0.0", "--version", "chart=0.3.0", "--version", "base=v1.0.0"];
     let wrong = format!("api={}", digests["api:1.2.0"]);
@@ -177,11 +185,9 @@ fn typed_versions_of_discovered_artifacts_are_checked_against_their_registries()
 
 #[test]
 fn an_unreachable_registry_fails_a_multi_artifact_discovery_with_exit_2_and_changes_nothing() {
-    let (mut registry, _) = pushed();
-    let remote_dir = tempfile::tempdir().unwrap();
-    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0"]);
-    let (_dir, repo) = shop_repo(&registry, &remote, BASE_RULE);
-    registry.stop();
+    let mut shop = shop(BASE_RULE);
+    let repo = shop.repo.clone();
+    shop.registry.stop();
     let before = snapshot(&repo);
     for args in [
         vec!["versions", "shop"],
@@ -197,10 +203,8 @@ fn an_unreachable_registry_fails_a_multi_artifact_discovery_with_exit_2_and_chan
 
 #[test]
 fn latest_names_an_artifact_without_a_rule_and_an_application_level_rule_is_a_configuration_error() {
-    let (registry, digests) = pushed();
-    let remote_dir = tempfile::tempdir().unwrap();
-    let (remote, _) = tagged_remote(remote_dir.path(), &["v1.0.0"]);
-    let (_dir, repo) = shop_repo(&registry, &remote, "");
+    let shop = shop("");
+    let (repo, digests) = (shop.repo.clone(), shop.digests.clone());
     let before = snapshot(&repo);
     let refused = run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
