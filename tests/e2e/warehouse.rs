@@ -9,6 +9,7 @@ use crate::discovery::{push_image, run};
 use crate::freight::record_at;
 use crate::freight_discovery::{push_chart, tagged_remote};
 use crate::registry_support::Registry;
+use crate::serve_support::{Server, TOKEN, token_file};
 use crate::support::{Run, committed_repo, git, snapshot};
 
 /// The application `shop` of three artifacts (`api` image, `chart` OCI chart, `base` Git
@@ -222,4 +223,51 @@ fn latest_names_an_artifact_without_a_rule_and_an_application_level_rule_is_a_co
     assert_eq!(checked.code, 2, "{}{}", checked.stdout, checked.stderr);
     let said = format!("{}{}", checked.stdout, checked.stderr);
     assert!(said.contains("applications.shop.discover: an application of several artifacts discovers each one's versions on its own"), "{said}");
+}
+
+#[test]
+fn status_and_the_dashboard_show_every_artifact_and_serve_takes_latest_through_the_same_path() {
+    let shop = shop(BASE_RULE);
+    let repo = shop.repo.clone();
+    let tokens_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&repo, &[], &["--token-file", &token_file(tokens_dir.path())]);
+    let answer = server.call("POST", "/v1/plan", Some(r#"{"app": "shop", "to": "dev", "latest": true, "actor": "ci"}"#));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let artifacts: Vec<String> =
+        answer.json()["transition"]["artifacts"].as_array().unwrap().iter().map(|a| format!("{} {}", a["name"].as_str().unwrap(), a["version"].as_str().unwrap())).collect();
+    assert_eq!(artifacts, ["api 1.2.0", "base v1.1.0", "chart 0.4.0"]);
+    succeeded(&run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]));
+
+    // status: every artifact per environment, in text and in JSON (beside the primary's version).
+    let digest = &shop.digests["api:1.2.0"];
+    let text = run(&repo, &["status"]);
+    succeeded(&text);
+    let expected = format!(
+        "               api   image        1.2.0  {}\n               base  git-revision v1.1.0 -\n               chart helm-chart   0.4.0  -\n  prod",
+        &digest[..15]
+    );
+    assert!(text.stdout.contains(&expected), "{}", text.stdout);
+    let status: serde_json::Value = serde_json::from_str(&run(&repo, &["status", "-o", "json"]).stdout).unwrap();
+    let cells = &status["applications"][0]["environments"];
+    assert_eq!(cells["dev"]["version"], "1.2.0", "the primary's, as before: {status}");
+    let listed = |env: &str| -> Vec<String> {
+        cells[env]["artifacts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{status}"))
+            .iter()
+            .map(|a| format!("{} {} {} {}", a["name"].as_str().unwrap(), a["kind"].as_str().unwrap(), a["version"].as_str().unwrap(), a["digest"].as_str().unwrap_or("-")))
+            .collect()
+    };
+    assert_eq!(listed("dev"), [format!("api image 1.2.0 {digest}"), "base git-revision v1.1.0 -".into(), "chart helm-chart 0.4.0 -".into()]);
+    assert_eq!(listed("prod"), ["api image 0.9.0 -", "base git-revision v0.9.0 -", "chart helm-chart 0.1.0 -"]);
+
+    // The dashboard's cell lists them too.
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let login = server.call_with("POST", "/login", &form, Some(format!("token={TOKEN}").as_bytes()));
+    let cookie = login.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    let page = server.call_with("GET", "/", &[("cookie", &cookie)], None);
+    assert_eq!(page.status, 200);
+    for artifact in ["api 1.2.0", "base v1.1.0", "chart 0.4.0", "api 0.9.0"] {
+        assert!(page.body.contains(&format!("<div class=\"small artifact\">{artifact}</div>")), "{artifact}: {}", page.body);
+    }
 }

@@ -1,5 +1,6 @@
 //! `tollgate status`: what version of every application runs in every environment, who put
-//! it there, and whether it arrived by a promotion that counts.
+//! it there, and whether it arrived by a promotion that counts (for a multi-artifact
+//! application, every artifact's version too).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,8 +12,10 @@ use super::history::{Arrivals, PromotionRecord};
 use super::plan::location_tip;
 use super::verified::Trust;
 use super::workspace::Workspace;
+use crate::config::Application;
 use crate::exit::Failure;
 use crate::manifest::read_deployed;
+use crate::transition::ArtifactKind;
 
 impl Workspace {
     /// What is deployed where.
@@ -69,6 +72,7 @@ impl Workspace {
                                 && (newest.is_some() || history.iter().any(|record| !record.counts && self.touches(&record.commit, &location.file)));
                             let mut cell = EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest);
                             cell.health = attributed.and_then(|promotion| HealthStatus::of(&health, &promotion.commit));
+                            cell.artifacts = self.artifact_cells(application, env, tip.tree);
                             cell
                         }
                         Err(_) if location.inserts_missing() && crate::manifest::insert::lacks_target(&text, &location.layout(&application.image)) => {
@@ -82,6 +86,28 @@ impl Workspace {
             apps.push(AppStatus { app: name.clone(), environments });
         }
         Ok(apps)
+    }
+
+    /// What each artifact of a multi-artifact application runs in `env` (its first file's,
+    /// read from `tree`: the files of one artifact in one environment hold one version); empty
+    /// for an application of one artifact.
+    fn artifact_cells(&self, application: &Application, env: &str, tree: git2::Oid) -> Vec<ArtifactStatus> {
+        let mut cells = Vec::new();
+        for artifact in application.artifact_list() {
+            let Some(location) = artifact.environments.get(env).and_then(|locations| locations.first()) else { continue };
+            let read = self
+                .repo
+                .read_file(tree, &location.file)
+                .map_err(|error| error.0)
+                .and_then(|text| text.ok_or_else(|| format!("{} does not exist on {}", location.file, location.branch)))
+                .and_then(|text| read_deployed(&location.file, &text, &location.layout(artifact.image)).map_err(|error| error.0));
+            let (version, digest, error) = match read {
+                Ok(deployed) => (Some(deployed.version), deployed.digest, None),
+                Err(message) => (None, None, Some(message)),
+            };
+            cells.push(ArtifactStatus { name: artifact.name.to_string(), kind: artifact.kind, version, digest, error });
+        }
+        cells
     }
 
     /// Whether `commit` changed `path` relative to its first parent.
@@ -138,6 +164,26 @@ pub struct EnvStatus {
     pub unrecorded_change: bool,
     /// Why the version could not be read.
     pub error: Option<String>,
+    /// For a multi-artifact application, what each artifact runs (`version` and `digest`
+    /// above are the primary artifact's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactStatus>,
+}
+
+/// What one artifact of a multi-artifact application runs in one environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactStatus {
+    /// Artifact name.
+    pub name: String,
+    /// Image, Helm chart or Git revision.
+    pub kind: ArtifactKind,
+    /// Its version, when readable.
+    pub version: Option<String>,
+    /// Its digest, if the file holds one.
+    pub digest: Option<String>,
+    /// Why its version could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl EnvStatus {
@@ -160,6 +206,7 @@ impl EnvStatus {
             version: Some(version),
             digest,
             error: None,
+            artifacts: Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::escape::{line, mermaid as label};
 use super::{JSON_SCHEMA_VERSION, format_time, short_digest, to_json};
 use crate::config::{EnvGraph, Require};
-use crate::promotion::status::{AppStatus, EnvStatus, HealthStatus};
+use crate::promotion::status::{AppStatus, ArtifactStatus, EnvStatus, HealthStatus};
 use crate::promotion::verified::Trust;
 use crate::promotion::source::{Standing, compare_versions, standing};
 
@@ -207,10 +207,31 @@ fn text(graph: &EnvGraph, apps: &[AppStatus]) -> String {
             let version = cell.version.as_deref().unwrap_or("-");
             let row = format!("  {env:<env_width$} {version:<version_width$} {digest:<digest_width$} {when}");
             let _ = writeln!(out, "{}", line(&row));
+            out.push_str(&artifact_rows(&cell.artifacts, env_width));
         }
     }
     for found in untrusted(apps) {
         let _ = writeln!(out, "{}", line(&format!("UNTRUSTED: {} in {} arrived by {}: {}", found.app, found.environment, &found.commit[..12.min(found.commit.len())], found.reason)));
+    }
+    out
+}
+
+/// One row per artifact of a multi-artifact application's cell, under it: name, kind, version
+/// and digest (or why it could not be read).
+fn artifact_rows(artifacts: &[ArtifactStatus], env_width: usize) -> String {
+    let name_width = artifacts.iter().map(|artifact| line(&artifact.name).chars().count()).max().unwrap_or(0);
+    let version_width = artifacts.iter().filter_map(|artifact| artifact.version.as_deref()).map(|v| line(v).chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for artifact in artifacts {
+        let what = match (&artifact.error, &artifact.version) {
+            (Some(error), _) => format!("error: {error}"),
+            (None, version) => {
+                let digest = artifact.digest.as_deref().map(short_digest).unwrap_or_else(|| "-".to_string());
+                format!("{:<version_width$} {digest}", version.as_deref().unwrap_or("-"))
+            }
+        };
+        let row = format!("  {:env_width$}   {:<name_width$} {:<12} {what}", "", artifact.name, artifact.kind.word());
+        let _ = writeln!(out, "{}", line(row.trim_end()));
     }
     out
 }

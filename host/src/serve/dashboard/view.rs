@@ -49,6 +49,9 @@ pub struct Cell {
     pub health_failed: bool,
     /// Why the version could not be read.
     pub error: Option<String>,
+    /// For a multi-artifact application, each artifact as `NAME VERSION` (`NAME error` when
+    /// unreadable).
+    pub artifacts: Vec<String>,
 }
 
 /// The matrix: applications × environments in graph order.
@@ -74,6 +77,11 @@ pub fn matrix(graph: &EnvGraph, apps: &[AppStatus]) -> Vec<Row> {
                         health: status.health.as_ref().map(crate::report::matrix::health_words),
                         health_failed: status.health.as_ref().is_some_and(|health| health.reason.is_some()),
                         error: status.error.clone(),
+                        artifacts: status
+                            .artifacts
+                            .iter()
+                            .map(|artifact| format!("{} {}", artifact.name, artifact.version.as_deref().unwrap_or("error")))
+                            .collect(),
                     },
                 })
                 .collect(),
