@@ -113,24 +113,37 @@ pub fn is_digest_version(value: &str) -> bool {
     digest("version", value).is_ok()
 }
 
-/// A version: an OCI tag, `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`, or for an image pinned by
-/// digest alone, its digest ([`is_digest_version`]).
+/// A version: an OCI tag, `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}` ([`is_tag`]), optionally with
+/// semantic-version build metadata (`+` and dot-separated `[0-9A-Za-z-]` identifiers, as a
+/// Helm chart's `1.2.3+build.1`; only a chart's kind takes it, see
+/// `transition::ArtifactKind::check_version`), or for an image pinned by digest alone, its
+/// digest ([`is_digest_version`]). 128 bytes at most.
 pub fn version(field: &str, value: &str) -> Result<(), InputError> {
     if is_digest_version(value) {
         return Ok(());
     }
-    let valid = !value.is_empty()
-        && value.len() <= 128
-        && value.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let build_valid = |build: &str| build.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let valid = value.len() <= 128
+        && match value.split_once('+') {
+            Some((tag, build)) => is_tag(tag) && build_valid(build),
+            None => is_tag(value),
+        };
     if valid {
         Ok(())
     } else {
         Err(refuse(
             field,
-            format!("{value:?} is not a valid version: an image tag of 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.' or '-' (or, for an image pinned by digest alone, its sha256: digest)"),
+            format!("{value:?} is not a valid version: an image tag of 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.' or '-' (a chart version may add +BUILD metadata; for an image pinned by digest alone, its sha256: digest)"),
         ))
     }
+}
+
+/// Whether `value` is an OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn is_tag(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// A digest: `sha256:` and 64 lowercase hex digits, or `sha512:` and 128.
@@ -276,11 +289,12 @@ mod tests {
     }
 
     #[test]
-    fn versions_follow_the_oci_tag_grammar() {
-        for good in ["1.4.2", "v2", "_x", "1.0.0-rc.1", "A_b-c.d", &"a".repeat(128)] {
+    fn versions_follow_the_oci_tag_grammar_with_build_metadata_allowed() {
+        for good in ["1.4.2", "v2", "_x", "1.0.0-rc.1", "A_b-c.d", &"a".repeat(128), "1.2.3+build.1", "1.0.0-rc.1+exp-sha.5114f85"] {
             assert!(version("--version", good).is_ok(), "{good:?}");
         }
-        for bad in ["", ".1", "-1", "a:b", "a b", "{a}", "1\n2", "1\t2", "é", "a\u{2028}", &"a".repeat(129), "1.0+build"] {
+        let long_build = format!("1+{}", "a".repeat(127));
+        for bad in ["", ".1", "-1", "a:b", "a b", "{a}", "1\n2", "1\t2", "é", "a\u{2028}", &"a".repeat(129), "1.0+", "1.0+a..b", "1.0+a+b", "1.0+a_b", "+1", "1.0+a/b", &long_build] {
             assert!(version("--version", bad).is_err(), "{bad:?}");
         }
     }

@@ -51,10 +51,16 @@ impl ArtifactKind {
     }
 
     /// Check `version` is one this kind can have: an image's as [`crate::input::version`]
-    /// says; a chart's a semantic version (a leading `v` allowed, as Helm allows it); a Git
-    /// revision's a tag that is one valid ref-name component, or a full 40-hex commit id.
+    /// says, without build metadata; a chart's a semantic version (a leading `v` and `+BUILD`
+    /// metadata allowed, as Helm allows them); a Git revision's a tag that is one valid
+    /// ref-name component without `+`, or a full 40-hex commit id.
     pub fn check_version(self, version: &str) -> Result<(), String> {
         crate::input::version("version", version).map_err(|error| error.message)?;
+        // Build metadata (`+…`) is a chart version's only: an OCI tag has no `+`, and in a
+        // kustomize remote's `?ref=` a `+` would be read as a space.
+        if version.contains('+') && self != ArtifactKind::HelmChart {
+            return Err(format!("{version:?} is not a valid {} version: only a Helm chart's version takes +BUILD metadata", self.word()));
+        }
         match self {
             ArtifactKind::Image => Ok(()),
             ArtifactKind::HelmChart => semver::Version::parse(version.strip_prefix('v').unwrap_or(version))

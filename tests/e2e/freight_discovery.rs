@@ -127,3 +127,52 @@ fn a_git_remotes_tags_are_discovered_with_their_commits_and_the_newest_promoted(
     assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
     assert!(refused.stderr.contains("git ls-remote file://"), "{}", refused.stderr);
 }
+
+#[test]
+fn chart_versions_with_build_metadata_are_discovered_from_oci_tags_and_an_index_and_promoted() {
+    // In an OCI repository Helm stores 0.4.0+build.7 under the tag 0.4.0_build.7.
+    let registry = Registry::start();
+    let plain = push_chart(&registry, "0.4.0");
+    let built = push_chart(&registry, "0.4.0_build.7");
+    let source = format!("chart: {{ repository: 'oci://{}/charts', name: shop }}", registry.host);
+    let (_dir, repo) = app_repo(&source, "{ semver: '<1' }", "chart_dependency: { name: shop }", &chart_yaml("0.3.0"));
+    let listed = versions(&run(&repo, &["versions", "shop", "-o", "json"]));
+    assert_eq!(listed, [("0.4.0+build.7".to_string(), built), ("0.4.0".into(), plain)]);
+    let promoted = run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    assert_eq!(git(&repo, &["show", "HEAD:envs/dev/shop.yaml"]), chart_yaml("0.4.0+build.7"));
+    let record = crate::freight::record_at(&repo, "HEAD");
+    assert_eq!(record["transition"]["artifact"]["version"], "0.4.0+build.7", "{record}");
+    let verified = run(&repo, &["verify", "HEAD"]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    // Downstream it travels as it is; typed, it must be offered under its `_` tag.
+    let downstream = run(&repo, &["promote", "shop", "--to", "prod", "--actor", "ci"]);
+    assert_eq!(downstream.code, 0, "{}{}", downstream.stdout, downstream.stderr);
+    assert_eq!(git(&repo, &["show", "HEAD:envs/prod/shop.yaml"]), chart_yaml("0.4.0+build.7"));
+    let missing = run(&repo, &["plan", "shop", "--to", "dev", "--version", "0.4.0+build.8", "--actor", "ci"]);
+    assert_eq!(missing.code, 2, "{}{}", missing.stdout, missing.stderr);
+    assert!(missing.stderr.contains("--version 0.4.0+build.8: the repository of shop does not offer it"), "{}", missing.stderr);
+
+    // From an HTTP repository's index.yaml, as written there.
+    let index = "apiVersion: v1\nentries:\n  shop:\n    - version: 1.2.3+build.1\n    - version: 1.2.2\n    - version: 1.2.4+bad_build\n";
+    let origin = http_server(200, Box::leak(index.to_string().into_boxed_str()), Duration::ZERO);
+    let source = format!("chart: {{ repository: '{origin}/charts', name: shop }}");
+    let release = "kind: HelmRelease\nspec:\n  chart:\n    spec: { chart: shop, version: 1.0.0 }\n";
+    let (_dir, repo) = app_repo(&source, "{ semver: '^1' }", "helm_release: {}", release);
+    let listed = versions(&run(&repo, &["versions", "shop", "-o", "json"]));
+    assert_eq!(listed, [("1.2.3+build.1".to_string(), "-".to_string()), ("1.2.2".into(), "-".into())], "a version outside the grammar is dropped");
+    let promoted = run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    assert_eq!(git(&repo, &["show", "HEAD:envs/dev/shop.yaml"]), release.replace("1.0.0", "1.2.3+build.1"));
+}
+
+#[test]
+fn build_metadata_is_refused_in_an_image_tag() {
+    let dir = crate::support::gitops_repo();
+    let repo = crate::support::repo_path(&dir);
+    let before = crate::support::snapshot(&repo);
+    let refused = crate::support::tollgate_in(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2+build.1", "--no-digest", "--actor", "ci"]);
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("\"1.4.2+build.1\" is not a valid image version: only a Helm chart's version takes +BUILD metadata"), "{}", refused.stderr);
+    assert_eq!(crate::support::snapshot(&repo), before);
+}

@@ -348,5 +348,8 @@ applications:
         assert!(ArtifactKind::GitRevision.check_version("v1.lock").is_err());
         assert!(ArtifactKind::Image.check_version("main-abc1234").is_ok());
         assert!(ArtifactKind::HelmChart.check_version("1.0 0").is_err());
+        assert!(ArtifactKind::HelmChart.check_version("1.2.3+build.1").is_ok());
+        assert!(ArtifactKind::Image.check_version("1.2.3+build.1").unwrap_err().contains("only a Helm chart's version takes +BUILD metadata"));
+        assert!(ArtifactKind::GitRevision.check_version("v1.2.3+build.1").is_err());
     }
 }

@@ -16,6 +16,7 @@ use crate::transition::ArtifactKind;
 use crate::exit::Failure;
 use crate::manifest::normalize_image;
 use crate::registry::client::RegistryClient;
+use crate::registry::client::images::{chart_tag, chart_version};
 use crate::registry::reference::OciReference;
 
 /// With `newest_by: created`, at most this many tags are looked at (one manifest and one
@@ -213,21 +214,24 @@ impl Workspace {
                 return Ok(newest_by_semver(&filter, tags, limit));
             }
         };
-        let mut admitted: Vec<(String, Option<semver::Version>)> = client
+        // (tag, version, semantic version): a chart's version is its tag with `_` read as `+`.
+        let chart = !subscription.source.kind().is_image();
+        let mut admitted: Vec<(String, String, Option<semver::Version>)> = client
             .tags(&reference)
             .map_err(Failure::bad_input)?
             .into_iter()
-            .filter(|tag| crate::input::version("tag", tag).is_ok())
-            .filter_map(|tag| filter.admits(&tag).map(|version| (tag, version)))
+            .map(|tag| if chart { (chart_version(&tag), tag) } else { (tag.clone(), tag) })
+            .filter(|(version, _)| crate::input::version("tag", version).is_ok())
+            .filter_map(|(version, tag)| filter.admits(&version).map(|semantic| (tag, version, semantic)))
             .collect();
         let mut candidates = Vec::new();
         match filter.newest_by {
             NewestBy::Semver => {
                 // Newest first; of two tags of one version (`1.2.0`, `v1.2.0`) the plain one first.
-                admitted.sort_by(|(a_tag, a), (b_tag, b)| b.cmp(a).then_with(|| a_tag.len().cmp(&b_tag.len())));
-                for (tag, _) in admitted.into_iter().take(limit) {
+                admitted.sort_by(|(a_tag, _, a), (b_tag, _, b)| b.cmp(a).then_with(|| a_tag.len().cmp(&b_tag.len())));
+                for (tag, version, _) in admitted.into_iter().take(limit) {
                     let image = client.image_tag(&reference, &tag, false).map_err(Failure::bad_input)?;
-                    candidates.push(Candidate { version: tag, digest: Some(image.digest), commit: None, created: None });
+                    candidates.push(Candidate { version, digest: Some(image.digest), commit: None, created: None });
                 }
             }
             NewestBy::Created => {
@@ -238,9 +242,9 @@ impl Workspace {
                         subscription.rule_path()
                     )));
                 }
-                for (tag, _) in admitted {
+                for (tag, version, _) in admitted {
                     let image = client.image_tag(&reference, &tag, true).map_err(Failure::bad_input)?;
-                    candidates.push(Candidate { version: tag, digest: Some(image.digest), commit: None, created: image.created });
+                    candidates.push(Candidate { version, digest: Some(image.digest), commit: None, created: image.created });
                 }
                 candidates.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.version.cmp(&a.version)));
                 candidates.truncate(limit);
@@ -250,11 +254,14 @@ impl Workspace {
     }
 
     /// Whether `subscription`'s repository offers `version` now, whether or not its discovery
-    /// rule admits it: a tag of its OCI repository, a version in its chart index, a tag of its
+    /// rule admits it: a tag of its OCI repository (a chart's `+` stored as `_`), a version in its chart index, a tag of its
     /// Git remote. A full commit id is not listed by a remote, so it is taken as typed.
     fn offers(&self, subscription: &Subscription, version: &str) -> Result<bool, Failure> {
         Ok(match self.discovery(subscription)?.0 {
-            Offer::Registry(client, reference) => client.tags(&reference).map_err(Failure::bad_input)?.iter().any(|tag| tag == version),
+            Offer::Registry(client, reference) => {
+                let tag = if subscription.source.kind().is_image() { version.to_string() } else { chart_tag(version) };
+                client.tags(&reference).map_err(Failure::bad_input)?.contains(&tag)
+            }
             Offer::ChartIndex(repository, name) => crate::registry::client::chart_index::chart_versions(&repository, &name)
                 .map_err(Failure::bad_input)?
                 .iter()

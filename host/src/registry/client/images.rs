@@ -1,5 +1,5 @@
 //! Container images for discovery: an image repository's tags, and one tag's manifest digest
-//! and creation time. Everything read is bounded (pages, tags, bytes) and checked (digests,
+//! and creation time (a chart in an OCI repository too: its versions' tags, `+` as `_`). Everything read is bounded (pages, tags, bytes) and checked (digests,
 //! tag grammar): the registry is not trusted.
 
 use serde::Deserialize;
@@ -22,6 +22,17 @@ const IMAGE_MANIFEST_TYPES: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
+
+/// The OCI tag Helm stores a chart version under: `+` (semantic-version build metadata)
+/// becomes `_`, which a tag may hold and a semantic version may not.
+pub fn chart_tag(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+/// The chart version an OCI tag holds: the inverse of [`chart_tag`].
+pub fn chart_version(tag: &str) -> String {
+    tag.replace('_', "+")
+}
 
 /// One tag of an image repository as the registry holds it.
 #[derive(Debug, Clone)]
