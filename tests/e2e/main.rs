@@ -14,6 +14,7 @@ mod erp_http;
 mod examples;
 mod freight;
 mod freight_discovery;
+mod freight_env_branches;
 mod discovery;
 mod graph;
 mod guard;

@@ -182,11 +182,6 @@ impl Config {
                         }
                         file_path.push("file");
                         super::templates::check_path(&location.file).map_err(|message| at(&file_path, format!("{:?} {message}", location.file)))?;
-                        if !location.branch.is_empty() {
-                            file_path.pop();
-                            file_path.push("branch");
-                            return Err(at(&file_path, "environment branches do not apply to an artifact's locations yet: keep this application's files on the top-level branch".into()));
-                        }
                         // The artifact's location checked as a one-location application.
                         let mut alone = self.clone();
                         alone.applications = BTreeMap::from([(
@@ -223,6 +218,9 @@ impl Config {
                 }
             }
         }
+        for (name, application) in self.applications.iter().filter(|(_, application)| application.is_multi_artifact()) {
+            one_branch_per_environment(name, application, &self.branch, at)?;
+        }
         for application in self.applications.values_mut().filter(|application| application.is_multi_artifact()) {
             let primary = application.primary_artifact().expect("not empty").to_string();
             let artifact = &application.artifacts[&primary];
@@ -255,14 +253,58 @@ impl Config {
                 if let Some(identifier) = source.identifier() {
                     artifact.image = identifier;
                 }
-                for locations in artifact.environments.values_mut() {
-                    locations.all_mut().iter_mut().for_each(|location| location.source = source.clone());
+                for (env, locations) in artifact.environments.iter_mut() {
+                    let several = matches!(locations, Locations::Several(_));
+                    for (index, location) in locations.all_mut().iter_mut().enumerate() {
+                        location.source = source.clone();
+                        if !location.branch.is_empty() {
+                            // Where the branch was written, for this and later errors about it.
+                            let index = index.to_string();
+                            let mut field = vec!["applications", name.as_str(), "artifacts", artifact_name.as_str(), "environments", env.as_str()];
+                            field.extend(several.then_some(index.as_str()));
+                            field.push("branch");
+                            location.branch = super::templates::fill_branch(&location.branch, Some((name, env))).map_err(|message| at(&field, message))?;
+                            location.origin.branch = field.iter().map(|segment| segment.to_string()).collect();
+                        }
+                    }
                 }
                 artifact.source = source;
             }
         }
         Ok(())
     }
+}
+
+/// Every file of a multi-artifact application in one environment lives on one branch (the
+/// top-level one unless a location names its own), since one commit changes them together.
+fn one_branch_per_environment(name: &str, application: &Application, top: &str, at: &dyn Fn(&[&str], String) -> ConfigProblem) -> Result<(), ConfigProblem> {
+    let branch_of = |location: &Location| if location.branch.is_empty() { top.to_string() } else { location.branch.clone() };
+    for env in application.artifacts.values().flat_map(|artifact| artifact.environments.keys()) {
+        let mut first: Option<(String, &str)> = None;
+        for (artifact_name, artifact) in &application.artifacts {
+            for (index, location) in artifact.environments.get(env).map(Locations::all).unwrap_or_default().iter().enumerate() {
+                let branch = branch_of(location);
+                match &first {
+                    None => first = Some((branch, artifact_name)),
+                    Some((first_branch, first_artifact)) if *first_branch != branch => {
+                        let index = index.to_string();
+                        let mut field = vec!["applications", name, "artifacts", artifact_name.as_str(), "environments", env.as_str()];
+                        if let Some(Locations::Several(_)) = artifact.environments.get(env) {
+                            field.push(&index);
+                        }
+                        return Err(at(
+                            &field,
+                            format!(
+                                "the files of {name} in {env} are changed by one commit: keep them on one branch ({first_artifact}'s are on {first_branch}, this one is on {branch})"
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub(super) fn resolve(config: &mut Config, at: At) -> Result<(), ConfigProblem> 
             if top.as_ref().is_some_and(|defaults| !defaults.branch.is_empty()) {
                 return Err(at(
                     &["defaults", "branch"],
-                    format!("environment branches do not apply to applications with artifacts: yet ({name}); keep them on the top-level branch, or give the branch per single-image application"),
+                    format!("a default branch does not apply to applications with artifacts: ({name}); give branch: on each of its artifacts' locations instead"),
                 ));
             }
             continue;
@@ -203,7 +203,7 @@ fn check_defaults(defaults: &Location, path: &[&str], at: At) -> Result<(), Conf
 
 /// A location's `branch` with `{app}` and `{env}` filled in (`names`; `None` checks a
 /// template with stand-ins), checked to be a branch name.
-fn fill_branch(template: &str, names: Option<(&str, &str)>) -> Result<String, String> {
+pub(super) fn fill_branch(template: &str, names: Option<(&str, &str)>) -> Result<String, String> {
     let (app, env) = names.unwrap_or(("app", "env"));
     let branch = fill(template, app, env)?;
     crate::input::branch("branch", &branch).map_err(|_| {
@@ -471,12 +471,15 @@ mod tests {
     }
 
     #[test]
-    fn environment_branches_are_refused_for_multi_artifact_applications() {
-        let artifacts = "environments: [dev]\napplications:\n  shop:\n    artifacts:\n      api:\n        image: r/api\n        environments:\n          dev: { branch: environment/dev, file: api.yaml, manifest: { container: api } }\n";
-        let error = parse(artifacts).unwrap_err();
-        assert!(error.contains("applications.shop.artifacts.api.environments.dev.branch: environment branches do not apply"), "{error}");
-        let error = parse(&format!("{}defaults: {{ branch: \"environment/{{env}}\" }}\n", artifacts.replace("branch: environment/dev, ", ""))).unwrap_err();
-        assert!(error.contains("defaults.branch: environment branches do not apply to applications with artifacts: yet (shop)"), "{error}");
+    fn environment_branches_are_given_per_artifact_location_not_by_a_default() {
+        let artifacts = "environments: [dev]\napplications:\n  shop:\n    artifacts:\n      api:\n        image: r/api\n        environments:\n          dev: { branch: \"environment/{env}\", file: api.yaml, manifest: { container: api } }\n";
+        let config = parse(artifacts).unwrap();
+        assert_eq!(config.applications["shop"].environments["dev"].branch, "environment/dev");
+        assert_eq!(config.branch_of("shop", "dev"), "environment/dev");
+        let error = parse(&artifacts.replace("environment/{env}", "environment/{env}..x")).unwrap_err();
+        assert!(error.contains("applications.shop.artifacts.api.environments.dev.branch: \"environment/{env}..x\""), "{error}");
+        let error = parse(&format!("{}defaults: {{ branch: \"environment/{{env}}\" }}\n", artifacts.replace("branch: \"environment/{env}\", ", ""))).unwrap_err();
+        assert!(error.contains("defaults.branch: a default branch does not apply to applications with artifacts: (shop)"), "{error}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::history::{Arrivals, last_arrival, arrivals_in};
+use super::plan::location_tip;
 use super::planned::{Edited, Moved, Plan, assemble, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
@@ -32,7 +33,6 @@ struct Running {
 
 /// Plan `request` for a multi-artifact application.
 pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mut dyn Arrivals) -> Result<Plan, String> {
-    let base = repo.tip(&config.branch).map_err(|error| error.0)?;
     let application = &config.applications[&request.app];
     let artifacts = application.artifact_list();
     let primary = application.primary_artifact().expect("a multi-artifact application has artifacts").to_string();
@@ -54,9 +54,14 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
     if !application.environments.contains_key(&request.to_env) {
         return Err(format!("{} has no location configured for {}; add it under applications.{}.artifacts", request.app, request.to_env, request.app));
     }
+    // Planned on the tip of the branch that holds the target's files (one branch for all of
+    // them, see config::artifacts); every environment's files are read from their own branch.
+    let target_location = &application.environments[&request.to_env];
+    let base = location_tip(repo, target_location)?;
     let read_text = |location: &Location| -> Result<String, String> {
-        repo.read_file(base.tree, &location.file).map_err(|error| error.0)?.ok_or_else(|| {
-            format!("{} does not exist on {}; create it or fix the artifacts of applications.{} in tollgate.yaml", location.file, config.branch, request.app)
+        let tip = if location.branch == target_location.branch { base } else { location_tip(repo, location)? };
+        repo.read_file(tip.tree, &location.file).map_err(|error| error.0)?.ok_or_else(|| {
+            format!("{} does not exist on {}; create it or fix the artifacts of applications.{} in tollgate.yaml", location.file, location.branch, request.app)
         })
     };
     // What an artifact runs in `env`: every location must agree.
@@ -169,7 +174,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             if request.version.is_some() || !request.artifact_versions.is_empty() || request.from_env.is_some() || request.digest.is_some() {
                 return Err("a rollback takes --to VERSION|REVISION, not --version, --digest or --from".into());
             }
-            let history = history.all()?;
+            let history = history.all_in(&request.app, &request.to_env)?;
             rollback_of = last_arrival(history, &request.app, &request.to_env, Some(&current_set)).map(|record| record.commit.clone());
             let set = rollback_artifact(repo, history, request, rollback, &current_set, &application.image)?;
             // The set's artifacts, from the verified record that brought it or replaced it.
@@ -262,7 +267,6 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         changes,
         artifact_kind: application.source.kind(),
     };
-    // Config::parse keeps an artifact's locations on the configured branch.
-    let edited = Edited { file, branch: config.branch.clone(), before, after, line: current[primary.as_str()].line, no_op };
+    let edited = Edited { file, branch: target_location.branch.clone(), before, after, line: current[primary.as_str()].line, no_op };
     Ok(assemble(request, base, moved, edited, rollback_of, source_reason))
 }

@@ -108,8 +108,22 @@ pub struct Rules {
     /// Why the rules could not be read (nothing then counts as verified).
     pub problem: Option<String>,
     /// Locations of the configuration that live on another branch than the one read, by
-    /// application and environment: the branch and file (a promotion's source may be there).
-    pub elsewhere: BTreeMap<(String, String), (String, String, crate::manifest::Layout)>,
+    /// application and environment (a promotion's source may be there): one per file, each
+    /// artifact's of a multi-artifact application.
+    pub elsewhere: BTreeMap<(String, String), Vec<Elsewhere>>,
+}
+
+/// A configured location on another branch than the one read.
+#[derive(Debug, Clone)]
+pub struct Elsewhere {
+    /// The artifact it holds, for a multi-artifact application.
+    pub artifact: Option<String>,
+    /// Its branch.
+    pub branch: String,
+    /// Its file.
+    pub file: String,
+    /// Where the version is in the file.
+    pub layout: crate::manifest::Layout,
 }
 
 impl Rules {
@@ -141,7 +155,12 @@ impl Rules {
             let mut add = |env: &str, location: &crate::config::Location, image: &str, artifact: Option<&str>| {
                 // A file on another branch is not this branch's to guard.
                 if location.branch != branch {
-                    rules.elsewhere.insert((app.clone(), env.to_string()), (location.branch.clone(), location.file.clone(), location.layout(image)));
+                    rules.elsewhere.entry((app.clone(), env.to_string())).or_default().push(Elsewhere {
+                        artifact: artifact.map(str::to_string),
+                        branch: location.branch.clone(),
+                        file: location.file.clone(),
+                        layout: location.layout(image),
+                    });
                     return;
                 }
                 let located = Located { app: app.clone(), env: env.to_string(), artifact: artifact.map(str::to_string), layout: location.layout(image) };

@@ -345,9 +345,16 @@ pub(super) fn replay_problems(git: &git2::Repository, commit: &git2::Commit<'_>,
         if let Some(base) = base {
             let at_base = rules.at(git, &base);
             let held = match at_base.elsewhere.get(&(t.application.clone(), from.clone())) {
-                // The source's file is on another branch: what it held at some commit of
+                // The source's files are on another branch: what each held at some commit of
                 // that branch not after the decision.
-                Some((branch, path, layout)) => held_on_branch(git, branch, path, layout, t.requested_at + REQUESTED_AT_TOLERANCE_SECONDS),
+                Some(locations) => locations
+                    .iter()
+                    .flat_map(|location| {
+                        held_on_branch(git, &location.branch, &location.file, &location.layout, t.requested_at + REQUESTED_AT_TOLERANCE_SECONDS)
+                            .into_iter()
+                            .map(|(_, version, digest)| (location.artifact.clone(), version, digest))
+                    })
+                    .collect(),
                 None => held_at(git, &base, &at_base, &t.application, from),
             };
             let claimed: Vec<(Option<String>, &str, Option<&str>)> = match t.artifacts.is_empty() {
