@@ -6,8 +6,8 @@
 //!   (upstreams, fan-in, roots, topological order) in [`config::graph`], its defaults and
 //!   `{app}`/`{env}` file templates resolved once at load ([`config::templates`]; a location's
 //!   `branch` too, for environments kept on branches of their own), multi-artifact
-//!   applications ([`config::artifacts`]) and artifact kinds (images, Helm charts, Git
-//!   revisions: [`config::kinds`]);
+//!   applications ([`config::artifacts`]: each artifact's locations, branch and `discover:`
+//!   rule) and artifact kinds (images, Helm charts, Git revisions: [`config::kinds`]);
 //! - [`input`]: validation of every string a requester or configuration brings in (identities
 //!   without invisible code points, compared NFKC-normalised and case-folded);
 //! - [`platform`]: what every layer takes from the machine: the effective user and the size
@@ -35,14 +35,16 @@
 //!   ([`registry::client::images`]), HTTP chart repositories' `index.yaml`
 //!   ([`registry::client::chart_index`]) and Git remotes' tags ([`registry::client::git_tags`]);
 //! - [`promotion`]: the one pipeline every command runs through ([`promotion::pipeline`]):
-//!   request (a version from the registry, [`promotion::discover`]) → plan (each environment's
+//!   request (a version from the registry, per artifact of a multi-artifact application,
+//!   [`promotion::discover`]) → plan (each environment's
 //!   file read from the tip of its location's branch, [`promotion::plan::location_tip`]; its
 //!   source taken from the environment graph, [`promotion::source`];
 //!   multi-artifact applications in [`promotion::artifact_set`]) → judge → record → commit →
 //!   publish (on the branch that holds the targets' files: the configured one, or an
 //!   environment branch of its own); a single promotion is a batch of one; then history, status
 //!   and verify, each environment's read from its location's branch
-//!   ([`promotion::histories`]); and after
+//!   ([`promotion::histories`]; `status` lists every artifact of a multi-artifact application,
+//!   [`promotion::status`]); and after
 //!   deploying, `watch` ([`promotion::watch`]: Argo CD's sync and health, an alert-free soak in
 //!   Alertmanager) with its outcome committed as a health record ([`promotion::health`]) on
 //!   the environment's branch, after the promotion it reports on;
