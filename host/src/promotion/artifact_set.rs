@@ -14,8 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::history::{Arrivals, last_arrival, arrivals_in};
-use super::plan::location_tip;
-use super::planned::{Edited, Moved, Plan, assemble, rollback_artifact};
+use super::planned::{Edited, Moved, Plan, assemble, location_tip, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
 use crate::config::{Config, Location};

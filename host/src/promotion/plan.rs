@@ -2,13 +2,14 @@
 //! which artifact goes where, and compute the exact file edit, without changing anything.
 
 use super::history::{Arrivals, PromotionRecord, last_arrival};
+pub use super::planned::location_tip;
 use super::planned::{Edited, Moved, Plan, assemble, rollback_artifact};
 use super::request::PlanRequest;
 use super::source::promotion_source;
-use crate::config::{Config, Location};
+use crate::config::Config;
 use crate::manifest::insert::insert_target;
 use crate::manifest::{Deployed, check_image, read_deployed, write_deployed};
-use crate::repo::{GitRepo, Tip};
+use crate::repo::GitRepo;
 use crate::transition::{Artifact, FileChange, TransitionKind};
 
 /// Plan `request` on the tip of the branch that holds the target's file, with the whole history read.
@@ -127,17 +128,4 @@ pub fn plan_with(repo: &GitRepo, config: &Config, request: &PlanRequest, history
     let moved = Moved { kind, from_env, artifact, previous_artifact, from_env_since, artifacts: Vec::new(), changes, artifact_kind };
     let edited = Edited { file: target.file.clone(), branch: target.branch.clone(), before, after, line, no_op };
     Ok(assemble(request, base, moved, edited, rollback_of, source_reason))
-}
-
-/// The tip of the branch that holds `location`'s file: an environment branch of its own, or
-/// the configured branch (see [`Location::branch`]); `origin`'s when there is no local one.
-pub fn location_tip(repo: &GitRepo, location: &Location) -> Result<Tip, String> {
-    repo.tip_or_origin(&location.branch).map_err(|_| {
-        format!(
-            "branch {} does not exist in {}; create it, or fix {} in tollgate.yaml",
-            location.branch,
-            repo.path().display(),
-            location.origin.branch_field()
-        )
-    })
 }

@@ -246,3 +246,16 @@ pub fn unified_diff(plan: &Plan) -> String {
     }
     diff
 }
+
+/// The tip of the branch that holds `location`'s file: an environment branch of its own, or
+/// the configured branch (see [`crate::config::Location::branch`]); `origin`'s when there is no local one.
+pub fn location_tip(repo: &GitRepo, location: &crate::config::Location) -> Result<Tip, String> {
+    repo.tip_or_origin(&location.branch).map_err(|_| {
+        format!(
+            "branch {} does not exist in {}; create it, or fix {} in tollgate.yaml",
+            location.branch,
+            repo.path().display(),
+            location.origin.branch_field()
+        )
+    })
+}
