@@ -271,3 +271,23 @@ fn status_and_the_dashboard_show_every_artifact_and_serve_takes_latest_through_t
         assert!(page.body.contains(&format!("<div class=\"small artifact\">{artifact}</div>")), "{artifact}: {}", page.body);
     }
 }
+
+#[test]
+fn a_digest_in_the_primary_artifacts_file_asks_for_its_digest_by_name_or_no_digest() {
+    let config = "environments: [dev]\napplications:\n  shop:\n    artifacts:\n      api:\n        image: registry.example.com/shop/api\n        environments:\n          \
+                  dev: { file: envs/dev/values.yaml, helm: { tag_path: api.tag, digest_path: api.digest } }\n      worker:\n        image: registry.example.com/shop/worker\n        environments:\n          \
+                  dev: { file: envs/dev/values.yaml, helm: { tag_path: worker.tag } }\n";
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let values = format!("api:\n  tag: \"1.0.0\"\n  digest: \"{digest}\"\nworker:\n  tag: \"1.0.0\"\n");
+    let (_dir, repo) = committed_repo(&[("tollgate.yaml".into(), config.into()), ("envs/dev/values.yaml".into(), values)]);
+    let typed = ["plan", "shop", "--to", "dev", "--version", "api=1.1.0", "--version", "worker=1.1.0", "--actor", "ci"];
+    let refused = run(&repo, &typed);
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("shop artifact api in dev has a digest; give --digest api=DIGEST, or --no-digest to clear it"), "{}", refused.stderr);
+    let other = format!("api=sha256:{}", "cd".repeat(32));
+    succeeded(&run(&repo, &[&typed[..], &["--digest", &other]].concat()));
+    succeeded(&run(&repo, &[&typed[..], &["--no-digest"]].concat()));
+    let misplaced = run(&repo, &[&typed[..], &["--digest", &other, "--digest", &format!("worker=sha256:{}", "cd".repeat(32))]].concat());
+    assert_eq!(misplaced.code, 2, "{}{}", misplaced.stdout, misplaced.stderr);
+    assert!(misplaced.stderr.contains("--digest worker=…: the file of shop artifact worker in dev has no place for a digest"), "{}", misplaced.stderr);
+}

@@ -99,9 +99,13 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
         None => {
             // The source environment, chosen by the primary artifact like a single-image
             // application's (its version checks included).
+            // Its digest is checked per artifact below, with the NAME=DIGEST form in messages.
+            let primary_digest = request.digest.clone().or_else(|| request.artifact_digests.get(&primary).cloned());
+            let root = config.graph().is_root(&request.to_env) && request.from_env.is_none();
             let primary_request = PlanRequest {
                 version: request.version.clone().or_else(|| request.artifact_versions.get(&primary).cloned()),
-                digest: request.digest.clone().or_else(|| request.artifact_digests.get(&primary).cloned()),
+                no_digest: request.no_digest || (root && primary_digest.is_none()),
+                digest: primary_digest,
                 ..request.clone()
             };
             let primary_config = artifacts.iter().find(|artifact| artifact.name == primary).expect("the primary is an artifact");
@@ -170,7 +174,7 @@ pub fn plan(repo: &GitRepo, config: &Config, request: &PlanRequest, history: &mu
             (TransitionKind::Promote, from_env)
         }
         Some(rollback) => {
-            if request.version.is_some() || !request.artifact_versions.is_empty() || request.from_env.is_some() || request.digest.is_some() {
+            if request.version.is_some() || !request.artifact_versions.is_empty() || request.from_env.is_some() || request.digest.is_some() || !request.artifact_digests.is_empty() {
                 return Err("a rollback takes --to VERSION|REVISION, not --version, --digest or --from".into());
             }
             let history = history.all_in(&request.app, &request.to_env)?;
