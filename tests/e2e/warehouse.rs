@@ -203,14 +203,26 @@ fn an_unreachable_registry_fails_a_multi_artifact_discovery_with_exit_2_and_chan
 }
 
 #[test]
-fn latest_names_an_artifact_without_a_rule_and_an_application_level_rule_is_a_configuration_error() {
+fn latest_names_an_artifact_without_a_rule_takes_one_pinned_by_name_and_an_application_level_rule_is_a_configuration_error() {
     let shop = shop("");
     let (repo, digests) = (shop.repo.clone(), shop.digests.clone());
     let before = snapshot(&repo);
     let refused = run(&repo, &["promote", "shop", "--to", "dev", "--latest", "--actor", "ci"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(refused.stderr.contains("shop artifact base has no `discover:` rule (applications.shop.artifacts.base.discover)"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("shop artifact base has no `discover:` rule (applications.shop.artifacts.base.discover); add one, or give its version with --version base=VERSION"), "{}", refused.stderr);
     assert_eq!(snapshot(&repo), before);
+    // Pinned by name, it goes with the others' newest; a pinned discovered one is checked.
+    let pinned = run(&repo, &["plan", "shop", "--to", "dev", "--latest", "--version", "base=v7.0.0", "--version", "chart=0.3.0", "--actor", "ci", "-o", "json"]);
+    succeeded(&pinned);
+    let document: serde_json::Value = serde_json::from_str(&pinned.stdout).unwrap();
+    let planned: Vec<String> = document["transition"]["artifacts"].as_array().unwrap().iter().map(|a| format!("{} {}", a["name"].as_str().unwrap(), a["version"].as_str().unwrap())).collect();
+    assert_eq!(planned, ["api 1.2.0", "base v7.0.0", "chart 0.3.0"]);
+    let missing = run(&repo, &["plan", "shop", "--to", "dev", "--latest", "--version", "base=v7.0.0", "--version", "chart=0.5.0", "--actor", "ci"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("--version chart=0.5.0: the repository of shop artifact chart does not offer it"), "{}", missing.stderr);
+    let plain = run(&repo, &["plan", "shop", "--to", "dev", "--latest", "--version", "1.0.0", "--actor", "ci"]);
+    assert_eq!(plain.code, 2, "{}", plain.stderr);
+    assert!(plain.stderr.contains("--latest takes the version and digest from the registry: give it without --version VERSION"), "{}", plain.stderr);
     // Typed, an artifact without a rule is taken as typed; the others are still checked.
     succeeded(&run(&repo, &["promote", "shop", "--to", "dev", "--version", "api=1.2.0", "--version", "chart=0.4.0", "--version", "base=v7.0.0", "--actor", "ci"]));
     assert_eq!(read(&repo, "envs/dev/values.yaml"), values("1.2.0", &digests["api:1.2.0"]));

@@ -48,8 +48,9 @@ pub struct PlanArgs {
     #[arg(long, conflicts_with = "digest")]
     pub no_digest: bool,
     /// Take the newest version the application's registry offers (its `discover:` rule), with
-    /// the digest read from the registry (a first environment of the graph only).
-    #[arg(long, conflicts_with_all = ["version", "no_digest"])]
+    /// the digest read from the registry (a first environment of the graph only). For a
+    /// multi-artifact application, every artifact's; --version NAME=VERSION pins one.
+    #[arg(long, conflicts_with = "no_digest")]
     pub latest: bool,
     #[command(flatten)]
     pub request: RequestArgs,

@@ -321,7 +321,8 @@ impl Workspace {
 
     /// Take a request's versions and digests from the registries where the configuration says
     /// where versions come from: with `latest`, each artifact's newest candidate (into a root
-    /// environment only; every artifact of the application needs a rule); otherwise, for
+    /// environment only; an artifact of several without a rule needs its `--version
+    /// NAME=VERSION`, and one typed so is checked as typed); otherwise, for
     /// versions typed into a root environment, each discovered artifact's digest from its
     /// registry (a chart's or Git revision's version checked as offered). A typed `--digest`
     /// that differs from the registry's is refused. Every registry is asked before anything is
@@ -330,8 +331,10 @@ impl Workspace {
         let root = self.config.graph().is_root(&request.to_env);
         let typed = request.version.is_some() || !request.artifact_versions.is_empty();
         if latest {
-            if typed || request.no_digest || request.rollback.is_some() {
-                return Err(Failure::bad_input("--latest takes the version and digest from the registry: give it without --version, --no-digest or a rollback".to_string()));
+            // Per artifact of several, NAME=VERSION may pin one (checked as typed) beside the
+            // others' newest: the form a multi-artifact application's versions are typed in.
+            if request.version.is_some() || request.no_digest || request.rollback.is_some() {
+                return Err(Failure::bad_input("--latest takes the version and digest from the registry: give it without --version VERSION, --no-digest or a rollback (--version NAME=VERSION pins one artifact of several)".to_string()));
             }
             if !root {
                 return Err(Failure::bad_input(format!(
@@ -347,21 +350,24 @@ impl Workspace {
             None if latest => return Err(self.application(&request.app).expect_err("unknown")),
             None => return Ok(()), // planning names the unknown application
         };
+        if latest && !application.is_multi_artifact() && !request.artifact_versions.is_empty() {
+            return Err(Failure::bad_input(format!("--version NAME=VERSION names an artifact; {} has a single one: give --latest alone", request.app)));
+        }
         for subscription in subscriptions(&request.app, application) {
-            if subscription.rule.is_none() && !latest {
-                continue; // typed, with nowhere to check it
-            }
-            if let (None, Some(_)) = (subscription.rule, subscription.artifact) {
-                return Err(Failure::bad_input(format!(
-                    "--latest takes every artifact's version from its registry, but {} has no `discover:` rule ({}); add one, or type every version with --version NAME=VERSION",
-                    subscription.label(),
-                    subscription.rule_path()
-                )));
-            }
             let (typed_version, typed_digest) = match subscription.artifact {
                 None => (request.version.clone(), request.digest.clone()),
                 Some(name) => (request.artifact_versions.get(name).or(request.version.as_ref()).cloned(), request.artifact_digests.get(name).cloned()),
             };
+            if subscription.rule.is_none() && (typed_version.is_some() || !latest) {
+                continue; // typed, with nowhere to check it
+            }
+            if let (None, Some(name)) = (subscription.rule, subscription.artifact) {
+                return Err(Failure::bad_input(format!(
+                    "--latest takes each artifact's version from its registry, but {} has no `discover:` rule ({}); add one, or give its version with --version {name}=VERSION",
+                    subscription.label(),
+                    subscription.rule_path()
+                )));
+            }
             if typed_version.is_none() && !latest {
                 continue; // planning says which artifact's version is missing
             }
