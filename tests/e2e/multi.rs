@@ -409,3 +409,39 @@ fn several_targets_are_pushed_as_one_commit() {
     assert_eq!(git(&remote, &["rev-parse", "main~1"]), base, "one commit on the remote");
     assert_eq!(records_at(&remote, "main").len(), 2);
 }
+
+/// Commit `edits` (path, content) on a new branch `name` off the current branch, and go back.
+fn proposal_branch(repo: &str, name: &str, edits: &[(&str, String)]) {
+    git(repo, &["checkout", "--quiet", "-b", name]);
+    for (path, content) in edits {
+        std::fs::write(Path::new(repo).join(path), content).unwrap();
+    }
+    git(repo, &["commit", "--quiet", "-am", name]);
+    git(repo, &["checkout", "--quiet", "-"]);
+}
+
+/// check-proposal saw only the primary artifact's file: a pull request that changed another
+/// artifact's version (or its second file) passed as "changes no configured version".
+#[test]
+fn check_proposal_judges_every_artifact_of_a_multi_artifact_application_not_only_its_primary() {
+    let (_dir, repo) = shop_repo();
+    proposal_branch(&repo, "sneak-migrate", &[("envs/prod/shop/migrate.yaml", migrate_job("Job", "6.6.6"))]);
+    proposal_branch(&repo, "sneak-cronjob", &[("envs/prod/shop/cleanup-cronjob.yaml", migrate_job("CronJob", "6.6.6"))]);
+    proposal_branch(&repo, "sneak-worker", &[("envs/prod/shop/values.yaml", shop_values("1.2.0", "6.6.6"))]);
+    for branch in ["sneak-migrate", "sneak-cronjob", "sneak-worker"] {
+        let run = tollgate_in(&repo, &["check-proposal", &format!("HEAD..{branch}"), "--actor", "alice", "-o", "json"]);
+        assert_eq!(run.code, 1, "{branch}: {}{}", run.stdout, run.stderr);
+        let document = json(&run);
+        assert_eq!(document["transitions"][0]["environment"], "prod", "{branch}: {document}");
+        assert_eq!(document["transitions"][0]["matches_promotion"], false, "{branch}: {document}");
+    }
+
+    // Into the first environment, a proposal moving one artifact is the promotion of that set.
+    proposal_branch(&repo, "migrate-in-qa", &[("envs/qa/shop/migrate.yaml", migrate_job("Job", "1.3.1"))]);
+    let run = tollgate_in(&repo, &["check-proposal", "HEAD..migrate-in-qa", "--actor", "alice", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let transition = &json(&run)["transitions"][0];
+    assert_eq!((transition["environment"].as_str(), transition["matches_promotion"].as_bool()), (Some("qa"), Some(true)), "{transition}");
+    let artifacts: Vec<String> = transition["document"]["transition"]["artifacts"].as_array().unwrap().iter().map(|a| format!("{}={}", a["name"].as_str().unwrap(), a["version"].as_str().unwrap())).collect();
+    assert_eq!(artifacts, ["api=1.2.0", "migrate=1.3.1", "worker=1.2.0"]);
+}

@@ -112,6 +112,20 @@ impl Application {
         self.primary.as_deref().or_else(|| self.artifacts.keys().next().map(String::as_str))
     }
 
+    /// Every location of the application in `env`, with the artifact it holds (`None` for
+    /// the single-image form) and that artifact's image: every file a promotion into `env`
+    /// may edit.
+    pub fn locations_in(&self, env: &str) -> Vec<(Option<&str>, &str, &Location)> {
+        if !self.is_multi_artifact() {
+            return self.environments.get(env).map(|location| vec![(None, self.image.as_str(), location)]).unwrap_or_default();
+        }
+        self.artifacts
+            .iter()
+            .filter_map(|(name, artifact)| Some((name.as_str(), artifact.image.as_str(), artifact.environments.get(env)?)))
+            .flat_map(|(name, image, locations)| locations.all().iter().map(move |location| (Some(name), image, location)))
+            .collect()
+    }
+
     /// Its artifacts in name order.
     pub fn artifact_list(&self) -> Vec<NamedArtifactConfig<'_>> {
         self.artifacts

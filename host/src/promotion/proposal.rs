@@ -12,11 +12,13 @@ use std::collections::BTreeMap;
 use git2::{Commit, Oid};
 
 use super::pipeline::Decided;
+use super::planned::Plan;
 use super::request::PlanRequest;
 use super::workspace::Workspace;
 use crate::exit::Failure;
 use crate::input::Actor;
 use crate::manifest::{Deployed, read_deployed};
+use crate::transition::set_version;
 
 /// How many commits one check reads at most.
 const MAX_COMMITS: usize = 1000;
@@ -80,28 +82,18 @@ impl Workspace {
             if branch.is_none() {
                 self.refuse_environment_branch_files(&commit, before_tree)?;
             }
-            for (app, env, before, after, text) in self.version_changes(&commit, before_tree, onto)? {
+            for change in self.version_changes(&commit, before_tree, onto)? {
                 let (actor, verified) = match &requester {
                     Some(actor) => (actor.clone(), true),
                     None => (author(&commit), false),
                 };
-                let root = self.config.graph().is_root(&env);
                 let mut labels = BTreeMap::new();
                 if !verified {
                     labels.insert(UNVERIFIED_REQUESTER_LABEL.to_string(), "true".to_string());
                 }
-                let mut request = PlanRequest {
-                    app: app.clone(),
-                    to_env: env.clone(),
-                    version: Some(after.version.clone()),
-                    digest: after.digest.clone().filter(|_| root),
-                    no_digest: root && after.digest.is_none() && before.is_some_and(|before| before.digest.is_some()),
-                    actor,
-                    actor_given: true,
-                    labels,
-                    at: jiff::Timestamp::now().as_second(),
-                    ..PlanRequest::default()
-                };
+                let mut request = change.request(self.config.graph().is_root(&change.env));
+                request.actor = actor;
+                request.labels = labels;
                 // As for a request made here: a digest the registry does not hold for the
                 // version is refused (where the application discovers its versions).
                 let decided = self
@@ -111,16 +103,12 @@ impl Workspace {
                         request.approvals = approvals;
                         self.decide(&request)
                     });
-                let matches_promotion = decided.as_ref().is_ok_and(|decided| decided.plan.file == self.location_file(&app, &env) && decided.plan.after == text);
-                checked.push(ProposedTransition { commit: oid.to_string(), app, env, version: after.version, requester_verified: verified, decided, matches_promotion });
+                let matches_promotion = decided.as_ref().is_ok_and(|decided| change.is_written_by(&decided.plan));
+                let version = change.version();
+                checked.push(ProposedTransition { commit: oid.to_string(), app: change.app, env: change.env, version, requester_verified: verified, decided, matches_promotion });
             }
         }
         Ok(checked)
-    }
-
-    /// The configured file of `app` in `env`.
-    fn location_file(&self, app: &str, env: &str) -> String {
-        self.config.applications.get(app).and_then(|application| application.environments.get(env)).map(|location| location.file.clone()).unwrap_or_default()
     }
 
     /// The branch a proposal is judged for: `branch` when given (a branch some location lives
@@ -145,7 +133,8 @@ impl Workspace {
     fn refuse_environment_branch_files(&self, commit: &Commit<'_>, before_tree: Option<Oid>) -> Result<(), Failure> {
         let mut changed = Vec::new();
         for (app, application) in &self.config.applications {
-            for (env, location) in application.environments.iter().filter(|(_, location)| self.config.on_environment_branch(location)) {
+            let locations = self.config.environments.iter().flat_map(|env| application.locations_in(env).into_iter().map(move |(_, _, location)| (env, location)));
+            for (env, location) in locations.filter(|(_, location)| self.config.on_environment_branch(location)) {
                 let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
                 let before = match before_tree {
                     Some(tree) => read(tree)?,
@@ -166,37 +155,95 @@ impl Workspace {
         )))
     }
 
-    /// Every location on `branch` whose version or digest `commit` changes from `before_tree`
-    /// (its first parent's, or an environment branch's tip): application, environment, what was
-    /// there, what is there, and the file's text.
-    #[allow(clippy::type_complexity)]
-    fn version_changes(&self, commit: &Commit<'_>, before_tree: Option<Oid>, branch: &str) -> Result<Vec<(String, String, Option<Deployed>, Deployed, String)>, Failure> {
-        let tree = commit.tree_id();
-        let parent = before_tree;
+    /// Every (application, environment) on `branch` in which `commit` changes an artifact's
+    /// version or digest from `before_tree` (its first parent's, or an environment branch's
+    /// tip). Every artifact of a multi-artifact application counts, not only its primary.
+    fn version_changes(&self, commit: &Commit<'_>, before_tree: Option<Oid>, branch: &str) -> Result<Vec<VersionChange>, Failure> {
+        let short = &commit.id().to_string()[..12];
         let mut changes = Vec::new();
         for (app, application) in &self.config.applications {
             for env in &self.config.environments {
-                let Some(location) = application.environments.get(env).filter(|location| location.branch == branch) else { continue };
-                let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
-                let Some(text) = read(tree)? else { continue };
-                let before_text = match parent {
-                    Some(parent) => read(parent)?,
-                    None => None,
-                };
-                if before_text.as_deref() == Some(text.as_str()) {
-                    continue;
+                let mut change = VersionChange { app: app.clone(), env: env.clone(), artifacts: BTreeMap::new(), files: BTreeMap::new(), edited: Vec::new() };
+                let mut moved = false;
+                for (artifact, image, location) in application.locations_in(env).into_iter().filter(|(_, _, location)| location.branch == branch) {
+                    let read = |tree| self.repo.read_file(tree, &location.file).map_err(|error| Failure::bad_input(error.0));
+                    let Some(text) = read(commit.tree_id())? else { continue };
+                    let before_text = match before_tree {
+                        Some(tree) => read(tree)?,
+                        None => None,
+                    };
+                    if before_text.as_deref() != Some(text.as_str()) {
+                        change.edited.push(location.file.clone());
+                    }
+                    // Every file counts (a second file of an artifact, a CronJob beside its Job,
+                    // changed alone is a change); the request takes an artifact's version from
+                    // its first file, and the planner's edit makes every file agree with it.
+                    let layout = location.layout(image);
+                    let after = read_deployed(&location.file, &text, &layout).map_err(|error| Failure::bad_input(format!("{short}: {}", error.0)))?;
+                    let before = before_text.and_then(|text| read_deployed(&location.file, &text, &layout).ok());
+                    moved |= !before.as_ref().is_some_and(|before| before.version == after.version && before.digest == after.digest);
+                    change.artifacts.entry(artifact.map(str::to_string)).or_insert((before, after));
+                    change.files.insert(location.file.clone(), text);
                 }
-                let layout = location.layout(&application.image);
-                let after = read_deployed(&location.file, &text, &layout)
-                    .map_err(|error| Failure::bad_input(format!("{}: {}", &commit.id().to_string()[..12], error.0)))?;
-                let before = before_text.and_then(|text| read_deployed(&location.file, &text, &layout).ok());
-                if before.as_ref().is_some_and(|before| before.version == after.version && before.digest == after.digest) {
-                    continue;
+                if !change.edited.is_empty() && moved {
+                    changes.push(change);
                 }
-                changes.push((app.clone(), env.clone(), before, after, text));
             }
         }
         Ok(changes)
+    }
+}
+
+/// What a proposed commit does to one application in one environment.
+struct VersionChange {
+    app: String,
+    env: String,
+    /// Per artifact (`None` for the single-image form): what ran before, what the commit puts.
+    artifacts: BTreeMap<Option<String>, (Option<Deployed>, Deployed)>,
+    /// Every configured file of the application there, as the commit has it.
+    files: BTreeMap<String, String>,
+    /// The files among them the commit changes.
+    edited: Vec<String>,
+}
+
+impl VersionChange {
+    /// The request a promotion to what the commit puts there would be (into a root
+    /// environment with its versions and digests; further down, the versions its upstream
+    /// must run, checked by the planner).
+    fn request(&self, root: bool) -> PlanRequest {
+        let mut request = PlanRequest { app: self.app.clone(), to_env: self.env.clone(), actor_given: true, at: jiff::Timestamp::now().as_second(), ..PlanRequest::default() };
+        let cleared = self.artifacts.values().any(|(before, after)| after.digest.is_none() && before.as_ref().is_some_and(|before| before.digest.is_some()));
+        let digests = self.artifacts.values().any(|(_, after)| after.digest.is_some());
+        request.no_digest = root && cleared && !digests;
+        for (name, (_, after)) in &self.artifacts {
+            let digest = after.digest.clone().filter(|_| root);
+            match name {
+                None => (request.version, request.digest) = (Some(after.version.clone()), digest),
+                Some(name) => {
+                    request.artifact_versions.insert(name.clone(), after.version.clone());
+                    if let Some(digest) = digest {
+                        request.artifact_digests.insert(name.clone(), digest);
+                    }
+                }
+            }
+        }
+        request
+    }
+
+    /// The version it proposes: a multi-artifact application's set version (as its
+    /// transition shows it).
+    fn version(&self) -> String {
+        match self.artifacts.first_key_value() {
+            Some((None, (_, after))) => after.version.clone(),
+            _ => set_version(self.artifacts.iter().map(|(name, (_, after))| (name.as_deref().unwrap_or_default(), after.version.as_str()))),
+        }
+    }
+
+    /// Whether the commit's edit is byte for byte what `plan` writes: every file the plan
+    /// edits reads as the plan writes it, and the commit edits no file the plan leaves alone.
+    fn is_written_by(&self, plan: &Plan) -> bool {
+        plan.edits().all(|(path, after)| self.files.get(path).map(String::as_str) == Some(after))
+            && self.edited.iter().all(|path| plan.files().any(|edited| edited == path))
     }
 }
 
