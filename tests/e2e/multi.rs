@@ -445,3 +445,22 @@ fn check_proposal_judges_every_artifact_of_a_multi_artifact_application_not_only
     let artifacts: Vec<String> = transition["document"]["transition"]["artifacts"].as_array().unwrap().iter().map(|a| format!("{}={}", a["name"].as_str().unwrap(), a["version"].as_str().unwrap())).collect();
     assert_eq!(artifacts, ["api=1.2.0", "migrate=1.3.1", "worker=1.2.0"]);
 }
+
+/// status compared only the primary artifact's file with the promotion that set it: a hand
+/// edit of another artifact's file (here the CronJob beside migrate's Job) showed the cell as
+/// that promotion's, with no unrecorded change.
+#[test]
+fn status_marks_a_hand_edit_of_any_artifacts_file_as_an_unrecorded_change() {
+    let (_dir, repo) = shop_repo();
+    let run = tollgate_in(&repo, &["promote", "shop", "--to", "qa", "--version", "1.3.0", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let cell = |repo: &str| json(&tollgate_in(repo, &["status", "-o", "json"]))["applications"][0]["environments"]["qa"].clone();
+    let promoted = cell(&repo);
+    assert_eq!((promoted["unrecorded_change"].as_bool(), promoted["by"].as_str()), (Some(false), Some("alice")), "{promoted}");
+
+    std::fs::write(Path::new(&repo).join("envs/qa/shop/migrate.yaml"), migrate_job("Job", "6.6.6")).unwrap();
+    git(&repo, &["commit", "--quiet", "-am", "hand edit of the migration job"]);
+    let edited = cell(&repo);
+    assert_eq!(edited["unrecorded_change"], true, "{edited}");
+    assert!(tollgate_in(&repo, &["status"]).stdout.contains("UNRECORDED CHANGE"));
+}

@@ -66,10 +66,14 @@ impl Workspace {
                             // not); the file is as it left it, or it was changed another way since (or only
                             // ever by commits that are no promotion: hand edits, forged records).
                             let newest = history.iter().filter(into_env).find(|record| !matches!(record.trust, Trust::Unrecorded { .. }));
-                            let tip_blob = self.blob_at(&tip.commit.to_string(), &location.file);
-                            let attributed = newest.filter(|record| self.blob_at(&record.commit, &location.file) == tip_blob);
+                            // Every file of the environment counts: a hand edit of another
+                            // artifact's file (or an artifact's second file) is one too.
+                            let files: Vec<&str> = application.locations_in(env).into_iter().map(|(_, _, location)| location.file.as_str()).collect();
+                            let tip_commit = tip.commit.to_string();
+                            let as_at_tip = |commit: &str| files.iter().all(|file| self.blob_at(commit, file) == self.blob_at(&tip_commit, file));
+                            let attributed = newest.filter(|record| as_at_tip(&record.commit));
                             let unrecorded = attributed.is_none()
-                                && (newest.is_some() || history.iter().any(|record| !record.counts && self.touches(&record.commit, &location.file)));
+                                && (newest.is_some() || history.iter().any(|record| !record.counts && files.iter().any(|file| self.touches(&record.commit, file))));
                             let mut cell = EnvStatus::of(attributed, unrecorded, deployed.version, deployed.digest);
                             cell.health = attributed.and_then(|promotion| HealthStatus::of(&health, &promotion.commit));
                             cell.artifacts = self.artifact_cells(application, env, tip.tree);

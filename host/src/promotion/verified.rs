@@ -166,15 +166,9 @@ impl Rules {
                 let located = Located { app: app.clone(), env: env.to_string(), artifact: artifact.map(str::to_string), layout: location.layout(image) };
                 rules.locations.entry(location.file.clone()).or_default().push(located);
             };
-            if application.is_multi_artifact() {
-                for artifact in application.artifact_list() {
-                    for (env, locations) in &artifact.environments {
-                        locations.iter().for_each(|location| add(env, location, artifact.image, Some(artifact.name)));
-                    }
-                }
-            } else {
-                for (env, location) in &application.environments {
-                    add(env, location, &application.image, None);
+            for env in &config.environments {
+                for (artifact, image, location) in application.locations_in(env) {
+                    add(env, location, image, artifact);
                 }
             }
         }
