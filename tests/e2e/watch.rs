@@ -426,3 +426,61 @@ fn watch_on_an_environment_branch_records_health_beside_the_promotion_and_status
     assert_eq!(guard.code, 1, "{}{}", guard.stdout, guard.stderr);
     assert!(guard.stdout.contains("health record:"), "{}", guard.stdout);
 }
+
+/// A repository (dev → prod) whose shop-api is an image and a Helm chart (Kargo's Freight),
+/// promoted in dev to api 1.4.2 with chart 0.4.0 by tollgate; returns the promotion commit.
+fn freight_repository(dir: &std::path::Path, argo: &str, alertmanager: &str) -> (String, String) {
+    let repo = dir.join("repo");
+    for env in ["dev", "prod"] {
+        std::fs::create_dir_all(repo.join(format!("envs/{env}"))).unwrap();
+        std::fs::write(repo.join(format!("envs/{env}/values.yaml")), "image:\n  repository: registry.example.com/shop/api\n  tag: \"1.4.0\"\n").unwrap();
+        std::fs::write(repo.join(format!("envs/{env}/Chart.yaml")), "apiVersion: v2\nname: shop\nversion: 0.1.0\ndependencies:\n  - name: shop\n    version: 0.3.0\n    repository: oci://registry.example.com/charts\n").unwrap();
+    }
+    let locations = |layout: &str| format!("dev: {{ file: envs/dev/{layout} }}\n          prod: {{ file: envs/prod/{layout} }}");
+    let config = format!(
+        "environments: [dev, prod]\napplications:\n  shop-api:\n    artifacts:\n      api:\n        image: registry.example.com/shop/api\n        environments:\n          {}\n      chart:\n        chart: {{ repository: oci://registry.example.com/charts, name: shop }}\n        environments:\n          {}\n\
+         health:\n  argocd: {{ url: '{argo}' }}\n  alertmanager: {{ url: '{alertmanager}' }}\n  credentials:\n    {argo}: {{ bearer: {{ env: ARGOCD_TOKEN }} }}\n",
+        locations("values.yaml, helm: { tag_path: image.tag }"),
+        locations("Chart.yaml, chart_dependency: { name: shop }"),
+    );
+    std::fs::write(repo.join("tollgate.yaml"), config).unwrap();
+    let repo = repo.to_str().unwrap().to_string();
+    assert!(Command::new("git").args(["init", "-q", "-b", "main", &repo]).status().unwrap().success());
+    git(&repo, &["config", "user.name", "platform"]);
+    git(&repo, &["config", "user.email", "p@example.com"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "desired state"]);
+    let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", "api=1.4.2", "--version", "chart=0.4.0", "--actor", "alice"]);
+    assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    (repo, commit)
+}
+
+/// watch looked for every artifact, a Helm chart too, among the images Argo CD reports, so an
+/// image and a chart promoted together never passed; a chart is checked by its file instead.
+#[test]
+fn watch_of_an_image_and_a_chart_checks_the_image_among_argocds_images_and_passes() {
+    let (alertmanager, dir, argo) = servers();
+    let (repo, promotion) = freight_repository(dir.path(), &argo.origin, &alertmanager.url);
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", &promotion)]), 0);
+    let watched = watch(&repo, "60s");
+    assert_eq!(watched.code, 0, "{}{}", watched.stdout, watched.stderr);
+    assert!(watched.stdout.contains(": healthy"), "{}", watched.stdout);
+}
+
+/// watch took Argo CD synced at a later commit as the promotion when the primary artifact's
+/// file was unchanged there; a hand edit of the chart's file since is not what was promoted.
+#[test]
+fn watch_does_not_take_a_later_commit_that_changed_another_artifacts_file_for_the_promotion() {
+    let (alertmanager, dir, argo) = servers();
+    let (repo, _) = freight_repository(dir.path(), &argo.origin, &alertmanager.url);
+    let chart = std::path::Path::new(&repo).join("envs/dev/Chart.yaml");
+    std::fs::write(&chart, std::fs::read_to_string(&chart).unwrap().replace("version: 0.4.0", "version: 6.6.6")).unwrap();
+    git(&repo, &["commit", "-qam", "hand edit of the chart"]);
+    *argo.follow.lock().unwrap() = Some(repo.clone());
+    *argo.answers.lock().unwrap() = (VecDeque::from([argo_answer("healthy.json", "{HEAD}")]), 0);
+    let watched = watch(&repo, "2s");
+    assert_eq!(watched.code, 3, "{}{}", watched.stdout, watched.stderr);
+    assert!(argo.requests() >= 2, "it asked Argo CD more than once before the deadline");
+    assert!(watched.stdout.contains("the deadline (2 s) passed") || watched.stderr.contains("the deadline (2 s) passed"), "{}{}", watched.stdout, watched.stderr);
+}

@@ -207,11 +207,20 @@ impl Workspace {
             progress(&line);
             watched.progress.push(line);
         };
-        let promoted = |state: &ArgoState| self.is_promotion_or_unchanged_since(&promotion.commit, &state.revision, &application.environments[env].file);
-        // Every artifact of a multi-artifact application, else the one image.
+        // Every file of the environment (each artifact's), not the primary's alone.
+        let files: Vec<&str> = application.locations_in(env).into_iter().map(|(_, _, location)| location.file.as_str()).collect();
+        let promoted = |state: &ArgoState| self.is_promotion_or_unchanged_since(&promotion.commit, &state.revision, &files);
+        // Every image of a multi-artifact application, else the one image. A Helm chart or Git
+        // revision is no image Argo CD lists: its file, synced at the promotion, is its check.
         let expected: Vec<(&str, &str, Option<&str>)> = match promotion.artifacts.is_empty() {
-            true => vec![(application.image.as_str(), promotion.version.as_str(), promotion.digest.as_deref())],
-            false => promotion.artifacts.iter().map(|artifact| (artifact.image.as_str(), artifact.version.as_str(), artifact.digest.as_deref())).collect(),
+            true if application.source.kind().is_image() => vec![(application.image.as_str(), promotion.version.as_str(), promotion.digest.as_deref())],
+            true => Vec::new(),
+            false => promotion
+                .artifacts
+                .iter()
+                .filter(|artifact| artifact.kind.is_image())
+                .map(|artifact| (artifact.image.as_str(), artifact.version.as_str(), artifact.digest.as_deref()))
+                .collect(),
         };
         let missing = |state: &ArgoState| -> Vec<String> {
             let absent = expected.iter().filter(|(image, version, digest)| !runs_image(&state.images, image, version, *digest));
@@ -288,15 +297,16 @@ impl Workspace {
     }
 
     /// Whether Argo CD's `revision` is the promotion, or a later commit of the branch on which
-    /// the environment's file is still as the promotion left it.
-    fn is_promotion_or_unchanged_since(&self, promotion: &str, revision: &str, file: &str) -> bool {
+    /// every file of the environment (each artifact's) is still as the promotion left it.
+    fn is_promotion_or_unchanged_since(&self, promotion: &str, revision: &str, files: &[&str]) -> bool {
         if revision == promotion {
             return true;
         }
         let git = self.repo.git();
         let (Ok(promotion), Ok(revision)) = (promotion.parse::<Oid>(), revision.parse::<Oid>()) else { return false };
-        let blob = |commit: Oid| git.find_commit(commit).ok()?.tree().ok()?.get_path(std::path::Path::new(file)).ok().map(|entry| entry.id());
-        git.graph_descendant_of(revision, promotion).unwrap_or(false) && blob(revision).is_some() && blob(revision) == blob(promotion)
+        let blob = |commit: Oid, file: &str| git.find_commit(commit).ok()?.tree().ok()?.get_path(std::path::Path::new(file)).ok().map(|entry| entry.id());
+        git.graph_descendant_of(revision, promotion).unwrap_or(false)
+            && files.iter().all(|file| blob(revision, file).is_some() && blob(revision, file) == blob(promotion, file))
     }
 
     /// Record a healthy or failed outcome as a health record commit.
