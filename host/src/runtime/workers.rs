@@ -187,12 +187,15 @@ mod tests {
                 .run(Box::new(move || {
                     // Every call of the burst in flight at once: each needs its own worker.
                     all_running.wait();
+                    // Held until the count below is taken.
+                    all_running.wait();
                     done.send(()).unwrap();
                 }))
                 .unwrap();
         }
         all_running.wait();
         assert_eq!(workers.alive.load(Ordering::SeqCst), burst, "one worker per call in flight");
+        all_running.wait();
         for _ in 0..burst {
             finished.recv_timeout(Duration::from_secs(10)).unwrap();
         }
