@@ -86,6 +86,11 @@ def rss_kib(pid):
     return 0
 
 
+def threads(pid):
+    """The server's threads (policy workers and blocking threads come and go with the load)."""
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
 def start_server(tollgate, repo, cache, max_in_flight):
     server = subprocess.Popen(
         [tollgate, "--cache-dir", cache, "--repo", repo, "serve", "--listen", "127.0.0.1:0", "--max-in-flight", str(max_in_flight)],
@@ -158,6 +163,7 @@ def main():
                 sys.exit(f"serve-load: expected an allow by four policies, got {answer.get('summary')!r}")
             run(host, port, 50, args.rate, args.workers)
             rss_start = rss_kib(server.pid)
+            threads_start = threads(server.pid)
             samples = []
             done = 0
             latencies = []
@@ -170,7 +176,7 @@ def main():
                 for code, seen in codes.items():
                     statuses[code] = statuses.get(code, 0) + seen
                 done += count
-                samples.append((done, rss_kib(server.pid)))
+                samples.append((done, rss_kib(server.pid), threads(server.pid)))
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -180,7 +186,9 @@ def main():
     print(f"requests {len(latencies)} at {args.rate:.0f}/s, answers {dict(sorted(statuses.items()))}")
     print(f"latency median {median:.2f} ms, p99 {p99:.2f} ms")
     print(f"server RSS after warm-up {rss_start / 1024:.1f} MiB; after each chunk: "
-          + ", ".join(f"{count}: {kib / 1024:.1f}" for count, kib in samples) + " MiB")
+          + ", ".join(f"{count}: {kib / 1024:.1f}" for count, kib, _ in samples) + " MiB")
+    print(f"server threads after warm-up {threads_start}; after each chunk: "
+          + ", ".join(f"{count}: {alive}" for count, _, alive in samples))
     # One line for bench/compare to read.
     print(f"serve-load-figures {median:.3f} {p99:.3f} {rss_start / 1024:.1f} {samples[-1][1] / 1024:.1f} {len(latencies)}")
 

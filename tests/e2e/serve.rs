@@ -123,6 +123,21 @@ fn serve_kargo_step_body_and_expressions_allow_then_deny() {
     assert!(document["summary"].as_str().unwrap().contains("takes what is in test (1.4.2), not 9.9.9"), "{document}");
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_grew_by_glibcs_per_thread_malloc_caches_so_it_runs_without_them() {
+    // The server started itself again with the caches off (BENCHMARKS.md, `tollgate serve`
+    // under load): the same process, still answering and ending cleanly on SIGTERM.
+    let (_dir, repo, server) = served_demo();
+    let environment = std::fs::read(format!("/proc/{}/environ", server.pid())).unwrap();
+    let tunables: Vec<&[u8]> = environment.split(|byte| *byte == 0).filter(|variable| variable.starts_with(b"GLIBC_TUNABLES=")).collect();
+    assert_eq!(tunables, [b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0".as_slice()], "{}", String::from_utf8_lossy(&environment));
+    promote_with_cli(&repo, false);
+    let answer = server.call("POST", "/v1/plan", Some(&kargo_step("test", "1.4.2").body));
+    assert_eq!(answer.json()["decision"], "allow", "{}", answer.body);
+    assert_eq!(server.terminate().0, 0);
+}
+
 #[test]
 fn serve_reuses_its_opened_repository_but_judges_with_the_configuration_committed_since() {
     let (_dir, repo, server) = served_demo();

@@ -82,6 +82,11 @@ impl Server {
         Server { child, url, stdout: Some(reader.join().unwrap()) }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A request with the test token.
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
         self.call_with(method, path, &[("authorization", &format!("Bearer {TOKEN}"))], body.map(str::as_bytes))

@@ -83,6 +83,7 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Run the server until SIGTERM or Ctrl-C; exit 0 after a clean shutdown.
 pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode, Failure> {
+    crate::serve::without_malloc_thread_caches();
     let repo = RepoSource::parse(&cli.repo.to_string_lossy(), args.mirror_dir.as_deref())?;
     let options = ServeOptions {
         listen: args.listen.clone(),
