@@ -11,7 +11,7 @@
 
 use std::env;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use crate::target::WASM_TARGET;
 
@@ -83,6 +83,22 @@ pub fn build_components(packages: &[PluginPackage]) -> Result<PathBuf, String> {
         }
     }
     Ok(wasm_dir)
+}
+
+/// A build script's whole work: [`build_components`], then the directory holding the
+/// components handed to the crate's code as the environment variable `dir_variable` (for
+/// `env!`), or the build stopped with the reason.
+pub fn build_components_for_crate(packages: &[PluginPackage], dir_variable: &str) -> ExitCode {
+    match build_components(packages) {
+        Ok(dir) => {
+            println!("cargo:rustc-env={dir_variable}={}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The component of `package` in `dir` (a directory [`build_components`] returned).

@@ -22,5 +22,5 @@
 mod components;
 mod target;
 
-pub use components::{PluginPackage, build_components, component_file_name, component_path};
+pub use components::{PluginPackage, build_components, build_components_for_crate, component_file_name, component_path};
 pub use target::WASM_TARGET;

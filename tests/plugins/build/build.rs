@@ -6,14 +6,5 @@ use std::process::ExitCode;
 mod packages;
 
 fn main() -> ExitCode {
-    match tollgate_preflight::build_components(packages::TEST_PLUGINS) {
-        Ok(dir) => {
-            println!("cargo:rustc-env=TOLLGATE_TEST_PLUGIN_DIR={}", dir.display());
-            ExitCode::SUCCESS
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    tollgate_preflight::build_components_for_crate(packages::TEST_PLUGINS, "TOLLGATE_TEST_PLUGIN_DIR")
 }
