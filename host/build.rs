@@ -1,107 +1,41 @@
-//! Builds the policy plugins in this workspace to `wasm32-wasip2` components, so that a plain
-//! `cargo build` / `cargo test` produces every `.wasm` the host and the tests need.
+//! Precompiles the standard plugins with the same wasmtime and the very engine configuration
+//! the runtime uses (`src/runtime/engine_config.rs`, included by both), and embeds them with
+//! their sha256: a first run on a fresh machine never compiles them and never hashes them.
 //!
-//! Same pattern as wasmtime's test-programs artifacts crate: a nested `cargo build` for the
-//! wasm target into a target directory of its own (so it never waits on the outer build's
-//! lock), with the size-optimised `plugin` profile from the workspace `Cargo.toml`.
-//!
-//! The standard plugins are then precompiled here, with the same wasmtime and the very engine
-//! configuration the runtime uses (`src/runtime/engine_config.rs`, included by both), and
-//! embedded with their sha256: a first run on a fresh machine never compiles them and never
-//! hashes them.
+//! Their components come from `tollgate-standard-plugins`, whose build script compiles them to
+//! wasm while wasmtime compiles (this script needs wasmtime, so it starts only afterwards). The
+//! test plugins and the example are compiled for tests only (`tollgate-test-plugins`, a
+//! dev-dependency).
 
 use std::env;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
+use tollgate_standard_plugins::STANDARD_PLUGINS;
 
 /// The engine configuration shared with the runtime.
 mod engine_config {
     include!("src/runtime/engine_config.rs");
 }
 
-/// A plugin package to build.
-struct PluginPackage {
-    /// Cargo package name; also the `builtin:` name for standard plugins.
-    name: &'static str,
-    /// Crate directory relative to the workspace root.
-    dir: &'static str,
-    /// Embedded in the binary as `builtin:<name>`.
-    builtin: bool,
-}
-
-const PLUGINS: &[PluginPackage] = &[
-    PluginPackage { name: "change-window", dir: "plugins/change-window", builtin: true },
-    PluginPackage { name: "approval-count", dir: "plugins/approval-count", builtin: true },
-    PluginPackage { name: "secret-scope", dir: "plugins/secret-scope", builtin: true },
-    PluginPackage { name: "erp-readiness", dir: "plugins/erp-readiness", builtin: true },
-    PluginPackage { name: "deployment-health", dir: "plugins/deployment-health", builtin: true },
-    PluginPackage { name: "soak-time", dir: "plugins/soak-time", builtin: true },
-    PluginPackage { name: "image-policy", dir: "plugins/examples/image-policy", builtin: false },
-    PluginPackage { name: "hostile", dir: "tests/plugins/hostile", builtin: false },
-    PluginPackage { name: "hostile-info", dir: "tests/plugins/hostile-info", builtin: false },
-    PluginPackage { name: "undeclared", dir: "tests/plugins/undeclared", builtin: false },
-    PluginPackage { name: "contract-0-1-0", dir: "tests/plugins/contract-0-1-0", builtin: false },
-    PluginPackage { name: "contract-0-1-1", dir: "tests/plugins/contract-0-1-1", builtin: false },
-    PluginPackage { name: "contract-0-1-2", dir: "tests/plugins/contract-0-1-2", builtin: false },
-];
-
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let workspace = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
-    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("plugins"),
-        None => workspace.join("target").join("plugins"),
-    };
-
-    for watched in ["sdk", "wit", "Cargo.lock", "Cargo.toml"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
-    }
-    for plugin in PLUGINS {
-        println!("cargo:rerun-if-changed={}", workspace.join(plugin.dir).display());
-    }
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
-
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(&workspace)
-        .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin", "--target-dir"])
-        .arg(&target_dir);
-    for plugin in PLUGINS {
-        command.args(["--package", plugin.name]);
-    }
-    // Flags meant for the host build must not leak into the wasm build.
-    for variable in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_PRIMARY_PACKAGE"] {
-        command.env_remove(variable);
-    }
-    let status = command.status().expect("run cargo to build the policy plugins");
-    if !status.success() {
-        panic!(
-            "building the policy plugins for wasm32-wasip2 failed (see the cargo output above); \
-             if the target is missing, run `rustup target add wasm32-wasip2`"
-        );
-    }
-
-    let wasm_dir = target_dir.join("wasm32-wasip2").join("plugin");
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed={}", manifest_dir.join("src/runtime/engine_config.rs").display());
     let engine = wasmtime::Engine::new(&engine_config::engine_config()).expect("create the wasmtime engine the runtime uses");
-    for plugin in PLUGINS {
-        let wasm = wasm_file(&wasm_dir, plugin.name);
-        assert!(wasm.is_file(), "{} was not produced", wasm.display());
+    for plugin in STANDARD_PLUGINS {
+        // A component rebuilt by tollgate-standard-plugins is precompiled again.
+        println!("cargo:rerun-if-changed={}", tollgate_standard_plugins::component(plugin.name).display());
     }
     // One thread per builtin: the machine's cores compile them side by side.
     let entries: Vec<(String, String)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = PLUGINS
+        let handles: Vec<_> = STANDARD_PLUGINS
             .iter()
-            .filter(|plugin| plugin.builtin)
             .enumerate()
             .map(|(index, plugin)| {
-                let (engine, wasm_dir, out_dir) = (&engine, &wasm_dir, &out_dir);
+                let (engine, out_dir) = (&engine, &out_dir);
                 let code_static = format!("CODE_{index}");
-                scope.spawn(move || precompile(engine, plugin.name, &wasm_file(wasm_dir, plugin.name), out_dir, &code_static))
+                scope.spawn(move || precompile(engine, plugin.name, &tollgate_standard_plugins::component(plugin.name), out_dir, &code_static))
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().expect("precompiling a builtin panicked")).collect()
@@ -113,8 +47,6 @@ fn main() {
     builtins.extend(entries.iter().map(|(entry, _)| entry.as_str()));
     builtins.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), builtins).expect("write builtins.rs");
-    // Where the components are, for the end-to-end tests and the CLI's own tests.
-    println!("cargo:rustc-env=TOLLGATE_PLUGIN_DIR={}", wasm_dir.display());
 }
 
 /// Precompile one builtin into `out_dir`; its entry in the generated `BUILTINS` table and the
@@ -139,8 +71,4 @@ fn precompile(engine: &wasmtime::Engine, name: &str, wasm: &Path, out_dir: &Path
     );
     let code = format!("static {code_static}: PageAligned<[u8; {code_len}]> = PageAligned(*include_bytes!({:?}));\n", cwasm.display().to_string());
     (entry, code)
-}
-
-fn wasm_file(dir: &Path, package: &str) -> PathBuf {
-    dir.join(format!("{}.wasm", package.replace('-', "_")))
 }

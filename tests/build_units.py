@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Fails when cargo would compile a crate twice for one build (issue 25, "Build").
+"""Fails when cargo would compile a crate twice for one build (issue 25, "Build"), when a
+release build of the binary would compile a test plugin, or when the nested wasm build of
+the standard plugins would wait for wasmtime.
 
 host/build.rs precompiles the standard plugins with wasmtime, so wasmtime is a build
 dependency as well as a normal one. Cargo builds a crate once for both only when the two
@@ -10,6 +12,11 @@ quietly double the build again (about five minutes of a clean release build here
 asks cargo for its unit graph (`--unit-graph`, unstable: RUSTC_BOOTSTRAP lets the pinned
 stable cargo print it; nothing is built) for the builds CI and users run, and names every
 crate that appears twice and what differs.
+
+The plugins' components are compiled by nested cargo builds in the build scripts of
+tollgate-standard-plugins (a build dependency of the host) and tollgate-test-plugins (a
+dev-dependency); both scripts must depend on nothing that takes long, so that they run while
+Cranelift and wasmtime compile, and the release binary needs only the first.
 
 Usage: python3 tests/build_units.py
 """
@@ -61,24 +68,79 @@ def twice(graph):
     return found
 
 
+# Build scripts that run a nested wasm build, and what they must not wait for.
+NESTED_BUILDS = ["tollgate-standard-plugins", "tollgate-test-plugins"]
+SLOW = ["wasmtime", "cranelift-codegen"]
+# What a release build of the binary alone never compiles.
+TEST_ONLY = ["tollgate-test-plugins"]
+
+
+def package_name(unit):
+    """The package name of a unit (its id ends in `name@version`)."""
+    return unit["pkg_id"].split("#")[-1].rsplit("@", 1)[0].split("/")[-1]
+
+
+def waiting_nested_builds(graph):
+    """Nested-build scripts whose run waits for one of SLOW, with the crate it waits for."""
+    units = graph["units"]
+    found = []
+    for unit in units:
+        if unit["mode"] != "run-custom-build" or package_name(unit) not in NESTED_BUILDS:
+            continue
+        seen, stack = set(), [dep["index"] for dep in unit["dependencies"]]
+        while stack:
+            index = stack.pop()
+            if index in seen:
+                continue
+            seen.add(index)
+            if package_name(units[index]) in SLOW:
+                found.append(f"{package_name(unit)}'s build script waits for {package_name(units[index])}")
+                break
+            stack.extend(dep["index"] for dep in units[index]["dependencies"])
+    return found
+
+
 def main():
     failed = False
+    graphs = {tuple(args): unit_graph(args) for args in BUILDS}
+    release = graphs[tuple(BUILDS[0])]
+    test_only = sorted({package_name(u) for u in release["units"]} & set(TEST_ONLY))
+    if test_only:
+        failed = True
+        print(f"cargo build --release -p tollgate would compile {', '.join(test_only)} (test plugins): "
+              "keep it a dev-dependency of the host", file=sys.stderr)
+    else:
+        print("cargo build --release -p tollgate: no test plugin")
+    for args, graph in graphs.items():
+        command = "cargo " + " ".join(args)
+        waiting = waiting_nested_builds(graph)
+        if waiting:
+            failed = True
+            for line in waiting:
+                print(f"{command}: {line}: it would start only once they are compiled", file=sys.stderr)
+        elif not any(u["mode"] == "run-custom-build" and package_name(u) in NESTED_BUILDS for u in graph["units"]):
+            failed = True
+            print(f"{command}: no nested plugin build found ({', '.join(NESTED_BUILDS)})", file=sys.stderr)
+        else:
+            print(f"{command}: the plugins' nested builds wait for no wasmtime")
+    doubled = False
     for args in BUILDS:
-        found = twice(unit_graph(args))
+        found = twice(graphs[tuple(args)])
         command = "cargo " + " ".join(args)
         if found:
-            failed = True
+            failed = doubled = True
             print(f"{command}: {len(found)} crates would be compiled twice:", file=sys.stderr)
             for line in found:
                 print(f"  {line}", file=sys.stderr)
         else:
             print(f"{command}: every crate compiled once")
-    if failed:
+    if doubled:
         print(
             "Give host/Cargo.toml's [build-dependencies] the features the normal tree has "
             "(see the comment there), or match the profile in the workspace Cargo.toml.",
             file=sys.stderr,
         )
+    if failed:
         sys.exit(1)
 
 

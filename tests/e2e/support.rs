@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// The built component of a plugin package (e.g. `image-policy`).
 pub fn plugin(package: &str) -> PathBuf {
-    PathBuf::from(env!("TOLLGATE_PLUGIN_DIR")).join(format!("{}.wasm", package.replace('-', "_")))
+    tollgate_test_plugins::component(package)
 }
 
 /// The workspace root.

@@ -14,7 +14,13 @@
 //! builds that do not read that configuration (run from outside the workspace, or with another
 //! wrapper, such as `cargo clippy`'s).
 //! `check-toolchains` shows both on toolchains without the target.
+//!
+//! Its library holds what the build scripts that compile the policy plugins share
+//! ([`build_components`]): being dependency-free, it is ready seconds into a build, so those
+//! scripts can run beside the compilation of wasmtime.
 
+mod components;
 mod target;
 
+pub use components::{PluginPackage, build_components, build_components_for_crate, component_file_name, component_path};
 pub use target::WASM_TARGET;
