@@ -4,8 +4,9 @@
 //!
 //! Same pattern as wasmtime's test-programs artifacts crate: the nested build uses a target
 //! directory of its own (`<target dir>/plugins`), so it never waits on the outer build's lock,
-//! and the size-optimised `plugin` profile of the workspace `Cargo.toml`. It runs in a build
-//! script that does not depend on wasmtime, so the plugins compile while Cranelift does. Cargo
+//! and the `plugin` profile of the workspace `Cargo.toml`. It runs in a build
+//! script that does not depend on wasmtime, so it need not wait for Cranelift (cargo may
+//! still start it late; BENCHMARKS.md, Build). Cargo
 //! hands a build script its jobserver (`CARGO_MAKEFLAGS`), which the nested cargo joins: the
 //! two builds together run no more jobs than the outer one was given.
 
