@@ -96,18 +96,24 @@ fn repository_with(dir: &std::path::Path, argo: &str, alertmanager: &str, versio
          health:\n  argocd: {{ url: '{argo}' }}\n  alertmanager: {{ url: '{alertmanager}' }}\n  credentials:\n    {argo}: {{ bearer: {{ env: ARGOCD_TOKEN }} }}\npolicies: {policies}\n"
     );
     std::fs::write(repo.join("tollgate.yaml"), config).unwrap();
-    let repo = repo.to_str().unwrap().to_string();
-    assert!(Command::new("git").args(["init", "-q", "-b", "main", &repo]).status().unwrap().success());
-    git(&repo, &["config", "user.name", "platform"]);
-    git(&repo, &["config", "user.email", "p@example.com"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "desired state"]);
+    let repo = committed(&repo);
     for version in versions {
         let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", version, "--actor", "alice", "--approval", "bob"]);
         assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
     }
     let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
     (repo, commit)
+}
+
+/// `dir` made a repository on `main` whose one commit holds what is in it; its path.
+fn committed(dir: &std::path::Path) -> String {
+    let repo = dir.to_str().unwrap().to_string();
+    assert!(Command::new("git").args(["init", "-q", "-b", "main", &repo]).status().unwrap().success());
+    git(&repo, &["config", "user.name", "platform"]);
+    git(&repo, &["config", "user.email", "p@example.com"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "desired state"]);
+    repo
 }
 
 fn run(repo: &str, args: &[&str]) -> Run {
@@ -444,12 +450,7 @@ fn freight_repository(dir: &std::path::Path, argo: &str, alertmanager: &str) -> 
         locations("Chart.yaml, chart_dependency: { name: shop }"),
     );
     std::fs::write(repo.join("tollgate.yaml"), config).unwrap();
-    let repo = repo.to_str().unwrap().to_string();
-    assert!(Command::new("git").args(["init", "-q", "-b", "main", &repo]).status().unwrap().success());
-    git(&repo, &["config", "user.name", "platform"]);
-    git(&repo, &["config", "user.email", "p@example.com"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "desired state"]);
+    let repo = committed(&repo);
     let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", "api=1.4.2", "--version", "chart=0.4.0", "--actor", "alice"]);
     assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
     let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
