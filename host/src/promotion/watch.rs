@@ -306,7 +306,10 @@ impl Workspace {
         let (Ok(promotion), Ok(revision)) = (promotion.parse::<Oid>(), revision.parse::<Oid>()) else { return false };
         let blob = |commit: Oid, file: &str| git.find_commit(commit).ok()?.tree().ok()?.get_path(std::path::Path::new(file)).ok().map(|entry| entry.id());
         git.graph_descendant_of(revision, promotion).unwrap_or(false)
-            && files.iter().all(|file| blob(revision, file).is_some() && blob(revision, file) == blob(promotion, file))
+            && files.iter().all(|file| {
+                let at_revision = blob(revision, file);
+                at_revision.is_some() && at_revision == blob(promotion, file)
+            })
     }
 
     /// Record a healthy or failed outcome as a health record commit.
