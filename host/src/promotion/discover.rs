@@ -214,27 +214,28 @@ impl Workspace {
                 return Ok(newest_by_semver(&filter, tags, limit));
             }
         };
-        // (tag, version, semantic version): a chart's version is its tag with `_` read as `+`.
+        // (tag, version): a chart's version is its tag with `_` read as `+`.
         let chart = !subscription.source.kind().is_image();
-        let mut admitted: Vec<(String, String, Option<semver::Version>)> = client
+        let listed: Vec<(String, String)> = client
             .tags(&reference)
             .map_err(Failure::bad_input)?
             .into_iter()
-            .map(|tag| if chart { (chart_version(&tag), tag) } else { (tag.clone(), tag) })
-            .filter(|(version, _)| crate::input::version("tag", version).is_ok())
-            .filter_map(|(version, tag)| filter.admits(&version).map(|semantic| (tag, version, semantic)))
+            .map(|tag| if chart { (tag.clone(), chart_version(&tag)) } else { (tag.clone(), tag) })
+            .filter(|(_, version)| crate::input::version("tag", version).is_ok())
             .collect();
         let mut candidates = Vec::new();
         match filter.newest_by {
             NewestBy::Semver => {
-                // Newest first; of two tags of one version (`1.2.0`, `v1.2.0`) the plain one first.
-                admitted.sort_by(|(a_tag, _, a), (b_tag, _, b)| b.cmp(a).then_with(|| a_tag.len().cmp(&b_tag.len())));
-                for (tag, version, _) in admitted.into_iter().take(limit) {
-                    let image = client.image_tag(&reference, &tag, false).map_err(Failure::bad_input)?;
-                    candidates.push(Candidate { version, digest: Some(image.digest), commit: None, created: None });
+                // Ordered as every repository's versions are; then the digest of each one kept.
+                let listed = listed.into_iter().map(|(_, version)| Candidate { version, digest: None, commit: None, created: None });
+                for mut candidate in newest_by_semver(&filter, listed, limit) {
+                    let tag = if chart { chart_tag(&candidate.version) } else { candidate.version.clone() };
+                    candidate.digest = Some(client.image_tag(&reference, &tag, false).map_err(Failure::bad_input)?.digest);
+                    candidates.push(candidate);
                 }
             }
             NewestBy::Created => {
+                let admitted: Vec<(String, String)> = listed.into_iter().filter(|(_, version)| filter.admits(version).is_some()).collect();
                 if admitted.len() > MAX_CREATED_CANDIDATES {
                     return Err(Failure::bad_input(format!(
                         "{} tags of {reference} match {}, more than the {MAX_CREATED_CANDIDATES} ordered by creation time; narrow tag_regex",
@@ -242,7 +243,7 @@ impl Workspace {
                         subscription.rule_path()
                     )));
                 }
-                for (tag, version, _) in admitted {
+                for (tag, version) in admitted {
                     let image = client.image_tag(&reference, &tag, true).map_err(Failure::bad_input)?;
                     candidates.push(Candidate { version, digest: Some(image.digest), commit: None, created: image.created });
                 }
