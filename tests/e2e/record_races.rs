@@ -41,11 +41,19 @@ fn eight_promoters_pushing_two_hundred_promotions_land_each_once_with_its_record
     let (dir, source) = plain_repo();
     let remote = dir.path().join("remote.git").to_str().unwrap().to_string();
     git(&source, &["clone", "--quiet", "--bare", &source, &remote]);
-    let handles: Vec<_> = (0..8)
+    // Every clone is made before any promoter pushes: a local clone copies the remote's
+    // object directory, and a push under way would hand it a quarantine directory that vanishes.
+    let clones: Vec<String> = (0..8)
         .map(|promoter| {
             let clone = dir.path().join(format!("promoter-{promoter}")).to_str().unwrap().to_string();
-            let bare = promoter % 2 == 0;
-            crate::support::clone_remote(&remote, &clone, bare);
+            crate::support::clone_remote(&remote, &clone, promoter % 2 == 0);
+            clone
+        })
+        .collect();
+    let handles: Vec<_> = clones
+        .into_iter()
+        .enumerate()
+        .map(|(promoter, clone)| {
             std::thread::spawn(move || {
                 let mut landed = Vec::new();
                 for round in 0..25 {
