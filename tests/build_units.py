@@ -18,6 +18,11 @@ tollgate-standard-plugins (a build dependency of the host) and tollgate-test-plu
 dev-dependency); both scripts must depend on nothing that takes long, so that they run while
 Cranelift and wasmtime compile, and the release binary needs only the first.
 
+Crates only the compiler runs (proc macros, code generators, build-script helpers) are
+compiled unoptimised; the workspace Cargo.toml lists them in [profile.release.package], since
+the build-override that keeps wasmtime one unit would optimise them. A new one missing from
+the list, or a listed one the binary links, fails here.
+
 Usage: python3 tests/build_units.py
 """
 
@@ -26,6 +31,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 
 BUILDS = [
     ["build", "--release", "-p", "tollgate"],
@@ -100,6 +106,35 @@ def waiting_nested_builds(graph):
     return found
 
 
+def linked_packages(graph):
+    """Packages whose code the root units link: reachable from the roots without passing
+    through a build script or a proc macro."""
+    units = graph["units"]
+    seen, stack = set(), list(graph["roots"])
+    while stack:
+        index = stack.pop()
+        if index in seen:
+            continue
+        seen.add(index)
+        for dep in units[index]["dependencies"]:
+            target = units[dep["index"]]
+            if target["mode"] == "build" and not {"proc-macro", "custom-build"} & set(target["target"]["kind"]):
+                stack.append(dep["index"])
+    return {package_name(units[index]) for index in seen}
+
+
+def compiler_only_mismatches(graph):
+    """Crates the binary never links but the release build optimises, and listed crates it links."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "Cargo.toml"), "rb") as manifest:
+        listed = set(tomllib.load(manifest)["profile"]["release"].get("package", {}))
+    linked = linked_packages(graph)
+    external = {package_name(u) for u in graph["units"] if not u["pkg_id"].startswith("path+")}
+    optimised = {package_name(u) for u in graph["units"] if u["profile"]["opt_level"] != "0"}
+    missing = sorted((external - linked) & optimised - listed)
+    wrongly = sorted(listed & linked)
+    return missing, wrongly
+
+
 def main():
     failed = False
     graphs = {tuple(args): unit_graph(args) for args in BUILDS}
@@ -111,6 +146,17 @@ def main():
               "keep it a dev-dependency of the host", file=sys.stderr)
     else:
         print("cargo build --release -p tollgate: no test plugin")
+    missing, wrongly = compiler_only_mismatches(release)
+    if missing or wrongly:
+        failed = True
+        if missing:
+            print("cargo build --release -p tollgate optimises crates only the compiler runs: add "
+                  f"{', '.join(missing)} to [profile.release.package] in Cargo.toml", file=sys.stderr)
+        if wrongly:
+            print(f"Cargo.toml's [profile.release.package] leaves {', '.join(wrongly)} unoptimised, "
+                  "but the binary links it: remove it from that list", file=sys.stderr)
+    else:
+        print("cargo build --release -p tollgate: crates only the compiler runs are compiled unoptimised")
     for args, graph in graphs.items():
         command = "cargo " + " ".join(args)
         waiting = waiting_nested_builds(graph)

@@ -164,7 +164,7 @@ fn watch_waits_through_progressing_records_healthy_and_status_shows_healthy_sinc
     assert_eq!(git(&repo, &["log", "-1", "--format=%ae"]).trim(), "watcher@example.com");
 
     let (_clone, status, history) = from_a_fresh_clone(&repo);
-    assert!(status.stdout.contains("[healthy since "), "{}", status.stdout);
+    assert!(status.stdout.contains("[healthy since ") && status.stdout.contains(", soaked "), "{}", status.stdout);
     assert!(!status.stdout.contains("verified"), "{}", status.stdout);
     assert!(history.stdout.contains("health in dev") && history.stdout.contains("healthy (soaked"), "{}", history.stdout);
     let guard = run(&repo, &["verify", &format!("{promotion}..HEAD")]);

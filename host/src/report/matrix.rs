@@ -54,13 +54,13 @@ impl Lag {
     }
 }
 
-/// What the newest health record of a promotion says: `healthy since …` or `failed its
-/// health check: …` (never "verified", which keeps its one meaning). The reason comes from
-/// the sources the watcher read, so it is escaped.
+/// What the newest health record of a promotion says: `healthy since …, soaked N s` or
+/// `failed its health check: …` (never "verified", which keeps its one meaning). The reason
+/// comes from the sources the watcher read, so it is escaped.
 pub fn health_words(health: &HealthStatus) -> String {
     match &health.reason {
         Some(reason) => format!("failed its health check: {}", line(reason)),
-        None => format!("healthy since {}", format_time(health.since)),
+        None => format!("healthy since {}, soaked {} s", format_time(health.since), health.soaked_seconds),
     }
 }
 
