@@ -224,19 +224,43 @@ struct TokenShape {
     markers: &'static [&'static str],
     /// How many leading characters may be shown (the shape's public prefix).
     shown: usize,
-    pattern: Regex,
+    /// Compiled when a string first contains a marker: most decisions never need it, and
+    /// compiling is most of what a regex costs in a fresh instance.
+    pattern: LazyLock<Regex>,
 }
 
-static TOKEN_SHAPES: LazyLock<Vec<TokenShape>> = LazyLock::new(|| {
-    let shape = |what, markers, shown, pattern: &str| TokenShape { what, markers, shown, pattern: Regex::new(pattern).expect("valid regex") };
-    vec![
-        // The header is not secret and says which kind of key it is; the body is never shown.
-        shape("a private key block", &["PRIVATE KEY"], usize::MAX, r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
-        shape("an AWS access key id", &["AKIA", "ASIA"], 4, r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-        shape("a GitHub token", &["gh"], 4, r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}\b"),
-        shape("a GitHub token", &["github_pat_"], 11, r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
-    ]
-});
+static TOKEN_SHAPES: [TokenShape; 4] = [
+    // The header is not secret and says which kind of key it is; the body is never shown.
+    TokenShape {
+        what: "a private key block",
+        markers: &["PRIVATE KEY"],
+        shown: usize::MAX,
+        pattern: LazyLock::new(|| regex(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")),
+    },
+    TokenShape {
+        what: "an AWS access key id",
+        markers: &["AKIA", "ASIA"],
+        shown: 4,
+        pattern: LazyLock::new(|| regex(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    },
+    TokenShape {
+        what: "a GitHub token",
+        markers: &["gh"],
+        shown: 4,
+        pattern: LazyLock::new(|| regex(r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}\b")),
+    },
+    TokenShape {
+        what: "a GitHub token",
+        markers: &["github_pat_"],
+        shown: 11,
+        pattern: LazyLock::new(|| regex(r"\bgithub_pat_[A-Za-z0-9_]{22,}")),
+    },
+];
+
+/// A regex written in this file, known to be valid (the tests match each one).
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("valid regex")
+}
 
 /// Describe the first well-known credential in `value`, masked, e.g.
 /// `a GitHub token (ghp_****, 40 chars)`.

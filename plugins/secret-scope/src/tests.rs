@@ -661,3 +661,18 @@ fn findings_stay_within_the_hosts_string_limit() {
     }
     assert_not_leaked(&verdict, SECRET);
 }
+
+#[test]
+fn every_credential_shape_is_recognised_with_its_regex_compiled_on_demand() {
+    let pat = format!("github_pat_{}", "A1b2C3d4E5f6G7h8I9j0K1_extra");
+    assert_eq!(scan::token_shape(&pat).as_deref(), Some("a GitHub token (github_pat_****, 39 chars)"));
+    assert_eq!(scan::token_shape(GITHUB_TOKEN).as_deref(), Some("a GitHub token (ghp_****, 40 chars)"));
+    assert_eq!(scan::token_shape(&format!("key={AWS_KEY}")).as_deref(), Some("an AWS access key id (AKIA****, 20 chars)"));
+    assert_eq!(
+        scan::token_shape("-----BEGIN OPENSSH PRIVATE KEY-----").as_deref(),
+        Some("a private key block (-----BEGIN OPENSSH PRIVATE KEY-----)")
+    );
+    // A marker without the shape, and no marker at all.
+    assert_eq!(scan::token_shape("ghost in the registry.example.com"), None);
+    assert_eq!(scan::token_shape("registry.example.com/shop/api"), None);
+}
