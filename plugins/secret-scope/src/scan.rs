@@ -38,33 +38,55 @@ pub struct ParseError {
 
 /// Parse every document of a YAML text.
 ///
-/// The text is first streamed through the event parser to measure its nesting: building
-/// (and dropping) a tree thousands of levels deep (`- - - - ...` on one line) would overflow
-/// the sandbox's stack, so such a text is refused before any tree is built.
+/// A text that could nest deeper than [`MAX_DEPTH`] is first streamed through the event parser
+/// to measure its nesting: building (and dropping) a tree thousands of levels deep
+/// (`- - - - ...` on one line) would overflow the sandbox's stack, so such a text is refused
+/// before any tree is built. Most manifests cannot (see [`nesting_bound`]) and are parsed once.
 pub fn parse(text: &str) -> Result<Documents<'_>, ParseError> {
     let to_parse_error = |error: saphyr::ScanError| ParseError {
         line: error.marker().line(),
         column: error.marker().col() + 1,
         info: error.info().to_string(),
     };
+    let checked = nesting_bound(text) > MAX_DEPTH / 2;
+    if checked {
+        check_nesting(text).map_err(to_parse_error)?;
+    }
+    MarkedYaml::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text))
+        .map_err(|load_error| {
+            // The event parser's error, where it has one, as when every text was streamed
+            // through it first (the loader stops earlier on some, e.g. an unknown alias).
+            if checked { load_error } else { check_nesting(text).err().unwrap_or(load_error) }
+        })
+        .map_err(to_parse_error)
+}
+
+/// More than the deepest nesting of `text`'s collections: each sequence or mapping starts at
+/// an indicator of its own (`-`, `:` or `?` in block style, `[`, `{`, `:` or `?` in flow
+/// style), so there are no more starts than indicator characters. Half of [`MAX_DEPTH`] is
+/// the threshold, a margin on that argument.
+pub fn nesting_bound(text: &str) -> usize {
+    text.bytes().filter(|byte| matches!(byte, b'-' | b':' | b'?' | b'[' | b'{')).count()
+}
+
+/// Stream `text` through the event parser: the first syntax error, or an error where it
+/// nests deeper than [`MAX_DEPTH`].
+fn check_nesting(text: &str) -> Result<(), saphyr::ScanError> {
     let mut depth = 0usize;
     for event in saphyr_parser::Parser::new_from_str(text) {
-        match event.map_err(to_parse_error)? {
+        match event? {
             (Event::SequenceStart(..) | Event::MappingStart(..), span) => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(ParseError {
-                        line: span.start.line(),
-                        column: span.start.col() + 1,
-                        info: format!("nested deeper than {MAX_DEPTH} levels, more than any manifest needs"),
-                    });
+                    let info = format!("nested deeper than {MAX_DEPTH} levels, more than any manifest needs");
+                    return Err(saphyr::ScanError::new(span.start, info));
                 }
             }
             (Event::SequenceEnd | Event::MappingEnd, _) => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    MarkedYaml::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text)).map_err(to_parse_error)
+    Ok(())
 }
 
 /// The kinds of secret store a reference can point into. Each has a prefix so that one
