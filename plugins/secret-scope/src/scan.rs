@@ -203,8 +203,9 @@ pub fn inline_vault_paths(value: &str) -> Vec<String> {
     static FORMS: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^\s*vault:([^\s#]*/[^\s#]*)|<path:([^#>\s]+)[^>]*>|ref\+vault://([^#\s]+)").expect("valid regex")
     });
-    // Most strings mention none of the forms; skip the regex for them.
-    if !(value.contains("vault:") || value.contains("<path:") || value.contains("ref+vault://")) {
+    // Most strings mention none of the forms; skip the regex for them. Every form has a `:`,
+    // which is a cheaper search than the three texts.
+    if !(value.contains(':') && (value.contains("vault:") || value.contains("<path:") || value.contains("ref+vault://"))) {
         return Vec::new();
     }
     FORMS
