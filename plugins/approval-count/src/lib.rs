@@ -420,10 +420,22 @@ impl Rules {
 /// code points (the host refuses them in identities; here a look-alike such as
 /// `b\u{200b}ob` still counts as `bob`, so it can only refuse more).
 fn identity_key(name: &str) -> String {
-    use unicode_normalization::UnicodeNormalization as _;
     let name = name.trim();
     let email = name.rsplit_once('<').and_then(|(_, rest)| rest.strip_suffix('>'));
-    let visible: String = email.unwrap_or(name).trim().chars().filter(|c| !is_invisible(*c)).collect();
+    let identity = email.unwrap_or(name).trim();
+    // ASCII has no invisible code points, is its own NFKC form and case-folds to ASCII: most
+    // identities need none of the Unicode tables (the same key, cheaper).
+    if identity.is_ascii() {
+        return identity.to_ascii_lowercase();
+    }
+    unicode_identity_key(identity)
+}
+
+/// [`identity_key`] of a trimmed identity (its address, if it had one): without invisible code
+/// points, NFKC-normalised, case-folded and normalised again.
+fn unicode_identity_key(identity: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let visible: String = identity.chars().filter(|c| !is_invisible(*c)).collect();
     let folded = visible.nfkc().collect::<String>().to_lowercase();
     folded.nfkc().collect()
 }

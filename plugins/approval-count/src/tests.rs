@@ -388,3 +388,22 @@ fn configured_identities_grant_group_membership_and_other_domains_do_not() {
     let verdict = eval(config, &t);
     assert!(!verdict.is_allow(), "{:?}", messages(&verdict));
 }
+
+#[test]
+fn an_ascii_identity_gets_the_key_the_unicode_path_gives_it() {
+    // Every ASCII character alone and beside a letter, and the shapes identities take.
+    let mut identities: Vec<String> = (0u8..128).map(|byte| (byte as char).to_string()).collect();
+    identities.extend((0u8..128).map(|byte| format!("Bob{}X", byte as char)));
+    identities.extend(
+        ["  Bob  ", "Alice Example <Alice@Example.COM>", "<ops@x>", "a <b", "CAROL", "dana.smith+ci@corp.example", "\tEve\n"]
+            .map(String::from),
+    );
+    for identity in identities {
+        let trimmed = identity.trim();
+        let address = trimmed.rsplit_once('<').and_then(|(_, rest)| rest.strip_suffix('>')).unwrap_or(trimmed).trim();
+        assert_eq!(identity_key(&identity), unicode_identity_key(address), "{identity:?}");
+    }
+    // Non-ASCII identities still take the Unicode path.
+    assert_eq!(identity_key("ＢＯＢ"), "bob");
+    assert_eq!(identity_key("b\u{200b}ob"), "bob");
+}

@@ -43,7 +43,6 @@ use std::fmt;
 
 use jiff::Timestamp;
 use jiff::civil::{DateTime, Time, Weekday};
-use jiff::tz::TimeZone;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use tollgate_sdk::host::{self, LogLevel};
@@ -51,6 +50,10 @@ use tollgate_sdk::{
     Decision, Error, Finding, PerEnvironment, PluginInfo, Policy, Result, Transition, TransitionKind, Verdict,
     export_policy,
 };
+
+mod zone;
+
+pub use zone::Zone;
 
 /// Configuration, as written under the policy's `config:` in tollgate.yaml.
 #[derive(Debug, Deserialize)]
@@ -167,23 +170,14 @@ impl BreakGlass {
     }
 }
 
-/// An IANA time zone, looked up (case-insensitively) in the bundled tz database.
-#[derive(Debug, Clone)]
-pub struct Zone {
-    name: String,
-    tz: TimeZone,
-}
-
 impl<'de> Deserialize<'de> for Zone {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
-        match TimeZone::get(&name) {
-            // `Etc/Unknown` is in the database but means "no idea"; it is no time zone to plan in.
-            Ok(tz) if !tz.is_unknown() => Ok(Zone { name: tz.iana_name().unwrap_or(&name).to_string(), tz }),
-            _ => Err(D::Error::custom(format!(
+        Zone::get(&name).ok_or_else(|| {
+            D::Error::custom(format!(
                 "{name:?} is not a known IANA time zone (use a name such as Europe/Berlin, America/New_York or UTC)"
-            ))),
-        }
+            ))
+        })
     }
 }
 
@@ -263,7 +257,8 @@ impl<'de> Deserialize<'de> for LocalDateTime {
 impl LocalDateTime {
     /// The instant this local date-time names in `tz`, resolving DST gaps and folds the
     /// `compatible` way (gap: shifted forward; fold: the earlier of the two).
-    fn instant(self, tz: &TimeZone) -> Result<Timestamp> {
+    fn instant(self, zone: &Zone) -> Result<Timestamp> {
+        let tz = zone.at_local(self.0).ok_or_else(|| Error::new(format!("{self}: the time zone {} cannot be read", zone.name())))?;
         tz.to_ambiguous_timestamp(self.0)
             .compatible()
             .map_err(|error| Error::new(format!("{self} cannot be placed in time: {error}")))
@@ -385,9 +380,10 @@ impl Policy for ChangeWindow {
         let now = Timestamp::from_second(transition.requested_at).map_err(|error| {
             Error::new(format!("requested_at {} is not a usable time: {error}", transition.requested_at))
         })?;
-        let local = now.to_zoned_datetime(zone.tz.clone());
+        let tz = zone.at(now).ok_or_else(|| Error::new(format!("the time zone {} cannot be read", zone.name())))?;
+        let local = now.to_zoned_datetime(tz.clone());
         let local_text = local.strftime("%A %Y-%m-%d %H:%M %Z").to_string();
-        host::log(LogLevel::Debug, &format!("{env}: rules from {origin}; local time {local_text} ({})", zone.name));
+        host::log(LogLevel::Debug, &format!("{env}: rules from {origin}; local time {local_text} ({})", zone.name()));
 
         let rollback = transition.kind == TransitionKind::Rollback;
         let mut blocks = Vec::new();
@@ -399,7 +395,7 @@ impl Policy for ChangeWindow {
             let time = TimeOfDay::of(local.time());
             if !windows.iter().any(|window| window.is_open(local.weekday(), time)) {
                 let allowed = windows.iter().map(Window::describe).collect::<Vec<_>>().join(", ");
-                let closed = format!("{env} changes are allowed {allowed} {}; it is {local_text}", zone.name);
+                let closed = format!("{env} changes are allowed {allowed} {}; it is {local_text}", zone.name());
                 if rollback && rules.rollbacks != Rollbacks::Same {
                     notes.push(format!(
                         "rollback allowed outside the change window of {env} (rollbacks: {}): {closed}",
@@ -415,11 +411,11 @@ impl Policy for ChangeWindow {
         // Freezes: judged on instants.
         let mut freeze_reasons = Vec::new();
         for freeze in &rules.freezes {
-            let (from, until) = (freeze.from.instant(&zone.tz)?, freeze.until.instant(&zone.tz)?);
+            let (from, until) = (freeze.from.instant(zone)?, freeze.until.instant(zone)?);
             if !(from <= now && now < until) {
                 continue;
             }
-            let frozen = format!("{env} is frozen until {} {} ({})", freeze.until, zone.name, freeze.reason);
+            let frozen = format!("{env} is frozen until {} {} ({})", freeze.until, zone.name(), freeze.reason);
             match (rollback, rules.rollbacks) {
                 (true, Rollbacks::Always) => {
                     notes.push(format!("rollback allowed during a freeze (rollbacks: always): {frozen}"));
@@ -519,8 +515,8 @@ fn validate_rules(rules: &Rules, path: &str) -> Result<()> {
                 "{at}.reason: must not be empty; say why the environment is frozen (it is shown to whoever is blocked)"
             )));
         }
-        let from = freeze.from.instant(&zone.tz).map_err(|e| Error::new(format!("{at}.from: {e}")))?;
-        let until = freeze.until.instant(&zone.tz).map_err(|e| Error::new(format!("{at}.until: {e}")))?;
+        let from = freeze.from.instant(zone).map_err(|e| Error::new(format!("{at}.from: {e}")))?;
+        let until = freeze.until.instant(zone).map_err(|e| Error::new(format!("{at}.until: {e}")))?;
         if until <= from {
             return Err(Error::new(format!(
                 "{at}.until: \"{}\" is not after from \"{}\"; a freeze must end after it starts",

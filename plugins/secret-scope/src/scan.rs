@@ -38,33 +38,55 @@ pub struct ParseError {
 
 /// Parse every document of a YAML text.
 ///
-/// The text is first streamed through the event parser to measure its nesting: building
-/// (and dropping) a tree thousands of levels deep (`- - - - ...` on one line) would overflow
-/// the sandbox's stack, so such a text is refused before any tree is built.
+/// A text that could nest deeper than [`MAX_DEPTH`] is first streamed through the event parser
+/// to measure its nesting: building (and dropping) a tree thousands of levels deep
+/// (`- - - - ...` on one line) would overflow the sandbox's stack, so such a text is refused
+/// before any tree is built. Most manifests cannot (see [`nesting_bound`]) and are parsed once.
 pub fn parse(text: &str) -> Result<Documents<'_>, ParseError> {
     let to_parse_error = |error: saphyr::ScanError| ParseError {
         line: error.marker().line(),
         column: error.marker().col() + 1,
         info: error.info().to_string(),
     };
+    let checked = nesting_bound(text) > MAX_DEPTH / 2;
+    if checked {
+        check_nesting(text).map_err(to_parse_error)?;
+    }
+    MarkedYaml::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text))
+        .map_err(|load_error| {
+            // The event parser's error, where it has one, as when every text was streamed
+            // through it first (the loader stops earlier on some, e.g. an unknown alias).
+            if checked { load_error } else { check_nesting(text).err().unwrap_or(load_error) }
+        })
+        .map_err(to_parse_error)
+}
+
+/// More than the deepest nesting of `text`'s collections: each sequence or mapping starts at
+/// an indicator of its own (`-`, `:` or `?` in block style, `[`, `{`, `:` or `?` in flow
+/// style), so there are no more starts than indicator characters. Half of [`MAX_DEPTH`] is
+/// the threshold, a margin on that argument.
+pub fn nesting_bound(text: &str) -> usize {
+    text.bytes().filter(|byte| matches!(byte, b'-' | b':' | b'?' | b'[' | b'{')).count()
+}
+
+/// Stream `text` through the event parser: the first syntax error, or an error where it
+/// nests deeper than [`MAX_DEPTH`].
+fn check_nesting(text: &str) -> Result<(), saphyr::ScanError> {
     let mut depth = 0usize;
     for event in saphyr_parser::Parser::new_from_str(text) {
-        match event.map_err(to_parse_error)? {
+        match event? {
             (Event::SequenceStart(..) | Event::MappingStart(..), span) => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(ParseError {
-                        line: span.start.line(),
-                        column: span.start.col() + 1,
-                        info: format!("nested deeper than {MAX_DEPTH} levels, more than any manifest needs"),
-                    });
+                    let info = format!("nested deeper than {MAX_DEPTH} levels, more than any manifest needs");
+                    return Err(saphyr::ScanError::new(span.start, info));
                 }
             }
             (Event::SequenceEnd | Event::MappingEnd, _) => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    MarkedYaml::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text)).map_err(to_parse_error)
+    Ok(())
 }
 
 /// The kinds of secret store a reference can point into. Each has a prefix so that one
@@ -181,8 +203,9 @@ pub fn inline_vault_paths(value: &str) -> Vec<String> {
     static FORMS: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^\s*vault:([^\s#]*/[^\s#]*)|<path:([^#>\s]+)[^>]*>|ref\+vault://([^#\s]+)").expect("valid regex")
     });
-    // Most strings mention none of the forms; skip the regex for them.
-    if !(value.contains("vault:") || value.contains("<path:") || value.contains("ref+vault://")) {
+    // Most strings mention none of the forms; skip the regex for them. Every form has a `:`,
+    // which is a cheaper search than the three texts.
+    if !(value.contains(':') && (value.contains("vault:") || value.contains("<path:") || value.contains("ref+vault://"))) {
         return Vec::new();
     }
     FORMS
@@ -224,19 +247,43 @@ struct TokenShape {
     markers: &'static [&'static str],
     /// How many leading characters may be shown (the shape's public prefix).
     shown: usize,
-    pattern: Regex,
+    /// Compiled when a string first contains a marker: most decisions never need it, and
+    /// compiling is most of what a regex costs in a fresh instance.
+    pattern: LazyLock<Regex>,
 }
 
-static TOKEN_SHAPES: LazyLock<Vec<TokenShape>> = LazyLock::new(|| {
-    let shape = |what, markers, shown, pattern: &str| TokenShape { what, markers, shown, pattern: Regex::new(pattern).expect("valid regex") };
-    vec![
-        // The header is not secret and says which kind of key it is; the body is never shown.
-        shape("a private key block", &["PRIVATE KEY"], usize::MAX, r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
-        shape("an AWS access key id", &["AKIA", "ASIA"], 4, r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-        shape("a GitHub token", &["gh"], 4, r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}\b"),
-        shape("a GitHub token", &["github_pat_"], 11, r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
-    ]
-});
+static TOKEN_SHAPES: [TokenShape; 4] = [
+    // The header is not secret and says which kind of key it is; the body is never shown.
+    TokenShape {
+        what: "a private key block",
+        markers: &["PRIVATE KEY"],
+        shown: usize::MAX,
+        pattern: LazyLock::new(|| regex(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")),
+    },
+    TokenShape {
+        what: "an AWS access key id",
+        markers: &["AKIA", "ASIA"],
+        shown: 4,
+        pattern: LazyLock::new(|| regex(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    },
+    TokenShape {
+        what: "a GitHub token",
+        markers: &["gh"],
+        shown: 4,
+        pattern: LazyLock::new(|| regex(r"\b(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36}\b")),
+    },
+    TokenShape {
+        what: "a GitHub token",
+        markers: &["github_pat_"],
+        shown: 11,
+        pattern: LazyLock::new(|| regex(r"\bgithub_pat_[A-Za-z0-9_]{22,}")),
+    },
+];
+
+/// A regex written in this file, known to be valid (the tests match each one).
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("valid regex")
+}
 
 /// Describe the first well-known credential in `value`, masked, e.g.
 /// `a GitHub token (ghp_****, 40 chars)`.

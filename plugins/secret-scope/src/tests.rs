@@ -661,3 +661,79 @@ fn findings_stay_within_the_hosts_string_limit() {
     }
     assert_not_leaked(&verdict, SECRET);
 }
+
+#[test]
+fn every_credential_shape_is_recognised_with_its_regex_compiled_on_demand() {
+    let pat = format!("github_pat_{}", "A1b2C3d4E5f6G7h8I9j0K1_extra");
+    assert_eq!(scan::token_shape(&pat).as_deref(), Some("a GitHub token (github_pat_****, 39 chars)"));
+    assert_eq!(scan::token_shape(GITHUB_TOKEN).as_deref(), Some("a GitHub token (ghp_****, 40 chars)"));
+    assert_eq!(scan::token_shape(&format!("key={AWS_KEY}")).as_deref(), Some("an AWS access key id (AKIA****, 20 chars)"));
+    assert_eq!(
+        scan::token_shape("-----BEGIN OPENSSH PRIVATE KEY-----").as_deref(),
+        Some("a private key block (-----BEGIN OPENSSH PRIVATE KEY-----)")
+    );
+    // A marker without the shape, and no marker at all.
+    assert_eq!(scan::token_shape("ghost in the registry.example.com"), None);
+    assert_eq!(scan::token_shape("registry.example.com/shop/api"), None);
+}
+
+/// The deepest nesting the event parser reaches in `text` before its end or first error, and
+/// that error.
+fn event_depth(text: &str) -> (usize, Option<(usize, usize, String)>) {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        match event {
+            Err(error) => return (deepest, Some((error.marker().line(), error.marker().col() + 1, error.info().to_string()))),
+            Ok((saphyr_parser::Event::SequenceStart(..) | saphyr_parser::Event::MappingStart(..), _)) => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Ok((saphyr_parser::Event::SequenceEnd | saphyr_parser::Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
+            Ok(_) => {}
+        }
+    }
+    (deepest, None)
+}
+
+#[test]
+fn yaml_parsed_once_nests_no_deeper_than_its_indicators_and_fails_as_the_event_parser_does() {
+    // Random texts of YAML's structure (xorshift, fixed seed), plus the shapes manifests take.
+    const PIECES: [&str; 24] = [
+        "-", " ", "\n", "  ", "- ", ": ", "[", "]", "{", "}", ",", "? ", "a", "key", ":", "&x ", "*x", "!t ", "|\n", ">\n",
+        "'q'", "\"d\"", "# c\n", "---\n",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut texts = vec![
+        "a:\n  b:\n    - c: [d, {e: f}]\n".to_string(),
+        "- - - - x\n".to_string(),
+        "[[[[[[: ]]]]]]".to_string(),
+        "{a: [b: c, ? d]}\n".to_string(),
+        "key:\n- a\n- b: [c\n".to_string(),
+    ];
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        let pieces = next() % 48;
+        texts.push((0..pieces).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect());
+        // Only openers, to nest deep.
+        let pieces = next() % 48;
+        texts.push((0..pieces).map(|_| PIECES[[0, 3, 4, 5, 6, 8, 11, 12][(next() % 8) as usize]]).collect());
+    }
+    for text in &texts {
+        let (deepest, event_error) = event_depth(text);
+        assert!(deepest <= scan::nesting_bound(text), "{text:?} nests {deepest} deep");
+        // Parsed once, a text fails as when it was streamed through the event parser first:
+        // with the event parser's error, else the loader's (an alias to no anchor).
+        if scan::nesting_bound(text) <= scan::MAX_DEPTH / 2 {
+            let loaded = <saphyr::MarkedYaml as saphyr::LoadableYamlNode>::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text))
+                .err()
+                .map(|error| (error.marker().line(), error.marker().col() + 1, error.info().to_string()));
+            let parsed = scan::parse(text).map(drop).map_err(|error| (error.line, error.column, error.info));
+            assert_eq!(parsed.err(), event_error.or(loaded), "{text:?}");
+        }
+    }
+}
