@@ -50,6 +50,7 @@ pub mod history;
 pub mod histories;
 pub mod journal;
 pub mod observe;
+mod memo;
 mod overlay;
 pub mod discover;
 pub mod pipeline;
