@@ -124,7 +124,7 @@ const REMEMBERED_CHECKS: usize = 256;
 /// parent is a function of its objects alone (a root commit's depends on whether the clone is
 /// shallow, which a fetch changes, so it is checked every time; failures are never remembered).
 pub fn check_commit_remembered(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Arc<CheckedCommit>>, git2::Error> {
-    static CHECKED: super::memo::Memo<(Oid, PathBuf), Option<Arc<CheckedCommit>>> = super::memo::Memo::new(REMEMBERED_CHECKS);
+    static CHECKED: crate::repo::memo::Memo<(Oid, PathBuf), Option<Arc<CheckedCommit>>> = crate::repo::memo::Memo::new(REMEMBERED_CHECKS);
     if commit.parent_count() != 1 {
         return Ok(check_commit(repo, commit)?.map(Arc::new));
     }
@@ -190,8 +190,7 @@ fn read_optional_text(repo: &Repository, tree: &Tree<'_>, path: &str) -> Result<
 /// A record file's text, refusing one that is too large before reading it.
 fn read_blob_text(repo: &Repository, tree: &Tree<'_>, path: &str) -> Result<String, String> {
     let entry = tree.get_path(Path::new(path)).map_err(|error| error.message().to_string())?;
-    let odb = repo.odb().map_err(|error| error.message().to_string())?;
-    let (size, _) = odb.read_header(entry.id()).map_err(|error| error.message().to_string())?;
+    let size = crate::repo::blob_size(repo, entry.id()).map_err(|error| error.message().to_string())?;
     if size > MAX_RECORD_BYTES {
         return Err(format!("the record is {size} bytes, more than {MAX_RECORD_BYTES}"));
     }

@@ -50,7 +50,6 @@ pub mod history;
 pub mod histories;
 pub mod journal;
 pub mod observe;
-mod memo;
 mod overlay;
 pub mod discover;
 pub mod pipeline;
@@ -60,6 +59,8 @@ pub mod proposal;
 pub mod publish;
 pub mod range;
 pub mod record;
+#[cfg(test)]
+mod remembered_tests;
 pub mod request;
 pub mod source;
 pub mod status;

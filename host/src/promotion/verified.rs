@@ -194,12 +194,12 @@ pub struct Located {
 const REMEMBERED_RULES: usize = 16;
 
 /// Configurations read at commits, by their blob and repository (those that parse).
-static CONFIGS: super::memo::Memo<(Oid, PathBuf), Arc<Config>> = super::memo::Memo::new(REMEMBERED_RULES);
+static CONFIGS: crate::repo::memo::Memo<(Oid, PathBuf), Arc<Config>> = crate::repo::memo::Memo::new(REMEMBERED_RULES);
 
 /// Rules, by the blobs they are read from, the branch they are for and the repository: a
 /// function of those objects alone, as [`RulesAt`]'s own map within one reader.
 type RulesKey = (Option<Oid>, Option<Oid>, Option<String>, PathBuf);
-static RULES: super::memo::Memo<RulesKey, Arc<Rules>> = super::memo::Memo::new(REMEMBERED_RULES);
+static RULES: crate::repo::memo::Memo<RulesKey, Arc<Rules>> = crate::repo::memo::Memo::new(REMEMBERED_RULES);
 
 /// The rules in force at each commit asked for, read once per distinct `tollgate.yaml` and
 /// allowed-signers content (and once per process, see [`RULES`]).
@@ -396,8 +396,7 @@ fn approval_problems(rules: &Rules, record: &DecisionRecord, required: bool) -> 
 pub(super) fn read_text(repo: &Repository, tree: &git2::Tree<'_>, path: &str) -> Result<Option<String>, String> {
     const MAX_BYTES: usize = 4 << 20;
     let Ok(entry) = tree.get_path(Path::new(path)) else { return Ok(None) };
-    let odb = repo.odb().map_err(|error| error.message().to_string())?;
-    let (size, _) = odb.read_header(entry.id()).map_err(|error| error.message().to_string())?;
+    let size = crate::repo::blob_size(repo, entry.id()).map_err(|error| error.message().to_string())?;
     if size > MAX_BYTES {
         return Err(format!("{path} is {size} bytes, more than {MAX_BYTES}"));
     }
