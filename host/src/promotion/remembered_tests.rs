@@ -1,67 +1,56 @@
 //! What long-lived processes remember between requests (`repo::memo`) is never another
 //! repository's or another commit's.
 
-use git2::{Oid, Repository, Signature};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use git2::{Oid, Repository};
 
 use crate::promotion::claim::check_commit_remembered;
 use crate::promotion::verified::RulesAt;
 
-/// A commit of `files` (paths at most one directory deep) on `main` over `parent`.
-fn commit(repo: &Repository, parent: Option<Oid>, files: &[(&str, &str)]) -> Oid {
-    let mut root = repo.treebuilder(None).unwrap();
-    let mut dirs: std::collections::BTreeMap<&str, Vec<(&str, Oid)>> = Default::default();
+/// Write `files` into the work tree at `dir` and commit them all with the user's git.
+fn commit(dir: &Path, files: &[(&str, &str)]) -> Oid {
     for (path, content) in files {
-        let blob = repo.blob(content.as_bytes()).unwrap();
-        match path.rsplit_once('/') {
-            Some((dir, name)) => dirs.entry(dir).or_default().push((name, blob)),
-            None => root.insert(path, blob, 0o100644).map(drop).unwrap(),
-        }
+        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(path), content).unwrap();
     }
-    for (dir, entries) in dirs {
-        // Nested directories one level at a time: `a/b` as `a` holding `b`.
-        let mut sub = repo.treebuilder(None).unwrap();
-        entries.iter().for_each(|(name, blob)| sub.insert(name, *blob, 0o100644).map(drop).unwrap());
-        let mut id = sub.write().unwrap();
-        let mut parts: Vec<&str> = dir.split('/').collect();
-        while parts.len() > 1 {
-            let name = parts.pop().unwrap();
-            let mut outer = repo.treebuilder(None).unwrap();
-            outer.insert(name, id, 0o040000).unwrap();
-            id = outer.write().unwrap();
-        }
-        root.insert(parts[0], id, 0o040000).unwrap();
+    let git = |args: &[&str]| {
+        let output = Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=someone", "-c", "user.email=someone@example.com"]).args(args).output().unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    if !dir.join(".git").exists() {
+        git(&["init", "-q", "-b", "main"]);
     }
-    let tree = repo.find_tree(root.write().unwrap()).unwrap();
-    let who = Signature::new("someone", "someone@example.com", &git2::Time::new(1_700_000_000, 0)).unwrap();
-    let parents: Vec<git2::Commit<'_>> = parent.into_iter().map(|oid| repo.find_commit(oid).unwrap()).collect();
-    let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    repo.commit(Some("refs/heads/main"), &who, &who, "change", &tree, &parents).unwrap()
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "change"]);
+    git(&["rev-parse", "HEAD"]).trim().parse().unwrap()
 }
 
-/// A loose object's file.
-fn object_file(repo: &Repository, id: Oid) -> std::path::PathBuf {
+/// A copy of the repository at `dir` (at `dir`-copy) without the loose object `id`, opened.
+fn copy_without(dir: &Path, id: Oid) -> (PathBuf, Repository) {
+    let copy = dir.with_extension("copy");
+    assert!(Command::new("cp").arg("-r").arg(dir).arg(&copy).status().unwrap().success());
     let hex = id.to_string();
-    repo.path().join("objects").join(&hex[..2]).join(&hex[2..])
+    std::fs::remove_file(copy.join(".git/objects").join(&hex[..2]).join(&hex[2..])).unwrap();
+    let repo = Repository::open(&copy).unwrap();
+    (copy, repo)
 }
 
 #[test]
 fn a_commits_check_remembered_in_one_repository_is_not_served_for_another() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Repository::init_bare(dir.path().join("first.git")).unwrap();
-    let parent = commit(&first, None, &[("README", "hello\n")]);
+    let work = dir.path().join("first");
+    let parent = commit(&work, &[("README", "hello\n")]);
     // A record that does not parse: the commit claims a promotion and does not check out.
-    let claim = commit(&first, Some(parent), &[("README", "hello\n"), (".tollgate/decisions/x.json", "not a record")]);
+    let claim = commit(&work, &[(".tollgate/decisions/x.json", "not a record")]);
+    let first = Repository::open(&work).unwrap();
     let checked = check_commit_remembered(&first, &first.find_commit(claim).unwrap()).unwrap().expect("a claim");
     assert!(!checked.checks_out());
 
     // The same commit in a second repository that lacks its parent's tree: read afresh, it fails.
-    let copy = dir.path().join("second.git");
-    let status = std::process::Command::new("cp").arg("-r").arg(dir.path().join("first.git")).arg(&copy).status().unwrap();
-    assert!(status.success());
-    let second = Repository::open_bare(&copy).unwrap();
-    let parent_tree = second.find_commit(parent).unwrap().tree_id();
-    std::fs::remove_file(object_file(&second, parent_tree)).unwrap();
-    let second = Repository::open_bare(&copy).unwrap();
+    let (_copy, second) = copy_without(&work, first.find_commit(parent).unwrap().tree_id());
     assert!(check_commit_remembered(&second, &second.find_commit(claim).unwrap()).is_err(), "the first repository's answer was served");
     assert!(check_commit_remembered(&first, &first.find_commit(claim).unwrap()).unwrap().is_some());
 }
@@ -72,21 +61,18 @@ const CONFIG: &str = "branch: main\nenvironments: [dev, prod]\ndefaults:\n  file
 #[test]
 fn rules_remembered_for_one_configuration_are_not_those_of_a_newer_commit_or_another_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Repository::init_bare(dir.path().join("first.git")).unwrap();
-    let old = commit(&first, None, &[("tollgate.yaml", &CONFIG.replace("FILE", "manifest.yaml"))]);
-    let new = commit(&first, Some(old), &[("tollgate.yaml", &CONFIG.replace("FILE", "deployment.yaml"))]);
+    let work = dir.path().join("first");
+    let old = commit(&work, &[("tollgate.yaml", &CONFIG.replace("FILE", "manifest.yaml"))]);
+    let new = commit(&work, &[("tollgate.yaml", &CONFIG.replace("FILE", "deployment.yaml"))]);
+    let first = Repository::open(&work).unwrap();
     let locations = |repo: &Repository, at: Oid| RulesAt::default().at(repo, &repo.find_commit(at).unwrap()).locations.keys().cloned().collect::<Vec<_>>();
     assert_eq!(locations(&first, old), ["dev/shop-api/manifest.yaml", "prod/shop-api/manifest.yaml"]);
     assert_eq!(locations(&first, new), ["dev/shop-api/deployment.yaml", "prod/shop-api/deployment.yaml"], "a new commit's configuration is read");
     assert_eq!(locations(&first, old), ["dev/shop-api/manifest.yaml", "prod/shop-api/manifest.yaml"]);
 
     // A second repository whose copy of the configuration's blob is gone: its rules say so.
-    let copy = dir.path().join("second.git");
-    assert!(std::process::Command::new("cp").arg("-r").arg(dir.path().join("first.git")).arg(&copy).status().unwrap().success());
-    let second = Repository::open_bare(&copy).unwrap();
-    let blob = second.find_commit(old).unwrap().tree().unwrap().get_name("tollgate.yaml").unwrap().id();
-    std::fs::remove_file(object_file(&second, blob)).unwrap();
-    let second = Repository::open_bare(&copy).unwrap();
+    let blob = first.find_commit(old).unwrap().tree().unwrap().get_name("tollgate.yaml").unwrap().id();
+    let (_copy, second) = copy_without(&work, blob);
     let rules = RulesAt::default().at(&second, &second.find_commit(old).unwrap());
     assert!(rules.problem.is_some() && rules.locations.is_empty(), "the first repository's rules were served: {rules:?}");
 }
@@ -94,13 +80,12 @@ fn rules_remembered_for_one_configuration_are_not_those_of_a_newer_commit_or_ano
 #[test]
 fn a_blob_size_remembered_in_one_repository_is_not_served_for_another() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Repository::init_bare(dir.path().join("first.git")).unwrap();
+    let work = dir.path().join("first");
+    commit(&work, &[("README", "hello\n")]);
+    let first = Repository::open(&work).unwrap();
     let blob = first.blob(b"status: ready\n").unwrap();
     assert_eq!(crate::repo::blob_size(&first, blob).unwrap(), 14);
-    let copy = dir.path().join("second.git");
-    assert!(std::process::Command::new("cp").arg("-r").arg(dir.path().join("first.git")).arg(&copy).status().unwrap().success());
-    let second = Repository::open_bare(&copy).unwrap();
-    std::fs::remove_file(object_file(&second, blob)).unwrap();
+    let (_copy, second) = copy_without(&work, blob);
     assert!(crate::repo::blob_size(&second, blob).is_err(), "the first repository's size was served for a blob the second lacks");
     assert_eq!(crate::repo::blob_size(&first, blob).unwrap(), 14);
 }
