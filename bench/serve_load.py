@@ -11,6 +11,7 @@ Called by bench/serve-load; every request goes to 127.0.0.1 and the run stops by
 import argparse
 import http.client
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -84,6 +85,13 @@ def rss_kib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid):
+    """The server's CPU time so far, user and system, all threads (less sensitive to the
+    machine's load than latency: other processes slow a request but do not add to it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def threads(pid):
@@ -163,6 +171,7 @@ def main():
                 sys.exit(f"serve-load: expected an allow by four policies, got {answer.get('summary')!r}")
             run(host, port, 50, args.rate, args.workers)
             rss_start = rss_kib(server.pid)
+            cpu_start = cpu_seconds(server.pid)
             threads_start = threads(server.pid)
             samples = []
             done = 0
@@ -177,6 +186,7 @@ def main():
                     statuses[code] = statuses.get(code, 0) + seen
                 done += count
                 samples.append((done, rss_kib(server.pid), threads(server.pid)))
+            cpu_per_request = (cpu_seconds(server.pid) - cpu_start) / args.requests
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -185,6 +195,7 @@ def main():
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
     print(f"requests {len(latencies)} at {args.rate:.0f}/s, answers {dict(sorted(statuses.items()))}")
     print(f"latency median {median:.2f} ms, p99 {p99:.2f} ms")
+    print(f"server CPU per request {cpu_per_request * 1e6:.0f} µs (user and system, every thread)")
     print(f"server RSS after warm-up {rss_start / 1024:.1f} MiB; after each chunk: "
           + ", ".join(f"{count}: {kib / 1024:.1f}" for count, kib, _ in samples) + " MiB")
     print(f"server threads after warm-up {threads_start}; after each chunk: "

@@ -12,7 +12,9 @@
 //!   without invisible code points, compared NFKC-normalised and case-folded);
 //! - [`platform`]: what every layer takes from the machine: the effective user and the size
 //!   limits the runtime and the registry share;
-//! - [`repo`]: the GitOps repository, read through git2;
+//! - [`repo`]: the GitOps repository, read through git2 (what is a function of Git objects
+//!   alone, a blob's size, a commit's check, the trust rules, remembered per process and
+//!   repository: `repo::memo`);
 //! - [`manifest`]: where a version lives in an environment's files (a chart's or Git
 //!   revision's too: Chart.yaml dependencies, Argo CD Applications, Flux HelmReleases, kustomize
 //!   remote refs), and byte-preserving edits

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use git2::{ObjectType, Oid, Repository};
 
+pub(crate) mod memo;
+
 
 /// A repository problem: bad input (exit 2) unless said otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +156,24 @@ pub fn cache_large_trees() {
     });
 }
 
+/// How many blob sizes a process remembers.
+const REMEMBERED_SIZES: usize = 1024;
+
+/// The size of object `id` from its header, read before the object so that one over a limit is
+/// refused unread. Remembered per repository: a size never changes under its id, and libgit2
+/// reads a header from disk every time, even of an object in its cache (a loose object's file
+/// opened and inflated again for every request of a server).
+pub(crate) fn blob_size(repo: &Repository, id: Oid) -> Result<usize, git2::Error> {
+    static SIZES: memo::Memo<(Oid, PathBuf), usize> = memo::Memo::new(REMEMBERED_SIZES);
+    let key = (id, repo.path().to_path_buf());
+    if let Some(size) = SIZES.get(&key) {
+        return Ok(size);
+    }
+    let (size, _) = repo.odb()?.read_header(id)?;
+    SIZES.put(key, size);
+    Ok(size)
+}
+
 /// The text of the blob at `path` in `tree`; with `limit`, a blob over it is refused from its
 /// object header, before any of it is read.
 fn read_text(repo: &Repository, tree: Oid, path: &str, limit: Option<usize>) -> Result<Option<String>, RepoError> {
@@ -167,7 +187,7 @@ fn read_text(repo: &Repository, tree: Oid, path: &str, limit: Option<usize>) -> 
         return Ok(None);
     }
     if let Some(limit) = limit {
-        let (size, _) = repo.odb()?.read_header(entry.id())?;
+        let size = blob_size(repo, entry.id())?;
         if size > limit {
             return Err(RepoError(format!(
                 "{path} is {size} bytes, over the {} limit for read-file",

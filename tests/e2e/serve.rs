@@ -160,6 +160,30 @@ fn serve_reuses_its_opened_repository_but_judges_with_the_configuration_committe
 }
 
 #[test]
+fn serve_remembers_the_commits_it_read_but_plans_from_a_promotion_committed_since() {
+    let (_dir, repo, server) = served_demo();
+    promote_with_cli(&repo, true);
+    let first = server.call("POST", "/v1/plan", Some(&kargo_step("prod", "1.4.2").body)).json();
+    assert_eq!(first["transition"]["artifact"]["version"], "1.4.2", "{first}");
+
+    // 1.4.3 promoted into dev and test after the server read (and remembered) the history
+    // back to 1.4.2's promotion: the next request plans from the new tip's records.
+    for (env, version) in [("dev", Some("1.4.3")), ("test", None)] {
+        let mut args = vec!["promote", "shop-api", "--to", env, "--actor", "alice"];
+        if let Some(version) = version {
+            args.extend(["--version", version, "--digest", "sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"]);
+        }
+        let run = tollgate_in(&repo, &args);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    }
+    let next = server.call("POST", "/v1/plan", Some(&kargo_step("prod", "1.4.3").body)).json();
+    assert_eq!(next["transition"]["artifact"]["version"], "1.4.3", "{next}");
+    let stale = server.call("POST", "/v1/plan", Some(&kargo_step("prod", "1.4.2").body));
+    assert_eq!(stale.status, 400, "{}", stale.body);
+    assert!(stale.body.contains("takes what is in test (1.4.3), not 1.4.2"), "{}", stale.body);
+}
+
+#[test]
 fn serve_plan_status_history_and_verify_answer_the_clis_documents() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);

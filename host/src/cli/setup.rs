@@ -59,12 +59,16 @@ pub(super) fn open_workspace_with(repo: &Path, config: Option<&Path>, protected:
 
 /// [`open_workspace_with`] over a repository already open (the server reuses them).
 pub(super) fn open_workspace_in(repo: crate::repo::GitRepo, config: Option<&Path>, protected: Option<String>, runtime: Arc<Runtime>) -> Result<Workspace, Failure> {
-    let workspace = Workspace::open_in(repo, config, protected.as_deref(), runtime)?;
-    // tollgate.lock sits beside the tollgate.yaml that was read: on the protected branch.
-    let lock_branch = match protected {
-        Some(branch) => branch,
-        None => crate::promotion::workspace::default_protected_branch(&workspace.repo).unwrap_or_else(|_| workspace.config.branch.clone()),
+    // The protected branch is found once (each look-up reads references from disk): the
+    // configuration is read from it, and without --config its lock too.
+    let protected = match (protected, config) {
+        (None, None) => Some(crate::promotion::workspace::default_protected_branch(&repo)?),
+        (protected, _) => protected,
     };
+    let workspace = Workspace::open_in(repo, config, protected.as_deref(), runtime)?;
+    // tollgate.lock sits beside the tollgate.yaml that was read: on the protected branch (with
+    // --config, beside that file, whatever the branch).
+    let lock_branch = protected.unwrap_or_else(|| workspace.config.branch.clone());
     let lock = crate::registry::Lockfile::for_configuration(&workspace.repo, &lock_branch, config).map_err(Failure::bad_input)?;
     workspace.runtime.registry().set_lockfile(lock);
     Ok(workspace)

@@ -7,7 +7,8 @@
 //! `verified`'s to say.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use git2::{Commit, Delta, ObjectType, Oid, Repository, Tree};
 
@@ -115,6 +116,27 @@ pub fn check_commit(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Che
     Ok(Some(checked))
 }
 
+/// How many commits' checks a process remembers: a server reads the same few commits near the
+/// branch tip for every request.
+const REMEMBERED_CHECKS: usize = 256;
+
+/// [`check_commit`], remembered per repository and commit: the answer for a commit with one
+/// parent is a function of its objects alone (a root commit's depends on whether the clone is
+/// shallow, which a fetch changes, so it is checked every time; failures are never remembered).
+pub fn check_commit_remembered(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Arc<CheckedCommit>>, git2::Error> {
+    static CHECKED: crate::repo::memo::Memo<(Oid, PathBuf), Option<Arc<CheckedCommit>>> = crate::repo::memo::Memo::new(REMEMBERED_CHECKS);
+    if commit.parent_count() != 1 {
+        return Ok(check_commit(repo, commit)?.map(Arc::new));
+    }
+    let key = (commit.id(), repo.path().to_path_buf());
+    if let Some(checked) = CHECKED.get(&key) {
+        return Ok(checked);
+    }
+    let checked = check_commit(repo, commit)?.map(Arc::new);
+    CHECKED.put(key, checked.clone());
+    Ok(checked)
+}
+
 /// Whether `id` is a boundary commit of a shallow clone: Git lists it in `shallow`, and its
 /// parents, though it has some, are not in the repository (libgit2 then reports none).
 fn is_shallow_boundary(repo: &Repository, id: Oid) -> bool {
@@ -168,8 +190,7 @@ fn read_optional_text(repo: &Repository, tree: &Tree<'_>, path: &str) -> Result<
 /// A record file's text, refusing one that is too large before reading it.
 fn read_blob_text(repo: &Repository, tree: &Tree<'_>, path: &str) -> Result<String, String> {
     let entry = tree.get_path(Path::new(path)).map_err(|error| error.message().to_string())?;
-    let odb = repo.odb().map_err(|error| error.message().to_string())?;
-    let (size, _) = odb.read_header(entry.id()).map_err(|error| error.message().to_string())?;
+    let size = crate::repo::blob_size(repo, entry.id()).map_err(|error| error.message().to_string())?;
     if size > MAX_RECORD_BYTES {
         return Err(format!("the record is {size} bytes, more than {MAX_RECORD_BYTES}"));
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
-use super::claim::check_commit;
+use super::claim::check_commit_remembered;
 use super::health::{HealthEntry, check_health_commit, health_trust};
 use super::record::DecisionRecord;
 use super::trailers::{Trailers, policy_summary};
@@ -292,14 +292,14 @@ impl<'r> HistoryReader<'r> {
             self.reach(parent)?;
         }
         let (id, time) = (commit.id().to_string(), commit.time().seconds());
-        match check_commit(self.repo, &commit)? {
+        match check_commit_remembered(self.repo, &commit)? {
             Some(checked) if checked.checks_out() => {
                 let rules = self.rules.before(self.repo, &commit);
                 let trust = assess(self.repo, commit.id(), &checked.records, &rules);
                 self.records.extend(checked.records.iter().map(|record| PromotionRecord::from_record(id.clone(), time, record, trust.clone())));
             }
             Some(checked) => {
-                self.records.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems));
+                self.records.push(PromotionRecord::unrecorded(id, time, checked.trailers.as_ref(), checked.records.first(), checked.problems.clone()));
             }
             None if commit.parent_count() == 1 => {
                 if let Some(checked) = check_health_commit(self.repo, &commit)? {

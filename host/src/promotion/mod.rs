@@ -59,6 +59,8 @@ pub mod proposal;
 pub mod publish;
 pub mod range;
 pub mod record;
+#[cfg(test)]
+mod remembered_tests;
 pub mod request;
 pub mod source;
 pub mod status;

@@ -19,7 +19,7 @@
 //!   transplanted record).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use git2::{Commit, Oid, Repository};
@@ -189,8 +189,20 @@ pub struct Located {
     pub layout: crate::manifest::Layout,
 }
 
+/// How many parsed configurations and sets of rules a process keeps across readers (a server
+/// reads the same few for every request).
+const REMEMBERED_RULES: usize = 16;
+
+/// Configurations read at commits, by their blob and repository (those that parse).
+static CONFIGS: crate::repo::memo::Memo<(Oid, PathBuf), Arc<Config>> = crate::repo::memo::Memo::new(REMEMBERED_RULES);
+
+/// Rules, by the blobs they are read from, the branch they are for and the repository: a
+/// function of those objects alone, as [`RulesAt`]'s own map within one reader.
+type RulesKey = (Option<Oid>, Option<Oid>, Option<String>, PathBuf);
+static RULES: crate::repo::memo::Memo<RulesKey, Arc<Rules>> = crate::repo::memo::Memo::new(REMEMBERED_RULES);
+
 /// The rules in force at each commit asked for, read once per distinct `tollgate.yaml` and
-/// allowed-signers content.
+/// allowed-signers content (and once per process, see [`RULES`]).
 #[derive(Default)]
 pub struct RulesAt {
     by_content: HashMap<(Option<Oid>, Option<Oid>), Arc<Rules>>,
@@ -227,10 +239,24 @@ impl RulesAt {
         let config = self
             .config_of
             .entry(config_blob)
-            .or_insert_with(|| match read_text(repo, &tree, CONFIG_FILE) {
-                Ok(Some(text)) => Config::parse(&format!("{CONFIG_FILE} (commit {})", &commit.id().to_string()[..12]), &text).map(Arc::new).map_err(|error| error.0),
-                Ok(None) => Err(format!("it has no {CONFIG_FILE}")),
-                Err(error) => Err(error),
+            .or_insert_with(|| {
+                // Only configurations that parse are remembered across readers: a problem's
+                // message names the commit it was read at.
+                let key = (config_blob, repo.path().to_path_buf());
+                if let Some(config) = CONFIGS.get(&key) {
+                    return Ok(config);
+                }
+                match read_text(repo, &tree, CONFIG_FILE) {
+                    Ok(Some(text)) => Config::parse(&format!("{CONFIG_FILE} (commit {})", &commit.id().to_string()[..12]), &text)
+                        .map(|config| {
+                            let config = Arc::new(config);
+                            CONFIGS.put(key, Arc::clone(&config));
+                            config
+                        })
+                        .map_err(|error| error.0),
+                    Ok(None) => Err(format!("it has no {CONFIG_FILE}")),
+                    Err(error) => Err(error),
+                }
             })
             .clone();
         let config = match config {
@@ -238,7 +264,17 @@ impl RulesAt {
             Err(problem) => return Arc::new(Rules { problem: Some(problem), ..Rules::default() }),
         };
         let signers_blob = config.trust.as_ref().and_then(|trust| trust.allowed_signers.as_ref()).and_then(|path| tree.get_path(Path::new(path)).ok()).map(|entry| entry.id());
-        self.by_content.entry((Some(config_blob), signers_blob)).or_insert_with(|| Arc::new(Rules::of(repo, &tree, &config, branch.as_deref()))).clone()
+        self.by_content
+            .entry((Some(config_blob), signers_blob))
+            .or_insert_with(|| {
+                let key = (Some(config_blob), signers_blob, branch.clone(), repo.path().to_path_buf());
+                RULES.get(&key).unwrap_or_else(|| {
+                    let rules = Arc::new(Rules::of(repo, &tree, &config, branch.as_deref()));
+                    RULES.put(key, Arc::clone(&rules));
+                    rules
+                })
+            })
+            .clone()
     }
 
     /// The rules in force when `commit` landed on the branch: its first parent's (on an
@@ -360,8 +396,7 @@ fn approval_problems(rules: &Rules, record: &DecisionRecord, required: bool) -> 
 pub(super) fn read_text(repo: &Repository, tree: &git2::Tree<'_>, path: &str) -> Result<Option<String>, String> {
     const MAX_BYTES: usize = 4 << 20;
     let Ok(entry) = tree.get_path(Path::new(path)) else { return Ok(None) };
-    let odb = repo.odb().map_err(|error| error.message().to_string())?;
-    let (size, _) = odb.read_header(entry.id()).map_err(|error| error.message().to_string())?;
+    let size = crate::repo::blob_size(repo, entry.id()).map_err(|error| error.message().to_string())?;
     if size > MAX_BYTES {
         return Err(format!("{path} is {size} bytes, more than {MAX_BYTES}"));
     }

@@ -92,7 +92,7 @@ async fn decide(state: Arc<AppState>, bytes: Bytes, promote: bool) -> Result<Res
             let dry_run = !promote;
             shared.metrics.record(&batch.decided);
             shared.remember(&batch, if promote { "promote" } else { "plan" }, dry_run);
-            shared.log(&report::batch::log_lines(&batch, requests.single, dry_run));
+            shared.log(|| report::batch::log_lines(&batch, requests.single, dry_run));
             Ok(report::batch::render_call(&batch, requests.single, dry_run, OutputFormat::Json))
         })
         .await?;
@@ -139,7 +139,7 @@ async fn check(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesReje
             let transitions = workspace.check_proposal(&proposal, body.actor.as_deref(), body.branch.as_deref())?;
             let decided: Vec<_> = transitions.iter().filter_map(|transition| transition.decided.as_ref().ok()).collect();
             shared.metrics.record(decided.iter().copied());
-            shared.log(&decided.iter().map(|decided| report::decision::log_line(decided, None, true)).collect::<String>());
+            shared.log(|| decided.iter().map(|decided| report::decision::log_line(decided, None, true)).collect::<String>());
             Ok(report::proposal::render(&transitions, BasicFormat::Json))
         })
         .await?;

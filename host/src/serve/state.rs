@@ -116,10 +116,11 @@ impl AppState {
         Ok(Leased { workspace: Some(workspace), idle: &self.idle_repositories })
     }
 
-    /// Append a call's decisions to the decision log (a log that cannot be written is a
-    /// warning, as for the command line).
-    pub(super) fn log(&self, lines: &str) {
+    /// Append a call's decisions, `lines`, to the decision log (a log that cannot be written is
+    /// a warning, as for the command line); they are written out only when there is a log.
+    pub(super) fn log(&self, lines: impl FnOnce() -> String) {
         let Some(path) = &self.decision_log else { return };
+        let lines = lines();
         let path = path.lock().expect("decision log lock");
         let appended = std::fs::OpenOptions::new().create(true).append(true).open(&*path).and_then(|mut file| file.write_all(lines.as_bytes()));
         if let Err(error) = appended {
