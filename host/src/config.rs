@@ -374,21 +374,13 @@ impl Config {
     /// reads the same configuration, at the branch tip and at the commits history reads, for
     /// every request. The answer is a function of `source` and `text` alone.
     pub fn parse(source: &str, text: &str) -> Result<Config, ConfigError> {
-        type Parsed = (String, String, Result<Config, ConfigError>);
-        const REMEMBERED: usize = 8;
-        static RECENT: std::sync::Mutex<std::collections::VecDeque<Parsed>> = std::sync::Mutex::new(std::collections::VecDeque::new());
-        let remembered = |recent: &std::collections::VecDeque<Parsed>| {
-            recent.iter().find(|(seen_source, seen_text, _)| seen_source == source && seen_text == text).map(|(_, _, parsed)| parsed.clone())
-        };
-        if let Some(parsed) = remembered(&RECENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
+        static RECENT: crate::repo::memo::Memo<(String, String), Result<Config, ConfigError>> = crate::repo::memo::Memo::new(8);
+        let key = (source.to_string(), text.to_string());
+        if let Some(parsed) = RECENT.get(&key) {
             return parsed;
         }
         let parsed = Config::parse_located(source, text).map_err(ConfigError::from);
-        let mut recent = RECENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if recent.len() == REMEMBERED {
-            recent.pop_back();
-        }
-        recent.push_front((source.to_string(), text.to_string(), parsed.clone()));
+        RECENT.put(key, parsed.clone());
         parsed
     }
 

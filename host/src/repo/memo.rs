@@ -1,5 +1,6 @@
 //! Small per-process memos of what is a function of Git objects alone (a blob's size, a
-//! commit's check by its id, the trust rules by the blobs they are read from), for long-lived
+//! commit's check by its id, the trust rules by the blobs they are read from; and, keyed by
+//! its text, a parsed configuration: `Config::parse`), for long-lived
 //! processes (`serve`, `plan-batch`) that read the same objects for every request. Objects never
 //! change under their id, so a new commit is always read afresh; each key also names the
 //! repository, so one repository's answers are never served for another's (which may lack
