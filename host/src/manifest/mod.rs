@@ -221,7 +221,7 @@ fn pinned_by_digest_alone(version: &str, digest: Option<&str>) -> bool {
 fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, ManifestError> {
     let documents =
         parse_documents(text).map_err(|error| ManifestError(format!("{file}: not valid YAML: {error}")))?;
-    for document in &documents {
+    for document in documents.iter() {
         if let Some((key, first, second)) = document.duplicate_key() {
             return Err(ManifestError(format!(
                 "{file}:{second}: the key `{key}` is written twice in one mapping (lines {first} and {second}); \
@@ -250,7 +250,7 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
             Ok(Target { version, digest, whole_image: false, url_ref: false, image: helm_image(document, tag_path) })
         }
         Layout::Kustomize { image } => {
-            for document in &documents {
+            for document in documents.iter() {
                 for entry in document.get("images").map(Node::as_sequence).unwrap_or_default() {
                     if entry.get("name").and_then(Node::as_scalar).is_some_and(|name| &name.value == image) {
                         let version = entry.get("newTag").ok_or_else(|| {
@@ -267,7 +267,7 @@ fn find_target(file: &str, text: &str, layout: &Layout) -> Result<Target, Manife
         }
         Layout::Manifest { container } => {
             let mut found = Vec::new();
-            for document in &documents {
+            for document in documents.iter() {
                 collect_container_images(document, container, &mut found);
             }
             match found.len() {

@@ -415,7 +415,7 @@ mod widened {
     /// The `newTag` and `digest` scalars of the `registry.example.com/web` images entry.
     fn kustomize_entry(text: &str) -> (std::ops::Range<usize>, Option<std::ops::Range<usize>>) {
         let documents = parse_documents(text).unwrap();
-        for document in &documents {
+        for document in documents.iter() {
             let Some(Node::Sequence(images)) = document.at_path("images") else { continue };
             for entry in images {
                 if entry.get("name").and_then(Node::as_scalar).map(|name| name.value.as_str()) == Some("registry.example.com/web") {

@@ -175,7 +175,27 @@ impl std::fmt::Display for YamlError {
 }
 
 /// Parse every document of a YAML stream.
-pub fn parse_documents(source: &str) -> Result<Vec<Node>, YamlError> {
+///
+/// Remembers the last few small texts it parsed: one promotion reads, edits and reads back
+/// the same manifests several times, and a server reads the same ones for every request. The
+/// answer is a function of the text alone.
+pub fn parse_documents(source: &str) -> Result<std::sync::Arc<Vec<Node>>, YamlError> {
+    /// Texts larger than this are parsed every time, so what is remembered stays small.
+    const REMEMBERED_TEXT_BYTES: usize = 64 << 10;
+    static RECENT: crate::repo::memo::Memo<String, Result<std::sync::Arc<Vec<Node>>, YamlError>> = crate::repo::memo::Memo::new(16);
+    if source.len() > REMEMBERED_TEXT_BYTES {
+        return parse_stream(source).map(std::sync::Arc::new);
+    }
+    let key = source.to_string();
+    if let Some(parsed) = RECENT.get(&key) {
+        return parsed;
+    }
+    let parsed = parse_stream(source).map(std::sync::Arc::new);
+    RECENT.put(key, parsed.clone());
+    parsed
+}
+
+fn parse_stream(source: &str) -> Result<Vec<Node>, YamlError> {
     let offsets = CharOffsets::new(source);
     let mut parser = Parser::new_from_str(source);
     let mut builder = TreeBuilder { source, offsets: &offsets, stack: Vec::new(), documents: Vec::new() };
