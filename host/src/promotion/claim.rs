@@ -121,8 +121,10 @@ pub fn check_commit(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Che
 const REMEMBERED_CHECKS: usize = 256;
 
 /// [`check_commit`], remembered per repository and commit: the answer for a commit with one
-/// parent is a function of its objects alone (a root commit's depends on whether the clone is
-/// shallow, which a fetch changes, so it is checked every time; failures are never remembered).
+/// parent that checks out (or is no promotion) is a function of its objects alone. A root
+/// commit's depends on whether the clone is shallow, and a problem may come from an object not
+/// (yet) in the repository (a record's base beyond a shallow boundary, a read that failed), which
+/// a fetch changes: those are checked every time, as are failures.
 pub fn check_commit_remembered(repo: &Repository, commit: &Commit<'_>) -> Result<Option<Arc<CheckedCommit>>, git2::Error> {
     static CHECKED: crate::repo::memo::Memo<(Oid, PathBuf), Option<Arc<CheckedCommit>>> = crate::repo::memo::Memo::new(REMEMBERED_CHECKS);
     if commit.parent_count() != 1 {
@@ -133,7 +135,9 @@ pub fn check_commit_remembered(repo: &Repository, commit: &Commit<'_>) -> Result
         return Ok(checked);
     }
     let checked = check_commit(repo, commit)?.map(Arc::new);
-    CHECKED.put(key, checked.clone());
+    if checked.as_ref().is_none_or(|checked| checked.problems.is_empty()) {
+        CHECKED.put(key, checked.clone());
+    }
     Ok(checked)
 }
 

@@ -89,3 +89,21 @@ fn a_blob_size_remembered_in_one_repository_is_not_served_for_another() {
     assert!(crate::repo::blob_size(&second, blob).is_err(), "the first repository's size was served for a blob the second lacks");
     assert_eq!(crate::repo::blob_size(&first, blob).unwrap(), 14);
 }
+
+#[test]
+fn a_check_that_found_a_problem_is_made_again_once_the_missing_object_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("first");
+    commit(&work, &[("README", "hello\n")]);
+    let claim = commit(&work, &[(".tollgate/decisions/x.json", "not a record")]);
+    let record = Repository::open(&work).unwrap().find_commit(claim).unwrap().tree().unwrap().get_path(Path::new(".tollgate/decisions/x.json")).unwrap().id();
+    // Without the record's blob (as before a fetch brings it), the check names the read.
+    let (copy, repo) = copy_without(&work, record);
+    let problems = |repo: &Repository| check_commit_remembered(repo, &repo.find_commit(claim).unwrap()).unwrap().expect("a claim").problems.clone();
+    let without = problems(&repo);
+    // The object arrives: the same commit in the same repository is checked again.
+    let hex = record.to_string();
+    std::fs::copy(work.join(".git/objects").join(&hex[..2]).join(&hex[2..]), copy.join(".git/objects").join(&hex[..2]).join(&hex[2..])).unwrap();
+    let with = problems(&Repository::open(&copy).unwrap());
+    assert_ne!(without, with, "the problem found without the object was remembered");
+}

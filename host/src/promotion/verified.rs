@@ -270,7 +270,10 @@ impl RulesAt {
                 let key = (Some(config_blob), signers_blob, branch.clone(), repo.path().to_path_buf());
                 RULES.get(&key).unwrap_or_else(|| {
                     let rules = Arc::new(Rules::of(repo, &tree, &config, branch.as_deref()));
-                    RULES.put(key, Arc::clone(&rules));
+                    // A problem may be a read that failed this time: only rules read whole are kept.
+                    if rules.problem.is_none() {
+                        RULES.put(key, Arc::clone(&rules));
+                    }
                     rules
                 })
             })

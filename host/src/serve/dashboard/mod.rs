@@ -107,17 +107,17 @@ fn render(name: &str, context: minijinja::Value) -> Result<Response, ApiError> {
 /// `/`: the matrix, the graph and the recent decisions.
 async fn index(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let shared = Arc::clone(&state);
-    let (rows, envs, graph) = state
+    // Rendered on the blocking thread too: the server's one async thread serves every connection.
+    state
         .limits
         .run(move || {
             let workspace = shared.open()?;
             let apps = workspace.status()?;
             let graph = workspace.config.graph();
-            Ok((matrix(graph, &apps), graph.topological_order().to_vec(), drawing(graph)))
+            let recent = shared.recent_decisions();
+            render_index(&matrix(graph, &apps), graph.topological_order(), &drawing(graph), &recent).map(|html| Html(html).into_response()).map_err(template_error)
         })
-        .await?;
-    let recent = state.recent_decisions();
-    render_index(&rows, &envs, &graph, &recent).map(|html| Html(html).into_response()).map_err(template_error)
+        .await
 }
 
 /// The matrix page's HTML.
@@ -147,8 +147,7 @@ async fn promotion(State(state): State<Arc<AppState>>, UrlPath(commit): UrlPath<
         return Err(ApiError::bad_request(format!("promotion {:?}: name a commit by its hexadecimal id", commit.chars().take(80).collect::<String>())));
     }
     let shared = Arc::clone(&state);
-    let page = state.limits.run(move || promotion_page(&*shared.open()?, &commit).map_err(ApiError::from)).await?;
-    render("promotion.html", page)
+    state.limits.run(move || render("promotion.html", promotion_page(&*shared.open()?, &commit).map_err(ApiError::from)?)).await
 }
 
 fn promotion_page(workspace: &Workspace, commit: &str) -> Result<minijinja::Value, Failure> {
@@ -277,7 +276,7 @@ async fn history(State(state): State<Arc<AppState>>, Query(filter): Query<Histor
     let limit = filter.limit.unwrap_or(200);
     let shared = Arc::clone(&state);
     let (selected_app, selected_env) = (app.clone(), env.clone());
-    let (entries, apps, envs) = state
+    state
         .limits
         .run(move || {
             let workspace = shared.open()?;
@@ -302,8 +301,8 @@ async fn history(State(state): State<Arc<AppState>>, Query(filter): Query<Histor
                 })
                 .collect();
             let apps: Vec<String> = workspace.config.applications.keys().cloned().collect();
-            Ok((entries, apps, workspace.config.graph().topological_order().to_vec()))
+            let envs = workspace.config.graph().topological_order().to_vec();
+            render("history.html", context! { entries => data(&entries), apps, envs, selected_app, selected_env, limit })
         })
-        .await?;
-    render("history.html", context! { entries => data(&entries), apps, envs, selected_app, selected_env, limit })
+        .await
 }
