@@ -130,7 +130,8 @@ pub(super) mod preservation {
                             c1 in comment(), others in 0usize..3, flow in any::<bool>()) {
             let mut images = String::new();
             for index in 0..others {
-                images.push_str(&format!("  - name: registry.example.com/other{index}\n    newTag: 9.9.{index}{c1}\n"));
+                // Never a tag the strategy can draw (the expected edit is the first `newTag: OLD`).
+                images.push_str(&format!("  - name: registry.example.com/other{index}\n    newTag: other{index}{c1}\n"));
             }
             let tag = quoted(&old, style);
             let digest = "sha256:aaaa";
