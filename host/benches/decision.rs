@@ -1,7 +1,8 @@
 //! One decision in process with the four standard policies of the demo's prod promotion, as
 //! the gate runs it: the four plugins already loaded (precompiled builtins), then for each
 //! decision a fresh store and instance per policy (info(), validate-config and evaluate in
-//! it), all four started on the runtime's workers and awaited in order.
+//! it), all four started and awaited in order (none is granted an `http-get` origin, so each
+//! runs on the calling thread, as in the gate).
 //!
 //! Measured twice: with the pooled instances of a long-lived process (`plan-batch`, `serve`:
 //! `Runtime::new_pooled`), then with instances mapped on demand (a one-shot `plan`). Prints

@@ -48,7 +48,7 @@ pub fn build_components(packages: &[PluginPackage]) -> Result<PathBuf, String> {
         Some(dir) => PathBuf::from(dir).join("plugins"),
         None => workspace.join("target").join("plugins"),
     };
-    for watched in ["sdk", "wit", "Cargo.lock", "Cargo.toml"] {
+    for watched in ["sdk", "wit", "Cargo.lock", "Cargo.toml", ".cargo/config.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
     for package in packages {

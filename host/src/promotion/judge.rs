@@ -223,19 +223,24 @@ pub struct Prepared<'c> {
     pub manifest_digest: Option<String>,
 }
 
-/// Run prepared policies on `transition`, in parallel (each on a runtime worker), reported
-/// in configuration order.
+/// Run prepared policies on `transition`, reported in configuration order. Those granted
+/// `http-get` origins start first, each on a runtime worker, so that their waits on the
+/// network overlap the others, which run on this thread one after another (see
+/// `runtime::plugin`).
 /// With `replay`, each policy's `http-get` is answered from the recorded calls at its index.
 fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>, replay: Option<&[Vec<Observation>]>) -> Vec<PolicyRun> {
-    let started: Vec<Started> = prepared
-        .iter()
-        .enumerate()
-        .map(|(index, prepared)| {
+    let mut order: Vec<usize> = (0..prepared.len()).collect();
+    order.sort_by_key(|&index| prepared[index].policy.http_origins.is_empty());
+    let mut started: Vec<(usize, Started)> = order
+        .into_iter()
+        .map(|index| {
+            let prepared = &prepared[index];
             let answers = replay.map(|replay| replay.get(index).map_or(&[][..], Vec::as_slice));
-            start_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files.clone(), answers)
+            (index, start_policy(prepared.policy, &prepared.plugin, prepared.manifest_digest.clone(), transition, files.clone(), answers))
         })
         .collect();
-    started.into_iter().map(Started::finish).collect()
+    started.sort_by_key(|(index, _)| *index);
+    started.into_iter().map(|(_, started)| started.finish()).collect()
 }
 
 /// The gate's answer for these runs: a failed enforce-mode policy wins over a deny.

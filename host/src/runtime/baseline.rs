@@ -17,9 +17,8 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 
-use super::bindings::Policy;
 use super::sandbox::SandboxState;
 
 /// Components at least this big are compiled with Winch first (the standard and Rust plugins
@@ -40,8 +39,7 @@ pub fn engine_and_linker() -> Result<&'static (Engine, Linker<SandboxState>), St
             config.strategy(wasmtime::Strategy::Winch);
             let engine = Engine::new(&config).map_err(|error| format!("cannot create the baseline WebAssembly engine: {error:#}"))?;
             let mut linker = Linker::new(&engine);
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| format!("{error:#}"))?;
-            Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(|error| format!("{error:#}"))?;
+            super::sandbox::link(&mut linker).map_err(|error| format!("{error:#}"))?;
             super::engine::start_epoch_ticker(&engine);
             Ok((engine, linker))
         })

@@ -28,6 +28,7 @@ mod plugin;
 mod plugin_file;
 mod reference;
 mod sandbox;
+mod waits;
 mod workers;
 
 use std::collections::HashMap;
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
 pub use cache::CompileCache;
@@ -49,7 +50,7 @@ pub use reference::{PluginRef, PluginSource};
 pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
 
 use crate::decision::PolicyOutcome;
-use bindings::{Policy, PolicyPre};
+use bindings::PolicyPre;
 use sandbox::SandboxState;
 
 /// Captured stdout and stderr are each cut at this size.
@@ -285,8 +286,7 @@ impl Runtime {
 
     fn with_engine(cache_root: Option<&Path>, engine: Engine) -> anyhow::Result<Self> {
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        sandbox::link(&mut linker)?;
         Ok(Runtime {
             cache: cache_root.map(|root| Arc::new(CompileCache::new(root, &engine))),
             upgrades: baseline::Upgrades::default(),

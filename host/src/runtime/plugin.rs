@@ -1,6 +1,9 @@
-//! A loaded plugin and its calls: each call gets a fresh `Store` and instance on a
-//! watchdog-guarded worker thread, so neither a spinning guest (stopped by the epoch deadline)
-//! nor one blocked in a host call (abandoned by the watchdog) can hold up a decision.
+//! A loaded plugin and its calls: each call gets a fresh `Store` and instance. A spinning
+//! guest is stopped by the epoch deadline and a WASI wait ends at it (`waits.rs`); a call that
+//! may wait on the world outside the process (`http-get` to a granted origin) runs on a
+//! watchdog-guarded worker thread, abandoned if it is still blocked in the host past its
+//! deadline. Every other call runs on the caller's thread: handing it to a worker and back cost
+//! more than a small plugin's whole evaluation, and on another core its caches start cold.
 
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
@@ -136,7 +139,8 @@ impl Plugin {
         let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let asking = asked.clone();
         let http = access.http.clone();
-        let call = self.start(limits, HostAccess::none(), transition.requested_at, &seed, move |store, policy| {
+        let thread = CallThread::for_access(&access);
+        let call = self.start(limits, HostAccess::none(), thread, transition.requested_at, &seed, move |store, policy| {
             asking.store(true, std::sync::atomic::Ordering::SeqCst);
             let exports = policy.tollgate_policy_plugin();
             let asked = match exports.call_info(&mut *store) {
@@ -174,11 +178,13 @@ impl Plugin {
         R: Send + 'static,
         F: FnOnce(&mut Store<SandboxState>, &Policy) -> wasmtime::Result<R> + Send + 'static,
     {
-        self.start(limits, access, requested_at, seed, body).wait()
+        let thread = CallThread::for_access(&access);
+        self.start(limits, access, thread, requested_at, seed, body).wait()
     }
 
-    /// Start `body` against a fresh instance on a worker thread.
-    fn start<R, F>(self: &Arc<Self>, limits: Limits, access: HostAccess, requested_at: i64, seed: &[u8], body: F) -> PendingCall<R>
+    /// Start `body` against a fresh instance on `thread` (on the caller's, it has finished when
+    /// this returns).
+    fn start<R, F>(self: &Arc<Self>, limits: Limits, access: HostAccess, thread: CallThread, requested_at: i64, seed: &[u8], body: F) -> PendingCall<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Store<SandboxState>, &Policy) -> wasmtime::Result<R> + Send + 'static,
@@ -187,7 +193,7 @@ impl Plugin {
         let plugin = self.clone();
         let seed = [self.sha256.as_bytes(), seed].concat();
         let (sender, receiver) = mpsc::sync_channel(1);
-        let started_job = workers::run(Box::new(move || {
+        let job = move || {
             let state = SandboxState::new(access, requested_at, &seed, limits.memory_bytes, limits.timeout);
             let mut store = Store::new(&plugin.engine, state);
             store.limiter(|state| &mut state.limiter);
@@ -204,13 +210,36 @@ impl Plugin {
                 elapsed: started.elapsed(),
                 peak_memory_bytes: state.limiter.used(),
             });
-        }));
+        };
+        let started_job = match thread {
+            CallThread::Caller => {
+                job();
+                Ok(())
+            }
+            CallThread::Worker => workers::run(Box::new(job)),
+        };
         let receiver = started_job.map(|()| receiver).map_err(|error| format!("could not start the sandbox thread: {error}"));
         PendingCall { receiver, started, limits }
     }
 }
 
-/// A call running on a worker.
+/// Where a call runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallThread {
+    /// On the thread that starts it.
+    Caller,
+    /// On a watchdog-guarded worker, which the caller abandons past the call's deadline.
+    Worker,
+}
+
+impl CallThread {
+    /// A worker for a call that may wait on the world outside the process, else the caller.
+    fn for_access(access: &HostAccess) -> CallThread {
+        if access.may_wait_outside() { CallThread::Worker } else { CallThread::Caller }
+    }
+}
+
+/// A call started (on a worker, or finished on the caller's thread).
 struct PendingCall<R> {
     receiver: Result<mpsc::Receiver<CallRecord<R>>, String>,
     started: Instant,
@@ -436,3 +465,6 @@ fn panic_message(stderr: &str) -> Option<String> {
     lines.find(|line| line.contains("panicked at"))?;
     lines.next().map(|line| line.trim().to_string()).filter(|line| !line.is_empty())
 }
+
+#[cfg(test)]
+mod tests;

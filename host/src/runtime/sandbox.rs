@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{host_imports, wit};
+use super::bindings::{Policy, host_imports, wit};
 use super::counted::CountedApprovals;
 use super::http::{CannedFetcher, FetchError, HttpFetcher, origin_of};
 use super::output::CapturedOutput;
@@ -33,16 +33,35 @@ impl HostAccess {
     pub fn none() -> Self {
         HostAccess { files: None, http_origins: Vec::new(), http: Arc::new(CannedFetcher::default()), environments: PolicyEnvironments::default() }
     }
+
+    /// Whether a host call this access allows can wait on the world outside the process: an
+    /// `http-get` to a granted origin. Only such a call needs a watchdog thread to be
+    /// abandoned by; every other host call answers from memory or the repository, and WASI's
+    /// waits end at the deadline ([`super::waits`]).
+    pub fn may_wait_outside(&self) -> bool {
+        !self.http_origins.is_empty()
+    }
+}
+
+/// Everything a plugin's imports resolve to: WASI with nothing in it ([`SandboxState::new`])
+/// and its waits cut at the call's deadline ([`super::waits`]), and the `tollgate:policy/host`
+/// functions.
+pub fn link(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    super::waits::link_bounded_poll(linker)?;
+    Policy::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    Ok(())
 }
 
 /// The store data of one evaluation.
 pub struct SandboxState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     pub(super) limiter: MemoryCap,
     access: HostAccess,
-    deadline: Instant,
-    timeout: Duration,
+    /// When the call's time is up (its start plus `timeout`).
+    pub(super) deadline: Instant,
+    pub(super) timeout: Duration,
     pub(super) logs: Vec<LogLine>,
     pub(super) dropped_log_lines: usize,
     /// Bytes of log text kept so far.
