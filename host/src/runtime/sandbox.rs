@@ -48,7 +48,7 @@ impl HostAccess {
 /// functions.
 pub fn link(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
-    super::waits::link_bounded_poll(linker)?;
+    super::waits::link_bounded_poll(linker, |state| super::waits::BoundedPoll::new(&mut state.table, state.deadline, state.timeout))?;
     Policy::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
     Ok(())
 }
@@ -56,12 +56,12 @@ pub fn link(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
 /// The store data of one evaluation.
 pub struct SandboxState {
     wasi: WasiCtx,
-    pub(super) table: ResourceTable,
+    table: ResourceTable,
     pub(super) limiter: MemoryCap,
     access: HostAccess,
     /// When the call's time is up (its start plus `timeout`).
-    pub(super) deadline: Instant,
-    pub(super) timeout: Duration,
+    deadline: Instant,
+    timeout: Duration,
     pub(super) logs: Vec<LogLine>,
     pub(super) dropped_log_lines: usize,
     /// Bytes of log text kept so far.

@@ -15,16 +15,11 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::sync::io::poll;
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 
-use super::sandbox::SandboxState;
-
-/// Replace WASI's `wasi:io/poll` in `linker` (which already holds WASI) with [`BoundedPoll`].
-pub(super) fn link_bounded_poll(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+/// Replace WASI's `wasi:io/poll` in `linker` (which already holds WASI) with [`BoundedPoll`],
+/// which `poll_of` makes from a store's data.
+pub(super) fn link_bounded_poll<T: 'static>(linker: &mut Linker<T>, poll_of: fn(&mut T) -> BoundedPoll<'_>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let linked = poll::add_to_linker::<SandboxState, BoundedWaits>(linker, |state| BoundedPoll {
-        table: &mut state.table,
-        deadline: state.deadline,
-        timeout: state.timeout,
-    });
+    let linked = poll::add_to_linker::<T, BoundedWaits>(linker, poll_of);
     linker.allow_shadowing(false);
     linked
 }
@@ -42,7 +37,13 @@ impl HasData for BoundedWaits {
     type Data<'a> = BoundedPoll<'a>;
 }
 
-impl BoundedPoll<'_> {
+impl<'a> BoundedPoll<'a> {
+    /// The waits of a call whose resources are in `table` and whose time (`timeout` long) is up
+    /// at `deadline`.
+    pub(super) fn new(table: &'a mut ResourceTable, deadline: Instant, timeout: Duration) -> Self {
+        BoundedPoll { table, deadline, timeout }
+    }
+
     /// Run `wait` until it ends or the deadline passes, whichever comes first.
     fn until_deadline<R>(&mut self, wait: impl AsyncFnOnce(&mut ResourceTable) -> wasmtime::Result<R>) -> wasmtime::Result<R> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
