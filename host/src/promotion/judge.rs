@@ -230,7 +230,7 @@ pub struct Prepared<'c> {
 /// With `replay`, each policy's `http-get` is answered from the recorded calls at its index.
 fn run_prepared(prepared: &[Prepared<'_>], transition: &Transition, files: Arc<dyn FileSource>, replay: Option<&[Vec<Observation>]>) -> Vec<PolicyRun> {
     let mut order: Vec<usize> = (0..prepared.len()).collect();
-    order.sort_by_key(|&index| prepared[index].policy.http_origins.is_empty());
+    order.sort_by_key(|&index| !crate::runtime::may_wait_outside(&prepared[index].policy.http_origins));
     let mut started: Vec<(usize, Started)> = order
         .into_iter()
         .map(|index| {

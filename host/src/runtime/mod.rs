@@ -47,7 +47,7 @@ pub use engine::{POOLED_INSTANCES, POOLED_TABLE_ELEMENTS};
 pub use plugin::{Decided, NotAccepted, PendingDecision, Plugin};
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};
 pub use reference::{PluginRef, PluginSource};
-pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
+pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, may_wait_outside, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, TABLE_ELEMENT_BYTES, describe_bytes};
 
 use crate::decision::PolicyOutcome;
 use bindings::PolicyPre;

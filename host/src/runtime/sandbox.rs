@@ -34,13 +34,18 @@ impl HostAccess {
         HostAccess { files: None, http_origins: Vec::new(), http: Arc::new(CannedFetcher::default()), environments: PolicyEnvironments::default() }
     }
 
-    /// Whether a host call this access allows can wait on the world outside the process: an
-    /// `http-get` to a granted origin. Only such a call needs a watchdog thread to be
-    /// abandoned by; every other host call answers from memory or the repository, and WASI's
-    /// waits end at the deadline ([`super::waits`]).
+    /// [`may_wait_outside`] for this access.
     pub fn may_wait_outside(&self) -> bool {
-        !self.http_origins.is_empty()
+        may_wait_outside(&self.http_origins)
     }
+}
+
+/// Whether a plugin granted `http_origins` can make a host call that waits on the world outside
+/// the process: an `http-get` to one of them. Only such a call needs a watchdog thread to be
+/// abandoned by; every other host call answers from memory or the repository, and WASI's
+/// waits end at the deadline ([`super::waits`]).
+pub fn may_wait_outside(http_origins: &[String]) -> bool {
+    !http_origins.is_empty()
 }
 
 /// Everything a plugin's imports resolve to: WASI with nothing in it ([`SandboxState::new`])
