@@ -121,6 +121,26 @@ fn a_plugin_that_sleeps_past_its_deadline_is_stopped_at_it() {
     assert!(wall < Duration::from_secs(30), "stopped at the deadline, not after the plugin's 60 s sleep: {wall:?}");
 }
 
+/// The same for a wait on several pollables at once (`wasi:io/poll.poll`, as an event loop
+/// waits): a short one is served as before, one past the deadline ends at it.
+#[test]
+fn a_poll_on_clocks_is_served_within_the_deadline_and_ended_at_it() {
+    let probe = |millis: &str, timeout: &str| {
+        let config = format!("{{behaviour: probe, target: 'poll-clock:{millis}'}}");
+        tollgate(&["plugin", "eval", "--policy-config", &config, &hostile(), "--timeout-ms", timeout])
+    };
+    let run = probe("20", "60000");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("poll-clock: ready [0]"), "the earlier clock was ready first: {}", run.stdout);
+
+    let started = Instant::now();
+    let run = probe("60000", "300");
+    let wall = started.elapsed();
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("  timed out after 300 ms (waiting in a host call, e.g. a sleep; the wait was ended at the deadline)\n"), "{}", run.stdout);
+    assert!(wall < Duration::from_secs(30), "ended at the deadline, not after the minute asked for: {wall:?}");
+}
+
 #[test]
 fn a_memory_bomb_stops_at_the_cap() {
     // A minute's deadline here and below: on a loaded machine the default 2 s could end the

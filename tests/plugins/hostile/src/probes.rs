@@ -6,7 +6,9 @@
 //! - `udp:ADDRESS`: send a datagram to ADDRESS;
 //! - `dns:NAME`: look NAME up;
 //! - `info`: what `read-file`, `http-get` and a TCP connection gave `info()` in this instance
-//!   (the plugin's description says it too), then the same calls from `evaluate()`.
+//!   (the plugin's description says it too), then the same calls from `evaluate()`;
+//! - `poll-clock:MS`: wait with `wasi:io/poll.poll` on two monotonic-clock pollables, due in MS
+//!   and in twice MS milliseconds, and report which were ready.
 
 use std::sync::Mutex;
 
@@ -84,6 +86,18 @@ pub fn run(target: &str) -> Result<Verdict> {
                 Ok(None) => "from evaluate(): read-file: no such file".to_string(),
                 Err(error) => format!("from evaluate(): read-file: refused: {error}"),
             })
+        }
+        "poll-clock" => {
+            #[cfg(target_os = "wasi")]
+            let ready = {
+                use wasip2::clocks::monotonic_clock::subscribe_duration;
+                let millis = size() as u64;
+                let (first, second) = (subscribe_duration(millis * 1_000_000), subscribe_duration(2 * millis * 1_000_000));
+                wasip2::io::poll::poll(&[&first, &second])
+            };
+            #[cfg(not(target_os = "wasi"))]
+            let ready: Vec<u32> = Vec::new();
+            Verdict::allow().with_finding(format!("poll-clock: ready {ready:?}"))
         }
         other => return Err(tollgate_sdk::Error::new(format!("no probe named {other:?}"))),
     })
