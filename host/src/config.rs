@@ -370,18 +370,22 @@ pub fn json_schema() -> serde_json::Value {
 impl Config {
     /// Parse and check `text`, the content of `source` (a path for messages).
     ///
-    /// Remembers the last few texts it parsed: a long-lived process (`serve`, `plan-batch`)
-    /// reads the same configuration, at the branch tip and at the commits history reads, for
-    /// every request. The answer is a function of `source` and `text` alone.
+    /// Remembers the last few texts it parsed whole: a long-lived process (`serve`,
+    /// `plan-batch`) reads the same configuration, at the branch tip and at the commits history
+    /// reads (each under a name saying which commit), for every request. A configuration that
+    /// parses is a function of its text alone but for the name it carries for messages
+    /// (`text.name`), which is set to `source`; a problem names `source` in its message, so it
+    /// is not remembered.
     pub fn parse(source: &str, text: &str) -> Result<Config, ConfigError> {
-        static RECENT: crate::repo::memo::Memo<(String, String), Result<Config, ConfigError>> = crate::repo::memo::Memo::new(8);
-        let key = (source.to_string(), text.to_string());
-        if let Some(parsed) = RECENT.get(&key) {
-            return parsed;
+        static PARSED: crate::repo::memo::Memo<String, Config> = crate::repo::memo::Memo::new(8);
+        let key = text.to_string();
+        if let Some(mut config) = PARSED.get(&key) {
+            config.text.name = source.to_string();
+            return Ok(config);
         }
-        let parsed = Config::parse_located(source, text).map_err(ConfigError::from);
-        RECENT.put(key, parsed.clone());
-        parsed
+        let config = Config::parse_located(source, text).map_err(ConfigError::from)?;
+        PARSED.put(key, config.clone());
+        Ok(config)
     }
 
     /// [`Config::parse`], with the place of the problem as data.

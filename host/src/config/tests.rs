@@ -126,3 +126,22 @@ fn a_remembered_parse_answers_only_for_the_same_source_and_text() {
     }
     assert_eq!(Config::parse("tollgate.yaml", GOOD).unwrap(), first);
 }
+
+/// A text parsed once under one name and again under another (the branch tip's and a commit's
+/// configuration in one process): the second answer comes from memory and speaks of its own
+/// name, so a message never names the commit the text was first read at.
+#[test]
+fn a_configuration_read_again_under_another_name_carries_that_name() {
+    let text = GOOD.replace("shop-api", "shop-api-named-twice");
+    let first = Config::parse("tollgate.yaml (commit 0123456789ab)", &text).unwrap();
+    let second = Config::parse("tollgate.yaml", &text).unwrap();
+    assert_eq!(first.text.name, "tollgate.yaml (commit 0123456789ab)");
+    assert_eq!(second.text.name, "tollgate.yaml");
+    let problem = second.text.locator().plugin_refusal(0, "builtin:change-window", "no rules").to_string();
+    assert!(problem.starts_with("tollgate.yaml:"), "{problem}");
+    assert_eq!(first.applications.keys().collect::<Vec<_>>(), second.applications.keys().collect::<Vec<_>>());
+    // A problem names the file it was read under, each time.
+    let broken = text.replace("tag_path: image.tag", "tag_pth: image.tag");
+    assert!(Config::parse("a.yaml", &broken).unwrap_err().0.starts_with("a.yaml:6:"));
+    assert!(Config::parse("b.yaml", &broken).unwrap_err().0.starts_with("b.yaml:6:"));
+}
