@@ -320,9 +320,10 @@ impl<'r> HistoryReader<'r> {
         let Ok(parent) = commit.parent(0) else { return Ok(()) };
         let rules = self.rules.at(self.repo, &parent);
         let (tree, parent_tree) = (commit.tree()?, parent.tree()?);
-        let blob = |tree: &git2::Tree<'_>, path: &str| tree.get_path(std::path::Path::new(path)).ok().map(|entry| entry.id());
+        let paths = rules.locations.keys().chain(&rules.configuration_files).map(String::as_str);
+        let changed = super::tree_diff::differing_entries(self.repo, &parent_tree, &tree, paths)?;
         for (path, located) in rules.locations.iter().filter_map(|(path, all)| all.first().map(|located| (path, located))) {
-            if blob(&tree, path) != blob(&parent_tree, path) {
+            if changed.contains(path.as_str()) {
                 let version = super::verified::read_text(self.repo, &tree, path)
                     .ok()
                     .flatten()
@@ -331,7 +332,7 @@ impl<'r> HistoryReader<'r> {
                 self.records.push(PromotionRecord::hand_edit(commit, &located.app, &located.env, path, version));
             }
         }
-        let files: Vec<String> = rules.configuration_files.iter().filter(|path| blob(&tree, path) != blob(&parent_tree, path)).cloned().collect();
+        let files: Vec<String> = rules.configuration_files.iter().filter(|path| changed.contains(path.as_str())).cloned().collect();
         if !files.is_empty() {
             let signature = match &rules.signers {
                 Some(signers) => crate::trust::commit_signature::verify_commit(self.repo, signers, commit.id()).describe(),
