@@ -23,7 +23,8 @@
 //! - [`runtime`]: loads policy plugins (the standard ones from code precompiled at build time;
 //!   others as WebAssembly components: regular files only, bounded; compiled code cached only
 //!   in a directory no one else can write) and evaluates them in a sandbox with a deadline and
-//!   one memory budget per call, on reused worker threads (long-lived processes take each
+//!   one memory budget per call, on the caller's thread or, for a call that may wait on the
+//!   network, on a reused worker thread under a watchdog (long-lived processes take each
 //!   call's fresh instance from a pool of reset memory slots), checking everything that comes
 //!   back, failing closed on any misbehaviour;
 //! - [`credentials`]: secrets the host attaches to a policy's granted HTTP origins, never

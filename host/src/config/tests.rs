@@ -107,8 +107,9 @@ fn the_json_schema_comes_from_the_types() {
 }
 
 #[test]
-fn a_remembered_parse_answers_only_for_the_same_source_and_text() {
-    // Parsed once, then remembered: the same answer, and never another text's or source's.
+fn a_remembered_parse_answers_only_for_the_same_text_and_a_problem_names_its_own_source() {
+    // Parsed once, then remembered: the same answer, and never another text's; a problem is
+    // not remembered, so it names the source it was read under each time.
     let first = Config::parse("tollgate.yaml", GOOD).unwrap();
     assert_eq!(Config::parse("tollgate.yaml", GOOD).unwrap(), first);
     let other_branch = GOOD.replacen("environments:", "branch: release\nenvironments:", 1);

@@ -59,9 +59,9 @@ impl TrustConfig {
     /// Semantic checks: `at(path, message)` places a problem in the configuration file.
     pub fn check<E>(&self, environments: &[String], at: &dyn Fn(&[&str], String) -> E) -> Result<(), E> {
         if let Some(path) = &self.allowed_signers
-            && (path.is_empty() || path.starts_with('/') || path.split('/').any(|part| part == ".." || part.is_empty()))
+            && (path.is_empty() || path.starts_with('/') || path.chars().any(char::is_control) || path.split('/').any(|part| part == ".." || part.is_empty()))
         {
-            return Err(at(&["trust", "allowed_signers"], format!("{path:?} must be a path relative to the repository root")));
+            return Err(at(&["trust", "allowed_signers"], format!("{path:?} must be a path relative to the repository root, without control characters")));
         }
         for (env, required) in &self.environments {
             if !environments.contains(env) {

@@ -8,10 +8,11 @@
 
 use std::path::Path;
 
-use git2::{Commit, Oid, Repository};
+use git2::{Commit, Repository};
 use serde::Serialize;
 
 use super::claim::check_commit;
+use super::tree_diff::entry_id;
 use super::verified::{Rules, RulesAt, Trust, assess};
 use super::workspace::Workspace;
 use crate::exit::Failure;
@@ -181,8 +182,8 @@ fn merge_problems(commit: &Commit<'_>, rules: &Rules) -> Vec<String> {
         .keys()
         .chain(rules.configuration_files.iter())
         .filter(|path| {
-            let own = blob(&tree, path);
-            !parents.iter().any(|parent| blob(parent, path) == own)
+            let own = entry_id(&tree, path);
+            !parents.iter().any(|parent| entry_id(parent, path) == own)
         })
         .map(|path| format!("the merge itself changes {path}: its content is in none of the merged commits"))
         .collect()
@@ -193,9 +194,6 @@ fn merge_problems(commit: &Commit<'_>, rules: &Rules) -> Vec<String> {
 fn changed<'p>(commit: &Commit<'_>, paths: impl Iterator<Item = &'p String>) -> Vec<String> {
     let Ok(tree) = commit.tree() else { return Vec::new() };
     let parent = commit.parent(0).ok().and_then(|parent| parent.tree().ok());
-    paths.filter(|path| blob(&tree, path) != parent.as_ref().and_then(|parent| blob(parent, path))).cloned().collect()
+    paths.filter(|path| entry_id(&tree, path) != parent.as_ref().and_then(|parent| entry_id(parent, path))).cloned().collect()
 }
 
-fn blob(tree: &git2::Tree<'_>, path: &str) -> Option<Oid> {
-    tree.get_path(std::path::Path::new(path)).ok().map(|entry| entry.id())
-}

@@ -321,7 +321,7 @@ impl<'r> HistoryReader<'r> {
         let rules = self.rules.at(self.repo, &parent);
         let (tree, parent_tree) = (commit.tree()?, parent.tree()?);
         let paths = rules.locations.keys().chain(&rules.configuration_files).map(String::as_str);
-        let changed = super::tree_diff::differing_entries(self.repo, &parent_tree, &tree, paths)?;
+        let changed = super::tree_diff::differing_entries(self.repo, &parent_tree, &tree, paths);
         for (path, located) in rules.locations.iter().filter_map(|(path, all)| all.first().map(|located| (path, located))) {
             if changed.contains(path.as_str()) {
                 let version = super::verified::read_text(self.repo, &tree, path)

@@ -88,7 +88,8 @@ pub struct GateResult {
     pub policies: Vec<PolicyRun>,
 }
 
-/// A policy run started on the runtime's workers (or already over, when it could not start).
+/// A policy run started (on a runtime worker or, already over, on this thread; or over when it
+/// could not start).
 enum Started {
     /// The run so far, the decision in flight, whether the configuration names the policy,
     /// and what it sees through the host.
@@ -279,8 +280,8 @@ impl<'c> Judge<'c> {
         self.run(&plan.transition, Arc::new(files))
     }
 
-    /// Run the policies that apply to `transition.to_env` on it, in parallel, with `files`
-    /// as the tree `read-file` sees.
+    /// Run the policies that apply to `transition.to_env` on it (see [`run_prepared`] for
+    /// where each runs), with `files` as the tree `read-file` sees.
     pub fn run(&mut self, transition: &Transition, files: Arc<dyn FileSource>) -> Result<GateResult, String> {
         self.run_with(transition, files, None)
     }

@@ -9,9 +9,11 @@
 //!   run time, and run where they lie in the binary); other plugins are compiled once and cached on disk (`cache.rs`).
 //! - A fresh `Store` and instance for every call, so nothing leaks between decisions; a
 //!   decision asks info(), validates the configuration and evaluates in that one instance.
-//! - Every call runs on a reused worker thread (`workers.rs`) under a watchdog, so neither a
-//!   spinning guest (stopped by the epoch deadline) nor one blocked in a host call (abandoned
-//!   by the watchdog) can hold up a decision: it fails closed with the cause in plain words.
+//! - No call holds up a decision past its deadline: a spinning guest is stopped by the epoch
+//!   deadline, a WASI wait ends at it (`waits.rs`), and a call granted `http-get` origins runs
+//!   on a reused worker thread (`workers.rs`) that a watchdog abandons when it is blocked in
+//!   the host; every other call runs on the caller's thread (`plugin.rs`). Each fails closed
+//!   with the cause in plain words.
 
 mod baseline;
 mod bindings;

@@ -172,7 +172,8 @@ impl Plugin {
         self.start_decision(config, transition, limits, access).wait()
     }
 
-    /// Run `body` against a fresh instance on a watchdog-guarded worker, and wait for it.
+    /// Run `body` against a fresh instance (on the caller's thread or a watchdog-guarded worker,
+    /// as `access` needs), and wait for it.
     fn call<R, F>(self: &Arc<Self>, limits: Limits, access: HostAccess, requested_at: i64, seed: &[u8], body: F) -> CallRecord<R>
     where
         R: Send + 'static,
@@ -213,13 +214,36 @@ impl Plugin {
         };
         let started_job = match thread {
             CallThread::Caller => {
-                job();
+                run_outside_callers_runtime(job);
                 Ok(())
             }
             CallThread::Worker => workers::run(Box::new(job)),
         };
         let receiver = started_job.map(|()| receiver).map_err(|error| format!("could not start the sandbox thread: {error}"));
         PendingCall { receiver, started, limits }
+    }
+}
+
+/// Run `job` (a call on the caller's thread) with the sandbox's own tokio runtime as the
+/// current one when the caller is inside another runtime's context, as `serve`'s requests are
+/// (blocking threads of its current-thread runtime). wasmtime-wasi serves WASI's waits on the
+/// runtime it finds: one driven only by the caller's one async thread would fire a deadline's
+/// timer only when that thread is free, and never once it is shutting down. Outside any
+/// runtime wasmtime-wasi uses its own, as it did for every call when all ran on workers.
+/// (Like any blocking call, a decision must not be made inside an async task itself.)
+fn run_outside_callers_runtime(job: impl FnOnce()) {
+    static SANDBOX: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    if tokio::runtime::Handle::try_current().is_err() {
+        return job();
+    }
+    let sandbox = SANDBOX.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("tollgate-wasi").enable_all().build().ok());
+    match sandbox {
+        Some(runtime) => {
+            let _current = runtime.enter();
+            job()
+        }
+        // Could not start one (out of threads): the caller's runtime still serves the waits.
+        None => job(),
     }
 }
 
@@ -348,7 +372,8 @@ fn validation_key(config: &str, environments: &PolicyEnvironments) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// A decision running on a worker (see [`Plugin::start_decision`]).
+/// A decision started (on a worker, or finished on the caller's thread; see
+/// [`Plugin::start_decision`]).
 pub struct PendingDecision {
     call: PendingCall<Result<Counted, String>>,
     info: Arc<OnceLock<PluginInfo>>,

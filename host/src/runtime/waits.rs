@@ -1,12 +1,14 @@
 //! `wasi:io/poll` for plugins, with every wait cut at the call's deadline.
 //!
-//! A guest waits in the host only through a pollable (`poll`, `pollable.block`, and the
-//! `blocking-…` stream functions, whose streams here are always ready or closed). The one that
-//! becomes ready later is a monotonic-clock subscription, i.e. a sleep, which wasmtime-wasi
-//! serves with a real timer that epoch interruption cannot stop. Cut at the deadline, no WASI
-//! call outlives its plugin call, so a call whose only host call that can wait on the outside
-//! world is absent (no `http-get` origin granted) needs no watchdog thread
-//! ([`super::HostAccess::may_wait_outside`]).
+//! In the sandbox's WASI (`SandboxState::new`: no sockets, no files, stdin closed, stdout and
+//! stderr captured in memory and always ready) a guest can wait only through a pollable
+//! (`poll`, `pollable.block`); the `blocking-…` stream functions wait on streams that are
+//! always ready or closed. The one pollable that becomes ready later is a monotonic-clock
+//! subscription, i.e. a sleep, which wasmtime-wasi serves with a real timer that epoch
+//! interruption cannot stop. Cut at the deadline, no WASI call outlives its plugin call, so a
+//! call without an `http-get` origin granted needs no watchdog thread
+//! ([`super::HostAccess::may_wait_outside`]). Giving the sandbox a stream or socket that can
+//! wait would end that: such a change must make `may_wait_outside` say so.
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
-//! Reused sandbox threads. Every policy call runs on a worker thread so that the caller can
-//! abandon it (the watchdog); starting a thread per call cost more than a small plugin's
-//! whole evaluation, so finished workers wait for the next call instead of exiting.
+//! Reused sandbox threads. A policy call that may wait on the world outside the process (one
+//! granted `http-get` origins) runs on a worker thread so that the caller can abandon it (the
+//! watchdog); starting a thread per call cost more than a small plugin's whole evaluation, so
+//! finished workers wait for the next call instead of exiting.
 //!
 //! A call never waits for a free worker: when none is idle a new one starts, so a call's
 //! deadline runs from when it starts, exactly as with a thread per call, and a worker stuck in

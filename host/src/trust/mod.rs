@@ -74,6 +74,10 @@ mod tests {
         assert!(error.contains("trust.environments.prod: requires signatures, so name the allowed-signers file"), "{error}");
         let error = Config::parse("tollgate.yaml", &text.replace(".tollgate/allowed_signers", "../signers")).unwrap_err().0;
         assert!(error.contains("trust.allowed_signers: \"../signers\" must be a path relative to the repository root"), "{error}");
+        // A control character (a NUL, written as YAML's escape, could not be looked up in a tree)
+        // is refused too.
+        let error = Config::parse("tollgate.yaml", &text.replace(".tollgate/allowed_signers", "\".tollgate/allowed\\0signers\"")).unwrap_err().0;
+        assert!(error.contains("without control characters"), "{error}");
         let error = Config::parse("tollgate.yaml", &text.replace("signed_approvals", "signed_aprovals")).unwrap_err().0;
         assert!(error.contains("unknown field `signed_aprovals`"), "{error}");
     }

@@ -93,6 +93,30 @@ fn a_call_blocked_in_an_http_get_is_abandoned_by_the_watchdog_after_its_deadline
         PolicyOutcome::Failed { cause } => assert!(cause.contains("timed out after 300 ms (abandoned by the watchdog"), "{cause}"),
         other => panic!("{other:?}"),
     }
+    assert!(waited >= Duration::from_millis(300), "not before the deadline: {waited:?}");
     assert!(waited < Duration::from_secs(30), "abandoned, not waited for: {waited:?}");
     let _ = let_go.send(());
+}
+
+/// `serve` decides on the blocking threads of its one-thread async runtime: a call there waits
+/// (WASI's timers) on the sandbox's own runtime, which its own thread drives, and decides as
+/// anywhere else.
+#[test]
+fn a_call_from_a_blocking_thread_of_a_current_thread_runtime_waits_on_the_sandboxs_own_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (flavor, decided) = runtime.block_on(async {
+        tokio::task::spawn_blocking(|| {
+            let mut flavor = None;
+            super::run_outside_callers_runtime(|| flavor = Some(tokio::runtime::Handle::current().runtime_flavor()));
+            let access = HostAccess { files: Some(Arc::new(ReadsFrom::default())), environments: environments(), ..HostAccess::none() };
+            (flavor, erp_readiness().decide(&erp_config(None), &prod_transition(), Limits::default(), access))
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(flavor, Some(tokio::runtime::RuntimeFlavor::MultiThread));
+    match &decided.evaluation.outcome {
+        PolicyOutcome::Verdict(verdict) => assert_eq!(verdict.decision, Decision::Allow, "{verdict:?}"),
+        other => panic!("{other:?}"),
+    }
 }
