@@ -72,7 +72,7 @@ pub struct ConfigLocator<'a> {
 impl<'a> ConfigLocator<'a> {
     /// A locator for `text`, the content of `source` (a path for messages).
     pub fn new(source: &'a str, text: &'a str) -> Self {
-        let tree = parse_documents(text).ok().and_then(|documents| std::sync::Arc::unwrap_or_clone(documents).into_iter().next());
+        let tree = parse_documents(text).ok().and_then(|documents| documents.first().cloned());
         ConfigLocator { source, text, tree }
     }
 

@@ -12,7 +12,7 @@ use git2::{Commit, Repository};
 use serde::Serialize;
 
 use super::claim::check_commit;
-use super::tree_diff::entry_id;
+use super::tree_diff::{differing_entries, entry_id};
 use super::verified::{Rules, RulesAt, Trust, assess};
 use super::workspace::Workspace;
 use crate::exit::Failure;
@@ -115,7 +115,7 @@ fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> G
         }
         Ok(Some(checked)) => verdict("refused", checked.problems),
         Ok(None) => {
-            let mut reasons: Vec<String> = changed(commit, in_force.locations.keys())
+            let mut reasons: Vec<String> = changed(git, commit, in_force.locations.keys())
                 .into_iter()
                 .map(|path| {
                     let located = &in_force.locations[&path][0];
@@ -148,7 +148,7 @@ fn judge_commit(git: &Repository, commit: &Commit<'_>, rules: &mut RulesAt) -> G
 /// Where the rules in force require it, a change of the configuration must be signed by a
 /// promoter.
 fn configuration_problems(git: &Repository, commit: &Commit<'_>, rules: &Rules) -> Vec<String> {
-    let files = changed(commit, rules.configuration_files.iter());
+    let files = changed(git, commit, rules.configuration_files.iter());
     if files.is_empty() || !rules.trust.signed_configuration {
         return Vec::new();
     }
@@ -191,9 +191,16 @@ fn merge_problems(commit: &Commit<'_>, rules: &Rules) -> Vec<String> {
 
 /// The paths among `paths` that `commit` changes relative to its first parent (for a root
 /// commit: that it has).
-fn changed<'p>(commit: &Commit<'_>, paths: impl Iterator<Item = &'p String>) -> Vec<String> {
+fn changed<'p>(git: &Repository, commit: &Commit<'_>, paths: impl Iterator<Item = &'p String>) -> Vec<String> {
     let Ok(tree) = commit.tree() else { return Vec::new() };
-    let parent = commit.parent(0).ok().and_then(|parent| parent.tree().ok());
-    paths.filter(|path| entry_id(&tree, path) != parent.as_ref().and_then(|parent| entry_id(parent, path))).cloned().collect()
+    let paths: Vec<&String> = paths.collect();
+    match commit.parent(0).ok().and_then(|parent| parent.tree().ok()) {
+        // The history's comparison (`history::read_ordinary`), reading only the subtrees that differ.
+        Some(parent) => {
+            let differing = differing_entries(git, &parent, &tree, paths.iter().map(|path| path.as_str()));
+            paths.into_iter().filter(|path| differing.contains(path.as_str())).cloned().collect()
+        }
+        None => paths.into_iter().filter(|path| entry_id(&tree, path).is_some()).cloned().collect(),
+    }
 }
 

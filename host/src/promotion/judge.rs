@@ -88,8 +88,8 @@ pub struct GateResult {
     pub policies: Vec<PolicyRun>,
 }
 
-/// A policy run started (on a runtime worker or, already over, on this thread; or over when it
-/// could not start).
+/// A policy run under way on a runtime worker or already decided on this thread (`Running`),
+/// or over before its plugin could run (`Over`).
 enum Started {
     /// The run so far, the decision in flight, whether the configuration names the policy,
     /// and what it sees through the host.

@@ -135,8 +135,9 @@ pub fn without_malloc_thread_caches() {
 /// before listening (bad flags, an address that needs TLS, a mirror that cannot be made) are
 /// bad input.
 pub fn run(options: ServeOptions, commands: Arc<dyn Commands>) -> Result<(), Failure> {
-    // One thread for the connections: every request's work runs on a blocking thread (and its
-    // policies on their workers), so more async workers only added wake-ups and work stealing
+    // One thread for the connections: every request's work runs on a blocking thread (its
+    // policies there too, or on workers when granted origins), so more async workers only added
+    // wake-ups and work stealing
     // (about 9 % of the server's CPU per request, BENCHMARKS.md).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
