@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use sha2::{Digest, Sha256};
 
@@ -199,7 +199,13 @@ impl Plugin {
             let mut store = Store::new(&plugin.engine, state);
             store.limiter(|state| &mut state.limiter);
             store.set_epoch_deadline(epoch_ticks(limits.timeout));
-            store.epoch_deadline_trap();
+            // The epoch only wakes the check; the deadline is the call's wall-clock one. The
+            // ticker catches up in bursts when it ran late, so a count of ticks alone could
+            // stop a call a little before its time.
+            store.epoch_deadline_callback(|store| {
+                let remaining = store.data().deadline().saturating_duration_since(Instant::now());
+                Ok(if remaining.is_zero() { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(epoch_ticks(remaining)) })
+            });
             let result = plugin.pre.instantiate(&mut store).and_then(|policy| body(&mut store, &policy));
             let state = store.data();
             let result = result.map_err(|error| describe_failure(&error, state, limits));

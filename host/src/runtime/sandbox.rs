@@ -125,6 +125,11 @@ impl SandboxState {
     pub fn grant(&mut self, access: HostAccess) {
         self.access = access;
     }
+
+    /// When the call's time is up.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
 }
 
 /// A plugin's random bytes: a 4 KiB cycle derived from a seed (the first 32 bytes are
