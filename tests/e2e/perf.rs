@@ -155,6 +155,43 @@ fn plan_batch_plans_many_promotions_in_one_process() {
     assert!(run.stderr.contains("train.txt:2: write APP ENV"), "{}", run.stderr);
 }
 
+/// A large batch is shared out among the cores (each thread with its own repository handle,
+/// history and judge); what each line gets, and the order, are what small batches (decided on
+/// one thread) give.
+#[test]
+fn plan_batch_shares_a_large_batch_among_the_cores_with_the_same_results_in_order() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    for args in [&["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", DIGEST, "--actor", "alice"][..], &["promote", "shop-api", "--to", "test", "--actor", "alice"]] {
+        let run = tollgate_in(&repo, args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let kinds = ["shop-api test", "shop-web test", "shop-cart prod", "shop-api prod", "shop-web dev 2.1.0"];
+    let lines: Vec<&str> = (0..100).map(|index| kinds[(index * index + index / 7) % kinds.len()]).collect();
+    let decide = |name: &str, lines: &[&str]| {
+        let file = write(dir.path(), name, &(lines.join("\n") + "\n"));
+        let run = tollgate_in(&repo, &["--verbose", "plan-batch", file.as_str(), "-o", "json", "--actor", "alice", "--approval", "bob", "--at", TUESDAY]);
+        assert_eq!(run.code, 2, "the worst line is an error: {}{}", run.stdout, run.stderr);
+        let results: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let results: Vec<String> = results.as_array().unwrap().iter().map(|result| format!("{} {} {} {} {}", result["app"], result["to"], result["version"], result["verdict"], result["detail"])).collect();
+        (results, run.stderr)
+    };
+    let (whole, stderr) = decide("whole.txt", &lines);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if cores > 1 {
+        assert!(stderr.contains("100 plans read") && stderr.contains(&format!(" on {} threads", cores.min(3))), "{stderr}");
+    }
+    let mut in_parts = Vec::new();
+    for (index, part) in lines.chunks(25).enumerate() {
+        let (results, stderr) = decide(&format!("part-{index}.txt"), part);
+        assert!(!stderr.contains(" threads"), "25 requests are decided on one thread: {stderr}");
+        in_parts.extend(results);
+    }
+    assert_eq!(whole, in_parts);
+    let verdicts: std::collections::BTreeSet<&str> = whole.iter().map(|line| line.split(' ').nth(3).unwrap()).collect();
+    assert_eq!(verdicts.len(), 4, "allowed, denied, no-change and error lines: {whole:?}");
+}
+
 #[test]
 fn a_promotion_never_writes_through_a_symlinked_directory_of_the_checkout() {
     let dir = gitops_repo();

@@ -104,7 +104,8 @@ pub(super) fn run(cli: &Cli, args: &BatchArgs) -> Result<ExitCode, Failure> {
     }
     let batch = workspace.decide_each(&requests)?;
     if cli.verbose {
-        eprintln!("tollgate: {} plans read {} commits of history", requests.len(), batch.history_commits_read);
+        let threads = if batch.threads > 1 { format!(" on {} threads", batch.threads) } else { String::new() };
+        eprintln!("tollgate: {} plans read {} commits of history{threads}", requests.len(), batch.history_commits_read);
     }
     let mut code = ExitCode::Success;
     let mut worse = |candidate: ExitCode| {

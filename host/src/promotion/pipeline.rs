@@ -4,27 +4,31 @@
 //! `plan`, `promote` and `rollback` of one target, several targets and release trains
 //! ([`Workspace::decide_batch`], [`Workspace::promote_batch`]), and `plan-batch`
 //! ([`Workspace::decide_each`]). Every request of a call is planned on the same branch tip
-//! with one lazily read history, judged by one [`Judge`] (plugins loaded once per call), and,
+//! with a lazily read history and judged by a [`Judge`] (plugins loaded once per call), one of
+//! each per thread when a large call is shared out among the cores; and,
 //! when the call commits, every allowed transition lands in one commit with one decision
 //! record each (all or nothing).
 
-use std::sync::atomic::Ordering;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use git2::Signature;
+use git2::{Oid, Signature};
+
 use super::commit::{commit_plans, signature};
-use super::journal::CommitError;
-use super::workspace::{MAX_ATTEMPTS, Workspace, commit_failure};
-use super::judge::{GateOutcome, GateResult, Judge};
 use super::histories::Histories;
-use super::journal::PromotionLock;
+use super::journal::{CommitError, PromotionLock};
+use super::judge::{GateOutcome, GateResult, Judge};
 use super::plan::plan_with;
 use super::planned::Plan;
-use super::request::PlanRequest;
 use super::publish::Pushed;
 use super::record::{DecisionRecord, RecordedPolicy, SCHEMA_VERSION};
-use super::request::Skipped;
+use super::request::{PlanRequest, Skipped};
 use super::source::{Standing, standing};
+use super::workspace::{MAX_ATTEMPTS, Workspace, commit_failure};
+use crate::config::Config;
 use crate::exit::{ExitCode, Failure};
+use crate::repo::GitRepo;
+use crate::runtime::Runtime;
 
 /// A planned transition and the gate's verdict on it.
 #[derive(Debug, Clone)]
@@ -96,8 +100,53 @@ pub struct Each {
     /// One result per request, in request order: a request that cannot be planned is an `Err`
     /// in its place.
     pub results: Vec<Result<Decided, Failure>>,
-    /// Commits of history read for the whole call.
+    /// Commits of history read for the whole call (by each thread's own reader).
     pub history_commits_read: usize,
+    /// How many threads decided requests.
+    pub threads: usize,
+}
+
+/// Fewest requests that are worth another thread: a thread opens its own repository handle
+/// and reads history and loads plugins afresh, which costs about as much as this many plans.
+const REQUESTS_PER_THREAD: usize = 32;
+
+/// How many threads decide a call of `requests` requests: one per core, as far as there are
+/// [`REQUESTS_PER_THREAD`] requests for each.
+fn threads_for(requests: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    cores.min(requests / REQUESTS_PER_THREAD).max(1)
+}
+
+/// What the threads deciding one call share: the configuration, the plugin runtime and the
+/// branch tip every request is planned on.
+struct Shared<'w> {
+    config: &'w Config,
+    runtime: &'w Runtime,
+    base_dir: &'w Path,
+    tip: Oid,
+}
+
+impl Shared<'_> {
+    /// request → plan → judge on `repo` (the workspace's handle or another on it) for the
+    /// requests `indices` names, with one history and one judge: each result with its index,
+    /// and the commits of history read.
+    fn decide_in_turn(&self, repo: &GitRepo, requests: &[PlanRequest], indices: impl Iterator<Item = usize>) -> (Vec<(usize, Result<Decided, Failure>)>, usize) {
+        let mut history = Histories::new(repo, self.config, self.tip);
+        let mut judge = Judge::new(self.runtime, self.config, self.base_dir);
+        let results = indices
+            .map(|index| {
+                let decided = plan_with(repo, self.config, &requests[index], &mut history).map_err(Failure::bad_input).and_then(|plan| {
+                    if plan.no_op {
+                        return Ok(Decided::no_op(plan));
+                    }
+                    let gate = judge.judge(repo, &plan).map_err(Failure::bad_input)?;
+                    Ok(Decided { plan, gate })
+                });
+                (index, decided)
+            })
+            .collect();
+        (results, history.commits_read())
+    }
 }
 
 /// The decision record of `plan` decided by `gate`: what the record step writes.
@@ -135,43 +184,50 @@ pub fn decision_record(plan: &Plan, gate: &GateResult) -> DecisionRecord {
 }
 
 impl Workspace {
-    /// request → plan → judge, for each request, on one branch tip and one history. The
-    /// error of a request that cannot be planned is in its place.
-    fn plan_and_judge(&self, requests: &[PlanRequest]) -> Result<(Vec<Result<Decided, Failure>>, usize), Failure> {
-        let mut history = self.histories()?;
-        let mut judge = Judge::new(&self.runtime, &self.config, &self.base_dir);
-        let results = requests
-            .iter()
-            .map(|request| {
-                let plan = self.plan_one(request, &mut history)?;
-                if plan.no_op {
-                    return Ok(Decided::no_op(plan));
-                }
-                let gate = judge.judge(&self.repo, &plan).map_err(Failure::bad_input)?;
-                Ok(Decided { plan, gate })
-            })
-            .collect();
-        Ok((results, history.commits_read()))
-    }
-
-    /// Plan one request with the history read so far (a promotion needs only the newest
-    /// arrival in its source environment; a rollback reads all of it).
-    fn plan_one(&self, request: &PlanRequest, history: &mut Histories<'_>) -> Result<Plan, Failure> {
-        plan_with(&self.repo, &self.config, request, history).map_err(Failure::bad_input)
+    /// request → plan → judge, for each request, on one branch tip. The error of a request
+    /// that cannot be planned is in its place. A large call is shared out among the machine's
+    /// cores ([`threads_for`]): each thread takes the next undecided request, with its own
+    /// repository handle, history reader and judge; results keep request order.
+    fn plan_and_judge(&self, requests: &[PlanRequest]) -> Result<Each, Failure> {
+        let tip = self.tip()?.commit;
+        let next = AtomicUsize::new(0);
+        let claim = || std::iter::from_fn(|| Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&index| index < requests.len()));
+        // The parts of the workspace a thread shares (a repository handle is not one of them).
+        let shared = Shared { config: &self.config, runtime: &self.runtime, base_dir: &self.base_dir, tip };
+        let decide_on = |repo: &GitRepo| shared.decide_in_turn(repo, requests, claim());
+        let parts = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads_for(requests.len()))
+                .map(|_| {
+                    let path = self.repo.path();
+                    // A helper that cannot open its own handle takes no request: the others take them all.
+                    scope.spawn(move || GitRepo::open(path).map(|repo| decide_on(&repo)).unwrap_or_default())
+                })
+                .collect();
+            let mut parts = vec![decide_on(&self.repo)];
+            parts.extend(helpers.into_iter().map(|helper| helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+            parts
+        });
+        let commits_read = parts.iter().map(|(_, read)| read).sum();
+        let threads = parts.iter().filter(|(decided, _)| !decided.is_empty()).count().max(1);
+        let mut results: Vec<Option<Result<Decided, Failure>>> = (0..requests.len()).map(|_| None).collect();
+        for (index, result) in parts.into_iter().flat_map(|(decided, _)| decided) {
+            results[index] = Some(result);
+        }
+        let results = results.into_iter().map(|result| result.expect("every request was claimed once")).collect();
+        Ok(Each { results, history_commits_read: commits_read, threads })
     }
 
     /// Plan a transition and run the policies on it: a batch of one.
     pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
-        let (mut results, commits_read) = self.plan_and_judge(std::slice::from_ref(request))?;
-        self.history_commits_read.store(commits_read, Ordering::Relaxed);
-        results.pop().expect("one result per request")
+        let mut each = self.plan_and_judge(std::slice::from_ref(request))?;
+        self.history_commits_read.store(each.history_commits_read, Ordering::Relaxed);
+        each.results.pop().expect("one result per request")
     }
 
     /// `plan-batch`: decide every request on its own; one that cannot be planned does not
     /// stop the others.
     pub fn decide_each(&self, requests: &[PlanRequest]) -> Result<Each, Failure> {
-        let (results, history_commits_read) = self.plan_and_judge(requests)?;
-        Ok(Each { results, history_commits_read })
+        self.plan_and_judge(requests)
     }
 
     /// Plan every request on the branch tip and run the policies on each: the first request
@@ -179,10 +235,10 @@ impl Workspace {
     /// call has several). A release train (`train`) leaves out an application whose target
     /// already runs a newer version than its upstream (both semantic versions).
     pub fn decide_batch(&self, requests: &[PlanRequest], train: bool) -> Result<Batch, Failure> {
-        let (results, commits_read) = self.plan_and_judge(requests)?;
-        self.history_commits_read.store(commits_read, Ordering::Relaxed);
+        let each = self.plan_and_judge(requests)?;
+        self.history_commits_read.store(each.history_commits_read, Ordering::Relaxed);
         let mut batch = Batch::empty();
-        for (request, result) in requests.iter().zip(results) {
+        for (request, result) in requests.iter().zip(each.results) {
             let decided = result.map_err(|failure| match requests.len() {
                 1 => failure,
                 _ => Failure { message: format!("{} to {}: {}", request.app, request.to_env, failure.message), ..failure },
