@@ -49,6 +49,7 @@
 //! Every error names the file, line and column, the field, and what is allowed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -377,14 +378,22 @@ impl Config {
     /// (`text.name`), which is set to `source`; a problem names `source` in its message, so it
     /// is not remembered.
     pub fn parse(source: &str, text: &str) -> Result<Config, ConfigError> {
-        static PARSED: crate::repo::memo::Memo<String, Config> = crate::repo::memo::Memo::new(8);
+        Config::parse_shared(source, text).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Config::parse`], shared: a remembered configuration read again under the name it
+    /// was remembered with is not copied.
+    pub fn parse_shared(source: &str, text: &str) -> Result<Arc<Config>, ConfigError> {
+        static PARSED: crate::repo::memo::Memo<String, Arc<Config>> = crate::repo::memo::Memo::new(8);
         let key = text.to_string();
         if let Some(mut config) = PARSED.get(&key) {
-            config.text.name = source.to_string();
+            if config.text.name != source {
+                Arc::make_mut(&mut config).text.name = source.to_string();
+            }
             return Ok(config);
         }
-        let config = Config::parse_located(source, text).map_err(ConfigError::from)?;
-        PARSED.put(key, config.clone());
+        let config = Arc::new(Config::parse_located(source, text).map_err(ConfigError::from)?);
+        PARSED.put(key, Arc::clone(&config));
         Ok(config)
     }
 

@@ -159,6 +159,40 @@ fn serve_reuses_its_opened_repository_but_judges_with_the_configuration_committe
     assert!(findings(&after).contains("3 approvals") && !findings(&after).contains("2 approvals"), "{after}");
 }
 
+/// Which branch is protected is found for the first request and kept: a reference that
+/// would have chosen another branch, made while the server runs, changes nothing.
+#[test]
+fn serve_keeps_the_protected_branch_it_found_first_when_origin_head_appears_later() {
+    let (_dir, repo, server) = served_demo();
+    promote_with_cli(&repo, true);
+    let step = kargo_step("prod", "1.4.2");
+    let before = server.call("POST", "/v1/plan", Some(&step.body)).json();
+    assert_eq!(before["decision"], "deny", "{before}");
+    assert!(before.to_string().contains("2 approvals"), "{before}");
+
+    // A lenient configuration on a branch that `origin/HEAD` now names: the command line, run
+    // now, would take it as the protected branch.
+    let config = std::fs::read_to_string(std::path::Path::new(&repo).join("tollgate.yaml")).unwrap();
+    git(&repo, &["checkout", "-qb", "lenient"]);
+    write(std::path::Path::new(&repo), "tollgate.yaml", &config.replacen("required: 2", "required: 1", 1));
+    git(&repo, &["commit", "-qam", "one approval is enough"]);
+    git(&repo, &["update-ref", "refs/remotes/origin/lenient", "lenient"]);
+    git(&repo, &["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/lenient"]);
+    git(&repo, &["checkout", "-q", "main"]);
+    let cli = tollgate_in(&repo, &["plan", "shop-api", "--to", "prod", "--actor", "alice", "--approval", "bob", "--approval", "carol", "-o", "json"]);
+    let required = |document: &serde_json::Value| {
+        let policies = document["policies"].as_array().unwrap().clone();
+        policies.into_iter().find(|policy| policy["name"] == "approval-count").unwrap()["config"]["environments"]["prod"]["required"].clone()
+    };
+    let cli: serde_json::Value = serde_json::from_str(&cli.stdout).unwrap();
+    assert_eq!(required(&cli), 1, "the window: a fresh process takes origin/HEAD's branch as the protected one");
+    assert_eq!(required(&before), 2);
+
+    let after = server.call("POST", "/v1/plan", Some(&step.body)).json();
+    assert_eq!(required(&after), 2, "judged by the branch found first: {after}");
+    assert_eq!(after["summary"], before["summary"]);
+}
+
 #[test]
 fn serve_remembers_the_commits_it_read_but_plans_from_a_promotion_committed_since() {
     let (_dir, repo, server) = served_demo();

@@ -3,7 +3,7 @@
 //! would on the command line.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use clap::Args;
@@ -13,7 +13,7 @@ use super::setup::{Lifetime, open_workspace_in, runtime_for};
 use crate::repo::GitRepo;
 use super::Cli;
 use crate::exit::{ExitCode, Failure};
-use crate::promotion::workspace::Workspace;
+use crate::promotion::workspace::{Workspace, default_protected_branch};
 use crate::report::OutputFormat;
 use crate::runtime::Runtime;
 use crate::serve::{Commands, PlanBody, Requests, RepoSource, ServeOptions};
@@ -99,7 +99,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode, Failure> {
         max_in_flight: args.max_in_flight as usize,
         request_timeout: args.request_timeout,
     };
-    let commands = CliCommands { runtime: Arc::new(runtime_for(cli, Lifetime::LongLived)?), cli: CliSettings::of(cli) };
+    let commands = CliCommands { runtime: Arc::new(runtime_for(cli, Lifetime::LongLived)?), cli: CliSettings::of(cli), default_branch: OnceLock::new() };
     crate::serve::run(options, Arc::new(commands))?;
     Ok(ExitCode::Success)
 }
@@ -120,11 +120,26 @@ impl CliSettings {
 struct CliCommands {
     runtime: Arc<Runtime>,
     cli: CliSettings,
+    /// The protected branch found by [`default_protected_branch`] when neither
+    /// `--protected-branch` nor `--config` is given: found for the first request and kept
+    /// (each look-up reads several references from disk). A fetch does not move a mirror's
+    /// HEAD, and a checkout's `origin/HEAD` moves only by hand: restart the server after that.
+    default_branch: OnceLock<String>,
 }
 
 impl Commands for CliCommands {
     fn open_in(&self, repo: GitRepo) -> Result<Workspace, Failure> {
-        open_workspace_in(repo, self.cli.config.as_deref(), self.cli.protected_branch.clone(), Arc::clone(&self.runtime))
+        let protected = match (&self.cli.protected_branch, &self.cli.config) {
+            (None, None) => Some(match self.default_branch.get() {
+                Some(branch) => branch.clone(),
+                None => {
+                    let branch = default_protected_branch(&repo)?;
+                    self.default_branch.get_or_init(|| branch).clone()
+                }
+            }),
+            (given, _) => given.clone(),
+        };
+        open_workspace_in(repo, self.cli.config.as_deref(), protected, Arc::clone(&self.runtime))
     }
 
     fn plan_requests(&self, workspace: &Workspace, body: &PlanBody) -> Result<Requests, Failure> {

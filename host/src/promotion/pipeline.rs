@@ -10,6 +10,7 @@
 //! record each (all or nothing).
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use git2::{Oid, Signature};
@@ -113,7 +114,12 @@ const REQUESTS_PER_THREAD: usize = 32;
 /// How many threads decide a call of `requests` requests: one per core, as far as there are
 /// [`REQUESTS_PER_THREAD`] requests for each.
 fn threads_for(requests: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if requests < 2 * REQUESTS_PER_THREAD {
+        return 1;
+    }
+    // Asked once: the answer reads the cgroup's CPU quota from /proc.
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     cores.min(requests / REQUESTS_PER_THREAD).max(1)
 }
 

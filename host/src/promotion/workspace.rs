@@ -24,8 +24,8 @@ pub const MAX_REQUESTED_AT_SKEW_SECONDS: i64 = 300;
 pub struct Workspace {
     /// The repository.
     pub repo: GitRepo,
-    /// Its configuration.
-    pub config: Config,
+    /// Its configuration (shared with the configuration memo; see [`Config::parse_shared`]).
+    pub config: Arc<Config>,
     /// Where relative plugin paths are resolved.
     pub base_dir: PathBuf,
     /// The sandboxed plugin runtime (shared: `tollgate serve` keeps one for every request).
@@ -48,7 +48,7 @@ impl Workspace {
     /// requests): the configuration is read afresh all the same.
     pub fn open_in(repo: GitRepo, config_path: Option<&Path>, protected_branch: Option<&str>, runtime: impl Into<Arc<Runtime>>) -> Result<Workspace, Failure> {
         let (source, text) = read_config(&repo, config_path, protected_branch)?;
-        let config = Config::parse(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
+        let config = Config::parse_shared(&source, &text).map_err(|error| Failure::bad_input(error.0))?;
         Ok(Workspace::new(repo, config, runtime))
     }
 
@@ -59,9 +59,9 @@ impl Workspace {
 
     /// A workspace over an open repository and an already parsed configuration; relative
     /// plugin paths resolve against the working directory (the current one for a bare repository).
-    pub fn new(repo: GitRepo, config: Config, runtime: impl Into<Arc<Runtime>>) -> Workspace {
+    pub fn new(repo: GitRepo, config: impl Into<Arc<Config>>, runtime: impl Into<Arc<Runtime>>) -> Workspace {
         let base_dir = repo.workdir().map(Path::to_path_buf).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        Workspace { repo, config, base_dir, runtime: runtime.into(), history_commits_read: AtomicUsize::new(0) }
+        Workspace { repo, config: config.into(), base_dir, runtime: runtime.into(), history_commits_read: AtomicUsize::new(0) }
     }
 
     /// The branch tip.

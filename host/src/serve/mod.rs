@@ -1,7 +1,7 @@
 //! `tollgate serve`: decisions over HTTP on the one pipeline, a dashboard and metrics.
 //!
 //! Each request reads the configuration of the repository's protected branch, as a command
-//! would; what it shares with other requests is the plugin runtime (compiled plugins), the
+//! would (which branch that is, unless a flag names it, is found once); what it shares with other requests is the plugin runtime (compiled plugins), the
 //! opened repositories (libgit2 handles and their object caches, [`state::AppState::open`]),
 //! the limits and the metrics. The decision endpoints call exactly what the
 //! commands call ([`Commands`] lends the command line's own request building): `/v1/plan` is
