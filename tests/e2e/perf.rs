@@ -181,6 +181,8 @@ fn plan_batch_shares_a_large_batch_among_the_cores_with_the_same_results_in_orde
     if cores > 1 {
         assert!(stderr.contains("100 plans read") && stderr.contains(&format!(" on {} threads", cores.min(3))), "{stderr}");
     }
+    let one_thread = tollgate_in(&repo, &["--verbose", "plan-batch", dir.path().join("whole.txt").to_str().unwrap(), "--jobs", "1", "--actor", "alice", "--approval", "bob", "--at", TUESDAY]);
+    assert!(one_thread.stderr.contains("100 plans read") && !one_thread.stderr.contains(" threads"), "--jobs 1: {}", one_thread.stderr);
     let mut in_parts = Vec::new();
     for (index, part) in lines.chunks(25).enumerate() {
         let (results, stderr) = decide(&format!("part-{index}.txt"), part);

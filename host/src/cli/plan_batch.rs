@@ -22,6 +22,9 @@ pub struct BatchArgs {
     /// `{"app": …, "to": …, "from": …, "version": …, "digest": …}`; blank lines and lines
     /// starting with `#` are skipped. `-` reads standard input.
     pub file: PathBuf,
+    /// Decide on at most N threads (default: one per core, for batches large enough to share).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// Actor, approvals, labels and time, shared by every request.
     #[command(flatten)]
     pub request: RequestArgs,
@@ -102,7 +105,7 @@ pub(super) fn run(cli: &Cli, args: &BatchArgs) -> Result<ExitCode, Failure> {
         let request = plan_request(&workspace, plan, &args.request, None).map_err(|failure| Failure { message: format!("{source}:{number}: {}", failure.message), ..failure })?;
         requests.push(request);
     }
-    let batch = workspace.decide_each(&requests)?;
+    let batch = workspace.decide_each(&requests, args.jobs.map(usize::from))?;
     if cli.verbose {
         let threads = if batch.threads > 1 { format!(" on {} threads", batch.threads) } else { String::new() };
         eprintln!("tollgate: {} plans read {} commits of history{threads}", requests.len(), batch.history_commits_read);

@@ -194,7 +194,7 @@ impl Workspace {
     /// that cannot be planned is in its place. A large call is shared out among the machine's
     /// cores ([`threads_for`]): each thread takes the next undecided request, with its own
     /// repository handle, history reader and judge; results keep request order.
-    fn plan_and_judge(&self, requests: &[PlanRequest]) -> Result<Each, Failure> {
+    fn plan_and_judge(&self, requests: &[PlanRequest], max_threads: Option<usize>) -> Result<Each, Failure> {
         let tip = self.tip()?.commit;
         let next = AtomicUsize::new(0);
         let claim = || std::iter::from_fn(|| Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&index| index < requests.len()));
@@ -202,7 +202,7 @@ impl Workspace {
         let shared = Shared { config: &self.config, runtime: &self.runtime, base_dir: &self.base_dir, tip };
         let decide_on = |repo: &GitRepo| shared.decide_in_turn(repo, requests, claim());
         let parts = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (1..threads_for(requests.len()))
+            let helpers: Vec<_> = (1..threads_for(requests.len()).min(max_threads.unwrap_or(usize::MAX)))
                 .map(|_| {
                     let path = self.repo.path();
                     // A helper that cannot open its own handle takes no request: the others take them all.
@@ -225,15 +225,15 @@ impl Workspace {
 
     /// Plan a transition and run the policies on it: a batch of one.
     pub fn decide(&self, request: &PlanRequest) -> Result<Decided, Failure> {
-        let mut each = self.plan_and_judge(std::slice::from_ref(request))?;
+        let mut each = self.plan_and_judge(std::slice::from_ref(request), None)?;
         self.history_commits_read.store(each.history_commits_read, Ordering::Relaxed);
         each.results.pop().expect("one result per request")
     }
 
-    /// `plan-batch`: decide every request on its own; one that cannot be planned does not
-    /// stop the others.
-    pub fn decide_each(&self, requests: &[PlanRequest]) -> Result<Each, Failure> {
-        self.plan_and_judge(requests)
+    /// `plan-batch`: decide every request on its own, on at most `max_threads` threads (else
+    /// one per core); one that cannot be planned does not stop the others.
+    pub fn decide_each(&self, requests: &[PlanRequest], max_threads: Option<usize>) -> Result<Each, Failure> {
+        self.plan_and_judge(requests, max_threads)
     }
 
     /// Plan every request on the branch tip and run the policies on each: the first request
@@ -241,7 +241,7 @@ impl Workspace {
     /// call has several). A release train (`train`) leaves out an application whose target
     /// already runs a newer version than its upstream (both semantic versions).
     pub fn decide_batch(&self, requests: &[PlanRequest], train: bool) -> Result<Batch, Failure> {
-        let each = self.plan_and_judge(requests)?;
+        let each = self.plan_and_judge(requests, None)?;
         self.history_commits_read.store(each.history_commits_read, Ordering::Relaxed);
         let mut batch = Batch::empty();
         for (request, result) in requests.iter().zip(each.results) {
