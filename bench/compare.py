@@ -359,7 +359,7 @@ def main():
     regorus_hundred = sum(regorus_run()[0] for _ in range(100))
     p5 = statistics.median(batch_times)
     rows.append(("P5", "1,000 plans in one process (plan-batch)", ms(p5), f"1,000 regorus runs {regorus_hundred * 10:.2f} s",
-                 p5 / (regorus_hundred * 10), "<= 0.4 s", f"regorus: 100 runs x 10; CPU {ms(statistics.median(batch_cpu))} (both cores)"))
+                 p5 / (regorus_hundred * 10), "<= 0.4 s", f"regorus: 100 runs x 10; CPU {ms(statistics.median(batch_cpu))} (every thread)"))
 
     # P6: plan with 100,000 commits of history against 100.
     p6 = paired(runs, tollgate_plan(long_history), tollgate_plan(small))

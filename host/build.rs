@@ -22,13 +22,6 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed={}", manifest_dir.join("src/runtime/engine_config.rs").display());
-    // The binary's relative relocations packed (DT_RELR; GNU ld 2.38+, glibc 2.36+): the loader
-    // reads 12 KiB of them at start instead of 1.3 MiB of RELA entries, and the binary stays
-    // position-independent (BENCHMARKS.md, P1; a non-PIE binary would start faster still but
-    // give up address randomisation of its own code).
-    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") && env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu") {
-        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-    }
     let engine = wasmtime::Engine::new(&engine_config::engine_config()).expect("create the wasmtime engine the runtime uses");
     for plugin in STANDARD_PLUGINS {
         // A component rebuilt by tollgate-standard-plugins is precompiled again.

@@ -181,8 +181,11 @@ fn plan_batch_shares_a_large_batch_among_the_cores_with_the_same_results_in_orde
     if cores > 1 {
         assert!(stderr.contains("100 plans read") && stderr.contains(&format!(" on {} threads", cores.min(3))), "{stderr}");
     }
-    let one_thread = tollgate_in(&repo, &["--verbose", "plan-batch", dir.path().join("whole.txt").to_str().unwrap(), "--jobs", "1", "--actor", "alice", "--approval", "bob", "--at", TUESDAY]);
+    let one_thread = tollgate_in(&repo, &["--verbose", "plan-batch", dir.path().join("whole.txt").to_str().unwrap(), "--jobs", "1", "-o", "json", "--actor", "alice", "--approval", "bob", "--at", TUESDAY]);
     assert!(one_thread.stderr.contains("100 plans read") && !one_thread.stderr.contains(" threads"), "--jobs 1: {}", one_thread.stderr);
+    let one_thread: serde_json::Value = serde_json::from_str(&one_thread.stdout).unwrap();
+    let whole_json: serde_json::Value = serde_json::from_str(&tollgate_in(&repo, &["plan-batch", dir.path().join("whole.txt").to_str().unwrap(), "-o", "json", "--actor", "alice", "--approval", "bob", "--at", TUESDAY]).stdout).unwrap();
+    assert_eq!(one_thread, whole_json, "one thread and several give the same document");
     let mut in_parts = Vec::new();
     for (index, part) in lines.chunks(25).enumerate() {
         let (results, stderr) = decide(&format!("part-{index}.txt"), part);

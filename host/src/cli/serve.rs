@@ -122,8 +122,8 @@ struct CliCommands {
     cli: CliSettings,
     /// The protected branch found by [`default_protected_branch`] when neither
     /// `--protected-branch` nor `--config` is given: found for the first request and kept
-    /// (each look-up reads several references from disk). A fetch does not move a mirror's
-    /// HEAD, and a checkout's `origin/HEAD` moves only by hand: restart the server after that.
+    /// (each look-up reads several references from disk), so a reference made later (a
+    /// branch, or the `origin/HEAD` a fetch may create) never moves it: restart the server to.
     default_branch: OnceLock<String>,
 }
 

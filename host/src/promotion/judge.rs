@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -263,13 +263,22 @@ pub struct Judge<'c> {
     runtime: &'c Runtime,
     config: &'c Config,
     base_dir: &'c Path,
-    loaded: HashMap<String, Vec<Prepared<'c>>>,
+    /// Each environment's policies with their plugins, loaded once per call: shared by the
+    /// judges of one call's threads ([`Judge::share`]), so that a plugin pulled by tag is
+    /// pulled once and every request of the call is judged by the same code.
+    loaded: Arc<Mutex<HashMap<String, Arc<Vec<Prepared<'c>>>>>>,
 }
 
 impl<'c> Judge<'c> {
     /// A judge of transitions under `config` (relative plugin paths resolve against `base_dir`).
     pub fn new(runtime: &'c Runtime, config: &'c Config, base_dir: &'c Path) -> Judge<'c> {
-        Judge { runtime, config, base_dir, loaded: HashMap::new() }
+        Judge { runtime, config, base_dir, loaded: Arc::default() }
+    }
+
+    /// Another judge for another thread of the same call, sharing the policies loaded so far
+    /// and from now on.
+    pub fn share(&self) -> Judge<'c> {
+        Judge { runtime: self.runtime, config: self.config, base_dir: self.base_dir, loaded: Arc::clone(&self.loaded) }
     }
 
     /// Run the policies on a plan, over the tree it proposes. `Err` is a policy that could not
@@ -300,12 +309,19 @@ impl<'c> Judge<'c> {
             let policies = run_prepared(&prepared, transition, files, replay);
             return Ok(GateResult { outcome: outcome(&policies), policies });
         }
-        if !self.loaded.contains_key(env) {
-            let prepared = prepare(self.runtime, self.config, self.base_dir, env, &*files)?;
-            self.loaded.insert(env.clone(), prepared);
-        }
-        let prepared = &self.loaded[env];
-        let policies = run_prepared(prepared, transition, files, replay);
+        let prepared = {
+            // Held while loading: another thread wanting the same policies waits for them.
+            let mut loaded = self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match loaded.get(env) {
+                Some(prepared) => Arc::clone(prepared),
+                None => {
+                    let prepared = Arc::new(prepare(self.runtime, self.config, self.base_dir, env, &*files)?);
+                    loaded.insert(env.clone(), Arc::clone(&prepared));
+                    prepared
+                }
+            }
+        };
+        let policies = run_prepared(&prepared, transition, files, replay);
         Ok(GateResult { outcome: outcome(&policies), policies })
     }
 }

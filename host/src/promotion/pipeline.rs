@@ -3,13 +3,12 @@
 //! Every command that decides runs through here, and a single promotion is a batch of one:
 //! `plan`, `promote` and `rollback` of one target, several targets and release trains
 //! ([`Workspace::decide_batch`], [`Workspace::promote_batch`]), and `plan-batch`
-//! ([`Workspace::decide_each`]). Every request of a call is planned on the same branch tip
-//! with a lazily read history and judged by a [`Judge`] (plugins loaded once per call), one of
-//! each per thread when a large call is shared out among the cores; and,
+//! ([`Workspace::decide_each`]). Every request of a call is planned with a lazily read history
+//! from one tip of the protected branch (one reader per thread when a large call is shared out
+//! among the cores) and judged with the policies loaded once per call ([`Judge`]); and,
 //! when the call commits, every allowed transition lands in one commit with one decision
 //! record each (all or nothing).
 
-use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -29,7 +28,6 @@ use super::workspace::{MAX_ATTEMPTS, Workspace, commit_failure};
 use crate::config::Config;
 use crate::exit::{ExitCode, Failure};
 use crate::repo::GitRepo;
-use crate::runtime::Runtime;
 
 /// A planned transition and the gate's verdict on it.
 #[derive(Debug, Clone)]
@@ -108,11 +106,15 @@ pub struct Each {
 }
 
 /// Fewest requests that are worth another thread: a thread opens its own repository handle
-/// and reads history and loads plugins afresh, which costs about as much as this many plans.
+/// and reads history afresh, which costs about as much as this many plans.
 const REQUESTS_PER_THREAD: usize = 32;
 
-/// How many threads decide a call of `requests` requests: one per core, as far as there are
-/// [`REQUESTS_PER_THREAD`] requests for each.
+/// Most threads one call is shared among, whatever the cores: each holds a policy instance of
+/// the shared pool at a time (`serve` runs up to `--max-in-flight` calls at once).
+pub const MAX_THREADS_PER_CALL: usize = 8;
+
+/// How many threads decide a call of `requests` requests: one per core (at most
+/// [`MAX_THREADS_PER_CALL`]), as far as there are [`REQUESTS_PER_THREAD`] requests for each.
 fn threads_for(requests: usize) -> usize {
     if requests < 2 * REQUESTS_PER_THREAD {
         return 1;
@@ -120,25 +122,22 @@ fn threads_for(requests: usize) -> usize {
     // Asked once: the answer reads the cgroup's CPU quota from /proc.
     static CORES: OnceLock<usize> = OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
-    cores.min(requests / REQUESTS_PER_THREAD).max(1)
+    cores.min(MAX_THREADS_PER_CALL).min(requests / REQUESTS_PER_THREAD).max(1)
 }
 
-/// What the threads deciding one call share: the configuration, the plugin runtime and the
-/// branch tip every request is planned on.
+/// What the threads deciding one call share: the configuration and the protected branch's
+/// tip their histories start from (their judges share the policies loaded, [`Judge::share`]).
 struct Shared<'w> {
     config: &'w Config,
-    runtime: &'w Runtime,
-    base_dir: &'w Path,
     tip: Oid,
 }
 
 impl Shared<'_> {
     /// request → plan → judge on `repo` (the workspace's handle or another on it) for the
-    /// requests `indices` names, with one history and one judge: each result with its index,
+    /// requests `indices` names, with one history and `judge`: each result with its index,
     /// and the commits of history read.
-    fn decide_in_turn(&self, repo: &GitRepo, requests: &[PlanRequest], indices: impl Iterator<Item = usize>) -> (Vec<(usize, Result<Decided, Failure>)>, usize) {
+    fn decide_in_turn(&self, repo: &GitRepo, mut judge: Judge<'_>, requests: &[PlanRequest], indices: impl Iterator<Item = usize>) -> (Vec<(usize, Result<Decided, Failure>)>, usize) {
         let mut history = Histories::new(repo, self.config, self.tip);
-        let mut judge = Judge::new(self.runtime, self.config, self.base_dir);
         let results = indices
             .map(|index| {
                 let decided = plan_with(repo, self.config, &requests[index], &mut history).map_err(Failure::bad_input).and_then(|plan| {
@@ -190,26 +189,31 @@ pub fn decision_record(plan: &Plan, gate: &GateResult) -> DecisionRecord {
 }
 
 impl Workspace {
-    /// request → plan → judge, for each request, on one branch tip. The error of a request
-    /// that cannot be planned is in its place. A large call is shared out among the machine's
-    /// cores ([`threads_for`]): each thread takes the next undecided request, with its own
-    /// repository handle, history reader and judge; results keep request order.
+    /// request → plan → judge, for each request, with history read from one tip of the
+    /// protected branch. The error of a request that cannot be planned is in its place. A large
+    /// call is shared out among the machine's cores ([`threads_for`]): each thread takes the
+    /// next undecided request, with its own repository handle and history reader (an
+    /// environment branch's tip is read by each when it first needs it) and a judge sharing the
+    /// policies loaded; results keep request order.
     fn plan_and_judge(&self, requests: &[PlanRequest], max_threads: Option<usize>) -> Result<Each, Failure> {
         let tip = self.tip()?.commit;
         let next = AtomicUsize::new(0);
         let claim = || std::iter::from_fn(|| Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&index| index < requests.len()));
         // The parts of the workspace a thread shares (a repository handle is not one of them).
-        let shared = Shared { config: &self.config, runtime: &self.runtime, base_dir: &self.base_dir, tip };
-        let decide_on = |repo: &GitRepo| shared.decide_in_turn(repo, requests, claim());
+        let shared = Shared { config: &self.config, tip };
+        let judge = Judge::new(&self.runtime, &self.config, &self.base_dir);
+        let decide_on = |repo: &GitRepo, judge: Judge<'_>| shared.decide_in_turn(repo, judge, requests, claim());
         let parts = std::thread::scope(|scope| {
+            // A helper that cannot start, or cannot open its own handle, takes no request: the
+            // others take them all.
             let helpers: Vec<_> = (1..threads_for(requests.len()).min(max_threads.unwrap_or(usize::MAX)))
-                .map(|_| {
-                    let path = self.repo.path();
-                    // A helper that cannot open its own handle takes no request: the others take them all.
-                    scope.spawn(move || GitRepo::open(path).map(|repo| decide_on(&repo)).unwrap_or_default())
+                .filter_map(|_| {
+                    let (path, judge) = (self.repo.path(), judge.share());
+                    let helper = move || GitRepo::open(path).map(|repo| decide_on(&repo, judge)).unwrap_or_default();
+                    std::thread::Builder::new().name("tollgate-plan".into()).spawn_scoped(scope, helper).ok()
                 })
                 .collect();
-            let mut parts = vec![decide_on(&self.repo)];
+            let mut parts = vec![decide_on(&self.repo, judge)];
             parts.extend(helpers.into_iter().map(|helper| helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
             parts
         });

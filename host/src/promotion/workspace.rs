@@ -70,7 +70,8 @@ impl Workspace {
     }
 
     /// How many commits of history the last promotion (not rollback) plan read: planning stops
-    /// at the newest record it needs. Shown with `--verbose`.
+    /// at the newest record it needs (a call shared among threads counts each thread's
+    /// reading, so a commit two threads read counts twice). Shown with `--verbose`.
     pub fn history_commits_read(&self) -> usize {
         self.history_commits_read.load(Ordering::Relaxed)
     }
