@@ -325,3 +325,39 @@ impl<'c> Judge<'c> {
         Ok(GateResult { outcome: outcome(&policies), policies })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::Judge;
+    use crate::config::Config;
+    use crate::runtime::Runtime;
+    use crate::transition::Transition;
+
+    const CONFIG: &str = "environments: [dev, prod]\napplications:\n  shop-api:\n    image: registry.example.com/shop/api\n    environments:\n      dev: { file: envs/dev/values.yaml, helm: { tag_path: image.tag } }\n      prod: { file: envs/prod/values.yaml, helm: { tag_path: image.tag } }\npolicies:\n  - plugin: builtin:erp-readiness\n    environments: [prod]\n    config: { environments: { prod: { readiness_file: erp/readiness.yaml } } }\n";
+
+    /// The judges of one call's threads load each environment's policies once between them, so
+    /// a plugin pulled by tag is pulled once and every request is judged by the same code.
+    #[test]
+    fn the_judges_of_one_call_share_the_policies_either_loaded() {
+        let runtime = Runtime::new(None).unwrap();
+        let config = Config::parse("tollgate.yaml", CONFIG).unwrap();
+        let files: Arc<BTreeMap<String, String>> = Arc::new([("erp/readiness.yaml".to_string(), "status: ready\n".to_string())].into());
+        let transition = Transition { id: "tg-share".into(), application: "shop-api".into(), to_env: "prod".into(), requested_at: 1_767_691_800, ..Transition::default() };
+        let mut first = Judge::new(&runtime, &config, Path::new("."));
+        let mut second = first.share();
+        let other_call = Judge::new(&runtime, &config, Path::new("."));
+        let decided = first.run(&transition, files.clone()).unwrap();
+        assert_eq!(decided.policies.len(), 1, "{decided:?}");
+        fn loaded<'c>(judge: &Judge<'c>) -> Option<Arc<Vec<super::Prepared<'c>>>> {
+            judge.loaded.lock().unwrap().get("prod").cloned()
+        }
+        let by_first = loaded(&second).expect("the second judge sees what the first loaded");
+        second.run(&transition, files).unwrap();
+        assert!(Arc::ptr_eq(&by_first, &loaded(&second).unwrap()), "the second judge loaded nothing again");
+        assert!(loaded(&other_call).is_none(), "another call loads its own");
+    }
+}
