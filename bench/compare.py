@@ -136,7 +136,8 @@ def make_repo(path, *, apps, files, commits, checkout, tollgate, cache):
 
 
 def run_once(command, cwd=None, stdin_path=None):
-    """Wall time (s) and peak RSS (KiB) of one run; the exit code must be 0 or 1."""
+    """Wall time (s), peak RSS (KiB) and CPU time (s, user and system, every thread) of one run;
+    the exit code must be 0 or 1."""
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -149,13 +150,7 @@ def run_once(command, cwd=None, stdin_path=None):
         stdin.close()
     if process.returncode not in (0, 1):
         sys.exit(f"bench: {' '.join(map(str, command))} exited {process.returncode}: {stderr}")
-    global last_cpu_seconds
-    last_cpu_seconds = usage.ru_utime + usage.ru_stime
-    return elapsed, usage.ru_maxrss
-
-
-# CPU time (user and system, every thread) of the last run_once.
-last_cpu_seconds = 0.0
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_kib(command):
@@ -174,7 +169,7 @@ def paired(runs, first, second):
     for index in range(runs):
         order = [(first, a), (second, b)] if index % 2 == 0 else [(second, b), (first, a)]
         for setup, times in order:
-            elapsed, rss = setup()
+            elapsed, rss, _ = setup()
             times.append(elapsed)
             if setup is first:
                 rss_a.append(rss)
@@ -351,11 +346,9 @@ def main():
     apps = work / "apps-1000"
     train = work / "train.txt"
     train.write_text("".join(f"{app_name(index)} prod\n" for index in range(1_000)))
-    batch_times, batch_cpu = [], []
-    for _ in range(max(3, runs // 5)):
-        batch_times.append(run_once([tollgate, "--cache-dir", str(cache), "--repo", str(apps), "plan-batch", str(train), "--actor", "alice",
-                                     "--approval", "bob", "--approval", "dana", "--at", IN_WINDOW])[0])
-        batch_cpu.append(last_cpu_seconds)
+    batch_runs = [run_once([tollgate, "--cache-dir", str(cache), "--repo", str(apps), "plan-batch", str(train), "--actor", "alice",
+                            "--approval", "bob", "--approval", "dana", "--at", IN_WINDOW]) for _ in range(max(3, runs // 5))]
+    batch_times, batch_cpu = [run[0] for run in batch_runs], [run[2] for run in batch_runs]
     regorus_hundred = sum(regorus_run()[0] for _ in range(100))
     p5 = statistics.median(batch_times)
     rows.append(("P5", "1,000 plans in one process (plan-batch)", ms(p5), f"1,000 regorus runs {regorus_hundred * 10:.2f} s",

@@ -111,47 +111,46 @@ const REQUESTS_PER_THREAD: usize = 32;
 
 /// Most threads one call is shared among, whatever the cores: each holds a policy instance of
 /// the shared pool at a time (`serve` runs up to `--max-in-flight` calls at once).
-pub const MAX_THREADS_PER_CALL: usize = 8;
+const MAX_THREADS_PER_CALL: usize = 8;
 
 /// How many threads decide a call of `requests` requests: one per core (at most
-/// [`MAX_THREADS_PER_CALL`]), as far as there are [`REQUESTS_PER_THREAD`] requests for each.
-fn threads_for(requests: usize) -> usize {
+/// [`MAX_THREADS_PER_CALL`] and `max_threads`), as far as there are [`REQUESTS_PER_THREAD`]
+/// requests for each.
+fn threads_for(requests: usize, max_threads: Option<usize>) -> usize {
     if requests < 2 * REQUESTS_PER_THREAD {
         return 1;
     }
     // Asked once: the answer reads the cgroup's CPU quota from /proc.
     static CORES: OnceLock<usize> = OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
-    cores.min(MAX_THREADS_PER_CALL).min(requests / REQUESTS_PER_THREAD).max(1)
+    cores.min(MAX_THREADS_PER_CALL).min(max_threads.unwrap_or(usize::MAX)).min(requests / REQUESTS_PER_THREAD).max(1)
 }
 
-/// What the threads deciding one call share: the configuration and the protected branch's
-/// tip their histories start from (their judges share the policies loaded, [`Judge::share`]).
-struct Shared<'w> {
-    config: &'w Config,
+/// request → plan → judge on `repo` (the workspace's handle or another on it) for the requests
+/// `indices` names, with one history from the protected branch's `tip` and `judge`: each result
+/// with its index, and the commits of history read.
+fn decide_in_turn(
+    repo: &GitRepo,
+    config: &Config,
     tip: Oid,
-}
-
-impl Shared<'_> {
-    /// request → plan → judge on `repo` (the workspace's handle or another on it) for the
-    /// requests `indices` names, with one history and `judge`: each result with its index,
-    /// and the commits of history read.
-    fn decide_in_turn(&self, repo: &GitRepo, mut judge: Judge<'_>, requests: &[PlanRequest], indices: impl Iterator<Item = usize>) -> (Vec<(usize, Result<Decided, Failure>)>, usize) {
-        let mut history = Histories::new(repo, self.config, self.tip);
-        let results = indices
-            .map(|index| {
-                let decided = plan_with(repo, self.config, &requests[index], &mut history).map_err(Failure::bad_input).and_then(|plan| {
-                    if plan.no_op {
-                        return Ok(Decided::no_op(plan));
-                    }
-                    let gate = judge.judge(repo, &plan).map_err(Failure::bad_input)?;
-                    Ok(Decided { plan, gate })
-                });
-                (index, decided)
-            })
-            .collect();
-        (results, history.commits_read())
-    }
+    mut judge: Judge<'_>,
+    requests: &[PlanRequest],
+    indices: impl Iterator<Item = usize>,
+) -> (Vec<(usize, Result<Decided, Failure>)>, usize) {
+    let mut history = Histories::new(repo, config, tip);
+    let results = indices
+        .map(|index| {
+            let decided = plan_with(repo, config, &requests[index], &mut history).map_err(Failure::bad_input).and_then(|plan| {
+                if plan.no_op {
+                    return Ok(Decided::no_op(plan));
+                }
+                let gate = judge.judge(repo, &plan).map_err(Failure::bad_input)?;
+                Ok(Decided { plan, gate })
+            });
+            (index, decided)
+        })
+        .collect();
+    (results, history.commits_read())
 }
 
 /// The decision record of `plan` decided by `gate`: what the record step writes.
@@ -199,14 +198,15 @@ impl Workspace {
         let tip = self.tip()?.commit;
         let next = AtomicUsize::new(0);
         let claim = || std::iter::from_fn(|| Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&index| index < requests.len()));
-        // The parts of the workspace a thread shares (a repository handle is not one of them).
-        let shared = Shared { config: &self.config, tip };
-        let judge = Judge::new(&self.runtime, &self.config, &self.base_dir);
-        let decide_on = |repo: &GitRepo, judge: Judge<'_>| shared.decide_in_turn(repo, judge, requests, claim());
+        // Every thread shares the configuration, the tip and (through its judge) the policies
+        // loaded; a repository handle cannot be shared.
+        let config: &Config = &self.config;
+        let judge = Judge::new(&self.runtime, config, &self.base_dir);
+        let decide_on = |repo: &GitRepo, judge: Judge<'_>| decide_in_turn(repo, config, tip, judge, requests, claim());
         let parts = std::thread::scope(|scope| {
             // A helper that cannot start, or cannot open its own handle, takes no request: the
             // others take them all.
-            let helpers: Vec<_> = (1..threads_for(requests.len()).min(max_threads.unwrap_or(usize::MAX)))
+            let helpers: Vec<_> = (1..threads_for(requests.len(), max_threads))
                 .filter_map(|_| {
                     let (path, judge) = (self.repo.path(), judge.share());
                     let helper = move || GitRepo::open(path).map(|repo| decide_on(&repo, judge)).unwrap_or_default();
