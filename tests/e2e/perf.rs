@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::support::{git, gitops_repo, repo_path, snapshot, tollgate_in, write};
+use crate::support::{git, gitops_repo, promote_to_test, repo_path, snapshot, tollgate_in, write};
 
 const TUESDAY: &str = "2026-01-06T10:30:00+01:00";
 const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
@@ -113,10 +113,7 @@ fn a_promotion_in_a_checkout_updates_only_its_entries_and_leaves_status_clean() 
 fn plan_batch_plans_many_promotions_in_one_process() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    for args in [&["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", DIGEST, "--actor", "alice"][..], &["promote", "shop-api", "--to", "test", "--actor", "alice"]] {
-        let run = tollgate_in(&repo, args);
-        assert_eq!(run.code, 0, "{}", run.stderr);
-    }
+    promote_to_test(&repo);
     let train = write(dir.path(), "train.txt", "# release train\nshop-api prod\nshop-web test\n{\"app\": \"shop-api\", \"to\": \"test\"}\n");
     let approved = ["--actor", "alice", "--approval", "bob", "--approval", "carol", "--at", TUESDAY];
     let mut args = vec!["--verbose", "plan-batch", train.as_str(), "-o", "json"];
@@ -162,10 +159,7 @@ fn plan_batch_plans_many_promotions_in_one_process() {
 fn plan_batch_shares_a_large_batch_among_the_cores_with_the_same_results_in_order() {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    for args in [&["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", DIGEST, "--actor", "alice"][..], &["promote", "shop-api", "--to", "test", "--actor", "alice"]] {
-        let run = tollgate_in(&repo, args);
-        assert_eq!(run.code, 0, "{}", run.stderr);
-    }
+    promote_to_test(&repo);
     let kinds = ["shop-api test", "shop-web test", "shop-cart prod", "shop-api prod", "shop-web dev 2.1.0"];
     let lines: Vec<&str> = (0..100).map(|index| kinds[(index * index + index / 7) % kinds.len()]).collect();
     let decide = |name: &str, lines: &[&str]| {

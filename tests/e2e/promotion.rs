@@ -1,18 +1,10 @@
 //! The promotion engine on real Git repositories: status, plan, promote, rollback,
 //! history, verify, branches, bare repositories, conflicts and failures.
 
-use crate::support::{git, git_dir_bytes, gitops_repo, plugin, record_at, repo_path, snapshot, tollgate, tollgate_in, write};
+use crate::support::{git, git_dir_bytes, gitops_repo, plugin, promote_to_test, record_at, repo_path, snapshot, tollgate, tollgate_in, write};
 
 const TUESDAY: &str = "2026-01-06T10:30:00+01:00";
 const FRIDAY_EVENING: &str = "2026-01-09T17:30:00+01:00";
-
-/// Promote shop-api 1.4.2 into dev and test, as every prod test needs.
-fn promote_to_test(repo: &str) {
-    let run = tollgate_in(repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", &format!("sha256:{}", "ab".repeat(32)), "--actor", "alice"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let run = tollgate_in(repo, &["promote", "shop-api", "--to", "test", "--actor", "alice"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-}
 
 fn prod_args(at: &str) -> Vec<&str> {
     vec!["shop-api", "--to", "prod", "--actor", "alice", "--approval", "bob", "--approval", "carol", "--at", at]

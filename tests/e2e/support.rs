@@ -186,6 +186,14 @@ pub fn init_and_commit(repo: &str) {
     git(repo, &["commit", "--quiet", "-m", "initial desired state"]);
 }
 
+/// Promote shop-api 1.4.2 into dev and test of a [`gitops_repo`], as every prod test needs.
+pub fn promote_to_test(repo: &str) {
+    let run = tollgate_in(repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--digest", &format!("sha256:{}", "ab".repeat(32)), "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = tollgate_in(repo, &["promote", "shop-api", "--to", "test", "--actor", "alice"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
 /// The repository inside a [`gitops_repo`] directory.
 pub fn repo_path(dir: &tempfile::TempDir) -> String {
     dir.path().join("repo").to_str().unwrap().to_string()
