@@ -370,30 +370,36 @@ fn watch_fails_at_once_when_argocd_runs_another_image_or_reports_degraded_at_the
 /// commits the health record on that branch, after the promotion it reports on, and publishes
 /// that branch; main is untouched; `status` and `history` of a fresh clone show it, and the
 /// branch guard on the environment branch passes it.
-#[test]
-fn watch_on_an_environment_branch_records_health_beside_the_promotion_and_status_shows_it() {
-    let (alertmanager, dir, argo) = servers();
-    let source = dir.path().join("source").to_str().unwrap().to_string();
+/// A GitOps Promoter-shaped repository (rules on main, shop-api on `environment/{env}`: 1.4.1
+/// in dev, 1.4.0 in prod) with a `health:` section pointing at `argo` and `alertmanager`, a
+/// bare remote of it and a clone to promote from; the clone and the remote.
+fn env_branch_repository(dir: &std::path::Path, argo: &str, alertmanager: &str) -> (String, String) {
+    let source = dir.join("source").to_str().unwrap().to_string();
     let config = format!(
         "branch: main\nenvironments: [dev, prod]\ndefaults:\n  branch: \"environment/{{env}}\"\n  file: \"{{app}}/manifest.yaml\"\n  manifest: {{ container: api }}\n\
          applications:\n  shop-api: {{ image: registry.example.com/shop/api }}\n\
          health:\n  argocd: {{ url: '{argo}' }}\n  alertmanager: {{ url: '{alertmanager}' }}\n  credentials:\n    {argo}: {{ bearer: {{ env: ARGOCD_TOKEN }} }}\npolicies: []\n",
-        argo = argo.origin,
-        alertmanager = alertmanager.url
     );
     std::fs::create_dir_all(&source).unwrap();
-    std::fs::write(dir.path().join("source/tollgate.yaml"), config).unwrap();
+    std::fs::write(dir.join("source/tollgate.yaml"), config).unwrap();
     assert!(Command::new("git").args(["init", "-q", "-b", "main", &source]).status().unwrap().success());
     git(&source, &["-c", "user.name=platform", "-c", "user.email=p@example.com", "add", "-A"]);
     git(&source, &["-c", "user.name=platform", "-c", "user.email=p@example.com", "commit", "-qm", "DRY sources"]);
     crate::env_branches::commit_on_branch(&source, "environment/dev", None, "1.4.1");
     crate::env_branches::commit_on_branch(&source, "environment/prod", None, "1.4.0");
-    let origin = dir.path().join("origin.git").to_str().unwrap().to_string();
+    let origin = dir.join("origin.git").to_str().unwrap().to_string();
     crate::support::clone_remote(&source, &origin, true);
-    let repo = dir.path().join("promoter").to_str().unwrap().to_string();
+    let repo = dir.join("promoter").to_str().unwrap().to_string();
     crate::support::clone_remote(&origin, &repo, false);
     git(&repo, &["config", "user.name", "ci"]);
     git(&repo, &["config", "user.email", "ci@example.com"]);
+    (repo, origin)
+}
+
+#[test]
+fn watch_on_an_environment_branch_records_health_beside_the_promotion_and_status_shows_it() {
+    let (alertmanager, dir, argo) = servers();
+    let (repo, origin) = env_branch_repository(dir.path(), &argo.origin, &alertmanager.url);
     let main_before = git(&origin, &["rev-parse", "main"]);
 
     let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", "1.4.2", "--actor", "alice", "--push"]);
@@ -431,6 +437,43 @@ fn watch_on_an_environment_branch_records_health_beside_the_promotion_and_status
     let guard = run(&repo, &["verify", &format!("{recorded}..{forged}"), "--branch", "environment/dev"]);
     assert_eq!(guard.code, 1, "{}{}", guard.stdout, guard.stderr);
     assert!(guard.stdout.contains("health record:"), "{}", guard.stdout);
+}
+
+/// GitOps Promoter's layout: a failed health check on `environment/dev` rolls back there, as
+/// a gated promotion on that branch, pushed; main is untouched and a fresh clone shows it.
+#[test]
+fn watch_rollback_on_failure_on_an_environment_branch_commits_the_rollback_on_that_branch() {
+    let alertmanager = Alertmanager::start();
+    alertmanager.alert(r#"{"alertname": "HighErrorRate", "app": "shop-api", "env": "dev"}"#, None);
+    let dir = tempfile::tempdir().unwrap();
+    let argo = FakeArgo::start(Vec::new());
+    let (repo, origin) = env_branch_repository(dir.path(), &argo.origin, &alertmanager.url);
+    let main_before = git(&origin, &["rev-parse", "main"]);
+    for version in ["1.4.2", "1.4.3"] {
+        let promoted = run(&repo, &["promote", "shop-api", "--to", "dev", "--version", version, "--actor", "alice", "--push"]);
+        assert_eq!(promoted.code, 0, "{}{}", promoted.stdout, promoted.stderr);
+    }
+    let promotion = git(&origin, &["rev-parse", "environment/dev"]).trim().to_string();
+    // Synced and healthy at the promotion, running what it promoted; only the alert fails it.
+    let healthy = argo_answer("healthy.json", &promotion).replace("shop/api:1.4.2", "shop/api:1.4.3");
+    *argo.answers.lock().unwrap() = (VecDeque::from([healthy]), 0);
+
+    let watched = run(&repo, &["watch", "shop-api", "--env", "dev", "--deadline", "60s", "--soak", "1s", "--interval", "50ms", "--actor", "watcher@example.com", "--rollback-on-failure", "--push"]);
+    assert_eq!(watched.code, 1, "{}{}", watched.stdout, watched.stderr);
+    assert!(watched.stdout.contains("failed its health check: alert HighErrorRate") && watched.stdout.contains("rolled back: commit"), "{}", watched.stdout);
+    // On environment/dev: the promotion, its failed health record, then the rollback to 1.4.2.
+    let rollback = git(&origin, &["log", "-1", "--format=%ae%n%B", "environment/dev"]);
+    assert!(rollback.contains(&format!("Tollgate-Rollback-Of: {promotion}")) && rollback.contains("Tollgate-Version: 1.4.2"), "{rollback}");
+    assert!(rollback.starts_with("watcher@example.com"), "{rollback}");
+    assert!(git(&origin, &["log", "-1", "--format=%B", "environment/dev~1"]).contains("Tollgate-Health: failed"));
+    assert_eq!(git(&origin, &["rev-parse", "environment/dev~2"]).trim(), promotion);
+    assert!(git(&origin, &["show", "environment/dev:shop-api/manifest.yaml"]).contains("1.4.2"));
+    assert_eq!(git(&origin, &["rev-parse", "main"]), main_before);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+
+    let (_clone, status, history) = from_a_fresh_clone(&origin);
+    assert!(status.stdout.lines().any(|line| line.contains("dev") && line.contains("1.4.2")), "{}{}", status.stdout, status.stderr);
+    assert!(history.stdout.contains("rollback in dev") && history.stdout.contains("failed its health check"), "{}", history.stdout);
 }
 
 /// A repository (dev → prod) whose shop-api is an image and a Helm chart (Kargo's Freight),
