@@ -362,9 +362,9 @@ def main():
     load = subprocess.run([sys.executable, str(Path(__file__).with_name("serve_load.py")), "--tollgate", tollgate,
                            "--requests", str(options.serve_requests), "--rate", "200"], capture_output=True, text=True, check=True)
     figures = next(line.split()[1:] for line in load.stdout.splitlines() if line.startswith("serve-load-figures "))
-    median_ms, p99_ms, rss_start, rss_end, answered = (float(value) for value in figures)
+    median_ms, p99_ms, rss_start, rss_end, answered, python_median_ms = (float(value) for value in figures)
     rows.append(("S", f"serve: POST /v1/plan at 200/s, median of {answered:.0f}", f"{median_ms:.2f} ms", "goal 1 ms", median_ms, "<= 1 ms",
-                 f"RSS {rss_start:.1f} -> {rss_end:.1f} MiB"))
+                 f"compiled client; the Python client's median {python_median_ms:.2f} ms; RSS {rss_start:.1f} -> {rss_end:.1f} MiB"))
     rows.append(("S", "  same, p99", f"{p99_ms:.2f} ms", "goal 5 ms", p99_ms / 5, "<= 5 ms", "ratio: p99 / 5 ms"))
 
     print(f"\n{runs} paired runs each (interleaved); medians; ratio = median of the paired ratios\n")

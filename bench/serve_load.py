@@ -4,6 +4,11 @@ send POST /v1/plan (shop-api into prod, the four standard policies, allowed) at 
 from a bounded open-loop generator, and print the latency median and p99 and the server's
 resident memory over the run.
 
+The generator is compiled (host/benches/serve_load.rs, built here with cargo): this script's
+own Python client, which measured until round five, spends about 0.35 ms of its own in every
+request. It still runs once beside it (`python client` line), and both clients' `GET /healthz`
+medians are printed as their floors, so the two can be compared.
+
 Called by bench/serve-load; every request goes to 127.0.0.1 and the run stops by itself after
 --requests requests.
 """
@@ -112,7 +117,32 @@ def start_server(tollgate, repo, cache, max_in_flight):
     return server, host, int(port)
 
 
-def run(host, port, requests, rate, workers):
+def build_generator():
+    """The compiled load generator (cargo bench --no-run, an optimised build); its path."""
+    manifest = Path(__file__).resolve().parent.parent / "Cargo.toml"
+    built = subprocess.run(["cargo", "bench", "--quiet", "--no-run", "--locked", "-p", "tollgate", "--bench", "serve_load",
+                            "--message-format", "json", "--manifest-path", str(manifest)], capture_output=True, text=True, check=True)
+    for line in built.stdout.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "serve_load" and message.get("executable"):
+            return message["executable"]
+    sys.exit("serve-load: cargo built no serve_load generator")
+
+
+def run_compiled(generator, host, port, requests, rate, workers, path="/v1/plan"):
+    """`run`, by the compiled generator (the same open loop); POST BODY to `path`, or GET
+    /healthz."""
+    with tempfile.NamedTemporaryFile(prefix="tollgate-serve-load-body-") as body:
+        body.write(BODY)
+        body.flush()
+        out = subprocess.run([generator, f"http://{host}:{port}{path}", str(requests), str(rate), str(workers), body.name,
+                              *(["--get"] if path == "/healthz" else [])], capture_output=True, text=True, check=True).stdout
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    statuses = {int(code): int(count) for code, count in (item.split("=") for item in lines.get("statuses", "").split())}
+    return [float(value) / 1e6 for value in lines.get("latencies-us", "").split()], statuses
+
+
+def run(host, port, requests, rate, workers, path="/v1/plan"):
     """Open loop: request i is due at i / rate seconds; `workers` threads with one persistent
     connection each take the due requests in order. Latency counts from when a request was due,
     so a server that falls behind shows it (no coordinated omission)."""
@@ -134,7 +164,10 @@ def run(host, port, requests, rate, workers):
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            connection.request("POST", "/v1/plan", body=BODY, headers={"content-type": "application/json"})
+            if path == "/healthz":
+                connection.request("GET", path)
+            else:
+                connection.request("POST", path, body=BODY, headers={"content-type": "application/json"})
             response = connection.getresponse()
             response.read()
             latencies[index] = time.perf_counter() - due
@@ -155,7 +188,11 @@ def main():
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--python-client", action="store_true", help="measure with the Python client only (no cargo)")
+    parser.add_argument("--generator", help="the compiled generator, already built (else built here)")
     args = parser.parse_args()
+    generator = None if args.python_client else args.generator or build_generator()
+    measure = (lambda *a, **k: run_compiled(generator, *a, **k)) if generator else run
 
     with tempfile.TemporaryDirectory(prefix="tollgate-serve-load-") as work:
         repo = f"{work}/repo"
@@ -180,28 +217,42 @@ def main():
             chunk = max(1000, args.requests // 20)
             while done < args.requests:
                 count = min(chunk, args.requests - done)
-                more, codes = run(host, port, count, args.rate, args.workers)
+                more, codes = measure(host, port, count, args.rate, args.workers)
                 latencies.extend(more)
                 for code, seen in codes.items():
                     statuses[code] = statuses.get(code, 0) + seen
                 done += count
                 samples.append((done, rss_kib(server.pid), threads(server.pid)))
             cpu_per_request = (cpu_seconds(server.pid) - cpu_start) / args.requests
+            # Beside it: the Python client on the same server, and each client's floor (an
+            # answer that does no work).
+            compared = {}
+            if generator:
+                python, _ = run(host, port, min(args.requests, 2000), args.rate, args.workers)
+                compared["python client"] = python
+                compared["compiled floor (GET /healthz)"] = run_compiled(generator, host, port, 1000, args.rate, args.workers, "/healthz")[0]
+            compared["python floor (GET /healthz)"] = run(host, port, 1000, args.rate, args.workers, "/healthz")[0]
         finally:
             server.terminate()
             server.wait(timeout=60)
     latencies.sort()
     median = statistics.median(latencies) * 1000
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(f"requests {len(latencies)} at {args.rate:.0f}/s, answers {dict(sorted(statuses.items()))}")
+    print(f"requests {len(latencies)} at {args.rate:.0f}/s, answers {dict(sorted(statuses.items()))}, "
+          + ("compiled client" if generator else "python client"))
     print(f"latency median {median:.2f} ms, p99 {p99:.2f} ms")
+    for what, others in compared.items():
+        others.sort()
+        print(f"  {what}: median {statistics.median(others) * 1000:.2f} ms, p99 {others[int(len(others) * 0.99)] * 1000:.2f} ms ({len(others)} requests)")
     print(f"server CPU per request {cpu_per_request * 1e6:.0f} µs (user and system, every thread)")
     print(f"server RSS after warm-up {rss_start / 1024:.1f} MiB; after each chunk: "
           + ", ".join(f"{count}: {kib / 1024:.1f}" for count, kib, _ in samples) + " MiB")
     print(f"server threads after warm-up {threads_start}; after each chunk: "
           + ", ".join(f"{count}: {alive}" for count, _, alive in samples))
     # One line for bench/compare to read.
-    print(f"serve-load-figures {median:.3f} {p99:.3f} {rss_start / 1024:.1f} {samples[-1][1] / 1024:.1f} {len(latencies)}")
+    python = sorted(compared.get("python client", []))
+    python_median = statistics.median(python) * 1000 if python else float("nan")
+    print(f"serve-load-figures {median:.3f} {p99:.3f} {rss_start / 1024:.1f} {samples[-1][1] / 1024:.1f} {len(latencies)} {python_median:.3f}")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,9 @@ fn threads_for(requests: usize, max_threads: Option<usize>) -> usize {
     cores.min(MAX_THREADS_PER_CALL).min(max_threads.unwrap_or(usize::MAX)).min(requests / REQUESTS_PER_THREAD).max(1)
 }
 
+/// One request's decision (or why it has none), with the request's index in its call.
+type Numbered = (usize, Result<Decided, Failure>);
+
 /// request → plan → judge on `repo` (the workspace's handle or another on it) for the requests
 /// `indices` names, with one history from the protected branch's `tip` and `judge`: each result
 /// with its index, and the commits of history read.
@@ -136,7 +139,7 @@ fn decide_in_turn(
     mut judge: Judge<'_>,
     requests: &[PlanRequest],
     indices: impl Iterator<Item = usize>,
-) -> (Vec<(usize, Result<Decided, Failure>)>, usize) {
+) -> (Vec<Numbered>, usize) {
     let mut history = Histories::new(repo, config, tip);
     let results = indices
         .map(|index| {
