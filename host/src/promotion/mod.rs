@@ -43,6 +43,7 @@ pub mod approvals;
 pub mod artifact_set;
 pub mod claim;
 pub mod commit;
+mod index_file;
 pub mod judge;
 pub mod guard;
 pub mod health;
