@@ -221,14 +221,16 @@ pub struct IndexUpdate {
     state: State,
     /// The index file's modification time when read: entries at least as new are "racy".
     read_at: filetime::FileTime,
-    appended: bool,
+    /// New entries, added when serialising: appending one earlier would unsort the entries
+    /// the lookups of later paths binary-search.
+    added: Vec<(Stat, gix_index::hash::ObjectId, Mode, String)>,
 }
 
 impl IndexUpdate {
     /// Start from `state` (as read under the lock).
     pub fn new(state: State) -> IndexUpdate {
         let read_at = state.timestamp();
-        IndexUpdate { state, read_at, appended: false }
+        IndexUpdate { state, read_at, added: Vec::new() }
     }
 
     /// Make `path`'s entry the blob `id` with `mode`, stat from `file` (just written), stage 0;
@@ -254,10 +256,7 @@ impl IndexUpdate {
                 // What `git add` leaves: no assume-valid, skip-worktree or intent-to-add.
                 entry.flags = Flags::empty();
             }
-            None => {
-                self.state.dangerously_push_entry(stat, id, Flags::empty(), mode, bytes);
-                self.appended = true;
-            }
+            None => self.added.push((stat, id, mode, path.to_string())),
         }
         Ok(())
     }
@@ -293,7 +292,10 @@ impl IndexUpdate {
     /// The new index file: entries sorted, untouched racy entries smudged, the checksum
     /// trailer a SHA-1 of the content (zero with `skip_hash`, as Git's `index.skipHash`).
     pub fn serialise(mut self, touched: &[&str], skip_hash: bool) -> Result<Vec<u8>, git2::Error> {
-        if self.appended {
+        if !self.added.is_empty() {
+            for (stat, id, mode, path) in std::mem::take(&mut self.added) {
+                self.state.dangerously_push_entry(stat, id, Flags::empty(), mode, path.as_bytes().as_bstr());
+            }
             self.state.sort_entries();
         }
         // Git's racy-git rule on writing: an entry whose file changed within the old index's

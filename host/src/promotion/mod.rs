@@ -44,6 +44,8 @@ pub mod artifact_set;
 pub mod claim;
 pub mod commit;
 mod index_file;
+#[cfg(test)]
+mod index_file_tests;
 pub mod judge;
 pub mod guard;
 pub mod health;

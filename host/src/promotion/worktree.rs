@@ -41,6 +41,21 @@ impl<'r> TouchedPaths<'r> {
         Ok(TouchedPaths { git, index, workdir, locked_out: false })
     }
 
+    /// [`TouchedPaths::open`] with libgit2 reading and writing whatever the index is, as before
+    /// `index_file.rs` (its tests compare the two).
+    #[cfg(test)]
+    pub(super) fn open_with_libgit2(git: &'r Repository) -> Result<TouchedPaths<'r>, git2::Error> {
+        let workdir = git.workdir().ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))?.to_path_buf();
+        Ok(TouchedPaths { git, index: Loaded::Libgit2(git.index()?), workdir, locked_out: false })
+    }
+
+    /// Whether the index was read directly (and will be written so, unless a touched path needs
+    /// libgit2).
+    #[cfg(test)]
+    pub(super) fn reads_directly(&self) -> bool {
+        matches!(self.index, Loaded::Direct(_))
+    }
+
     /// The first of `paths` with uncommitted changes relative to `base` (staged, in the working
     /// tree, in conflict, or an untracked file in the way), if any.
     pub fn first_changed<'p>(&self, base: &Tree<'_>, paths: &[&'p str]) -> Option<&'p str> {
