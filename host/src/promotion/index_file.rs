@@ -84,9 +84,27 @@ pub fn writer_for(situation: &Situation) -> Writer {
 /// A parsed index and what [`writer_for`] needs to know of the file.
 pub struct ParsedIndex {
     /// The entries and extensions.
-    pub state: State,
+    state: State,
     /// Version and extension signatures (no touched paths yet).
     pub situation: Situation,
+    /// The file [`ParsedIndex::state`] holds, unless it has been changed since (`None`).
+    stamp: Option<FileStamp>,
+}
+
+/// What tells one index file from the next: Git replaces the index by renaming a new file
+/// over it (a new inode), and libgit2 decides whether to read it again by the same fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: (i64, i64),
+    size: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(metadata: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp { modified: (metadata.mtime(), metadata.mtime_nsec()), size: metadata.size(), inode: metadata.ino() }
+    }
 }
 
 /// One index entry, as the dirty check compares it with a file.
@@ -126,7 +144,38 @@ impl ParsedIndex {
             Some(_) => gix_index::File::at(path, gix_index::hash::Kind::Sha1, true, Default::default()).ok()?.into_parts().0,
             None => state,
         };
-        Some(ParsedIndex { state, situation: Situation { version, extensions, ..Situation::default() } })
+        Some(ParsedIndex { state, situation: Situation { version, extensions, ..Situation::default() }, stamp: Some(FileStamp::of(&metadata)) })
+    }
+
+    /// Read the index at `path` again unless it is the file already parsed (as libgit2's
+    /// `git_index_read(force = false)`); on failure this no longer [`is_current`](Self::is_current).
+    pub fn reread_if_replaced(&mut self, path: &Path) {
+        let current = std::fs::metadata(path).ok().map(|metadata| FileStamp::of(&metadata));
+        if current.is_none() || current != self.stamp {
+            match ParsedIndex::read(path) {
+                Some(reread) => *self = reread,
+                None => self.stamp = None,
+            }
+        }
+    }
+
+    /// Whether the parsed state is the index file's, unchanged.
+    pub fn is_current(&self) -> bool {
+        self.stamp.is_some()
+    }
+
+    /// The state, to be changed (it is then no longer the file's until [`ParsedIndex::written`]).
+    pub fn changing(&mut self) -> &mut State {
+        self.stamp = None;
+        &mut self.state
+    }
+
+    /// The changed state was written to the index at `path`.
+    pub fn written(&mut self, path: &Path) {
+        if let Ok(metadata) = std::fs::metadata(path) {
+            self.state.set_timestamp(filetime::FileTime::from_last_modification_time(&metadata));
+            self.stamp = Some(FileStamp::of(&metadata));
+        }
     }
 
     /// The entry of `path` at `stage` (0 = merged, 1–3 = a conflict's sides).
@@ -217,8 +266,8 @@ fn io_error(path: &Path, error: &std::io::Error) -> git2::Error {
 }
 
 /// Changes to a parsed index: entries set or removed, the cache tree kept right, serialised.
-pub struct IndexUpdate {
-    state: State,
+pub struct IndexUpdate<'s> {
+    state: &'s mut State,
     /// The index file's modification time when read: entries at least as new are "racy".
     read_at: filetime::FileTime,
     /// New entries, added when serialising: appending one earlier would unsort the entries
@@ -226,9 +275,9 @@ pub struct IndexUpdate {
     added: Vec<(Stat, gix_index::hash::ObjectId, Mode, String)>,
 }
 
-impl IndexUpdate {
+impl<'s> IndexUpdate<'s> {
     /// Start from `state` (as read under the lock).
-    pub fn new(state: State) -> IndexUpdate {
+    pub fn new(state: &'s mut State) -> IndexUpdate<'s> {
         let read_at = state.timestamp();
         IndexUpdate { state, read_at, added: Vec::new() }
     }

@@ -119,3 +119,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_entry_git_adds_after_the_index_was_read_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let before: Files = [("a/x.yaml", ("one".to_string(), false))].into_iter().collect();
+    checkout(dir.path(), &before);
+    let after: Files = [("a/x.yaml", ("two".to_string(), false))].into_iter().collect();
+    let tree = promote(dir.path(), &before, &after, |git| {
+        let worktree = TouchedPaths::open(git).unwrap();
+        assert!(worktree.reads_directly());
+        // Between the dirty check's read and the update, another git writes the index.
+        std::fs::write(git.workdir().unwrap().join("notes.txt"), "staged meanwhile\n").unwrap();
+        let output = Command::new("git").arg("-C").arg(git.workdir().unwrap()).args(["add", "notes.txt"]).output().unwrap();
+        assert!(output.status.success());
+        worktree
+    });
+    assert_eq!(git(dir.path(), &["ls-files", "--stage", "notes.txt"]), "100644 50827aadfb5c7faa10e318a6191e918c100a528a 0\tnotes.txt\n");
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), "A  notes.txt\n");
+    assert_ne!(git(dir.path(), &["write-tree"]), format!("{tree}\n"), "the staged file is in the index's tree");
+}

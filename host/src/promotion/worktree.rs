@@ -127,8 +127,7 @@ impl<'r> TouchedPaths<'r> {
         if matches!(self.index, Loaded::Direct(_)) {
             let (mut situation, skip_hash) = settings(self.git, &self.workdir, paths);
             situation.touched = paths.iter().map(|path| (path.to_string(), tree.get_path(Path::new(path)).ok().map(|entry| entry.filemode() as u32))).collect();
-            if let Some(updated) = self.update_directly(tree, paths, situation, skip_hash)? {
-                self.index = Loaded::Direct(updated);
+            if self.update_directly(tree, paths, situation, skip_hash)? {
                 return Ok(());
             }
             self.index = Loaded::Libgit2(self.git.index()?);
@@ -138,25 +137,26 @@ impl<'r> TouchedPaths<'r> {
     }
 
     /// [`TouchedPaths::update`] with the index read and written here, the lock taken before
-    /// the index is read again (so nothing another process writes in between is lost). `None`
+    /// the index is read again (so nothing another process writes in between is lost). False
     /// (nothing changed) when the index as read again needs libgit2 after all.
-    fn update_directly(&mut self, tree: &Tree<'_>, paths: &[&str], mut situation: Situation, skip_hash: bool) -> Result<Option<ParsedIndex>, git2::Error> {
+    fn update_directly(&mut self, tree: &Tree<'_>, paths: &[&str], mut situation: Situation, skip_hash: bool) -> Result<bool, git2::Error> {
         let index_path = self.git.path().join("index");
         let lock = IndexLock::acquire(&index_path).inspect_err(|_| self.locked_out = true)?;
-        let Some(parsed) = ParsedIndex::read(&index_path) else { return Ok(None) };
-        situation.version = parsed.situation.version;
-        situation.extensions = parsed.situation.extensions;
-        if let Writer::Libgit2(_) = writer_for(&situation) {
-            return Ok(None);
+        let TouchedPaths { git, index: Loaded::Direct(loaded), workdir, .. } = self else { unreachable!("called on a directly read index") };
+        loaded.reread_if_replaced(&index_path);
+        situation.version = loaded.situation.version;
+        situation.extensions.clone_from(&loaded.situation.extensions);
+        if !loaded.is_current() || writer_for(&situation) != Writer::Direct {
+            return Ok(false);
         }
-        let mut update = IndexUpdate::new(parsed.state);
+        let mut update = IndexUpdate::new(loaded.changing());
         for path in paths {
             let relative = Path::new(path);
-            let file = self.workdir.join(relative);
-            refuse_symlinked_parents(&self.workdir, relative)?;
+            let file = workdir.join(relative);
+            refuse_symlinked_parents(workdir, relative)?;
             match tree.get_path(relative) {
                 Ok(entry) => {
-                    let blob = self.git.find_blob(entry.id())?;
+                    let blob = git.find_blob(entry.id())?;
                     let executable = entry.filemode() == 0o100755;
                     write_file(&file, blob.content(), executable).map_err(|error| cannot_write(&file, &error))?;
                     update.set(path, entry.id(), entry.filemode() as u32, &file)?;
@@ -170,7 +170,8 @@ impl<'r> TouchedPaths<'r> {
         }
         let content = update.serialise(paths, skip_hash)?;
         lock.commit(&content)?;
-        Ok(ParsedIndex::read(&index_path))
+        loaded.written(&index_path);
+        Ok(true)
     }
 
     /// Whether the last [`TouchedPaths::update`] failed because another git process held the
