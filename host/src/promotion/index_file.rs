@@ -265,6 +265,25 @@ fn io_error(path: &Path, error: &std::io::Error) -> git2::Error {
     git2::Error::new(ErrorCode::GenericError, ErrorClass::Os, format!("cannot write {}: {error}", path.display()))
 }
 
+/// One touched path's new index entry, or its removal.
+pub enum Change {
+    /// The path holds the blob `id` with `mode`; its file (just written) has `stat`.
+    Set { path: String, id: gix_index::hash::ObjectId, mode: Mode, stat: Stat },
+    /// The path is gone.
+    Remove { path: String },
+}
+
+impl Change {
+    /// `path`'s new entry: the blob `id` with `mode`, and the stat of `file` as just written.
+    pub fn set(path: &str, id: Oid, mode: u32, file: &Path) -> Result<Change, git2::Error> {
+        let metadata = gix_index::fs::Metadata::from_path_no_follow(file).map_err(|error| io_error(file, &error))?;
+        let stat = Stat::from_fs(&metadata).map_err(|error| git2::Error::from_str(&format!("{}: {error}", file.display())))?;
+        let id = gix_index::hash::ObjectId::try_from(id.as_bytes()).map_err(|error| git2::Error::from_str(&error.to_string()))?;
+        let mode = if mode == 0o100755 { Mode::FILE_EXECUTABLE } else { Mode::FILE };
+        Ok(Change::Set { path: path.to_string(), id, mode, stat })
+    }
+}
+
 /// Changes to a parsed index: entries set or removed, the cache tree kept right, serialised.
 pub struct IndexUpdate<'s> {
     state: &'s mut State,
@@ -282,13 +301,17 @@ impl<'s> IndexUpdate<'s> {
         IndexUpdate { state, read_at, added: Vec::new() }
     }
 
-    /// Make `path`'s entry the blob `id` with `mode`, stat from `file` (just written), stage 0;
-    /// any conflict stages of the path go.
-    pub fn set(&mut self, path: &str, id: Oid, mode: u32, file: &Path) -> Result<(), git2::Error> {
-        let metadata = gix_index::fs::Metadata::from_path_no_follow(file).map_err(|error| io_error(file, &error))?;
-        let stat = Stat::from_fs(&metadata).map_err(|error| git2::Error::from_str(&format!("{}: {error}", file.display())))?;
-        let id = gix_index::hash::ObjectId::try_from(id.as_bytes()).map_err(|error| git2::Error::from_str(&error.to_string()))?;
-        let mode = if mode == 0o100755 { Mode::FILE_EXECUTABLE } else { Mode::FILE };
+    /// Make the index hold `change`.
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Set { path, id, mode, stat } => self.set(path, *id, *mode, *stat),
+            Change::Remove { path } => self.remove(path),
+        }
+    }
+
+    /// Make `path`'s entry the blob `id` with `mode` and `stat`, stage 0; any conflict stages
+    /// of the path go.
+    fn set(&mut self, path: &str, id: gix_index::hash::ObjectId, mode: Mode, stat: Stat) {
         let bytes = path.as_bytes().as_bstr();
         self.invalidate_tree(path);
         if self.state.entry_by_path_and_stage(bytes, Stage::Base).is_some()
@@ -307,11 +330,10 @@ impl<'s> IndexUpdate<'s> {
             }
             None => self.added.push((stat, id, mode, path.to_string())),
         }
-        Ok(())
     }
 
     /// Remove every entry of `path` (all stages).
-    pub fn remove(&mut self, path: &str) {
+    fn remove(&mut self, path: &str) {
         self.invalidate_tree(path);
         let bytes = path.as_bytes();
         self.state.remove_entries(|_, entry_path, _| entry_path.as_bytes() == bytes);

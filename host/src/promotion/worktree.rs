@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Index, ObjectType, Oid, Repository, Status, Tree};
 
-use super::index_file::{IndexLock, IndexUpdate, IndexedFile, ParsedIndex, Situation, Writer, settings, writer_for};
+use super::index_file::{Change, IndexLock, IndexUpdate, IndexedFile, ParsedIndex, Situation, Writer, settings, writer_for};
 
 /// The index of a checked-out branch, opened once for one promotion.
 pub struct TouchedPaths<'r> {
@@ -136,20 +136,24 @@ impl<'r> TouchedPaths<'r> {
         update_with_libgit2(self.git, &self.workdir, index, tree, paths)
     }
 
-    /// [`TouchedPaths::update`] with the index read and written here, the lock taken before
-    /// the index is read again (so nothing another process writes in between is lost). False
-    /// (nothing changed) when the index as read again needs libgit2 after all.
+    /// [`TouchedPaths::update`] with the index read and written here. The files are written
+    /// first, without the index lock (as libgit2 does: a process killed meanwhile leaves no
+    /// lock, and the next promotion finishes its work); then the lock is taken before the index
+    /// is read again (so nothing another process wrote in between is lost), and the index is
+    /// written. False when the index needs libgit2 after all (which then does the whole
+    /// update, files included).
     fn update_directly(&mut self, tree: &Tree<'_>, paths: &[&str], mut situation: Situation, skip_hash: bool) -> Result<bool, git2::Error> {
         let index_path = self.git.path().join("index");
-        let lock = IndexLock::acquire(&index_path).inspect_err(|_| self.locked_out = true)?;
-        let TouchedPaths { git, index: Loaded::Direct(loaded), workdir, .. } = self else { unreachable!("called on a directly read index") };
-        loaded.reread_if_replaced(&index_path);
+        let TouchedPaths { git, index: Loaded::Direct(loaded), workdir, locked_out } = self else { unreachable!("called on a directly read index") };
         situation.version = loaded.situation.version;
         situation.extensions.clone_from(&loaded.situation.extensions);
-        if !loaded.is_current() || writer_for(&situation) != Writer::Direct {
+        if writer_for(&situation) != Writer::Direct {
             return Ok(false);
         }
-        let mut update = IndexUpdate::new(loaded.changing());
+        // Another git holding the index now makes the promotion a conflict before any file is
+        // written (one that takes it later meets the caller's undo, as with libgit2).
+        drop(IndexLock::acquire(&index_path).inspect_err(|_| *locked_out = true)?);
+        let mut changes = Vec::with_capacity(paths.len());
         for path in paths {
             let relative = Path::new(path);
             let file = workdir.join(relative);
@@ -159,14 +163,25 @@ impl<'r> TouchedPaths<'r> {
                     let blob = git.find_blob(entry.id())?;
                     let executable = entry.filemode() == 0o100755;
                     write_file(&file, blob.content(), executable).map_err(|error| cannot_write(&file, &error))?;
-                    update.set(path, entry.id(), entry.filemode() as u32, &file)?;
+                    changes.push(Change::set(path, entry.id(), entry.filemode() as u32, &file)?);
                 }
                 Err(error) if error.code() == git2::ErrorCode::NotFound => {
                     remove_file(&file)?;
-                    update.remove(path);
+                    changes.push(Change::Remove { path: path.to_string() });
                 }
                 Err(error) => return Err(error),
             }
+        }
+        let lock = IndexLock::acquire(&index_path)?;
+        loaded.reread_if_replaced(&index_path);
+        situation.version = loaded.situation.version;
+        situation.extensions.clone_from(&loaded.situation.extensions);
+        if !loaded.is_current() || writer_for(&situation) != Writer::Direct {
+            return Ok(false);
+        }
+        let mut update = IndexUpdate::new(loaded.changing());
+        for change in &changes {
+            update.apply(change);
         }
         let content = update.serialise(paths, skip_hash)?;
         lock.commit(&content)?;
