@@ -4,7 +4,7 @@
 //! way Git does, serialises once and hashes once with a fast SHA-1. Anything else goes to
 //! libgit2 ([`writer_for`] decides), which reads and writes every index Git does.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bstr::ByteSlice;
@@ -126,10 +126,11 @@ impl ParsedIndex {
     /// rename), which saves hashing the whole file. `None` when the file is missing or does not
     /// parse (libgit2 then reads it and reports what is wrong).
     pub fn read(path: &Path) -> Option<ParsedIndex> {
-        let mut file = std::fs::File::open(path).ok()?;
+        let file = std::fs::File::open(path).ok()?;
         let metadata = file.metadata().ok()?;
-        let mut data = Vec::with_capacity(usize::try_from(metadata.len()).ok()?);
-        file.read_to_end(&mut data).ok()?;
+        // Mapped rather than copied (8.8 MB at 100,000 files). SAFETY: Git never changes an
+        // index file in place (it renames a new one over it), so the mapped file stays as read.
+        let data = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
         let timestamp = filetime::FileTime::from_last_modification_time(&metadata);
         let (state, _checksum) = State::from_bytes(&data, timestamp, gix_index::hash::Kind::Sha1, Default::default()).ok()?;
         let version = state.version() as u32;
@@ -221,6 +222,7 @@ fn extension_signatures(data: &[u8], state: &State) -> Option<Vec<Signature>> {
 pub struct IndexLock {
     lock: PathBuf,
     index: PathBuf,
+    file: std::fs::File,
     committed: bool,
 }
 
@@ -231,7 +233,7 @@ impl IndexLock {
         use std::os::unix::fs::OpenOptionsExt;
         let lock = index.with_file_name("index.lock");
         match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&lock) {
-            Ok(_) => Ok(IndexLock { lock, index: index.to_path_buf(), committed: false }),
+            Ok(file) => Ok(IndexLock { lock, index: index.to_path_buf(), file, committed: false }),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(git2::Error::new(ErrorCode::Locked, ErrorClass::Index, "another git process is writing the index"))
             }
@@ -239,15 +241,19 @@ impl IndexLock {
         }
     }
 
-    /// Write `content` as the new index: into the lock file, then renamed over the index.
-    pub fn commit(mut self, content: &[u8]) -> Result<(), git2::Error> {
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&self.lock)
-            .and_then(|mut file| file.write_all(content))
-            .and_then(|()| std::fs::rename(&self.lock, &self.index));
-        written.map_err(|error| io_error(&self.index, &error))?;
+    /// Fail as [`IndexLock::acquire`] would if another process holds the lock now, without
+    /// taking it.
+    pub fn refuse_if_held(index: &Path) -> Result<(), git2::Error> {
+        match std::fs::symlink_metadata(index.with_file_name("index.lock")) {
+            Ok(_) => Err(git2::Error::new(ErrorCode::Locked, ErrorClass::Index, "another git process is writing the index")),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Write the new index with `update` into the lock file, then rename it over the index.
+    pub fn commit(mut self, update: IndexUpdate<'_>, touched: &[&str], skip_hash: bool) -> Result<(), git2::Error> {
+        update.write_to(&mut self.file, touched, skip_hash)?;
+        std::fs::rename(&self.lock, &self.index).map_err(|error| io_error(&self.index, &error))?;
         self.committed = true;
         Ok(())
     }
@@ -360,9 +366,10 @@ impl<'s> IndexUpdate<'s> {
         }
     }
 
-    /// The new index file: entries sorted, untouched racy entries smudged, the checksum
-    /// trailer a SHA-1 of the content (zero with `skip_hash`, as Git's `index.skipHash`).
-    pub fn serialise(mut self, touched: &[&str], skip_hash: bool) -> Result<Vec<u8>, git2::Error> {
+    /// Write the new index file to `out`: entries sorted, untouched racy entries smudged, the
+    /// checksum trailer a SHA-1 of the content (zero with `skip_hash`, as Git's
+    /// `index.skipHash`), computed as the content streams out.
+    pub fn write_to(mut self, out: &mut std::fs::File, touched: &[&str], skip_hash: bool) -> Result<(), git2::Error> {
         if !self.added.is_empty() {
             for (stat, id, mode, path) in std::mem::take(&mut self.added) {
                 self.state.dangerously_push_entry(stat, id, Flags::empty(), mode, path.as_bytes().as_bstr());
@@ -384,18 +391,37 @@ impl<'s> IndexUpdate<'s> {
             extensions: gix_index::write::Extensions::Given { tree_cache: true, untracked_cache: false, end_of_index_entry: had_end_marker },
             skip_hash: true,
         };
-        let mut content = Vec::with_capacity(self.state.entries().len() * 96 + 4096);
-        self.state.write_to(&mut content, options).map_err(|error| git2::Error::from_str(&format!("cannot serialise the index: {error}")))?;
-        let trailer = match skip_hash {
-            true => [0u8; HASH_LEN],
-            // Not a security boundary (Git uses it to detect corruption): the fast SHA-1.
-            false => {
-                use sha1::Digest;
-                sha1::Sha1::digest(&content).into()
-            }
+        let cannot = |error: &dyn std::fmt::Display| git2::Error::from_str(&format!("cannot write the index: {error}"));
+        // Not a security boundary (Git uses it to detect corruption): the fast SHA-1.
+        let hashing = HashingWriter { out, hasher: (!skip_hash).then(sha1::Sha1::default) };
+        let mut buffered = std::io::BufWriter::with_capacity(256 * 1024, hashing);
+        self.state.write_to(&mut buffered, options).map_err(|error| cannot(&error))?;
+        let HashingWriter { out, hasher } = buffered.into_inner().map_err(|error| cannot(&error))?;
+        let trailer: [u8; HASH_LEN] = match hasher {
+            Some(hasher) => sha1::Digest::finalize(hasher).into(),
+            None => [0; HASH_LEN],
         };
-        content.extend_from_slice(&trailer);
-        Ok(content)
+        out.write_all(&trailer).map_err(|error| cannot(&error))
+    }
+}
+
+/// Writes through to `out`, hashing what it writes (large chunks: it sits under a buffer).
+struct HashingWriter<'f> {
+    out: &'f mut std::fs::File,
+    hasher: Option<sha1::Sha1>,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            sha1::Digest::update(hasher, &buf[..written]);
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 

@@ -152,7 +152,7 @@ impl<'r> TouchedPaths<'r> {
         }
         // Another git holding the index now makes the promotion a conflict before any file is
         // written (one that takes it later meets the caller's undo, as with libgit2).
-        drop(IndexLock::acquire(&index_path).inspect_err(|_| *locked_out = true)?);
+        IndexLock::refuse_if_held(&index_path).inspect_err(|_| *locked_out = true)?;
         let mut changes = Vec::with_capacity(paths.len());
         for path in paths {
             let relative = Path::new(path);
@@ -183,8 +183,7 @@ impl<'r> TouchedPaths<'r> {
         for change in &changes {
             update.apply(change);
         }
-        let content = update.serialise(paths, skip_hash)?;
-        lock.commit(&content)?;
+        lock.commit(update, paths, skip_hash)?;
         loaded.written(&index_path);
         Ok(true)
     }
