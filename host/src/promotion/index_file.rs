@@ -4,7 +4,6 @@
 //! way Git does, serialises once and hashes once with a fast SHA-1. Anything else goes to
 //! libgit2 ([`writer_for`] decides), which reads and writes every index Git does.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bstr::ByteSlice;
@@ -368,7 +367,7 @@ impl<'s> IndexUpdate<'s> {
 
     /// Write the new index file to `out`: entries sorted, untouched racy entries smudged, the
     /// checksum trailer a SHA-1 of the content (zero with `skip_hash`, as Git's
-    /// `index.skipHash`), computed as the content streams out.
+    /// `index.skipHash`).
     pub fn write_to(mut self, out: &mut std::fs::File, touched: &[&str], skip_hash: bool) -> Result<(), git2::Error> {
         if !self.added.is_empty() {
             for (stat, id, mode, path) in std::mem::take(&mut self.added) {
@@ -386,42 +385,9 @@ impl<'s> IndexUpdate<'s> {
             }
             entry.flags.remove(Flags::FSMONITOR_VALID);
         }
-        let had_end_marker = self.state.had_end_of_index_marker();
-        let options = gix_index::write::Options {
-            extensions: gix_index::write::Extensions::Given { tree_cache: true, untracked_cache: false, end_of_index_entry: had_end_marker },
-            skip_hash: true,
-        };
-        let cannot = |error: &dyn std::fmt::Display| git2::Error::from_str(&format!("cannot write the index: {error}"));
-        // Not a security boundary (Git uses it to detect corruption): the fast SHA-1.
-        let hashing = HashingWriter { out, hasher: (!skip_hash).then(sha1::Sha1::default) };
-        let mut buffered = std::io::BufWriter::with_capacity(256 * 1024, hashing);
-        self.state.write_to(&mut buffered, options).map_err(|error| cannot(&error))?;
-        let HashingWriter { out, hasher } = buffered.into_inner().map_err(|error| cannot(&error))?;
-        let trailer: [u8; HASH_LEN] = match hasher {
-            Some(hasher) => sha1::Digest::finalize(hasher).into(),
-            None => [0; HASH_LEN],
-        };
-        out.write_all(&trailer).map_err(|error| cannot(&error))
-    }
-}
-
-/// Writes through to `out`, hashing what it writes (large chunks: it sits under a buffer).
-struct HashingWriter<'f> {
-    out: &'f mut std::fs::File,
-    hasher: Option<sha1::Sha1>,
-}
-
-impl Write for HashingWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let written = self.out.write(buf)?;
-        if let Some(hasher) = &mut self.hasher {
-            sha1::Digest::update(hasher, &buf[..written]);
-        }
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        let end_marker = self.state.had_end_of_index_marker();
+        super::index_writer::write_index(self.state, out, end_marker, skip_hash)
+            .map_err(|error| git2::Error::from_str(&format!("cannot write the index: {error}")))
     }
 }
 

@@ -44,6 +44,7 @@ pub mod artifact_set;
 pub mod claim;
 pub mod commit;
 mod index_file;
+mod index_writer;
 #[cfg(test)]
 mod index_file_tests;
 pub mod judge;
