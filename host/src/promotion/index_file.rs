@@ -369,11 +369,19 @@ impl<'s> IndexUpdate<'s> {
     /// checksum trailer a SHA-1 of the content (zero with `skip_hash`, as Git's
     /// `index.skipHash`).
     pub fn write_to(mut self, out: &mut std::fs::File, touched: &[&str], skip_hash: bool) -> Result<(), git2::Error> {
-        if !self.added.is_empty() {
-            for (stat, id, mode, path) in std::mem::take(&mut self.added) {
-                self.state.dangerously_push_entry(stat, id, Flags::empty(), mode, path.as_bytes().as_bstr());
-            }
-            self.state.sort_entries();
+        let sorted = self.state.entries().len();
+        for (stat, id, mode, path) in std::mem::take(&mut self.added) {
+            self.state.dangerously_push_entry(stat, id, Flags::empty(), mode, path.as_bytes().as_bstr());
+        }
+        // Each new entry moved into place: a binary search and one move of the entries after
+        // it, rather than sorting them all (every promotion adds at least its record).
+        let (entries, paths) = self.state.entries_mut_and_pathbacking();
+        for new in sorted..entries.len() {
+            let (path, stage) = (entries[new].path_in(paths), entries[new].stage());
+            let position = entries[..new].partition_point(|entry| {
+                gix_index::Entry::cmp_filepaths(entry.path_in(paths), path).then(entry.stage().cmp(&stage)).is_lt()
+            });
+            entries[position..=new].rotate_right(1);
         }
         // Git's racy-git rule on writing: an entry whose file changed within the old index's
         // timestamp tick would look clean once the index is newer. Git re-reads such files
