@@ -236,7 +236,7 @@ impl IndexLock {
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(git2::Error::new(ErrorCode::Locked, ErrorClass::Index, "another git process is writing the index"))
             }
-            Err(error) => Err(io_error(&lock, &error)),
+            Err(error) => Err(cannot_write(&lock, &error)),
         }
     }
 
@@ -252,7 +252,7 @@ impl IndexLock {
     /// Write the new index with `update` into the lock file, then rename it over the index.
     pub fn commit(mut self, update: IndexUpdate<'_>, touched: &[&str], skip_hash: bool) -> Result<(), git2::Error> {
         update.write_to(&mut self.file, touched, skip_hash)?;
-        std::fs::rename(&self.lock, &self.index).map_err(|error| io_error(&self.index, &error))?;
+        std::fs::rename(&self.lock, &self.index).map_err(|error| cannot_write(&self.index, &error))?;
         self.committed = true;
         Ok(())
     }
@@ -266,7 +266,8 @@ impl Drop for IndexLock {
     }
 }
 
-fn io_error(path: &Path, error: &std::io::Error) -> git2::Error {
+/// The error for a file that could not be written (or read back after writing).
+pub fn cannot_write(path: &Path, error: &std::io::Error) -> git2::Error {
     git2::Error::new(ErrorCode::GenericError, ErrorClass::Os, format!("cannot write {}: {error}", path.display()))
 }
 
@@ -281,7 +282,7 @@ pub enum Change {
 impl Change {
     /// `path`'s new entry: the blob `id` with `mode`, and the stat of `file` as just written.
     pub fn set(path: &str, id: Oid, mode: u32, file: &Path) -> Result<Change, git2::Error> {
-        let metadata = gix_index::fs::Metadata::from_path_no_follow(file).map_err(|error| io_error(file, &error))?;
+        let metadata = gix_index::fs::Metadata::from_path_no_follow(file).map_err(|error| cannot_write(file, &error))?;
         let stat = Stat::from_fs(&metadata).map_err(|error| git2::Error::from_str(&format!("{}: {error}", file.display())))?;
         let id = gix_index::hash::ObjectId::try_from(id.as_bytes()).map_err(|error| git2::Error::from_str(&error.to_string()))?;
         let mode = if mode == 0o100755 { Mode::FILE_EXECUTABLE } else { Mode::FILE };

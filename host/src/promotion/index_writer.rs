@@ -108,6 +108,9 @@ fn write_content(state: &State, sink: &mut Sink<'_, impl Write>, end_marker: boo
     Ok(())
 }
 
+/// The way to the hashing thread and back: full chunks there, hashed chunks for reuse.
+type Pipe = (mpsc::SyncSender<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
+
 /// Chunks on their way to the file and the hasher.
 struct Sink<'o, W: Write> {
     out: &'o mut W,
@@ -115,7 +118,7 @@ struct Sink<'o, W: Write> {
     /// The hasher when hashing on this thread.
     inline: Option<sha1::Sha1>,
     /// Full chunks to the hashing thread, and chunks it is done with.
-    pipe: Option<(mpsc::SyncSender<Vec<u8>>, mpsc::Receiver<Vec<u8>>)>,
+    pipe: Option<Pipe>,
     /// Bytes written so far (flushed or in the buffer).
     written: usize,
 }

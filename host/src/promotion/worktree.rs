@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Index, ObjectType, Oid, Repository, Status, Tree};
 
-use super::index_file::{Change, IndexLock, IndexUpdate, IndexedFile, ParsedIndex, Situation, Writer, settings, writer_for};
+use super::index_file::{Change, IndexLock, IndexUpdate, IndexedFile, ParsedIndex, Situation, Writer, cannot_write, settings, writer_for};
 
 /// The index of a checked-out branch, opened once for one promotion.
 pub struct TouchedPaths<'r> {
@@ -26,7 +26,7 @@ pub struct TouchedPaths<'r> {
 
 /// The index as read for the dirty check: directly, or by libgit2 when it will write it.
 enum Loaded {
-    Direct(ParsedIndex),
+    Direct(Box<ParsedIndex>),
     Libgit2(Index),
 }
 
@@ -35,7 +35,7 @@ impl<'r> TouchedPaths<'r> {
     pub fn open(git: &'r Repository) -> Result<TouchedPaths<'r>, git2::Error> {
         let workdir = git.workdir().ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))?.to_path_buf();
         let index = match ParsedIndex::read(&git.path().join("index")) {
-            Some(parsed) if writer_for(&parsed.situation) == Writer::Direct => Loaded::Direct(parsed),
+            Some(parsed) if writer_for(&parsed.situation) == Writer::Direct => Loaded::Direct(Box::new(parsed)),
             _ => Loaded::Libgit2(git.index()?),
         };
         Ok(TouchedPaths { git, index, workdir, locked_out: false })
@@ -155,22 +155,10 @@ impl<'r> TouchedPaths<'r> {
         IndexLock::refuse_if_held(&index_path).inspect_err(|_| *locked_out = true)?;
         let mut changes = Vec::with_capacity(paths.len());
         for path in paths {
-            let relative = Path::new(path);
-            let file = workdir.join(relative);
-            refuse_symlinked_parents(workdir, relative)?;
-            match tree.get_path(relative) {
-                Ok(entry) => {
-                    let blob = git.find_blob(entry.id())?;
-                    let executable = entry.filemode() == 0o100755;
-                    write_file(&file, blob.content(), executable).map_err(|error| cannot_write(&file, &error))?;
-                    changes.push(Change::set(path, entry.id(), entry.filemode() as u32, &file)?);
-                }
-                Err(error) if error.code() == git2::ErrorCode::NotFound => {
-                    remove_file(&file)?;
-                    changes.push(Change::Remove { path: path.to_string() });
-                }
-                Err(error) => return Err(error),
-            }
+            changes.push(match check_out(git, workdir, tree, path)? {
+                Some((id, mode)) => Change::set(path, id, mode, &workdir.join(path))?,
+                None => Change::Remove { path: path.to_string() },
+            });
         }
         let lock = IndexLock::acquire(&index_path)?;
         loaded.reread_if_replaced(&index_path);
@@ -210,41 +198,48 @@ impl<'r> TouchedPaths<'r> {
     }
 }
 
-/// Today's update through libgit2 (unchanged): each file written, added (its content read back
+/// The update through libgit2 (as before the direct writer): each file written, added (its content read back
 /// to catch a checkout filter that changes it) or removed, then the whole index written.
 fn update_with_libgit2(git: &Repository, workdir: &Path, index: &mut Index, tree: &Tree<'_>, paths: &[&str]) -> Result<(), git2::Error> {
     // Re-read what another process may have written since (a no-op when unchanged).
     index.read(false)?;
     for path in paths {
         let relative = Path::new(path);
-        let file = workdir.join(relative);
-        refuse_symlinked_parents(workdir, relative)?;
-        match tree.get_path(relative) {
-            Ok(entry) => {
-                let blob = git.find_blob(entry.id())?;
-                write_file(&file, blob.content(), entry.filemode() == 0o100755).map_err(|error| cannot_write(&file, &error))?;
+        match check_out(git, workdir, tree, path)? {
+            Some((id, _)) => {
                 index.add_path(relative)?;
-                if index.get_path(relative, 0).map(|added| added.id) != Some(entry.id()) {
+                if index.get_path(relative, 0).map(|added| added.id) != Some(id) {
                     return Err(git2::Error::from_str(&format!(
                         "{path} did not read back as committed (a checkout filter changes it?); \
                          nothing was committed"
                     )));
                 }
             }
-            Err(error) if error.code() == git2::ErrorCode::NotFound => {
-                remove_file(&file)?;
+            None => {
                 if index.get_path(relative, 0).is_some() {
                     index.remove_path(relative)?;
                 }
             }
-            Err(error) => return Err(error),
         }
     }
     index.write()
 }
 
-fn cannot_write(file: &Path, error: &std::io::Error) -> git2::Error {
-    git2::Error::from_str(&format!("cannot write {}: {error}", file.display()))
+/// Make the working tree hold `tree`'s version of `path`: written (its blob id and mode
+/// returned), or removed (`None`) when the tree has no such file.
+fn check_out(git: &Repository, workdir: &Path, tree: &Tree<'_>, path: &str) -> Result<Option<(Oid, u32)>, git2::Error> {
+    let relative = Path::new(path);
+    let file = workdir.join(relative);
+    refuse_symlinked_parents(workdir, relative)?;
+    match tree.get_path(relative) {
+        Ok(entry) => {
+            let blob = git.find_blob(entry.id())?;
+            write_file(&file, blob.content(), entry.filemode() == 0o100755).map_err(|error| cannot_write(&file, &error))?;
+            Ok(Some((entry.id(), entry.filemode() as u32)))
+        }
+        Err(error) if error.code() == git2::ErrorCode::NotFound => remove_file(&file).map(|()| None),
+        Err(error) => Err(error),
+    }
 }
 
 /// Remove `file` from the working tree (already gone is fine).
