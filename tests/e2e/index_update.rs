@@ -156,3 +156,15 @@ fn an_index_another_git_holds_is_a_conflict_and_nothing_changes() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_git_agrees(&repo);
 }
+
+#[test]
+fn an_eol_attribute_beside_the_file_goes_through_libgit2_as_before() {
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    std::fs::write(Path::new(&repo).join("envs/dev/shop-api/.gitattributes"), "*.yaml eol=lf\n").unwrap();
+    git(&repo, &["add", "envs/dev/shop-api/.gitattributes"]);
+    git(&repo, &["commit", "--quiet", "-m", "attributes"]);
+    let run = promote(&repo);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_git_agrees(&repo);
+}

@@ -411,9 +411,13 @@ pub fn settings(git: &Repository, workdir: &Path, touched: &[&str]) -> (Situatio
     // Git: feature.manyFiles turns index.skipHash on unless it is set.
     let skip_hash = boolean("index.skipHash").or_else(|| boolean("feature.manyFiles")).unwrap_or(false);
     let mut attribute_files: Vec<PathBuf> = vec![PathBuf::from("/etc/gitattributes"), git.commondir().join("info/attributes")];
-    attribute_files.extend(string("core.attributesFile").map(PathBuf::from));
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    attribute_files.extend(string("core.attributesFile").map(|file| match (file.strip_prefix("~/"), &home) {
+        (Some(relative), Some(home)) => home.join(relative),
+        _ => PathBuf::from(file),
+    }));
     attribute_files.extend(std::env::var_os("XDG_CONFIG_HOME").map(|home| PathBuf::from(home).join("git/attributes")));
-    attribute_files.extend(std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config/git/attributes")));
+    attribute_files.extend(home.map(|home| home.join(".config/git/attributes")));
     for path in touched {
         let mut directory = workdir.to_path_buf();
         attribute_files.push(directory.join(".gitattributes"));
