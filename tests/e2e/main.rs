@@ -20,6 +20,7 @@ mod graph;
 mod guard;
 mod hardening;
 mod hardening2;
+mod index_update;
 mod multi;
 pub mod outputs;
 mod perf;

@@ -156,6 +156,14 @@ pub(super) fn land_commit(repo: &GitRepo, lock: &mut PromotionLock, landing: Lan
 
     if let Some(worktree) = worktree
         && let Err(error) = update_worktree(git, worktree, commit, paths) {
+            // Another git process holds the index and nothing was written: only the branch
+            // goes back, and the promotion is a conflict to retry.
+            if worktree.locked_out()
+                && git.reference_matching(&reference, base, true, commit, "tollgate: undo a promotion the index lock held off").is_ok()
+            {
+                lock.clear()?;
+                return Err(CommitError::Conflict(format!("cannot update the working tree ({}); nothing was committed", worktree_error(git, &error))));
+            }
             // Put everything back: the branch to its base, the files to the base's content.
             let restored = git
                 .reference_matching(&reference, base, true, commit, "tollgate: undo a promotion the working tree could not take")

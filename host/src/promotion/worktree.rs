@@ -3,24 +3,57 @@
 //! index entries, blob ids against the base tree) and updated, so a promotion costs about the
 //! same in a checkout of 100 or of 100,000 files. Anything the fast check cannot call clean is
 //! left to libgit2's full status of that path, so what is refused stays exactly what was.
+//!
+//! A plain index (version 2 or 3, no split or sparse index, no filter on the touched paths) is
+//! read and written directly (`index_file.rs`: parsed once, written once, hashed once with a
+//! fast SHA-1); any other goes through libgit2 as before.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use git2::{Index, IndexEntry, ObjectType, Oid, Repository, Status, Tree};
+use git2::{Index, ObjectType, Oid, Repository, Status, Tree};
+
+use super::index_file::{Change, IndexLock, IndexUpdate, IndexedFile, ParsedIndex, Situation, Writer, cannot_write, settings, writer_for};
 
 /// The index of a checked-out branch, opened once for one promotion.
 pub struct TouchedPaths<'r> {
     git: &'r Repository,
-    index: Index,
+    index: Loaded,
     workdir: PathBuf,
+    /// The last update failed on the index lock, before anything was written.
+    locked_out: bool,
+}
+
+/// The index as read for the dirty check: directly, or by libgit2 when it will write it.
+enum Loaded {
+    Direct(Box<ParsedIndex>),
+    Libgit2(Index),
 }
 
 impl<'r> TouchedPaths<'r> {
     /// Open the index of `git`'s working tree (which must have one).
     pub fn open(git: &'r Repository) -> Result<TouchedPaths<'r>, git2::Error> {
         let workdir = git.workdir().ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))?.to_path_buf();
-        Ok(TouchedPaths { git, index: git.index()?, workdir })
+        let index = match ParsedIndex::read(&git.path().join("index")) {
+            Some(parsed) if writer_for(&parsed.situation) == Writer::Direct => Loaded::Direct(Box::new(parsed)),
+            _ => Loaded::Libgit2(git.index()?),
+        };
+        Ok(TouchedPaths { git, index, workdir, locked_out: false })
+    }
+
+    /// [`TouchedPaths::open`] with libgit2 reading and writing whatever the index is, as before
+    /// `index_file.rs` (its tests compare the two).
+    #[cfg(test)]
+    pub(super) fn open_with_libgit2(git: &'r Repository) -> Result<TouchedPaths<'r>, git2::Error> {
+        let workdir = git.workdir().ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))?.to_path_buf();
+        Ok(TouchedPaths { git, index: Loaded::Libgit2(git.index()?), workdir, locked_out: false })
+    }
+
+    /// Whether the index was read directly (and will be written so, unless a touched path needs
+    /// libgit2).
+    #[cfg(test)]
+    pub(super) fn reads_directly(&self) -> bool {
+        matches!(self.index, Loaded::Direct(_))
     }
 
     /// The first of `paths` with uncommitted changes relative to `base` (staged, in the working
@@ -39,15 +72,28 @@ impl<'r> TouchedPaths<'r> {
         status.is_empty() || status == Status::CURRENT || status == Status::IGNORED
     }
 
+    /// The index entry of `path` at `stage`, from whichever reader loaded the index.
+    fn entry(&self, path: &str, stage: u8) -> Option<IndexedFile> {
+        match &self.index {
+            Loaded::Direct(parsed) => parsed.entry(path, stage),
+            Loaded::Libgit2(index) => index.get_path(Path::new(path), i32::from(stage)).map(|entry| IndexedFile {
+                id: entry.id,
+                mode: entry.mode,
+                size: entry.file_size,
+                mtime: (entry.mtime.seconds() as u32, entry.mtime.nanoseconds()),
+            }),
+        }
+    }
+
     /// Whether `path` is certainly unchanged: its index entry is the base tree's and the file
     /// matches the entry's size and modification time (or, when the time is not to be trusted,
     /// its content hashes to the entry's blob), with no conflict recorded.
     fn clean_by_stat(&self, base: &Tree<'_>, path: &str) -> bool {
         let relative = Path::new(path);
-        if (1..=3).any(|stage| self.index.get_path(relative, stage).is_some()) || refuse_symlinked_parents(&self.workdir, relative).is_err() {
+        if (1..=3).any(|stage| self.entry(path, stage).is_some()) || refuse_symlinked_parents(&self.workdir, relative).is_err() {
             return false;
         }
-        let entry = self.index.get_path(relative, 0);
+        let entry = self.entry(path, 0);
         let committed = base.get_path(relative).ok().map(|entry| (entry.id(), entry.filemode() as u32));
         let file = self.workdir.join(relative);
         match (entry, committed) {
@@ -57,13 +103,13 @@ impl<'r> TouchedPaths<'r> {
         }
     }
 
-    fn file_matches(&self, entry: &IndexEntry, file: &Path) -> bool {
+    fn file_matches(&self, entry: &IndexedFile, file: &Path) -> bool {
         use std::os::unix::fs::MetadataExt;
         let Ok(metadata) = std::fs::symlink_metadata(file) else { return false };
-        if !metadata.is_file() || (entry.mode == 0o100755) != (metadata.mode() & 0o100 != 0) || u64::from(entry.file_size) != metadata.len() {
+        if !metadata.is_file() || (entry.mode == 0o100755) != (metadata.mode() & 0o100 != 0) || u64::from(entry.size) != metadata.len() {
             return false;
         }
-        let same_time = i64::from(entry.mtime.seconds()) == metadata.mtime() && i64::from(entry.mtime.nanoseconds()) == metadata.mtime_nsec();
+        let same_time = entry.mtime == (metadata.mtime() as u32, metadata.mtime_nsec() as u32);
         // A file changed in the same second the index was written may still match its entry's
         // stat ("racy git"): only its content can tell.
         let index_time = std::fs::metadata(self.git.path().join("index")).map(|index| (index.mtime(), index.mtime_nsec()));
@@ -77,40 +123,63 @@ impl<'r> TouchedPaths<'r> {
     /// Make the working tree and the index hold `tree`'s version of `paths` (a path absent from
     /// it is removed), then write the index.
     pub fn update(&mut self, tree: &Tree<'_>, paths: &[&str]) -> Result<(), git2::Error> {
-        // Re-read what another process may have written since (a no-op when unchanged).
-        self.index.read(false)?;
-        for path in paths {
-            let relative = Path::new(path);
-            let file = self.workdir.join(relative);
-            refuse_symlinked_parents(&self.workdir, relative)?;
-            match tree.get_path(relative) {
-                Ok(entry) => {
-                    let blob = self.git.find_blob(entry.id())?;
-                    write_file(&file, blob.content(), entry.filemode() == 0o100755).map_err(|error| {
-                        git2::Error::from_str(&format!("cannot write {}: {error}", file.display()))
-                    })?;
-                    self.index.add_path(relative)?;
-                    if self.index.get_path(relative, 0).map(|added| added.id) != Some(entry.id()) {
-                        return Err(git2::Error::from_str(&format!(
-                            "{path} did not read back as committed (a checkout filter changes it?); \
-                             nothing was committed"
-                        )));
-                    }
-                }
-                Err(error) if error.code() == git2::ErrorCode::NotFound => {
-                    match std::fs::remove_file(&file) {
-                        Ok(()) => {}
-                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(error) => return Err(git2::Error::from_str(&format!("cannot remove {}: {error}", file.display()))),
-                    }
-                    if self.index.get_path(relative, 0).is_some() {
-                        self.index.remove_path(relative)?;
-                    }
-                }
-                Err(error) => return Err(error),
+        self.locked_out = false;
+        if matches!(self.index, Loaded::Direct(_)) {
+            let (mut situation, skip_hash) = settings(self.git, &self.workdir, paths);
+            situation.touched = paths.iter().map(|path| (path.to_string(), tree.get_path(Path::new(path)).ok().map(|entry| entry.filemode() as u32))).collect();
+            if self.update_directly(tree, paths, situation, skip_hash)? {
+                return Ok(());
             }
+            self.index = Loaded::Libgit2(self.git.index()?);
         }
-        self.index.write()
+        let Loaded::Libgit2(index) = &mut self.index else { unreachable!("set just above") };
+        update_with_libgit2(self.git, &self.workdir, index, tree, paths)
+    }
+
+    /// [`TouchedPaths::update`] with the index read and written here. The files are written
+    /// first, without the index lock (as libgit2 does: a process killed meanwhile leaves no
+    /// lock, and the next promotion finishes its work); then the lock is taken before the index
+    /// is read again (so nothing another process wrote in between is lost), and the index is
+    /// written. False when the index needs libgit2 after all (which then does the whole
+    /// update, files included).
+    fn update_directly(&mut self, tree: &Tree<'_>, paths: &[&str], mut situation: Situation, skip_hash: bool) -> Result<bool, git2::Error> {
+        let index_path = self.git.path().join("index");
+        let TouchedPaths { git, index: Loaded::Direct(loaded), workdir, locked_out } = self else { unreachable!("called on a directly read index") };
+        situation.version = loaded.situation.version;
+        situation.extensions.clone_from(&loaded.situation.extensions);
+        if writer_for(&situation) != Writer::Direct {
+            return Ok(false);
+        }
+        // Another git holding the index now makes the promotion a conflict before any file is
+        // written (one that takes it later meets the caller's undo, as with libgit2).
+        IndexLock::refuse_if_held(&index_path).inspect_err(|_| *locked_out = true)?;
+        let mut changes = Vec::with_capacity(paths.len());
+        for path in paths {
+            changes.push(match check_out(git, workdir, tree, path)? {
+                Some((id, mode)) => Change::set(path, id, mode, &workdir.join(path))?,
+                None => Change::Remove { path: path.to_string() },
+            });
+        }
+        let lock = IndexLock::acquire(&index_path)?;
+        loaded.reread_if_replaced(&index_path);
+        situation.version = loaded.situation.version;
+        situation.extensions.clone_from(&loaded.situation.extensions);
+        if !loaded.is_current() || writer_for(&situation) != Writer::Direct {
+            return Ok(false);
+        }
+        let mut update = IndexUpdate::new(loaded.changing());
+        for change in &changes {
+            update.apply(change);
+        }
+        lock.commit(update, paths, skip_hash)?;
+        loaded.written(&index_path);
+        Ok(true)
+    }
+
+    /// Whether the last [`TouchedPaths::update`] failed because another git process held the
+    /// index lock, before it wrote anything (so the working tree and index are as they were).
+    pub fn locked_out(&self) -> bool {
+        self.locked_out
     }
 
     /// Remove the temporary files a killed [`TouchedPaths::update`] may have left beside
@@ -126,6 +195,59 @@ impl<'r> TouchedPaths<'r> {
                 }
             }
         }
+    }
+}
+
+/// The update through libgit2 (as before the direct writer): each file written, added (its content read back
+/// to catch a checkout filter that changes it) or removed, then the whole index written.
+fn update_with_libgit2(git: &Repository, workdir: &Path, index: &mut Index, tree: &Tree<'_>, paths: &[&str]) -> Result<(), git2::Error> {
+    // Re-read what another process may have written since (a no-op when unchanged).
+    index.read(false)?;
+    for path in paths {
+        let relative = Path::new(path);
+        match check_out(git, workdir, tree, path)? {
+            Some((id, _)) => {
+                index.add_path(relative)?;
+                if index.get_path(relative, 0).map(|added| added.id) != Some(id) {
+                    return Err(git2::Error::from_str(&format!(
+                        "{path} did not read back as committed (a checkout filter changes it?); \
+                         nothing was committed"
+                    )));
+                }
+            }
+            None => {
+                if index.get_path(relative, 0).is_some() {
+                    index.remove_path(relative)?;
+                }
+            }
+        }
+    }
+    index.write()
+}
+
+/// Make the working tree hold `tree`'s version of `path`: written (its blob id and mode
+/// returned), or removed (`None`) when the tree has no such file.
+fn check_out(git: &Repository, workdir: &Path, tree: &Tree<'_>, path: &str) -> Result<Option<(Oid, u32)>, git2::Error> {
+    let relative = Path::new(path);
+    let file = workdir.join(relative);
+    refuse_symlinked_parents(workdir, relative)?;
+    match tree.get_path(relative) {
+        Ok(entry) => {
+            let blob = git.find_blob(entry.id())?;
+            write_file(&file, blob.content(), entry.filemode() == 0o100755).map_err(|error| cannot_write(&file, &error))?;
+            Ok(Some((entry.id(), entry.filemode() as u32)))
+        }
+        Err(error) if error.code() == git2::ErrorCode::NotFound => remove_file(&file).map(|()| None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Remove `file` from the working tree (already gone is fine).
+fn remove_file(file: &Path) -> Result<(), git2::Error> {
+    match std::fs::remove_file(file) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(git2::Error::from_str(&format!("cannot remove {}: {error}", file.display()))),
     }
 }
 
