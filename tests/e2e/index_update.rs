@@ -157,6 +157,27 @@ fn an_index_another_git_holds_is_a_conflict_and_nothing_changes() {
     assert_git_agrees(&repo);
 }
 
+/// A lock another git holds for a moment (an editor's background `git status`) is waited for:
+/// the promotion goes through once it is released instead of failing, or failing its undo.
+#[test]
+fn an_index_lock_held_for_a_moment_is_waited_for() {
+    let (_dir, repo) = checkout(&[]);
+    let index_lock = Path::new(&repo).join(".git/index.lock");
+    std::fs::write(&index_lock, "").unwrap();
+    let releaser = {
+        let index_lock = index_lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::remove_file(&index_lock).unwrap();
+        })
+    };
+    let run = promote(&repo);
+    releaser.join().unwrap();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!index_lock.exists());
+    assert_git_agrees(&repo);
+}
+
 #[test]
 fn an_eol_attribute_beside_the_file_goes_through_libgit2_as_before() {
     let dir = gitops_repo();

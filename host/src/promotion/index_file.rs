@@ -44,12 +44,15 @@ pub struct Situation {
 /// Extensions written back as they must be: the cache tree (ancestors of touched paths
 /// invalidated) and the end-of-index marker. Dropped, because Git rebuilds them by itself and
 /// gix-index cannot keep them right: the untracked cache (its invalidation is not public in
-/// gix-index; `git status` rebuilds it when `core.untrackedCache` is on), the filesystem monitor
+/// gix-index; `git status` rebuilds it when `core.untrackedCache` is on; one turned on only by
+/// `git update-index --untracked-cache` stays off, as libgit2 leaves it too), the filesystem monitor
 /// state (every entry is then stat-checked once more) and the entry offset table (a reading aid
 /// Git writes again when `index.threads` asks). A split index (`link`) is read whole
 /// (gix-index joins in the shared index) and written whole, as `git update-index
 /// --no-split-index` would; Git splits it again on its next write when `core.splitIndex` is
-/// set. libgit2 cannot read a split index at all (promotions into one used to fail).
+/// set (one split only by `git update-index --split-index` stays whole, its old shared index
+/// left for Git to expire). libgit2 cannot read a split index at all (promotions into one used
+/// to fail).
 const KEPT_OR_REBUILT: [Signature; 6] = [*b"TREE", *b"EOIE", *b"UNTR", *b"FSMN", *b"IEOT", *b"link"];
 
 /// Whether this module may write the index in `situation`, or libgit2 must (and why).
@@ -226,27 +229,37 @@ pub struct IndexLock {
 }
 
 impl IndexLock {
-    /// Take the lock of the index at `index`; fails with [`ErrorCode::Locked`] when another
-    /// process holds it.
+    /// Take the lock of the index at `index`, waiting up to [`LOCK_WAIT`] for another process
+    /// to release it (a `git status` an editor runs in the background holds it for a moment);
+    /// fails with [`ErrorCode::Locked`] when it is still held then.
     pub fn acquire(index: &Path) -> Result<IndexLock, git2::Error> {
         use std::os::unix::fs::OpenOptionsExt;
         let lock = index.with_file_name("index.lock");
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&lock) {
-            Ok(file) => Ok(IndexLock { lock, index: index.to_path_buf(), file, committed: false }),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(git2::Error::new(ErrorCode::Locked, ErrorClass::Index, "another git process is writing the index"))
+        let waited_from = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&lock) {
+                Ok(file) => return Ok(IndexLock { lock, index: index.to_path_buf(), file, committed: false }),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && waited_from.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(LOCK_POLL);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Err(held()),
+                Err(error) => return Err(cannot_write(&lock, &error)),
             }
-            Err(error) => Err(cannot_write(&lock, &error)),
         }
     }
 
-    /// Fail as [`IndexLock::acquire`] would if another process holds the lock now, without
-    /// taking it.
+    /// Fail as [`IndexLock::acquire`] would if another process holds the lock (waiting up to
+    /// [`LOCK_WAIT`] for it to go), without taking it.
     pub fn refuse_if_held(index: &Path) -> Result<(), git2::Error> {
-        match std::fs::symlink_metadata(index.with_file_name("index.lock")) {
-            Ok(_) => Err(git2::Error::new(ErrorCode::Locked, ErrorClass::Index, "another git process is writing the index")),
-            Err(_) => Ok(()),
+        let lock = index.with_file_name("index.lock");
+        let waited_from = std::time::Instant::now();
+        while std::fs::symlink_metadata(&lock).is_ok() {
+            if waited_from.elapsed() >= LOCK_WAIT {
+                return Err(held());
+            }
+            std::thread::sleep(LOCK_POLL);
         }
+        Ok(())
     }
 
     /// Write the new index with `update` into the lock file, then rename it over the index.
@@ -264,6 +277,19 @@ impl Drop for IndexLock {
             let _ = std::fs::remove_file(&self.lock);
         }
     }
+}
+
+/// How long taking the index lock waits for another process to release it: long enough for
+/// the moment a `git status` holds it (between the files written and the index, a lock taken
+/// by another process would otherwise fail the promotion and its undo alike), short enough
+/// that a lock left behind by a killed git is reported at once.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a held index lock is looked at again meanwhile.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The error for an index lock another process holds.
+fn held() -> git2::Error {
+    git2::Error::new(ErrorCode::Locked, ErrorClass::Index, "another git process is writing the index")
 }
 
 /// The error for a file that could not be written (or read back after writing).
@@ -334,13 +360,18 @@ impl<'s> IndexUpdate<'s> {
                 // What `git add` leaves: no assume-valid, skip-worktree or intent-to-add.
                 entry.flags = Flags::empty();
             }
-            None => self.added.push((stat, id, mode, path.to_string())),
+            // The same new path twice (two plans of one batch adding it) is one entry, the last.
+            None => match self.added.iter_mut().find(|added| added.3 == path) {
+                Some(added) => *added = (stat, id, mode, path.to_string()),
+                None => self.added.push((stat, id, mode, path.to_string())),
+            },
         }
     }
 
     /// Remove every entry of `path` (all stages).
     fn remove(&mut self, path: &str) {
         self.invalidate_tree(path);
+        self.added.retain(|added| added.3 != path);
         let bytes = path.as_bytes();
         self.state.remove_entries(|_, entry_path, _| entry_path.as_bytes() == bytes);
     }

@@ -139,3 +139,22 @@ fn an_entry_git_adds_after_the_index_was_read_is_kept() {
     assert_eq!(git(dir.path(), &["status", "--porcelain"]), "A  notes.txt\n");
     assert_ne!(git(dir.path(), &["write-tree"]), format!("{tree}\n"), "the staged file is in the index's tree");
 }
+
+/// A path new to the index touched twice in one update (two plans of a batch adding the same
+/// file) is one entry, not two (Git calls an index with both corrupt).
+#[test]
+fn a_new_path_touched_twice_is_one_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let before: Files = [("a/x.yaml", ("one".to_string(), false))].into_iter().collect();
+    checkout(dir.path(), &before);
+    let repo = Repository::open(dir.path()).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert("c/new.yaml", repo.blob(b"new").unwrap(), git2::FileMode::Blob);
+    let tree = repo.find_tree(update.create_updated(&repo, &head.tree().unwrap()).unwrap()).unwrap();
+    let mut worktree = TouchedPaths::open(&repo).unwrap();
+    assert!(worktree.reads_directly());
+    worktree.update(&tree, &["c/new.yaml", "c/new.yaml"]).unwrap();
+    assert_eq!(git(dir.path(), &["ls-files", "--stage", "c/new.yaml"]).lines().count(), 1);
+    git(dir.path(), &["fsck", "--no-dangling"]);
+}
