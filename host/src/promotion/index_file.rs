@@ -37,6 +37,9 @@ pub struct Situation {
     /// A checkout filter may apply to a touched path (`core.autocrlf`, or an attributes file
     /// that may set `text`, `eol`, `filter`, `ident`, `crlf` or `working-tree-encoding`).
     pub filters_possible: bool,
+    /// `core.ignorecase` (a case-insensitive file system): an index path may then name the
+    /// file under another case, which only libgit2's lookups allow for.
+    pub ignore_case: bool,
     /// The touched paths and their mode in the tree being checked out (`None`: removed).
     pub touched: Vec<(String, Option<u32>)>,
 }
@@ -68,6 +71,9 @@ pub fn writer_for(situation: &Situation) -> Writer {
     }
     if situation.shared_repository {
         return libgit2("core.sharedRepository".into());
+    }
+    if situation.ignore_case {
+        return libgit2("core.ignorecase".into());
     }
     if situation.filters_possible {
         return libgit2("a checkout filter may apply".into());
@@ -460,7 +466,8 @@ pub fn settings(git: &Repository, workdir: &Path, touched: &[&str]) -> (Situatio
     attribute_files.sort();
     attribute_files.dedup();
     let filters_possible = autocrlf || attribute_files.iter().any(|file| may_set_filters(file));
-    (Situation { shared_repository, filters_possible, ..Situation::default() }, skip_hash)
+    let ignore_case = boolean("core.ignorecase").unwrap_or(false);
+    (Situation { shared_repository, filters_possible, ignore_case, ..Situation::default() }, skip_hash)
 }
 
 /// Whether the attributes file at `file` may set an attribute that filters content on checkout
@@ -499,6 +506,7 @@ mod tests {
             Situation { extensions: vec![*b"REUC"], ..plain() },
             Situation { extensions: vec![*b"ZZZZ"], ..plain() },
             Situation { shared_repository: true, ..plain() },
+            Situation { ignore_case: true, ..plain() },
             Situation { filters_possible: true, ..plain() },
             Situation { touched: vec![("link".into(), Some(0o120000))], ..plain() },
             Situation { touched: vec![("apps/.gitattributes".into(), Some(0o100644))], ..plain() },
