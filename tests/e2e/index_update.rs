@@ -140,7 +140,18 @@ fn core_autocrlf_goes_through_libgit2_as_before() {
 
 #[test]
 fn an_index_another_git_holds_is_a_conflict_and_nothing_changes() {
-    let (_dir, repo) = checkout(&[]);
+    held_index_is_a_conflict(&[]);
+}
+
+/// The same through libgit2 (a version 4 index), which used to write the files, fail on the
+/// lock, and fail its undo on it too.
+#[test]
+fn an_index_another_git_holds_is_a_conflict_through_libgit2_too() {
+    held_index_is_a_conflict(&[&["update-index", "--index-version", "4"]]);
+}
+
+fn held_index_is_a_conflict(setup: &[&[&str]]) {
+    let (_dir, repo) = checkout(setup);
     let index_lock = Path::new(&repo).join(".git/index.lock");
     std::fs::write(&index_lock, "").unwrap();
     let before = snapshot(&repo);

@@ -132,6 +132,9 @@ impl<'r> TouchedPaths<'r> {
             }
             self.index = Loaded::Libgit2(self.git.index()?);
         }
+        // As on the direct path: a lock another git holds past the wait is a conflict before
+        // any file is written, and a moment's hold is waited out.
+        IndexLock::refuse_if_held(&self.git.path().join("index")).inspect_err(|_| self.locked_out = true)?;
         let Loaded::Libgit2(index) = &mut self.index else { unreachable!("set just above") };
         update_with_libgit2(self.git, &self.workdir, index, tree, paths)
     }
