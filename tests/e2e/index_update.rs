@@ -120,10 +120,15 @@ fn a_split_index_is_written_whole_and_git_agrees() {
 
 #[test]
 fn text_auto_attributes_go_through_libgit2_as_before() {
+    promote_with_attributes(".gitattributes", "* text=auto\n");
+}
+
+/// Commit `attributes` as the attributes file at `path`, promote, and check Git agrees.
+fn promote_with_attributes(path: &str, attributes: &str) {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
-    std::fs::write(Path::new(&repo).join(".gitattributes"), "* text=auto\n").unwrap();
-    git(&repo, &["add", ".gitattributes"]);
+    std::fs::write(Path::new(&repo).join(path), attributes).unwrap();
+    git(&repo, &["add", path]);
     git(&repo, &["commit", "--quiet", "-m", "attributes"]);
     let run = promote(&repo);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -191,12 +196,5 @@ fn an_index_lock_held_for_a_moment_is_waited_for() {
 
 #[test]
 fn an_eol_attribute_beside_the_file_goes_through_libgit2_as_before() {
-    let dir = gitops_repo();
-    let repo = repo_path(&dir);
-    std::fs::write(Path::new(&repo).join("envs/dev/shop-api/.gitattributes"), "*.yaml eol=lf\n").unwrap();
-    git(&repo, &["add", "envs/dev/shop-api/.gitattributes"]);
-    git(&repo, &["commit", "--quiet", "-m", "attributes"]);
-    let run = promote(&repo);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_git_agrees(&repo);
+    promote_with_attributes("envs/dev/shop-api/.gitattributes", "*.yaml eol=lf\n");
 }

@@ -168,6 +168,14 @@ impl ParsedIndex {
         }
     }
 
+    /// Whether this index may be written directly in the repository and for the touched paths
+    /// `settings` describes ([`settings`]; its version and extensions are filled in from here).
+    pub fn writes_directly(&self, settings: &mut Situation) -> bool {
+        settings.version = self.situation.version;
+        settings.extensions.clone_from(&self.situation.extensions);
+        writer_for(settings) == Writer::Direct
+    }
+
     /// Whether the parsed state is the index file's, unchanged.
     pub fn is_current(&self) -> bool {
         self.stamp.is_some()

@@ -123,7 +123,11 @@ impl<'r> TouchedPaths<'r> {
     /// Make the working tree and the index hold `tree`'s version of `paths` (a path absent from
     /// it is removed), then write the index.
     pub fn update(&mut self, tree: &Tree<'_>, paths: &[&str]) -> Result<(), git2::Error> {
+        // A lock another git holds past the wait is a conflict before any file is written (on
+        // either path), and a moment's hold is waited out; one taken later meets the caller's
+        // undo.
         self.locked_out = false;
+        IndexLock::refuse_if_held(&self.git.path().join("index")).inspect_err(|_| self.locked_out = true)?;
         if matches!(self.index, Loaded::Direct(_)) {
             let (mut situation, skip_hash) = settings(self.git, &self.workdir, paths);
             situation.touched = paths.iter().map(|path| (path.to_string(), tree.get_path(Path::new(path)).ok().map(|entry| entry.filemode() as u32))).collect();
@@ -132,9 +136,6 @@ impl<'r> TouchedPaths<'r> {
             }
             self.index = Loaded::Libgit2(self.git.index()?);
         }
-        // As on the direct path: a lock another git holds past the wait is a conflict before
-        // any file is written, and a moment's hold is waited out.
-        IndexLock::refuse_if_held(&self.git.path().join("index")).inspect_err(|_| self.locked_out = true)?;
         let Loaded::Libgit2(index) = &mut self.index else { unreachable!("set just above") };
         update_with_libgit2(self.git, &self.workdir, index, tree, paths)
     }
@@ -147,15 +148,10 @@ impl<'r> TouchedPaths<'r> {
     /// update, files included).
     fn update_directly(&mut self, tree: &Tree<'_>, paths: &[&str], mut situation: Situation, skip_hash: bool) -> Result<bool, git2::Error> {
         let index_path = self.git.path().join("index");
-        let TouchedPaths { git, index: Loaded::Direct(loaded), workdir, locked_out } = self else { unreachable!("called on a directly read index") };
-        situation.version = loaded.situation.version;
-        situation.extensions.clone_from(&loaded.situation.extensions);
-        if writer_for(&situation) != Writer::Direct {
+        let TouchedPaths { git, index: Loaded::Direct(loaded), workdir, .. } = self else { unreachable!("called on a directly read index") };
+        if !loaded.writes_directly(&mut situation) {
             return Ok(false);
         }
-        // Another git holding the index now makes the promotion a conflict before any file is
-        // written (one that takes it later meets the caller's undo, as with libgit2).
-        IndexLock::refuse_if_held(&index_path).inspect_err(|_| *locked_out = true)?;
         let mut changes = Vec::with_capacity(paths.len());
         for path in paths {
             changes.push(match check_out(git, workdir, tree, path)? {
@@ -165,9 +161,7 @@ impl<'r> TouchedPaths<'r> {
         }
         let lock = IndexLock::acquire(&index_path)?;
         loaded.reread_if_replaced(&index_path);
-        situation.version = loaded.situation.version;
-        situation.extensions.clone_from(&loaded.situation.extensions);
-        if !loaded.is_current() || writer_for(&situation) != Writer::Direct {
+        if !loaded.is_current() || !loaded.writes_directly(&mut situation) {
             return Ok(false);
         }
         let mut update = IndexUpdate::new(loaded.changing());
