@@ -14,6 +14,8 @@
 //!   on a reused worker thread (`workers.rs`) that a watchdog abandons when it is blocked in
 //!   the host; every other call runs on the caller's thread (`plugin.rs`). Each fails closed
 //!   with the cause in plain words.
+//! - A server thread may end its calls' instances after it has answered instead of before
+//!   (`deferred.rs`).
 
 mod baseline;
 mod bindings;
@@ -21,6 +23,7 @@ mod builtin;
 mod cache;
 mod convert;
 mod counted;
+mod deferred;
 mod engine;
 /// The engine configuration, shared with host/build.rs (which precompiles the builtins with it).
 mod engine_config;
@@ -45,6 +48,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
 pub use cache::CompileCache;
+pub use deferred::{DeferredInstanceDrops, defer_instance_drops};
 pub use engine::{POOLED_INSTANCES, POOLED_TABLE_ELEMENTS};
 pub use plugin::{Decided, NotAccepted, PendingDecision, Plugin};
 pub use http::{CannedFetcher, FetchError, HttpFetcher, HttpResponse, NetworkFetcher, origin_of};

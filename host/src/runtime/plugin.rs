@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::bindings::{Policy, PolicyPre};
 use super::counted::CountedApprovals;
+use super::deferred;
 use super::convert::{artifact_kinds_to_wit, bounded, info_from_wit, named_artifacts_to_wit, transition_to_wit, verdict_from_wit};
 use super::sandbox::{SandboxState, truncate_at_char_boundary};
 use super::workers;
@@ -217,6 +218,8 @@ impl Plugin {
                 elapsed: started.elapsed(),
                 peak_memory_bytes: state.limiter.used(),
             });
+            // After the record is sent: a guard on this thread may end it after the answer.
+            deferred::drop_or_park(store);
         };
         let started_job = match thread {
             CallThread::Caller => {

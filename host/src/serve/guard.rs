@@ -145,11 +145,22 @@ impl Limits {
         let permit = Arc::clone(&self.in_flight).try_acquire_owned().map_err(|_| {
             ApiError::busy("too many requests under way (--max-in-flight); try again shortly", RETRY_AFTER_SECONDS)
         })?;
+        // The answer is handed over before the work's instances end (`runtime::deferred`): their
+        // pool slots are reset while the answer is written.
+        let (answer, answered) = tokio::sync::oneshot::channel();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            work()
+            let _instances = crate::runtime::defer_instance_drops();
+            let _ = answer.send(work());
         });
-        match tokio::time::timeout(self.deadline, task).await {
+        let answered = async {
+            match answered.await {
+                Ok(result) => Ok(result),
+                // No answer: the work panicked; the task says how.
+                Err(_) => task.await.map(|()| Err(ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "the request ended without an answer".to_string()))),
+            }
+        };
+        match tokio::time::timeout(self.deadline, answered).await {
             Ok(Ok(result)) => result,
             Ok(Err(error)) => Err(ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, format!("the request failed: {error}"))),
             Err(_) => Err(ApiError::with_status(

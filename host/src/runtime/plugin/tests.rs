@@ -120,3 +120,34 @@ fn a_call_from_a_blocking_thread_of_a_current_thread_runtime_waits_on_the_sandbo
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn under_a_deferred_drops_guard_a_threads_instances_end_with_the_guard_and_at_most_one_decisions_worth_wait() {
+    use super::super::deferred::{MAX_PARKED, parked_here};
+    let plugin = erp_readiness();
+    let decide = || {
+        let files = Arc::new(ReadsFrom::default());
+        let access = HostAccess { files: Some(files), environments: environments(), ..HostAccess::none() };
+        let decided = plugin.decide(&erp_config(None), &prod_transition(), Limits::default(), access);
+        assert!(matches!(&decided.evaluation.outcome, PolicyOutcome::Verdict(verdict) if verdict.decision == Decision::Allow), "{:?}", decided.evaluation.outcome);
+    };
+    decide();
+    assert_eq!(parked_here(), 0, "without a guard an instance ends with its call");
+    {
+        let _guard = super::super::defer_instance_drops();
+        decide();
+        assert_eq!(parked_here(), 1, "the call's instance waits for the guard");
+        {
+            let _inner = super::super::defer_instance_drops();
+            for _ in 0..MAX_PARKED + 2 {
+                decide();
+            }
+        }
+        assert_eq!(parked_here(), MAX_PARKED, "an inner guard leaves them to the outer one, and no more than {MAX_PARKED} wait");
+    }
+    assert_eq!(parked_here(), 0, "they end with the guard");
+    // On another thread, another thread's guard keeps nothing.
+    let _guard = super::super::defer_instance_drops();
+    std::thread::scope(|scope| scope.spawn(decide).join().unwrap());
+    assert_eq!(parked_here(), 0);
+}
