@@ -1,7 +1,7 @@
 //! Instances ended after the answer instead of before it.
 //!
 //! Dropping a call's `Store` resets its pool slot (a page-map scan and a copy of every page the
-//! instance dirtied) or unmaps its memory: about a fifth of a standard policy's cost in a
+//! instance dirtied) or unmaps its memory: about a sixth of a standard policy's cost in a
 //! long-lived process, none of which the caller's answer depends on. A server thread that
 //! holds a [`DeferredInstanceDrops`] while it decides keeps the stores of the calls it ran
 //! itself until the guard ends, after the answer has been handed over (`serve/guard.rs`), so
