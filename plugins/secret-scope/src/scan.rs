@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use regex_lite::Regex;
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr::{MarkedYaml, Scalar, YamlData};
 use saphyr_parser::Event;
 
 /// How deep the scanner descends. Real manifests are a few dozen levels deep; the bound
@@ -36,57 +36,61 @@ pub struct ParseError {
     pub info: String,
 }
 
-/// Parse every document of a YAML text.
+/// Parse every document of a YAML text, in one pass of the event parser.
 ///
-/// A text that could nest deeper than [`MAX_DEPTH`] is first streamed through the event parser
-/// to measure its nesting: building (and dropping) a tree thousands of levels deep
-/// (`- - - - ...` on one line) would overflow the sandbox's stack, so such a text is refused
-/// before any tree is built. Most manifests cannot (see [`nesting_bound`]) and are parsed once.
+/// The events are counted on their way into the loader: a text nesting deeper than
+/// [`MAX_DEPTH`] is refused at the event that goes past it, before the tree under it is built
+/// (building and dropping a tree thousands of levels deep, `- - - - ...` on one line, would
+/// overflow the sandbox's stack, and so would the parser's own recursive `load`, which is why
+/// the events are fed to the loader here). A text fails as the event parser fails on it: its
+/// first syntax error (or the nesting past the bound), else an alias to an anchor of another
+/// document (the parser's `load` knows anchors per document; its event stream does not), else
+/// the loader's error (a duplicate key, too many aliases).
 pub fn parse(text: &str) -> Result<Documents<'_>, ParseError> {
-    let to_parse_error = |error: saphyr::ScanError| ParseError {
+    /// The anchor id of a node without an anchor (the parser numbers anchors from 1).
+    const NO_ANCHOR: usize = 0;
+    let to_parse_error = |error: &saphyr::ScanError| ParseError {
         line: error.marker().line(),
         column: error.marker().col() + 1,
         info: error.info().to_string(),
     };
-    let checked = nesting_bound(text) > MAX_DEPTH / 2;
-    if checked {
-        check_nesting(text).map_err(to_parse_error)?;
-    }
-    MarkedYaml::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text))
-        .map_err(|load_error| {
-            // The event parser's error, where it has one, as when every text was streamed
-            // through it first (the loader stops earlier on some, e.g. an unknown alias).
-            if checked { load_error } else { check_nesting(text).err().unwrap_or(load_error) }
-        })
-        .map_err(to_parse_error)
-}
-
-/// More than the deepest nesting of `text`'s collections: each sequence or mapping starts at
-/// an indicator of its own (`-`, `:` or `?` in block style, `[`, `{`, `:` or `?` in flow
-/// style), so there are no more starts than indicator characters. Half of [`MAX_DEPTH`] is
-/// the threshold, a margin on that argument.
-pub fn nesting_bound(text: &str) -> usize {
-    text.bytes().filter(|byte| matches!(byte, b'-' | b':' | b'?' | b'[' | b'{')).count()
-}
-
-/// Stream `text` through the event parser: the first syntax error, or an error where it
-/// nests deeper than [`MAX_DEPTH`].
-fn check_nesting(text: &str) -> Result<(), saphyr::ScanError> {
+    let mut loader = saphyr::YamlLoader::<MarkedYaml>::default();
     let mut depth = 0usize;
+    // The anchors of the document being read, and the first alias to one of another document.
+    let mut anchors = BTreeSet::new();
+    let mut foreign_alias: Option<saphyr::ScanError> = None;
     for event in saphyr_parser::Parser::new_from_str(text) {
-        match event? {
-            (Event::SequenceStart(..) | Event::MappingStart(..), span) => {
+        let (event, span) = event.map_err(|error| to_parse_error(&error))?;
+        match &event {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 depth += 1;
                 if depth > MAX_DEPTH {
                     let info = format!("nested deeper than {MAX_DEPTH} levels, more than any manifest needs");
-                    return Err(saphyr::ScanError::new(span.start, info));
+                    return Err(to_parse_error(&saphyr::ScanError::new(span.start, info)));
+                }
+                if *anchor != NO_ANCHOR {
+                    anchors.insert(*anchor);
                 }
             }
-            (Event::SequenceEnd | Event::MappingEnd, _) => depth = depth.saturating_sub(1),
+            Event::Scalar(_, _, anchor, _) if *anchor != NO_ANCHOR => {
+                anchors.insert(*anchor);
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            Event::DocumentStart(_) => anchors.clear(),
+            Event::Alias(anchor) if !anchors.contains(anchor) && foreign_alias.is_none() => {
+                foreign_alias = Some(saphyr::ScanError::new_str(span.start, "while parsing node, found unknown anchor"));
+            }
             _ => {}
         }
+        // Past such an alias the parser's `load` would have stopped: the rest is only checked.
+        if foreign_alias.is_none() {
+            saphyr_parser::SpannedEventReceiver::on_event(&mut loader, event, span);
+        }
     }
-    Ok(())
+    if let Some(error) = foreign_alias.as_ref().or(loader.error()) {
+        return Err(to_parse_error(error));
+    }
+    Ok(loader.into_documents())
 }
 
 /// The kinds of secret store a reference can point into. Each has a prefix so that one

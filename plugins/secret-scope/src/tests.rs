@@ -696,7 +696,7 @@ fn event_depth(text: &str) -> (usize, Option<(usize, usize, String)>) {
 }
 
 #[test]
-fn yaml_parsed_once_nests_no_deeper_than_its_indicators_and_fails_as_the_event_parser_does() {
+fn yaml_parsed_in_one_pass_fails_as_the_event_parser_does_and_holds_the_same_documents() {
     // Random texts of YAML's structure (xorshift, fixed seed), plus the shapes manifests take.
     const PIECES: [&str; 24] = [
         "-", " ", "\n", "  ", "- ", ": ", "[", "]", "{", "}", ",", "? ", "a", "key", ":", "&x ", "*x", "!t ", "|\n", ">\n",
@@ -709,6 +709,13 @@ fn yaml_parsed_once_nests_no_deeper_than_its_indicators_and_fails_as_the_event_p
         "[[[[[[: ]]]]]]".to_string(),
         "{a: [b: c, ? d]}\n".to_string(),
         "key:\n- a\n- b: [c\n".to_string(),
+        // Anchors are per document; the first error in the stream wins, a syntax error first.
+        "a: &x 1\n---\nb: *x\n".to_string(),
+        "a: &x 1\nb: *x\n---\nc: &x 2\nd: *x\n".to_string(),
+        "a: &x 1\n---\nb: *x\nc: [\n".to_string(),
+        "- &x 1\n---\n- *x\n- a: 1\n  a: 2\n".to_string(),
+        "a: 1\na: 2\n---\n- &x 1\n---\n- *x\n".to_string(),
+        "a: 1\na: 2\n".to_string(),
     ];
     let mut next = || {
         state ^= state << 13;
@@ -725,15 +732,18 @@ fn yaml_parsed_once_nests_no_deeper_than_its_indicators_and_fails_as_the_event_p
     }
     for text in &texts {
         let (deepest, event_error) = event_depth(text);
-        assert!(deepest <= scan::nesting_bound(text), "{text:?} nests {deepest} deep");
-        // Parsed once, a text fails as when it was streamed through the event parser first:
-        // with the event parser's error, else the loader's (an alias to no anchor).
-        if scan::nesting_bound(text) <= scan::MAX_DEPTH / 2 {
-            let loaded = <saphyr::MarkedYaml as saphyr::LoadableYamlNode>::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text))
-                .err()
-                .map(|error| (error.marker().line(), error.marker().col() + 1, error.info().to_string()));
-            let parsed = scan::parse(text).map(drop).map_err(|error| (error.line, error.column, error.info));
-            assert_eq!(parsed.err(), event_error.or(loaded), "{text:?}");
+        assert!(deepest <= scan::MAX_DEPTH, "{text:?}: the generator stays within the bound");
+        // Parsed in one pass, a text fails as when it was streamed through the event parser
+        // first: with the event parser's error, else the loader's through the parser's own
+        // recursive `load` (an alias to no anchor of its document, a duplicate key).
+        let loaded = <saphyr::MarkedYaml as saphyr::LoadableYamlNode>::load_from_parser(&mut saphyr_parser::Parser::new_from_str(text));
+        let parsed = scan::parse(text);
+        let error = |error: &saphyr::ScanError| (error.marker().line(), error.marker().col() + 1, error.info().to_string());
+        let expected = event_error.or(loaded.as_ref().err().map(error));
+        assert_eq!(parsed.as_ref().err().map(|error| (error.line, error.column, error.info.clone())), expected, "{text:?}");
+        // And it holds the same documents.
+        if let (Ok(parsed), Ok(loaded)) = (&parsed, &loaded) {
+            assert_eq!(parsed, loaded, "{text:?}");
         }
     }
 }
