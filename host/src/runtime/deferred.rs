@@ -4,10 +4,11 @@
 //! instance dirtied) or unmaps its memory: about a sixth of a standard policy's cost in a
 //! long-lived process, none of which the caller's answer depends on. A server thread that
 //! holds a [`DeferredInstanceDrops`] while it decides keeps the stores of the calls it ran
-//! itself until the guard ends, after the answer has been handed over (`serve/guard.rs`), so
-//! the reset runs while the answer is written. At most [`MAX_PARKED`] wait at once per
-//! thread: a request of many decisions holds no more pool slots than one decision, and every
-//! further store is dropped at once, as without the guard.
+//! itself, from each call's end until the guard ends, which is just after the answer has been
+//! handed over (`serve/guard.rs`): the last decision's resets run while the answer is written.
+//! Bounded so that a request holds little more than before: at most [`MAX_PARKED`] stores at
+//! once (the oldest ends when a newer one comes), each of at most [`MAX_PARKED_BYTES`] of
+//! memory (a larger one ends at once, as without the guard).
 
 use std::cell::RefCell;
 
@@ -17,6 +18,8 @@ use super::sandbox::SandboxState;
 
 /// Stores a thread keeps at once: one decision of the four standard policies.
 pub const MAX_PARKED: usize = 4;
+/// The most memory a kept store may hold: what the pool keeps resident in a slot anyway.
+pub const MAX_PARKED_BYTES: usize = super::engine::KEEP_RESIDENT_BYTES;
 
 std::thread_local! {
     /// `Some` while a guard is alive on this thread.
@@ -54,20 +57,26 @@ impl Drop for DeferredInstanceDrops {
     }
 }
 
-/// End `store` now, or keep it for the guard alive on this thread (if it has room).
+/// End `store` now, or keep it for the guard alive on this thread (ending the oldest kept one
+/// when there are [`MAX_PARKED`] already).
 pub(super) fn drop_or_park(store: Store<SandboxState>) {
-    let not_kept = PARKED.with(|parked| match parked.borrow_mut().as_mut() {
-        Some(stores) if stores.len() < MAX_PARKED => {
+    if store.data().limiter.used() > MAX_PARKED_BYTES {
+        return drop(store);
+    }
+    let ended = PARKED.with(|parked| match parked.borrow_mut().as_mut() {
+        Some(stores) => {
+            let oldest = (stores.len() == MAX_PARKED).then(|| stores.remove(0));
             stores.push(store);
-            None
+            oldest
         }
-        _ => Some(store),
+        None => Some(store),
     });
-    drop(not_kept);
+    // Outside the borrow: a store's own drop must not find the list borrowed.
+    drop(ended);
 }
 
-/// Stores kept on this thread now.
+/// The memory of each store kept on this thread now, oldest first.
 #[cfg(test)]
-pub(super) fn parked_here() -> usize {
-    PARKED.with(|parked| parked.borrow().as_ref().map_or(0, Vec::len))
+pub(super) fn parked_here() -> Vec<usize> {
+    PARKED.with(|parked| parked.borrow().iter().flatten().map(|store| store.data().limiter.used()).collect())
 }

@@ -64,7 +64,7 @@ pub fn pooled_engine() -> Result<Engine, String> {
 pub const POOLED_INSTANCES: u32 = 1000;
 /// Bytes of each linear memory reset in place (only the pages a plugin touched) instead of
 /// handed back to the kernel when its instance ends: what a standard plugin's decision dirties.
-const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+pub(super) const KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
 fn pool_config() -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();

@@ -140,7 +140,8 @@ impl Limits {
     /// Run `work` on a blocking thread when a place is free (else 503 with `Retry-After`),
     /// answering 504 when it takes longer than the deadline. The place is held until the
     /// work ends, even past the deadline: a promotion under way finishes (all or nothing)
-    /// and still counts against the limit.
+    /// and still counts against the limit. The work's last policy instances end just after
+    /// its answer is handed over (`runtime::defer_instance_drops`).
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
         let permit = Arc::clone(&self.in_flight).try_acquire_owned().map_err(|_| {
             ApiError::busy("too many requests under way (--max-in-flight); try again shortly", RETRY_AFTER_SECONDS)
@@ -149,9 +150,13 @@ impl Limits {
         // pool slots are reset while the answer is written.
         let (answer, answered) = tokio::sync::oneshot::channel();
         let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _instances = crate::runtime::defer_instance_drops();
-            let _ = answer.send(work());
+            let instances = crate::runtime::defer_instance_drops();
+            let result = work();
+            // The place is free before the answer goes out: a client that sends its next
+            // request as soon as it has one finds it free, as before the stores were kept.
+            drop(permit);
+            let _ = answer.send(result);
+            drop(instances);
         });
         let answered = async {
             match answered.await {

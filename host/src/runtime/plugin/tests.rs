@@ -121,33 +121,48 @@ fn a_call_from_a_blocking_thread_of_a_current_thread_runtime_waits_on_the_sandbo
     }
 }
 
+/// A readiness file of `padding` bytes of comment, then `status: ready`.
+struct PaddedReadiness(usize);
+
+impl FileSource for PaddedReadiness {
+    fn read(&self, _path: &str) -> Result<Option<String>, String> {
+        Ok(Some(format!("#{}\nstatus: ready\n", "x".repeat(self.0))))
+    }
+}
+
 #[test]
-fn under_a_deferred_drops_guard_a_threads_instances_end_with_the_guard_and_at_most_one_decisions_worth_wait() {
-    use super::super::deferred::{MAX_PARKED, parked_here};
+fn under_a_deferred_drops_guard_a_threads_last_small_instances_end_with_the_guard_and_at_most_one_decisions_worth_wait() {
+    use super::super::deferred::{MAX_PARKED, MAX_PARKED_BYTES, parked_here};
     let plugin = erp_readiness();
-    let decide = || {
-        let files = Arc::new(ReadsFrom::default());
-        let access = HostAccess { files: Some(files), environments: environments(), ..HostAccess::none() };
+    let decide_reading = |padding: usize| {
+        let access = HostAccess { files: Some(Arc::new(PaddedReadiness(padding))), environments: environments(), ..HostAccess::none() };
         let decided = plugin.decide(&erp_config(None), &prod_transition(), Limits::default(), access);
         assert!(matches!(&decided.evaluation.outcome, PolicyOutcome::Verdict(verdict) if verdict.decision == Decision::Allow), "{:?}", decided.evaluation.outcome);
+        decided.evaluation.peak_memory_bytes
     };
+    let decide = || decide_reading(0);
     decide();
-    assert_eq!(parked_here(), 0, "without a guard an instance ends with its call");
+    assert!(parked_here().is_empty(), "without a guard an instance ends with its call");
     {
         let _guard = super::super::defer_instance_drops();
         decide();
-        assert_eq!(parked_here(), 1, "the call's instance waits for the guard");
+        assert_eq!(parked_here().len(), 1, "the call's instance waits for the guard");
         {
             let _inner = super::super::defer_instance_drops();
             for _ in 0..MAX_PARKED + 2 {
                 decide();
             }
         }
-        assert_eq!(parked_here(), MAX_PARKED, "an inner guard leaves them to the outer one, and no more than {MAX_PARKED} wait");
+        assert_eq!(parked_here().len(), MAX_PARKED, "an inner guard leaves them to the outer one, and no more than {MAX_PARKED} wait");
+        // An instance that grew past what a pool slot keeps resident ends at once.
+        let peak = decide_reading(MAX_PARKED_BYTES * 7 / 8);
+        assert!(peak > MAX_PARKED_BYTES, "the padded file grew the instance: {peak} bytes");
+        let kept = parked_here();
+        assert!(kept.len() == MAX_PARKED && kept.iter().all(|&bytes| bytes <= MAX_PARKED_BYTES), "{kept:?}");
     }
-    assert_eq!(parked_here(), 0, "they end with the guard");
-    // On another thread, another thread's guard keeps nothing.
+    assert!(parked_here().is_empty(), "they end with the guard");
+    // Another thread's calls are not kept by this thread's guard, nor by any of their own.
     let _guard = super::super::defer_instance_drops();
     std::thread::scope(|scope| scope.spawn(decide).join().unwrap());
-    assert_eq!(parked_here(), 0);
+    assert!(parked_here().is_empty());
 }
