@@ -457,3 +457,32 @@ fn read_file_is_withheld_from_a_plugin_that_does_not_declare_it() {
     assert!(run.stdout.contains("read-file refused: reading repository files is not available to this policy"), "{}", run.stdout);
     assert_eq!(crate::support::snapshot(&repo), before);
 }
+
+#[test]
+fn a_manifest_nesting_thousands_of_levels_through_aliases_is_a_secret_scope_deny_not_a_trap() {
+    // Forty anchors, each wrapping the previous one in 100 brackets: 4,000 levels out of 40
+    // short lines. Copying or dropping that tree overflowed the component's stack (a trap, so
+    // the gate failed to run: exit 3); it is refused at the alias that goes past 128 levels.
+    let chain: String = (0..40)
+        .map(|level| {
+            let inner = if level == 0 { "x".to_string() } else { format!("*a{}", level - 1) };
+            format!("a{level}: &a{level} {}{inner}{}\\n", "[".repeat(100), "]".repeat(100))
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = write(
+        dir.path(),
+        "cases.yaml",
+        &format!(
+            "environments: [prod]\npolicy_environments: [prod]\nconfig: {{ environments: {{ prod: {{ allow: ['k8s:prod-*'] }} }} }}\ncases:\n  \
+             - name: aliases\n    transition: {{ to_env: prod, changes: [{{ path: envs/prod/chain.yaml, after: \"{chain}\" }}] }}\n    expect: deny\n"
+        ),
+    );
+    let run = tollgate(&["plugin", "test", "builtin:secret-scope", &cases, "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("envs/prod/chain.yaml does not parse as YAML at line 2 column 109: nested deeper than 128 levels"),
+        "{}",
+        run.stdout
+    );
+}

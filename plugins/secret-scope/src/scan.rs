@@ -5,7 +5,7 @@
 //! names; it reports [`Reference`]s (judged against the allow/deny patterns by the caller) and
 //! [`Issue`]s (always violations: plaintext secrets, unencrypted SOPS values).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
@@ -40,46 +40,78 @@ pub struct ParseError {
 ///
 /// The events are counted on their way into the loader: a text nesting deeper than
 /// [`MAX_DEPTH`] is refused at the event that goes past it, before the tree under it is built
-/// (building and dropping a tree thousands of levels deep, `- - - - ...` on one line, would
-/// overflow the sandbox's stack, and so would the parser's own recursive `load`, which is why
-/// the events are fed to the loader here). A text fails as the event parser fails on it: its
-/// first syntax error (or the nesting past the bound), else an alias to an anchor of another
-/// document (the parser's `load` knows anchors per document; its event stream does not), else
-/// the loader's error (a duplicate key, too many aliases).
+/// (building, copying and dropping a tree thousands of levels deep would overflow the
+/// sandbox's stack, and so would the parser's own recursive `load`, which is why the events are
+/// fed to the loader here). An alias counts as deep as the tree it copies: a few anchors that
+/// each wrap the previous one build a deep tree out of shallow text. A text fails as the event
+/// parser fails on it: its first syntax error (or the nesting past the bound), else an alias
+/// to an anchor of another document (the parser's `load` knows anchors per document; its event
+/// stream does not), else the loader's error (a duplicate key, too many aliases).
 pub fn parse(text: &str) -> Result<Documents<'_>, ParseError> {
     /// The anchor id of a node without an anchor (the parser numbers anchors from 1).
     const NO_ANCHOR: usize = 0;
+    /// A collection being read: its anchor, and the deepest level reached in it so far.
+    struct Open {
+        anchor: usize,
+        deepest: usize,
+    }
     let to_parse_error = |error: &saphyr::ScanError| ParseError {
         line: error.marker().line(),
         column: error.marker().col() + 1,
         info: error.info().to_string(),
     };
+    let too_deep = |at: saphyr::Marker| {
+        let info = format!("nested deeper than {MAX_DEPTH} levels, more than any manifest needs");
+        Err(to_parse_error(&saphyr::ScanError::new(at, info)))
+    };
     let mut loader = saphyr::YamlLoader::<MarkedYaml>::default();
-    let mut depth = 0usize;
-    // The anchors of the document being read, and the first alias to one of another document.
-    let mut anchors = BTreeSet::new();
+    let mut open: Vec<Open> = Vec::new();
+    // The anchors of the document being read, each with the levels of collections its node
+    // holds (0 for a scalar), and the first alias to an anchor of another document.
+    let mut anchors = BTreeMap::new();
     let mut foreign_alias: Option<saphyr::ScanError> = None;
     for event in saphyr_parser::Parser::new_from_str(text) {
         let (event, span) = event.map_err(|error| to_parse_error(&error))?;
         match &event {
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
-                depth += 1;
+                let depth = open.len() + 1;
                 if depth > MAX_DEPTH {
-                    let info = format!("nested deeper than {MAX_DEPTH} levels, more than any manifest needs");
-                    return Err(to_parse_error(&saphyr::ScanError::new(span.start, info)));
+                    return too_deep(span.start);
                 }
                 if *anchor != NO_ANCHOR {
-                    anchors.insert(*anchor);
+                    anchors.insert(*anchor, 1);
+                }
+                open.push(Open { anchor: *anchor, deepest: depth });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(ended) = open.pop() {
+                    if ended.anchor != NO_ANCHOR {
+                        anchors.insert(ended.anchor, ended.deepest - open.len());
+                    }
+                    if let Some(parent) = open.last_mut() {
+                        parent.deepest = parent.deepest.max(ended.deepest);
+                    }
                 }
             }
             Event::Scalar(_, _, anchor, _) if *anchor != NO_ANCHOR => {
-                anchors.insert(*anchor);
+                anchors.insert(*anchor, 0);
             }
-            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
             Event::DocumentStart(_) => anchors.clear(),
-            Event::Alias(anchor) if !anchors.contains(anchor) && foreign_alias.is_none() => {
-                foreign_alias = Some(saphyr::ScanError::new_str(span.start, "while parsing node, found unknown anchor"));
-            }
+            Event::Alias(anchor) => match anchors.get(anchor) {
+                Some(levels) => {
+                    let deepest = open.len() + levels;
+                    if deepest > MAX_DEPTH {
+                        return too_deep(span.start);
+                    }
+                    if let Some(parent) = open.last_mut() {
+                        parent.deepest = parent.deepest.max(deepest);
+                    }
+                }
+                None if foreign_alias.is_none() => {
+                    foreign_alias = Some(saphyr::ScanError::new_str(span.start, "while parsing node, found unknown anchor"));
+                }
+                None => {}
+            },
             _ => {}
         }
         // Past such an alias the parser's `load` would have stopped: the rest is only checked.

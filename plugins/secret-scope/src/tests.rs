@@ -601,15 +601,27 @@ fn deeply_nested_yaml_is_a_finding_not_a_crash() {
         ["deep.yaml does not parse as YAML at line 1 column 257: nested deeper than 128 levels, more than any manifest \
           needs; fix the syntax (a file that cannot be checked is not promoted)"]
     );
-    // Aliases can still build a deep tree out of shallow text; the walk stops there too.
-    let anchors: String = (0..3)
-        .map(|level| {
-            let inner = if level == 0 { "x".to_string() } else { format!("*a{}", level - 1) };
-            format!("a{level}: &a{level} {}{inner}{}\n", "[".repeat(60), "]".repeat(60))
-        })
-        .collect();
-    let verdict = evaluate("prod", &[("aliases.yaml", &anchors)]);
-    assert!(messages(&verdict)[0].contains("YAML nested deeper than 128 levels at line "), "{:?}", messages(&verdict));
+    // Aliases can build a deep tree out of shallow text: an alias counts as deep as what it
+    // copies, so the third anchor (60 levels around the second's 120) is refused at its alias,
+    // and a chain of forty (4,000 levels, which overflowed the sandbox's stack) is too.
+    let anchors = |count: usize, levels: usize| -> String {
+        (0..count)
+            .map(|level| {
+                let inner = if level == 0 { "x".to_string() } else { format!("*a{}", level - 1) };
+                format!("a{level}: &a{level} {}{inner}{}\n", "[".repeat(levels), "]".repeat(levels))
+            })
+            .collect()
+    };
+    let verdict = evaluate("prod", &[("aliases.yaml", &anchors(3, 60))]);
+    assert_eq!(
+        messages(&verdict),
+        ["aliases.yaml does not parse as YAML at line 3 column 69: nested deeper than 128 levels, more than any manifest \
+          needs; fix the syntax (a file that cannot be checked is not promoted)"]
+    );
+    let verdict = evaluate("prod", &[("chain.yaml", &anchors(40, 100))]);
+    assert!(messages(&verdict)[0].starts_with("chain.yaml does not parse as YAML at line 2 column 109: nested deeper than 128"), "{:?}", messages(&verdict));
+    // Within the bound, aliases are read as before.
+    assert!(scan::parse(&anchors(2, 60)).is_ok());
 }
 
 #[test]
