@@ -1,13 +1,19 @@
 //! One decision in process with the four standard policies of the demo's prod promotion, as
 //! the gate runs it: the four plugins already loaded (precompiled builtins), then for each
-//! decision a fresh store and instance per policy (info(), validate-config and evaluate in
-//! it), all four started and awaited in order (none is granted an `http-get` origin, so each
-//! runs on the calling thread, as in the gate).
+//! decision a fresh store and instance per policy, all four started and awaited in order (none
+//! is granted an `http-get` origin, so each runs on the calling thread, as in the gate).
 //!
-//! Measured twice: with the pooled instances of a long-lived process (`plan-batch`, `serve`:
-//! `Runtime::new_pooled`), then with instances mapped on demand (a one-shot `plan`). Prints
-//! the medians in microseconds on lines that scripts can parse: `decision-median-us <N>` (the
-//! pooled one) and `decision-on-demand-median-us <N>`, and each plugin's evaluation on its own.
+//! Measured three times:
+//! - as `tollgate serve` decides once a configuration is hot: pooled instances
+//!   (`Runtime::new_pooled`) of each plugin's pre-initialised snapshot for its configuration
+//!   (`Plugin::preinitialise`, made before measuring), evaluate alone in each;
+//! - with plain pooled instances (`plan-batch`; serve before a configuration is hot): info(),
+//!   validate-config and evaluate in each;
+//! - with instances mapped on demand (a one-shot `plan`).
+//!
+//! Prints the medians in microseconds on lines that scripts can parse: `decision-median-us <N>`
+//! (the first), `decision-plain-median-us <N>` and `decision-on-demand-median-us <N>`, and each
+//! plugin's decision on its own.
 //!
 //! `cargo bench -p tollgate --bench decision`; `TOLLGATE_BENCH_QUICK=1` for a smoke run.
 
@@ -27,15 +33,21 @@ const PLUGINS: [&str; 4] = ["change-window", "approval-count", "secret-scope", "
 
 fn main() {
     let (warmup, rounds) = if quick() { (2, 20) } else { (50, 1000) };
-    // What a long-lived process (plan-batch, serve) runs, where in-process decisions repeat;
+    // What a server runs once a configuration is hot, what a long-lived process runs otherwise,
     // then what a one-shot process runs.
     let pooled = Runtime::new_pooled(None).unwrap_or_else(|error| fail(&format!("cannot create a pooled runtime: {error:#}")));
-    let pooled = measure_decisions(&pooled, warmup, rounds);
+    let preinitialised = measure_decisions(&pooled, Instances::Preinitialised, warmup, rounds);
+    let plain = Runtime::new_pooled(None).unwrap_or_else(|error| fail(&format!("cannot create a pooled runtime: {error:#}")));
+    let plain = measure_decisions(&plain, Instances::Plain, warmup, rounds);
     let on_demand = Runtime::new(None).unwrap_or_else(|error| fail(&format!("cannot create a runtime: {error:#}")));
-    let on_demand = measure_decisions(&on_demand, warmup, rounds);
+    let on_demand = measure_decisions(&on_demand, Instances::Plain, warmup, rounds);
 
     let us = |duration: Duration| duration.as_secs_f64() * 1e6;
-    for (what, samples) in [("pooled instances (plan-batch, serve)", &pooled), ("instances mapped on demand (one-shot plan)", &on_demand)] {
+    for (what, samples) in [
+        ("pooled instances pre-initialised for their configuration (serve, once hot)", &preinitialised),
+        ("plain pooled instances (plan-batch)", &plain),
+        ("instances mapped on demand (one-shot plan)", &on_demand),
+    ] {
         println!("one decision, four standard policies in parallel, {what} ({rounds} decisions after {warmup} warm-up):");
         println!("  median {:.1} µs, fastest {:.1} µs", us(median(samples.decisions.clone())), us(*samples.decisions.iter().min().expect("samples")));
         for (name, single) in PLUGINS.iter().zip(&samples.singles) {
@@ -43,7 +55,17 @@ fn main() {
         }
     }
     println!("decision-on-demand-median-us {:.1}", us(median(on_demand.decisions)));
-    println!("decision-median-us {:.1}", us(median(pooled.decisions)));
+    println!("decision-plain-median-us {:.1}", us(median(plain.decisions)));
+    println!("decision-median-us {:.1}", us(median(preinitialised.decisions)));
+}
+
+/// Which instances a decision gets.
+#[derive(Clone, Copy, PartialEq)]
+enum Instances {
+    /// Of the plugin itself: info(), validate-config and evaluate in each.
+    Plain,
+    /// Of the plugin's snapshot for the scenario's configuration: evaluate alone.
+    Preinitialised,
 }
 
 /// Decision times, and each plugin's alone.
@@ -52,7 +74,7 @@ struct Samples {
     singles: Vec<Vec<Duration>>,
 }
 
-fn measure_decisions(runtime: &Runtime, warmup: usize, rounds: usize) -> Samples {
+fn measure_decisions(runtime: &Runtime, instances: Instances, warmup: usize, rounds: usize) -> Samples {
     let policies: Vec<(Arc<Plugin>, Scenario)> = PLUGINS
         .iter()
         .map(|name| {
@@ -61,7 +83,13 @@ fn measure_decisions(runtime: &Runtime, warmup: usize, rounds: usize) -> Samples
             if !matches!(plugin.code_source(), CodeSource::Precompiled { .. }) {
                 fail(&format!("builtin:{name} was not loaded from its precompiled code: {:?}", plugin.code_source()));
             }
-            (plugin, scenario(name))
+            let scenario = scenario(name);
+            if instances == Instances::Preinitialised {
+                plugin
+                    .preinitialise(&scenario.config, &scenario.access().environments, Limits::default())
+                    .unwrap_or_else(|error| fail(&format!("builtin:{name} was not pre-initialised: {error}")));
+            }
+            (plugin, scenario)
         })
         .collect();
     if runtime.compilations() != 0 {

@@ -99,7 +99,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode, Failure> {
         max_in_flight: args.max_in_flight as usize,
         request_timeout: args.request_timeout,
     };
-    let commands = CliCommands { runtime: Arc::new(runtime_for(cli, Lifetime::LongLived)?), cli: CliSettings::of(cli), default_branch: OnceLock::new() };
+    let commands = CliCommands { runtime: Arc::new(runtime_for(cli, Lifetime::Server)?), cli: CliSettings::of(cli), default_branch: OnceLock::new() };
     crate::serve::run(options, Arc::new(commands))?;
     Ok(ExitCode::Success)
 }

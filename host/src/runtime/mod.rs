@@ -31,6 +31,7 @@ mod http;
 mod output;
 mod plugin;
 mod plugin_file;
+mod preinit;
 mod reference;
 mod sandbox;
 mod waits;
@@ -57,6 +58,7 @@ pub use sandbox::{HostAccess, MAX_HOST_RESOURCES, may_wait_outside, MAX_INSTANCE
 
 use crate::decision::PolicyOutcome;
 use bindings::PolicyPre;
+use preinit::Snapshots;
 use sandbox::SandboxState;
 
 /// Captured stdout and stderr are each cut at this size.
@@ -273,12 +275,17 @@ pub struct Runtime {
     compilations: AtomicUsize,
     /// With `--verbose`: the plugins whose code source was already said on stderr.
     reported: Option<Mutex<std::collections::HashSet<String>>>,
+    /// Whether instances come from a pool (a long-lived process): only then are the standard
+    /// plugins pre-initialised (`preinit.rs`).
+    pooled: bool,
+    /// Whether decisions pre-initialise a hot configuration by themselves (`tollgate serve`).
+    preinitialise_hot: bool,
 }
 
 impl Runtime {
     /// A runtime caching compiled plugins under `cache_root` (`None`: no disk cache).
     pub fn new(cache_root: Option<&Path>) -> anyhow::Result<Self> {
-        Self::with_engine(cache_root, engine::shared_engine().map_err(anyhow::Error::msg)?)
+        Self::with_engine(cache_root, engine::shared_engine().map_err(anyhow::Error::msg)?, false)
     }
 
     /// [`Runtime::new`] for a long-lived process (`plan-batch`, `tollgate serve`): every
@@ -287,10 +294,10 @@ impl Runtime {
     /// (`engine.rs`). At most [`POOLED_INSTANCES`] core instances are alive at once; past that
     /// a decision fails closed, saying so.
     pub fn new_pooled(cache_root: Option<&Path>) -> anyhow::Result<Self> {
-        Self::with_engine(cache_root, engine::pooled_engine().map_err(anyhow::Error::msg)?)
+        Self::with_engine(cache_root, engine::pooled_engine().map_err(anyhow::Error::msg)?, true)
     }
 
-    fn with_engine(cache_root: Option<&Path>, engine: Engine) -> anyhow::Result<Self> {
+    fn with_engine(cache_root: Option<&Path>, engine: Engine, pooled: bool) -> anyhow::Result<Self> {
         let mut linker = Linker::new(&engine);
         sandbox::link(&mut linker)?;
         Ok(Runtime {
@@ -302,7 +309,16 @@ impl Runtime {
             registry: crate::registry::Resolver::default(),
             compilations: AtomicUsize::new(0),
             reported: None,
+            pooled,
+            preinitialise_hot: false,
         })
+    }
+
+    /// In a pooled runtime, let decisions of a standard plugin pre-initialise a configuration
+    /// once it is hot, on a background thread (`preinit.rs`); set before loading plugins. For
+    /// a server: each costs about a second of compiling, which a batch would not win back.
+    pub fn preinitialise_hot_configurations(&mut self) {
+        self.preinitialise_hot = self.pooled;
     }
 
     /// With `verbose`, say on stderr, once per plugin, whether its code was precompiled,
@@ -371,7 +387,8 @@ impl Runtime {
         let started = Instant::now();
         let component = builtin::load_precompiled(&self.engine, builtin).map_err(fail)?;
         let code_source = CodeSource::Precompiled { load_time: started.elapsed() };
-        self.link(source, builtin.sha256.to_string(), builtin.component.len(), component, code_source)
+        let snapshots = if self.pooled { Snapshots::of_builtin(builtin.component, &self.engine, &self.linker, self.preinitialise_hot) } else { Snapshots::none() };
+        self.link(source, builtin.sha256.to_string(), builtin.component.len(), component, code_source, snapshots)
     }
 
     /// Load a plugin from bytes; `source` names it in messages.
@@ -384,7 +401,7 @@ impl Runtime {
         }
         check_component_header(bytes).map_err(fail)?;
         let (component, code_source) = self.compile(bytes, &sha256).map_err(fail)?;
-        self.link(source, sha256, bytes.len(), component, code_source)
+        self.link(source, sha256, bytes.len(), component, code_source, Snapshots::none())
     }
 
     /// The plugin with this digest if this runtime already loaded it.
@@ -393,7 +410,7 @@ impl Runtime {
     }
 
     /// Check the component's world and imports, link it, and remember it by digest.
-    fn link(&self, source: &str, sha256: String, size: usize, component: Component, code_source: CodeSource) -> Result<Arc<Plugin>, LoadError> {
+    fn link(&self, source: &str, sha256: String, size: usize, component: Component, code_source: CodeSource, snapshots: Snapshots) -> Result<Arc<Plugin>, LoadError> {
         let fail = |message: String| LoadError { message: format!("plugin {source}: {message}") };
         // The baseline engine's code links with the baseline engine's linker.
         let (engine, linker) = if Engine::same(component.engine(), &self.engine) {
@@ -421,6 +438,7 @@ impl Runtime {
             engine: engine.clone(),
             info: OnceLock::new(),
             accepted: Mutex::new(std::collections::HashSet::new()),
+            snapshots,
         });
         self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(sha256, plugin.clone());
         Ok(plugin)

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::bindings::{Policy, PolicyPre};
 use super::counted::CountedApprovals;
 use super::deferred;
+use super::preinit::{Lookup, Preinitialised, Snapshots};
 use super::convert::{artifact_kinds_to_wit, bounded, info_from_wit, named_artifacts_to_wit, transition_to_wit, verdict_from_wit};
 use super::sandbox::{SandboxState, truncate_at_char_boundary};
 use super::workers;
@@ -37,6 +38,8 @@ pub struct Plugin {
     pub(super) info: OnceLock<Result<PluginInfo, String>>,
     /// Configurations (with the environments told) its validate-config accepted; see [`validation_key`].
     pub(super) accepted: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Its pre-initialised instances, by configuration (standard plugins in pooled runtimes).
+    pub(super) snapshots: Snapshots,
 }
 
 /// What a sandboxed call produced besides its result.
@@ -141,12 +144,18 @@ impl Plugin {
         let asking = asked.clone();
         let http = access.http.clone();
         let thread = CallThread::for_access(&access);
-        let call = self.start(limits, HostAccess::none(), thread, transition.requested_at, &seed, move |store, policy| {
+        let snapshot = self.snapshot_for(config.as_str(), &access.environments, limits);
+        let pre = snapshot.as_ref().map(|snapshot| snapshot.pre.clone());
+        let call = self.start(pre, limits, HostAccess::none(), thread, transition.requested_at, &seed, move |store, policy| {
             asking.store(true, std::sync::atomic::Ordering::SeqCst);
             let exports = policy.tollgate_policy_plugin();
-            let asked = match exports.call_info(&mut *store) {
-                Ok(info) => info_from_wit(info),
-                Err(error) => Err(describe_failure(&error, store.data(), limits)),
+            // A pre-initialised instance answered info() and validate-config before its snapshot.
+            let asked = match &snapshot {
+                Some(snapshot) => Ok(snapshot.info.clone()),
+                None => match exports.call_info(&mut *store) {
+                    Ok(info) => info_from_wit(info),
+                    Err(error) => Err(describe_failure(&error, store.data(), limits)),
+                },
             };
             let info = match asked {
                 Ok(info) => info,
@@ -163,9 +172,47 @@ impl Plugin {
             store.data_mut().artifact_kinds = artifact_kinds;
             store.data_mut().counted = counted;
             let _ = info_slot.set(info);
-            validate_and_evaluate(store, policy, &config, &wit_transition)
+            validate_and_evaluate(store, policy, &config, &wit_transition, snapshot.is_none())
         });
         PendingDecision { call, info, asked, http }
+    }
+
+    /// Make the pre-initialised instance for `config` where the configuration has `environments`
+    /// now, on this thread: decisions of it then ask evaluate alone (`preinit.rs`). Only the
+    /// standard plugins in a pooled runtime have them.
+    pub fn preinitialise(self: &Arc<Self>, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Result<(), String> {
+        self.snapshots.make_now(validation_key(config, environments), config, environments, limits, &self.source).map(|_| ())
+    }
+
+    /// How many of its decisions started from a pre-initialised instance.
+    pub fn decisions_from_snapshots(&self) -> usize {
+        self.snapshots.decisions_from_snapshots()
+    }
+
+    /// The snapshot a decision of `config` starts from, if it is ready; starts making it on a
+    /// background thread once the configuration is hot.
+    fn snapshot_for(self: &Arc<Self>, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Option<Arc<Preinitialised>> {
+        let key = validation_key(config, environments);
+        match self.snapshots.for_decision(key, config, environments, limits) {
+            Lookup::Ready(ready) => Some(ready),
+            Lookup::Plain => None,
+            Lookup::Make(job) => {
+                let plugin = self.clone();
+                let spawned = std::thread::Builder::new().name("tollgate-preinit".into()).spawn(move || {
+                    // Below the requests: it compiles for a second or so.
+                    // SAFETY: setpriority has no memory preconditions; on Linux `0` is this thread.
+                    #[cfg(target_os = "linux")]
+                    unsafe {
+                        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                    }
+                    let _ = plugin.snapshots.finish(key, job.run(), &plugin.source);
+                });
+                if let Err(error) = spawned {
+                    let _ = self.snapshots.finish(key, Err(format!("no thread to make it on: {error}")), &self.source);
+                }
+                None
+            }
+        }
     }
 
     /// [`Plugin::start_decision`], waited for.
@@ -181,12 +228,12 @@ impl Plugin {
         F: FnOnce(&mut Store<SandboxState>, &Policy) -> wasmtime::Result<R> + Send + 'static,
     {
         let thread = CallThread::for_access(&access);
-        self.start(limits, access, thread, requested_at, seed, body).wait()
+        self.start(None, limits, access, thread, requested_at, seed, body).wait()
     }
 
     /// Start `body` against a fresh instance on `thread` (on the caller's, it has finished when
     /// this returns).
-    fn start<R, F>(self: &Arc<Self>, limits: Limits, access: HostAccess, thread: CallThread, requested_at: i64, seed: &[u8], body: F) -> PendingCall<R>
+    fn start<R, F>(self: &Arc<Self>, pre: Option<PolicyPre<SandboxState>>, limits: Limits, access: HostAccess, thread: CallThread, requested_at: i64, seed: &[u8], body: F) -> PendingCall<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Store<SandboxState>, &Policy) -> wasmtime::Result<R> + Send + 'static,
@@ -197,17 +244,9 @@ impl Plugin {
         let (sender, receiver) = mpsc::sync_channel(1);
         let job = move || {
             let state = SandboxState::new(access, requested_at, &seed, limits.memory_bytes, limits.timeout);
-            let mut store = Store::new(&plugin.engine, state);
-            store.limiter(|state| &mut state.limiter);
-            store.set_epoch_deadline(epoch_ticks(limits.timeout));
-            // The epoch only wakes the check; the deadline is the call's wall-clock one. The
-            // ticker catches up in bursts when it ran late, so a count of ticks alone could
-            // stop a call a little before its time.
-            store.epoch_deadline_callback(|store| {
-                let remaining = store.data().deadline().saturating_duration_since(Instant::now());
-                Ok(if remaining.is_zero() { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(epoch_ticks(remaining)) })
-            });
-            let result = plugin.pre.instantiate(&mut store).and_then(|policy| body(&mut store, &policy));
+            let mut store = new_store(&plugin.engine, state, limits);
+            let pre = pre.as_ref().unwrap_or(&plugin.pre);
+            let result = pre.instantiate(&mut store).and_then(|policy| body(&mut store, &policy));
             let state = store.data();
             let result = result.map_err(|error| describe_failure(&error, state, limits));
             let _ = sender.send(CallRecord {
@@ -231,6 +270,21 @@ impl Plugin {
         let receiver = started_job.map(|()| receiver).map_err(|error| format!("could not start the sandbox thread: {error}"));
         PendingCall { receiver, started, limits }
     }
+}
+
+/// A store for one call: its memory limiter and its deadline.
+pub(super) fn new_store(engine: &Engine, state: SandboxState, limits: Limits) -> Store<SandboxState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(epoch_ticks(limits.timeout));
+    // The epoch only wakes the check; the deadline is the call's wall-clock one. The
+    // ticker catches up in bursts when it ran late, so a count of ticks alone could
+    // stop a call a little before its time.
+    store.epoch_deadline_callback(|store| {
+        let remaining = store.data().deadline().saturating_duration_since(Instant::now());
+        Ok(if remaining.is_zero() { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(epoch_ticks(remaining)) })
+    });
+    store
 }
 
 /// Run `job` (a call on the caller's thread) with the sandbox's own tokio runtime as the
@@ -324,16 +378,18 @@ impl std::fmt::Display for NotAccepted {
 /// A verdict and the approvals the policy reported it counted.
 type Counted = (crate::decision::Verdict, Option<Vec<String>>);
 
-/// validate-config, then evaluate, in the instance `policy` of `store`; the verdict with the
-/// counted approvals the plugin reported, both checked, or why there is none.
+/// validate-config (when `validate`: a pre-initialised instance was validated before its
+/// snapshot), then evaluate, in the instance `policy` of `store`; the verdict with the counted
+/// approvals the plugin reported, both checked, or why there is none.
 fn validate_and_evaluate(
     store: &mut Store<SandboxState>,
     policy: &Policy,
     config: &str,
     transition: &super::bindings::wit::Transition,
+    validate: bool,
 ) -> wasmtime::Result<Result<Counted, String>> {
     let exports = policy.tollgate_policy_plugin();
-    if let Err(message) = exports.call_validate_config(&mut *store, config)? {
+    if validate && let Err(message) = exports.call_validate_config(&mut *store, config)? {
         return Ok(Err(format!("configuration rejected: {}", bounded(message))));
     }
     let verdict = match exports.call_evaluate(&mut *store, config, transition)? {

@@ -1,0 +1,291 @@
+//! Pre-initialised instances of a standard plugin for one configuration (issue 25, P2).
+//!
+//! A decision instance asks info() and validate-config before evaluate, and with the SDK most
+//! of what those two cost is parsing the configuration (about a quarter of a decision of the
+//! four standard policies). Both answers depend only on the plugin, the configuration and the
+//! environments it is told, so a long-lived process asks them once, in a template instance,
+//! and takes a snapshot of that instance with [`wasmtime_wizer`]: the component is rewritten so
+//! that its memory starts as the template's ended (the parsed configuration included). Each
+//! decision still gets a fresh instance, now of that component, and asks evaluate alone.
+//!
+//! Only the standard plugins, whose info() and validate-config read nothing but the
+//! configuration and the environment names (no clock, no randomness, no files; a template that
+//! logs or prints is not used either): a decision from the snapshot is the decision the plain
+//! instance makes (`tests::a_pre_initialised_instance_decides_as_a_plain_one_…`). Making one
+//! compiles the component twice (the template, then the snapshot; about 0.3 s each here), so
+//! only `tollgate serve` asks for it, on a background thread, once a configuration is hot
+//! ([`Snapshots::HOT_AFTER`] decisions); until it is ready, decisions take the plain path.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use wasmtime::component::{Component, Instance, Linker, Val};
+use wasmtime::{Engine, Store};
+
+use super::bindings::{Policy, PolicyPre};
+use super::convert::info_from_wit;
+use super::plugin::new_store;
+use super::sandbox::SandboxState;
+use super::{HostAccess, Limits, PluginInfo, PolicyEnvironments};
+
+/// A snapshot ready for decisions: instances of it start where validate-config left off.
+pub(super) struct Preinitialised {
+    /// The snapshot component, linked.
+    pub pre: PolicyPre<SandboxState>,
+    /// What the template's info() said.
+    pub info: PluginInfo,
+}
+
+/// Where one configuration's snapshot stands.
+enum Entry {
+    /// Decided this many times without one.
+    Seen(u32),
+    /// Being made.
+    Building,
+    Ready(Arc<Preinitialised>),
+    /// Could not be made (the reason was logged once); the plain path serves it.
+    Unusable,
+}
+
+/// What a plugin needs to make snapshots of itself, and those it made, by configuration.
+pub(super) struct Snapshots {
+    maker: Option<Maker>,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// Decisions that started from a snapshot.
+    used: AtomicUsize,
+}
+
+/// The component and the process's engine and linker its snapshots are compiled and linked with.
+#[derive(Clone)]
+struct Maker {
+    component: &'static [u8],
+    engine: Engine,
+    linker: Linker<SandboxState>,
+    /// Whether decisions make snapshots of hot configurations by themselves (`tollgate serve`).
+    when_hot: bool,
+}
+
+/// What a decision takes.
+pub(super) enum Lookup {
+    /// The snapshot of its configuration.
+    Ready(Arc<Preinitialised>),
+    /// A plain instance.
+    Plain,
+    /// A plain instance; and the snapshot is to be made now, by this job (then [`Snapshots::finish`]).
+    Make(Job),
+}
+
+/// Making one snapshot.
+pub(super) struct Job {
+    maker: Maker,
+    config: String,
+    environments: PolicyEnvironments,
+    limits: Limits,
+}
+
+impl Job {
+    /// Make it (on a background thread).
+    pub fn run(self) -> Result<Preinitialised, String> {
+        self.maker.make(&self.config, &self.environments, self.limits)
+    }
+}
+
+/// One snapshot made at a time in the process: each compiles on every core.
+static MAKING: AtomicBool = AtomicBool::new(false);
+
+impl Snapshots {
+    /// Decisions of one configuration after which a background thread makes its snapshot.
+    pub const HOT_AFTER: u32 = 16;
+    /// Configurations tracked per plugin; past this, new ones take the plain path.
+    const MAX_ENTRIES: usize = 32;
+
+    /// No snapshots (custom plugins, one-shot processes).
+    pub fn none() -> Self {
+        Snapshots { maker: None, entries: Mutex::new(HashMap::new()), used: AtomicUsize::new(0) }
+    }
+
+    /// Snapshots of the standard plugin `component`, made on request, and by decisions of a hot
+    /// configuration when `when_hot`.
+    pub fn of_builtin(component: &'static [u8], engine: &Engine, linker: &Linker<SandboxState>, when_hot: bool) -> Self {
+        let maker = Maker { component, engine: engine.clone(), linker: linker.clone(), when_hot };
+        Snapshots { maker: Some(maker), entries: Mutex::new(HashMap::new()), used: AtomicUsize::new(0) }
+    }
+
+    /// The ready snapshot for `key`, counting the decision; once the configuration is hot (and
+    /// no other snapshot is being made), the job that makes its snapshot, for a background thread.
+    pub fn for_decision(&self, key: [u8; 32], config: &str, environments: &PolicyEnvironments, limits: Limits) -> Lookup {
+        let Some(maker) = &self.maker else { return Lookup::Plain };
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !entries.contains_key(&key) && entries.len() >= Self::MAX_ENTRIES {
+            return Lookup::Plain;
+        }
+        let entry = entries.entry(key).or_insert(Entry::Seen(0));
+        let seen = match entry {
+            Entry::Ready(ready) => {
+                self.used.fetch_add(1, Ordering::Relaxed);
+                return Lookup::Ready(ready.clone());
+            }
+            Entry::Building | Entry::Unusable => return Lookup::Plain,
+            Entry::Seen(count) => {
+                *count += 1;
+                *count
+            }
+        };
+        if !maker.when_hot || seen < Self::HOT_AFTER || MAKING.swap(true, Ordering::SeqCst) {
+            return Lookup::Plain;
+        }
+        *entry = Entry::Building;
+        Lookup::Make(Job { maker: maker.clone(), config: config.to_string(), environments: environments.clone(), limits })
+    }
+
+    /// How many decisions started from a snapshot.
+    pub fn decisions_from_snapshots(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Record the outcome of a snapshot started by [`Snapshots::for_decision`] or made now.
+    pub fn finish(&self, key: [u8; 32], made: Result<Preinitialised, String>, source: &str) -> Result<Arc<Preinitialised>, String> {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        MAKING.store(false, Ordering::SeqCst);
+        match made {
+            Ok(made) => {
+                let ready = Arc::new(made);
+                entries.insert(key, Entry::Ready(ready.clone()));
+                Ok(ready)
+            }
+            Err(cause) => {
+                if !matches!(entries.insert(key, Entry::Unusable), Some(Entry::Unusable)) {
+                    eprintln!("tollgate: {source}: no pre-initialised instance for this configuration ({cause}); decisions stay as they were");
+                }
+                Err(cause)
+            }
+        }
+    }
+
+    /// Make the snapshot for `key` now, on this thread (`Plugin::preinitialise`).
+    pub fn make_now(&self, key: [u8; 32], config: &str, environments: &PolicyEnvironments, limits: Limits, source: &str) -> Result<Arc<Preinitialised>, String> {
+        let Some(maker) = &self.maker else {
+            return Err("only the standard plugins, in a process with an instance pool, are pre-initialised".to_string());
+        };
+        while MAKING.swap(true, Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let made = maker.make(config, environments, limits);
+        self.finish(key, made, source)
+    }
+}
+
+impl Maker {
+    /// Ask info() and validate-config(`config`) in a template instance told `environments` and
+    /// nothing else, and compile the snapshot of its state.
+    fn make(&self, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Result<Preinitialised, String> {
+        let wizer = wasmtime_wizer::Wizer::new();
+        let (layout, instrumented) = wizer.instrument_component(self.component).map_err(|error| format!("instrumenting it failed: {error:#}"))?;
+        let template = Component::new(&self.engine, &instrumented).map_err(|error| format!("compiling the template failed: {error:#}"))?;
+        let template = self.linker.instantiate_pre(&template).map_err(|error| format!("linking the template failed: {error:#}"))?;
+        let access = HostAccess { environments: environments.clone(), ..HostAccess::none() };
+        let mut store = new_store(&self.engine, SandboxState::new(access, 0, b"tollgate pre-initialisation", limits.memory_bytes, limits.timeout), limits);
+        let instance = template.instantiate(&mut store).map_err(|error| format!("the template did not start: {error:#}"))?;
+        let exports = Policy::new(&mut store, &instance).map_err(|error| format!("{error:#}"))?;
+        let exports = exports.tollgate_policy_plugin();
+        let info = exports.call_info(&mut store).map_err(|error| format!("its info() failed: {error:#}"))?;
+        let info = info_from_wit(info)?;
+        match exports.call_validate_config(&mut store, config) {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(format!("it refused the configuration: {message}")),
+            Err(error) => return Err(format!("its validate-config failed: {error:#}")),
+        }
+        // What the template logged or printed would be missing from every decision's record.
+        let state = store.data();
+        if !state.logs.is_empty() || state.dropped_log_lines > 0 || !state.stdout.text().is_empty() || !state.stderr.text().is_empty() {
+            return Err("it logged or printed while validating".to_string());
+        }
+        let mut template = Template { store: &mut store, instance, failed: false };
+        let snapshot = ready(wizer.snapshot_component(&layout, &mut template))
+            .ok_or("taking the snapshot waited on something")?
+            .map_err(|error| format!("taking the snapshot failed: {error:#}"))?;
+        if template.failed {
+            return Err("reading the template's state failed".to_string());
+        }
+        let component = Component::new(&self.engine, &snapshot).map_err(|error| format!("compiling the snapshot failed: {error:#}"))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|error| format!("linking the snapshot failed: {error:#}"))?;
+        let pre = PolicyPre::new(pre).map_err(|error| format!("the snapshot's exports: {error:#}"))?;
+        Ok(Preinitialised { pre, info })
+    }
+}
+
+/// The template instance, as [`wasmtime_wizer`] reads its state: through the functions its
+/// instrumentation exports, each returning one value.
+struct Template<'a> {
+    store: &'a mut Store<SandboxState>,
+    instance: Instance,
+    /// Set when a read failed or had another type: the snapshot is then refused.
+    failed: bool,
+}
+
+impl Template<'_> {
+    fn call(&mut self, interface: &str, function: &str) -> Val {
+        let mut results = [Val::Bool(false)];
+        let called = (|| {
+            let (_, interface) = self.instance.get_export(&mut *self.store, None, interface)?;
+            let (_, function) = self.instance.get_export(&mut *self.store, Some(&interface), function)?;
+            let function = self.instance.get_func(&mut *self.store, function)?;
+            function.call(&mut *self.store, &[], &mut results).ok()
+        })();
+        self.failed |= called.is_none();
+        results[0].clone()
+    }
+
+    /// `value`, or the default with the snapshot marked failed.
+    fn expect<T: Default>(&mut self, value: Option<T>) -> T {
+        self.failed |= value.is_none();
+        value.unwrap_or_default()
+    }
+}
+
+impl wasmtime_wizer::ComponentInstanceState for Template<'_> {
+    fn call_func_ret_list_u8(&mut self, interface: &str, function: &str, contents: impl FnOnce(&[u8]) + Send) -> impl Future<Output = ()> + Send {
+        let bytes = match self.call(interface, function) {
+            Val::List(values) => values.into_iter().map(|value| if let Val::U8(byte) = value { Some(byte) } else { None }).collect::<Option<Vec<u8>>>(),
+            _ => None,
+        };
+        let bytes = self.expect(bytes);
+        contents(&bytes);
+        std::future::ready(())
+    }
+
+    fn call_func_ret_s32(&mut self, interface: &str, function: &str) -> impl Future<Output = i32> + Send {
+        let value = if let Val::S32(value) = self.call(interface, function) { Some(value) } else { None };
+        std::future::ready(self.expect(value))
+    }
+
+    fn call_func_ret_s64(&mut self, interface: &str, function: &str) -> impl Future<Output = i64> + Send {
+        let value = if let Val::S64(value) = self.call(interface, function) { Some(value) } else { None };
+        std::future::ready(self.expect(value))
+    }
+
+    fn call_func_ret_f32(&mut self, interface: &str, function: &str) -> impl Future<Output = u32> + Send {
+        let value = if let Val::Float32(value) = self.call(interface, function) { Some(value.to_bits()) } else { None };
+        std::future::ready(self.expect(value))
+    }
+
+    fn call_func_ret_f64(&mut self, interface: &str, function: &str) -> impl Future<Output = u64> + Send {
+        let value = if let Val::Float64(value) = self.call(interface, function) { Some(value.to_bits()) } else { None };
+        std::future::ready(self.expect(value))
+    }
+}
+
+/// The value of a future that never waits (every call above answers at once).
+fn ready<T>(future: impl Future<Output = T>) -> Option<T> {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut TaskContext::from_waker(Waker::noop())) {
+        Poll::Ready(value) => Some(value),
+        Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+//! A pre-initialised instance decides as a plain one, each decision still in a fresh instance,
+//! and a server makes one by itself once a configuration is hot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::super::{FileSource, HostAccess, Limits, Plugin, PluginRef, PolicyEnvironments, Runtime};
+use crate::transition::{Approval, Transition};
+
+fn environments() -> PolicyEnvironments {
+    PolicyEnvironments { configured: vec!["test".into(), "prod".into()], runs_for: vec!["prod".into()] }
+}
+
+fn access(files: &[(&str, &str)]) -> HostAccess {
+    let files: BTreeMap<String, String> = files.iter().map(|(path, text)| (path.to_string(), text.to_string())).collect();
+    let files: Arc<dyn FileSource> = Arc::new(files);
+    HostAccess { files: Some(files), environments: environments(), ..HostAccess::none() }
+}
+
+fn approved_by(approvers: &[&str]) -> Transition {
+    let mut transition = Transition {
+        id: format!("tg-preinit-{}", approvers.len()),
+        application: "shop-api".into(),
+        from_env: Some("test".into()),
+        to_env: "prod".into(),
+        requested_by: "erin".into(),
+        // Tuesday 2026-01-06 10:30 in Berlin.
+        requested_at: 1_767_691_800,
+        ..Transition::default()
+    };
+    let version = transition.artifact.version.clone();
+    transition.approvals = approvers.iter().map(|approver| Approval { approver: approver.to_string(), at: None, version: version.clone(), group: None, signed: None }).collect();
+    transition
+}
+
+/// What a user sees of a decision: the outcome, the logs and the approvals it counted.
+fn seen(plugin: &Arc<Plugin>, config: &str, transition: &Transition, files: &[(&str, &str)]) -> String {
+    let decided = plugin.decide(config, transition, Limits::default(), access(files));
+    let evaluation = decided.evaluation;
+    format!("{:?} {:?} {:?}", evaluation.outcome, evaluation.logs, evaluation.counted_approvals)
+}
+
+fn builtin(runtime: &Runtime, name: &str) -> Arc<Plugin> {
+    runtime.load(&PluginRef::parse(&format!("builtin:{name}")).unwrap()).unwrap()
+}
+
+const APPROVALS: &str = r#"{"environments": {"prod": {"required": 2, "groups": {"sre": ["bob", "dana"]}, "group_minimums": {"sre": 1}}}}"#;
+const WINDOW: &str = r#"{"environments": {"prod": {"timezone": "Europe/Berlin", "windows": [{"days": ["mon", "tue"], "start": "09:00", "end": "10:00"}]}}}"#;
+const READINESS: &str = r#"{"environments": {"prod": {"readiness_file": "erp/readiness.yaml"}}}"#;
+
+#[test]
+fn a_pre_initialised_instance_decides_as_a_plain_one_each_decision_in_a_fresh_instance() {
+    let runtime = Runtime::new_pooled(None).unwrap();
+    let cases: Vec<(&str, &str, Transition, Vec<(&str, &str)>)> = vec![
+        ("approval-count", APPROVALS, approved_by(&["alice", "bob"]), vec![]),
+        ("approval-count", APPROVALS, approved_by(&["alice"]), vec![]),
+        ("approval-count", APPROVALS, approved_by(&["alice", "carol"]), vec![]),
+        ("change-window", WINDOW, approved_by(&[]), vec![]),
+        ("erp-readiness", READINESS, approved_by(&[]), vec![("erp/readiness.yaml", "status: ready\n")]),
+        ("erp-readiness", READINESS, approved_by(&[]), vec![("erp/readiness.yaml", "status: blocked\n")]),
+    ];
+    let plain: Vec<String> = cases.iter().map(|(name, config, transition, files)| seen(&builtin(&runtime, name), config, transition, files)).collect();
+    let allowed: Vec<bool> = plain.iter().map(|seen| seen.starts_with("Verdict(Verdict { decision: Allow")).collect();
+    assert_eq!(allowed, [true, false, false, false, true, false], "{plain:#?}");
+    for name in ["approval-count", "change-window", "erp-readiness"] {
+        let plugin = builtin(&runtime, name);
+        let config = cases.iter().find(|case| case.0 == name).unwrap().1;
+        plugin.preinitialise(config, &environments(), Limits::default()).unwrap();
+    }
+    // Twice over, interleaved: an allow after a deny of the same instance image, so nothing
+    // one decision did is seen by the next.
+    for _ in 0..2 {
+        for ((name, config, transition, files), plain) in cases.iter().zip(&plain) {
+            let plugin = builtin(&runtime, name);
+            let before = plugin.decisions_from_snapshots();
+            assert_eq!(&seen(&plugin, config, transition, files), plain, "{name}");
+            assert_eq!(plugin.decisions_from_snapshots(), before + 1, "{name}: decided from its snapshot");
+        }
+    }
+    // Another configuration, or the same one told other environments, is not the snapshot's.
+    let approvals = builtin(&runtime, "approval-count");
+    let before = approvals.decisions_from_snapshots();
+    let one = r#"{"environments": {"prod": {"required": 1}}}"#;
+    let decided = seen(&approvals, one, &approved_by(&["alice"]), &[]);
+    assert!(decided.contains("Allow"), "{decided}");
+    let decided = approvals.decide(APPROVALS, &approved_by(&["alice", "bob"]), Limits::default(), HostAccess { environments: PolicyEnvironments { configured: vec!["prod".into()], runs_for: vec!["prod".into()] }, ..HostAccess::none() });
+    assert!(format!("{:?}", decided.evaluation.outcome).contains("Allow"));
+    assert_eq!(approvals.decisions_from_snapshots(), before);
+}
+
+#[test]
+fn a_configuration_the_plugin_refuses_or_a_one_shot_runtime_gets_no_snapshot_and_decides_as_before() {
+    let runtime = Runtime::new_pooled(None).unwrap();
+    let approvals = builtin(&runtime, "approval-count");
+    let misspelt = r#"{"environments": {"prd": {"required": 2}}}"#;
+    let refused = approvals.preinitialise(misspelt, &environments(), Limits::default()).unwrap_err();
+    assert!(refused.contains("refused the configuration") && refused.contains("prd"), "{refused}");
+    let decided = seen(&approvals, misspelt, &approved_by(&["alice", "bob"]), &[]);
+    assert!(decided.contains("configuration rejected") && decided.contains("prd"), "{decided}");
+    assert_eq!(approvals.decisions_from_snapshots(), 0);
+
+    let one_shot = Runtime::new(None).unwrap();
+    let error = builtin(&one_shot, "approval-count").preinitialise(APPROVALS, &environments(), Limits::default()).unwrap_err();
+    assert!(error.contains("only the standard plugins, in a process with an instance pool"), "{error}");
+}
+
+#[test]
+fn a_server_runtime_pre_initialises_a_configuration_by_itself_once_it_is_hot() {
+    let mut runtime = Runtime::new_pooled(None).unwrap();
+    runtime.preinitialise_hot_configurations();
+    let plugin = builtin(&runtime, "approval-count");
+    let transition = approved_by(&["alice", "bob"]);
+    let plain = seen(&plugin, APPROVALS, &transition, &[]);
+    for _ in 1..super::Snapshots::HOT_AFTER {
+        assert_eq!(seen(&plugin, APPROVALS, &transition, &[]), plain);
+    }
+    // The last decision made it hot: its snapshot is being made on a background thread, while
+    // decisions go on as before.
+    let started = Instant::now();
+    while plugin.decisions_from_snapshots() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(300), "no snapshot within five minutes");
+        assert_eq!(seen(&plugin, APPROVALS, &transition, &[]), plain);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(seen(&plugin, APPROVALS, &transition, &[]), plain);
+}
