@@ -223,6 +223,7 @@ def main():
     parser.add_argument("--rego", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--decision-us", type=float, default=float("nan"))
+    parser.add_argument("--decision-plain-us", type=float, default=float("nan"))
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--serve-requests", type=int, default=2000)
     options = parser.parse_args()
@@ -296,7 +297,8 @@ def main():
     batch = lambda path: lambda: run_once([tollgate, "--cache-dir", str(cache), "--repo", str(small), "plan-batch", str(path), "--jobs", "1",
                                             "--actor", "alice", "--approval", "bob", "--approval", "dana", "--at", IN_WINDOW])
     rows.append(("P2", "one decision in process (4 policies, fresh instances)", f"{options.decision_us:.0f} µs", f"regorus library {regorus_us:.0f} µs",
-                 options.decision_us / regorus_us, "<= 150 µs", "tollgate: cargo bench --bench decision, run before the table"))
+                 options.decision_us / regorus_us, "<= 150 µs",
+                 f"tollgate: cargo bench --bench decision, run before the table; serve's, pre-initialised (plain instances, plan-batch's: {options.decision_plain_us:.0f} µs)"))
     p2 = paired(max(5, runs // 2), batch(batch_many), batch(batch_one))
     per_decision_us = (p2[0] - p2[1]) / 200 * 1e6
     rows.append(("P2", "  same with planning (plan + 4 policies)", f"{per_decision_us:.0f} µs", f"regorus library {regorus_us:.0f} µs",

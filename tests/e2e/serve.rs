@@ -159,6 +159,40 @@ fn serve_reuses_its_opened_repository_but_judges_with_the_configuration_committe
     assert!(findings(&after).contains("3 approvals") && !findings(&after).contains("2 approvals"), "{after}");
 }
 
+/// A configuration decided 16 times is pre-initialised on a background thread; the decisions
+/// after it start from the snapshot, say so in the metrics, and answer as before.
+#[test]
+fn serve_pre_initialises_a_hot_configuration_and_answers_the_same_from_its_snapshot() {
+    let (_dir, repo, server) = served_demo();
+    promote_with_cli(&repo, true);
+    let step = kargo_step("prod", "1.4.2");
+    // The document without what differs between two calls, change-window's words on the
+    // minute of the call included.
+    let decide = || {
+        let mut document = stable(server.call("POST", "/v1/plan", Some(&step.body)).json());
+        for policy in document["policies"].as_array_mut().unwrap().iter_mut().filter(|policy| policy["name"] == "change-window") {
+            let evaluation = policy["evaluation"].as_object_mut().unwrap();
+            evaluation.remove("findings");
+            evaluation.remove("logs");
+        }
+        document
+    };
+    let first = decide();
+    assert_eq!(first["decision"], "deny", "{first}");
+    let from_snapshots = |metrics: &str| metrics.lines().any(|line| line.starts_with("tollgate_policy_decisions_preinitialised_total{") && !line.ends_with(" 0"));
+    let started = std::time::Instant::now();
+    let mut plain = 0;
+    while !from_snapshots(&server.call("GET", "/metrics", None).body) {
+        assert_eq!(decide(), first);
+        plain += 1;
+        assert!(started.elapsed() < Duration::from_secs(300), "no decision from a snapshot after {plain} requests");
+    }
+    assert!(plain >= 15, "a configuration is hot after 16 decisions, not {}", plain + 1);
+    for _ in 0..3 {
+        assert_eq!(decide(), first);
+    }
+}
+
 /// Which branch is protected is found for the first request and kept: a reference that
 /// would have chosen another branch, made while the server runs, changes nothing.
 #[test]

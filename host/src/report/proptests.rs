@@ -81,7 +81,7 @@ fn decided(kind: Kind, mode: Mode, texts: &[String], finding_path: Option<String
         config_json: "{}".into(),
         limits: Limits::default(),
         http_origins: Vec::new(),
-        evaluation: Evaluation { outcome, logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: Duration::ZERO, counted_approvals: None, peak_memory_bytes: 0 },
+        evaluation: Evaluation { outcome, logs: Vec::new(), stdout: String::new(), stderr: String::new(), elapsed: Duration::ZERO, counted_approvals: None, peak_memory_bytes: 0, preinitialised: false },
         observations: Vec::new(),
     };
     let gate_outcome = match (kind, mode) {

@@ -143,6 +143,11 @@ pub struct Evaluation {
     /// The most memory the call's instance held (linear memories and tables, as charged
     /// against the memory cap): its high-water mark. 0 when it never started.
     pub peak_memory_bytes: usize,
+    /// Whether the instance was of the plugin's snapshot pre-initialised for its configuration
+    /// (`tollgate serve`, once a configuration is hot): how it ran, not what it decided, so
+    /// never part of a document or record.
+    #[serde(skip)]
+    pub preinitialised: bool,
 }
 
 impl Evaluation {
@@ -156,6 +161,7 @@ impl Evaluation {
             elapsed: Duration::ZERO,
             counted_approvals: None,
             peak_memory_bytes: 0,
+            preinitialised: false,
         }
     }
 }

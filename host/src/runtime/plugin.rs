@@ -146,6 +146,7 @@ impl Plugin {
         let thread = CallThread::for_access(&access);
         let snapshot = self.snapshot_for(config.as_str(), &access.environments, limits);
         let pre = snapshot.as_ref().map(|snapshot| snapshot.pre.clone());
+        let preinitialised = pre.is_some();
         let call = self.start(pre, limits, HostAccess::none(), thread, transition.requested_at, &seed, move |store, policy| {
             asking.store(true, std::sync::atomic::Ordering::SeqCst);
             let exports = policy.tollgate_policy_plugin();
@@ -174,7 +175,7 @@ impl Plugin {
             let _ = info_slot.set(info);
             validate_and_evaluate(store, policy, &config, &wit_transition, snapshot.is_none())
         });
-        PendingDecision { call, info, asked, http }
+        PendingDecision { call, info, asked, http, preinitialised }
     }
 
     /// Make the pre-initialised instance for `config` where the configuration has `environments`
@@ -413,6 +414,7 @@ fn evaluation_of(record: CallRecord<Result<Counted, String>>) -> Evaluation {
         elapsed: record.elapsed,
         counted_approvals,
         peak_memory_bytes: record.peak_memory_bytes,
+        preinitialised: false,
     }
 }
 
@@ -447,6 +449,8 @@ pub struct PendingDecision {
     asked: Arc<std::sync::atomic::AtomicBool>,
     /// Who fetched for the decision: asked at the end whether a held secret leaked.
     http: Arc<dyn super::HttpFetcher>,
+    /// Whether its instance is of a pre-initialised snapshot.
+    preinitialised: bool,
 }
 
 impl PendingDecision {
@@ -461,7 +465,8 @@ impl PendingDecision {
         {
             record.result = Err(format!("its info() failed: {cause}"));
         }
-        Decided { info, evaluation: screened(evaluation_of(record), &*self.http) }
+        let evaluation = Evaluation { preinitialised: self.preinitialised, ..screened(evaluation_of(record), &*self.http) };
+        Decided { info, evaluation }
     }
 }
 

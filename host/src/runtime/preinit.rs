@@ -12,9 +12,10 @@
 //! configuration and the environment names (no clock, no randomness, no files; a template that
 //! logs or prints is not used either): a decision from the snapshot is the decision the plain
 //! instance makes (`tests::a_pre_initialised_instance_decides_as_a_plain_one_…`). Making one
-//! compiles the component twice (the template, then the snapshot; about 0.3 s each here), so
-//! only `tollgate serve` asks for it, on a background thread, once a configuration is hot
-//! ([`Snapshots::HOT_AFTER`] decisions); until it is ready, decisions take the plain path.
+//! compiles the component twice: the instrumented template, then the snapshot (about 0.3–0.5 s
+//! each here, on every core), so only `tollgate serve` asks for it, on a
+//! background thread, once a configuration is hot ([`Snapshots::HOT_AFTER`] decisions); until
+//! it is ready, decisions take the plain path.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use wasmtime::component::{Component, Instance, Linker, Val};
+use wasmtime::component::{Component, ComponentType, Instance, Lift, Linker, WasmList};
 use wasmtime::{Engine, Store};
 
 use super::bindings::{Policy, PolicyPre};
@@ -53,7 +54,8 @@ enum Entry {
 /// What a plugin needs to make snapshots of itself, and those it made, by configuration.
 pub(super) struct Snapshots {
     maker: Option<Maker>,
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// By configuration key: where its snapshot stands, and when it was last asked for.
+    entries: Mutex<HashMap<[u8; 32], (Entry, u64)>>,
     /// Decisions that started from a snapshot.
     used: AtomicUsize,
 }
@@ -89,7 +91,7 @@ pub(super) struct Job {
 impl Job {
     /// Make it (on a background thread).
     pub fn run(self) -> Result<Preinitialised, String> {
-        self.maker.make(&self.config, &self.environments, self.limits)
+        self.maker.make_guarded(&self.config, &self.environments, self.limits)
     }
 }
 
@@ -99,8 +101,9 @@ static MAKING: AtomicBool = AtomicBool::new(false);
 impl Snapshots {
     /// Decisions of one configuration after which a background thread makes its snapshot.
     pub const HOT_AFTER: u32 = 16;
-    /// Configurations tracked per plugin; past this, new ones take the plain path.
-    const MAX_ENTRIES: usize = 32;
+    /// Configurations tracked per plugin (each snapshot holds a few megabytes of code); a new
+    /// one takes the place of the one asked for least recently.
+    pub const MAX_ENTRIES: usize = 8;
 
     /// No snapshots (custom plugins, one-shot processes).
     pub fn none() -> Self {
@@ -119,10 +122,12 @@ impl Snapshots {
     pub fn for_decision(&self, key: [u8; 32], config: &str, environments: &PolicyEnvironments, limits: Limits) -> Lookup {
         let Some(maker) = &self.maker else { return Lookup::Plain };
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !entries.contains_key(&key) && entries.len() >= Self::MAX_ENTRIES {
+        let now = entries.values().map(|(_, asked)| asked + 1).max().unwrap_or(0);
+        if !make_room(&mut entries, &key) {
             return Lookup::Plain;
         }
-        let entry = entries.entry(key).or_insert(Entry::Seen(0));
+        let (entry, asked) = entries.entry(key).or_insert((Entry::Seen(0), now));
+        *asked = now;
         let seen = match entry {
             Entry::Ready(ready) => {
                 self.used.fetch_add(1, Ordering::Relaxed);
@@ -150,14 +155,17 @@ impl Snapshots {
     pub fn finish(&self, key: [u8; 32], made: Result<Preinitialised, String>, source: &str) -> Result<Arc<Preinitialised>, String> {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         MAKING.store(false, Ordering::SeqCst);
+        make_room(&mut entries, &key);
         match made {
             Ok(made) => {
                 let ready = Arc::new(made);
-                entries.insert(key, Entry::Ready(ready.clone()));
+                let asked = entries.get(&key).map_or(0, |(_, asked)| *asked);
+                entries.insert(key, (Entry::Ready(ready.clone()), asked));
                 Ok(ready)
             }
             Err(cause) => {
-                if !matches!(entries.insert(key, Entry::Unusable), Some(Entry::Unusable)) {
+                let asked = entries.get(&key).map_or(0, |(_, asked)| *asked);
+                if !matches!(entries.insert(key, (Entry::Unusable, asked)), Some((Entry::Unusable, _))) {
                     eprintln!("tollgate: {source}: no pre-initialised instance for this configuration ({cause}); decisions stay as they were");
                 }
                 Err(cause)
@@ -173,26 +181,47 @@ impl Snapshots {
         while MAKING.swap(true, Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let made = maker.make(config, environments, limits);
+        let made = maker.make_guarded(config, environments, limits);
         self.finish(key, made, source)
     }
 }
 
+/// Whether `key` has a place among `entries`, making one for it if need be: the configuration
+/// asked for least recently gives way (one whose snapshot is being made stays).
+fn make_room(entries: &mut HashMap<[u8; 32], (Entry, u64)>, key: &[u8; 32]) -> bool {
+    if entries.contains_key(key) || entries.len() < Snapshots::MAX_ENTRIES {
+        return true;
+    }
+    let oldest = entries.iter().filter(|(_, (entry, _))| !matches!(entry, Entry::Building)).min_by_key(|(_, (_, asked))| *asked).map(|(key, _)| *key);
+    oldest.is_some_and(|oldest| entries.remove(&oldest).is_some())
+}
+
 impl Maker {
-    /// Ask info() and validate-config(`config`) in a template instance told `environments` and
-    /// nothing else, and compile the snapshot of its state.
+    /// [`Maker::make`], a panic in it (wasmtime's or Wizer's) an error: a snapshot is an
+    /// optimisation, and the next one must not wait forever for this one.
+    fn make_guarded(&self, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Result<Preinitialised, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.make(config, environments, limits))).unwrap_or_else(|_| Err("making it panicked".to_string()))
+    }
+
+    /// Ask info() (with nothing reachable) and validate-config(`config`) (told `environments`
+    /// and nothing else) in a template instance, and compile the snapshot of its state.
     fn make(&self, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Result<Preinitialised, String> {
         let wizer = wasmtime_wizer::Wizer::new();
+        // The component instrumented so that its memories and globals can be read (compiled for
+        // each snapshot rather than kept: a server makes few, and its code is megabytes).
         let (layout, instrumented) = wizer.instrument_component(self.component).map_err(|error| format!("instrumenting it failed: {error:#}"))?;
         let template = Component::new(&self.engine, &instrumented).map_err(|error| format!("compiling the template failed: {error:#}"))?;
         let template = self.linker.instantiate_pre(&template).map_err(|error| format!("linking the template failed: {error:#}"))?;
-        let access = HostAccess { environments: environments.clone(), ..HostAccess::none() };
-        let mut store = new_store(&self.engine, SandboxState::new(access, 0, b"tollgate pre-initialisation", limits.memory_bytes, limits.timeout), limits);
+        let state = SandboxState::new(HostAccess::none(), 0, b"tollgate pre-initialisation", limits.memory_bytes, limits.timeout);
+        let mut store = new_store(&self.engine, state, limits);
         let instance = template.instantiate(&mut store).map_err(|error| format!("the template did not start: {error:#}"))?;
         let exports = Policy::new(&mut store, &instance).map_err(|error| format!("{error:#}"))?;
         let exports = exports.tollgate_policy_plugin();
         let info = exports.call_info(&mut store).map_err(|error| format!("its info() failed: {error:#}"))?;
         let info = info_from_wit(info)?;
+        // As in a decision: info() with nothing reachable, then what validate-config may reach
+        // (here the environment names alone).
+        store.data_mut().grant(HostAccess { environments: environments.clone(), ..HostAccess::none() });
         match exports.call_validate_config(&mut store, config) {
             Ok(Ok(())) => {}
             Ok(Err(message)) => return Err(format!("it refused the configuration: {message}")),
@@ -222,59 +251,49 @@ impl Maker {
 struct Template<'a> {
     store: &'a mut Store<SandboxState>,
     instance: Instance,
-    /// Set when a read failed or had another type: the snapshot is then refused.
+    /// Set when a read failed or had another type: the snapshot is then refused (Wizer itself
+    /// may panic first on the empty memory it was given; [`Maker::make_guarded`] catches that).
     failed: bool,
 }
 
 impl Template<'_> {
-    fn call(&mut self, interface: &str, function: &str) -> Val {
-        let mut results = [Val::Bool(false)];
+    /// Call the instrumentation's `function` of `interface`, which returns one `R`; `None` (and
+    /// the snapshot marked failed) when it is missing, has another type or fails.
+    fn call<R: ComponentType + Lift + Send + Sync + 'static>(&mut self, interface: &str, function: &str) -> Option<R> {
         let called = (|| {
             let (_, interface) = self.instance.get_export(&mut *self.store, None, interface)?;
             let (_, function) = self.instance.get_export(&mut *self.store, Some(&interface), function)?;
-            let function = self.instance.get_func(&mut *self.store, function)?;
-            function.call(&mut *self.store, &[], &mut results).ok()
+            let function = self.instance.get_typed_func::<(), (R,)>(&mut *self.store, function).ok()?;
+            function.call(&mut *self.store, ()).ok().map(|(value,)| value)
         })();
         self.failed |= called.is_none();
-        results[0].clone()
-    }
-
-    /// `value`, or the default with the snapshot marked failed.
-    fn expect<T: Default>(&mut self, value: Option<T>) -> T {
-        self.failed |= value.is_none();
-        value.unwrap_or_default()
+        called
     }
 }
 
 impl wasmtime_wizer::ComponentInstanceState for Template<'_> {
     fn call_func_ret_list_u8(&mut self, interface: &str, function: &str, contents: impl FnOnce(&[u8]) + Send) -> impl Future<Output = ()> + Send {
-        let bytes = match self.call(interface, function) {
-            Val::List(values) => values.into_iter().map(|value| if let Val::U8(byte) = value { Some(byte) } else { None }).collect::<Option<Vec<u8>>>(),
-            _ => None,
-        };
-        let bytes = self.expect(bytes);
-        contents(&bytes);
+        match self.call::<WasmList<u8>>(interface, function) {
+            Some(list) => contents(list.as_le_slice(&*self.store)),
+            None => contents(&[]),
+        }
         std::future::ready(())
     }
 
     fn call_func_ret_s32(&mut self, interface: &str, function: &str) -> impl Future<Output = i32> + Send {
-        let value = if let Val::S32(value) = self.call(interface, function) { Some(value) } else { None };
-        std::future::ready(self.expect(value))
+        std::future::ready(self.call(interface, function).unwrap_or_default())
     }
 
     fn call_func_ret_s64(&mut self, interface: &str, function: &str) -> impl Future<Output = i64> + Send {
-        let value = if let Val::S64(value) = self.call(interface, function) { Some(value) } else { None };
-        std::future::ready(self.expect(value))
+        std::future::ready(self.call(interface, function).unwrap_or_default())
     }
 
     fn call_func_ret_f32(&mut self, interface: &str, function: &str) -> impl Future<Output = u32> + Send {
-        let value = if let Val::Float32(value) = self.call(interface, function) { Some(value.to_bits()) } else { None };
-        std::future::ready(self.expect(value))
+        std::future::ready(self.call::<f32>(interface, function).unwrap_or_default().to_bits())
     }
 
     fn call_func_ret_f64(&mut self, interface: &str, function: &str) -> impl Future<Output = u64> + Send {
-        let value = if let Val::Float64(value) = self.call(interface, function) { Some(value.to_bits()) } else { None };
-        std::future::ready(self.expect(value))
+        std::future::ready(self.call::<f64>(interface, function).unwrap_or_default().to_bits())
     }
 }
 

@@ -27,6 +27,7 @@ pub struct Metrics {
     verdicts: Family<Labels, Counter>,
     evaluation_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     plugin_failures: Family<Labels, Counter>,
+    preinitialised: Family<Labels, Counter>,
     fetch_failures: Counter,
     fetch_age: Gauge<f64, AtomicU64>,
     in_flight: Gauge,
@@ -49,13 +50,19 @@ impl Default for Metrics {
         registry.register("policy_evaluation_seconds", "Time one policy took on one transition, instantiation included", evaluation_seconds.clone());
         let plugin_failures = Family::<Labels, Counter>::default();
         registry.register("plugin_failures", "Policies that failed to run, by policy and kind (timeout, memory, trap, other)", plugin_failures.clone());
+        let preinitialised = Family::<Labels, Counter>::default();
+        registry.register(
+            "policy_decisions_preinitialised",
+            "Policy decisions whose instance started from the plugin's snapshot pre-initialised for its configuration (standard plugins, once a configuration is hot)",
+            preinitialised.clone(),
+        );
         let fetch_failures = Counter::default();
         registry.register("repository_fetch_failures", "Fetches of a remote --repo that failed", fetch_failures.clone());
         let fetch_age = Gauge::<f64, AtomicU64>::default();
         registry.register("repository_fetch_age_seconds", "Seconds since the last successful fetch of a remote --repo (0 for a local one)", fetch_age.clone());
         let in_flight = Gauge::default();
         registry.register("requests_in_flight", "Requests holding one of the --max-in-flight places", in_flight.clone());
-        Metrics { registry, decisions, verdicts, evaluation_seconds, plugin_failures, fetch_failures, fetch_age, in_flight, last_fetch: Mutex::new(None) }
+        Metrics { registry, decisions, verdicts, evaluation_seconds, plugin_failures, preinitialised, fetch_failures, fetch_age, in_flight, last_fetch: Mutex::new(None) }
     }
 }
 
@@ -73,6 +80,9 @@ impl Metrics {
                 labels.extend([("policy", run.name.clone()), ("verdict", run.verdict_label())]);
                 self.verdicts.get_or_create(&labels).inc();
                 self.evaluation_seconds.get_or_create(&vec![("policy", run.name.clone())]).observe(run.evaluation.elapsed.as_secs_f64());
+                if run.evaluation.preinitialised {
+                    self.preinitialised.get_or_create(&vec![("policy", run.name.clone())]).inc();
+                }
                 if let PolicyOutcome::Failed { cause } = &run.evaluation.outcome {
                     self.plugin_failures.get_or_create(&vec![("policy", run.name.clone()), ("kind", failure_kind(cause).to_string())]).inc();
                 }

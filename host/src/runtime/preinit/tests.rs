@@ -125,3 +125,21 @@ fn a_server_runtime_pre_initialises_a_configuration_by_itself_once_it_is_hot() {
     }
     assert_eq!(seen(&plugin, APPROVALS, &transition, &[]), plain);
 }
+
+#[test]
+fn a_new_configuration_takes_the_place_of_the_one_asked_for_least_recently_but_never_of_one_being_made() {
+    use super::{Entry, Snapshots, make_room};
+    let mut entries = std::collections::HashMap::new();
+    for index in 0..Snapshots::MAX_ENTRIES as u8 {
+        let entry = if index == 0 { Entry::Building } else { Entry::Seen(u32::from(index)) };
+        entries.insert([index; 32], (entry, u64::from(index)));
+    }
+    assert!(make_room(&mut entries, &[1; 32]), "one already there keeps its place");
+    assert_eq!(entries.len(), Snapshots::MAX_ENTRIES);
+    assert!(make_room(&mut entries, &[200; 32]));
+    assert!(entries.contains_key(&[0; 32]) && !entries.contains_key(&[1; 32]), "the oldest not being made gave way");
+    assert_eq!(entries.len(), Snapshots::MAX_ENTRIES - 1);
+    // Every place taken by one being made: no room, the plain path.
+    let mut making: std::collections::HashMap<_, _> = (0..Snapshots::MAX_ENTRIES as u8).map(|index| ([index; 32], (Entry::Building, 0))).collect();
+    assert!(!make_room(&mut making, &[200; 32]));
+}
