@@ -15,7 +15,8 @@
 //!   the host; every other call runs on the caller's thread (`plugin.rs`). Each fails closed
 //!   with the cause in plain words.
 //! - A server thread may end its calls' instances after it has answered instead of before
-//!   (`deferred.rs`).
+//!   (`deferred.rs`), and a server decides a hot configuration of a standard plugin from a
+//!   snapshot pre-initialised for it: a fresh instance that asks evaluate alone (`preinit.rs`).
 
 mod baseline;
 mod bindings;

@@ -130,7 +130,10 @@ impl Plugin {
     /// plugin's own; they share one `Store`, hence one deadline and one memory budget
     /// (`limits` covers the whole decision, instantiation included). Asking info() in every
     /// decision instance, rather than remembering it, keeps the sequence of calls a decision
-    /// makes the same in every process, so `verify` replays exactly what `plan` ran.
+    /// makes the same in every process, so `verify` replays exactly what `plan` ran; an instance
+    /// of a pre-initialised snapshot (`serve`, a hot configuration: `preinit.rs`) asked info()
+    /// and validate-config in its template, with the same configuration and environments, and
+    /// starts where they left it.
     pub fn start_decision(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> PendingDecision {
         let wit_transition = transition_to_wit(transition);
         let artifacts = named_artifacts_to_wit(&transition.artifacts);
