@@ -196,6 +196,9 @@ impl Plugin {
     /// The snapshot a decision of `config` starts from, if it is ready; starts making it on a
     /// background thread once the configuration is hot.
     fn snapshot_for(self: &Arc<Self>, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Option<Arc<Preinitialised>> {
+        if !self.snapshots.can_make() {
+            return None;
+        }
         let key = validation_key(config, environments);
         match self.snapshots.for_decision(key, config, environments, limits) {
             Lookup::Ready(ready) => Some(ready),

@@ -117,6 +117,11 @@ impl Snapshots {
         Snapshots { maker: Some(maker), entries: Mutex::new(HashMap::new()), used: AtomicUsize::new(0) }
     }
 
+    /// Whether this plugin has snapshots at all (a standard plugin in a pooled runtime).
+    pub fn can_make(&self) -> bool {
+        self.maker.is_some()
+    }
+
     /// The ready snapshot for `key`, counting the decision; once the configuration is hot (and
     /// no other snapshot is being made), the job that makes its snapshot, for a background thread.
     pub fn for_decision(&self, key: [u8; 32], config: &str, environments: &PolicyEnvironments, limits: Limits) -> Lookup {
