@@ -25,7 +25,7 @@
 //!   in a directory no one else can write) and evaluates them in a sandbox with a deadline and
 //!   one memory budget per call, on the caller's thread or, for a call that may wait on the
 //!   network, on a reused worker thread under a watchdog (long-lived processes take each
-//!   call's fresh instance from a pool of reset memory slots; a server, for a hot configuration
+//!   call's fresh instance from a pool of reset memory slots; `serve --preinitialise`, for a hot configuration
 //!   of a standard plugin, from a snapshot pre-initialised for it), checking everything that comes
 //!   back, failing closed on any misbehaviour;
 //! - [`credentials`]: secrets the host attaches to a policy's granted HTTP origins, never

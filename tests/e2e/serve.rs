@@ -159,11 +159,15 @@ fn serve_reuses_its_opened_repository_but_judges_with_the_configuration_committe
     assert!(findings(&after).contains("3 approvals") && !findings(&after).contains("2 approvals"), "{after}");
 }
 
-/// A configuration decided 16 times is pre-initialised on a background thread; the decisions
-/// after it start from the snapshot, say so in the metrics, and answer as before.
+/// With --preinitialise, a configuration decided 16 times is pre-initialised on a background
+/// thread; the decisions after it start from the snapshot, say so in the metrics, and answer
+/// as before.
 #[test]
 fn serve_pre_initialises_a_hot_configuration_and_answers_the_same_from_its_snapshot() {
-    let (_dir, repo, server) = served_demo();
+    let dir = gitops_repo();
+    let repo = repo_path(&dir);
+    let tokens = token_file(dir.path());
+    let server = Server::start(&repo, &[], &["--token-file", &tokens, "--preinitialise"]);
     promote_with_cli(&repo, true);
     let step = kargo_step("prod", "1.4.2");
     // The document without what differs between two calls, change-window's words on the

@@ -55,6 +55,11 @@ pub struct ServeArgs {
     /// process's git credentials.
     #[arg(long)]
     pub allow_promote: bool,
+    /// Decide a standard plugin's configuration, once it is hot (16 decisions), from a snapshot
+    /// pre-initialised for it: about 50 µs less CPU per decision of the four standard policies,
+    /// for about 35 MiB more memory and a second or two of compiling per configuration.
+    #[arg(long)]
+    pub preinitialise: bool,
     /// Decisions evaluated at once; more are refused with 503 and Retry-After.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_in_flight: u32,
@@ -99,7 +104,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode, Failure> {
         max_in_flight: args.max_in_flight as usize,
         request_timeout: args.request_timeout,
     };
-    let commands = CliCommands { runtime: Arc::new(runtime_for(cli, Lifetime::Server)?), cli: CliSettings::of(cli), default_branch: OnceLock::new() };
+    let commands = CliCommands { runtime: Arc::new(runtime_for(cli, if args.preinitialise { Lifetime::PreinitialisingServer } else { Lifetime::LongLived })?), cli: CliSettings::of(cli), default_branch: OnceLock::new() };
     crate::serve::run(options, Arc::new(commands))?;
     Ok(ExitCode::Success)
 }

@@ -20,11 +20,12 @@ pub(super) fn runtime(cli: &Cli) -> Result<Runtime, Failure> {
 pub(super) enum Lifetime {
     /// One command: instances mapped on demand (quick to start).
     OneShot,
-    /// Many decisions (`plan-batch`): instances from a pool (quick per decision).
+    /// Many decisions (`plan-batch`, `serve`): instances from a pool (quick per decision).
     LongLived,
-    /// A server: as long-lived, and a hot configuration of a standard plugin is pre-initialised
-    /// in the background (quicker still per decision, after about a second of compiling).
-    Server,
+    /// `serve --preinitialise`: as long-lived, and a hot configuration of a standard plugin is
+    /// pre-initialised in the background (quicker still per decision, after a second or two of
+    /// compiling, for more memory).
+    PreinitialisingServer,
 }
 
 /// [`runtime`] for a process of `lifetime`.
@@ -33,11 +34,11 @@ pub(super) fn runtime_for(cli: &Cli, lifetime: Lifetime) -> Result<Runtime, Fail
     let cache_root = if cli.no_cache { None } else { store_root.clone() };
     let created = match lifetime {
         Lifetime::OneShot => Runtime::new(cache_root.as_deref()),
-        Lifetime::LongLived | Lifetime::Server => Runtime::new_pooled(cache_root.as_deref()),
+        Lifetime::LongLived | Lifetime::PreinitialisingServer => Runtime::new_pooled(cache_root.as_deref()),
     };
     let mut runtime = created
         .map_err(|error| Failure::policy_failed(format!("cannot start the WebAssembly runtime: {error:#}")))?;
-    if matches!(lifetime, Lifetime::Server) {
+    if matches!(lifetime, Lifetime::PreinitialisingServer) {
         runtime.preinitialise_hot_configurations();
     }
     runtime.set_verbose(cli.verbose);

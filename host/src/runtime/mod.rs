@@ -15,7 +15,7 @@
 //!   the host; every other call runs on the caller's thread (`plugin.rs`). Each fails closed
 //!   with the cause in plain words.
 //! - A server thread may end its calls' instances after it has answered instead of before
-//!   (`deferred.rs`), and a server decides a hot configuration of a standard plugin from a
+//!   (`deferred.rs`), and `serve --preinitialise` decides a hot configuration of a standard plugin from a
 //!   snapshot pre-initialised for it: a fresh instance that asks evaluate alone (`preinit.rs`).
 
 mod baseline;
@@ -145,7 +145,7 @@ pub struct Evaluation {
     /// against the memory cap): its high-water mark. 0 when it never started.
     pub peak_memory_bytes: usize,
     /// Whether the instance was of the plugin's snapshot pre-initialised for its configuration
-    /// (`tollgate serve`, once a configuration is hot): how it ran, not what it decided, so
+    /// (`serve --preinitialise`, once a configuration is hot): how it ran, not what it decided, so
     /// never part of a document or record.
     #[serde(skip)]
     pub preinitialised: bool,
@@ -285,7 +285,7 @@ pub struct Runtime {
     /// Whether instances come from a pool (a long-lived process): only then are the standard
     /// plugins pre-initialised (`preinit.rs`).
     pooled: bool,
-    /// Whether decisions pre-initialise a hot configuration by themselves (`tollgate serve`).
+    /// Whether decisions pre-initialise a hot configuration by themselves (`serve --preinitialise`).
     preinitialise_hot: bool,
 }
 
@@ -323,7 +323,8 @@ impl Runtime {
 
     /// In a pooled runtime, let decisions of a standard plugin pre-initialise a configuration
     /// once it is hot, on a background thread (`preinit.rs`); set before loading plugins. For
-    /// a server: each costs about a second of compiling, which a batch would not win back.
+    /// `serve --preinitialise`: each costs a second or two of compiling, which a batch would not
+    /// win back, and a few megabytes kept.
     pub fn preinitialise_hot_configurations(&mut self) {
         self.preinitialise_hot = self.pooled;
     }

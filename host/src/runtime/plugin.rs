@@ -213,6 +213,13 @@ impl Plugin {
                         libc::setpriority(libc::PRIO_PROCESS, 0, 10);
                     }
                     let _ = plugin.snapshots.finish(key, job.run(), &plugin.source);
+                    // Compiling left megabytes free in malloc's arenas (15 MiB of a server's
+                    // RSS with the four standard policies): hand them back.
+                    // SAFETY: malloc_trim only releases free memory; it may run on any thread.
+                    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
                 });
                 if let Err(error) = spawned {
                     let _ = self.snapshots.finish(key, Err(format!("no thread to make it on: {error}")), &self.source);

@@ -13,8 +13,8 @@
 //! logs or prints is not used either): a decision from the snapshot is the decision the plain
 //! instance makes (`tests::a_pre_initialised_instance_decides_as_a_plain_one_…`). Making one
 //! compiles the component twice: the instrumented template, then the snapshot (about 0.3–0.5 s
-//! each here, on every core), so only `tollgate serve` asks for it, on a
-//! background thread, once a configuration is hot ([`Snapshots::HOT_AFTER`] decisions); until
+//! each here, on every core) and holds a few megabytes, so only `tollgate serve --preinitialise`
+//! asks for it, on a background thread, once a configuration is hot ([`Snapshots::HOT_AFTER`] decisions); until
 //! it is ready, decisions take the plain path.
 
 use std::collections::HashMap;
@@ -66,7 +66,7 @@ struct Maker {
     component: &'static [u8],
     engine: Engine,
     linker: Linker<SandboxState>,
-    /// Whether decisions make snapshots of hot configurations by themselves (`tollgate serve`).
+    /// Whether decisions make snapshots of hot configurations by themselves (`serve --preinitialise`).
     when_hot: bool,
 }
 
