@@ -298,7 +298,7 @@ def main():
                                             "--actor", "alice", "--approval", "bob", "--approval", "dana", "--at", IN_WINDOW])
     rows.append(("P2", "one decision in process (4 policies, fresh instances)", f"{options.decision_us:.0f} µs", f"regorus library {regorus_us:.0f} µs",
                  options.decision_us / regorus_us, "<= 150 µs",
-                 f"tollgate: cargo bench --bench decision, run before the table; serve's, pre-initialised (plain instances, plan-batch's: {options.decision_plain_us:.0f} µs)"))
+                 f"tollgate: cargo bench --bench decision, run before the table; serve --preinitialise's (plain instances, plan-batch's and serve's: {options.decision_plain_us:.0f} µs)"))
     p2 = paired(max(5, runs // 2), batch(batch_many), batch(batch_one))
     per_decision_us = (p2[0] - p2[1]) / 200 * 1e6
     rows.append(("P2", "  same with planning (plan + 4 policies)", f"{per_decision_us:.0f} µs", f"regorus library {regorus_us:.0f} µs",
