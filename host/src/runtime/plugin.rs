@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap};
 
 use sha2::{Digest, Sha256};
 
@@ -18,9 +18,9 @@ use super::counted::CountedApprovals;
 use super::deferred;
 use super::preinit::{Lookup, Preinitialised, Snapshots};
 use super::convert::{artifact_kinds_to_wit, bounded, info_from_wit, named_artifacts_to_wit, transition_to_wit, verdict_from_wit};
-use super::sandbox::{SandboxState, truncate_at_char_boundary};
+use super::sandbox::{SandboxState, new_store, truncate_at_char_boundary};
 use super::workers;
-use super::{Capability, CodeSource, EPOCH_TICK, Evaluation, HostAccess, Limits, LogLine, MAX_INSTANCES, MAX_HOST_RESOURCES, MAX_MEMORIES, MAX_TABLES, MAX_TEXT_BYTES, PluginInfo, PolicyEnvironments, WATCHDOG_GRACE};
+use super::{Capability, CodeSource, Evaluation, HostAccess, Limits, LogLine, MAX_INSTANCES, MAX_HOST_RESOURCES, MAX_MEMORIES, MAX_TABLES, MAX_TEXT_BYTES, PluginInfo, PolicyEnvironments, WATCHDOG_GRACE};
 use crate::decision::PolicyOutcome;
 use crate::transition::Transition;
 
@@ -286,21 +286,6 @@ impl Plugin {
     }
 }
 
-/// A store for one call: its memory limiter and its deadline.
-pub(super) fn new_store(engine: &Engine, state: SandboxState, limits: Limits) -> Store<SandboxState> {
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
-    store.set_epoch_deadline(epoch_ticks(limits.timeout));
-    // The epoch only wakes the check; the deadline is the call's wall-clock one. The
-    // ticker catches up in bursts when it ran late, so a count of ticks alone could
-    // stop a call a little before its time.
-    store.epoch_deadline_callback(|store| {
-        let remaining = store.data().deadline().saturating_duration_since(Instant::now());
-        Ok(if remaining.is_zero() { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(epoch_ticks(remaining)) })
-    });
-    store
-}
-
 /// Run `job` (a call on the caller's thread) with the sandbox's own tokio runtime as the
 /// current one when the caller is inside another runtime's context, as `serve`'s requests are
 /// (blocking threads of its current-thread runtime). wasmtime-wasi serves WASI's waits on the
@@ -497,9 +482,6 @@ fn failed_record<R>(cause: String, started: Instant) -> CallRecord<R> {
 }
 
 
-fn epoch_ticks(timeout: Duration) -> u64 {
-    (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
-}
 
 /// `evaluation`, unless what the plugin produced (or fetched) carried a secret `http` holds:
 /// then a failure naming the origin, with nothing the plugin produced kept.

@@ -28,8 +28,7 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::{Policy, PolicyPre};
 use super::convert::info_from_wit;
-use super::plugin::new_store;
-use super::sandbox::SandboxState;
+use super::sandbox::{SandboxState, new_store};
 use super::{HostAccess, Limits, PluginInfo, PolicyEnvironments};
 
 /// A snapshot ready for decisions: instances of it start where validate-config left off.

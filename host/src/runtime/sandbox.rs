@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::ResourceLimiter;
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -13,7 +13,7 @@ use super::bindings::{Policy, host_imports, wit};
 use super::counted::CountedApprovals;
 use super::http::{CannedFetcher, FetchError, HttpFetcher, origin_of};
 use super::output::CapturedOutput;
-use super::{FileSource, LogLine, PolicyEnvironments, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
+use super::{EPOCH_TICK, FileSource, Limits, LogLine, PolicyEnvironments, MAX_FILE_BYTES, MAX_HTTP_BODY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MAX_OUTPUT_BYTES};
 
 /// What a policy may reach beyond its own memory, decided by the tollgate configuration.
 #[derive(Clone)]
@@ -425,6 +425,26 @@ pub fn truncate_at_char_boundary(text: &mut String, max: usize) {
         text.truncate(end);
         text.push('…');
     }
+}
+
+/// A store for one call: its memory limiter and its deadline.
+pub(super) fn new_store(engine: &Engine, state: SandboxState, limits: Limits) -> Store<SandboxState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(epoch_ticks(limits.timeout));
+    // The epoch only wakes the check; the deadline is the call's wall-clock one. The
+    // ticker catches up in bursts when it ran late, so a count of ticks alone could
+    // stop a call a little before its time.
+    store.epoch_deadline_callback(|store| {
+        let remaining = store.data().deadline().saturating_duration_since(Instant::now());
+        Ok(if remaining.is_zero() { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(epoch_ticks(remaining)) })
+    });
+    store
+}
+
+/// Epoch ticks in `timeout`, rounded up.
+fn epoch_ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
 }
 
 #[cfg(test)]
