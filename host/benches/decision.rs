@@ -35,7 +35,8 @@ fn main() {
     let (warmup, rounds) = if quick() { (2, 20) } else { (50, 1000) };
     // What a server runs once a configuration is hot, what a long-lived process runs otherwise,
     // then what a one-shot process runs.
-    let pooled = Runtime::new_pooled(None).unwrap_or_else(|error| fail(&format!("cannot create a pooled runtime: {error:#}")));
+    let mut pooled = Runtime::new_pooled(None).unwrap_or_else(|error| fail(&format!("cannot create a pooled runtime: {error:#}")));
+    pooled.preinitialise_hot_configurations();
     let preinitialised = measure_decisions(&pooled, Instances::Preinitialised, warmup, rounds);
     let plain = Runtime::new_pooled(None).unwrap_or_else(|error| fail(&format!("cannot create a pooled runtime: {error:#}")));
     let plain = measure_decisions(&plain, Instances::Plain, warmup, rounds);

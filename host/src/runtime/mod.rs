@@ -282,10 +282,10 @@ pub struct Runtime {
     compilations: AtomicUsize,
     /// With `--verbose`: the plugins whose code source was already said on stderr.
     reported: Option<Mutex<std::collections::HashSet<String>>>,
-    /// Whether instances come from a pool (a long-lived process): only then are the standard
-    /// plugins pre-initialised (`preinit.rs`).
+    /// Whether instances come from a pool (a long-lived process).
     pooled: bool,
-    /// Whether decisions pre-initialise a hot configuration by themselves (`serve --preinitialise`).
+    /// Whether the standard plugins are pre-initialised for a hot configuration
+    /// (`serve --preinitialise`, `preinit.rs`); only in a pooled runtime.
     preinitialise_hot: bool,
 }
 
@@ -395,7 +395,7 @@ impl Runtime {
         let started = Instant::now();
         let component = builtin::load_precompiled(&self.engine, builtin).map_err(fail)?;
         let code_source = CodeSource::Precompiled { load_time: started.elapsed() };
-        let snapshots = if self.pooled { Snapshots::of_builtin(builtin.component, &self.engine, &self.linker, self.preinitialise_hot) } else { Snapshots::none() };
+        let snapshots = if self.preinitialise_hot { Snapshots::of_builtin(builtin.component, &self.engine, &self.linker) } else { Snapshots::none() };
         self.link(source, builtin.sha256.to_string(), builtin.component.len(), component, code_source, snapshots)
     }
 

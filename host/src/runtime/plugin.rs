@@ -205,13 +205,9 @@ impl Plugin {
             Lookup::Plain => None,
             Lookup::Make(job) => {
                 let plugin = self.clone();
+                // (At the requests' priority: wasmtime compiles on rayon's shared threads, which
+                // would inherit a lowered one from the thread that first uses them.)
                 let spawned = std::thread::Builder::new().name("tollgate-preinit".into()).spawn(move || {
-                    // Below the requests: it compiles for a second or so.
-                    // SAFETY: setpriority has no memory preconditions; on Linux `0` is this thread.
-                    #[cfg(target_os = "linux")]
-                    unsafe {
-                        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-                    }
                     let _ = plugin.snapshots.finish(key, job.run(), &plugin.source);
                     // Compiling left megabytes free in malloc's arenas (15 MiB of a server's
                     // RSS with the four standard policies): hand them back.

@@ -8,22 +8,25 @@
 //! that its memory starts as the template's ended (the parsed configuration included). Each
 //! decision still gets a fresh instance, now of that component, and asks evaluate alone.
 //!
-//! Only the standard plugins, whose info() and validate-config read nothing but the
-//! configuration and the environment names (no clock, no randomness, no files; a template that
-//! logs or prints is not used either): a decision from the snapshot is the decision the plain
-//! instance makes (`tests::a_pre_initialised_instance_decides_as_a_plain_one_…`). Making one
-//! compiles the component twice: the instrumented template, then the snapshot (about 0.3–0.5 s
-//! each here, on every core) and holds a few megabytes, so only `tollgate serve --preinitialise`
-//! asks for it, on a background thread, once a configuration is hot ([`Snapshots::HOT_AFTER`] decisions); until
-//! it is ready, decisions take the plain path.
+//! Only the standard plugins, and only a template whose state after validate-config depends on
+//! nothing but the configuration and the environment names: it is run twice, with other
+//! randomness and another clock, and the two states must be the same; it may not have asked the
+//! host for files, HTTP, the transition's artifacts or counted approvals, logged or printed.
+//! A decision from the snapshot is then the decision the plain instance makes
+//! (`tests::a_pre_initialised_instance_decides_as_a_plain_one_…`). Making one compiles the
+//! component twice, the instrumented template and then the snapshot (about 0.3–0.5 s each here,
+//! on every core), and keeps about 9 MiB, so only `tollgate serve --preinitialise` asks for it,
+//! on a background thread, once a configuration is hot ([`Snapshots::HOT_AFTER`] decisions);
+//! until it is ready, decisions take the plain path.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, ComponentType, Instance, Lift, Linker, WasmList};
+use wasmtime::component::{Component, ComponentType, Instance, InstancePre, Lift, Linker, WasmList};
 use wasmtime::{Engine, Store};
 
 use super::bindings::{Policy, PolicyPre};
@@ -65,8 +68,6 @@ struct Maker {
     component: &'static [u8],
     engine: Engine,
     linker: Linker<SandboxState>,
-    /// Whether decisions make snapshots of hot configurations by themselves (`serve --preinitialise`).
-    when_hot: bool,
 }
 
 /// What a decision takes.
@@ -100,8 +101,8 @@ static MAKING: AtomicBool = AtomicBool::new(false);
 impl Snapshots {
     /// Decisions of one configuration after which a background thread makes its snapshot.
     pub const HOT_AFTER: u32 = 16;
-    /// Configurations tracked per plugin (each snapshot holds a few megabytes of code); a new
-    /// one takes the place of the one asked for least recently.
+    /// Configurations tracked per plugin (each snapshot keeps about 9 MiB); a new one takes the
+    /// place of another ([`make_room`]).
     pub const MAX_ENTRIES: usize = 8;
 
     /// No snapshots (custom plugins, one-shot processes).
@@ -109,14 +110,14 @@ impl Snapshots {
         Snapshots { maker: None, entries: Mutex::new(HashMap::new()), used: AtomicUsize::new(0) }
     }
 
-    /// Snapshots of the standard plugin `component`, made on request, and by decisions of a hot
-    /// configuration when `when_hot`.
-    pub fn of_builtin(component: &'static [u8], engine: &Engine, linker: &Linker<SandboxState>, when_hot: bool) -> Self {
-        let maker = Maker { component, engine: engine.clone(), linker: linker.clone(), when_hot };
-        Snapshots { maker: Some(maker), entries: Mutex::new(HashMap::new()), used: AtomicUsize::new(0) }
+    /// Snapshots of the standard plugin `component`: made by decisions of a hot configuration,
+    /// or on request ([`Snapshots::make_now`]).
+    pub fn of_builtin(component: &'static [u8], engine: &Engine, linker: &Linker<SandboxState>) -> Self {
+        let maker = Maker { component, engine: engine.clone(), linker: linker.clone() };
+        Snapshots { maker: Some(maker), ..Snapshots::none() }
     }
 
-    /// Whether this plugin has snapshots at all (a standard plugin in a pooled runtime).
+    /// Whether this plugin has snapshots at all (a standard plugin in `serve --preinitialise`).
     pub fn can_make(&self) -> bool {
         self.maker.is_some()
     }
@@ -139,11 +140,11 @@ impl Snapshots {
             }
             Entry::Building | Entry::Unusable => return Lookup::Plain,
             Entry::Seen(count) => {
-                *count += 1;
+                *count = count.saturating_add(1);
                 *count
             }
         };
-        if !maker.when_hot || seen < Self::HOT_AFTER || MAKING.swap(true, Ordering::SeqCst) {
+        if seen < Self::HOT_AFTER || MAKING.swap(true, Ordering::SeqCst) {
             return Lookup::Plain;
         }
         *entry = Entry::Building;
@@ -180,7 +181,7 @@ impl Snapshots {
     /// Make the snapshot for `key` now, on this thread (`Plugin::preinitialise`).
     pub fn make_now(&self, key: [u8; 32], config: &str, environments: &PolicyEnvironments, limits: Limits, source: &str) -> Result<Arc<Preinitialised>, String> {
         let Some(maker) = &self.maker else {
-            return Err("only the standard plugins, in a process with an instance pool, are pre-initialised".to_string());
+            return Err("only the standard plugins, in a pooled runtime set to pre-initialise them (serve --preinitialise), are pre-initialised".to_string());
         };
         while MAKING.swap(true, Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -190,13 +191,21 @@ impl Snapshots {
     }
 }
 
-/// Whether `key` has a place among `entries`, making one for it if need be: the configuration
-/// asked for least recently gives way (one whose snapshot is being made stays).
+/// Whether `key` has a place among `entries`, making one for it if need be: a configuration
+/// only counted gives way before one whose snapshot failed, and that before a ready one (each
+/// cost a second of compiling); among them the one asked for least recently. One whose
+/// snapshot is being made stays.
 fn make_room(entries: &mut HashMap<[u8; 32], (Entry, u64)>, key: &[u8; 32]) -> bool {
     if entries.contains_key(key) || entries.len() < Snapshots::MAX_ENTRIES {
         return true;
     }
-    let oldest = entries.iter().filter(|(_, (entry, _))| !matches!(entry, Entry::Building)).min_by_key(|(_, (_, asked))| *asked).map(|(key, _)| *key);
+    let worth = |entry: &Entry| match entry {
+        Entry::Seen(_) => Some(0),
+        Entry::Unusable => Some(1),
+        Entry::Ready(_) => Some(2),
+        Entry::Building => None,
+    };
+    let oldest = entries.iter().filter_map(|(key, (entry, asked))| Some((worth(entry)?, *asked, *key))).min().map(|(_, _, key)| key);
     oldest.is_some_and(|oldest| entries.remove(&oldest).is_some())
 }
 
@@ -216,8 +225,42 @@ impl Maker {
         let (layout, instrumented) = wizer.instrument_component(self.component).map_err(|error| format!("instrumenting it failed: {error:#}"))?;
         let template = Component::new(&self.engine, &instrumented).map_err(|error| format!("compiling the template failed: {error:#}"))?;
         let template = self.linker.instantiate_pre(&template).map_err(|error| format!("linking the template failed: {error:#}"))?;
-        let state = SandboxState::new(HostAccess::none(), 0, b"tollgate pre-initialisation", limits.memory_bytes, limits.timeout);
+        // Twice, with other randomness and another clock: a state that differs depends on them,
+        // and a snapshot would fix it for every later decision.
+        let (info, snapshot, took) = self.template_state(&wizer, &layout, &template, config, environments, limits, 0, b"tollgate pre-initialisation")?;
+        let (_, again, _) = self.template_state(&wizer, &layout, &template, config, environments, limits, 1_767_691_800, b"tollgate pre-initialisation, again")?;
+        if snapshot != again {
+            return Err("its state after validate-config depends on the clock or on randomness".to_string());
+        }
+        // A decision from the snapshot has its whole time for evaluate; only where validating
+        // takes next to nothing of it is that the plain decision's budget.
+        if took > limits.timeout / 8 {
+            return Err(format!("info() and validate-config took {} ms of its {} ms", took.as_millis(), limits.timeout.as_millis()));
+        }
+        let component = Component::new(&self.engine, &snapshot).map_err(|error| format!("compiling the snapshot failed: {error:#}"))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|error| format!("linking the snapshot failed: {error:#}"))?;
+        let pre = PolicyPre::new(pre).map_err(|error| format!("the snapshot's exports: {error:#}"))?;
+        Ok(Preinitialised { pre, info })
+    }
+
+    /// One template instance whose clock reads `clock` and whose randomness comes from `seed`,
+    /// after info() and validate-config: what info() said, the rewritten component, and how
+    /// long the two calls took.
+    #[allow(clippy::too_many_arguments)]
+    fn template_state(
+        &self,
+        wizer: &wasmtime_wizer::Wizer,
+        layout: &wasmtime_wizer::ComponentContext<'_>,
+        template: &InstancePre<SandboxState>,
+        config: &str,
+        environments: &PolicyEnvironments,
+        limits: Limits,
+        clock: i64,
+        seed: &[u8],
+    ) -> Result<(PluginInfo, Vec<u8>, Duration), String> {
+        let state = SandboxState::new(HostAccess::none(), clock, seed, limits.memory_bytes, limits.timeout);
         let mut store = new_store(&self.engine, state, limits);
+        let started = Instant::now();
         let instance = template.instantiate(&mut store).map_err(|error| format!("the template did not start: {error:#}"))?;
         let exports = Policy::new(&mut store, &instance).map_err(|error| format!("{error:#}"))?;
         let exports = exports.tollgate_policy_plugin();
@@ -231,22 +274,24 @@ impl Maker {
             Ok(Err(message)) => return Err(format!("it refused the configuration: {message}")),
             Err(error) => return Err(format!("its validate-config failed: {error:#}")),
         }
-        // What the template logged or printed would be missing from every decision's record.
+        let took = started.elapsed();
+        // What the template logged or printed would be missing from every decision's record,
+        // and what it asked beyond its configuration may be answered otherwise in a decision.
         let state = store.data();
         if !state.logs.is_empty() || state.dropped_log_lines > 0 || !state.stdout.text().is_empty() || !state.stderr.text().is_empty() {
             return Err("it logged or printed while validating".to_string());
         }
+        if state.asked_beyond_configuration {
+            return Err("it asked the host for more than the environment names while validating".to_string());
+        }
         let mut template = Template { store: &mut store, instance, failed: false };
-        let snapshot = ready(wizer.snapshot_component(&layout, &mut template))
+        let snapshot = ready(wizer.snapshot_component(layout, &mut template))
             .ok_or("taking the snapshot waited on something")?
             .map_err(|error| format!("taking the snapshot failed: {error:#}"))?;
         if template.failed {
             return Err("reading the template's state failed".to_string());
         }
-        let component = Component::new(&self.engine, &snapshot).map_err(|error| format!("compiling the snapshot failed: {error:#}"))?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|error| format!("linking the snapshot failed: {error:#}"))?;
-        let pre = PolicyPre::new(pre).map_err(|error| format!("the snapshot's exports: {error:#}"))?;
-        Ok(Preinitialised { pre, info })
+        Ok((info, snapshot, took))
     }
 }
 

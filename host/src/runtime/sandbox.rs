@@ -80,6 +80,10 @@ pub struct SandboxState {
     /// What the plugin reported through `report-counted-approvals`, checked against the
     /// transition's approvers.
     pub(super) counted: CountedApprovals,
+    /// Whether the plugin called a host function whose answer depends on more than its
+    /// configuration and the environment names (files, HTTP, the transition's artifacts,
+    /// counted approvals): a template that did cannot stand for a decision (`preinit.rs`).
+    pub(super) asked_beyond_configuration: bool,
 }
 
 impl SandboxState {
@@ -116,6 +120,7 @@ impl SandboxState {
             artifacts: Vec::new(),
             artifact_kinds: Vec::new(),
             counted: CountedApprovals::default(),
+            asked_beyond_configuration: false,
         }
     }
 }
@@ -298,10 +303,12 @@ impl wit::Host for SandboxState {}
 
 impl host_imports::Host for SandboxState {
     fn transition_artifacts(&mut self) -> Vec<host_imports::NamedArtifact> {
+        self.asked_beyond_configuration = true;
         self.artifacts.clone()
     }
 
     fn transition_artifact_kinds(&mut self) -> Vec<(String, host_imports::ArtifactKind)> {
+        self.asked_beyond_configuration = true;
         self.artifact_kinds.clone()
     }
 
@@ -311,6 +318,7 @@ impl host_imports::Host for SandboxState {
     }
 
     fn report_counted_approvals(&mut self, approvers: Vec<String>) {
+        self.asked_beyond_configuration = true;
         self.counted.report(approvers);
     }
 
@@ -333,6 +341,7 @@ impl host_imports::Host for SandboxState {
     }
 
     fn read_file(&mut self, path: String) -> Result<Option<String>, String> {
+        self.asked_beyond_configuration = true;
         let Some(files) = &self.access.files else {
             return Err("reading repository files is not available to this policy".to_string());
         };
@@ -349,6 +358,7 @@ impl host_imports::Host for SandboxState {
     }
 
     fn http_get(&mut self, url: String, headers: Vec<(String, String)>) -> Result<host_imports::HttpResponse, String> {
+        self.asked_beyond_configuration = true;
         let origin = origin_of(&url)?;
         if !self.access.http_origins.iter().any(|granted| granted == &origin) {
             return Err(format!(

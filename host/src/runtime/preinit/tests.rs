@@ -51,7 +51,8 @@ const READINESS: &str = r#"{"environments": {"prod": {"readiness_file": "erp/rea
 
 #[test]
 fn a_pre_initialised_instance_decides_as_a_plain_one_each_decision_in_a_fresh_instance() {
-    let runtime = Runtime::new_pooled(None).unwrap();
+    let mut runtime = Runtime::new_pooled(None).unwrap();
+    runtime.preinitialise_hot_configurations();
     let cases: Vec<(&str, &str, Transition, Vec<(&str, &str)>)> = vec![
         ("approval-count", APPROVALS, approved_by(&["alice", "bob"]), vec![]),
         ("approval-count", APPROVALS, approved_by(&["alice"]), vec![]),
@@ -90,8 +91,9 @@ fn a_pre_initialised_instance_decides_as_a_plain_one_each_decision_in_a_fresh_in
 }
 
 #[test]
-fn a_configuration_the_plugin_refuses_or_a_one_shot_runtime_gets_no_snapshot_and_decides_as_before() {
-    let runtime = Runtime::new_pooled(None).unwrap();
+fn a_configuration_the_plugin_refuses_or_a_runtime_not_set_to_gets_no_snapshot_and_decides_as_before() {
+    let mut runtime = Runtime::new_pooled(None).unwrap();
+    runtime.preinitialise_hot_configurations();
     let approvals = builtin(&runtime, "approval-count");
     let misspelt = r#"{"environments": {"prd": {"required": 2}}}"#;
     let refused = approvals.preinitialise(misspelt, &environments(), Limits::default()).unwrap_err();
@@ -100,9 +102,14 @@ fn a_configuration_the_plugin_refuses_or_a_one_shot_runtime_gets_no_snapshot_and
     assert!(decided.contains("configuration rejected") && decided.contains("prd"), "{decided}");
     assert_eq!(approvals.decisions_from_snapshots(), 0);
 
-    let one_shot = Runtime::new(None).unwrap();
-    let error = builtin(&one_shot, "approval-count").preinitialise(APPROVALS, &environments(), Limits::default()).unwrap_err();
-    assert!(error.contains("only the standard plugins, in a process with an instance pool"), "{error}");
+    // A pooled runtime not set to pre-initialise, and a one-shot one even when set to.
+    let plain = Runtime::new_pooled(None).unwrap();
+    let mut one_shot = Runtime::new(None).unwrap();
+    one_shot.preinitialise_hot_configurations();
+    for runtime in [&plain, &one_shot] {
+        let error = builtin(runtime, "approval-count").preinitialise(APPROVALS, &environments(), Limits::default()).unwrap_err();
+        assert!(error.contains("only the standard plugins, in a pooled runtime set to pre-initialise them"), "{error}");
+    }
 }
 
 #[test]
@@ -139,6 +146,11 @@ fn a_new_configuration_takes_the_place_of_the_one_asked_for_least_recently_but_n
     assert!(make_room(&mut entries, &[200; 32]));
     assert!(entries.contains_key(&[0; 32]) && !entries.contains_key(&[1; 32]), "the oldest not being made gave way");
     assert_eq!(entries.len(), Snapshots::MAX_ENTRIES - 1);
+    // One only counted gives way before an older one whose snapshot failed or is ready.
+    let mut mixed: std::collections::HashMap<_, _> = (0..Snapshots::MAX_ENTRIES as u8).map(|index| ([index; 32], (Entry::Unusable, u64::from(index)))).collect();
+    mixed.insert([7; 32], (Entry::Seen(3), 100));
+    assert!(make_room(&mut mixed, &[200; 32]));
+    assert!(!mixed.contains_key(&[7; 32]) && mixed.contains_key(&[0; 32]), "the counted one gave way, not the oldest failed one");
     // Every place taken by one being made: no room, the plain path.
     let mut making: std::collections::HashMap<_, _> = (0..Snapshots::MAX_ENTRIES as u8).map(|index| ([index; 32], (Entry::Building, 0))).collect();
     assert!(!make_room(&mut making, &[200; 32]));
