@@ -86,6 +86,8 @@ pub(super) struct Job {
     config: String,
     environments: PolicyEnvironments,
     limits: Limits,
+    /// The process's one turn to make a snapshot, given back when the job ends, run or not.
+    _turn: Turn,
 }
 
 impl Job {
@@ -97,6 +99,22 @@ impl Job {
 
 /// One snapshot made at a time in the process: each compiles on every core.
 static MAKING: AtomicBool = AtomicBool::new(false);
+
+/// The turn to make a snapshot; dropping it gives the turn back.
+struct Turn;
+
+impl Turn {
+    /// The turn, if no snapshot is being made.
+    fn take() -> Option<Turn> {
+        (!MAKING.swap(true, Ordering::SeqCst)).then_some(Turn)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        MAKING.store(false, Ordering::SeqCst);
+    }
+}
 
 impl Snapshots {
     /// Decisions of one configuration after which a background thread makes its snapshot.
@@ -144,11 +162,11 @@ impl Snapshots {
                 *count
             }
         };
-        if seen < Self::HOT_AFTER || MAKING.swap(true, Ordering::SeqCst) {
+        let Some(turn) = (seen >= Self::HOT_AFTER).then(Turn::take).flatten() else {
             return Lookup::Plain;
-        }
+        };
         *entry = Entry::Building;
-        Lookup::Make(Job { maker: maker.clone(), config: config.to_string(), environments: environments.clone(), limits })
+        Lookup::Make(Job { maker: maker.clone(), config: config.to_string(), environments: environments.clone(), limits, _turn: turn })
     }
 
     /// How many decisions started from a snapshot.
@@ -159,7 +177,6 @@ impl Snapshots {
     /// Record the outcome of a snapshot started by [`Snapshots::for_decision`] or made now.
     pub fn finish(&self, key: [u8; 32], made: Result<Preinitialised, String>, source: &str) -> Result<Arc<Preinitialised>, String> {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        MAKING.store(false, Ordering::SeqCst);
         make_room(&mut entries, &key);
         match made {
             Ok(made) => {
@@ -183,10 +200,14 @@ impl Snapshots {
         let Some(maker) = &self.maker else {
             return Err("only the standard plugins, in a pooled runtime set to pre-initialise them (serve --preinitialise), are pre-initialised".to_string());
         };
-        while MAKING.swap(true, Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        let turn = loop {
+            match Turn::take() {
+                Some(turn) => break turn,
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
         let made = maker.make_guarded(config, environments, limits);
+        drop(turn);
         self.finish(key, made, source)
     }
 }
