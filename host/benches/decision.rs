@@ -4,10 +4,10 @@
 //! is granted an `http-get` origin, so each runs on the calling thread, as in the gate).
 //!
 //! Measured three times:
-//! - as `tollgate serve` decides once a configuration is hot: pooled instances
+//! - as `tollgate serve --preinitialise` decides once a configuration is hot: pooled instances
 //!   (`Runtime::new_pooled`) of each plugin's pre-initialised snapshot for its configuration
 //!   (`Plugin::preinitialise`, made before measuring), evaluate alone in each;
-//! - with plain pooled instances (`plan-batch`; serve before a configuration is hot): info(),
+//! - with plain pooled instances (`plan-batch`, a plain `serve`): info(),
 //!   validate-config and evaluate in each;
 //! - with instances mapped on demand (a one-shot `plan`).
 //!
@@ -33,7 +33,7 @@ const PLUGINS: [&str; 4] = ["change-window", "approval-count", "secret-scope", "
 
 fn main() {
     let (warmup, rounds) = if quick() { (2, 20) } else { (50, 1000) };
-    // What a server runs once a configuration is hot, what a long-lived process runs otherwise,
+    // What `serve --preinitialise` runs once a configuration is hot, what a long-lived process runs otherwise,
     // then what a one-shot process runs.
     let mut pooled = Runtime::new_pooled(None).unwrap_or_else(|error| fail(&format!("cannot create a pooled runtime: {error:#}")));
     pooled.preinitialise_hot_configurations();
@@ -45,8 +45,8 @@ fn main() {
 
     let us = |duration: Duration| duration.as_secs_f64() * 1e6;
     for (what, samples) in [
-        ("pooled instances pre-initialised for their configuration (serve, once hot)", &preinitialised),
-        ("plain pooled instances (plan-batch)", &plain),
+        ("pooled instances pre-initialised for their configuration (serve --preinitialise, once hot)", &preinitialised),
+        ("plain pooled instances (plan-batch, serve)", &plain),
         ("instances mapped on demand (one-shot plan)", &on_demand),
     ] {
         println!("one decision, four standard policies in parallel, {what} ({rounds} decisions after {warmup} warm-up):");

@@ -81,10 +81,15 @@ fn holds(expression: &str, body: &serde_json::Value) -> bool {
 
 /// The demo repository, served with the test token.
 fn served_demo() -> (tempfile::TempDir, String, Server) {
+    served_demo_with(&[])
+}
+
+/// [`served_demo`] with more `serve` flags.
+fn served_demo_with(flags: &[&str]) -> (tempfile::TempDir, String, Server) {
     let dir = gitops_repo();
     let repo = repo_path(&dir);
     let tokens = token_file(dir.path());
-    let server = Server::start(&repo, &[], &["--token-file", &tokens]);
+    let server = Server::start(&repo, &[], &[&["--token-file", tokens.as_str()], flags].concat());
     (dir, repo, server)
 }
 
@@ -164,10 +169,7 @@ fn serve_reuses_its_opened_repository_but_judges_with_the_configuration_committe
 /// as before.
 #[test]
 fn serve_pre_initialises_a_hot_configuration_and_answers_the_same_from_its_snapshot() {
-    let dir = gitops_repo();
-    let repo = repo_path(&dir);
-    let tokens = token_file(dir.path());
-    let server = Server::start(&repo, &[], &["--token-file", &tokens, "--preinitialise"]);
+    let (_dir, repo, server) = served_demo_with(&["--preinitialise"]);
     promote_with_cli(&repo, true);
     let step = kargo_step("prod", "1.4.2");
     // The document without what differs between two calls, change-window's words on the

@@ -38,7 +38,7 @@ pub struct Plugin {
     pub(super) info: OnceLock<Result<PluginInfo, String>>,
     /// Configurations (with the environments told) its validate-config accepted; see [`validation_key`].
     pub(super) accepted: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
-    /// Its pre-initialised instances, by configuration (standard plugins in pooled runtimes).
+    /// Its pre-initialised instances, by configuration (standard plugins, `serve --preinitialise`).
     pub(super) snapshots: Snapshots,
 }
 
@@ -131,7 +131,7 @@ impl Plugin {
     /// (`limits` covers the whole decision, instantiation included). Asking info() in every
     /// decision instance, rather than remembering it, keeps the sequence of calls a decision
     /// makes the same in every process, so `verify` replays exactly what `plan` ran; an instance
-    /// of a pre-initialised snapshot (`serve`, a hot configuration: `preinit.rs`) asked info()
+    /// of a pre-initialised snapshot (`serve --preinitialise`, a hot configuration: `preinit.rs`) asked info()
     /// and validate-config in its template, with the same configuration and environments, and
     /// starts where they left it.
     pub fn start_decision(self: &Arc<Self>, config: &str, transition: &Transition, limits: Limits, access: HostAccess) -> PendingDecision {
@@ -183,14 +183,9 @@ impl Plugin {
 
     /// Make the pre-initialised instance for `config` where the configuration has `environments`
     /// now, on this thread: decisions of it then ask evaluate alone (`preinit.rs`). Only the
-    /// standard plugins in a pooled runtime have them.
+    /// standard plugins in a pooled runtime set to pre-initialise them have them.
     pub fn preinitialise(self: &Arc<Self>, config: &str, environments: &PolicyEnvironments, limits: Limits) -> Result<(), String> {
         self.snapshots.make_now(validation_key(config, environments), config, environments, limits, &self.source).map(|_| ())
-    }
-
-    /// How many of its decisions started from a pre-initialised instance.
-    pub fn decisions_from_snapshots(&self) -> usize {
-        self.snapshots.decisions_from_snapshots()
     }
 
     /// The snapshot a decision of `config` starts from, if it is ready; starts making it on a

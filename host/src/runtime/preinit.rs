@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -58,8 +58,6 @@ pub(super) struct Snapshots {
     maker: Option<Maker>,
     /// By configuration key: where its snapshot stands, and when it was last asked for.
     entries: Mutex<HashMap<[u8; 32], (Entry, u64)>>,
-    /// Decisions that started from a snapshot.
-    used: AtomicUsize,
 }
 
 /// The component and the process's engine and linker its snapshots are compiled and linked with.
@@ -125,7 +123,7 @@ impl Snapshots {
 
     /// No snapshots (custom plugins, one-shot processes).
     pub fn none() -> Self {
-        Snapshots { maker: None, entries: Mutex::new(HashMap::new()), used: AtomicUsize::new(0) }
+        Snapshots { maker: None, entries: Mutex::new(HashMap::new()) }
     }
 
     /// Snapshots of the standard plugin `component`: made by decisions of a hot configuration,
@@ -152,10 +150,7 @@ impl Snapshots {
         let (entry, asked) = entries.entry(key).or_insert((Entry::Seen(0), now));
         *asked = now;
         let seen = match entry {
-            Entry::Ready(ready) => {
-                self.used.fetch_add(1, Ordering::Relaxed);
-                return Lookup::Ready(ready.clone());
-            }
+            Entry::Ready(ready) => return Lookup::Ready(ready.clone()),
             Entry::Building | Entry::Unusable => return Lookup::Plain,
             Entry::Seen(count) => {
                 *count = count.saturating_add(1);
@@ -167,11 +162,6 @@ impl Snapshots {
         };
         *entry = Entry::Building;
         Lookup::Make(Job { maker: maker.clone(), config: config.to_string(), environments: environments.clone(), limits, _turn: turn })
-    }
-
-    /// How many decisions started from a snapshot.
-    pub fn decisions_from_snapshots(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
     }
 
     /// Record the outcome of a snapshot started by [`Snapshots::for_decision`] or made now.

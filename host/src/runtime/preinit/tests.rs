@@ -34,11 +34,18 @@ fn approved_by(approvers: &[&str]) -> Transition {
     transition
 }
 
-/// What a user sees of a decision: the outcome, the logs and the approvals it counted.
+/// What a user sees of a decision (the outcome, the logs and the approvals it counted), and
+/// whether its instance was of a snapshot.
+fn decided(plugin: &Arc<Plugin>, config: &str, transition: &Transition, files: &[(&str, &str)]) -> (String, bool) {
+    let evaluation = plugin.decide(config, transition, Limits::default(), access(files)).evaluation;
+    (format!("{:?} {:?} {:?}", evaluation.outcome, evaluation.logs, evaluation.counted_approvals), evaluation.preinitialised)
+}
+
+/// [`decided`] by a plain instance.
 fn seen(plugin: &Arc<Plugin>, config: &str, transition: &Transition, files: &[(&str, &str)]) -> String {
-    let decided = plugin.decide(config, transition, Limits::default(), access(files));
-    let evaluation = decided.evaluation;
-    format!("{:?} {:?} {:?}", evaluation.outcome, evaluation.logs, evaluation.counted_approvals)
+    let (seen, preinitialised) = decided(plugin, config, transition, files);
+    assert!(!preinitialised, "{}: not from a snapshot", plugin.source());
+    seen
 }
 
 fn builtin(runtime: &Runtime, name: &str) -> Arc<Plugin> {
@@ -74,20 +81,17 @@ fn a_pre_initialised_instance_decides_as_a_plain_one_each_decision_in_a_fresh_in
     for _ in 0..2 {
         for ((name, config, transition, files), plain) in cases.iter().zip(&plain) {
             let plugin = builtin(&runtime, name);
-            let before = plugin.decisions_from_snapshots();
-            assert_eq!(&seen(&plugin, config, transition, files), plain, "{name}");
-            assert_eq!(plugin.decisions_from_snapshots(), before + 1, "{name}: decided from its snapshot");
+            assert_eq!(&decided(&plugin, config, transition, files), &(plain.clone(), true), "{name}: from its snapshot, as plain");
         }
     }
     // Another configuration, or the same one told other environments, is not the snapshot's.
     let approvals = builtin(&runtime, "approval-count");
-    let before = approvals.decisions_from_snapshots();
     let one = r#"{"environments": {"prod": {"required": 1}}}"#;
     let decided = seen(&approvals, one, &approved_by(&["alice"]), &[]);
     assert!(decided.contains("Allow"), "{decided}");
     let decided = approvals.decide(APPROVALS, &approved_by(&["alice", "bob"]), Limits::default(), HostAccess { environments: PolicyEnvironments { configured: vec!["prod".into()], runs_for: vec!["prod".into()] }, ..HostAccess::none() });
     assert!(format!("{:?}", decided.evaluation.outcome).contains("Allow"));
-    assert_eq!(approvals.decisions_from_snapshots(), before);
+    assert!(!decided.evaluation.preinitialised);
 }
 
 #[test]
@@ -100,7 +104,6 @@ fn a_configuration_the_plugin_refuses_or_a_runtime_not_set_to_gets_no_snapshot_a
     assert!(refused.contains("refused the configuration") && refused.contains("prd"), "{refused}");
     let decided = seen(&approvals, misspelt, &approved_by(&["alice", "bob"]), &[]);
     assert!(decided.contains("configuration rejected") && decided.contains("prd"), "{decided}");
-    assert_eq!(approvals.decisions_from_snapshots(), 0);
 
     // A pooled runtime not set to pre-initialise, and a one-shot one even when set to.
     let plain = Runtime::new_pooled(None).unwrap();
@@ -125,12 +128,16 @@ fn a_server_runtime_pre_initialises_a_configuration_by_itself_once_it_is_hot() {
     // The last decision made it hot: its snapshot is being made on a background thread, while
     // decisions go on as before.
     let started = Instant::now();
-    while plugin.decisions_from_snapshots() == 0 {
+    loop {
+        let (seen, preinitialised) = decided(&plugin, APPROVALS, &transition, &[]);
+        assert_eq!(seen, plain);
+        if preinitialised {
+            break;
+        }
         assert!(started.elapsed() < Duration::from_secs(300), "no snapshot within five minutes");
-        assert_eq!(seen(&plugin, APPROVALS, &transition, &[]), plain);
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(seen(&plugin, APPROVALS, &transition, &[]), plain);
+    assert_eq!(decided(&plugin, APPROVALS, &transition, &[]), (plain, true));
 }
 
 #[test]
