@@ -79,7 +79,7 @@ pub fn commit_plans(
     paths.extend(record_paths.iter().map(String::as_str));
     // The index is read once, and only the touched entries are checked and updated.
     let mut worktree = if checked_out { Some(TouchedPaths::open(git)?) } else { None };
-    if let Some(worktree) = &worktree {
+    if let Some(worktree) = &mut worktree {
         if repo.tip(target_branch).map(|tip| tip.commit).ok() != Some(base) {
             return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
         }

@@ -1,16 +1,19 @@
-//! Git's index file read and written directly (with `gix-index`), for the common case: a
-//! version 2 or 3 index with only extensions this code keeps right, paths no checkout filter
-//! touches. Reading parses the file once without re-hashing it; writing takes `index.lock` the
-//! way Git does, serialises once and hashes once with a fast SHA-1. Anything else goes to
-//! libgit2 ([`writer_for`] decides), which reads and writes every index Git does.
+//! Git's index file read and written directly, for the common case: a version 2 or 3 index
+//! with only extensions this code keeps right, paths no checkout filter touches. Reading maps
+//! the file and steps over its entries once, without parsing them into structures or
+//! re-hashing the file; writing (`index_writer.rs`) takes `index.lock` the way Git does,
+//! copies the untouched entries' bytes and hashes once with a fast SHA-1. `gix-index` decodes
+//! and encodes the cache tree and joins a split index. Anything else goes to libgit2
+//! ([`writer_for`] decides), which reads and writes every index Git does.
 
 use std::path::{Path, PathBuf};
 
 use bstr::ByteSlice;
 use git2::{ErrorClass, ErrorCode, Oid, Repository};
-use gix_index::entry::{Flags, Mode, Stage, Stat};
+use gix_index::entry::{Mode, Stat};
 use gix_index::extension::Signature;
-use gix_index::{State, Version};
+
+use super::index_writer::IndexUpdate;
 
 /// The length of a SHA-1 id, and of the index's checksum trailer.
 const HASH_LEN: usize = 20;
@@ -89,14 +92,51 @@ pub fn writer_for(situation: &Situation) -> Writer {
     Writer::Direct
 }
 
-/// A parsed index and what [`writer_for`] needs to know of the file.
+/// An index file as read: its bytes (mapped, not copied) with each entry's offset, for
+/// lookups by path and for writing it again with a few entries changed and the rest copied as
+/// they are (`index_writer.rs`). Nothing is parsed into per-entry structures: at 100,000 files
+/// that was most of a promotion's cost.
 pub struct ParsedIndex {
-    /// The entries and extensions.
-    state: State,
+    /// The file's content, `None` once it has been replaced by a write of ours (read again
+    /// under the next update's lock).
+    content: Option<IndexContent>,
     /// Version and extension signatures (no touched paths yet).
     pub situation: Situation,
-    /// The file [`ParsedIndex::state`] holds, unless it has been changed since (`None`).
+    /// The file [`ParsedIndex::content`] holds, unless it has been changed since (`None`).
     stamp: Option<FileStamp>,
+}
+
+/// The bytes of a version 2 or 3 index and what is known of them after one pass.
+pub(super) struct IndexContent {
+    bytes: IndexBytes,
+    /// The offset of each entry, in file order (sorted by path, then stage).
+    offsets: Vec<u32>,
+    /// Where the entries end (and the extensions begin).
+    entries_end: usize,
+    /// How many entries have extended flags (the file must then be version 3).
+    extended: usize,
+    /// The cache tree, when the index has one.
+    pub(super) tree: Option<gix_index::extension::Tree>,
+    /// Whether the index had the end-of-index-entry marker.
+    pub(super) end_marker: bool,
+    /// The index file's modification time when read: entries at least as new are "racy".
+    pub(super) read_at: filetime::FileTime,
+}
+
+/// The index's bytes: the file mapped, or a split index joined with its shared index.
+enum IndexBytes {
+    Mapped(memmap2::Mmap),
+    Joined(Vec<u8>),
+}
+
+impl std::ops::Deref for IndexBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            IndexBytes::Mapped(map) => map,
+            IndexBytes::Joined(bytes) => bytes,
+        }
+    }
 }
 
 /// What tells one index file from the next: Git replaces the index by renaming a new file
@@ -129,38 +169,40 @@ pub struct IndexedFile {
 }
 
 impl ParsedIndex {
-    /// Read and parse the index at `path`. The trailing checksum is not verified, as Git itself
-    /// does not outside `git fsck` (a torn write cannot happen: index files are replaced by
-    /// rename), which saves hashing the whole file. `None` when the file is missing or does not
-    /// parse (libgit2 then reads it and reports what is wrong).
+    /// Read the index at `path`. The trailing checksum is not verified, as Git itself does not
+    /// outside `git fsck` (a torn write cannot happen: index files are replaced by rename),
+    /// which saves hashing the whole file. `None` when the file is missing, is not a version 2
+    /// or 3 index, or does not parse (libgit2 then reads it and reports what is wrong).
     pub fn read(path: &Path) -> Option<ParsedIndex> {
         let file = std::fs::File::open(path).ok()?;
         let metadata = file.metadata().ok()?;
         // Mapped rather than copied (8.8 MB at 100,000 files). SAFETY: Git never changes an
         // index file in place (it renames a new one over it), so the mapped file stays as read.
         let data = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
-        let timestamp = filetime::FileTime::from_last_modification_time(&metadata);
-        let (state, _checksum) = State::from_bytes(&data, timestamp, gix_index::hash::Kind::Sha1, Default::default()).ok()?;
-        let version = state.version() as u32;
-        // Extensions are found by walking them (gix-index skips unknown optional ones, which
-        // a write would then lose); version 4 compresses paths, so it is not walked.
-        let extensions = match state.version() {
-            Version::V4 => Vec::new(),
-            _ => extension_signatures(&data, &state)?,
+        let read_at = filetime::FileTime::from_last_modification_time(&metadata);
+        let (content, version, extensions) = IndexContent::scan(IndexBytes::Mapped(data), read_at)?;
+        // A split index: the whole index is this file's entries merged into the shared one's,
+        // serialised once as one plain index.
+        let content = match extensions.contains(b"link") {
+            true => {
+                let (state, _) = gix_index::File::at(path, gix_index::hash::Kind::Sha1, true, Default::default()).ok()?.into_parts();
+                let mut joined = Vec::new();
+                let extensions = gix_index::write::Extensions::Given { tree_cache: true, untracked_cache: false, end_of_index_entry: content.end_marker };
+                state.write_to(&mut joined, gix_index::write::Options { extensions, skip_hash: true }).ok()?;
+                // gix-index leaves the trailer to its caller; it is not read.
+                joined.extend_from_slice(&[0; HASH_LEN]);
+                IndexContent::scan(IndexBytes::Joined(joined), read_at)?.0
+            }
+            false => content,
         };
-        // A split index: the whole index is this file's entries merged into the shared one's.
-        let state = match state.link() {
-            Some(_) => gix_index::File::at(path, gix_index::hash::Kind::Sha1, true, Default::default()).ok()?.into_parts().0,
-            None => state,
-        };
-        Some(ParsedIndex { state, situation: Situation { version, extensions, ..Situation::default() }, stamp: Some(FileStamp::of(&metadata)) })
+        Some(ParsedIndex { content: Some(content), situation: Situation { version, extensions, ..Situation::default() }, stamp: Some(FileStamp::of(&metadata)) })
     }
 
-    /// Read the index at `path` again unless it is the file already parsed (as libgit2's
+    /// Read the index at `path` again unless it is the file already read (as libgit2's
     /// `git_index_read(force = false)`); on failure this no longer [`is_current`](Self::is_current).
     pub fn reread_if_replaced(&mut self, path: &Path) {
         let current = std::fs::metadata(path).ok().map(|metadata| FileStamp::of(&metadata));
-        if current.is_none() || current != self.stamp {
+        if current.is_none() || current != self.stamp || self.content.is_none() {
             match ParsedIndex::read(path) {
                 Some(reread) => *self = reread,
                 None => self.stamp = None,
@@ -176,61 +218,162 @@ impl ParsedIndex {
         writer_for(settings) == Writer::Direct
     }
 
-    /// Whether the parsed state is the index file's, unchanged.
+    /// Whether the content read is the index file's, unchanged.
     pub fn is_current(&self) -> bool {
-        self.stamp.is_some()
+        self.stamp.is_some() && self.content.is_some()
     }
 
-    /// The state, to be changed (it is then no longer the file's until [`ParsedIndex::written`]).
-    pub fn changing(&mut self) -> &mut State {
+    /// The content read, to write a changed index from.
+    pub(super) fn content(&self) -> Option<&IndexContent> {
+        self.content.as_ref()
+    }
+
+    /// A changed index was written over the file: what was read is no longer it, and the next
+    /// update reads the file again under its lock.
+    pub fn written(&mut self) {
+        self.content = None;
         self.stamp = None;
-        &mut self.state
     }
 
-    /// The changed state was written to the index at `path`.
-    pub fn written(&mut self, path: &Path) {
-        if let Ok(metadata) = std::fs::metadata(path) {
-            self.state.set_timestamp(filetime::FileTime::from_last_modification_time(&metadata));
-            self.stamp = Some(FileStamp::of(&metadata));
-        }
-    }
-
-    /// The entry of `path` at `stage` (0 = merged, 1–3 = a conflict's sides).
+    /// The entry of `path` at `stage` (0 = merged, 1–3 = a conflict's sides); `None` also after
+    /// [`ParsedIndex::written`], when [`TouchedPaths`](super::worktree::TouchedPaths) reads the
+    /// file again before asking.
     pub fn entry(&self, path: &str, stage: u8) -> Option<IndexedFile> {
-        let stage = match stage {
-            0 => Stage::Unconflicted,
-            1 => Stage::Base,
-            2 => Stage::Ours,
-            _ => Stage::Theirs,
-        };
-        let entry = self.state.entry_by_path_and_stage(path.as_bytes().as_bstr(), stage)?;
-        Some(IndexedFile {
-            id: Oid::from_bytes(entry.id.as_bytes()).ok()?,
-            mode: entry.mode.bits(),
-            size: entry.stat.size,
-            mtime: (entry.stat.mtime.secs, entry.stat.mtime.nsecs),
-        })
+        let content = self.content.as_ref()?;
+        let index = content.offsets.binary_search_by(|&offset| content.key(offset as usize).cmp(&(path.as_bytes(), stage))).ok()?;
+        let entry = &content.bytes[content.offsets[index] as usize..];
+        let word = |at: usize| u32::from_be_bytes(entry[at..at + 4].try_into().expect("four bytes"));
+        Some(IndexedFile { id: Oid::from_bytes(&entry[40..60]).ok()?, mode: word(24), size: word(36), mtime: (word(8), word(12)) })
     }
 }
 
-/// The extensions' signatures of a version 2 or 3 index, found by stepping over its entries;
-/// `None` unless the walk ends exactly at the checksum trailer.
-fn extension_signatures(data: &[u8], state: &State) -> Option<Vec<Signature>> {
-    let mut offset = 12usize;
-    for entry in state.entries() {
-        // Git's ondisk_ce_size: the fixed part, the path and 1–8 NULs to a multiple of 8.
-        let fixed = if entry.flags.contains(Flags::EXTENDED) { 64 } else { 62 };
-        offset += (fixed + entry.path(state).len() + 8) & !7;
+impl IndexContent {
+    /// One pass over `bytes`: the header, each entry's offset (checking the entries are sorted
+    /// as Git keeps them), the extensions' signatures, the cache tree and end-of-index marker.
+    /// `None` for anything but a well-formed version 2 or 3 index.
+    fn scan(bytes: IndexBytes, read_at: filetime::FileTime) -> Option<(IndexContent, u32, Vec<Signature>)> {
+        let word = |at: usize| -> Option<u32> { Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?)) };
+        if bytes.get(..4)? != b"DIRC" {
+            return None;
+        }
+        let version = word(4)?;
+        if !matches!(version, 2 | 3) {
+            return None;
+        }
+        let count = word(8)? as usize;
+        let end = bytes.len().checked_sub(HASH_LEN)?;
+        let mut content = IndexContent {
+            offsets: Vec::with_capacity(count.min(end / 64)),
+            entries_end: 0,
+            extended: 0,
+            tree: None,
+            end_marker: false,
+            read_at,
+            bytes: IndexBytes::Joined(Vec::new()),
+        };
+        let mut offset = 12usize;
+        let (mut sorted, mut previous) = (true, None);
+        for _ in 0..count {
+            let (path, stage, fixed) = key_at(&bytes, offset)?;
+            let length = (fixed + path.len() + 8) & !7;
+            if offset.checked_add(length)? > end {
+                return None;
+            }
+            sorted &= previous < Some((path, stage));
+            previous = Some((path, stage));
+            content.extended += usize::from(fixed == 64);
+            content.offsets.push(u32::try_from(offset).ok()?);
+            offset += length;
+        }
+        content.entries_end = offset;
+        let mut signatures = Vec::new();
+        while offset < end {
+            let signature: Signature = bytes.get(offset..offset + 4)?.try_into().ok()?;
+            let size = word(offset + 4)? as usize;
+            let data = bytes.get(offset + 8..(offset + 8).checked_add(size)?)?;
+            match &signature {
+                b"TREE" => content.tree = Some(gix_index::extension::tree::decode(data, gix_index::hash::Kind::Sha1, None)?),
+                b"EOIE" => content.end_marker = true,
+                _ => {}
+            }
+            signatures.push(signature);
+            offset += 8 + size;
+        }
+        if offset != end || (version == 2 && content.extended > 0) {
+            return None;
+        }
+        // Sorted by path, then stage, as lookups need; a split index's own entries are not
+        // (a replaced entry has no path: it is the shared index's), and are joined first.
+        if !sorted && !signatures.contains(b"link") {
+            return None;
+        }
+        content.bytes = bytes;
+        Some((content, version, signatures))
     }
-    let end = data.len().checked_sub(HASH_LEN)?;
-    let mut signatures = Vec::new();
-    while offset < end {
-        let header = data.get(offset..offset + 8)?;
-        let size = u32::from_be_bytes(header[4..8].try_into().ok()?) as usize;
-        signatures.push(header[..4].try_into().ok()?);
-        offset = offset.checked_add(8 + size)?;
+
+    /// The number of entries.
+    pub(super) fn len(&self) -> usize {
+        self.offsets.len()
     }
-    (offset == end).then_some(signatures)
+
+    /// The bytes of entry `index` (its fixed part, path and padding).
+    pub(super) fn entry_bytes(&self, index: usize) -> &[u8] {
+        let start = self.offsets[index] as usize;
+        let end = self.offsets.get(index + 1).map_or(self.entries_end, |&next| next as usize);
+        &self.bytes[start..end]
+    }
+
+    /// The bytes of the entries `from..to`, one slice.
+    pub(super) fn entries_between(&self, from: usize, to: usize) -> &[u8] {
+        let start = |index: usize| self.offsets.get(index).map_or(self.entries_end, |&offset| offset as usize);
+        &self.bytes[start(from)..start(to.max(from))]
+    }
+
+    /// The size of the index's entries, in bytes.
+    pub(super) fn entries_bytes(&self) -> usize {
+        self.entries_end - 12
+    }
+
+    /// Whether entry `index` has extended flags.
+    pub(super) fn is_extended(&self, index: usize) -> bool {
+        self.entry_bytes(index)[60] & 0x40 != 0
+    }
+
+    /// How many entries have extended flags.
+    pub(super) fn extended_count(&self) -> usize {
+        self.extended
+    }
+
+    /// The entries from the first whose path is not below `path` to the first above it: where
+    /// `path`'s entries (all stages) are, or would be.
+    pub(super) fn entries_of(&self, path: &[u8]) -> std::ops::Range<usize> {
+        let path_at = |offset: &u32| self.key(*offset as usize).0;
+        self.offsets.partition_point(|offset| path_at(offset) < path)..self.offsets.partition_point(|offset| path_at(offset) <= path)
+    }
+
+    /// The (path, stage) of the entry at `offset`, which [`IndexContent::scan`] checked.
+    fn key(&self, offset: usize) -> (&[u8], u8) {
+        let (path, stage, _) = key_at(&self.bytes, offset).expect("checked when scanned");
+        (path, stage)
+    }
+}
+
+/// The path and stage of the entry at `offset`, and the length of its fixed part (62, or 64
+/// with extended flags).
+fn key_at(bytes: &[u8], offset: usize) -> Option<(&[u8], u8, usize)> {
+    let flags = u16::from_be_bytes(bytes.get(offset + 60..offset + 62)?.try_into().ok()?);
+    let fixed = if flags & 0x4000 != 0 { 64 } else { 62 };
+    Some((path_at(bytes, offset, fixed, flags)?, ((flags >> 12) & 3) as u8, fixed))
+}
+
+/// An entry's path: as long as its flags say, or up to its NUL when it is 0xFFF bytes or longer.
+fn path_at(bytes: &[u8], offset: usize, fixed: usize, flags: u16) -> Option<&[u8]> {
+    let start = offset + fixed;
+    let length = match usize::from(flags & 0xFFF) {
+        0xFFF => bytes.get(start..)?.iter().position(|&byte| byte == 0)?,
+        length => length,
+    };
+    bytes.get(start..start + length)
 }
 
 /// `index.lock`, created exclusively as Git does: while it exists no other git process
@@ -277,8 +420,8 @@ impl IndexLock {
     }
 
     /// Write the new index with `update` into the lock file, then rename it over the index.
-    pub fn commit(mut self, update: IndexUpdate<'_>, touched: &[&str], skip_hash: bool) -> Result<(), git2::Error> {
-        update.write_to(&mut self.file, touched, skip_hash)?;
+    pub fn commit(mut self, update: IndexUpdate<'_>, skip_hash: bool) -> Result<(), git2::Error> {
+        update.write_to(&mut self.file, skip_hash).map_err(|error| git2::Error::from_str(&format!("cannot write the index: {error}")))?;
         std::fs::rename(&self.lock, &self.index).map_err(|error| cannot_write(&self.index, &error))?;
         self.committed = true;
         Ok(())
@@ -327,121 +470,6 @@ impl Change {
         let id = gix_index::hash::ObjectId::try_from(id.as_bytes()).map_err(|error| git2::Error::from_str(&error.to_string()))?;
         let mode = if mode == 0o100755 { Mode::FILE_EXECUTABLE } else { Mode::FILE };
         Ok(Change::Set { path: path.to_string(), id, mode, stat })
-    }
-}
-
-/// Changes to a parsed index: entries set or removed, the cache tree kept right, serialised.
-pub struct IndexUpdate<'s> {
-    state: &'s mut State,
-    /// The index file's modification time when read: entries at least as new are "racy".
-    read_at: filetime::FileTime,
-    /// New entries, added when serialising: appending one earlier would unsort the entries
-    /// the lookups of later paths binary-search.
-    added: Vec<(Stat, gix_index::hash::ObjectId, Mode, String)>,
-}
-
-impl<'s> IndexUpdate<'s> {
-    /// Start from `state` (as read under the lock).
-    pub fn new(state: &'s mut State) -> IndexUpdate<'s> {
-        let read_at = state.timestamp();
-        IndexUpdate { state, read_at, added: Vec::new() }
-    }
-
-    /// Make the index hold `change`.
-    pub fn apply(&mut self, change: &Change) {
-        match change {
-            Change::Set { path, id, mode, stat } => self.set(path, *id, *mode, *stat),
-            Change::Remove { path } => self.remove(path),
-        }
-    }
-
-    /// Make `path`'s entry the blob `id` with `mode` and `stat`, stage 0; any conflict stages
-    /// of the path go.
-    fn set(&mut self, path: &str, id: gix_index::hash::ObjectId, mode: Mode, stat: Stat) {
-        let bytes = path.as_bytes().as_bstr();
-        self.invalidate_tree(path);
-        if self.state.entry_by_path_and_stage(bytes, Stage::Base).is_some()
-            || self.state.entry_by_path_and_stage(bytes, Stage::Ours).is_some()
-            || self.state.entry_by_path_and_stage(bytes, Stage::Theirs).is_some()
-        {
-            self.remove(path);
-        }
-        match self.state.entry_mut_by_path_and_stage(bytes, Stage::Unconflicted) {
-            Some(entry) => {
-                entry.id = id;
-                entry.mode = mode;
-                entry.stat = stat;
-                // What `git add` leaves: no assume-valid, skip-worktree or intent-to-add.
-                entry.flags = Flags::empty();
-            }
-            // The same new path twice (two plans of one batch adding it) is one entry, the last.
-            None => match self.added.iter_mut().find(|added| added.3 == path) {
-                Some(added) => *added = (stat, id, mode, path.to_string()),
-                None => self.added.push((stat, id, mode, path.to_string())),
-            },
-        }
-    }
-
-    /// Remove every entry of `path` (all stages).
-    fn remove(&mut self, path: &str) {
-        self.invalidate_tree(path);
-        self.added.retain(|added| added.3 != path);
-        let bytes = path.as_bytes();
-        self.state.remove_entries(|_, entry_path, _| entry_path.as_bytes() == bytes);
-    }
-
-    /// Invalidate the cache-tree nodes of every directory above `path` (and drop a cached
-    /// subtree named `path`, for a directory a file replaces), as Git's
-    /// `cache_tree_invalidate_path` does: a cached tree id left stale would make the next
-    /// `git commit` commit a wrong tree.
-    fn invalidate_tree(&mut self, path: &str) {
-        let Some(mut node) = self.state.tree_mut() else { return };
-        let mut components = path.split('/').peekable();
-        while let Some(component) = components.next() {
-            node.num_entries = None;
-            let position = node.children.iter().position(|child| child.name.as_slice() == component.as_bytes());
-            match (position, components.peek()) {
-                (Some(position), None) => {
-                    node.children.remove(position);
-                    return;
-                }
-                (Some(position), Some(_)) => node = &mut node.children[position],
-                (None, _) => return,
-            }
-        }
-    }
-
-    /// Write the new index file to `out`: entries sorted, untouched racy entries smudged, the
-    /// checksum trailer a SHA-1 of the content (zero with `skip_hash`, as Git's
-    /// `index.skipHash`).
-    pub fn write_to(mut self, out: &mut std::fs::File, touched: &[&str], skip_hash: bool) -> Result<(), git2::Error> {
-        let sorted = self.state.entries().len();
-        for (stat, id, mode, path) in std::mem::take(&mut self.added) {
-            self.state.dangerously_push_entry(stat, id, Flags::empty(), mode, path.as_bytes().as_bstr());
-        }
-        // Each new entry moved into place: a binary search and one move of the entries after
-        // it, rather than sorting them all (every promotion adds at least its record).
-        let (entries, paths) = self.state.entries_mut_and_pathbacking();
-        for new in sorted..entries.len() {
-            let (path, stage) = (entries[new].path_in(paths), entries[new].stage());
-            let position = entries[..new].partition_point(|entry| {
-                gix_index::Entry::cmp_filepaths(entry.path_in(paths), path).then(entry.stage().cmp(&stage)).is_lt()
-            });
-            entries[position..=new].rotate_right(1);
-        }
-        // Git's racy-git rule on writing: an entry whose file changed within the old index's
-        // timestamp tick would look clean once the index is newer. Git re-reads such files
-        // and smudges the changed ones; this smudges them all (size 0), so Git re-checks them.
-        let read_at = self.read_at;
-        for (entry, path) in self.state.entries_mut_with_paths() {
-            if entry.stat.is_racy(read_at, Default::default()) && !touched.iter().any(|touched| path.as_bytes() == touched.as_bytes()) {
-                entry.stat.size = 0;
-            }
-            entry.flags.remove(Flags::FSMONITOR_VALID);
-        }
-        let end_marker = self.state.had_end_of_index_marker();
-        super::index_writer::write_index(self.state, out, end_marker, skip_hash)
-            .map_err(|error| git2::Error::from_str(&format!("cannot write the index: {error}")))
     }
 }
 
@@ -522,6 +550,28 @@ mod tests {
         for case in cases {
             assert!(matches!(writer_for(&case), Writer::Libgit2(_)), "{case:?}");
         }
+    }
+
+    /// A split index is read joined with its shared index: every entry, by path.
+    #[test]
+    fn a_split_index_is_read_joined_with_its_shared_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success(), "{args:?}");
+        run(&["init", "--quiet"]);
+        for path in ["a/b.yaml", "c.yaml", "d.yaml"] {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, path).unwrap();
+        }
+        run(&["add", "-A"]);
+        run(&["update-index", "--split-index"]);
+        std::fs::write(dir.path().join("c.yaml"), "changed").unwrap();
+        run(&["add", "c.yaml"]);
+        let index = ParsedIndex::read(&dir.path().join(".git/index")).expect("a split index reads");
+        assert!(index.situation.extensions.contains(b"link"));
+        assert_eq!(index.entry("a/b.yaml", 0).map(|entry| entry.size), Some(8));
+        assert_eq!(index.entry("c.yaml", 0).map(|entry| entry.size), Some(7));
+        assert!(index.entry("d.yaml", 0).is_some());
     }
 
     #[test]

@@ -395,7 +395,7 @@ impl Workspace {
         };
         let base_commit = git.find_commit(base)?;
         let base_tree = base_commit.tree()?;
-        if let Some(worktree) = &worktree
+        if let Some(worktree) = &mut worktree
             && let Some(path) = worktree.first_changed(&base_tree, &paths)
         {
             return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));

@@ -5,15 +5,16 @@
 //! left to libgit2's full status of that path, so what is refused stays exactly what was.
 //!
 //! A plain index (version 2 or 3, no split or sparse index, no filter on the touched paths) is
-//! read and written directly (`index_file.rs`: parsed once, written once, hashed once with a
-//! fast SHA-1); any other goes through libgit2 as before.
+//! read and written directly (`index_file.rs`: scanned once, the untouched entries' bytes
+//! copied, hashed once with a fast SHA-1); any other goes through libgit2 as before.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use git2::{Index, ObjectType, Oid, Repository, Status, Tree};
 
-use super::index_file::{Change, IndexLock, IndexUpdate, IndexedFile, ParsedIndex, Situation, Writer, cannot_write, settings, writer_for};
+use super::index_file::{Change, IndexLock, IndexedFile, ParsedIndex, Situation, Writer, cannot_write, settings, writer_for};
+use super::index_writer::IndexUpdate;
 
 /// The index of a checked-out branch, opened once for one promotion.
 pub struct TouchedPaths<'r> {
@@ -58,7 +59,17 @@ impl<'r> TouchedPaths<'r> {
 
     /// The first of `paths` with uncommitted changes relative to `base` (staged, in the working
     /// tree, in conflict, or an untracked file in the way), if any.
-    pub fn first_changed<'p>(&self, base: &Tree<'_>, paths: &[&'p str]) -> Option<&'p str> {
+    pub fn first_changed<'p>(&mut self, base: &Tree<'_>, paths: &[&'p str]) -> Option<&'p str> {
+        if let Loaded::Direct(parsed) = &mut self.index {
+            // After an update of ours the file is read again (what was read is not it).
+            parsed.reread_if_replaced(&self.git.path().join("index"));
+            if !parsed.is_current() {
+                self.index = Loaded::Libgit2(match self.git.index() {
+                    Ok(index) => index,
+                    Err(_) => return paths.first().copied(),
+                });
+            }
+        }
         paths.iter().copied().find(|path| !self.is_clean(base, path))
     }
 
@@ -164,12 +175,13 @@ impl<'r> TouchedPaths<'r> {
         if !loaded.is_current() || !loaded.writes_directly(&mut situation) {
             return Ok(false);
         }
-        let mut update = IndexUpdate::new(loaded.changing());
+        let Some(content) = loaded.content() else { return Ok(false) };
+        let mut update = IndexUpdate::new(content);
         for change in &changes {
             update.apply(change);
         }
-        lock.commit(update, paths, skip_hash)?;
-        loaded.written(&index_path);
+        lock.commit(update, skip_hash)?;
+        loaded.written();
         Ok(true)
     }
 
