@@ -409,8 +409,10 @@ fn a_lock_git_left_behind_is_named_with_what_to_do() {
     std::fs::write(&index_lock, "").unwrap();
 
     let run = tollgate_in(&repo, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0"]);
-    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    // A held index is a conflict (exit 4) in recovery as in any promotion (index_update.rs).
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains(&format!("{} exists; if no git process is running, remove that file", index_lock.display())), "{}", run.stderr);
+    assert_eq!(rev(&repo, "main"), commit, "nothing moved while the index was held");
     std::fs::remove_file(&index_lock).unwrap();
     let run = tollgate_in(&repo, &["promote", "shop-web", "--to", "dev", "--version", "2.1.0"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

@@ -103,14 +103,21 @@ impl PromotionLock {
                 ))
             })?;
             recover(repo, &intent).map_err(|problem| {
-                CommitError::State(format!(
-                    "an earlier promotion was interrupted ({} of {} to {}), and it cannot be completed: {problem}. \
-                     Fix that, then run the promotion again (the record of what was interrupted is in {})",
-                    intent.branch,
-                    intent.base,
-                    intent.commit,
-                    lock.path.display()
-                ))
+                let explained = |problem: String| {
+                    format!(
+                        "an earlier promotion was interrupted ({} of {} to {}), and it cannot be completed: {problem}. \
+                         Fix that, then run the promotion again (the record of what was interrupted is in {})",
+                        intent.branch,
+                        intent.base,
+                        intent.commit,
+                        lock.path.display()
+                    )
+                };
+                // The index held by another git is a conflict here as in any promotion.
+                match problem {
+                    CommitError::Conflict(problem) => CommitError::Conflict(explained(problem)),
+                    CommitError::State(problem) => CommitError::State(explained(problem)),
+                }
             })?;
             lock.clear()?;
         }
@@ -226,9 +233,9 @@ fn changed_paths(git: &Repository, base: &git2::Commit<'_>, commit: &git2::Commi
 
 /// Bring the branch and, where it is checked out, the files of an interrupted promotion to
 /// a consistent state.
-fn recover(repo: &GitRepo, intent: &Intent) -> Result<(), String> {
+fn recover(repo: &GitRepo, intent: &Intent) -> Result<(), CommitError> {
     let git = repo.git();
-    let parse = |text: &str| Oid::from_str(text).map_err(|error| format!("bad commit id {text}: {error}"));
+    let parse = |text: &str| Oid::from_str(text).map_err(|error| CommitError::State(format!("bad commit id {text}: {error}")));
     let (base, commit) = (parse(&intent.base)?, parse(&intent.commit)?);
     let reference = format!("refs/heads/{}", intent.branch);
     let tip = git.refname_to_id(&reference).ok();
@@ -239,7 +246,7 @@ fn recover(repo: &GitRepo, intent: &Intent) -> Result<(), String> {
         } else {
             git.reference_matching(&reference, base, true, commit, log).map(drop)
         };
-        undone.map_err(|error| format!("cannot move {} back to {base}: {}", intent.branch, error.message()))?;
+        undone.map_err(|error| CommitError::State(format!("cannot move {} back to {base}: {}", intent.branch, error.message())))?;
         base
     } else if tip == Some(commit) || tip == Some(base) {
         tip.expect("checked above")
@@ -250,13 +257,19 @@ fn recover(repo: &GitRepo, intent: &Intent) -> Result<(), String> {
     if checked_out_branch(repo).as_deref() == Some(intent.branch.as_str()) {
         let paths: Vec<&str> = intent.paths.iter().map(String::as_str).collect();
         for path in &paths {
-            check_untouched(git, path, base, commit)?;
+            check_untouched(git, path, base, commit).map_err(CommitError::State)?;
         }
         let updated = TouchedPaths::open(git).and_then(|mut worktree| {
             worktree.remove_leftovers(&paths);
             update_worktree(git, &mut worktree, settled, &paths)
         });
-        updated.map_err(|error| format!("cannot update the working tree: {}", worktree_error(git, &error)))?;
+        updated.map_err(|error| {
+            let problem = format!("cannot update the working tree: {}", worktree_error(git, &error));
+            match error.code() {
+                git2::ErrorCode::Locked => CommitError::Conflict(problem),
+                _ => CommitError::State(problem),
+            }
+        })?;
     }
     Ok(())
 }
