@@ -84,7 +84,7 @@ pub fn commit_plans(
             return Err(CommitError::Conflict(format!("{target_branch} moved while the transition was being decided")));
         }
         let base_tree = git.find_commit(base)?.tree()?;
-        if let Some(path) = worktree.first_changed(&base_tree, &paths) {
+        if let Some(path) = worktree.first_changed(&base_tree, &paths)? {
             return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
         }
     }

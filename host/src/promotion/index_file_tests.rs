@@ -70,7 +70,7 @@ fn promote(dir: &Path, before: &Files, after: &Files, open: fn(&Repository) -> T
     let someone = Signature::now("someone", "someone@example.com").unwrap();
     git.commit(Some("HEAD"), &someone, &someone, "promote", &tree, &[&head]).unwrap();
     let mut worktree = open(&git);
-    assert_eq!(worktree.first_changed(&base, &changed), None);
+    assert_eq!(worktree.first_changed(&base, &changed).unwrap(), None);
     worktree.update(&tree, &changed).unwrap();
     tree.id()
 }

@@ -396,7 +396,7 @@ impl Workspace {
         let base_commit = git.find_commit(base)?;
         let base_tree = base_commit.tree()?;
         if let Some(worktree) = &mut worktree
-            && let Some(path) = worktree.first_changed(&base_tree, &paths)
+            && let Some(path) = worktree.first_changed(&base_tree, &paths)?
         {
             return Err(CommitError::State(format!("{path} has uncommitted changes in the working tree; commit or stash them first")));
         }

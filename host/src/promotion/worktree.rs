@@ -59,18 +59,15 @@ impl<'r> TouchedPaths<'r> {
 
     /// The first of `paths` with uncommitted changes relative to `base` (staged, in the working
     /// tree, in conflict, or an untracked file in the way), if any.
-    pub fn first_changed<'p>(&mut self, base: &Tree<'_>, paths: &[&'p str]) -> Option<&'p str> {
+    pub fn first_changed<'p>(&mut self, base: &Tree<'_>, paths: &[&'p str]) -> Result<Option<&'p str>, git2::Error> {
         if let Loaded::Direct(parsed) = &mut self.index {
-            // After an update of ours the file is read again (what was read is not it).
+            // The file as it is now (replaced since it was opened, or by an update of ours).
             parsed.reread_if_replaced(&self.git.path().join("index"));
             if !parsed.is_current() {
-                self.index = Loaded::Libgit2(match self.git.index() {
-                    Ok(index) => index,
-                    Err(_) => return paths.first().copied(),
-                });
+                self.index = Loaded::Libgit2(self.git.index()?);
             }
         }
-        paths.iter().copied().find(|path| !self.is_clean(base, path))
+        Ok(paths.iter().copied().find(|path| !self.is_clean(base, path)))
     }
 
     fn is_clean(&self, base: &Tree<'_>, path: &str) -> bool {
