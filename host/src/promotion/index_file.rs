@@ -176,8 +176,11 @@ impl ParsedIndex {
     pub fn read(path: &Path) -> Option<ParsedIndex> {
         let file = std::fs::File::open(path).ok()?;
         let metadata = file.metadata().ok()?;
-        // Mapped rather than copied (8.8 MB at 100,000 files). SAFETY: Git never changes an
-        // index file in place (it renames a new one over it), so the mapped file stays as read.
+        // Mapped rather than copied (8.8 MB at 100,000 files), and kept mapped until the
+        // update. SAFETY: Git and libgit2 never change an index file in place (they rename a
+        // new one over it), so the mapped file stays as read; a tool that truncated it in place
+        // meanwhile would stop this process with SIGBUS, and the next promotion finishes or
+        // undoes this one from its journal.
         let data = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
         let read_at = filetime::FileTime::from_last_modification_time(&metadata);
         let (content, version, extensions) = IndexContent::scan(IndexBytes::Mapped(data), read_at)?;
@@ -449,12 +452,17 @@ impl Drop for IndexLock {
 /// being reserved for delayed allocation on its own: 24 → 20 ms for a promotion in a checkout
 /// of 100,000 files. A hint only: file systems without `fallocate` ignore it, and blocks left
 /// over past the end (a few kilobytes when the index shrank) are freed when the file is.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn preallocate(file: &std::fs::File, length: usize) {
     use std::os::fd::AsRawFd;
     let length = libc::off_t::try_from(length).unwrap_or(libc::off_t::MAX);
     // SAFETY: the descriptor is the open file's; fallocate reads no memory of ours.
     let _ = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, length) };
 }
+
+/// Elsewhere there is no `fallocate` that keeps the size: nothing is reserved.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn preallocate(_file: &std::fs::File, _length: usize) {}
 
 /// How long taking the index lock waits for another process to release it: long enough for
 /// the moment a `git status` holds it (between the files written and the index, a lock taken
