@@ -8,12 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::sync::mpsc;
+
+use git2::{ErrorClass, ErrorCode, Oid};
 
 use gix_index::entry::{Mode, Stat};
 use gix_index::extension::{Signature, Tree};
 
-use super::index_file::{Change, IndexContent};
+use super::index_file::IndexContent;
 
 /// The length of a SHA-1 id, and of the index's checksum trailer.
 const HASH_LEN: usize = 20;
@@ -22,6 +25,30 @@ const CHUNK: usize = 256 * 1024;
 /// From this many bytes of entries the index is large: hashed on a second thread, its file's
 /// blocks reserved before it is written.
 const LARGE_INDEX: usize = 1 << 20;
+
+/// One touched path's new index entry, or its removal.
+pub enum Change {
+    /// The path holds the blob `id` with `mode`; its file (just written) has `stat`.
+    Set { path: String, id: gix_index::hash::ObjectId, mode: Mode, stat: Stat },
+    /// The path is gone.
+    Remove { path: String },
+}
+
+impl Change {
+    /// `path`'s new entry: the blob `id` with `mode`, and the stat of `file` as just written.
+    pub fn set(path: &str, id: Oid, mode: u32, file: &Path) -> Result<Change, git2::Error> {
+        let metadata = gix_index::fs::Metadata::from_path_no_follow(file).map_err(|error| cannot_write(file, &error))?;
+        let stat = Stat::from_fs(&metadata).map_err(|error| git2::Error::from_str(&format!("{}: {error}", file.display())))?;
+        let id = gix_index::hash::ObjectId::try_from(id.as_bytes()).map_err(|error| git2::Error::from_str(&error.to_string()))?;
+        let mode = if mode == 0o100755 { Mode::FILE_EXECUTABLE } else { Mode::FILE };
+        Ok(Change::Set { path: path.to_string(), id, mode, stat })
+    }
+}
+
+/// The error for a file that could not be written (or read back after writing).
+pub fn cannot_write(path: &Path, error: &std::io::Error) -> git2::Error {
+    git2::Error::new(ErrorCode::GenericError, ErrorClass::Os, format!("cannot write {}: {error}", path.display()))
+}
 
 /// Changes to an index as read: entries set or removed, the cache tree kept right.
 pub struct IndexUpdate<'c> {

@@ -23,8 +23,9 @@
 //! - [`journal`]: promotions take turns, and one killed midway is finished or undone by the next;
 //! - [`worktree`]: the index and files of a checked-out branch, touched only at the changed paths;
 //!   a plain index read and written directly (`index_file`: which indexes and paths qualify,
-//!   parsing, `index.lock`, the entries and cache tree; `index_writer`: the bytes and the
-//!   SHA-1 trailer), any other through libgit2;
+//!   the file mapped and its entries located; `index_lock`: `index.lock`; `index_writer`: the
+//!   new index from the bytes read, the touched entries changed, the cache tree invalidated,
+//!   hashed on a second thread), any other through libgit2;
 //! - [`publish`]: pushing with the user's `git`, re-planning when the remote moved;
 //! - [`history`]: the promotions that check out, newest first, with health records;
 //! - [`histories`]: each environment's history, read from the branch its location is on;
@@ -47,6 +48,7 @@ pub mod artifact_set;
 pub mod claim;
 pub mod commit;
 mod index_file;
+mod index_lock;
 mod index_writer;
 #[cfg(test)]
 mod index_file_tests;

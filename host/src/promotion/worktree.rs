@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use git2::{Index, ObjectType, Oid, Repository, Status, Tree};
 
-use super::index_file::{Change, IndexLock, IndexedFile, ParsedIndex, Situation, Writer, cannot_write, settings, writer_for};
-use super::index_writer::IndexUpdate;
+use super::index_file::{IndexedFile, ParsedIndex, Situation, Writer, settings, writer_for};
+use super::index_lock::IndexLock;
+use super::index_writer::{Change, IndexUpdate, cannot_write};
 
 /// The index of a checked-out branch, opened once for one promotion.
 pub struct TouchedPaths<'r> {
