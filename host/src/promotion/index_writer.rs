@@ -294,12 +294,14 @@ impl<'d, W: Write> Sink<'_, 'd, W> {
             return self.put(bytes);
         }
         self.flush_chunk()?;
+        // To the hashing thread first, so that it hashes while this thread writes.
+        self.send(Piece::Borrowed(bytes))?;
         self.out.write_all(bytes)?;
         self.written += bytes.len();
         if let Some(hasher) = &mut self.inline {
             sha1::Digest::update(hasher, bytes);
         }
-        self.send(Piece::Borrowed(bytes))
+        Ok(())
     }
 
     /// Write the chunk to the file and pass it to the hasher.
