@@ -112,10 +112,17 @@ def fast_import(repo, files, commits):
     subprocess.run(["git", "-C", str(repo), "fast-import", "--quiet"], input=b"".join(chunks), check=True)
 
 
+def branch_tip(path):
+    run = subprocess.run(["git", "-C", str(path), "rev-parse", "-q", "--verify", "refs/heads/main"], capture_output=True, text=True)
+    return run.stdout.strip()
+
+
 def make_repo(path, *, apps, files, commits, checkout, tollgate, cache):
-    # Beside the objects, never in a working tree (where `git status` would show it).
+    # Beside the objects, never in a working tree (where `git status` would show it). It names
+    # the generator and the tip it left: a repository an earlier run promoted into (P4) has
+    # grown by those commits and records, and is generated again so that runs compare.
     stamp = path / (".git" if checkout else ".") / "bench-generation"
-    if stamp.exists() and stamp.read_text() == GENERATION:
+    if stamp.exists() and stamp.read_text() == f"{GENERATION}\n{branch_tip(path)}":
         return
     if path.exists():
         shutil.rmtree(path)
@@ -132,7 +139,7 @@ def make_repo(path, *, apps, files, commits, checkout, tollgate, cache):
     for args in (["promote", "app-0000", "--to", "dev", "--version", "1.5.0", "--digest", NEW_DIGEST, "--actor", "alice"],
                  ["promote", "app-0000", "--to", "test", "--actor", "alice"]):
         subprocess.run(base + args, check=True, stdout=subprocess.DEVNULL)
-    stamp.write_text(GENERATION)
+    stamp.write_text(f"{GENERATION}\n{branch_tip(path)}")
 
 
 def run_once(command, cwd=None, stdin_path=None):

@@ -115,7 +115,15 @@ impl<'r> TouchedPaths<'r> {
     fn file_matches(&self, entry: &IndexedFile, file: &Path) -> bool {
         use std::os::unix::fs::MetadataExt;
         let Ok(metadata) = std::fs::symlink_metadata(file) else { return false };
-        if !metadata.is_file() || (entry.mode == 0o100755) != (metadata.mode() & 0o100 != 0) || u64::from(entry.size) != metadata.len() {
+        if !metadata.is_file() || (entry.mode == 0o100755) != (metadata.mode() & 0o100 != 0) {
+            return false;
+        }
+        // Size 0 for a file that is not empty is how Git (and this writer) mark an entry whose
+        // stat could not be trusted when the index was written ("racy git", two promotions in
+        // one second): its content tells, as Git's own check does, rather than libgit2's full
+        // status, which reads the whole index.
+        let smudged = entry.size == 0 && metadata.len() != 0;
+        if !smudged && u64::from(entry.size) != metadata.len() {
             return false;
         }
         let same_time = entry.mtime == (metadata.mtime() as u32, metadata.mtime_nsec() as u32);
@@ -123,7 +131,7 @@ impl<'r> TouchedPaths<'r> {
         // stat ("racy git"): only its content can tell.
         let index_time = std::fs::metadata(self.git.path().join("index")).map(|index| (index.mtime(), index.mtime_nsec()));
         let racy = index_time.is_ok_and(|index| (metadata.mtime(), metadata.mtime_nsec()) >= index);
-        if same_time && !racy {
+        if same_time && !racy && !smudged {
             return true;
         }
         Oid::hash_file(ObjectType::Blob, file).is_ok_and(|id| id == entry.id)
