@@ -242,8 +242,8 @@ impl ParsedIndex {
         let content = self.content.as_ref()?;
         let index = content.offsets.binary_search_by(|&offset| content.key(offset as usize).cmp(&(path.as_bytes(), stage))).ok()?;
         let entry = &content.bytes[content.offsets[index] as usize..];
-        let word = |at: usize| u32::from_be_bytes(entry[at..at + 4].try_into().expect("four bytes"));
-        Some(IndexedFile { id: Oid::from_bytes(&entry[40..60]).ok()?, mode: word(24), size: word(36), mtime: (word(8), word(12)) })
+        let word = |at: usize| word_at(entry, at);
+        Some(IndexedFile { id: Oid::from_bytes(&entry[40..60]).ok()?, mode: word(24)?, size: word(36)?, mtime: (word(8)?, word(12)?) })
     }
 }
 
@@ -252,7 +252,7 @@ impl IndexContent {
     /// as Git keeps them), the extensions' signatures, the cache tree and end-of-index marker.
     /// `None` for anything but a well-formed version 2 or 3 index.
     fn scan(bytes: IndexBytes, read_at: filetime::FileTime) -> Option<(IndexContent, u32, Vec<Signature>)> {
-        let word = |at: usize| -> Option<u32> { Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?)) };
+        let word = |at: usize| word_at(&bytes, at);
         if bytes.get(..4)? != b"DIRC" {
             return None;
         }
@@ -262,15 +262,7 @@ impl IndexContent {
         }
         let count = word(8)? as usize;
         let end = bytes.len().checked_sub(HASH_LEN)?;
-        let mut content = IndexContent {
-            offsets: Vec::with_capacity(count.min(end / 64)),
-            entries_end: 0,
-            extended: 0,
-            tree: None,
-            end_marker: false,
-            read_at,
-            bytes: IndexBytes::Joined(Vec::new()),
-        };
+        let (mut offsets, mut extended) = (Vec::with_capacity(count.min(end / 64)), 0);
         let mut offset = 12usize;
         let (mut sorted, mut previous) = (true, None);
         for _ in 0..count {
@@ -281,25 +273,25 @@ impl IndexContent {
             }
             sorted &= previous < Some((path, stage));
             previous = Some((path, stage));
-            content.extended += usize::from(fixed == 64);
-            content.offsets.push(u32::try_from(offset).ok()?);
+            extended += usize::from(fixed == 64);
+            offsets.push(u32::try_from(offset).ok()?);
             offset += length;
         }
-        content.entries_end = offset;
-        let mut signatures = Vec::new();
+        let entries_end = offset;
+        let (mut signatures, mut tree, mut end_marker) = (Vec::new(), None, false);
         while offset < end {
             let signature: Signature = bytes.get(offset..offset + 4)?.try_into().ok()?;
             let size = word(offset + 4)? as usize;
             let data = bytes.get(offset + 8..(offset + 8).checked_add(size)?)?;
             match &signature {
-                b"TREE" => content.tree = Some(gix_index::extension::tree::decode(data, gix_index::hash::Kind::Sha1, None)?),
-                b"EOIE" => content.end_marker = true,
+                b"TREE" => tree = Some(gix_index::extension::tree::decode(data, gix_index::hash::Kind::Sha1, None)?),
+                b"EOIE" => end_marker = true,
                 _ => {}
             }
             signatures.push(signature);
             offset += 8 + size;
         }
-        if offset != end || (version == 2 && content.extended > 0) {
+        if offset != end || (version == 2 && extended > 0) {
             return None;
         }
         // Sorted by path, then stage, as lookups need; a split index's own entries are not
@@ -307,8 +299,7 @@ impl IndexContent {
         if !sorted && !signatures.contains(b"link") {
             return None;
         }
-        content.bytes = bytes;
-        Some((content, version, signatures))
+        Some((IndexContent { bytes, offsets, entries_end, extended, tree, end_marker, read_at }, version, signatures))
     }
 
     /// The number of entries.
@@ -318,9 +309,7 @@ impl IndexContent {
 
     /// The bytes of entry `index` (its fixed part, path and padding).
     pub(super) fn entry_bytes(&self, index: usize) -> &[u8] {
-        let start = self.offsets[index] as usize;
-        let end = self.offsets.get(index + 1).map_or(self.entries_end, |&next| next as usize);
-        &self.bytes[start..end]
+        self.entries_between(index, index + 1)
     }
 
     /// The bytes of the entries `from..to`, one slice.
@@ -361,6 +350,11 @@ impl IndexContent {
         let (path, stage, _) = key_at(&self.bytes, offset).expect("checked when scanned");
         (path, stage)
     }
+}
+
+/// The big-endian 32-bit number at `at` in `bytes`, as the index stores its numbers.
+pub(super) fn word_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// The path and stage of the entry at `offset`, and the length of its fixed part (62, or 64

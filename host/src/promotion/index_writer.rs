@@ -17,7 +17,7 @@ use git2::{ErrorClass, ErrorCode, Oid};
 use gix_index::entry::{Mode, Stat};
 use gix_index::extension::{Signature, Tree};
 
-use super::index_file::IndexContent;
+use super::index_file::{IndexContent, word_at};
 
 /// The length of a SHA-1 id, and of the index's checksum trailer.
 const HASH_LEN: usize = 20;
@@ -103,7 +103,7 @@ impl<'c> IndexUpdate<'c> {
         let count = u32::try_from(count).map_err(std::io::Error::other)?;
         // Version 3 only when an entry needs it, as Git writes it.
         let version: u32 = if extended > 0 { 3 } else { 2 };
-        let hash_on_a_thread = !skip_hash && content.entries_bytes() >= LARGE_INDEX;
+        let hash_on_a_thread = !skip_hash && self.large_length().is_some();
         write_hashed(out, skip_hash, hash_on_a_thread, |sink| {
             sink.put(b"DIRC")?;
             sink.put(&version.to_be_bytes())?;
@@ -146,7 +146,7 @@ fn copy_entries<'d>(content: &'d IndexContent, range: std::ops::Range<usize>, si
     let mut unchanged_from = range.start;
     for index in range.clone() {
         let entry = content.entry_bytes(index);
-        let word = |at: usize| u32::from_be_bytes(entry[at..at + 4].try_into().expect("four bytes"));
+        let word = |at: usize| word_at(entry, at).expect("an entry's fixed part, checked when scanned");
         let mtime = gix_index::entry::stat::Time { secs: word(8), nsecs: word(12) };
         if word(36) != 0 && (Stat { mtime, ..Stat::default() }).is_racy(content.read_at, Default::default()) {
             sink.put_borrowed(content.entries_between(unchanged_from, index))?;
@@ -199,14 +199,14 @@ fn invalidate_tree(mut node: &mut Tree, path: &str) {
 }
 
 /// Write what `content` puts into a [`Sink`] to `out`, then the SHA-1 trailer of it all (zero
-/// with `skip_hash`), hashed on a second thread when `hash_on_a_thread`.
+/// with `skip_hash`), hashed on a second thread when `hash_on_a_thread` (never with
+/// `skip_hash`).
 fn write_hashed<'d, W: Write>(
     out: &mut W,
     skip_hash: bool,
     hash_on_a_thread: bool,
     content: impl FnOnce(&mut Sink<'_, 'd, W>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let hash_on_a_thread = hash_on_a_thread && !skip_hash;
     std::thread::scope(|scope| {
         let (full, hashing) = mpsc::sync_channel::<Piece<'d>>(2);
         let (give_back, returned) = mpsc::channel::<Vec<u8>>();
